@@ -1,0 +1,282 @@
+"""The ``sampletree`` command line.
+
+Contract (scripts rely on it): ``sampletree [--library PATH] COMMAND``; every failure
+prints one line ``sampletree: error: …`` and exits non-zero (tracebacks only with
+``--debug``). Heavy modules (torch) are imported inside the commands that need them,
+so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app.paths import default_library_path
+from core.errors import SampletreeError
+
+EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sampletree",
+        description="Organize music sample libraries with a few-shot hierarchical network.",
+    )
+    p.add_argument("--library", type=Path, default=None,
+                   help=f"library file (default: {default_library_path()})")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("scan", help="scan sample folders into the library")
+    s.add_argument("dirs", nargs="+", metavar="DIR")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where the network runs (default: CUDA when present)")
+    s.add_argument("--jobs", type=int, default=None,
+                   help="decoder processes (default: CPU count; 0 = decode in-process)")
+    s.add_argument("--model", type=Path, default=os.environ.get("SAMPLETREE_MODEL"),
+                   help="weights file to embed with (default: the bundled model)")
+    s.add_argument("--hop", type=float, default=0.5, help="seconds between windows (0.5)")
+    s.add_argument("--json", action="store_true", help="print the scan report as JSON")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    st = sub.add_parser("status", help="summary of the library")
+    st.add_argument("--json", action="store_true")
+
+    ls = sub.add_parser("ls", help="list the files in the library")
+    ls.add_argument("--json", action="store_true", help="a JSON array, one record per file")
+    ls.add_argument("--status", choices=["ok", "error", "missing", "pending"],
+                    help="only files with this status")
+    return p
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("sampletree")
+    except Exception:
+        return "unknown"
+
+
+def _open_library(args: argparse.Namespace, *, create: bool):  # -> Library
+    from core.library import Library
+
+    return Library(args.library or default_library_path(), create=create)
+
+
+# -- commands -------------------------------------------------------------------------
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from core.audio import WindowParams
+    from core.jobs import CancelToken
+    from core.scanner import ScanOptions, scan
+    from models import ModelError, load_model
+
+    for d in args.dirs:
+        if not os.path.isdir(d):
+            raise SampletreeError(f"{d} is not a folder")
+    if args.jobs is not None and args.jobs < 0:
+        raise SampletreeError("--jobs must be 0 or more")
+    if args.hop <= 0:
+        raise SampletreeError("--hop must be positive")
+    model = None
+    try:
+        model = load_model(args.model, device=args.device)
+    except ModelError as exc:
+        if args.model is not None:
+            raise SampletreeError(str(exc)) from None
+        # No bundled weights: index and decode anyway, and say loudly that nothing is
+        # embedded. There is no silent fallback to an untrained network.
+        print(f"sampletree: warning: {exc}.\n"
+              "  Files are indexed and decoded but not embedded; the next scan with a "
+              "trained model embeds them.", file=sys.stderr)
+    if model is not None and not model.info.trained:
+        print(f"sampletree: warning: {args.model} holds UNTRAINED weights "
+              "(for testing only); labels made from them mean nothing", file=sys.stderr)
+    window = WindowParams(sample_rate=model.info.features.sample_rate if model else 16_000,
+                          window_s=model.info.features.window_s if model else 1.0,
+                          hop_s=args.hop)
+    options = ScanOptions(window=window) if args.jobs is None else ScanOptions(
+        jobs=args.jobs, window=window)
+
+    library = _open_library(args, create=True)
+    cancel = CancelToken()
+
+    def on_sigint(_sig: int, _frame: object) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        print("\nsampletree: stopping after the current batch (Ctrl-C again to abort)…",
+              file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with library, _progress_bar(args.quiet or args.json) as progress:
+            report = scan(library, args.dirs, model, options=options, progress=progress,
+                          cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_report(report)
+    return EXIT_CANCELLED if report.cancelled else EXIT_OK
+
+
+def _progress_bar(disabled: bool):  # -> context manager yielding a ProgressCallback
+    from contextlib import contextmanager
+
+    from core.jobs import Progress
+
+    @contextmanager
+    def quiet():
+        yield lambda _p: None
+
+    if disabled or (not sys.stderr.isatty() and not os.environ.get("SAMPLETREE_PROGRESS")):
+        return _plain_progress() if not disabled else quiet()
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as RichProgress
+
+    @contextmanager
+    def bar():
+        with RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>7.1f} files/s"), TimeRemainingColumn(),
+            transient=False,
+        ) as rp:
+            task = rp.add_task("scan", total=None, rate=0.0)
+
+            def update(p: Progress) -> None:
+                rp.update(task, description=p.stage, completed=p.done,
+                          total=p.total or None, rate=p.rate)
+
+            yield update
+
+    return bar()
+
+
+def _plain_progress():
+    """No terminal: one line every few seconds on stderr, good for logs and CI."""
+    import time
+    from contextlib import contextmanager
+
+    from core.jobs import Progress
+
+    @contextmanager
+    def plain():
+        last = [0.0]
+
+        def update(p: Progress) -> None:
+            now = time.monotonic()
+            if now - last[0] < 5 and p.done != p.total:
+                return
+            last[0] = now
+            eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
+            print(f"{p.stage}: {p.done}/{p.total} files, {p.rate:.1f} files/s{eta}",
+                  file=sys.stderr)
+
+        yield update
+
+    return plain()
+
+
+def _print_report(report: Any) -> None:
+    r = report
+    print(f"Scanned {', '.join(r.roots)} in {r.seconds:.1f} s: {r.found} audio files "
+          f"({r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.moved} moved, "
+          f"{r.missing} missing)")
+    print(f"  decoded {r.decoded} files into {r.windows} windows; "
+          f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
+          + f"; {r.failed} unreadable")
+    for path, why in r.problems[:20]:
+        print(f"  ! {_printable(path)}: {why}")
+    if len(r.problems) > 20:
+        print(f"  … and {len(r.problems) - 20} more (see `sampletree ls --status error`)")
+    if r.cancelled:
+        print("Scan cancelled: finished files are saved; run the same scan to resume.")
+
+
+def _printable(path: str) -> str:
+    """A path as text: bytes that are not UTF-8 are shown escaped, not as garbage."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _open_library(args, create=False) as library:
+        stats = library.stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return EXIT_OK
+    by = stats["by_status"]
+    print(f"Library: {stats['library']} (schema {stats['schema_version']}, "
+          f"{stats['bytes'] / 1e6:.1f} MB)")
+    print(f"Folders: {', '.join(_printable(r) for r in stats['roots']) or '(none)'}")
+    print(f"Files: {stats['files']} — " + ", ".join(f"{n} {s}" for s, n in sorted(by.items())))
+    print(f"Audio: {stats['audio_hours']:.2f} h in {stats['windows']} windows"
+          + (f" ({stats['bytes_per_window']:.0f} bytes/window)" if stats["windows"] else ""))
+    emb = stats["embedded_windows"]
+    print("Embedded: " + (", ".join(f"{n} windows by {m}" for m, n in emb.items()) or "none"))
+    last = stats["last_scan"]
+    if last:
+        print(f"Last scan: {last['state']}, {last['files_done']}/{last['files_total']} files")
+    return EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with _open_library(args, create=False) as library:
+        rows = list(library.list_samples(status=args.status))
+    for row in rows:
+        row.setdefault("label", None)
+        row.setdefault("confidence", None)
+        row["path"] = _printable(row["path"])
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    for row in rows:
+        dur = f"{row['duration_s']:7.2f}s" if row["duration_s"] is not None else "      -"
+        extra = f"  {row['error']}" if row["error"] else ""
+        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{extra}")
+    print(f"{len(rows)} files", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS = {"scan": cmd_scan, "status": cmd_status, "ls": cmd_ls}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SampletreeError as exc:
+        if args.debug:
+            raise
+        print(f"sampletree: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("sampletree: interrupted", file=sys.stderr)
+        return EXIT_CANCELLED
+    except BrokenPipeError:
+        return EXIT_OK  # `sampletree ls | head`
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"sampletree: error: {exc.strerror or exc}"
+              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Where things live on the user's machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+APP_NAME = "Sampletree"
+
+
+def default_library_path() -> Path:
+    """``$SAMPLETREE_LIBRARY``, else ``library.sqlite`` in the platform's user data folder."""
+    env = os.environ.get("SAMPLETREE_LIBRARY")
+    if env:
+        return Path(env).expanduser()
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / "library.sqlite"

@@ -1,0 +1,1 @@
+"""Sampletree's engine: audio, the library, scanning. Never imports Qt or app/."""

@@ -1,0 +1,265 @@
+"""Decoding audio into 1 s windows at the model's rate.
+
+Everything here runs in scan worker processes, so it imports neither torch nor the
+library. Files are read in blocks and cut into segments of at most ``segment_s``
+seconds of windows, so an hour of 8-channel 96 kHz audio never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from core.errors import AudioError
+
+#: Extensions the scanner looks at (lower case, with the dot).
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".wave", ".bwf", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus",
+    ".mp3", ".caf", ".w64", ".rf64", ".au", ".snd", ".m4a", ".aac", ".wma",
+})
+
+_READ_BLOCK = 1 << 16  # frames per soundfile read
+
+
+@dataclass(frozen=True)
+class WindowParams:
+    """How files become windows. ``gate_db`` is an RMS level in dBFS."""
+
+    sample_rate: int = 16_000
+    window_s: float = 1.0
+    hop_s: float = 0.5
+    gate_db: float = -60.0
+    segment_s: float = 30.0
+
+    @property
+    def win(self) -> int:
+        return round(self.sample_rate * self.window_s)
+
+    @property
+    def hop(self) -> int:
+        return max(1, round(self.sample_rate * self.hop_s))
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.hop_s <= 0:
+            raise ValueError("window and hop must be positive")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the file's header says."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass
+class Segment:
+    """Windows of one segment of a file, after the quiet gate.
+
+    ``audio`` is float32 (n x win) at the model's rate; ``starts`` are in seconds;
+    ``loudness`` in dBFS. ``fallback`` is True when no window passed the gate and
+    the segment returns only its loudest window, to be kept if the whole file is quiet.
+    """
+
+    audio: np.ndarray
+    starts: np.ndarray
+    loudness: np.ndarray
+    fallback: bool
+
+
+def _describe_sndfile_error(path: Path, exc: Exception) -> str:
+    """Turn libsndfile's terse messages into something a producer can act on."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return f"cannot read file: {err.strerror or err}"
+    if size == 0:
+        return "empty file (0 bytes)"
+    with path.open("rb") as fh:
+        head = fh.read(512)
+    text = str(exc).strip().rstrip(".")
+    ext = path.suffix.lower()
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        # libsndfile reads PCM/float/ADPCM WAVs; others carry an exotic codec (Vorbis, MP3…)
+        if "unsupported" in text.lower() or "not recognised" in text.lower():
+            return f"WAV file with a codec Sampletree cannot decode ({text})"
+        return f"damaged WAV file ({text})"
+    if ext in {".m4a", ".aac", ".wma"}:
+        return f"{ext[1:].upper()} files are not supported by the decoder ({text})"
+    if _looks_like_text(head):
+        return "not an audio file: the content is text"
+    known = (b"RIFF", b"FORM", b"fLaC", b"OggS", b"ID3", b"caff", b"riff", b".snd", b"RF64")
+    if not head.startswith(known) and not (len(head) > 1 and head[0] == 0xFF
+                                           and head[1] & 0xE0 == 0xE0):
+        return f"not a recognised audio format ({text})"
+    return f"damaged or unsupported audio file ({text})"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head:
+        return False
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in decoded)
+    return printable / len(decoded) > 0.95
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Read the header only. Raises :class:`AudioError` with a readable reason."""
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except FileNotFoundError:
+        raise AudioError("file disappeared before it could be read") from None
+    except PermissionError:
+        raise AudioError("permission denied") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(_describe_sndfile_error(path, exc)) from None
+    if info.frames <= 0:
+        raise AudioError("the file holds no audio (0 frames)")
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AudioError("the header is invalid (no sample rate or channels)")
+    return AudioInfo(info.samplerate, info.channels, int(info.frames), info.format, info.subtype)
+
+
+def window_starts(n_samples: int, params: WindowParams) -> np.ndarray:
+    """Start of each window, in samples at the model's rate.
+
+    Windows tile the file at ``hop``; one last window is aligned to the end so the tail
+    is covered; a file shorter than a window gets one window (padded later).
+    """
+    win, hop = params.win, params.hop
+    if n_samples <= win:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_samples - win + 1, hop, dtype=np.int64)
+    if starts[-1] + win < n_samples:
+        starts = np.append(starts, n_samples - win)
+    return starts
+
+
+def output_length(info: AudioInfo, params: WindowParams) -> int:
+    return max(1, round(info.frames * params.sample_rate / info.sample_rate))
+
+
+def plan_segments(info: AudioInfo, params: WindowParams) -> list[tuple[int, int]]:
+    """Ranges ``[k0, k1)`` of window indices, one per segment task."""
+    n = len(window_starts(output_length(info, params), params))
+    per = max(1, int(params.segment_s / params.hop_s))
+    return [(k0, min(n, k0 + per)) for k0 in range(0, n, per)]
+
+
+def _read_mono(snd: sf.SoundFile, start: int, stop: int) -> np.ndarray:
+    """Frames [start, stop) mixed to mono, read in blocks to keep memory flat."""
+    snd.seek(start)
+    out = np.empty(stop - start, dtype=np.float32)
+    pos = 0
+    while pos < len(out):
+        block = snd.read(min(_READ_BLOCK, len(out) - pos), dtype="float32", always_2d=True)
+        if len(block) == 0:
+            break
+        out[pos : pos + len(block)] = block.mean(axis=1)
+        pos += len(block)
+    out = out[:pos]
+    # float files can carry NaN/inf; they would poison every embedding downstream
+    if not np.isfinite(out).all():
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    return out
+
+
+def _loudness_db(windows: np.ndarray) -> np.ndarray:
+    power = np.mean(np.square(windows, dtype=np.float64), axis=1)
+    return (10.0 * np.log10(power + 1e-12)).astype(np.float32)
+
+
+def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
+                   k0: int, k1: int) -> Segment:
+    """Decode windows ``k0..k1-1`` of a file, mono at ``params.sample_rate``, gated."""
+    path = Path(path)
+    target, sr = params.sample_rate, info.sample_rate
+    n_out = output_length(info, params)
+    starts = window_starts(n_out, params)[k0:k1]
+    need_a, need_b = int(starts[0]), int(starts[-1]) + params.win
+    # Read from a source frame that maps onto a whole output sample, with a margin
+    # around the segment so the resampler's edge transient falls outside it.
+    step = sr // math.gcd(sr, target)
+    margin = sr // 50 + step
+    src_a = max(0, (need_a * sr // target - margin) // step * step)
+    src_b = min(info.frames, math.ceil(need_b * sr / target) + margin)
+    try:
+        with sf.SoundFile(str(path)) as snd:
+            mono = _read_mono(snd, src_a, src_b)
+    except FileNotFoundError:
+        raise AudioError("file disappeared while it was being read") from None
+    except PermissionError:
+        raise AudioError("permission denied") from None
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioError(_describe_sndfile_error(path, exc)) from None
+    if len(mono) == 0:
+        raise AudioError("the file holds no audio data (header promises more than is there)")
+    y = mono if sr == target else soxr.resample(mono, sr, target, quality="HQ")
+    offset = src_a * target // sr
+    idx = starts[:, None] - offset + np.arange(params.win)[None, :]
+    padded = np.concatenate([y, np.zeros(params.win, dtype=np.float32)])
+    idx = np.clip(idx, 0, len(padded) - 1)
+    idx[idx >= len(y)] = len(padded) - 1  # past the end → the zero pad
+    windows = padded[idx].astype(np.float32, copy=False)
+    loud = _loudness_db(windows)
+    keep = loud > params.gate_db
+    fallback = not keep.any()
+    if fallback:
+        keep = np.zeros_like(keep)
+        keep[int(np.argmax(loud))] = True
+    return Segment(
+        audio=np.ascontiguousarray(windows[keep]),
+        starts=(starts[keep] / target).astype(np.float32),
+        loudness=loud[keep],
+        fallback=bool(fallback),
+    )
+
+
+def segments_to_keep(segments: list[Segment]) -> list[int]:
+    """Indices of the segments a file keeps after the gate.
+
+    Segments whose windows passed the gate; if none did (a quiet file), the one
+    holding the loudest window, so every file keeps at least one window.
+    """
+    real = [i for i, s in enumerate(segments) if not s.fallback]
+    if real:
+        return real
+    return [max(range(len(segments)), key=lambda i: float(segments[i].loudness.max()))]
+
+
+def merge_segments(segments: list[Segment]) -> Segment:
+    """Join a file's segments; quiet-only fallbacks survive only if nothing else did."""
+    real = [segments[i] for i in segments_to_keep(segments)]
+    if len(real) == 1:
+        return real[0]
+    return Segment(
+        audio=np.concatenate([s.audio for s in real]),
+        starts=np.concatenate([s.starts for s in real]),
+        loudness=np.concatenate([s.loudness for s in real]),
+        fallback=False,
+    )
+
+
+def load_windows(path: str | Path, params: WindowParams | None = None) -> Segment:
+    """All gated windows of a file (convenience for small files and tests)."""
+    params = params or WindowParams()
+    info = probe(path)
+    return merge_segments(
+        [decode_segment(path, info, params, k0, k1) for k0, k1 in plan_segments(info, params)]
+    )

@@ -1,0 +1,17 @@
+"""Errors the engine raises on purpose. Each carries a message fit for a user."""
+
+
+class SampletreeError(Exception):
+    """Base class: the front ends print ``str(error)`` as one line and exit non-zero."""
+
+
+class AudioError(SampletreeError):
+    """A file could not be decoded; the message says why in plain words."""
+
+
+class LibraryError(SampletreeError):
+    """The library database cannot be opened, migrated or written."""
+
+
+class Cancelled(SampletreeError):
+    """A job was stopped through its cancel token."""

@@ -1,0 +1,423 @@
+"""The sample library: a thin layer over SQLite through SQLAlchemy.
+
+One :class:`Library` per database file. Writes go through :meth:`Library.transaction`
+(nested calls join the outermost one, which alone commits). SQLite's terse failures
+are turned into :class:`LibraryError` with a message a user can act on. Rows leave
+this module as plain dataclasses or dicts, never as SQLAlchemy objects.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import NullPool
+
+from core import schema
+from core.errors import LibraryError
+from core.schema import models, roots, samples, scans, windows
+
+BUSY_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class KnownSample:
+    """What the scanner needs to know of a sample already in the library."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    status: str
+    model_id: int | None
+    content_hash: str | None
+
+
+@dataclass
+class SampleRecord:
+    """One decoded (or failed) file, ready to be written in a batch."""
+
+    path: str
+    root_id: int | None
+    size: int
+    mtime_ns: int
+    status: str
+    content_hash: str | None = None
+    error: str | None = None
+    duration_s: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    format: str | None = None
+    subtype: str | None = None
+    starts: np.ndarray | None = None
+    loudness: np.ndarray | None = None
+    embeddings: np.ndarray | None = None  # (n, dim) float; None = not embedded
+    model_id: int | None = None
+    sample_id: int | None = None  # set when rewriting a known sample
+
+
+def _friendly(path: Path, exc: BaseException) -> LibraryError:
+    msg = str(getattr(exc, "orig", exc) or exc).lower()
+    if "not a database" in msg or "file is encrypted" in msg:
+        return LibraryError(f"{path} is not a Sampletree library (not an SQLite database)")
+    if "locked" in msg or "busy" in msg:
+        return LibraryError(
+            f"the library {path} is in use by another process; close it there and try again"
+        )
+    if "disk is full" in msg or "disk full" in msg:
+        return LibraryError(
+            f"the disk is full while writing the library {path}; the batch in flight was "
+            "rolled back and nothing else was lost — free some space and run the scan again"
+        )
+    if "readonly" in msg or "read-only" in msg:
+        return LibraryError(f"the library {path} is read-only")
+    if "unable to open" in msg:
+        return LibraryError(f"cannot open the library {path} (is its folder writable?)")
+    if "malformed" in msg or "corrupt" in msg:
+        return LibraryError(f"the library {path} is damaged: {msg}")
+    return LibraryError(f"library {path}: {msg}")
+
+
+class Library:
+    """An open library file. Not thread-safe: one writer thread per library."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise LibraryError(f"no library at {self.path}; run a scan first")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LibraryError(f"cannot create the library folder: {exc}") from None
+        elif self.path.is_dir():
+            raise LibraryError(f"{self.path} is a folder, not a library file")
+        self._conn: Connection | None = None
+        self._engine = self._make_engine()
+        self._depth = 0
+        self._writing = True
+        try:
+            self._migrate()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    # -- connection and transactions -------------------------------------------------
+
+    def _make_engine(self) -> Engine:
+        engine = create_engine(
+            f"sqlite:///{self.path}",
+            poolclass=NullPool,
+            connect_args={"timeout": BUSY_TIMEOUT_S, "isolation_level": None},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.close()
+
+        # The driver's own transaction handling is off (isolation_level=None); SQLAlchemy
+        # emits BEGIN itself: IMMEDIATE for writes, so the write lock is taken up front
+        # and a busy library fails at once rather than halfway through a batch.
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if self._writing else "BEGIN")
+
+        return engine
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            try:
+                self._conn = self._engine.connect()
+            except sa_exc.DBAPIError as exc:
+                self._conn = None
+                raise _friendly(self.path, exc) from None
+        return self._conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Connection]:
+        """A write transaction; nested calls join the outermost, which alone commits."""
+        conn = self.conn
+        self._writing = write
+        if self._depth:
+            self._depth += 1
+            try:
+                yield conn
+            finally:
+                self._depth -= 1
+            return
+        try:
+            conn.begin()
+        except sa_exc.DBAPIError as exc:
+            raise _friendly(self.path, exc) from None
+        self._depth = 1
+        try:
+            yield conn
+            conn.commit()
+        except sa_exc.DBAPIError as exc:
+            conn.rollback()
+            raise _friendly(self.path, exc) from None
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            self._depth = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only snapshot (joins a write transaction when one is open)."""
+        if self._depth:
+            yield self.conn
+            return
+        with self.transaction(write=False) as conn:
+            yield conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._engine.dispose()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema --------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        try:
+            with self.transaction() as conn:
+                version = schema.get_version(conn)
+                n_tables = conn.exec_driver_sql(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                ).scalar_one()
+        except LibraryError:
+            raise
+        if version > schema.SCHEMA_VERSION:
+            raise LibraryError(
+                f"the library {self.path} was written by a newer Sampletree (schema "
+                f"{version}, this version reads up to {schema.SCHEMA_VERSION}); "
+                "upgrade Sampletree to open it"
+            )
+        if version == 0 and n_tables:
+            raise LibraryError(f"{self.path} is an SQLite database but not a Sampletree library")
+        if version == schema.SCHEMA_VERSION:
+            return
+        if version > 0:
+            # Keep the old file until the migration has committed: a failure leaves a copy.
+            backup = self.path.with_name(f"{self.path.name}.schema{version}.bak")
+            self.close()
+            try:
+                shutil.copy2(self.path, backup)
+            except OSError as exc:
+                raise LibraryError(f"cannot back up the library before migrating: {exc}") from None
+            self._engine = self._make_engine()
+        with self.transaction() as conn:
+            for step in range(version, schema.SCHEMA_VERSION):
+                schema.MIGRATIONS[step](conn)
+            schema.set_version(conn, schema.SCHEMA_VERSION)
+
+    @property
+    def schema_version(self) -> int:
+        with self.reading() as conn:
+            return schema.get_version(conn)
+
+    # -- roots and models ------------------------------------------------------------
+
+    def ensure_root(self, path: str) -> int:
+        with self.transaction() as conn:
+            row = conn.execute(select(roots.c.id).where(roots.c.path == path)).first()
+            if row:
+                return int(row[0])
+            return int(conn.execute(
+                insert(roots).values(path=path, added_at=time.time())
+            ).inserted_primary_key[0])
+
+    def roots(self) -> list[str]:
+        with self.reading() as conn:
+            return [r[0] for r in conn.execute(select(roots.c.path).order_by(roots.c.path))]
+
+    def ensure_model(self, model_id: str, *, name: str, version: str, sha256: str, dim: int,
+                     trained: bool, features: dict[str, Any]) -> int:
+        with self.transaction() as conn:
+            row = conn.execute(select(models.c.id).where(models.c.model_id == model_id)).first()
+            if row:
+                return int(row[0])
+            return int(conn.execute(insert(models).values(
+                model_id=model_id, name=name, version=version, sha256=sha256, dim=dim,
+                trained=trained, features=json.dumps(features, sort_keys=True),
+            )).inserted_primary_key[0])
+
+    # -- samples -----------------------------------------------------------------------
+
+    def known_samples(self) -> dict[str, KnownSample]:
+        cols = (samples.c.id, samples.c.path, samples.c.size, samples.c.mtime_ns,
+                samples.c.status, samples.c.model_id, samples.c.content_hash)
+        with self.reading() as conn:
+            return {r[1]: KnownSample(*r) for r in conn.execute(select(*cols))}
+
+    def write_batch(self, records: Sequence[SampleRecord]) -> None:
+        """Insert or rewrite a batch of files and their windows in one transaction."""
+        with self.transaction() as conn:
+            for rec in records:
+                values = {
+                    "root_id": rec.root_id, "path": rec.path, "size": rec.size,
+                    "mtime_ns": rec.mtime_ns, "content_hash": rec.content_hash,
+                    "duration_s": rec.duration_s, "sample_rate": rec.sample_rate,
+                    "channels": rec.channels, "format": rec.format, "subtype": rec.subtype,
+                    "status": rec.status, "error": rec.error, "model_id": rec.model_id,
+                    "n_windows": 0 if rec.starts is None else len(rec.starts),
+                    "scanned_at": time.time(),
+                }
+                if rec.sample_id is None:
+                    existing = conn.execute(
+                        select(samples.c.id).where(samples.c.path == rec.path)
+                    ).first()
+                    rec.sample_id = int(existing[0]) if existing else None
+                if rec.sample_id is None:
+                    rec.sample_id = int(
+                        conn.execute(insert(samples).values(**values)).inserted_primary_key[0]
+                    )
+                else:
+                    conn.execute(update(samples).where(samples.c.id == rec.sample_id)
+                                 .values(**values))
+                    conn.execute(windows.delete().where(windows.c.sample_id == rec.sample_id))
+                if rec.starts is None or not len(rec.starts):
+                    continue
+                emb = rec.embeddings
+                blobs: list[bytes | None] = (
+                    [None] * len(rec.starts) if emb is None
+                    else [row.tobytes() for row in np.asarray(emb, dtype=np.float16)]
+                )
+                conn.execute(insert(windows), [
+                    {"sample_id": rec.sample_id, "idx": i, "start_s": float(rec.starts[i]),
+                     "loudness_db": float(rec.loudness[i]) if rec.loudness is not None else 0.0,
+                     "embedding": blobs[i], "model_id": rec.model_id if emb is not None else None}
+                    for i in range(len(rec.starts))
+                ])
+
+    def move_sample(self, sample_id: int, path: str, *, root_id: int | None, size: int,
+                    mtime_ns: int) -> None:
+        """A file was moved or renamed: keep its id, windows, labels; change its path."""
+        with self.transaction() as conn:
+            conn.execute(update(samples).where(samples.c.id == sample_id).values(
+                path=path, root_id=root_id, size=size, mtime_ns=mtime_ns, status="ok",
+                error=None, scanned_at=time.time()))
+
+    def mark_missing(self, sample_ids: Sequence[int]) -> None:
+        """Files that are gone stay in the library (with labels) marked missing."""
+        if not sample_ids:
+            return
+        with self.transaction() as conn:
+            for chunk in range(0, len(sample_ids), 500):
+                conn.execute(update(samples)
+                             .where(samples.c.id.in_(sample_ids[chunk:chunk + 500]))
+                             .values(status="missing", error="file not found at last scan"))
+
+    # -- scans journal -----------------------------------------------------------------
+
+    def start_scan(self, total: int) -> int:
+        with self.transaction() as conn:
+            # A scan still "running" in the journal was killed: say so.
+            conn.execute(update(scans).where(scans.c.state == "running")
+                         .values(state="interrupted"))
+            return int(conn.execute(insert(scans).values(
+                started_at=time.time(), state="running", files_total=total)
+            ).inserted_primary_key[0])
+
+    def update_scan(self, scan_id: int, *, files_done: int, state: str = "running",
+                    message: str | None = None) -> None:
+        values: dict[str, Any] = {"files_done": files_done, "state": state}
+        if state != "running":
+            values["finished_at"] = time.time()
+        if message is not None:
+            values["message"] = message
+        with self.transaction() as conn:
+            conn.execute(update(scans).where(scans.c.id == scan_id).values(**values))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        with self.reading() as conn:
+            by_status = dict(conn.execute(
+                select(samples.c.status, func.count()).group_by(samples.c.status)).all())
+            n_windows = conn.execute(select(func.count()).select_from(windows)).scalar_one()
+            embedded = dict(conn.execute(
+                select(models.c.model_id, func.count())
+                .select_from(windows.join(models, windows.c.model_id == models.c.id))
+                .group_by(models.c.model_id)).all())
+            hours = conn.execute(select(func.coalesce(func.sum(samples.c.duration_s), 0.0))
+                                 .where(samples.c.status == "ok")).scalar_one()
+            last = conn.execute(select(scans).order_by(scans.c.id.desc()).limit(1)).first()
+        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*")
+                   if p.is_file() and not p.name.endswith(".bak"))
+        return {
+            "library": str(self.path),
+            "schema_version": schema.SCHEMA_VERSION,
+            "roots": self.roots(),
+            "files": sum(by_status.values()),
+            "by_status": by_status,
+            "windows": n_windows,
+            "embedded_windows": embedded,
+            "audio_hours": round(float(hours) / 3600, 3),
+            "bytes": size,
+            "bytes_per_window": round(size / n_windows, 1) if n_windows else None,
+            "last_scan": None if last is None else {
+                "state": last.state, "files_done": last.files_done,
+                "files_total": last.files_total, "started_at": last.started_at,
+                "finished_at": last.finished_at, "message": last.message,
+            },
+        }
+
+    def list_samples(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+        query = (select(samples.c.path, samples.c.status, samples.c.error, samples.c.duration_s,
+                        samples.c.n_windows, samples.c.format, samples.c.sample_rate,
+                        samples.c.channels, models.c.model_id.label("model"))
+                 .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id))
+                 .order_by(samples.c.path))
+        if status:
+            query = query.where(samples.c.status == status)
+        with self.reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        for row in rows:
+            yield {
+                "path": row["path"], "status": row["status"], "error": row["error"],
+                "duration_s": None if row["duration_s"] is None else round(row["duration_s"], 3),
+                "windows": row["n_windows"], "format": row["format"],
+                "sample_rate": row["sample_rate"], "channels": row["channels"],
+                "embedded_by": row["model"],
+            }
+
+    def window_embeddings(self, model_key: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sample_ids, window indices, float32 matrix) of every window a model embedded."""
+        with self.reading() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            cur = raw.execute(
+                "SELECT sample_id, idx, embedding FROM windows WHERE model_id = ? "
+                "AND embedding IS NOT NULL ORDER BY sample_id, idx", (model_key,))
+            rows = cur.fetchall()
+            dim = conn.execute(select(models.c.dim).where(models.c.id == model_key)).scalar_one()
+        if not rows:
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        idx = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+        mat = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16).reshape(len(rows), dim)
+        return ids, idx, mat.astype(np.float32)

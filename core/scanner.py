@@ -1,0 +1,556 @@
+"""Scanning sample folders into the library.
+
+walk (stat only) → diff against the library (new / changed / moved / gone) → decode
+in a process pool → log-mel and embedding in batches on the model's device → one
+transaction per batch of files. A killed scan loses at most the batch in flight; the
+next scan skips what was committed and picks up the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
+from core.audio import segments_to_keep as _segments_to_keep
+from core.errors import AudioError, SampletreeError
+from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
+from core.library import KnownSample, Library, SampleRecord
+from core.walk import FileEntry, content_hash, walk
+
+if TYPE_CHECKING:
+    from models import EmbeddingModel
+
+_Todo = tuple[FileEntry, KnownSample | None]
+
+CHANGED_DURING_READ = "the file changed while it was being read; it will be read again next scan"
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How a scan runs. ``jobs=0`` decodes in this process (deterministic, for tests)."""
+
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    window: WindowParams = field(default_factory=WindowParams)
+    batch_windows: int = 256
+    commit_files: int = 64
+    commit_interval_s: float = 2.0
+
+
+@dataclass
+class ScanReport:
+    roots: list[str]
+    found: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    moved: int = 0
+    restored: int = 0
+    missing: int = 0
+    decoded: int = 0
+    failed: int = 0
+    vanished: int = 0
+    windows: int = 0
+    embedded_windows: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+    model_id: str | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["problems"] = [{"path": p, "error": e} for p, e in self.problems]
+        return data
+
+
+# -- worker side (runs in the decode processes; no torch, no library) -------------------
+
+@dataclass
+class _TaskResult:
+    key: int
+    seg: int
+    stat: tuple[int, int] | None = None  # (size, mtime_ns) before decoding
+    stat_after: tuple[int, int] | None = None
+    info: AudioInfo | None = None
+    plan: list[tuple[int, int]] | None = None
+    content_hash: str | None = None
+    segment: Segment | None = None
+    error: str | None = None
+    vanished: bool = False
+
+
+def _stat(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _decode_task(key: int, seg: int, path: str, params: WindowParams,
+                 info: AudioInfo | None, span: tuple[int, int] | None) -> _TaskResult:
+    """Segment 0 also probes, fingerprints and plans the file; others only decode."""
+    res = _TaskResult(key, seg)
+    try:
+        res.stat = _stat(path)
+    except FileNotFoundError:
+        res.vanished = True
+        return res
+    except OSError as exc:
+        res.error = f"cannot read file: {exc.strerror or exc}"
+        return res
+    try:
+        if info is None:
+            info = probe(path)
+            res.info = info
+            res.plan = plan_segments(info, params)
+            res.content_hash = content_hash(path, res.stat[0])
+            span = res.plan[0]
+        assert span is not None
+        res.segment = decode_segment(path, info, params, *span)
+        res.stat_after = _stat(path)
+    except FileNotFoundError:
+        res.vanished = True
+    except AudioError as exc:
+        res.error = str(exc)
+    except MemoryError:
+        res.error = "not enough memory to decode this file"
+    except OSError as exc:
+        res.error = f"cannot read file: {exc.strerror or exc}"
+    except Exception as exc:  # a decoder library failing in an unforeseen way: record, go on
+        res.error = f"unexpected decoder error: {type(exc).__name__}: {exc}"
+    return res
+
+
+# -- parent side ------------------------------------------------------------------------
+
+@dataclass
+class _FileJob:
+    key: int
+    entry: FileEntry
+    known: KnownSample | None
+    info: AudioInfo | None = None
+    plan: list[tuple[int, int]] | None = None
+    content_hash: str | None = None
+    segments: dict[int, Segment] = field(default_factory=dict)
+    embeddings: dict[int, np.ndarray] = field(default_factory=dict)
+    stats: set[tuple[int, int]] = field(default_factory=set)
+    error: str | None = None
+    crashes: int = 0
+
+    def complete(self, embedding: bool) -> bool:
+        if self.error is not None:
+            return True
+        if self.plan is None or len(self.segments) < len(self.plan):
+            return False
+        return not embedding or len(self.embeddings) == len(self.plan)
+
+
+class _InlineExecutor(Executor):
+    """Runs tasks at submit time in this process: the scan without a pool."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            fut.set_exception(exc)
+        return fut
+
+
+def _make_pool(jobs: int) -> Executor:
+    if jobs <= 0:
+        return _InlineExecutor()
+    if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
+        # forkserver: workers fork from a clean process that has imported only the decoder,
+        # never from this one (torch's threads do not survive a fork).
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["core.audio"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+
+
+class Scanner:
+    """One scan of some folders into a library. Use :func:`scan`."""
+
+    def __init__(self, library: Library, model: EmbeddingModel | None, options: ScanOptions,
+                 progress: ProgressCallback, cancel: CancelToken) -> None:
+        self.lib = library
+        self.model = model
+        self.opt = options
+        self.progress = progress
+        self.cancel = cancel
+        self.model_key: int | None = None
+        self.jobs: dict[int, _FileJob] = {}
+        self.queue: list[tuple[int, int]] = []  # (file key, segment) awaiting embedding
+        self.queued_windows = 0
+        self.ready: list[SampleRecord] = []
+        self.to_mark_missing: list[int] = []
+        self.last_commit = time.monotonic()
+        self.done = 0
+        self.total = 0
+        self.meter = RateMeter()
+        self.scan_id: int | None = None
+
+    # -- diff ------------------------------------------------------------------------
+
+    def _up_to_date(self, k: KnownSample, e: FileEntry) -> bool:
+        if (k.size, k.mtime_ns) != (e.size, e.mtime_ns):
+            return False
+        if k.status == "error":
+            return True  # unchanged and still unreadable: no point retrying
+        if k.status != "ok":
+            return False
+        return self.model_key is None or k.model_id == self.model_key
+
+    def diff(self, entries: list[FileEntry], roots: list[str], root_ids: dict[str, int],
+             unreadable: list[str], report: ScanReport) -> list[_Todo]:
+        known = self.lib.known_samples()
+        seen: set[str] = set()
+        todo: list[_Todo] = []
+        new: list[FileEntry] = []
+        for e in entries:
+            seen.add(e.path)
+            k = known.get(e.path)
+            if k is None:
+                new.append(e)
+            elif self._up_to_date(k, e):
+                report.unchanged += 1
+            elif (k.status == "missing" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
+                  and (self.model_key is None or k.model_id == self.model_key)):
+                self.lib.move_sample(k.id, e.path, root_id=root_ids[e.root], size=e.size,
+                                     mtime_ns=e.mtime_ns)
+                report.restored += 1
+            else:
+                report.changed += 1
+                todo.append((e, k))
+
+        # Gone: known under a scanned root, not seen, and not under a folder we failed to read.
+        def under(path: str, folders: list[str]) -> bool:
+            return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+        gone = [k for p, k in known.items()
+                if p not in seen and under(p, roots) and not under(p, unreadable)]
+        by_size: dict[int, list[KnownSample]] = {}
+        for k in gone:
+            if k.content_hash:
+                by_size.setdefault(k.size, []).append(k)
+        moved_ids: set[int] = set()
+        for e in new:
+            candidates = [k for k in by_size.get(e.size, []) if k.id not in moved_ids]
+            if candidates:
+                try:
+                    digest = content_hash(e.path, e.size)
+                except OSError:
+                    digest = None
+                match = next((k for k in candidates if k.content_hash == digest), None)
+                if match is not None:
+                    moved_ids.add(match.id)
+                    self.lib.move_sample(match.id, e.path, root_id=root_ids[e.root],
+                                         size=e.size, mtime_ns=e.mtime_ns)
+                    report.moved += 1
+                    if (match.status != "ok" or (self.model_key is not None
+                                                 and match.model_id != self.model_key)):
+                        todo.append((e, match))
+                    continue
+            report.new += 1
+            todo.append((e, None))
+        missing = [k.id for k in gone if k.id not in moved_ids and k.status != "missing"]
+        self.lib.mark_missing(missing)
+        report.missing = len(missing)
+        return todo
+
+    # -- decode, embed, commit ----------------------------------------------------------
+
+    def _record(self, job: _FileJob, report: ScanReport) -> SampleRecord | None:
+        e = job.entry
+        root_id = self.root_ids[e.root]
+        sid = job.known.id if job.known else None
+        if job.error is not None:
+            report.failed += 1
+            report.problems.append((e.path, job.error))
+            return SampleRecord(path=e.path, root_id=root_id, size=e.size, mtime_ns=e.mtime_ns,
+                                status="error", error=job.error, sample_id=sid)
+        assert job.info is not None and job.plan is not None
+        order = sorted(job.segments)
+        segs = [job.segments[i] for i in order]
+        keep = [order[i] for i in _segments_to_keep(segs)]
+        starts = np.concatenate([job.segments[i].starts for i in keep])
+        loud = np.concatenate([job.segments[i].loudness for i in keep])
+        emb = (np.concatenate([job.embeddings[i] for i in keep])
+               if self.model is not None else None)
+        status, error = "ok", None
+        if len(job.stats) > 1:
+            status, error = "pending", CHANGED_DURING_READ
+            report.problems.append((e.path, error))
+        size, mtime_ns = min(job.stats) if job.stats else (e.size, e.mtime_ns)
+        report.decoded += 1
+        report.windows += len(starts)
+        report.embedded_windows += 0 if emb is None else len(emb)
+        i = job.info
+        return SampleRecord(
+            path=e.path, root_id=root_id, size=size, mtime_ns=mtime_ns, status=status,
+            error=error, content_hash=job.content_hash, duration_s=i.duration_s,
+            sample_rate=i.sample_rate, channels=i.channels, format=i.format,
+            subtype=i.subtype, starts=starts, loudness=loud, embeddings=emb,
+            model_id=self.model_key if emb is not None else None, sample_id=sid)
+
+    def _embed_queue(self) -> None:
+        if not self.queue or self.model is None:
+            return
+        import torch  # only the parent process embeds
+
+        audio = np.concatenate([self.jobs[k].segments[s].audio for k, s in self.queue])
+        out = []
+        bs = self.opt.batch_windows
+        for a in range(0, len(audio), bs):
+            batch = torch.from_numpy(audio[a:a + bs])
+            out.append(self.model.embed_audio(batch).cpu().numpy())
+        emb = np.concatenate(out)
+        pos = 0
+        for k, s in self.queue:
+            seg = self.jobs[k].segments[s]
+            n = len(seg.starts)
+            self.jobs[k].embeddings[s] = emb[pos:pos + n]
+            pos += n
+            seg.audio = seg.audio[:0]  # the raw audio is no longer needed
+        self.queue.clear()
+        self.queued_windows = 0
+
+    def _commit(self, report: ScanReport, force: bool = False) -> None:
+        due = (len(self.ready) >= self.opt.commit_files
+               or time.monotonic() - self.last_commit >= self.opt.commit_interval_s)
+        if not (self.ready or self.to_mark_missing) or not (force or due):
+            return
+        with self.lib.transaction():
+            self.lib.write_batch(self.ready)
+            self.lib.mark_missing(self.to_mark_missing)
+            if self.scan_id is not None:
+                self.lib.update_scan(self.scan_id, files_done=self.done)
+        self.ready.clear()
+        self.to_mark_missing.clear()
+        self.last_commit = time.monotonic()
+
+    def _report_progress(self, message: str = "") -> None:
+        rate = self.meter.update(self.done)
+        self.progress(Progress("decode", self.done, self.total, rate,
+                               RateMeter.eta(self.done, self.total, rate), message))
+
+    def run(self, dirs: list[str], report: ScanReport) -> None:
+        roots = [os.path.abspath(d) for d in dirs]
+        for r in roots:
+            if not os.path.isdir(r):
+                raise SampletreeError(f"{r} is not a folder (or cannot be reached)")
+        if self.model is not None:
+            info = self.model.info
+            self.model_key = self.lib.ensure_model(
+                info.model_id, name=info.name, version=info.version, sha256=info.sha256,
+                dim=info.dim, trained=info.trained, features=info.features.to_dict())
+            report.model_id = info.model_id
+        self.root_ids = {r: self.lib.ensure_root(r) for r in roots}
+
+        unreadable: list[str] = []
+
+        def on_walk_error(path: str, why: str) -> None:
+            unreadable.append(path)
+            report.problems.append((path, why))
+
+        entries: list[FileEntry] = []
+        for entry in walk(roots, on_walk_error):
+            entries.append(entry)
+            if len(entries) % 2000 == 0:
+                self.progress(Progress("walk", len(entries), 0, message=entry.path))
+                self.cancel.raise_if_cancelled()
+        report.found = len(entries)
+        self.progress(Progress("diff", 0, len(entries), message="comparing with the library"))
+        todo = self.diff(entries, roots, self.root_ids, unreadable, report)
+        self.cancel.raise_if_cancelled()
+        self.total = len(todo)
+        self.scan_id = self.lib.start_scan(self.total)
+        try:
+            self._decode_all(todo, report)
+        except BaseException as exc:
+            state = "cancelled" if report.cancelled else "failed"
+            # If the library itself is failing (disk full), the error re-raised says so.
+            with contextlib.suppress(SampletreeError):
+                self.lib.update_scan(self.scan_id, files_done=self.done, state=state,
+                                     message=str(exc)[:500])
+            raise
+        state = "cancelled" if report.cancelled else "done"
+        self.lib.update_scan(self.scan_id, files_done=self.done, state=state)
+
+    def _decode_all(self, todo: list[_Todo],
+                    report: ScanReport) -> None:
+        params = self.opt.window
+        pending = deque(enumerate(todo))
+        followups: deque[tuple[int, int]] = deque()  # (key, segment) of started files
+        solo: deque[int] = deque()  # files to retry alone after a decoder crash
+        inflight: dict[Future[_TaskResult], tuple[int, int]] = {}
+        max_inflight = max(2, 3 * max(1, self.opt.jobs))
+        pool = _make_pool(self.opt.jobs)
+
+        crashes_in_a_row = 0
+
+        def submit(key: int, seg: int) -> None:
+            job = self.jobs[key]
+            span = None if seg == 0 else job.plan[seg]  # type: ignore[index]
+            try:
+                fut = pool.submit(_decode_task, key, seg, job.entry.path, params,
+                                  job.info if seg else None, span)
+            except BrokenProcessPool:
+                fut = Future()
+                fut.set_exception(BrokenProcessPool("worker died"))
+            inflight[fut] = (key, seg)
+
+        def finish_file(key: int) -> None:
+            job = self.jobs.pop(key)
+            if self.queue and job.error is not None:
+                self.queue = [q for q in self.queue if q[0] != key]
+                self.queued_windows = sum(
+                    len(self.jobs[k].segments[s].starts) for k, s in self.queue)
+            rec = self._record(job, report)
+            if rec is not None:
+                self.ready.append(rec)
+            self.done += 1
+
+        def recover(crashed: list[int]) -> Executor:
+            """A decoder process died (a C library crashing on a pathological file).
+
+            The files that were in flight are retried one at a time in a fresh pool; a
+            file that kills a decoder on its own is recorded as an error. If workers
+            cannot start at all, decoding goes on in this process.
+            """
+            nonlocal crashes_in_a_row
+            crashed = list(dict.fromkeys(crashed + [k for k, _ in inflight.values()]))
+            inflight.clear()
+            pool.shutdown(wait=False, cancel_futures=True)
+            crashes_in_a_row += 1
+            if crashes_in_a_row >= 3:
+                report.problems.append(("(scan)", "decoder processes keep failing to start; "
+                                        "decoding in the main process instead"))
+                new_pool: Executor = _InlineExecutor()
+            else:
+                new_pool = _make_pool(self.opt.jobs)
+            for key in crashed:
+                job = self.jobs[key]
+                job.crashes += 1
+                if job.crashes >= 2 or len(crashed) == 1:
+                    job.error = "the decoder crashed on this file"
+                job.segments.clear()
+                job.embeddings.clear()
+                job.plan = None
+                self.queue = [q for q in self.queue if q[0] != key]
+                if job.error is None:
+                    solo.append(key)
+                else:
+                    finish_file(key)
+            keep = [f for f in followups if f[0] not in crashed]
+            followups.clear()
+            followups.extend(keep)
+            self.queued_windows = sum(
+                len(self.jobs[k].segments[s].starts) for k, s in self.queue)
+            return new_pool
+
+        try:
+            last_progress = 0.0
+            while pending or followups or inflight or solo or self.queue:
+                if self.cancel.cancelled:
+                    report.cancelled = True
+                    break
+                # Keep the pool fed: started files first, so they finish and free memory.
+                while len(inflight) < max_inflight and not solo:
+                    if followups:
+                        submit(*followups.popleft())
+                    elif pending:
+                        key, (entry, known) = pending.popleft()
+                        self.jobs[key] = _FileJob(key, entry, known)
+                        submit(key, 0)
+                    else:
+                        break
+                if solo and not inflight:
+                    submit(solo.popleft(), 0)
+                if inflight:
+                    done, _ = wait(list(inflight), timeout=0.2, return_when=FIRST_COMPLETED)
+                else:
+                    done = set()
+                crashed: list[int] = []
+                for fut in done:
+                    key, _seg = inflight.pop(fut)
+                    try:
+                        res = fut.result()
+                    except BrokenProcessPool:
+                        crashed.append(key)
+                        continue
+                    crashes_in_a_row = 0
+                    self._take(res, followups, report)
+                if crashed:
+                    pool = recover(crashed)
+                flush = not (pending or followups or inflight or solo)
+                if self.queued_windows >= self.opt.batch_windows or (flush and self.queue):
+                    self._embed_queue()
+                for key in [k for k, j in self.jobs.items() if j.complete(self.model is not None)]:
+                    finish_file(key)
+                self._commit(report)
+                now = time.monotonic()
+                if now - last_progress > 0.1:
+                    self._report_progress()
+                    last_progress = now
+            self._commit(report, force=True)
+            self._report_progress("cancelled" if report.cancelled else "done")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _take(self, res: _TaskResult, followups: deque[tuple[int, int]],
+              report: ScanReport) -> None:
+        job = self.jobs.get(res.key)
+        if job is None or job.error is not None:
+            return  # another segment of this file already failed
+        if res.vanished:
+            # Deleted between the walk and the read: a known file is now missing, a new
+            # one is simply not added.
+            self.jobs.pop(res.key)
+            self.done += 1
+            report.vanished += 1
+            report.problems.append((job.entry.path, "file disappeared during the scan"))
+            if job.known is not None:
+                self.to_mark_missing.append(job.known.id)
+            return
+        if res.error is not None:
+            job.error = res.error
+            return
+        if res.stat:
+            job.stats.add(res.stat)
+        if res.stat_after:
+            job.stats.add(res.stat_after)
+        if res.seg == 0:
+            job.info, job.plan, job.content_hash = res.info, res.plan, res.content_hash
+            followups.extend((res.key, s) for s in range(1, len(res.plan or [])))
+        assert res.segment is not None
+        job.segments[res.seg] = res.segment
+        if self.model is not None:
+            self.queue.append((res.key, res.seg))
+            self.queued_windows += len(res.segment.starts)
+
+
+def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None, *,
+         options: ScanOptions | None = None, progress: ProgressCallback = no_progress,
+         cancel: CancelToken | None = None) -> ScanReport:
+    """Scan ``dirs`` into ``library``, embedding with ``model`` (None: index and decode only).
+
+    Returns a report; a cancelled scan commits what it finished and sets ``cancelled``.
+    """
+    report = ScanReport(roots=[os.path.abspath(d) for d in dirs])
+    t0 = time.perf_counter()
+    scanner = Scanner(library, model, options or ScanOptions(), progress, cancel or CancelToken())
+    scanner.run(dirs, report)
+    report.seconds = time.perf_counter() - t0
+    return report

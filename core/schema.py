@@ -1,0 +1,148 @@
+"""The library's tables and the ordered list of migrations that build them.
+
+The schema version lives in SQLite's ``user_version``. Each migration moves the
+database one version up inside the caller's transaction; a library newer than
+:data:`SCHEMA_VERSION` is refused, never guessed at.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class FsPath(TypeDecorator[str]):
+    """A file system path, stored losslessly.
+
+    Paths that are valid UTF-8 are stored as TEXT; the rare name that is not (Linux
+    allows any bytes) is stored as its raw bytes in a BLOB and decoded back with
+    ``os.fsdecode``, so it round-trips exactly.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: object) -> str | bytes | None:
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value)
+        return value
+
+    def process_result_value(self, value: object, dialect: object) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            return os.fsdecode(value)
+        return str(value)
+
+
+metadata = MetaData()
+
+roots = Table(
+    "roots", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", FsPath, nullable=False, unique=True),
+    Column("added_at", Float, nullable=False),
+)
+
+models = Table(
+    "models", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", String, nullable=False, unique=True),
+    Column("name", String, nullable=False),
+    Column("version", String, nullable=False),
+    Column("sha256", String, nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("trained", Boolean, nullable=False),
+    Column("features", Text, nullable=False),  # JSON of the feature parameters
+)
+
+samples = Table(
+    "samples", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("root_id", Integer, ForeignKey("roots.id", ondelete="SET NULL")),
+    Column("path", FsPath, nullable=False, unique=True),
+    Column("size", Integer, nullable=False),
+    Column("mtime_ns", Integer, nullable=False),
+    Column("content_hash", String),
+    Column("duration_s", Float),
+    Column("sample_rate", Integer),
+    Column("channels", Integer),
+    Column("format", String),
+    Column("subtype", String),
+    Column("status", String, nullable=False),  # ok | error | missing | pending
+    Column("error", Text),
+    Column("model_id", Integer, ForeignKey("models.id")),  # whose embeddings it holds
+    Column("n_windows", Integer, nullable=False, server_default="0"),
+    Column("scanned_at", Float),
+)
+
+windows = Table(
+    "windows", metadata,
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("start_s", Float, nullable=False),
+    Column("loudness_db", Float, nullable=False),
+    Column("embedding", LargeBinary),  # float16, model's dim; NULL until embedded
+    Column("model_id", Integer, ForeignKey("models.id")),
+    sqlite_with_rowid=False,
+)
+
+scans = Table(
+    "scans", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("state", String, nullable=False),  # running | done | cancelled | failed
+    Column("files_done", Integer, nullable=False, server_default="0"),
+    Column("files_total", Integer, nullable=False, server_default="0"),
+    Column("message", Text),
+)
+
+_V1_TABLES = (roots, models, samples, windows)
+
+
+def _v1(conn: Connection) -> None:
+    """Roots, models, samples and their windows."""
+    metadata.create_all(conn, tables=list(_V1_TABLES))
+
+
+def _v2(conn: Connection) -> None:
+    """A scan journal (for status and resume) and the indexes move detection uses."""
+    metadata.create_all(conn, tables=[scans])
+    Index("ix_samples_size_hash", samples.c.size, samples.c.content_hash).create(conn)
+    Index("ix_samples_status", samples.c.status).create(conn)
+
+
+#: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def get_version(conn: Connection) -> int:
+    return int(conn.execute(text("PRAGMA user_version")).scalar_one())
+
+
+def set_version(conn: Connection, version: int) -> None:
+    conn.execute(text(f"PRAGMA user_version = {int(version)}"))
