@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs everything Sampletree needs on a Debian machine, then runs one job.
+#
+#   bash scripts/bootstrap.sh demo   # install, scan the bundled demo library, print it
+#   bash scripts/bootstrap.sh test   # install, run ruff, the layer contracts and the tests
+#
+# Idempotent: apt packages are installed only when missing, the virtual environment
+# (.venv, or $SAMPLETREE_VENV) is reused, and torch is pinned to the local CPU wheel
+# (constraints.txt) so nothing pulls a multi-GB CUDA build.
+set -euo pipefail
+
+mode="${1:-demo}"
+case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
+cd "$(dirname "$0")/.."
+venv="${SAMPLETREE_VENV:-.venv}"
+
+# -- system packages ---------------------------------------------------------------
+apt_pkgs=(
+  python3 python3-venv python3-pip ca-certificates
+  # Qt (offscreen and a real X display) and QtMultimedia
+  libegl1 libgl1 libx11-6 libdbus-1-3 libfontconfig1 libfreetype6 libglib2.0-0
+  libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0
+  libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1
+  libxcb-xkb1 libpulse0 libxrandr2
+)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "==> installing system packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# -- Python environment --------------------------------------------------------------
+py="$(command -v python3.11 || command -v python3)"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "==> creating virtual environment $venv ($("$py" --version))"
+  "$py" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip install -q -c constraints.txt)
+if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+  echo "==> installing torch 2.13.0 (CPU)"
+  "${pip[@]}" torch==2.13.0
+fi
+extras="gui"
+[ "$mode" = test ] && extras="gui,dev"
+echo "==> installing Sampletree [$extras]"
+"${pip[@]}" -e ".[$extras]"
+export PATH="$PWD/$venv/bin:$PATH"
+
+# -- the job -----------------------------------------------------------------------------
+if [ "$mode" = demo ]; then
+  lib="${SAMPLETREE_DEMO_LIBRARY:-$PWD/.demo/library.sqlite}"
+  echo "==> scanning the demo library into $lib"
+  sampletree --library "$lib" scan resources/demo
+  echo
+  sampletree --library "$lib" ls
+  echo
+  sampletree --library "$lib" status
+else
+  echo "==> ruff"
+  ruff check .
+  echo "==> layer contracts (core/ and models/ never import Qt or app/)"
+  lint-imports
+  echo "==> tests"
+  export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
+  python -m pytest -q -p no:cacheprovider
+fi
