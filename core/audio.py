@@ -83,12 +83,15 @@ def _describe_sndfile_error(path: Path, exc: Exception) -> str:
     """Turn libsndfile's terse messages into something a producer can act on."""
     try:
         size = path.stat().st_size
-    except OSError as err:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+    except FileNotFoundError:
+        # libsndfile reports a vanished file as a generic "System error"
+        return "file disappeared before it could be read"
+    except OSError as err:  # unreadable (permissions), a folder, an I/O error…
         return f"cannot read file: {err.strerror or err}"
     if size == 0:
         return "empty file (0 bytes)"
-    with path.open("rb") as fh:
-        head = fh.read(512)
     text = str(exc).strip().rstrip(".")
     ext = path.suffix.lower()
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":

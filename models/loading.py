@@ -21,6 +21,11 @@ from models.features import FeatureParams, LogMel
 from models.network import EmbeddingNet, NetworkConfig
 
 BUNDLED_NAME = "sampletree"
+#: Sidecar keys ModelInfo holds itself (embedding_dim is derived from the network);
+#: everything else is kept in ``extra``.
+_SIDECAR_KEYS = frozenset(
+    {"name", "version", "sha256", "features", "network", "trained", "embedding_dim"}
+)
 
 
 class ModelError(Exception):
@@ -120,7 +125,7 @@ def _read_sidecar(weights: Path) -> ModelInfo:
             network=NetworkConfig.from_dict(data["network"]),
             trained=bool(data.get("trained", True)),
             extra={k: v for k, v in data.items()
-                   if k not in {"name", "version", "sha256", "features", "network", "trained"}},
+                   if k not in _SIDECAR_KEYS},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model sidecar {sidecar} is invalid: {exc}") from None

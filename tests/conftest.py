@@ -20,7 +20,7 @@ def tone(seconds: float, sr: int, channels: int = 1, freq: float = 440.0,
          amp: float = 0.5, seed: int = 0) -> np.ndarray:
     """A sine plus a little noise, shape (frames, channels), float32."""
     rng = np.random.default_rng(seed)
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     mono = amp * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
     return np.repeat(mono[:, None], channels, axis=1).astype(np.float32)
 
