@@ -195,7 +195,8 @@ def _plain_progress():
 
 def _print_report(report: Any) -> None:
     r = report
-    print(f"Scanned {', '.join(r.roots)} in {r.seconds:.1f} s: {r.found} audio files "
+    roots = ", ".join(_printable(p) for p in r.roots)
+    print(f"Scanned {roots} in {r.seconds:.1f} s: {r.found} audio files "
           f"({r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.moved} moved, "
           f"{r.missing} missing)")
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
@@ -221,7 +222,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
     by = stats["by_status"]
-    print(f"Library: {stats['library']} (schema {stats['schema_version']}, "
+    print(f"Library: {_printable(stats['library'])} (schema {stats['schema_version']}, "
           f"{stats['bytes'] / 1e6:.1f} MB)")
     print(f"Folders: {', '.join(_printable(r) for r in stats['roots']) or '(none)'}")
     print(f"Files: {stats['files']} — " + ", ".join(f"{n} {s}" for s, n in sorted(by.items())))

@@ -8,6 +8,7 @@ seconds of windows, so an hour of 8-channel 96 kHz audio never sits in memory at
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,11 +122,16 @@ def _looks_like_text(head: bytes) -> bool:
     return printable / len(decoded) > 0.95
 
 
+def _sf_path(path: Path) -> str | bytes:
+    """What libsndfile opens: on POSIX the raw bytes, so non-UTF-8 names work too."""
+    return os.fsencode(path) if os.name == "posix" else str(path)
+
+
 def probe(path: str | Path) -> AudioInfo:
     """Read the header only. Raises :class:`AudioError` with a readable reason."""
     path = Path(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(_sf_path(path))
     except FileNotFoundError:
         raise AudioError("file disappeared before it could be read") from None
     except PermissionError:
@@ -203,7 +209,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     src_a = max(0, (need_a * sr // target - margin) // step * step)
     src_b = min(info.frames, math.ceil(need_b * sr / target) + margin)
     try:
-        with sf.SoundFile(str(path)) as snd:
+        with sf.SoundFile(_sf_path(path)) as snd:
             mono = _read_mono(snd, src_a, src_b)
     except FileNotFoundError:
         raise AudioError("file disappeared while it was being read") from None

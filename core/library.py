@@ -201,23 +201,25 @@ class Library:
 
     # -- schema --------------------------------------------------------------------
 
-    def _migrate(self) -> None:
-        try:
-            with self.transaction() as conn:
-                version = schema.get_version(conn)
-                n_tables = conn.exec_driver_sql(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-                ).scalar_one()
-        except LibraryError:
-            raise
+    def _check_version(self, conn: Connection) -> int:
+        version = schema.get_version(conn)
         if version > schema.SCHEMA_VERSION:
             raise LibraryError(
                 f"the library {self.path} was written by a newer Sampletree (schema "
                 f"{version}, this version reads up to {schema.SCHEMA_VERSION}); "
                 "upgrade Sampletree to open it"
             )
-        if version == 0 and n_tables:
+        if version == 0 and conn.exec_driver_sql(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+        ).scalar_one():
             raise LibraryError(f"{self.path} is an SQLite database but not a Sampletree library")
+        return version
+
+    def _migrate(self) -> None:
+        # A read first: opening an up-to-date library must not wait for the write lock
+        # (another process may be scanning into it).
+        with self.reading() as conn:
+            version = self._check_version(conn)
         if version == schema.SCHEMA_VERSION:
             return
         if version > 0:
@@ -230,6 +232,8 @@ class Library:
                 raise LibraryError(f"cannot back up the library before migrating: {exc}") from None
             self._engine = self._make_engine()
         with self.transaction() as conn:
+            # Another process may have migrated it while we waited for the lock.
+            version = self._check_version(conn)
             for step in range(version, schema.SCHEMA_VERSION):
                 schema.MIGRATIONS[step](conn)
             schema.set_version(conn, schema.SCHEMA_VERSION)
@@ -286,19 +290,21 @@ class Library:
                     "n_windows": 0 if rec.starts is None else len(rec.starts),
                     "scanned_at": time.time(),
                 }
-                if rec.sample_id is None:
+                # The id stays local: a batch that is rolled back (disk full) must not leave
+                # ids that were never committed in its records, or a retry writes to them.
+                sid = rec.sample_id
+                if sid is None:
                     existing = conn.execute(
                         select(samples.c.id).where(samples.c.path == rec.path)
                     ).first()
-                    rec.sample_id = int(existing[0]) if existing else None
-                if rec.sample_id is None:
-                    rec.sample_id = int(
+                    sid = int(existing[0]) if existing else None
+                if sid is None:
+                    sid = int(
                         conn.execute(insert(samples).values(**values)).inserted_primary_key[0]
                     )
                 else:
-                    conn.execute(update(samples).where(samples.c.id == rec.sample_id)
-                                 .values(**values))
-                    conn.execute(windows.delete().where(windows.c.sample_id == rec.sample_id))
+                    conn.execute(update(samples).where(samples.c.id == sid).values(**values))
+                    conn.execute(windows.delete().where(windows.c.sample_id == sid))
                 if rec.starts is None or not len(rec.starts):
                     continue
                 emb = rec.embeddings
@@ -307,7 +313,7 @@ class Library:
                     else [row.tobytes() for row in np.asarray(emb, dtype=np.float16)]
                 )
                 conn.execute(insert(windows), [
-                    {"sample_id": rec.sample_id, "idx": i, "start_s": float(rec.starts[i]),
+                    {"sample_id": sid, "idx": i, "start_s": float(rec.starts[i]),
                      "loudness_db": float(rec.loudness[i]) if rec.loudness is not None else 0.0,
                      "embedding": blobs[i], "model_id": rec.model_id if emb is not None else None}
                     for i in range(len(rec.starts))

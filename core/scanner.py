@@ -24,7 +24,7 @@ import numpy as np
 
 from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
 from core.audio import segments_to_keep as _segments_to_keep
-from core.errors import AudioError, SampletreeError
+from core.errors import AudioError, Cancelled, SampletreeError
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import KnownSample, Library, SampleRecord
 from core.walk import FileEntry, content_hash, walk
@@ -120,7 +120,10 @@ def _decode_task(key: int, seg: int, path: str, params: WindowParams,
     except FileNotFoundError:
         res.vanished = True
     except AudioError as exc:
-        res.error = str(exc)
+        if not os.path.exists(path):
+            res.vanished = True  # deleted between our stat and the decoder's open
+        else:
+            res.error = str(exc)
     except MemoryError:
         res.error = "not enough memory to decode this file"
     except OSError as exc:
@@ -226,6 +229,7 @@ class Scanner:
             elif self._up_to_date(k, e):
                 report.unchanged += 1
             elif (k.status == "missing" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
+                  and k.content_hash is not None  # it was decoded, not an unreadable file
                   and (self.model_key is None or k.model_id == self.model_key)):
                 self.lib.move_sample(k.id, e.path, root_id=root_ids[e.root], size=e.size,
                                      mtime_ns=e.mtime_ns)
@@ -365,15 +369,20 @@ class Scanner:
             report.problems.append((path, why))
 
         entries: list[FileEntry] = []
-        for entry in walk(roots, on_walk_error):
-            entries.append(entry)
-            if len(entries) % 2000 == 0:
-                self.progress(Progress("walk", len(entries), 0, message=entry.path))
-                self.cancel.raise_if_cancelled()
-        report.found = len(entries)
-        self.progress(Progress("diff", 0, len(entries), message="comparing with the library"))
-        todo = self.diff(entries, roots, self.root_ids, unreadable, report)
-        self.cancel.raise_if_cancelled()
+        try:
+            for entry in walk(roots, on_walk_error):
+                entries.append(entry)
+                if len(entries) % 2000 == 0:
+                    self.progress(Progress("walk", len(entries), 0, message=entry.path))
+                    self.cancel.raise_if_cancelled()
+            report.found = len(entries)
+            self.progress(Progress("diff", 0, len(entries), message="comparing with the library"))
+            todo = self.diff(entries, roots, self.root_ids, unreadable, report)
+            self.cancel.raise_if_cancelled()
+        except Cancelled:
+            # Cancelled before decoding: a clean stop like any other, not an error.
+            report.cancelled = True
+            return
         self.total = len(todo)
         self.scan_id = self.lib.start_scan(self.total)
         try:

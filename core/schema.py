@@ -16,7 +16,6 @@ from sqlalchemy import (
     Connection,
     Float,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -131,8 +130,12 @@ def _v1(conn: Connection) -> None:
 def _v2(conn: Connection) -> None:
     """A scan journal (for status and resume) and the indexes move detection uses."""
     metadata.create_all(conn, tables=[scans])
-    Index("ix_samples_size_hash", samples.c.size, samples.c.content_hash).create(conn)
-    Index("ix_samples_status", samples.c.status).create(conn)
+    # Plain DDL: an ``Index(...)`` built on ``samples``' columns would attach itself to the
+    # shared Table, and every later ``create_all`` (v1 of the next library made in this
+    # process) would create it too — and this step would then fail with "already exists".
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_samples_size_hash "
+                      "ON samples (size, content_hash)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_samples_status ON samples (status)"))
 
 
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
