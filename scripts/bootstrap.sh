@@ -42,15 +42,23 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "==> creating virtual environment $venv ($("$py" --version))"
   "$py" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip install -q -c constraints.txt)
+log="$venv/install.log"
+pip_install() {
+  # pip's own chatter goes to a log; it is shown only when something fails.
+  if ! "$venv/bin/python" -m pip install -c constraints.txt "$@" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "bootstrap: pip install $* failed (full log: $log)" >&2
+    exit 1
+  fi
+}
 if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
   echo "==> installing torch 2.13.0 (CPU)"
-  "${pip[@]}" torch==2.13.0
+  pip_install torch==2.13.0
 fi
 extras="gui"
 [ "$mode" = test ] && extras="gui,dev"
 echo "==> installing Sampletree [$extras]"
-"${pip[@]}" -e ".[$extras]"
+pip_install -e ".[$extras]"
 export PATH="$PWD/$venv/bin:$PATH"
 
 # -- the job -----------------------------------------------------------------------------
