@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -119,7 +120,87 @@ scans = Table(
     Column("message", Text),
 )
 
+trees = Table(
+    "trees", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# Every tree has one root node (parent NULL, name ""), so that sibling names are unique
+# through one constraint, top level included.
+nodes = Table(
+    "nodes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tree_id", Integer, ForeignKey("trees.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE")),
+    Column("name", String, nullable=False),
+    Column("position", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("tree_id", "parent_id", "name", name="uq_nodes_sibling_name"),
+)
+
+# One node per file per tree; ``window_idx`` NULL means the whole file is the example.
+supports = Table(
+    "supports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tree_id", Integer, ForeignKey("trees.id", ondelete="CASCADE"), nullable=False),
+    Column("node_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE"), nullable=False),
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"), nullable=False),
+    Column("window_idx", Integer),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("tree_id", "sample_id", name="uq_supports_one_node_per_file"),
+)
+
+predictions = Table(
+    "predictions", metadata,
+    Column("tree_id", Integer, ForeignKey("trees.id", ondelete="CASCADE"), primary_key=True),
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("leaf_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE")),
+    Column("node_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE")),  # reported
+    Column("leaf_confidence", Float, nullable=False),
+    Column("confidence", Float, nullable=False),  # of the reported node
+    Column("distance", Float, nullable=False),
+    Column("backed_off", Boolean, nullable=False),
+    Column("unknown", Boolean, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+relabel_batches = Table(
+    "relabel_batches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tree_id", Integer, ForeignKey("trees.id", ondelete="SET NULL")),
+    Column("mode", String, nullable=False),
+    Column("dest", FsPath),
+    Column("options", Text, nullable=False),  # JSON
+    # planned | applying | applied | undoing | undone | rolled_back | failed
+    Column("state", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("message", Text),
+)
+
+relabel_ops = Table(
+    "relabel_ops", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", Integer, ForeignKey("relabel_batches.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="SET NULL")),
+    Column("src", FsPath, nullable=False),
+    Column("dst", FsPath),
+    Column("label", String),
+    Column("confidence", Float),
+    Column("size", Integer),
+    Column("mtime_ns", Integer),
+    Column("checksum", String),  # sha256 of the source before the step
+    # planned | started | done | undone | skipped | failed
+    Column("state", String, nullable=False),
+    Column("message", Text),
+)
+
 _V1_TABLES = (roots, models, samples, windows)
+_V3_TABLES = (trees, nodes, supports, predictions, relabel_batches, relabel_ops)
 
 
 def _v1(conn: Connection) -> None:
@@ -138,8 +219,18 @@ def _v2(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_samples_status ON samples (status)"))
 
 
+def _v3(conn: Connection) -> None:
+    """Class trees, supports, predictions, and the relabel journal."""
+    metadata.create_all(conn, tables=list(_V3_TABLES))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_nodes_tree ON nodes (tree_id)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_supports_node ON supports (node_id)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_supports_sample ON supports (sample_id)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_relabel_ops_batch "
+                      "ON relabel_ops (batch_id, seq)"))
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
