@@ -1,0 +1,472 @@
+"""Few-shot classification over the library's embeddings.
+
+A node's prototype is the mean of the support embeddings in its subtree. Classes are
+the nodes that hold supports themselves. Per window: softmax over the negative squared
+distance to each class prototype (scaled by a temperature calibrated from the
+supports); per file: the mean of its windows' probabilities. The reported node backs
+off from the best class towards the root until its probability (the sum over the
+classes below it) reaches ``min_confidence``; a file farther from every prototype than
+the calibrated bound is "unknown". Re-predicting is a few matrix products over an
+in-memory copy of the embeddings (:class:`EmbeddingIndex`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select
+
+from core.errors import SampletreeError
+from core.library import Library
+from core.schema import models, nodes, predictions, samples, supports, trees, windows
+
+
+class ClassifyError(SampletreeError):
+    """Classification cannot run (no embeddings, no supports, unknown tree…)."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """``min_confidence``: back off above a node whose probability is lower.
+    ``unknown_factor``: a file is unknown when its distance to the nearest class exceeds
+    this many times the calibrated spread of the supports (95th percentile, leave-one-out).
+    ``temperature``: softmax scale over squared distances; None = calibrated."""
+
+    min_confidence: float = 0.7
+    unknown_factor: float = 2.0
+    temperature: float | None = None
+
+
+# -- embeddings in memory ----------------------------------------------------------------
+
+@dataclass
+class EmbeddingIndex:
+    """Every embedded file of one model: per-window and per-file (mean) embeddings."""
+
+    model_key: int
+    sample_ids: np.ndarray  # (N,) sorted
+    file_emb: np.ndarray  # (N, D) float32
+    win_emb: np.ndarray  # (W, D) float32, windows of file i at offsets[i]:offsets[i+1]
+    win_idx: np.ndarray  # (W,) window index within its file
+    offsets: np.ndarray  # (N + 1,)
+    signature: tuple[Any, ...] = ()
+
+    @property
+    def n_files(self) -> int:
+        return len(self.sample_ids)
+
+    def row(self, sample_id: int) -> int | None:
+        i = int(np.searchsorted(self.sample_ids, sample_id))
+        if i < len(self.sample_ids) and self.sample_ids[i] == sample_id:
+            return i
+        return None
+
+    def window(self, sample_id: int, window_idx: int) -> np.ndarray | None:
+        r = self.row(sample_id)
+        if r is None:
+            return None
+        a, b = self.offsets[r], self.offsets[r + 1]
+        hit = np.nonzero(self.win_idx[a:b] == window_idx)[0]
+        return None if not len(hit) else self.win_emb[a + hit[0]]
+
+
+def current_model_key(lib: Library) -> int | None:
+    """The model whose embeddings cover the most windows (normally the only one)."""
+    with lib.reading() as conn:
+        row = conn.execute(
+            select(windows.c.model_id, func.count()).where(windows.c.model_id.is_not(None))
+            .group_by(windows.c.model_id).order_by(func.count().desc(), windows.c.model_id.desc())
+            .limit(1)).first()
+    return None if row is None else int(row[0])
+
+
+def _signature(lib: Library, model_key: int) -> tuple[Any, ...]:
+    with lib.reading() as conn:
+        return tuple(conn.execute(
+            select(func.count(), func.max(samples.c.scanned_at), func.max(samples.c.id))
+            .select_from(samples).where(samples.c.model_id == model_key)).one())
+
+
+def load_index(lib: Library, model_key: int | None = None) -> EmbeddingIndex:
+    """Read every embedding of ``model_key`` (default: :func:`current_model_key`)."""
+    model_key = model_key if model_key is not None else current_model_key(lib)
+    if model_key is None:
+        raise ClassifyError("no file in the library has embeddings yet: scan with a trained "
+                            "model first")
+    sig = _signature(lib, model_key)
+    ids, idx, mat = lib.window_embeddings(model_key)
+    if not len(ids):
+        raise ClassifyError("no file in the library has embeddings yet")
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    offsets = np.r_[starts, len(ids)].astype(np.int64)
+    counts = np.diff(offsets).astype(np.float32)
+    file_emb = np.add.reduceat(mat, starts, axis=0) / counts[:, None]
+    return EmbeddingIndex(model_key, ids[starts], file_emb.astype(np.float32), mat, idx,
+                          offsets, sig)
+
+
+# -- trees and prototypes -------------------------------------------------------------------
+
+@dataclass
+class TreeNodes:
+    tree_id: int
+    name: str
+    root_id: int
+    parent: dict[int, int | None]
+    names: dict[int, str]
+    children: dict[int, list[int]]
+
+    def path(self, node_id: int) -> tuple[str, ...]:
+        out: list[str] = []
+        cur: int | None = node_id
+        while cur is not None and cur != self.root_id:
+            out.append(self.names[cur])
+            cur = self.parent[cur]
+        return tuple(reversed(out))
+
+    def path_str(self, node_id: int | None) -> str:
+        return "" if node_id is None else "/".join(self.path(node_id))
+
+    def ancestors_and_self(self, node_id: int) -> list[int]:
+        """node, parent, …, up to (excluding) the root."""
+        out = []
+        cur: int | None = node_id
+        while cur is not None and cur != self.root_id:
+            out.append(cur)
+            cur = self.parent[cur]
+        return out
+
+
+def load_tree_nodes(lib: Library, tree_name: str) -> TreeNodes:
+    with lib.reading() as conn:
+        tree = conn.execute(select(trees.c.id).where(trees.c.name == tree_name)).first()
+        if tree is None:
+            names = [r[0] for r in conn.execute(select(trees.c.name).order_by(trees.c.name))]
+            raise ClassifyError(f"no tree named {tree_name!r}"
+                                + (f" (trees: {', '.join(names)})" if names else ""))
+        rows = conn.execute(select(nodes.c.id, nodes.c.parent_id, nodes.c.name)
+                            .where(nodes.c.tree_id == tree[0])
+                            .order_by(nodes.c.position, nodes.c.id)).all()
+    parent = {r[0]: r[1] for r in rows}
+    roots = [n for n, p in parent.items() if p is None]
+    if len(roots) != 1:
+        raise ClassifyError(f"tree {tree_name!r} is damaged: {len(roots)} root nodes")
+    children: dict[int, list[int]] = {n: [] for n in parent}
+    for n, p in parent.items():
+        if p is not None:
+            children[p].append(n)
+    return TreeNodes(int(tree[0]), tree_name, roots[0], parent, {r[0]: r[2] for r in rows},
+                     children)
+
+
+@dataclass
+class Prototypes:
+    """Class prototypes (nodes with their own supports) and every node's subtree prototype."""
+
+    tree: TreeNodes
+    class_ids: np.ndarray  # (L,) node ids of the classes
+    class_proto: np.ndarray  # (L, D)
+    node_proto: dict[int, np.ndarray]
+    support_rows: list[tuple[int, int, np.ndarray]]  # (sample_id, node_id, embedding)
+    temperature: float
+    radius: float  # squared distance beyond which a file is unknown
+    skipped: list[int] = field(default_factory=list)  # supports without embeddings
+
+
+def _support_rows(lib: Library, tree_id: int) -> list[tuple[int, int, int | None]]:
+    with lib.reading() as conn:
+        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            select(supports.c.sample_id, supports.c.node_id, supports.c.window_idx)
+            .where(supports.c.tree_id == tree_id).order_by(supports.c.id))]
+
+
+def build_prototypes(lib: Library, index: EmbeddingIndex, tree: TreeNodes,
+                     thresholds: Thresholds = Thresholds()) -> Prototypes:
+    rows: list[tuple[int, int, np.ndarray]] = []
+    skipped: list[int] = []
+    for sample_id, node_id, window_idx in _support_rows(lib, tree.tree_id):
+        emb = (index.window(sample_id, window_idx) if window_idx is not None
+               else (None if (r := index.row(sample_id)) is None else index.file_emb[r]))
+        if emb is None:
+            skipped.append(sample_id)  # missing file, or not embedded by this model
+        else:
+            rows.append((sample_id, node_id, emb))
+    if not rows:
+        raise ClassifyError(f"tree {tree.name!r} has no examples yet: label a few files "
+                            "(sampletree label TREE NODE FILE...)")
+    by_node: dict[int, list[np.ndarray]] = {}
+    for _sid, node_id, emb in rows:
+        by_node.setdefault(node_id, []).append(emb)
+    class_ids = np.array(sorted(by_node), dtype=np.int64)
+    class_proto = np.stack([np.mean(by_node[n], axis=0) for n in class_ids]).astype(np.float32)
+    subtree: dict[int, list[np.ndarray]] = {}
+    for node_id, embs in by_node.items():
+        for anc in tree.ancestors_and_self(node_id):
+            subtree.setdefault(anc, []).extend(embs)
+    node_proto = {n: np.mean(e, axis=0).astype(np.float32) for n, e in subtree.items()}
+
+    # Calibration from the supports: the spread of each class around its prototype
+    # (leave-one-out, so a single support does not sit at distance 0 from itself).
+    loo: list[float] = []
+    for embs in by_node.values():
+        if len(embs) >= 2:
+            stack = np.stack(embs)
+            total = stack.sum(axis=0)
+            for e in stack:
+                others = (total - e) / (len(stack) - 1)
+                loo.append(float(np.sum((e - others) ** 2)))
+    if len(class_proto) >= 2:
+        d = ((class_proto[:, None, :] - class_proto[None, :, :]) ** 2).sum(-1)
+        between = float(np.median(d[np.triu_indices(len(class_proto), 1)]))
+    else:
+        between = 0.0
+    spread = float(np.median(loo)) if loo else (between / 4 if between else 1.0)
+    temperature = thresholds.temperature or max(spread, 1e-6)
+    # The bound is set on distances (not squared): unknown_factor times the 95th percentile
+    # of how far a support lies from the rest of its class.
+    base = (float(np.quantile(np.sqrt(loo), 0.95)) if len(loo) >= 2 else
+            (float(np.sqrt(between)) if between else np.inf))
+    radius = (base * thresholds.unknown_factor) ** 2
+    return Prototypes(tree, class_ids, class_proto, node_proto, rows, temperature, radius,
+                      skipped)
+
+
+# -- prediction ---------------------------------------------------------------------------------
+
+@dataclass
+class Prediction:
+    """Per file of the index: arrays aligned with ``index.sample_ids``."""
+
+    sample_ids: np.ndarray
+    leaf_ids: np.ndarray  # node id of the best class
+    node_ids: np.ndarray  # reported node (root id when nothing is certain)
+    leaf_confidence: np.ndarray
+    confidence: np.ndarray
+    distance: np.ndarray  # squared distance from the file to its nearest class prototype
+    backed_off: np.ndarray
+    unknown: np.ndarray
+    class_probs: np.ndarray  # (N, L) per-file class probabilities
+
+
+def _sq_dist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    d = (x * x).sum(1)[:, None] - 2.0 * (x @ c.T) + (c * c).sum(1)[None, :]
+    return np.maximum(d, 0.0, out=d)
+
+
+def predict(index: EmbeddingIndex, protos: Prototypes,
+            thresholds: Thresholds = Thresholds()) -> Prediction:
+    tree = protos.tree
+    logits = -_sq_dist(index.win_emb, protos.class_proto) / protos.temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    counts = np.diff(index.offsets).astype(np.float32)[:, None]
+    probs = np.add.reduceat(logits, index.offsets[:-1], axis=0) / counts  # (N, L)
+    best = probs.argmax(axis=1)
+    leaf_conf = probs[np.arange(len(best)), best]
+    leaf_ids = protos.class_ids[best]
+
+    # Probability of a node = sum over the classes in its subtree.
+    node_list = sorted(protos.node_proto)
+    col = {n: i for i, n in enumerate(node_list)}
+    member = np.zeros((len(protos.class_ids), len(node_list)), dtype=np.float32)
+    for li, cid in enumerate(protos.class_ids):
+        for anc in tree.ancestors_and_self(int(cid)):
+            member[li, col[anc]] = 1.0
+    node_p = probs @ member  # (N, nodes)
+
+    node_ids = np.full(len(best), tree.root_id, dtype=np.int64)
+    conf = np.zeros(len(best), dtype=np.float32)
+    backed = np.zeros(len(best), dtype=bool)
+    for li, cid in enumerate(protos.class_ids):
+        rows = np.flatnonzero(best == li)
+        if not len(rows):
+            continue
+        undecided = np.ones(len(rows), dtype=bool)
+        for depth, anc in enumerate(tree.ancestors_and_self(int(cid))):
+            p = node_p[rows, col[anc]]
+            take = undecided & (p >= thresholds.min_confidence)
+            node_ids[rows[take]] = anc
+            conf[rows[take]] = p[take]
+            backed[rows[take]] = depth > 0
+            undecided &= ~take
+        # Nothing on the path is certain: report the root, with the top class's share.
+        conf[rows[undecided]] = node_p[rows[undecided], col[tree.ancestors_and_self(int(cid))[-1]]]
+        backed[rows[undecided]] = True
+
+    dist = _sq_dist(index.file_emb, protos.class_proto).min(axis=1)
+    unknown = dist > protos.radius
+
+    # Supports are labeled by the user: their prediction is their node.
+    for sample_id, node_id, _emb in protos.support_rows:
+        r = index.row(sample_id)
+        if r is not None:
+            node_ids[r] = leaf_ids[r] = node_id
+            conf[r] = leaf_conf[r] = 1.0
+            backed[r] = unknown[r] = False
+    return Prediction(index.sample_ids, leaf_ids, node_ids, leaf_conf.astype(np.float32),
+                      conf, dist.astype(np.float32), backed, unknown, probs)
+
+
+def store_predictions(lib: Library, tree: TreeNodes, pred: Prediction) -> None:
+    """Replace the tree's stored predictions, in one transaction."""
+    rows = list(zip(
+        [tree.tree_id] * len(pred.sample_ids), pred.sample_ids.tolist(),
+        pred.leaf_ids.tolist(), pred.node_ids.tolist(), pred.leaf_confidence.tolist(),
+        pred.confidence.tolist(), pred.distance.tolist(), pred.backed_off.tolist(),
+        pred.unknown.tolist(), strict=True))
+    with lib.transaction() as conn:
+        conn.execute(delete(predictions).where(predictions.c.tree_id == tree.tree_id))
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.executemany(
+            "INSERT INTO predictions (tree_id, sample_id, leaf_id, node_id, leaf_confidence, "
+            "confidence, distance, backed_off, unknown) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+
+
+@dataclass
+class ClassifyReport:
+    tree: str
+    files: int
+    classes: int
+    supports: int
+    supports_skipped: int
+    unknown: int
+    backed_off: int
+    seconds: float
+    temperature: float
+    radius: float
+
+
+class Classifier:
+    """Keeps the library's embeddings in memory; re-predicting a tree is then cheap.
+
+    The cache is checked against a cheap signature of the library (count and last scan
+    time of embedded files) and reloaded when a scan changed it.
+    """
+
+    def __init__(self, lib: Library, thresholds: Thresholds | None = None) -> None:
+        self.lib = lib
+        self.thresholds = thresholds or Thresholds()
+        self._index: EmbeddingIndex | None = None
+
+    def index(self) -> EmbeddingIndex:
+        key = current_model_key(self.lib)
+        if (self._index is None or key != self._index.model_key
+                or (key is not None and _signature(self.lib, key) != self._index.signature)):
+            self._index = load_index(self.lib, key)
+        return self._index
+
+    def refresh(self, tree_name: str) -> ClassifyReport:
+        """Re-predict every file for ``tree_name`` and store the result."""
+        t0 = time.perf_counter()
+        index = self.index()
+        tree = load_tree_nodes(self.lib, tree_name)
+        protos = build_prototypes(self.lib, index, tree, self.thresholds)
+        pred = predict(index, protos, self.thresholds)
+        store_predictions(self.lib, tree, pred)
+        return ClassifyReport(
+            tree_name, index.n_files, len(protos.class_ids), len(protos.support_rows),
+            len(protos.skipped), int(pred.unknown.sum()),
+            int((pred.backed_off & ~pred.unknown).sum()), time.perf_counter() - t0,
+            protos.temperature, protos.radius)
+
+    def refresh_all(self) -> list[ClassifyReport]:
+        """Re-predict every tree that has examples (after a scan)."""
+        with self.lib.reading() as conn:
+            names = [r[0] for r in conn.execute(
+                select(trees.c.name).where(trees.c.id.in_(select(supports.c.tree_id)))
+                .order_by(trees.c.name))]
+        return [self.refresh(n) for n in names]
+
+    # -- questions about one file ---------------------------------------------------------
+
+    def _row(self, sample_id: int) -> tuple[EmbeddingIndex, int]:
+        index = self.index()
+        r = index.row(sample_id)
+        if r is None:
+            raise ClassifyError("this file has no embeddings (not scanned with the current "
+                                "model, or unreadable)")
+        return index, r
+
+    def similar(self, sample_id: int, k: int = 20, *, window_idx: int | None = None
+                ) -> list[tuple[int, int | None, float]]:
+        """The ``k`` nearest files — or windows, given ``window_idx`` — itself excluded.
+
+        Returns (sample_id, window index or None, squared distance), nearest first.
+        """
+        index, r = self._row(sample_id)
+        if window_idx is None:
+            q, pool = index.file_emb[r], index.file_emb
+            exclude = np.array([r])
+        else:
+            q = index.window(sample_id, window_idx)
+            if q is None:
+                raise ClassifyError(f"this file has no window {window_idx}")
+            pool = index.win_emb
+            exclude = np.arange(index.offsets[r], index.offsets[r + 1])  # the whole file
+        d = (pool * pool).sum(1) - 2.0 * (pool @ q) + float(q @ q)
+        d[exclude] = np.inf
+        k = max(0, min(k, len(d) - len(exclude)))
+        if k == 0:
+            return []
+        top = np.argpartition(d, k - 1)[:k]
+        top = top[np.argsort(d[top])]
+        if window_idx is None:
+            return [(int(index.sample_ids[i]), None, float(max(d[i], 0.0))) for i in top]
+        files = np.searchsorted(index.offsets, top, side="right") - 1
+        return [(int(index.sample_ids[f]), int(index.win_idx[i]), float(max(d[i], 0.0)))
+                for f, i in zip(files, top, strict=True)]
+
+    def explain(self, tree_name: str, sample_id: int, n_supports: int = 5) -> dict[str, Any]:
+        """Why a file got its label: distances on the path and the nearest supports."""
+        index, r = self._row(sample_id)
+        tree = load_tree_nodes(self.lib, tree_name)
+        protos = build_prototypes(self.lib, index, tree, self.thresholds)
+        f = index.file_emb[r]
+        d_class = ((protos.class_proto - f) ** 2).sum(1)
+        leaf = int(protos.class_ids[int(np.argmin(d_class))])
+        path = list(reversed(tree.ancestors_and_self(leaf)))
+        sup = sorted(((float(((e - f) ** 2).sum()), sid, nid) for sid, nid, e in
+                      protos.support_rows if sid != sample_id))[:n_supports]
+        with self.lib.reading() as conn:
+            paths = dict(conn.execute(select(samples.c.id, samples.c.path)
+                                      .where(samples.c.id.in_([s for _d, s, _n in sup]))).all())
+            stored = conn.execute(select(predictions).where(
+                (predictions.c.tree_id == tree.tree_id)
+                & (predictions.c.sample_id == sample_id))).mappings().first()
+        return {
+            "prediction": None if stored is None else {
+                "node": tree.path_str(stored["node_id"]), "leaf": tree.path_str(stored["leaf_id"]),
+                "confidence": stored["confidence"], "leaf_confidence": stored["leaf_confidence"],
+                "backed_off": bool(stored["backed_off"]), "unknown": bool(stored["unknown"]),
+            },
+            "path": [{"node": tree.path_str(n),
+                      "distance": float(((protos.node_proto[n] - f) ** 2).sum())} for n in path],
+            "unknown_radius": protos.radius,
+            "nearest_supports": [{"path": paths.get(s), "node": tree.path_str(n), "distance": d}
+                                 for d, s, n in sup],
+        }
+
+    def suggest(self, tree_name: str, n: int = 20) -> list[tuple[int, float]]:
+        """Files to label next: the least certain predictions that are not examples yet."""
+        tree = load_tree_nodes(self.lib, tree_name)
+        with self.lib.reading() as conn:
+            rows = conn.execute(
+                select(predictions.c.sample_id, predictions.c.leaf_confidence)
+                .join(samples, samples.c.id == predictions.c.sample_id)
+                .where((predictions.c.tree_id == tree.tree_id) & (samples.c.status == "ok")
+                       & predictions.c.sample_id.not_in(
+                           select(supports.c.sample_id).where(supports.c.tree_id == tree.tree_id)))
+                .order_by(predictions.c.leaf_confidence, predictions.c.sample_id)
+                .limit(n)).all()
+        return [(int(s), float(c)) for s, c in rows]
+
+
+def model_name(lib: Library, model_key: int) -> str:
+    with lib.reading() as conn:
+        return str(conn.execute(select(models.c.model_id).where(models.c.id == model_key))
+                   .scalar_one())
