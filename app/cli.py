@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.common import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK
+from app.common import open_library as _open_library
+from app.common import printable as _printable
 from app.paths import default_library_path
 from core.errors import SampletreeError
-
-EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="a JSON array, one record per file")
     ls.add_argument("--status", choices=["ok", "error", "missing", "pending"],
                     help="only files with this status")
+    ls.add_argument("--tree", metavar="NAME",
+                    help="labels from this tree (default: the only tree, if there is one)")
+    for module in _command_modules():
+        module.register(sub)
     return p
+
+
+def _command_modules() -> list:
+    """Command modules beyond scan/status/ls; each has ``register(subparsers)``."""
+    from app import cmd_labels
+
+    return [cmd_labels]
 
 
 def _version() -> str:
@@ -63,12 +75,6 @@ def _version() -> str:
         return version("sampletree")
     except Exception:
         return "unknown"
-
-
-def _open_library(args: argparse.Namespace, *, create: bool):  # -> Library
-    from core.library import Library
-
-    return Library(args.library or default_library_path(), create=create)
 
 
 # -- commands -------------------------------------------------------------------------
@@ -121,13 +127,24 @@ def cmd_scan(args: argparse.Namespace) -> int:
         with library, _progress_bar(args.quiet or args.json) as progress:
             report = scan(library, args.dirs, model, options=options, progress=progress,
                           cancel=cancel)
+        if model is not None and not report.cancelled:
+            refreshed = _refresh_labels(library)
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         _print_report(report)
+        if model is not None and not report.cancelled and refreshed:
+            print(f"  labels refreshed for {', '.join(refreshed)}")
     return EXIT_CANCELLED if report.cancelled else EXIT_OK
+
+
+def _refresh_labels(library: Any) -> list[str]:
+    """New and changed files get labels at once from every tree that has examples."""
+    from core.classify import Classifier
+
+    return [r.tree for r in Classifier(library).refresh_all()]
 
 
 def _progress_bar(disabled: bool):  # -> context manager yielding a ProgressCallback
@@ -210,11 +227,6 @@ def _print_report(report: Any) -> None:
         print("Scan cancelled: finished files are saved; run the same scan to resume.")
 
 
-def _printable(path: str) -> str:
-    """A path as text: bytes that are not UTF-8 are shown escaped, not as garbage."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     with _open_library(args, create=False) as library:
         stats = library.stats()
@@ -236,12 +248,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _labels_for_ls(library: Any, tree: str | None) -> dict[str, dict[str, Any]]:
+    from core.classify import file_labels
+    from core.schema import trees
+
+    if tree is None:
+        with library.reading() as conn:
+            names = [r[0] for r in conn.execute(trees.select().with_only_columns(trees.c.name))]
+        if len(names) != 1:
+            return {}
+        tree = names[0]
+    return {r["path"]: r for r in file_labels(library, tree)}
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     with _open_library(args, create=False) as library:
         rows = list(library.list_samples(status=args.status))
+        labels = _labels_for_ls(library, args.tree)
     for row in rows:
-        row.setdefault("label", None)
-        row.setdefault("confidence", None)
+        lab = labels.get(row["path"])
+        row["label"] = None if lab is None else ("unknown" if lab["unknown"] else lab["node"])
+        row["confidence"] = None if lab is None else lab["confidence"]
         row["path"] = _printable(row["path"])
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -249,7 +276,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for row in rows:
         dur = f"{row['duration_s']:7.2f}s" if row["duration_s"] is not None else "      -"
         extra = f"  {row['error']}" if row["error"] else ""
-        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{extra}")
+        label = f"  [{row['label'] or '?'} {row['confidence']:.2f}]" if row["label"] is not None \
+            else ""
+        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{label}{extra}")
     print(f"{len(rows)} files", file=sys.stderr)
     return EXIT_OK
 
@@ -260,7 +289,8 @@ COMMANDS = {"scan": cmd_scan, "status": cmd_status, "ls": cmd_ls}
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        func = COMMANDS.get(args.command) or args.func
+        return int(func(args))
     except SampletreeError as exc:
         if args.debug:
             raise

@@ -380,7 +380,13 @@ class Classifier:
             names = [r[0] for r in conn.execute(
                 select(trees.c.name).where(trees.c.id.in_(select(supports.c.tree_id)))
                 .order_by(trees.c.name))]
-        return [self.refresh(n) for n in names]
+        reports = []
+        for name in names:
+            try:
+                reports.append(self.refresh(name))
+            except ClassifyError:
+                continue  # e.g. every example of that tree is missing: it keeps its old labels
+        return reports
 
     # -- questions about one file ---------------------------------------------------------
 
@@ -470,3 +476,27 @@ def model_name(lib: Library, model_key: int) -> str:
     with lib.reading() as conn:
         return str(conn.execute(select(models.c.model_id).where(models.c.id == model_key))
                    .scalar_one())
+
+
+def file_labels(lib: Library, tree_name: str) -> list[dict[str, Any]]:
+    """The stored label of every file for a tree, by path (supports included).
+
+    Each record: path, node (reported node path, "" when nothing is certain), leaf,
+    confidence, leaf_confidence, backed_off, unknown, support (the user's own example).
+    """
+    tree = load_tree_nodes(lib, tree_name)
+    with lib.reading() as conn:
+        support_ids = {r[0] for r in conn.execute(
+            select(supports.c.sample_id).where(supports.c.tree_id == tree.tree_id))}
+        rows = conn.execute(
+            select(samples.c.id, samples.c.path, predictions.c.node_id, predictions.c.leaf_id,
+                   predictions.c.confidence, predictions.c.leaf_confidence,
+                   predictions.c.backed_off, predictions.c.unknown)
+            .join(predictions, (predictions.c.sample_id == samples.c.id)
+                  & (predictions.c.tree_id == tree.tree_id))
+            .order_by(samples.c.path)).all()
+    return [{
+        "path": r[1], "node": tree.path_str(r[2]), "leaf": tree.path_str(r[3]),
+        "confidence": round(float(r[4]), 4), "leaf_confidence": round(float(r[5]), 4),
+        "backed_off": bool(r[6]), "unknown": bool(r[7]), "support": r[0] in support_ids,
+    } for r in rows]

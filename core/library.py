@@ -411,6 +411,16 @@ class Library:
                 "embedded_by": row["model"],
             }
 
+    def paths_of(self, sample_ids: Sequence[int]) -> dict[int, str]:
+        """Current path of each sample id (ids not in the library are left out)."""
+        out: dict[int, str] = {}
+        ids = list(sample_ids)
+        with self.reading() as conn:
+            for a in range(0, len(ids), 500):
+                out.update(conn.execute(select(samples.c.id, samples.c.path)
+                                        .where(samples.c.id.in_(ids[a:a + 500]))).all())
+        return out
+
     def window_embeddings(self, model_key: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sample_ids, window indices, float32 matrix) of every window a model embedded."""
         with self.reading() as conn:

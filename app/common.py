@@ -1,0 +1,47 @@
+"""Small helpers every command module shares."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from app.paths import default_library_path
+
+if TYPE_CHECKING:
+    from core.library import Library
+
+EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
+
+
+def open_library(args: argparse.Namespace, *, create: bool) -> Library:
+    """The library named by ``--library`` (or the default); finishes interrupted relabels."""
+    from core.library import Library
+
+    lib = Library(args.library or default_library_path(), create=create)
+    try:
+        from core.relabel import recover
+    except ImportError:  # pragma: no cover - relabel not built yet
+        return lib
+    for message in recover(lib):
+        print(f"sampletree: {message}", file=sys.stderr)
+    return lib
+
+
+def printable(path: str | None) -> str:
+    """A path as text: bytes that are not UTF-8 are shown escaped, not as garbage."""
+    if path is None:
+        return ""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def sample_id_for(lib: Library, path: str) -> int:
+    """The library's id of a file given on the command line."""
+    from core.errors import SampletreeError
+
+    full = os.path.abspath(path)
+    known = lib.known_samples().get(full)
+    if known is None:
+        raise SampletreeError(f"{path} is not in the library; scan its folder first")
+    return known.id
