@@ -15,3 +15,7 @@ class LibraryError(SampletreeError):
 
 class Cancelled(SampletreeError):
     """A job was stopped through its cancel token."""
+
+
+class TreeError(SampletreeError):
+    """A class tree, one of its nodes, a tree file or a support example is not acceptable."""
