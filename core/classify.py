@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, func, select
 
-from core.errors import SampletreeError
+from core.errors import SampletreeError, TreeError
 from core.library import Library
-from core.schema import models, nodes, predictions, samples, supports, trees, windows
+from core.schema import models, predictions, samples, supports, trees, windows
+from core.trees import Tree, load_tree
 
 
 class ClassifyError(SampletreeError):
@@ -110,63 +111,28 @@ def load_index(lib: Library, model_key: int | None = None) -> EmbeddingIndex:
 
 # -- trees and prototypes -------------------------------------------------------------------
 
-@dataclass
-class TreeNodes:
-    tree_id: int
-    name: str
-    root_id: int
-    parent: dict[int, int | None]
-    names: dict[int, str]
-    children: dict[int, list[int]]
-
-    def path(self, node_id: int) -> tuple[str, ...]:
-        out: list[str] = []
-        cur: int | None = node_id
-        while cur is not None and cur != self.root_id:
-            out.append(self.names[cur])
-            cur = self.parent[cur]
-        return tuple(reversed(out))
-
-    def path_str(self, node_id: int | None) -> str:
-        return "" if node_id is None else "/".join(self.path(node_id))
-
-    def ancestors_and_self(self, node_id: int) -> list[int]:
-        """node, parent, …, up to (excluding) the root."""
-        out = []
-        cur: int | None = node_id
-        while cur is not None and cur != self.root_id:
-            out.append(cur)
-            cur = self.parent[cur]
-        return out
+def load_tree_nodes(lib: Library, tree_name: str) -> Tree:
+    """The tree (name matched as :func:`core.trees.load_tree` does), or a ClassifyError."""
+    try:
+        return load_tree(lib, tree_name)
+    except TreeError as exc:
+        raise ClassifyError(str(exc)) from None
 
 
-def load_tree_nodes(lib: Library, tree_name: str) -> TreeNodes:
-    with lib.reading() as conn:
-        tree = conn.execute(select(trees.c.id).where(trees.c.name == tree_name)).first()
-        if tree is None:
-            names = [r[0] for r in conn.execute(select(trees.c.name).order_by(trees.c.name))]
-            raise ClassifyError(f"no tree named {tree_name!r}"
-                                + (f" (trees: {', '.join(names)})" if names else ""))
-        rows = conn.execute(select(nodes.c.id, nodes.c.parent_id, nodes.c.name)
-                            .where(nodes.c.tree_id == tree[0])
-                            .order_by(nodes.c.position, nodes.c.id)).all()
-    parent = {r[0]: r[1] for r in rows}
-    roots = [n for n, p in parent.items() if p is None]
-    if len(roots) != 1:
-        raise ClassifyError(f"tree {tree_name!r} is damaged: {len(roots)} root nodes")
-    children: dict[int, list[int]] = {n: [] for n in parent}
-    for n, p in parent.items():
-        if p is not None:
-            children[p].append(n)
-    return TreeNodes(int(tree[0]), tree_name, roots[0], parent, {r[0]: r[2] for r in rows},
-                     children)
+def _up(tree: Tree, node_id: int) -> list[int]:
+    """The node and its ancestors, nearest first, without the hidden root."""
+    return [node_id, *tree.ancestors(node_id)] if node_id != tree.root_id else []
+
+
+def _path(tree: Tree, node_id: int | None) -> str:
+    return "" if node_id is None else tree.path_str(node_id)
 
 
 @dataclass
 class Prototypes:
     """Class prototypes (nodes with their own supports) and every node's subtree prototype."""
 
-    tree: TreeNodes
+    tree: Tree
     class_ids: np.ndarray  # (L,) node ids of the classes
     class_proto: np.ndarray  # (L, D)
     node_proto: dict[int, np.ndarray]
@@ -183,11 +149,11 @@ def _support_rows(lib: Library, tree_id: int) -> list[tuple[int, int, int | None
             .where(supports.c.tree_id == tree_id).order_by(supports.c.id))]
 
 
-def build_prototypes(lib: Library, index: EmbeddingIndex, tree: TreeNodes,
+def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
                      thresholds: Thresholds = Thresholds()) -> Prototypes:
     rows: list[tuple[int, int, np.ndarray]] = []
     skipped: list[int] = []
-    for sample_id, node_id, window_idx in _support_rows(lib, tree.tree_id):
+    for sample_id, node_id, window_idx in _support_rows(lib, tree.id):
         emb = (index.window(sample_id, window_idx) if window_idx is not None
                else (None if (r := index.row(sample_id)) is None else index.file_emb[r]))
         if emb is None:
@@ -204,7 +170,7 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: TreeNodes,
     class_proto = np.stack([np.mean(by_node[n], axis=0) for n in class_ids]).astype(np.float32)
     subtree: dict[int, list[np.ndarray]] = {}
     for node_id, embs in by_node.items():
-        for anc in tree.ancestors_and_self(node_id):
+        for anc in _up(tree, node_id):
             subtree.setdefault(anc, []).extend(embs)
     node_proto = {n: np.mean(e, axis=0).astype(np.float32) for n, e in subtree.items()}
 
@@ -274,7 +240,7 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
     col = {n: i for i, n in enumerate(node_list)}
     member = np.zeros((len(protos.class_ids), len(node_list)), dtype=np.float32)
     for li, cid in enumerate(protos.class_ids):
-        for anc in tree.ancestors_and_self(int(cid)):
+        for anc in _up(tree, int(cid)):
             member[li, col[anc]] = 1.0
     node_p = probs @ member  # (N, nodes)
 
@@ -286,7 +252,7 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
         if not len(rows):
             continue
         undecided = np.ones(len(rows), dtype=bool)
-        for depth, anc in enumerate(tree.ancestors_and_self(int(cid))):
+        for depth, anc in enumerate(_up(tree, int(cid))):
             p = node_p[rows, col[anc]]
             take = undecided & (p >= thresholds.min_confidence)
             node_ids[rows[take]] = anc
@@ -294,7 +260,7 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
             backed[rows[take]] = depth > 0
             undecided &= ~take
         # Nothing on the path is certain: report the root, with the top class's share.
-        conf[rows[undecided]] = node_p[rows[undecided], col[tree.ancestors_and_self(int(cid))[-1]]]
+        conf[rows[undecided]] = node_p[rows[undecided], col[_up(tree, int(cid))[-1]]]
         backed[rows[undecided]] = True
 
     dist = _sq_dist(index.file_emb, protos.class_proto).min(axis=1)
@@ -311,15 +277,15 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
                       conf, dist.astype(np.float32), backed, unknown, probs)
 
 
-def store_predictions(lib: Library, tree: TreeNodes, pred: Prediction) -> None:
+def store_predictions(lib: Library, tree: Tree, pred: Prediction) -> None:
     """Replace the tree's stored predictions, in one transaction."""
     rows = list(zip(
-        [tree.tree_id] * len(pred.sample_ids), pred.sample_ids.tolist(),
+        [tree.id] * len(pred.sample_ids), pred.sample_ids.tolist(),
         pred.leaf_ids.tolist(), pred.node_ids.tolist(), pred.leaf_confidence.tolist(),
         pred.confidence.tolist(), pred.distance.tolist(), pred.backed_off.tolist(),
         pred.unknown.tolist(), strict=True))
     with lib.transaction() as conn:
-        conn.execute(delete(predictions).where(predictions.c.tree_id == tree.tree_id))
+        conn.execute(delete(predictions).where(predictions.c.tree_id == tree.id))
         raw = conn.connection.dbapi_connection
         assert raw is not None
         raw.executemany(
@@ -435,25 +401,25 @@ class Classifier:
         f = index.file_emb[r]
         d_class = ((protos.class_proto - f) ** 2).sum(1)
         leaf = int(protos.class_ids[int(np.argmin(d_class))])
-        path = list(reversed(tree.ancestors_and_self(leaf)))
+        path = list(reversed(_up(tree, leaf)))
         sup = sorted(((float(((e - f) ** 2).sum()), sid, nid) for sid, nid, e in
                       protos.support_rows if sid != sample_id))[:n_supports]
         with self.lib.reading() as conn:
             paths = dict(conn.execute(select(samples.c.id, samples.c.path)
                                       .where(samples.c.id.in_([s for _d, s, _n in sup]))).all())
             stored = conn.execute(select(predictions).where(
-                (predictions.c.tree_id == tree.tree_id)
+                (predictions.c.tree_id == tree.id)
                 & (predictions.c.sample_id == sample_id))).mappings().first()
         return {
             "prediction": None if stored is None else {
-                "node": tree.path_str(stored["node_id"]), "leaf": tree.path_str(stored["leaf_id"]),
+                "node": _path(tree, stored["node_id"]), "leaf": _path(tree, stored["leaf_id"]),
                 "confidence": stored["confidence"], "leaf_confidence": stored["leaf_confidence"],
                 "backed_off": bool(stored["backed_off"]), "unknown": bool(stored["unknown"]),
             },
-            "path": [{"node": tree.path_str(n),
+            "path": [{"node": _path(tree, n),
                       "distance": float(((protos.node_proto[n] - f) ** 2).sum())} for n in path],
             "unknown_radius": protos.radius,
-            "nearest_supports": [{"path": paths.get(s), "node": tree.path_str(n), "distance": d}
+            "nearest_supports": [{"path": paths.get(s), "node": _path(tree, n), "distance": d}
                                  for d, s, n in sup],
         }
 
@@ -464,9 +430,9 @@ class Classifier:
             rows = conn.execute(
                 select(predictions.c.sample_id, predictions.c.leaf_confidence)
                 .join(samples, samples.c.id == predictions.c.sample_id)
-                .where((predictions.c.tree_id == tree.tree_id) & (samples.c.status == "ok")
+                .where((predictions.c.tree_id == tree.id) & (samples.c.status == "ok")
                        & predictions.c.sample_id.not_in(
-                           select(supports.c.sample_id).where(supports.c.tree_id == tree.tree_id)))
+                           select(supports.c.sample_id).where(supports.c.tree_id == tree.id)))
                 .order_by(predictions.c.leaf_confidence, predictions.c.sample_id)
                 .limit(n)).all()
         return [(int(s), float(c)) for s, c in rows]
@@ -487,16 +453,16 @@ def file_labels(lib: Library, tree_name: str) -> list[dict[str, Any]]:
     tree = load_tree_nodes(lib, tree_name)
     with lib.reading() as conn:
         support_ids = {r[0] for r in conn.execute(
-            select(supports.c.sample_id).where(supports.c.tree_id == tree.tree_id))}
+            select(supports.c.sample_id).where(supports.c.tree_id == tree.id))}
         rows = conn.execute(
             select(samples.c.id, samples.c.path, predictions.c.node_id, predictions.c.leaf_id,
                    predictions.c.confidence, predictions.c.leaf_confidence,
                    predictions.c.backed_off, predictions.c.unknown)
             .join(predictions, (predictions.c.sample_id == samples.c.id)
-                  & (predictions.c.tree_id == tree.tree_id))
+                  & (predictions.c.tree_id == tree.id))
             .order_by(samples.c.path)).all()
     return [{
-        "path": r[1], "node": tree.path_str(r[2]), "leaf": tree.path_str(r[3]),
+        "path": r[1], "node": _path(tree, r[2]), "leaf": _path(tree, r[3]),
         "confidence": round(float(r[4]), 4), "leaf_confidence": round(float(r[5]), 4),
         "backed_off": bool(r[6]), "unknown": bool(r[7]), "support": r[0] in support_ids,
     } for r in rows]
