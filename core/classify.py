@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 
 from core.errors import SampletreeError, TreeError
 from core.library import Library
-from core.schema import models, predictions, samples, supports, trees, windows
+from core.schema import models, predictions, samples, supports, trees
 from core.trees import Tree, load_tree
 
 
@@ -75,19 +75,21 @@ class EmbeddingIndex:
 
 
 def current_model_key(lib: Library) -> int | None:
-    """The model whose embeddings cover the most windows (normally the only one)."""
+    """The model that embedded the most files (normally the only one)."""
     with lib.reading() as conn:
         row = conn.execute(
-            select(windows.c.model_id, func.count()).where(windows.c.model_id.is_not(None))
-            .group_by(windows.c.model_id).order_by(func.count().desc(), windows.c.model_id.desc())
-            .limit(1)).first()
+            select(samples.c.model_id, func.count()).where(samples.c.model_id.is_not(None))
+            .group_by(samples.c.model_id)
+            .order_by(func.count().desc(), samples.c.model_id.desc()).limit(1)).first()
     return None if row is None else int(row[0])
 
 
 def _signature(lib: Library, model_key: int) -> tuple[Any, ...]:
+    """Changes when a scan adds, rewrites or drops embedded files of the model."""
     with lib.reading() as conn:
         return tuple(conn.execute(
-            select(func.count(), func.max(samples.c.scanned_at), func.max(samples.c.id))
+            select(func.count(), func.max(samples.c.scanned_at), func.max(samples.c.id),
+                   func.sum(samples.c.n_windows))
             .select_from(samples).where(samples.c.model_id == model_key)).one())
 
 
@@ -318,12 +320,18 @@ class Classifier:
         self.lib = lib
         self.thresholds = thresholds or Thresholds()
         self._index: EmbeddingIndex | None = None
+        self._revision: tuple[int, int] | None = None
 
     def index(self) -> EmbeddingIndex:
+        """The in-memory embeddings; re-checked only when the library changed at all."""
+        revision = self.lib.revision()
+        if self._index is not None and revision == self._revision:
+            return self._index
         key = current_model_key(self.lib)
         if (self._index is None or key != self._index.model_key
                 or (key is not None and _signature(self.lib, key) != self._index.signature)):
             self._index = load_index(self.lib, key)
+        self._revision = revision
         return self._index
 
     def refresh(self, tree_name: str) -> ClassifyReport:

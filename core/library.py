@@ -106,6 +106,7 @@ class Library:
         self._engine = self._make_engine()
         self._depth = 0
         self._writing = True
+        self._commits = 0  # write transactions committed through this object
         try:
             self._migrate()
         except BaseException:
@@ -169,6 +170,8 @@ class Library:
         try:
             yield conn
             conn.commit()
+            if write:
+                self._commits += 1
         except sa_exc.DBAPIError as exc:
             conn.rollback()
             raise _friendly(self.path, exc) from None
@@ -237,6 +240,16 @@ class Library:
             for step in range(version, schema.SCHEMA_VERSION):
                 schema.MIGRATIONS[step](conn)
             schema.set_version(conn, schema.SCHEMA_VERSION)
+
+    def revision(self) -> tuple[int, int]:
+        """Changes whenever anything was committed, here or by another process.
+
+        Cheap (no table is read): SQLite's ``data_version`` covers other connections,
+        a counter covers this one. Caches compare it before re-validating themselves.
+        """
+        with self.reading() as conn:
+            version = int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
+        return version, self._commits
 
     @property
     def schema_version(self) -> int:
