@@ -1,0 +1,138 @@
+"""The labeling commands end to end on a real scanned folder: tree, label, classify,
+explain, similar, suggest, unlabel, and ls with labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SAMPLETREE_MODEL", "SAMPLETREE_LIBRARY", "SAMPLETREE_PROGRESS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from models import NetworkConfig, build_untrained, save_model
+
+    path = tmp_path_factory.mktemp("weights") / "net.pt"
+    save_model(build_untrained(network=NetworkConfig(channels=16)), path, name="net",
+               version="1")
+    return path
+
+
+@pytest.fixture
+def scanned(write_audio, tmp_path: Path, weights: Path, capsys) -> tuple[Path, Path]:
+    """Low sines ("bass"), high sines ("lead") and noise-like "hats", scanned."""
+    for i in range(4):
+        write_audio(f"bass/b{i}.wav", seconds=1.0, freq=55.0 * (1 + i / 8), seed=i)
+        write_audio(f"lead/l{i}.flac", seconds=1.0, freq=2000.0 * (1 + i / 8), seed=i)
+        write_audio(f"hats/h{i}.wav", seconds=0.3, freq=7000.0 + 50 * i, amp=0.05, seed=i)
+    lib = tmp_path / "lib.sqlite"
+    folder = tmp_path / "samples"
+    rc, _out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0",
+                        "--model", weights)
+    assert rc == 0, err
+    return lib, folder
+
+
+def test_teach_classify_and_query(scanned, capsys) -> None:
+    lib, folder = scanned
+    assert run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")[0] == 0
+    rc, out, _ = run(capsys, "--library", lib, "tree", "list")
+    assert out.split() == ["mine"]
+    assert run(capsys, "--library", lib, "tree", "add", "mine", "Synth/Lead")[0] == 0
+    for node, files in (("Bass", ["bass/b0.wav", "bass/b1.wav"]),
+                        ("Synth/Lead", ["lead/l0.flac", "lead/l1.flac"]),
+                        ("Drums/Hi-hat", ["hats/h0.wav", "hats/h1.wav"])):
+        rc, out, err = run(capsys, "--library", lib, "label", "mine", node,
+                           *[folder / f for f in files])
+        assert rc == 0, err
+        assert "2 examples" in out and "labels updated" in err
+
+    rc, out, err = run(capsys, "--library", lib, "classify", "mine", "--json")
+    assert rc == 0, err
+    rows = {Path(r["path"]).relative_to(folder).as_posix(): r for r in json.loads(out)}
+    assert len(rows) == 12
+    assert set(rows["bass/b3.wav"]) >= {"path", "node", "leaf", "confidence", "backed_off",
+                                        "unknown"}
+    assert rows["bass/b0.wav"]["support"] and rows["bass/b0.wav"]["node"] == "Bass"
+    assert rows["lead/l0.flac"]["node"] == "Synth/Lead" and rows["lead/l0.flac"]["confidence"] == 1
+
+    rc, out, _ = run(capsys, "--library", lib, "ls", "--json")
+    ls = {Path(r["path"]).name: r for r in json.loads(out)}
+    assert ls["b0.wav"]["label"] == "Bass" and ls["b0.wav"]["confidence"] == 1.0
+
+    rc, out, _ = run(capsys, "--library", lib, "similar", folder / "bass/b2.wav", "-k", "3",
+                     "--json")
+    hits = json.loads(out)
+    assert rc == 0 and len(hits) == 3
+    assert str(folder / "bass/b2.wav") not in [h["path"] for h in hits]
+    assert [h["distance"] for h in hits] == sorted(h["distance"] for h in hits)
+
+    rc, out, _ = run(capsys, "--library", lib, "suggest", "mine", "-n", "4", "--json")
+    sugg = json.loads(out)
+    assert rc == 0 and len(sugg) == 4
+    supports = {str(folder / f) for f in ("bass/b0.wav", "bass/b1.wav", "lead/l0.flac",
+                                          "lead/l1.flac", "hats/h0.wav", "hats/h1.wav")}
+    assert not supports & {s["path"] for s in sugg}
+
+    rc, out, _ = run(capsys, "--library", lib, "explain", "mine", folder / "lead/l3.flac",
+                     "--json")
+    exp = json.loads(out)
+    assert rc == 0 and exp["path"] and len(exp["nearest_supports"]) == 5
+
+    rc, out, _ = run(capsys, "--library", lib, "tree", "show", "mine", "--json")
+    shown = json.loads(out)
+    bass = next(n for n in shown["nodes"] if n["name"] == "Bass")
+    assert bass["examples"] == 2
+
+    rc, out, err = run(capsys, "--library", lib, "unlabel", "mine", folder / "bass/b1.wav")
+    assert rc == 0 and "removed 1 example" in out
+
+
+def test_export_import_round_trip(scanned, capsys, tmp_path: Path) -> None:
+    lib, _folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "t", "--from", "instruments")
+    out_file = tmp_path / "t.json"
+    assert run(capsys, "--library", lib, "tree", "export", "t", out_file)[0] == 0
+    rc, _out, err = run(capsys, "--library", lib, "tree", "import", out_file, "--name", "copy")
+    assert rc == 0, err
+    a = json.loads(out_file.read_text())
+    run(capsys, "--library", lib, "tree", "export", "copy", tmp_path / "c.json")
+    b = json.loads((tmp_path / "c.json").read_text())
+    assert a["nodes"] == b["nodes"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["label", "mine", "Bass", "/nowhere/x.wav"], "not in the library"),
+    (["label", "nope", "Bass", "FOLDER/bass/b0.wav"], "nope"),
+    (["label", "mine", "No/Such", "FOLDER/bass/b0.wav"], "No"),
+    (["classify", "nope"], "nope"),
+    (["classify", "mine"], "no examples yet"),
+    (["similar", "/nowhere/x.wav"], "not in the library"),
+    (["tree", "import", "BADJSON"], "JSON"),
+    (["tree", "create", "mine"], "mine"),
+])
+def test_failures_are_one_line(scanned, capsys, tmp_path: Path, argv, words) -> None:
+    lib, folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    argv = [a.replace("FOLDER", str(folder)).replace("BADJSON", str(bad)) for a in argv]
+    rc, _out, err = run(capsys, "--library", lib, *argv)
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and lines[0].startswith("sampletree: error:"), err
+    assert words in lines[0]
