@@ -19,3 +19,7 @@ class Cancelled(SampletreeError):
 
 class TreeError(SampletreeError):
     """A class tree, one of its nodes, a tree file or a support example is not acceptable."""
+
+
+class RelabelError(SampletreeError):
+    """A relabel batch cannot be planned, applied or undone as asked (the message says why)."""

@@ -173,7 +173,7 @@ relabel_batches = Table(
     Column("mode", String, nullable=False),
     Column("dest", FsPath),
     Column("options", Text, nullable=False),  # JSON
-    # planned | applying | applied | undoing | undone | rolled_back | failed
+    # planned | applying | applied | cancelled | failed | undoing | undone
     Column("state", String, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float),

@@ -136,3 +136,39 @@ def test_failures_are_one_line(scanned, capsys, tmp_path: Path, argv, words) -> 
     lines = err.strip().splitlines()
     assert rc == 1 and len(lines) == 1 and lines[0].startswith("sampletree: error:"), err
     assert words in lines[0]
+
+
+def test_relabel_dry_run_apply_and_undo(scanned, capsys, tmp_path: Path) -> None:
+    import hashlib
+
+    lib, folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    run(capsys, "--library", lib, "label", "mine", "Bass", folder / "bass/b0.wav")
+    run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", folder / "hats/h0.wav")
+
+    def snapshot() -> dict[str, str]:
+        return {p.relative_to(tmp_path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in tmp_path.rglob("*") if p.is_file() and "lib.sqlite" not in p.name}
+
+    before = snapshot()
+    dest = tmp_path / "sorted"
+    rc, out, err = run(capsys, "--library", lib, "relabel", "mine", "--mode", "move",
+                       "--dest", dest, "--dry-run", "--json")
+    plan = json.loads(out)
+    assert rc == 0 and plan["dry_run"] and plan["operations"], err
+    assert snapshot() == before and not dest.exists()
+
+    rc, out, err = run(capsys, "--library", lib, "relabel", "mine", "--mode", "move",
+                       "--dest", dest, "--json")
+    applied = json.loads(out)
+    assert rc == 0, err
+    assert applied["report"]["done"] == len(applied["operations"]) > 0
+    assert (dest / "Bass" / "b0.wav").exists() and not (folder / "bass/b0.wav").exists()
+    rc, out, _ = run(capsys, "--library", lib, "ls", "--json")
+    assert str(dest / "Bass" / "b0.wav") in {r["path"] for r in json.loads(out)}
+
+    rc, out, err = run(capsys, "--library", lib, "undo", str(applied["batch"]))
+    assert rc == 0 and "undone" in out, err
+    assert snapshot() == before
+    rc, _out, err = run(capsys, "--library", lib, "undo", str(applied["batch"]))
+    assert rc == 1 and err.startswith("sampletree: error:")
