@@ -179,7 +179,41 @@ def _make_pool(jobs: int) -> Executor:
         ctx.set_forkserver_preload(["core.audio"])
     else:
         ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_quiet_worker)
+
+
+def _quiet_worker() -> None:
+    """Decoder libraries (libmpg123) print warnings straight to fd 2 from the workers,
+    which would tear through the CLI's progress bar. Errors still come back as results."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def _close_pool(pool: Executor, timeout_s: float = 10.0) -> None:
+    """Shut a pool down without ever hanging.
+
+    ``ProcessPoolExecutor.shutdown(wait=True)`` can wait forever when a worker died at
+    the wrong moment (its manager thread keeps waiting for a result). Workers get a
+    grace period to exit, then are terminated, which also wakes the manager thread.
+    """
+    if not isinstance(pool, ProcessPoolExecutor):
+        pool.shutdown(wait=True)
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + timeout_s
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(max(0.5, deadline - time.monotonic()))
 
 
 class Scanner:
@@ -441,7 +475,7 @@ class Scanner:
             nonlocal crashes_in_a_row
             crashed = list(dict.fromkeys(crashed + [k for k, _ in inflight.values()]))
             inflight.clear()
-            pool.shutdown(wait=False, cancel_futures=True)
+            _close_pool(pool, timeout_s=2.0)
             crashes_in_a_row += 1
             if crashes_in_a_row >= 3:
                 report.problems.append(("(scan)", "decoder processes keep failing to start; "
@@ -516,7 +550,7 @@ class Scanner:
             self._commit(report, force=True)
             self._report_progress("cancelled" if report.cancelled else "done")
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            _close_pool(pool)
 
     def _take(self, res: _TaskResult, followups: deque[tuple[int, int]],
               report: ScanReport) -> None:
