@@ -291,8 +291,21 @@ class Library:
             return {r[1]: KnownSample(*r) for r in conn.execute(select(*cols))}
 
     def write_batch(self, records: Sequence[SampleRecord]) -> None:
-        """Insert or rewrite a batch of files and their windows in one transaction."""
+        """Insert or rewrite a batch of files and their windows in one transaction.
+
+        Existing rows are found with one query per batch and all windows go in with one
+        ``executemany``: per-file statements cost ~1 ms of CPU a file in a scan.
+        """
+        now = time.time()
         with self.transaction() as conn:
+            unknown = [r.path for r in records if r.sample_id is None]
+            existing: dict[str, int] = {}
+            for a in range(0, len(unknown), 500):
+                existing.update((p, int(i)) for i, p in conn.execute(
+                    select(samples.c.id, samples.c.path)
+                    .where(samples.c.path.in_(unknown[a:a + 500]))))
+            window_rows: list[dict[str, Any]] = []
+            rewritten: list[int] = []
             for rec in records:
                 values = {
                     "root_id": rec.root_id, "path": rec.path, "size": rec.size,
@@ -301,23 +314,18 @@ class Library:
                     "channels": rec.channels, "format": rec.format, "subtype": rec.subtype,
                     "status": rec.status, "error": rec.error, "model_id": rec.model_id,
                     "n_windows": 0 if rec.starts is None else len(rec.starts),
-                    "scanned_at": time.time(),
+                    "scanned_at": now,
                 }
                 # The id stays local: a batch that is rolled back (disk full) must not leave
                 # ids that were never committed in its records, or a retry writes to them.
-                sid = rec.sample_id
-                if sid is None:
-                    existing = conn.execute(
-                        select(samples.c.id).where(samples.c.path == rec.path)
-                    ).first()
-                    sid = int(existing[0]) if existing else None
+                sid = rec.sample_id if rec.sample_id is not None else existing.get(rec.path)
                 if sid is None:
                     sid = int(
                         conn.execute(insert(samples).values(**values)).inserted_primary_key[0]
                     )
                 else:
                     conn.execute(update(samples).where(samples.c.id == sid).values(**values))
-                    conn.execute(windows.delete().where(windows.c.sample_id == sid))
+                    rewritten.append(sid)
                 if rec.starts is None or not len(rec.starts):
                     continue
                 emb = rec.embeddings
@@ -325,12 +333,18 @@ class Library:
                     [None] * len(rec.starts) if emb is None
                     else [row.tobytes() for row in np.asarray(emb, dtype=np.float16)]
                 )
-                conn.execute(insert(windows), [
+                model = rec.model_id if emb is not None else None
+                loud = rec.loudness
+                window_rows.extend(
                     {"sample_id": sid, "idx": i, "start_s": float(rec.starts[i]),
-                     "loudness_db": float(rec.loudness[i]) if rec.loudness is not None else 0.0,
-                     "embedding": blobs[i], "model_id": rec.model_id if emb is not None else None}
-                    for i in range(len(rec.starts))
-                ])
+                     "loudness_db": float(loud[i]) if loud is not None else 0.0,
+                     "embedding": blobs[i], "model_id": model}
+                    for i in range(len(rec.starts)))
+            for a in range(0, len(rewritten), 500):
+                conn.execute(windows.delete().where(
+                    windows.c.sample_id.in_(rewritten[a:a + 500])))
+            if window_rows:
+                conn.execute(insert(windows), window_rows)
 
     def move_sample(self, sample_id: int, path: str, *, root_id: int | None, size: int,
                     mtime_ns: int) -> None:
