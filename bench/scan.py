@@ -592,6 +592,8 @@ Row = tuple[str, str, str, str, str]
 
 
 def build_rows(res: dict[str, Any]) -> list[Row]:
+    from core.scanner import ScanOptions
+
     rows: list[Row] = []
     m, a = res["machine"], res["args"]
 
@@ -663,7 +665,8 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
                      f"{rep['windows']:,} windows, {secs:.1f} s, {rep['failed']} failed", "",
                      ""))
         rows.append(("", "model", "build_untrained() default = the paper's exact net "
-                     f"(no bundled weights yet), on {m['device']}, batch 256", "", ""))
+                     f"(no bundled weights yet), on {m['device']}, batch "
+                     f"{ScanOptions().batch_windows}", "", ""))
         if len(r["runs_seconds"]) > 1:
             rows.append(("", "runs (s)", ", ".join(f"{x:.1f}" for x in r["runs_seconds"]),
                          "", ""))

@@ -43,7 +43,7 @@ class ScanOptions:
 
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     window: WindowParams = field(default_factory=WindowParams)
-    batch_windows: int = 64
+    batch_windows: int = 32
     commit_files: int = 64
     commit_interval_s: float = 2.0
 

@@ -20,23 +20,6 @@ from core.schema import SCHEMA_VERSION
 LS_KEYS = {"path", "status", "error", "duration_s", "windows", "label", "confidence"}
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("SAMPLETREE_MODEL", "SAMPLETREE_LIBRARY", "SAMPLETREE_PROGRESS"):
-        monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A weights file and sidecar written the way the app writes them (untrained net)."""
-    from models import NetworkConfig, build_untrained, save_model
-
-    path = tmp_path_factory.mktemp("weights") / "testnet.pt"
-    save_model(build_untrained(network=NetworkConfig(channels=16)), path, name="testnet",
-               version="1")
-    return path
-
-
 @pytest.fixture
 def no_bundled_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(models.loading, "bundled_weights_path",

@@ -11,26 +11,10 @@ import pytest
 from app.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("SAMPLETREE_MODEL", "SAMPLETREE_LIBRARY", "SAMPLETREE_PROGRESS"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
     rc = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return rc, out, err
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from models import NetworkConfig, build_untrained, save_model
-
-    path = tmp_path_factory.mktemp("weights") / "net.pt"
-    save_model(build_untrained(network=NetworkConfig(channels=16)), path, name="net",
-               version="1")
-    return path
 
 
 @pytest.fixture
