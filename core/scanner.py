@@ -193,6 +193,20 @@ def _quiet_worker() -> None:
         pass
 
 
+#: No task has finished for this long although tasks are in flight: the pool is stuck.
+STALL_TIMEOUT_S = 600.0
+
+
+def _pool_stalled(pool: Executor, idle_s: float) -> bool:
+    """A worker process is dead (for a second already), or nothing finished for ages."""
+    if not isinstance(pool, ProcessPoolExecutor):
+        return False
+    if idle_s > STALL_TIMEOUT_S:
+        return True
+    procs = (getattr(pool, "_processes", None) or {}).values()
+    return idle_s > 1.0 and any(p.exitcode is not None for p in procs)
+
+
 def _close_pool(pool: Executor, timeout_s: float = 10.0) -> None:
     """Shut a pool down without ever hanging.
 
@@ -505,6 +519,7 @@ class Scanner:
 
         try:
             last_progress = 0.0
+            last_result = time.monotonic()
             while pending or followups or inflight or solo or self.queue:
                 if self.cancel.cancelled:
                     report.cancelled = True
@@ -526,6 +541,13 @@ class Scanner:
                 else:
                     done = set()
                 crashed: list[int] = []
+                if done:
+                    last_result = time.monotonic()
+                elif inflight and _pool_stalled(pool, time.monotonic() - last_result):
+                    # A worker died without the pool noticing (Python 3.11's executor can
+                    # miss it and wait forever): treat what is in flight as crashed.
+                    crashed = [k for k, _ in inflight.values()]
+                    inflight.clear()
                 for fut in done:
                     key, _seg = inflight.pop(fut)
                     try:
