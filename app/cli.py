@@ -202,8 +202,8 @@ def _plain_progress():
 
         def update(p: Progress) -> None:
             now = time.monotonic()
-            if now - last[0] < 5 and p.done != p.total:
-                return
+            if p.stage != "decode" or (now - last[0] < 5 and p.done != p.total):
+                return  # walk and diff take well under a second per 10k files
             last[0] = now
             eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
             print(f"{p.stage}: {p.done}/{p.total} files, {p.rate:.1f} files/s{eta}",
@@ -248,7 +248,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("Embedded: " + (", ".join(f"{n} windows by {m}" for m, n in emb.items()) or "none"))
     last = stats["last_scan"]
     if last:
-        print(f"Last scan: {last['state']}, {last['files_done']}/{last['files_total']} files")
+        work = (f"{last['files_done']}/{last['files_total']} files read" if last["files_total"]
+                else "nothing had changed")
+        print(f"Last scan: {last['state']}, {work}")
     return EXIT_OK
 
 
