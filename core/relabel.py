@@ -131,17 +131,10 @@ class Plan:
                 "ops": [op.__dict__ for op in self.ops]}
 
 
-@dataclass
-class ApplyReport:
-    batch_id: int
-    state: str = "applying"
-    total: int = 0
-    done: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    renamed: list[tuple[str, str]] = field(default_factory=list)  # (planned, used instead)
-    message: str | None = None
-    recovered: list[str] = field(default_factory=list)
+class _ReportMixin:
+    """What both reports answer: was the job cancelled, and the report as plain data."""
+
+    state: str
 
     @property
     def cancelled(self) -> bool:
@@ -152,7 +145,20 @@ class ApplyReport:
 
 
 @dataclass
-class UndoReport:
+class ApplyReport(_ReportMixin):
+    batch_id: int
+    state: str = "applying"
+    total: int = 0
+    done: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (planned, used instead)
+    message: str | None = None
+    recovered: list[str] = field(default_factory=list)
+
+
+@dataclass
+class UndoReport(_ReportMixin):
     batch_id: int
     state: str = "undoing"
     total: int = 0
@@ -165,13 +171,6 @@ class UndoReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why) still relabeled
     message: str | None = None
     recovered: list[str] = field(default_factory=list)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.state == "cancelled"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 class _Busy(RelabelError):
