@@ -8,32 +8,27 @@ import sys
 from typing import TYPE_CHECKING
 
 from app.paths import default_library_path
+from core.paths import display_path as printable
 
 if TYPE_CHECKING:
     from core.library import Library
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
 
+__all__ = ["EXIT_CANCELLED", "EXIT_ERROR", "EXIT_OK", "open_library", "printable",
+           "sample_id_for"]
+
 
 def open_library(args: argparse.Namespace, *, create: bool) -> Library:
     """The library named by ``--library`` (or the default); finishes interrupted relabels."""
     from core.library import Library
+    from core.relabel import recover
 
     lib = Library(args.library or default_library_path(), create=create)
-    try:
-        from core.relabel import recover
-    except ImportError:  # pragma: no cover - relabel not built yet
-        return lib
     for message in recover(lib):
         print(f"sampletree: {message}", file=sys.stderr)
     return lib
 
-
-def printable(path: str | None) -> str:
-    """A path as text: bytes that are not UTF-8 are shown escaped, not as garbage."""
-    if path is None:
-        return ""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def sample_id_for(lib: Library, path: str) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 
 from core.errors import SampletreeError, TreeError
 from core.library import Library
-from core.schema import models, predictions, samples, supports, trees
+from core.schema import predictions, samples, supports, trees
 from core.trees import Tree, load_tree
 
 
@@ -444,12 +444,6 @@ class Classifier:
                 .order_by(predictions.c.leaf_confidence, predictions.c.sample_id)
                 .limit(n)).all()
         return [(int(s), float(c)) for s, c in rows]
-
-
-def model_name(lib: Library, model_key: int) -> str:
-    with lib.reading() as conn:
-        return str(conn.execute(select(models.c.model_id).where(models.c.id == model_key))
-                   .scalar_one())
 
 
 def file_labels(lib: Library, tree_name: str) -> list[dict[str, Any]]:

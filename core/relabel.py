@@ -55,6 +55,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from core.errors import Cancelled, RelabelError
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import Library
+from core.paths import display_path as _show
 from core.schema import nodes as tree_nodes
 from core.schema import (
     predictions,
@@ -187,12 +188,6 @@ class _Changed(Exception):
 
 # -- small helpers -------------------------------------------------------------------------
 
-def _show(path: str | None) -> str:
-    """A path fit for a message (and a TEXT column): undecodable bytes escaped."""
-    if path is None:
-        return ""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
 
 def _key(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
@@ -280,6 +275,12 @@ def _rename(src: str, dst: str) -> None:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst) from None
         os.rename(src, dst)
         return
+    _drop_source(src, dst)
+
+
+def _drop_source(src: str, dst: str) -> None:
+    """The file is in place at ``dst``: delete ``src``. If the original cannot go (its folder
+    is read-only), remove ``dst`` again so the file still exists once, and fail the step."""
     try:
         os.unlink(src)
     except OSError:
@@ -336,13 +337,7 @@ def _move(src: str, dst: str, tmp: str, checksum: str | None) -> None:
         with contextlib.suppress(OSError):
             _remove(tmp)
         raise
-    try:
-        os.unlink(src)
-    except OSError:
-        # The original cannot go (its folder is read-only): undo the copy, fail the step.
-        with contextlib.suppress(OSError):
-            os.unlink(dst)
-        raise
+    _drop_source(src, dst)
 
 
 def _problem(exc: OSError, verb: str, src: str, dst: str) -> str:

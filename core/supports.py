@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from core.errors import TreeError
 from core.library import Library
+from core.paths import display_path as _printable
 from core.schema import samples, supports
 from core.trees import read_tree, split_path
 
@@ -94,10 +95,6 @@ def _resolve(conn: Connection, refs: Sequence[SampleRef]) -> list[_Sample]:
                         f"first: {_shown(unknown)}")
     return list({found[w].id: found[w] for w in wanted}.values())
 
-
-def _printable(path: str) -> str:
-    """A file path for a message: bytes that are not UTF-8 show escaped."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _shown(items: Sequence[int | str]) -> str:

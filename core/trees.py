@@ -41,6 +41,7 @@ from sqlalchemy import Connection, CursorResult, bindparam, delete, func, insert
 
 from core.errors import TreeError
 from core.library import Library
+from core.paths import display_path as _printable
 from core.schema import nodes, predictions, supports, trees
 
 FORMAT = "sampletree-tree"
@@ -66,10 +67,6 @@ def _q(text: str) -> str:
     return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cs", "Zl", "Zp") else c
                    for c in json.dumps(text, ensure_ascii=False))
 
-
-def _printable(path: str | os.PathLike[str]) -> str:
-    """A file path for a message: bytes that are not UTF-8 show escaped."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _key(name: str) -> str:
