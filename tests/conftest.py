@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +17,38 @@ import soundfile as sf
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 WriteAudio = Callable[..., Path]
+
+#: How long the interpreter may take to exit once pytest is done before the run is
+#: declared hung: every thread's stack is printed and the process exits 1, so CI fails
+#: with a diagnosis instead of running into its time limit.
+EXIT_GRACE_S = 120
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Say (and end) what a test left running: child processes, non-daemon threads."""
+    lines: list[str] = []
+    try:
+        import psutil
+
+        kids = psutil.Process().children(recursive=True)
+    except Exception:  # psutil is a dev extra; without it only threads are checked
+        kids = []
+    for kid in kids:
+        try:
+            lines.append(f"child process {kid.pid}: {' '.join(kid.cmdline())[:160]}")
+            kid.kill()
+        except Exception:
+            pass
+    for t in threading.enumerate():
+        if t is not threading.main_thread() and not t.daemon and t.is_alive():
+            lines.append(f"non-daemon thread still running: {t.name}")
+    if lines:
+        sys.__stderr__.write("\nleft running after the tests:\n  " + "\n  ".join(lines) + "\n")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True, file=sys.__stderr__)
 
 
 def tone(seconds: float, sr: int, channels: int = 1, freq: float = 440.0,
