@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from models.features import FeatureParams, LogMel
-from models.network import EmbeddingNet, NetworkConfig
+from models.network import EmbeddingNet, NetworkConfig, fuse_for_inference
 
 BUNDLED_NAME = "sampletree"
 #: Sidecar keys ModelInfo holds itself (embedding_dim is derived from the network);
@@ -164,7 +164,8 @@ def load_model(
         net.load_state_dict({k: v.float() for k, v in state.items()})
     except (RuntimeError, AttributeError) as exc:
         raise ModelError(f"model weights {weights} do not fit their architecture: {exc}") from None
-    return EmbeddingModel(info, net).to(resolve_device(device))
+    # Inference only from here: BatchNorm folded into the convs (same outputs, faster).
+    return EmbeddingModel(info, fuse_for_inference(net)).to(resolve_device(device))
 
 
 def build_untrained(
