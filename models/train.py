@@ -1,0 +1,272 @@
+"""Episodic training of the embedding network (``sampletree train``).
+
+Each step draws an N-way K-shot episode from the training classes, augments the audio,
+computes log-mel and embeddings, and minimises the hierarchical prototypical loss. Every
+``val_every`` steps a fixed set of validation episodes (held-out classes, never the test
+classes) scores the model; the best one is kept. ``last.pt`` holds everything needed to
+resume (model, optimiser, scheduler, sampler and augmentation state); ``log.jsonl`` one
+line per logged step. ``model.pt`` + ``model.json`` is the best model in the app's format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.corpus import Corpus
+from models.episodes import Augment, AugmentConfig, EpisodeSampler, random_offsets, windows
+from models.features import FeatureParams, LogMel
+from models.loading import EmbeddingModel, ModelInfo, resolve_device, save_model
+from models.loss import LossConfig, hierarchical_loss
+from models.network import EmbeddingNet, NetworkConfig
+from models.taxonomy import Taxonomy
+
+LEAN_FEATURES = FeatureParams(n_fft=1024, hop_length=256)
+#: A toy-sized model for tests: learns a toy problem on a CPU in seconds.
+TINY_FEATURES = FeatureParams(n_fft=512, hop_length=256, n_mels=32)
+TINY_NETWORK = NetworkConfig(n_mels=32, stem=8, widths=(16, 32), n_blocks=2, channels=32,
+                             embedding_dim=32)
+
+
+@dataclass
+class TrainConfig:
+    corpus: str
+    out: str
+    episodes: int = 3000
+    n_way: int = 12
+    k_shot: int = 4
+    n_query: int = 12
+    loss: str = "hier"  # flat | hier | equal
+    alpha: float = 1.0
+    height: int = 1
+    random_tree: int | None = None  # seed of a shuffled tree of the same shape
+    lr: float = 3e-3
+    clip_grad: float = 1.0
+    val_every: int = 250
+    val_episodes: int = 40
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    augment: bool = True
+    arch: str = "lean"  # lean | paper | tiny (tests)
+    name: str = "sampletree"
+    version: str = "1"
+    augment_config: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def loss_config(self) -> LossConfig:
+        return LossConfig.named(self.loss, self.alpha, self.height)
+
+    def features(self) -> FeatureParams:
+        return {"lean": LEAN_FEATURES, "tiny": TINY_FEATURES}.get(self.arch, FeatureParams())
+
+    def network(self) -> NetworkConfig:
+        return {"lean": NetworkConfig.lean(), "tiny": TINY_NETWORK}.get(self.arch,
+                                                                         NetworkConfig())
+
+
+def _episode_batch(sampler: EpisodeSampler, corpus: Corpus, rng: np.random.Generator,
+                   augment: Augment | None, shift_s: float):
+    ep = sampler.sample()
+    idx = np.concatenate([ep.support, ep.query])
+    offsets = (random_offsets(len(idx), corpus.audio.shape[1], rng, shift_s)
+               if augment is not None else None)
+    x = windows(corpus, idx, offsets)
+    if augment is not None:
+        x = augment(x)
+    return ep, x
+
+
+@torch.no_grad()
+def validate(net: EmbeddingNet, logmel: LogMel, corpus: Corpus, taxonomy: Taxonomy,
+             classes: list[str], cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """Leaf accuracy and macro-F1 on fixed validation episodes (same seed every time)."""
+    from sklearn.metrics import f1_score
+
+    net.eval()
+    sampler = EpisodeSampler(corpus, classes, cfg.n_way, cfg.k_shot, cfg.n_query,
+                             seed=10_000 + cfg.seed)
+    accs, f1s = [], []
+    for _ in range(cfg.val_episodes):
+        ep = sampler.sample()
+        x = windows(corpus, np.concatenate([ep.support, ep.query])).to(device)
+        emb = net(logmel(x))
+        s_lab, q_lab = ep.labels(device)
+        n_s = len(ep.support)
+        from models.loss import neg_sq_dist, prototypes
+
+        protos = prototypes(emb[:n_s], s_lab, len(ep.classes))
+        pred = neg_sq_dist(emb[n_s:], protos).argmax(1)
+        accs.append(float((pred == q_lab).float().mean()))
+        f1s.append(f1_score(q_lab.cpu(), pred.cpu(), average="macro", zero_division=0))
+    net.train()
+    return {"val_acc": float(np.mean(accs)), "val_f1": float(np.mean(f1s))}
+
+
+def train(cfg: TrainConfig, log=print) -> Path:
+    """Train (or resume) into ``cfg.out``; returns the path of the exported best model."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    corpus = Corpus.open(cfg.corpus)
+    taxonomy = Taxonomy.load()
+    tree = taxonomy.shuffled(cfg.random_tree) if cfg.random_tree is not None else taxonomy
+    train_classes = taxonomy.names("train")
+    val_classes = taxonomy.names("val")
+    loss_cfg = cfg.loss_config()
+    if loss_cfg.height > tree.height:
+        raise ValueError(f"height {loss_cfg.height} is above the tree's root ({tree.height})")
+
+    features = cfg.features()
+    network = cfg.network()
+    net = EmbeddingNet(network).to(device)
+    logmel = LogMel(features).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
+    sampler = EpisodeSampler(corpus, train_classes, cfg.n_way, cfg.k_shot, cfg.n_query,
+                             seed=cfg.seed)
+    augment = Augment(cfg.augment_config, seed=cfg.seed) if cfg.augment else None
+    rng = np.random.default_rng(cfg.seed + 1)
+    step, best, elapsed = 0, -1.0, 0.0
+
+    ckpt = out / "last.pt"
+    if ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        if state["config"] != _config_dict(cfg, keep_episodes=False):
+            raise ValueError(f"{ckpt} was made with other settings; use a new --out")
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        sampler.rng.bit_generator.state = state["sampler_rng"]
+        rng.bit_generator.state = state["rng"]
+        if augment is not None:
+            augment.g.set_state(state["augment_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, best, elapsed = state["step"], state["best"], state["elapsed"]
+        log(f"resuming at episode {step} (best validation F1 {best:.3f})")
+
+    (out / "config.json").write_text(json.dumps(_config_dict(cfg), indent=1) + "\n")
+    logf = (out / "log.jsonl").open("a", encoding="utf-8")
+    net.train()
+    started = time.monotonic() - elapsed
+    window_stats: list[dict[str, float]] = []
+    try:
+        while step < cfg.episodes:
+            ep, x = _episode_batch(sampler, corpus, rng, augment, cfg.augment_config.shift_s)
+            x = x.to(device, non_blocking=True)
+            emb = net(logmel(x))
+            n_s = len(ep.support)
+            s_lab, q_lab = ep.labels(device)
+            maps = ep.level_maps(tree, loss_cfg.height, device)
+            loss, stats = hierarchical_loss(emb[:n_s], s_lab, emb[n_s:], q_lab, maps, loss_cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
+            opt.step()
+            step += 1
+            window_stats.append(stats)
+            if step % cfg.val_every == 0 or step == cfg.episodes:
+                val = validate(net, logmel, corpus, taxonomy, val_classes, cfg, device)
+                sched.step(val["val_f1"])
+                mean = {k: float(np.mean([s[k] for s in window_stats])) for k in window_stats[0]}
+                window_stats = []
+                rec = {"episode": step, "seconds": round(time.monotonic() - started, 1),
+                       "lr": opt.param_groups[0]["lr"], **mean, **val}
+                logf.write(json.dumps(rec) + "\n")
+                logf.flush()
+                improved = val["val_f1"] > best
+                if improved:
+                    best = val["val_f1"]
+                    torch.save(net.state_dict(), out / "best_net.pt")
+                log(f"episode {step}/{cfg.episodes}  loss {mean['loss']:.3f}  "
+                    f"train acc {mean['acc0']:.3f}  val F1 {val['val_f1']:.3f}"
+                    f"{' *' if improved else ''}  {rec['seconds']:.0f} s")
+                _save_checkpoint(ckpt, cfg, net, opt, sched, sampler, rng, augment, step, best,
+                                 time.monotonic() - started)
+    finally:
+        logf.close()
+
+    net.load_state_dict(torch.load(out / "best_net.pt", map_location="cpu", weights_only=True))
+    net = net.cpu().eval()
+    digest = "pending"
+    model = EmbeddingModel(ModelInfo(cfg.name, cfg.version, digest, features, network), net)
+    wall = time.monotonic() - started
+    extra: dict[str, Any] = {
+        "classes_seen": train_classes,
+        "validation_classes": val_classes,
+        "training": {
+            "command": "sampletree train " + " ".join(_cli_args(cfg)),
+            "episodes": cfg.episodes,
+            "episode": f"{cfg.n_way}-way {cfg.k_shot}-shot, {cfg.n_query} queries a class",
+            "loss": {"kind": cfg.loss, "alpha": cfg.alpha, "height": loss_cfg.height,
+                     "weights": loss_cfg.weights, "random_tree": cfg.random_tree},
+            "best_val_f1": round(best, 4),
+            "wall_s": round(wall, 1),
+            "hardware": _hardware(device),
+            "seed": cfg.seed,
+            "corpus": _corpus_summary(corpus),
+        },
+    }
+    save_model(model, out / "model.pt", name=cfg.name, version=cfg.version, extra=extra)
+    log(f"best validation F1 {best:.3f}; model written to {out / 'model.pt'}")
+    return out / "model.pt"
+
+
+def _save_checkpoint(path: Path, cfg: TrainConfig, net, opt, sched, sampler, rng, augment,
+                     step: int, best: float, elapsed: float) -> None:
+    state = {
+        "config": _config_dict(cfg, keep_episodes=False),
+        "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+        "sampler_rng": sampler.rng.bit_generator.state, "rng": rng.bit_generator.state,
+        "augment_rng": augment.g.get_state() if augment is not None else None,
+        "torch_rng": torch.get_rng_state(), "step": step, "best": best, "elapsed": elapsed,
+    }
+    tmp = path.with_suffix(".part")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _config_dict(cfg: TrainConfig, keep_episodes: bool = True) -> dict[str, Any]:
+    d = asdict(cfg)
+    for k in ("device", "threads", "out", "corpus"):
+        d.pop(k)
+    if not keep_episodes:
+        d.pop("episodes")  # a resumed run may be extended
+    return d
+
+
+def _cli_args(cfg: TrainConfig) -> list[str]:
+    args = ["--corpus", cfg.corpus, "--out", cfg.out, "--episodes", str(cfg.episodes),
+            "--loss", cfg.loss, "--alpha", str(cfg.alpha), "--height", str(cfg.height),
+            "--seed", str(cfg.seed)]
+    if cfg.random_tree is not None:
+        args += ["--random-tree", str(cfg.random_tree)]
+    if cfg.arch != "lean":
+        args += ["--arch", cfg.arch]
+    return args
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _corpus_summary(corpus: Corpus) -> dict[str, Any]:
+    report = corpus.root / "report.json"
+    try:
+        data = json.loads(report.read_text())
+        return {"clips": data["clips"], "hours": data["hours"], "seed": data["seed"],
+                "fonts": [f["name"] for f in data["fonts"]]}
+    except (OSError, ValueError, KeyError):
+        return {"clips": len(corpus.meta)}

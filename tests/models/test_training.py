@@ -1,0 +1,130 @@
+"""Episodes, training and evaluation on a synthetic corpus (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models import build_untrained, load_model
+from models.corpus import Corpus
+from models.episodes import Augment, AugmentConfig, EpisodeSampler, windows
+from models.evaluate import EvalConfig, evaluate, score_model
+from models.taxonomy import Taxonomy
+from models.train import TINY_FEATURES, TINY_NETWORK, TrainConfig, train
+
+
+def test_episodes_respect_the_split_and_keep_support_and_query_apart(toy_corpus: Path):
+    corpus = Corpus.open(toy_corpus)
+    tx = Taxonomy.load()
+    train_classes = set(tx.names("train"))
+    sampler = EpisodeSampler(corpus, tx.names("train"), 5, 3, 4, seed=1)
+    for _ in range(30):
+        ep = sampler.sample()
+        assert len(ep.classes) == 5 and set(ep.classes) <= train_classes
+        assert len(set(ep.support) & set(ep.query)) == 0
+        for ci, c in enumerate(ep.classes):
+            s = ep.support[ci * 3:(ci + 1) * 3]
+            q = ep.query[ci * 4:(ci + 1) * 4]
+            assert all(corpus.meta[i].cls == c for i in [*s, *q])
+            # support and query from different independence groups
+            s_groups = {corpus.meta[i].group for i in s}
+            q_groups = {corpus.meta[i].group for i in q}
+            assert len(s_groups) == 1 and not (s_groups & q_groups)
+
+
+def test_level_maps_follow_the_tree(toy_corpus: Path):
+    corpus = Corpus.open(toy_corpus)
+    tx = Taxonomy.load()
+    ep = EpisodeSampler(corpus, ["Violin", "Cello", "Snare", "Tom"], 4, 1, 1).sample()
+    maps = ep.level_maps(tx, 2)
+    fam = {c: int(maps[1][i]) for i, c in enumerate(ep.classes)}
+    assert fam["Violin"] == fam["Cello"] != fam["Snare"]
+    assert fam["Snare"] != fam["Tom"]  # Drum Kit vs Toms
+    hs = {c: int(maps[2][i]) for i, c in enumerate(ep.classes)}
+    assert hs["Snare"] == hs["Tom"] != hs["Violin"]  # membranophones
+
+
+def test_augmentation_keeps_shape_and_changes_the_audio():
+    x = torch.sin(torch.linspace(0, 2000, 16_000))[None].repeat(6, 1) * 0.5
+    y = Augment(AugmentConfig(), seed=0)(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert y.abs().max() <= 1.0 + 1e-6
+    assert not torch.allclose(x, y)
+
+
+def test_windows_are_one_second_from_the_offset(toy_corpus: Path):
+    corpus = Corpus.open(toy_corpus)
+    w = windows(corpus, np.array([0, 1]), np.array([0, 4000]))
+    assert w.shape == (2, 16_000)
+    expect = torch.from_numpy(corpus.audio[1, 4000:20000].astype(np.float32)) / 32768
+    torch.testing.assert_close(w[1], expect)
+
+
+@pytest.fixture(scope="module")
+def trained(toy_corpus: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    torch.manual_seed(0)
+    cfg = TrainConfig(corpus=str(toy_corpus), out=str(out), episodes=40, n_way=5, k_shot=2,
+                      n_query=4, arch="tiny", val_every=20, val_episodes=5, augment=False,
+                      lr=3e-3, threads=1, device="cpu")
+    train(cfg, log=lambda _m: None)
+    return out
+
+
+def test_a_tiny_model_learns_a_toy_problem(trained: Path, toy_corpus: Path, tmp_path: Path):
+    log = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
+    assert [r["episode"] for r in log] == [20, 40]
+    model = trained / "model.pt"
+    report = evaluate({"toy": model}, EvalConfig(
+        corpus=str(toy_corpus), out=str(tmp_path), shots=(1, 4), episodes=20, n_way=4,
+        n_query=5, device="cpu"), log=lambda _m: None)
+    acc = report["models"]["toy"]["shots"]["4"]["accuracy"]["mean"]
+    # the same episodes with the same architecture, untrained
+    cfg = EvalConfig(corpus=str(toy_corpus), out=str(tmp_path), shots=(4,), episodes=20,
+                     n_way=4, n_query=5, device="cpu")
+    untrained = build_untrained(TINY_FEATURES, TINY_NETWORK, seed=0)
+    before = score_model(untrained, Corpus.open(toy_corpus), Taxonomy.load(), cfg)[4]
+    acc0 = float(np.mean(before.acc))
+    print("toy accuracy trained", acc, "untrained", acc0)
+    assert acc >= 0.75 and acc >= acc0 + 0.1, (acc, acc0)  # 4-way: chance is 0.25
+    # the model was never shown a test class
+    info = load_model(model, "cpu").info
+    assert set(info.extra["classes_seen"]).isdisjoint(Taxonomy.load().names("test"))
+    assert info.extra["training"]["loss"]["kind"] == "hier"
+
+
+def test_evaluation_writes_tables_json_and_plots(trained: Path, toy_corpus: Path,
+                                                 tmp_path: Path):
+    report = evaluate({"a": trained / "model.pt", "b": trained / "model.pt"}, EvalConfig(
+        corpus=str(toy_corpus), out=str(tmp_path), shots=(1, 2), episodes=6, n_way=4,
+        n_query=3, device="cpu"), log=lambda _m: None)
+    for name in ("results.json", "results.md", "f1.png", "severity.png"):
+        assert (tmp_path / name).stat().st_size > 100, name
+    # same episodes for every model: same weights → identical scores
+    a, b = report["models"]["a"]["shots"], report["models"]["b"]["shots"]
+    assert a == b
+    sev = a["1"]["mistake_severity"]
+    assert sev["n"] == 0 or 1.0 <= sev["mean"] <= 3.0
+    md = (tmp_path / "results.md").read_text()
+    assert "| a |" in md and "K=2" in md and "Mistake severity" in md
+    assert set(a["2"]["per_class_f1"]) == {"Contrabass", "Jazz Guitar", "Trombone", "Kick"}
+
+
+def test_training_resumes_from_its_checkpoint(toy_corpus: Path, tmp_path: Path):
+    cfg = TrainConfig(corpus=str(toy_corpus), out=str(tmp_path), episodes=4, n_way=4,
+                      k_shot=1, n_query=2, arch="tiny", val_every=2, val_episodes=2,
+                      threads=1, device="cpu")
+    train(cfg, log=lambda _m: None)
+    said: list[str] = []
+    cfg.episodes = 6
+    train(cfg, log=said.append)
+    assert said[0].startswith("resuming at episode 4")
+    episodes = [json.loads(x)["episode"] for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert episodes == [2, 4, 6]
+    cfg.alpha = 0.25
+    with pytest.raises(ValueError, match="other settings"):
+        train(cfg, log=lambda _m: None)
