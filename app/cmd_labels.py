@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("tree", metavar="NAME")
     c.add_argument("--json", action="store_true", help="a JSON array, one record per file")
     c.add_argument("--min-confidence", type=float, default=None,
-                   help="back off above nodes less certain than this (default 0.7)")
+                   help="back off above nodes less certain than this (default 0.5)")
     c.add_argument("--unknown-factor", type=float, default=None,
                    help="unknown beyond this many times the supports' spread (default 2)")
     c.set_defaults(func=cmd_classify)

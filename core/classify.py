@@ -34,11 +34,14 @@ class Thresholds:
     """``min_confidence``: back off above a node whose probability is lower.
     ``unknown_factor``: a file is unknown when its distance to the nearest class exceeds
     this many times the calibrated spread of the supports (95th percentile, leave-one-out).
-    ``temperature``: softmax scale over squared distances; None = calibrated."""
+    ``temperature``: softmax scale over squared distances. 2.0 is the scale at which the
+    shipped network's probabilities are calibrated on classes it never saw (negative
+    log-likelihood minimal on its validation classes, see models/MODEL_CARD.md); None
+    derives it from the supports' spread (for other weights)."""
 
-    min_confidence: float = 0.7
+    min_confidence: float = 0.5
     unknown_factor: float = 2.0
-    temperature: float | None = None
+    temperature: float | None = 2.0
 
 
 # -- embeddings in memory ----------------------------------------------------------------

@@ -55,6 +55,15 @@ def support(lib: Library, tree: dict[str, int], node: str, sample_id: int,
                                              created_at=0.0))
 
 
+#: These synthetic clusters are on a scale of their own: the temperature comes from the
+#: supports' spread (the shipped network's fitted 2.0 is for its own embedding space).
+SYNTH = Thresholds(temperature=None, min_confidence=0.7)
+
+
+def test_defaults_are_the_shipped_networks_calibration() -> None:
+    assert Thresholds() == Thresholds(min_confidence=0.5, unknown_factor=2.0, temperature=2.0)
+
+
 def blob(center: np.ndarray, n: int, rng: np.random.Generator, spread: float = 0.1) -> np.ndarray:
     return (center + spread * rng.standard_normal((n, DIM))).astype(np.float32)
 
@@ -86,7 +95,7 @@ def stored(lib: Library, tree_id: int) -> dict[int, dict]:
 
 def test_predicts_clusters_backs_off_and_flags_unknown(world) -> None:
     lib, ids, tree = world
-    report = Classifier(lib).refresh("prod")
+    report = Classifier(lib, SYNTH).refresh("prod")
     assert (report.files, report.classes, report.supports) == (len(ids), 3, 9)
     rows = stored(lib, tree["__tree__"])
     for k, node in (("kick", "Drums/Kick"), ("snare", "Drums/Snare"), ("bass", "Bass")):
@@ -105,24 +114,24 @@ def test_supports_keep_their_own_label(world) -> None:
     lib, ids, tree = world
     # A kick-like file labeled Bass by the user stays Bass.
     support(lib, tree, "Bass", ids["/lib/kick9.wav"])
-    Classifier(lib).refresh("prod")
+    Classifier(lib, SYNTH).refresh("prod")
     row = stored(lib, tree["__tree__"])[ids["/lib/kick9.wav"]]
     assert row["node_id"] == tree["Bass"] and row["confidence"] == 1.0
 
 
 def test_min_confidence_controls_back_off(world) -> None:
     lib, ids, tree = world
-    Classifier(lib, Thresholds(min_confidence=0.999999)).refresh("prod")
+    Classifier(lib, Thresholds(temperature=None, min_confidence=0.999999)).refresh("prod")
     rows = stored(lib, tree["__tree__"])
     assert rows[ids["/lib/between.wav"]]["node_id"] in {tree["Drums"], tree[""]}
-    Classifier(lib, Thresholds(min_confidence=0.0)).refresh("prod")
+    Classifier(lib, Thresholds(temperature=None, min_confidence=0.0)).refresh("prod")
     rows = stored(lib, tree["__tree__"])
     assert not rows[ids["/lib/between.wav"]]["backed_off"]
 
 
 def test_unknown_factor_is_configurable(world) -> None:
     lib, ids, tree = world
-    Classifier(lib, Thresholds(unknown_factor=1e6)).refresh("prod")
+    Classifier(lib, Thresholds(temperature=None, unknown_factor=1e6)).refresh("prod")
     assert not stored(lib, tree["__tree__"])[ids["/lib/far.wav"]]["unknown"]
 
 
@@ -141,7 +150,7 @@ def test_window_support_uses_that_window(library: Library) -> None:
 
 def test_explain_gives_path_distances_and_nearest_supports(world) -> None:
     lib, ids, _tree = world
-    clf = Classifier(lib)
+    clf = Classifier(lib, SYNTH)
     clf.refresh("prod")
     exp = clf.explain("prod", ids["/lib/kick5.wav"], n_supports=3)
     assert [p["node"] for p in exp["path"]] == ["Drums", "Drums/Kick"]
@@ -152,7 +161,7 @@ def test_explain_gives_path_distances_and_nearest_supports(world) -> None:
 
 def test_similar_files_and_windows_exclude_the_query(world) -> None:
     lib, ids, _tree = world
-    clf = Classifier(lib)
+    clf = Classifier(lib, SYNTH)
     hits = clf.similar(ids["/lib/kick4.wav"], k=5)
     names = {i: p for p, i in ids.items()}
     assert len(hits) == 5 and ids["/lib/kick4.wav"] not in [h[0] for h in hits]
@@ -166,7 +175,7 @@ def test_similar_files_and_windows_exclude_the_query(world) -> None:
 
 def test_suggest_orders_by_uncertainty_and_skips_supports(world) -> None:
     lib, ids, _tree = world
-    clf = Classifier(lib)
+    clf = Classifier(lib, SYNTH)
     clf.refresh("prod")
     sugg = clf.suggest("prod", n=3)
     assert sugg[0][0] == ids["/lib/between.wav"]
@@ -187,7 +196,7 @@ def test_clear_errors(library: Library) -> None:
 
 def test_cache_reloads_after_a_scan_changes_the_library(world) -> None:
     lib, _ids, _tree = world
-    clf = Classifier(lib)
+    clf = Classifier(lib, SYNTH)
     n = clf.index().n_files
     add_files(lib, {"/lib/new.wav": np.ones((1, DIM), np.float32)})
     assert clf.index().n_files == n + 1
