@@ -35,7 +35,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         kids = []
     for kid in kids:
         try:
-            lines.append(f"child process {kid.pid}: {' '.join(kid.cmdline())[:160]}")
+            cmd = " ".join(kid.cmdline())
+            # multiprocessing's own helpers end when this process does
+            if "multiprocessing.resource_tracker" in cmd or "multiprocessing.forkserver" in cmd:
+                continue
+            lines.append(f"child process {kid.pid}: {cmd[:160]}")
             kid.kill()
         except Exception:
             pass
