@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
+    from core.allocator import tune_allocator
+
+    tune_allocator()  # as the app's CLI does: keeps freed tensors' memory in the heap
     device = resolve_device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(args.threads)
