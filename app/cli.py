@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.cmd_selftest import SelfTestAction
 from app.common import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK
 from app.common import open_library as _open_library
 from app.common import printable as _printable
@@ -33,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"library file (default: {default_library_path()})")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--self-test", action=SelfTestAction,
+                   help="scan and label the bundled demo library in a temporary library, "
+                        "print each file's label, exit 0 if they come out right")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     s = sub.add_parser("scan", help="scan sample folders into the library")
@@ -290,6 +294,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"scan": cmd_scan, "status": cmd_status, "ls": cmd_ls}
+#: Commands the desktop build leaves out (with scikit-learn and matplotlib): making the
+#: network is a developer's job (build_spec/sampletree.spec).
+SOURCE_ONLY = ("corpus", "train", "evaluate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -298,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tune_allocator()
     try:
+        if args.command in SOURCE_ONLY and getattr(sys, "frozen", False):
+            raise SampletreeError(f"'{args.command}' is not part of the desktop build (it needs "
+                                  "the development install: README, 'The network')")
         func = COMMANDS.get(args.command) or args.func
         return int(func(args))
     except SampletreeError as exc:
