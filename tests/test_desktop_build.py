@@ -79,8 +79,34 @@ def test_frozen_app_holds_what_it_needs_and_not_more(dist: Path) -> None:
     plugins = {p.name for p in inside.rglob("plugins/platforms/*.so")}
     assert {"libqoffscreen.so", "libqxcb.so"} <= plugins, plugins
     assert list(inside.rglob("plugins/multimedia/*.so"))
-    names = [p.name for p in inside.rglob("*")]
-    for unwanted in ("cudnn", "cublas", "libcudart", "libnccl", "libtorchbind_test",
-                     "libQt6WebEngineCore", "libQt63DRender", "llvmlite", "matplotlib"):
-        assert not [n for n in names if unwanted in n], unwanted
+    libs = [p.name for p in inside.rglob("*.so*")]
+    for unwanted in ("libcudnn", "libcublas", "libcudart", "libnccl", "libtorchbind_test",
+                     "libQt6WebEngineCore", "libQt63DRender", "libQt6Quick", "libllvmlite"):
+        assert not [n for n in libs if n.startswith(unwanted)], unwanted
+    for package in ("librosa", "numba", "llvmlite", "sklearn", "scipy", "matplotlib"):
+        assert not (inside / package).exists(), package
+    assert not (inside / "torch" / "include").exists()
+    assert not [str(p) for p in inside.rglob("*") if p.is_symlink() and not p.exists()]
+
+
+def _missing_qt_libs(lib: Path, inside: Path) -> list[str]:
+    """The Qt libraries ``lib`` links that the bundle lacks (system ones are the OS's)."""
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{inside}:{inside / 'PySide6' / 'Qt' / 'lib'}"}
+    out = subprocess.run(["ldd", str(lib)], capture_output=True, text=True, env=env).stdout
+    return [line.split()[0] for line in out.splitlines()
+            if "not found" in line and line.split()[0].startswith("libQt6")]
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("ldd") is None,
+                    reason="needs Linux's ldd")
+def test_the_qt_plugins_find_their_libraries(dist: Path) -> None:
+    inside = dist / "_internal"
+    plugins = inside / "PySide6" / "Qt" / "plugins"
+    libs = [plugins / "platforms" / "libqxcb.so", plugins / "platforms" / "libqoffscreen.so",
+            *sorted((plugins / "multimedia").glob("*.so")),
+            *sorted(inside.glob("PySide6/Qt*.abi3.so"))]
+    for lib in libs:
+        assert lib.is_file(), lib
+        assert not _missing_qt_libs(lib, inside), lib
     assert _size(dist) < MAX_DIST_BYTES, f"{_size(dist) / 1e6:.0f} MB"
