@@ -81,7 +81,7 @@ def test_frozen_app_holds_what_it_needs_and_not_more(dist: Path) -> None:
     assert list(inside.rglob("plugins/multimedia/*.so"))
     libs = [p.name for p in inside.rglob("*.so*")]
     for unwanted in ("libcudnn", "libcublas", "libcudart", "libnccl", "libtorchbind_test",
-                     "libQt6WebEngineCore", "libQt63DRender", "libQt6Quick", "libllvmlite"):
+                     "libQt6WebEngineCore", "libQt63DRender", "libQt6Pdf", "libllvmlite"):
         assert not [n for n in libs if n.startswith(unwanted)], unwanted
     for package in ("librosa", "numba", "llvmlite", "sklearn", "scipy", "matplotlib"):
         assert not (inside / package).exists(), package
