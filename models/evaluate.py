@@ -183,21 +183,28 @@ def plots(report: dict[str, Any], out: Path) -> None:
     for metric, title, fname in (("macro_f1", "Macro-F1 on unseen classes", "f1.png"),
                                  ("mistake_severity", "Mistake severity (LCA height)",
                                   "severity.png")):
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+        fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+        shown_random = False
         for label, m in report["models"].items():
             ks = [int(k) for k in m["shots"]]
             ys = [m["shots"][str(k)][metric]["mean"] for k in ks]
             es = [m["shots"][str(k)][metric]["ci95"] for k in ks]
             ys = [np.nan if y is None else y for y in ys]
             es = [0.0 if e is None else e for e in es]
-            ax.errorbar(ks, ys, yerr=es, marker="o", capsize=3, label=label)
+            if label.startswith("random"):
+                # random-tree controls: one grey family of thin lines, one legend entry
+                ax.plot(ks, ys, color="0.6", lw=0.8, zorder=1,
+                        label=None if shown_random else "random trees")
+                shown_random = True
+            else:
+                ax.errorbar(ks, ys, yerr=es, marker="o", capsize=3, label=label, zorder=2)
         ax.set_xscale("log", base=2)
         ax.set_xticks([int(k) for k in next(iter(report["models"].values()))["shots"]])
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.set_xlabel("support examples per class (K)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         fig.savefig(out / fname)
         plt.close(fig)
