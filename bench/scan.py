@@ -10,8 +10,8 @@ a  decode + log-mel alone: the scanner's worker function (core.scanner._decode_t
    limit), log-mel (models.features.LogMel) on 256-window batches in this process;
 b  embedding alone: the model on random log-mel batches on --device (default network: the
    paper's exact CNN, untrained — no trained weights are bundled yet);
-c  full first scan (core.scanner.scan with that untrained network) of --scan-files files into
-   a fresh library, in a child process;
+c  full first scan (core.scanner.scan with --model, else that untrained network) of
+   --scan-files files into a fresh library, in a child process;
 d  rescan of the unchanged library (all --files) after an index-only scan (model=None);
 e  library bytes per window, before and after PRAGMA wal_checkpoint(TRUNCATE);
 f  peak memory of an index-only scan (child process: its own peak RSS, and the whole process
@@ -454,11 +454,15 @@ class CpuMonitor(threading.Thread):
 
 
 def run_scan_child(launcher: Launcher, library: Path, dirs: list[str], jobs: int,
-                   model_device: str | None, work: Path) -> dict[str, Any]:
-    """Scan ``dirs`` into a fresh ``library`` in a child process; its report and memory."""
+                   model_device: str | None, work: Path,
+                   model_path: str | None = None) -> dict[str, Any]:
+    """Scan ``dirs`` into a fresh ``library`` in a child process; its report and memory.
+
+    With ``model_device`` set the scan embeds with ``model_path`` (None: the paper's exact
+    network, untrained, as before the shipped weights existed)."""
     result_path = work / f"{library.stem}.result.json"
     spec = {"library": str(library), "dirs": dirs, "jobs": jobs, "model_device": model_device,
-            "result": str(result_path)}
+            "model_path": model_path, "result": str(result_path)}
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
@@ -509,9 +513,10 @@ def _child_main(spec_json: str) -> int:
 
     model = None
     if spec["model_device"]:
-        from models import build_untrained
+        from models import build_untrained, load_model
 
-        model = build_untrained(device=spec["model_device"])  # the paper's exact network
+        model = (load_model(spec["model_path"], spec["model_device"]) if spec.get("model_path")
+                 else build_untrained(device=spec["model_device"]))  # the paper's exact network
     t_import = time.perf_counter() - t0
     db = Path(spec["library"])
     lib = Library(db)
@@ -664,9 +669,9 @@ def build_rows(res: dict[str, Any]) -> list[Row]:
                      f"folder(s) ({'all' if r['all'] else 'a subset, --scan-files'}), "
                      f"{rep['windows']:,} windows, {secs:.1f} s, {rep['failed']} failed", "",
                      ""))
-        rows.append(("", "model", "build_untrained() default = the paper's exact net "
-                     f"(no bundled weights yet), on {m['device']}, batch "
-                     f"{ScanOptions().batch_windows}", "", ""))
+        rows.append(("", "model", (f"--model {r['model']}" if r.get("model") else
+                                   "build_untrained() default = the paper's exact net")
+                     + f", on {m['device']}, batch {ScanOptions().batch_windows}", "", ""))
         if len(r["runs_seconds"]) > 1:
             rows.append(("", "runs (s)", ", ".join(f"{x:.1f}" for x in r["runs_seconds"]),
                          "", ""))
@@ -891,11 +896,13 @@ def main(argv: list[str] | None = None) -> int:
                 db = work / f"full{i}.sqlite"
                 log(f"c: full scan of {sum(c for _, c in scan_chosen)} files with the network "
                     f"on {args.device}, child ({i + 1}/{scan_repeat})")
-                runs.append(run_scan_child(launcher, db, scan_dirs, args.jobs, args.device, work))
+                runs.append(run_scan_child(launcher, db, scan_dirs, args.jobs, args.device, work,
+                                           str(args.model) if args.model else None))
             runs.sort(key=lambda r: r["report"]["seconds"])
             c = dict(runs[len(runs) // 2])
             c["runs_seconds"] = [r["report"]["seconds"] for r in runs]
             c["dirs"] = scan_dirs
+            c["model"] = str(args.model) if args.model else None
             c["all"] = c["report"]["found"] == n_all
             if "b" in res:
                 c["model_bound_s"] = (c["report"]["embedded_windows"]
