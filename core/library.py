@@ -19,13 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
 from core import schema
 from core.errors import LibraryError
-from core.schema import models, roots, samples, scans, windows
+from core.paths import display_path
+from core.schema import models, roots, samples, scans, supports, windows
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -270,6 +281,30 @@ class Library:
     def roots(self) -> list[str]:
         with self.reading() as conn:
             return [r[0] for r in conn.execute(select(roots.c.path).order_by(roots.c.path))]
+
+    def root_usage(self, path: str) -> tuple[int, int]:
+        """(files, examples in any tree) the library holds under the source folder ``path``."""
+        with self.reading() as conn:
+            rid = conn.execute(select(roots.c.id).where(roots.c.path == path)).scalar()
+            if rid is None:
+                return 0, 0
+            n_files = conn.execute(select(func.count()).select_from(samples)
+                                   .where(samples.c.root_id == rid)).scalar_one()
+            n_sup = conn.execute(select(func.count()).select_from(
+                supports.join(samples, samples.c.id == supports.c.sample_id))
+                .where(samples.c.root_id == rid)).scalar_one()
+        return int(n_files), int(n_sup)
+
+    def remove_root(self, path: str) -> int:
+        """Forget a source folder and the library's records of its files (embeddings,
+        labels, examples). The files on disk are not touched. Returns files forgotten."""
+        with self.transaction() as conn:
+            rid = conn.execute(select(roots.c.id).where(roots.c.path == path)).scalar()
+            if rid is None:
+                raise LibraryError(f"{display_path(path)} is not a source folder of this library")
+            n = conn.execute(delete(samples).where(samples.c.root_id == rid)).rowcount
+            conn.execute(delete(roots).where(roots.c.id == rid))
+        return int(n or 0)
 
     def ensure_model(self, model_id: str, *, name: str, version: str, sha256: str, dim: int,
                      trained: bool, features: dict[str, Any]) -> int:

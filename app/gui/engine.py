@@ -1,0 +1,273 @@
+"""Work off the UI thread.
+
+Two kinds of work, so that the UI thread never waits on the library or the network:
+
+- :class:`Engine`: one background thread that owns a library connection and the
+  classifier (its in-memory embeddings). Short requests (load the table, re-predict a
+  tree, find similar, add examples, edit the tree) queue there and run one at a time;
+  each answer comes back to the UI thread as a callback. A request may carry a ``key``:
+  a newer request with the same key replaces one still waiting (typing in the search
+  box, clicking through files).
+- :class:`JobRunner`: long jobs (scan, relabel, undo, map projection) in a thread of
+  their own, with their own library connection, a :class:`core.jobs.Progress` stream
+  (throttled to 10 updates a second) and a :class:`core.jobs.CancelToken`.
+
+SQLite in WAL mode lets the engine read while a job writes; the library's busy timeout
+covers the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from core.classify import Classifier, Thresholds
+from core.errors import Cancelled, SampletreeError
+from core.jobs import CancelToken, Progress
+from core.library import Library
+
+
+def describe(exc: BaseException) -> str:
+    """One line a user can act on."""
+    if isinstance(exc, SampletreeError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        text = exc.strerror or str(exc)
+        return f"{text}: {exc.filename}" if exc.filename else text
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class EngineState:
+    """What engine requests work with (only ever touched from the engine thread)."""
+
+    lib: Library
+    classifier: Classifier
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Request:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    done: Callable[[Any], None] | None
+    failed: Callable[[str], None] | None
+    key: str | None
+
+
+class Engine(QObject):
+    """The library's own thread. ``call(fn, *args, done=…)`` runs ``fn(state, *args)`` there."""
+
+    _answer = Signal(object)
+    #: a request failed and had no ``failed`` callback: (message)
+    error = Signal(str)
+    #: requests waiting or running (for a busy indicator)
+    busy = Signal(bool)
+
+    def __init__(self, library_path: str | Path, thresholds: Thresholds | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library_path = Path(library_path)
+        self._thresholds = thresholds or Thresholds()
+        self._queue: deque[_Request] = deque()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._running = False
+        self._state: EngineState | None = None
+        self._answer.connect(self._deliver)
+        self._thread = threading.Thread(target=self._loop, name="sampletree-engine", daemon=True)
+        self._thread.start()
+
+    # -- UI thread ---------------------------------------------------------------------
+
+    def call(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None] | None = None,
+             failed: Callable[[str], None] | None = None, key: str | None = None) -> None:
+        with self._cond:
+            if key is not None:
+                self._queue = deque(r for r in self._queue if r.key != key)
+            self._queue.append(_Request(fn, args, done, failed, key))
+            self._cond.notify()
+        self.busy.emit(True)
+
+    def set_thresholds(self, thresholds: Thresholds) -> None:
+        def apply(state: EngineState) -> None:
+            state.classifier.thresholds = thresholds
+        self._thresholds = thresholds
+        self.call(apply)
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + (1 if self._running else 0)
+
+    def wait_idle(self, timeout_s: float = 30.0) -> bool:
+        """Block until every request ran (tests and shutdown only)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.pending():
+                return True
+            time.sleep(0.005)
+        return False
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            self._queue.clear()
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout_s)
+
+    def _deliver(self, payload: tuple[_Request, bool, Any]) -> None:
+        request, ok, value = payload
+        try:
+            if ok and request.done is not None:
+                request.done(value)
+            elif not ok:
+                if request.failed is not None:
+                    request.failed(value)
+                else:
+                    self.error.emit(value)
+        finally:
+            if not self.pending():
+                self.busy.emit(False)
+
+    # -- engine thread -----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    break
+                request = self._queue.popleft()
+                self._running = True
+            try:
+                state = self._open()
+                value, ok = request.fn(state, *request.args), True
+            except BaseException as exc:  # delivered to the UI as a message
+                if not isinstance(exc, SampletreeError | OSError):
+                    traceback.print_exc()
+                value, ok = describe(exc), False
+            finally:
+                with self._cond:
+                    self._running = False
+            try:
+                self._answer.emit((request, ok, value))
+            except RuntimeError:  # the window is gone
+                break
+        if self._state is not None:
+            self._state.lib.close()
+
+    def _open(self) -> EngineState:
+        if self._state is None:
+            lib = Library(self.library_path, create=True)
+            self._state = EngineState(lib, Classifier(lib, self._thresholds))
+        return self._state
+
+
+# -- long jobs ----------------------------------------------------------------------------
+
+JobFn = Callable[[Library, Callable[[Progress], None], CancelToken], Any]
+
+
+class Job(QObject):
+    """One long job. Signals arrive on the UI thread."""
+
+    progress = Signal(object)  # core.jobs.Progress
+    finished = Signal(object)  # the job's result
+    failed = Signal(str)
+    cancelled = Signal()
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.token = CancelToken()
+        self.done = False
+        self.result: Any = None
+        self.message: str | None = None
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+
+class JobRunner(QObject):
+    """Runs one long job at a time in its own thread with its own library connection."""
+
+    started = Signal(object)  # Job
+    ended = Signal(object)  # Job
+
+    def __init__(self, library_path: str | Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library_path = Path(library_path)
+        self.current: Job | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.current is not None and not self.current.done
+
+    def start(self, name: str, fn: JobFn) -> Job:
+        """Start ``fn(lib, progress, cancel)``; refused while another job runs."""
+        if self.running:
+            assert self.current is not None
+            raise SampletreeError(f"{self.current.name} is still running: wait for it to "
+                                  "finish or cancel it first")
+        job = Job(name, self)
+        job.finished.connect(lambda _r, j=job: self._end(j))
+        job.failed.connect(lambda _m, j=job: self._end(j))
+        job.cancelled.connect(lambda j=job: self._end(j))
+        self.current = job
+        self._thread = threading.Thread(target=self._run, args=(job, fn),
+                                        name=f"sampletree-job-{name}", daemon=True)
+        self.started.emit(job)
+        self._thread.start()
+        return job
+
+    def _end(self, job: Job) -> None:
+        job.done = True
+        self.ended.emit(job)
+
+    def wait(self, timeout_s: float = 60.0) -> bool:
+        """Block until the current job's thread ended (tests and shutdown only)."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self, job: Job, fn: JobFn) -> None:
+        last = [0.0]
+
+        def progress(p: Progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or (p.total and p.done >= p.total):
+                last[0] = now
+                job.progress.emit(p)
+
+        lib: Library | None = None
+        try:
+            lib = Library(self.library_path, create=True)
+            result = fn(lib, progress, job.token)
+        except Cancelled:
+            job.cancelled.emit()
+            return
+        except BaseException as exc:
+            if not isinstance(exc, SampletreeError | OSError):
+                traceback.print_exc()
+            job.message = describe(exc)
+            job.failed.emit(job.message)
+            return
+        finally:
+            if lib is not None:
+                lib.close()
+        job.result = result
+        if job.token.cancelled or getattr(result, "cancelled", False):
+            job.cancelled.emit()
+        else:
+            job.finished.emit(result)

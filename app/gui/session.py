@@ -1,0 +1,310 @@
+"""The open library as the windows see it: one object every panel shares.
+
+It holds the current snapshot (:class:`core.browse.Rows`), the current tree and its
+counts, the selection, and turns user intents (teach, edit the tree, scan) into engine
+requests and jobs. Panels listen to its signals; none of them talks to the library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.gui.engine import Engine, EngineState, Job, JobRunner
+from app.gui.settings import Settings
+from core import browse, trees
+from core.browse import Rows
+from core.classify import ClassifyError, Thresholds
+from core.errors import SampletreeError
+from core.jobs import CancelToken, Progress
+from core.library import Library
+from core.supports import add_supports, remove_supports
+from core.trees import Tree
+
+
+def _labels_after_refresh(state: EngineState, tree_name: str) -> tuple[Rows | None, Any]:
+    """Re-predict ``tree_name`` (when it has examples) and read its labels back."""
+    report = None
+    # No examples (or no embeddings) yet: the labels stay empty.
+    with contextlib.suppress(ClassifyError):
+        report = state.classifier.refresh(tree_name)
+    return browse.load_labels(state.lib, tree_name), report
+
+
+def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
+    lib = state.lib
+    names = trees.list_trees(lib)
+    if tree_name is None or tree_name not in names:
+        tree_name = names[0] if names else None
+    rows = browse.load_rows(lib, tree_name)
+    for column in browse.COLUMNS:  # rank once here, so sorting is instant in the UI
+        rows.rank(column)
+    rows.haystack()
+    return {"rows": rows, "roots": lib.roots(), "trees": names, "tree_name": tree_name,
+            **_tree_state(state, tree_name)}
+
+
+def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
+    if tree_name is None:
+        return {"tree": None, "counts": {}}
+    return {"tree": trees.load_tree(state.lib, tree_name),
+            "counts": browse.node_counts(state.lib, tree_name)}
+
+
+class Session(QObject):
+    """Shared state of one open library."""
+
+    #: new files or labels: ``rows`` was replaced
+    rowsChanged = Signal()
+    #: the tree, its counts or the list of trees changed
+    treeChanged = Signal()
+    #: source folders changed
+    rootsChanged = Signal()
+    #: sample ids selected in any view, and the view (an object) that selected them
+    selectionChanged = Signal(list, object)
+    #: text for the status bar
+    message = Signal(str)
+    #: an error the user must see
+    problem = Signal(str)
+    #: a long job started (Job)
+    jobStarted = Signal(object)
+
+    def __init__(self, library_path: str | Path, settings: Settings,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.library_path = Path(library_path)
+        self.settings = settings
+        self.engine = Engine(self.library_path, settings.thresholds(), self)
+        self.engine.error.connect(self.problem)
+        self.jobs = JobRunner(self.library_path, self)
+        self.rows: Rows = browse.empty_rows()
+        self.roots: list[str] = []
+        self.tree_names: list[str] = []
+        self.tree_name: str | None = settings.value("tree")
+        self.tree: Tree | None = None
+        self.counts: dict[int, tuple[int, int]] = {}
+        self.selected: list[int] = []
+        self.loaded = False
+
+    # -- loading --------------------------------------------------------------------------
+
+    def reload(self, then: Callable[[], None] | None = None) -> None:
+        """Read the whole library again (after opening it, a scan or a relabel)."""
+        def done(snap: dict[str, Any]) -> None:
+            self._take(snap)
+            if then is not None:
+                then()
+        self.engine.call(_snapshot, self.tree_name, done=done, key="snapshot")
+
+    def _take(self, snap: dict[str, Any]) -> None:
+        self.rows = snap["rows"]
+        self.roots, self.tree_names = snap["roots"], snap["trees"]
+        self.tree_name, self.tree, self.counts = snap["tree_name"], snap["tree"], snap["counts"]
+        if self.tree_name:
+            self.settings.setValue("tree", self.tree_name)
+        self.loaded = True
+        self.rootsChanged.emit()
+        self.treeChanged.emit()
+        self.rowsChanged.emit()
+
+    def set_tree(self, name: str) -> None:
+        if name == self.tree_name:
+            return
+        self.tree_name = name
+        self.reload()
+
+    def refresh_labels(self) -> None:
+        """Re-predict the current tree and show the new labels and counts."""
+        name = self.tree_name
+        if name is None:
+            return
+
+        def work(state: EngineState) -> dict[str, Any]:
+            labels, report = _labels_after_refresh(state, name)
+            return {"labels": labels, "report": report, **_tree_state(state, name)}
+
+        self.engine.call(work, done=self._take_labels, key="labels")
+
+    def _take_labels(self, got: dict[str, Any]) -> None:
+        labels: Rows = got["labels"]
+        if labels.tree != self.tree_name:
+            return
+        self.rows = self.rows.with_labels(labels)
+        self.tree, self.counts = got["tree"], got["counts"]
+        report = got["report"]
+        if report is not None:
+            self.message.emit(
+                f"Labeled {report.files:,} files with {report.classes} classes from "
+                f"{report.supports} examples in {report.seconds * 1000:.0f} ms")
+        self.treeChanged.emit()
+        self.rowsChanged.emit()
+
+    # -- selection ------------------------------------------------------------------------
+
+    def select(self, sample_ids: Sequence[int], source: object = None) -> None:
+        self.selected = [int(s) for s in sample_ids]
+        self.selectionChanged.emit(self.selected, source)
+
+    def path_of(self, sample_id: int) -> str | None:
+        row = self.row_index().get(int(sample_id))
+        return None if row is None else str(self.rows.path[row])
+
+    def row_index(self) -> dict[int, int]:
+        cached = getattr(self, "_row_index", None)
+        if cached is None or cached[0] is not self.rows.ids:
+            cached = (self.rows.ids, self.rows.row_of())
+            self._row_index = cached
+        return cached[1]
+
+    # -- teaching -------------------------------------------------------------------------
+
+    def teach(self, node_id: int, sample_ids: Sequence[int]) -> None:
+        """Make the files examples of a node, then re-label everything."""
+        if self.tree is None or self.tree_name is None:
+            self.problem.emit("Create a class tree first (Tree › New tree…)")
+            return
+        path = self.tree.path(node_id)
+        name, ids = self.tree_name, [int(s) for s in sample_ids]
+
+        def work(state: EngineState) -> int:
+            return add_supports(state.lib, name, path, ids)
+
+        def done(n: int) -> None:
+            where = "/".join(path)
+            self.message.emit(f"{n} example(s) added to {where}" if n else
+                              f"Already examples of {where}")
+            self.refresh_labels()
+
+        self.engine.call(work, done=done, failed=self.problem.emit)
+
+    def unteach(self, sample_ids: Sequence[int]) -> None:
+        if self.tree_name is None:
+            return
+        name, ids = self.tree_name, [int(s) for s in sample_ids]
+
+        def done(n: int) -> None:
+            self.message.emit(f"{n} example(s) removed")
+            self.refresh_labels()
+
+        self.engine.call(lambda state: remove_supports(state.lib, name, ids), done=done,
+                         failed=self.problem.emit)
+
+    # -- tree editing -----------------------------------------------------------------------
+
+    def edit_tree(self, fn: Callable[..., Any], *args: Any, message: str = "") -> None:
+        """Run a core.trees edit ``fn(lib, tree_name, *args)``, then reload the tree."""
+        name = self.tree_name
+
+        def work(state: EngineState) -> Any:
+            return fn(state.lib, name, *args)
+
+        def done(_result: Any) -> None:
+            if message:
+                self.message.emit(message)
+            self.refresh_labels() if self.tree_name else self.reload()
+
+        self.engine.call(work, done=done, failed=self.problem.emit)
+
+    def create_tree(self, name: str, from_default: str | None = None) -> None:
+        def work(state: EngineState) -> Tree:
+            return trees.create_tree(state.lib, name, from_default=from_default)
+
+        def done(tree: Tree) -> None:
+            self.tree_name = tree.name
+            self.message.emit(f"Tree {tree.name} created")
+            self.reload()
+
+        self.engine.call(work, done=done, failed=self.problem.emit)
+
+    def delete_tree(self, name: str) -> None:
+        def done(_r: Any) -> None:
+            if self.tree_name == name:
+                self.tree_name = None
+            self.reload()
+
+        self.engine.call(lambda state: trees.delete_tree(state.lib, name), done=done,
+                         failed=self.problem.emit)
+
+    # -- sources and scans ------------------------------------------------------------------
+
+    def add_folder(self, folder: str) -> Job | None:
+        return self.scan([folder])
+
+    def rescan(self) -> Job | None:
+        if not self.roots:
+            self.problem.emit("No source folder yet: add a folder of samples first")
+            return None
+        return self.scan(self.roots)
+
+    def scan(self, folders: Sequence[str]) -> Job | None:
+        folders = [os.path.abspath(f) for f in folders]
+        for f in folders:
+            if not os.path.isdir(f):
+                self.problem.emit(f"{f} is not a folder (or cannot be opened)")
+                return None
+        device, hop, model_path = (self.settings.device(), self.settings.hop(),
+                                   self.settings.model_path())
+        workers, thresholds = self.settings.decoders(), self.settings.thresholds()
+        return self.start_job("Scan", lambda lib, progress, cancel: run_scan(
+            lib, folders, progress, cancel, device=device, hop=hop, model_path=model_path,
+            jobs=workers, thresholds=thresholds), on_end=self.reload)
+
+    def remove_folder(self, folder: str) -> None:
+        def done(n: int) -> None:
+            self.message.emit(f"Removed {folder} from the library ({n:,} files forgotten; "
+                              "nothing was deleted from disk)")
+            self.reload(then=self.refresh_labels)
+
+        self.engine.call(lambda state: state.lib.remove_root(folder), done=done,
+                         failed=self.problem.emit)
+
+    def start_job(self, name: str, fn: Any, on_end: Callable[[], None] | None = None
+                  ) -> Job | None:
+        try:
+            job = self.jobs.start(name, fn)
+        except SampletreeError as exc:
+            self.problem.emit(str(exc))
+            return None
+        if on_end is not None:
+            self.jobs.ended.connect(lambda j, job=job: on_end() if j is job else None)
+        self.jobStarted.emit(job)
+        return job
+
+    def close(self) -> None:
+        if self.jobs.current is not None:
+            self.jobs.current.cancel()
+            self.jobs.wait(30)
+        self.engine.shutdown()
+
+
+def run_scan(lib: Library, folders: Sequence[str], progress: Callable[[Progress], None],
+             cancel: CancelToken, *, device: str = "auto", hop: float = 0.5,
+             model_path: str | None = None, jobs: int | None = None,
+             thresholds: Thresholds | None = None) -> Any:
+    """A scan as the CLI runs it (bundled model, labels refreshed after), for a job thread."""
+    from core.audio import WindowParams
+    from core.classify import Classifier
+    from core.scanner import ScanOptions, scan
+    from models import ModelError, load_model
+
+    progress(Progress("loading the network", 0, 0))
+    try:
+        model = load_model(model_path or None, device=device)
+    except ModelError as exc:
+        raise SampletreeError(str(exc)) from None
+    window = WindowParams(sample_rate=model.info.features.sample_rate,
+                          window_s=model.info.features.window_s, hop_s=hop)
+    batch = 1024 if model.device.type == "cuda" else 32
+    options = ScanOptions(window=window, batch_windows=batch)
+    if jobs is not None:
+        options = ScanOptions(jobs=jobs, window=window, batch_windows=batch)
+    report = scan(lib, list(folders), model, options=options, progress=progress, cancel=cancel)
+    if not report.cancelled:
+        progress(Progress("labeling", 0, 0))
+        Classifier(lib, thresholds).refresh_all()
+    return report
