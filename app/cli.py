@@ -37,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--self-test", action=SelfTestAction,
                    help="scan and label the bundled demo library in a temporary library, "
                         "print each file's label, exit 0 if they come out right")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=False)
+
+    sub.add_parser("gui", help="open the desktop app (also what `sampletree` alone does "
+                               "when a display is present)")
 
     s = sub.add_parser("scan", help="scan sample folders into the library")
     s.add_argument("dirs", nargs="+", metavar="DIR")
@@ -293,14 +296,40 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"scan": cmd_scan, "status": cmd_status, "ls": cmd_ls}
 #: Commands the desktop build leaves out (with scikit-learn and matplotlib): making the
 #: network is a developer's job (build_spec/sampletree.spec).
 SOURCE_ONLY = ("corpus", "train", "evaluate")
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.gui import has_display
+
+    if not has_display():
+        raise SampletreeError("no display to open the app on (set DISPLAY, or use a command: "
+                              "sampletree --help)")
+    try:
+        from app.gui import run
+    except ImportError as exc:
+        raise SampletreeError(f"the desktop app is not installed ({exc}); install the 'gui' "
+                              "extra: pip install 'sampletree[gui]'") from None
+    return run(args.library)
+
+
+COMMANDS = {"scan": cmd_scan, "status": cmd_status, "ls": cmd_ls, "gui": cmd_gui}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from app.gui import has_display
+
+        if not has_display():
+            parser.print_usage(sys.stderr)
+            print("sampletree: no display to open the app on; choose a COMMAND "
+                  "(sampletree --help lists them)", file=sys.stderr)
+            return 2
+        args.command = "gui"
     from core.allocator import tune_allocator
 
     tune_allocator()

@@ -1,0 +1,286 @@
+"""The library table: a QAbstractTableModel over a :class:`core.browse.Rows` snapshot.
+
+Sorting and filtering are done by :func:`core.browse.select_rows` on the snapshot (a few
+milliseconds at 100,000 rows); the model only maps visible rows to snapshot rows, so
+Qt never holds per-row objects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+
+from app.gui.mime import files_mime
+from app.gui.session import Session
+from core.browse import COLUMNS, UNKNOWN, Filter, Rows, empty_rows, select_rows
+
+HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
+           "duration": "Duration", "format": "Format", "status": "Status"}
+_Index = QModelIndex | QPersistentModelIndex
+
+
+def _duration(seconds: float) -> str:
+    if math.isnan(seconds):
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+class LibraryModel(QAbstractTableModel):
+    """Visible rows of the snapshot, in the chosen order."""
+
+    #: rows shown, rows in the library
+    countChanged = Signal(int, int)
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: Rows = empty_rows()
+        self.view = np.zeros(0, dtype=np.int64)
+        self.filter = Filter()
+        self.sort_column = "name"
+        self.descending = False
+        self._muted = QBrush(QColor(128, 128, 128))
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    # -- contents -------------------------------------------------------------------------
+
+    def set_rows(self, rows: Rows) -> None:
+        self.rows = rows
+        self._recompute()
+
+    def set_filter(self, flt: Filter) -> None:
+        self.filter = flt
+        self._recompute()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.sort_column = COLUMNS[column]
+        self.descending = order == Qt.SortOrder.DescendingOrder
+        self._recompute()
+
+    def _recompute(self) -> None:
+        self.beginResetModel()
+        self.view = select_rows(self.rows, self.filter, self.sort_column, self.descending)
+        self.endResetModel()
+        self.countChanged.emit(len(self.view), len(self.rows))
+
+    def sample_id(self, row: int) -> int:
+        return int(self.rows.ids[self.view[row]])
+
+    def sample_ids(self, rows: Sequence[int]) -> list[int]:
+        return [int(s) for s in self.rows.ids[self.view[np.asarray(rows, dtype=np.int64)]]]
+
+    def rows_of(self, sample_ids: Sequence[int]) -> list[int]:
+        """Visible row of each sample id (ids not shown are left out)."""
+        if not len(sample_ids) or not len(self.view):
+            return []
+        visible_ids = self.rows.ids[self.view]
+        hit = np.flatnonzero(np.isin(visible_ids, np.asarray(sample_ids, dtype=np.int64)))
+        return hit.tolist()
+
+    # -- QAbstractTableModel ----------------------------------------------------------------
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.view)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[COLUMNS[section]]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = int(self.view[index.row()])
+        column = COLUMNS[index.column()]
+        rows = self.rows
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            if column == "label":
+                label = rows.label[r]
+                if not label:
+                    return ""
+                text = label.replace("/", " › ")
+                if rows.support[r]:
+                    return f"{text}  ★"
+                return f"~ {text}" if rows.backed_off[r] and label != UNKNOWN else text
+            if column == "confidence":
+                c = rows.confidence[r]
+                return "" if math.isnan(c) else f"{c * 100:.0f} %"
+            if column == "duration":
+                return _duration(float(rows.duration[r]))
+            if column == "status":
+                return rows.status[r]
+            return getattr(rows, column)[r]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == "status" and rows.error[r]:
+                return rows.error[r]
+            if column == "label" and rows.label[r]:
+                tips = ["Your example" if rows.support[r] else ""]
+                if rows.backed_off[r] and not rows.support[r]:
+                    tips.append(f"Uncertain below this level; best guess: {rows.leaf[r]}")
+                return "\n".join(t for t in tips if t) or None
+            if column in ("name", "folder"):
+                return str(rows.path[r])
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if rows.status[r] != "ok" or (column == "label" and rows.label[r] == UNKNOWN):
+                return self._muted
+            return None
+        if role == Qt.ItemDataRole.FontRole and column == "label" and rows.support[r]:
+            return self._bold
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("confidence", "duration"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    def mimeTypes(self) -> list[str]:
+        from app.gui.mime import SAMPLE_IDS
+
+        return ["text/uri-list", "text/plain", SAMPLE_IDS]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> Any:
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        ids = self.sample_ids(rows)
+        paths = [str(self.rows.path[self.view[r]]) for r in rows]
+        return files_mime(ids, paths)
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.CopyAction | Qt.DropAction.LinkAction
+
+
+class LibraryView(QTableView):
+    """The table, wired to the session: selection in, selection out, drag out."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.table = LibraryModel(self)
+        self.setModel(self.table)
+        self.setObjectName("libraryTable")
+        self.setAccessibleName("Library")
+        self.setAccessibleDescription("Every file of the library. Enter or Space plays the "
+                                      "selected file; drag files onto the class tree to teach.")
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setSortingEnabled(True)
+        self.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setShowGrid(False)
+        self.setTabKeyNavigation(False)
+        vh = self.verticalHeader()
+        vh.setVisible(False)
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        hh = self.horizontalHeader()
+        hh.setSectionsMovable(True)
+        hh.setHighlightSections(False)
+        for column, width in zip(COLUMNS, (260, 260, 200, 90, 80, 60, 60), strict=True):
+            self.setColumnWidth(COLUMNS.index(column), width)
+        hh.setStretchLastSection(True)
+        self._pending_select: list[int] = []
+        self._syncing = False
+        self.selectionModel().selectionChanged.connect(self._on_selection)
+        self.table.modelAboutToBeReset.connect(self._before_reset)
+        self.table.modelReset.connect(self._restore_selection)
+        session.rowsChanged.connect(self._on_rows)
+        session.selectionChanged.connect(self._on_session_selection)
+        self._emit_timer = QTimer(self)
+        self._emit_timer.setSingleShot(True)
+        self._emit_timer.setInterval(0)
+        self._emit_timer.timeout.connect(self._emit_selection)
+
+    def _on_rows(self) -> None:
+        self._pending_select = list(self.session.selected)
+        self.table.set_rows(self.session.rows)
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({i.row() for i in self.selectionModel().selectedRows()})
+        return self.table.sample_ids(rows)
+
+    def _on_selection(self, *_args: Any) -> None:
+        if not self._syncing:
+            self._emit_timer.start()
+
+    def _emit_selection(self) -> None:
+        ids = self.selected_ids()
+        current = self.currentIndex()
+        if current.isValid() and ids:
+            cur = self.table.sample_id(current.row())
+            if cur in ids:  # the file the keyboard is on goes first (it is what plays)
+                ids.remove(cur)
+                ids.insert(0, cur)
+        self.session.select(ids, self)
+
+    def _before_reset(self) -> None:
+        self._syncing = True  # a reset clears the selection: that is not the user's doing
+
+    def _restore_selection(self) -> None:
+        ids, self._pending_select = self._pending_select or self.session.selected, []
+        if ids:
+            self.select_ids(ids, scroll=False)
+        self._syncing = False
+
+    def _on_session_selection(self, ids: list[int], source: object) -> None:
+        if source is not self:
+            self.select_ids(ids)
+
+    def select_ids(self, ids: Sequence[int], scroll: bool = True) -> None:
+        rows = self.table.rows_of(ids)
+        selection = QItemSelection()
+        last = self.table.columnCount() - 1
+        for r in rows[:5000]:
+            selection.select(self.table.index(r, 0), self.table.index(r, last))
+        self._syncing = True
+        try:
+            model = self.selectionModel()
+            model.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            if rows:
+                first = self.table.index(rows[0], 0)
+                model.setCurrentIndex(first, QItemSelectionModel.SelectionFlag.NoUpdate)
+                if scroll:
+                    self.scrollTo(first, QAbstractItemView.ScrollHint.PositionAtCenter)
+        finally:
+            self._syncing = False
+
+    def copy_selected(self) -> None:
+        """The selected files on the clipboard, as files (and their paths as text)."""
+        from PySide6.QtWidgets import QApplication
+
+        ids = self.selected_ids()
+        if ids:
+            paths = [self.session.path_of(s) or "" for s in ids]
+            QApplication.clipboard().setMimeData(files_mime(ids, paths))
+
+    def keyPressEvent(self, event: Any) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self.copy_selected()
+            return
+        super().keyPressEvent(event)

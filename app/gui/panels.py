@@ -1,0 +1,414 @@
+"""Smaller panels of the main window: sources, filters, suggestions, the job bar and the
+first-run guide."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.engine import EngineState, Job
+from app.gui.mime import files_mime
+from app.gui.session import Session
+from core.browse import UNKNOWN, Filter
+from core.classify import ClassifyError
+from core.jobs import Progress
+from core.paths import display_path
+
+SAMPLE_ID = Qt.ItemDataRole.UserRole + 2
+
+
+def _button(text: str, tip: str, slot: Any, parent: QWidget) -> QPushButton:
+    b = QPushButton(text, parent)
+    b.setToolTip(tip)
+    b.setAccessibleName(text.rstrip("…"))
+    b.clicked.connect(slot)
+    return b
+
+
+class SourcesPanel(QWidget):
+    """The library's source folders: add, remove, rescan."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setObjectName("sourcesPanel")
+        self.list = QListWidget(self)
+        self.list.setObjectName("sourcesList")
+        self.list.setAccessibleName("Source folders")
+        self.list.setToolTip("Folders the library holds; Delete removes one from the library")
+        self.add_button = _button("Add folder…", "Add a folder of samples and scan it (Ctrl+O)",
+                                  self.add_folder, self)
+        self.remove_button = _button("Remove", "Forget the selected folder (files on disk are "
+                                     "not touched)", self.remove_selected, self)
+        self.rescan_button = _button("Rescan", "Read what changed in every folder (F5)",
+                                     session.rescan, self)
+        row = QHBoxLayout()
+        for b in (self.add_button, self.remove_button, self.rescan_button):
+            row.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(row)
+        session.rootsChanged.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.list.clear()
+        for root in self.session.roots:
+            item = QListWidgetItem(display_path(os.path.basename(root) or root))
+            item.setToolTip(display_path(root))
+            item.setData(Qt.ItemDataRole.UserRole, root)
+            self.list.addItem(item)
+        self.remove_button.setEnabled(bool(self.session.roots))
+        self.rescan_button.setEnabled(bool(self.session.roots))
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of samples")
+        if folder:
+            self.session.add_folder(folder)
+
+    def remove_selected(self) -> None:
+        item = self.list.currentItem()
+        if item is None:
+            return
+        root = item.data(Qt.ItemDataRole.UserRole)
+        answer = QMessageBox.question(
+            self, "Remove folder",
+            f"Remove {display_path(root)} from the library?\n\nIts files, their labels and "
+            "any examples among them are forgotten by Sampletree. Nothing is deleted from "
+            "disk; adding the folder again rescans it.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.session.remove_folder(root)
+
+    def keyPressEvent(self, event: Any) -> None:
+        if event.key() == Qt.Key.Key_Delete:
+            self.remove_selected()
+            return
+        super().keyPressEvent(event)
+
+
+class FilterBar(QWidget):
+    """Search box and filters of the library table."""
+
+    changed = Signal(object)  # core.browse.Filter
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.search = QLineEdit(self)
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText("Search names, folders, labels…  (Ctrl+F)")
+        self.search.setAccessibleName("Search")
+        self.search.setClearButtonEnabled(True)
+        self.label = QComboBox(self)
+        self.label.setObjectName("labelFilter")
+        self.label.setAccessibleName("Label filter")
+        self.label.setToolTip("Show only files labeled at or below a class")
+        self.format = QComboBox(self)
+        self.format.setObjectName("formatFilter")
+        self.format.setAccessibleName("Format filter")
+        self.format.setToolTip("Show only one file format")
+        self.confidence = QDoubleSpinBox(self)
+        self.confidence.setObjectName("confidenceFilter")
+        self.confidence.setAccessibleName("Minimum confidence")
+        self.confidence.setToolTip("Hide files labeled with less confidence than this")
+        self.confidence.setRange(0, 100)
+        self.confidence.setSuffix(" %")
+        self.confidence.setDecimals(0)
+        self.confidence.setPrefix("≥ ")
+        self.examples = QCheckBox("Examples only", self)
+        self.examples.setAccessibleName("Examples only")
+        self.examples.setToolTip("Show only the files you gave as examples")
+        self.count = QLabel(self)
+        self.count.setObjectName("rowCount")
+        self.count.setAccessibleName("Files shown")
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)  # a search per pause in typing, not per key
+        self._timer.timeout.connect(self._emit)
+        self.search.textChanged.connect(lambda _t: self._timer.start())
+        for combo in (self.label, self.format):
+            combo.currentIndexChanged.connect(lambda _i: self._emit())
+        self.confidence.valueChanged.connect(lambda _v: self._timer.start())
+        self.examples.toggled.connect(lambda _b: self._emit())
+        row = QHBoxLayout(self)
+        row.setContentsMargins(4, 2, 4, 2)
+        row.addWidget(self.search, 3)
+        row.addWidget(self.label, 2)
+        row.addWidget(self.format)
+        row.addWidget(self.confidence)
+        row.addWidget(self.examples)
+        row.addWidget(self.count)
+        session.treeChanged.connect(self._fill_labels)
+        session.rowsChanged.connect(self._fill_formats)
+        self._fill_labels()
+        self._fill_formats()
+
+    def _fill(self, combo: QComboBox, items: list[tuple[str, Any]]) -> None:
+        current = combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        for text, data in items:
+            combo.addItem(text, data)
+        i = combo.findData(current)
+        combo.setCurrentIndex(max(i, 0))
+        combo.blockSignals(False)
+        if i < 0 and current is not None:
+            self._emit()
+
+    def _fill_labels(self) -> None:
+        items: list[tuple[str, Any]] = [("All labels", None), ("Unlabeled", ""),
+                                        ("Unknown", UNKNOWN)]
+        tree = self.session.tree
+        if tree is not None:
+            for nid in tree.walk():
+                depth = tree.depth(nid) - 1
+                items.append(("    " * depth + tree.nodes[nid].name, tree.path_str(nid)))
+        self._fill(self.label, items)
+
+    def _fill_formats(self) -> None:
+        formats = sorted({f for f in self.session.rows.format.tolist() if f})
+        self._fill(self.format, [("All formats", None), *[(f.upper(), f) for f in formats]])
+
+    def show_node(self, path: str) -> None:
+        i = self.label.findData(path or None)
+        self.label.setCurrentIndex(max(i, 0))
+
+    def current(self) -> Filter:
+        label = self.label.currentData()
+        fmt = self.format.currentData()
+        conf = self.confidence.value() / 100
+        return Filter(text=self.search.text(), label=label or None, unlabeled=label == "",
+                      formats=(fmt,) if fmt else (),
+                      min_confidence=conf if conf > 0 else None,
+                      supports_only=self.examples.isChecked())
+
+    def _emit(self) -> None:
+        self._timer.stop()
+        self.changed.emit(self.current())
+
+    def set_count(self, shown: int, total: int) -> None:
+        self.count.setText(f"{shown:,} of {total:,} files" if shown != total
+                           else f"{total:,} files")
+
+
+class FileList(QListWidget):
+    """A list of library files that can be dragged out (to the tree, a DAW…)."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setDragEnabled(True)
+        self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.itemSelectionChanged.connect(self._selected)
+
+    def ids(self, items: list[QListWidgetItem]) -> list[int]:
+        return [int(i.data(SAMPLE_ID)) for i in items]
+
+    def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
+        ids = self.ids(items)
+        return files_mime(ids, [self.session.path_of(s) or "" for s in ids])
+
+    def mimeTypes(self) -> list[str]:
+        from app.gui.mime import SAMPLE_IDS
+
+        return ["text/uri-list", SAMPLE_IDS]
+
+    def _selected(self) -> None:
+        ids = self.ids(self.selectedItems())
+        if ids:
+            self.session.select(ids, self)
+
+
+class SuggestionsPanel(QWidget):
+    """'Label these next': the least certain files, refreshed with the labels."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.list = FileList(session, self)
+        self.list.setObjectName("suggestions")
+        self.list.setAccessibleName("Label these next")
+        self.list.setToolTip("The files the tree is least sure about: drag them onto the "
+                             "right class")
+        self.note = QLabel(self)
+        self.note.setWordWrap(True)
+        self.note.setAccessibleName("Suggestions note")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.note)
+        layout.addWidget(self.list, 1)
+        session.rowsChanged.connect(self.refresh)
+
+    def refresh(self) -> None:
+        name = self.session.tree_name
+        if name is None or not self.session.rows.support.any():
+            self.list.clear()
+            self.note.setText("Suggestions appear once the tree has examples.")
+            return
+
+        def work(state: EngineState) -> list[tuple[int, float]]:
+            try:
+                return state.classifier.suggest(name, 25)
+            except ClassifyError:
+                return []
+
+        self.session.engine.call(work, done=self._show, key="suggest")
+
+    def _show(self, got: list[tuple[int, float]]) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        index = self.session.row_index()
+        rows = self.session.rows
+        for sid, conf in got:
+            r = index.get(sid)
+            if r is None:
+                continue
+            label = rows.leaf[r].replace("/", " › ") or "?"
+            item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
+            item.setData(SAMPLE_ID, sid)
+            item.setToolTip(str(rows.path[r]))
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        self.note.setText("Least certain files: drag each onto its class." if got else
+                          "Every file is labeled with confidence.")
+
+
+class JobBar(QWidget):
+    """Progress of the running job, with a Cancel button (lives in the status bar)."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.text = QLabel(self)
+        self.text.setAccessibleName("Job status")
+        self.bar = QProgressBar(self)
+        self.bar.setAccessibleName("Job progress")
+        self.bar.setMaximumWidth(220)
+        self.bar.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setAccessibleName("Cancel job")
+        self.cancel_button.setToolTip("Stop the running job; what it finished is kept (Esc)")
+        self.cancel_button.clicked.connect(self.cancel)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.text)
+        row.addWidget(self.bar)
+        row.addWidget(self.cancel_button)
+        self.job: Job | None = None
+        self.last: Progress | None = None
+        self.setVisible(False)
+        session.jobStarted.connect(self.attach)
+
+    def attach(self, job: Job) -> None:
+        self.job = job
+        self.last = None
+        self.text.setText(f"{job.name}: starting…")
+        self.bar.setRange(0, 0)
+        self.cancel_button.setEnabled(True)
+        self.setVisible(True)
+        job.progress.connect(self._progress)
+        job.finished.connect(lambda r, j=job: self._end(j, r, None))
+        job.failed.connect(lambda m, j=job: self._end(j, None, m))
+        job.cancelled.connect(lambda j=job: self._end(j, j.result, "cancelled"))
+
+    def _progress(self, p: Progress) -> None:
+        self.last = p
+        if p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(min(p.done, p.total))
+            eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+            rate = f" · {p.rate:.1f}/s" if p.rate else ""
+            self.text.setText(f"{self.job.name if self.job else ''}: {p.stage} "
+                              f"{p.done:,}/{p.total:,}{rate}{eta}")
+        else:
+            self.bar.setRange(0, 0)
+            self.text.setText(f"{self.job.name if self.job else ''}: {p.stage}…")
+
+    def cancel(self) -> None:
+        if self.job is not None and not self.job.done:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.text.setText(f"{self.job.name}: stopping after the current batch…")
+
+    def _end(self, job: Job, result: Any, problem: str | None) -> None:
+        if job is not self.job:
+            return
+        self.setVisible(False)
+        if problem == "cancelled":
+            self.session.message.emit(f"{job.name} cancelled; what it finished is kept"
+                                      + _summary(result))
+        elif problem:
+            self.session.problem.emit(f"{job.name} failed: {problem}")
+        else:
+            self.session.message.emit(f"{job.name} finished" + _summary(result))
+
+
+def _summary(result: Any) -> str:
+    if result is None or not hasattr(result, "found"):
+        return ""
+    parts = [f"{result.found:,} files", f"{result.new:,} new"]
+    if result.changed:
+        parts.append(f"{result.changed:,} changed")
+    if result.moved:
+        parts.append(f"{result.moved:,} moved")
+    if result.missing:
+        parts.append(f"{result.missing:,} missing")
+    if result.failed:
+        parts.append(f"{result.failed:,} unreadable")
+    return f" ({', '.join(parts)}, {result.seconds:.1f} s)"
+
+
+class Welcome(QWidget):
+    """The first-run guide, shown while the library has no source folder."""
+
+    def __init__(self, add_folder: Any, open_demo: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcome")
+        title = QLabel("<h2>Welcome to Sampletree</h2>", self)
+        steps = QLabel(
+            "<ol>"
+            "<li><b>Add a folder of samples.</b> Sampletree listens to every file "
+            "(WAV, AIFF, FLAC, OGG, MP3) and remembers what each second sounds like.</li>"
+            "<li><b>Make a class tree</b> — start from a bundled one or your own: "
+            "Drums › Kick, Drums › Snare, Bass…</li>"
+            "<li><b>Drag a few examples onto a class.</b> Five kicks on Kick, five snares on "
+            "Snare: the whole library is labeled at once.</li>"
+            "<li><b>Audition, correct, find similar</b>, then <b>relabel</b> folders in batch "
+            "— with undo.</li></ol>", self)
+        steps.setWordWrap(True)
+        steps.setAccessibleName("Getting started")
+        self.add_button = _button("Add a folder of samples…", "Choose a folder to scan (Ctrl+O)",
+                                  add_folder, self)
+        self.demo_button = _button("Try the demo library", "Scan the small demo library that "
+                                   "comes with Sampletree", open_demo, self)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        for w in (title, steps):
+            w.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            layout.addWidget(w)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.demo_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        layout.addStretch(2)
