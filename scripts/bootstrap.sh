@@ -72,6 +72,10 @@ if [ "$mode" = demo ]; then
   sampletree --library "$lib" ls
   echo
   sampletree --library "$lib" status
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -z "${SAMPLETREE_NO_GUI:-}" ]; then
+    echo "==> opening the app on the demo library (close its window to finish)"
+    sampletree --library "$lib"
+  fi
 else
   echo "==> ruff"
   ruff check .

@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.gui.qtfix import pin_none
+
+pin_none()  # before any Qt call: see app/gui/qtfix.py
+
 if TYPE_CHECKING:
     from app.gui.main_window import MainWindow
     from app.gui.player import Player

@@ -1,0 +1,454 @@
+"""The inspector: the selected file's waveform, label timeline, label, nearest examples
+and similar sounds, with playback."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.engine import EngineState, describe
+from app.gui.panels import SAMPLE_ID, FileList
+from app.gui.player import Player
+from app.gui.session import Session
+from core.classify import ClassifyError
+from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
+
+#: files at least this long get a label timeline
+TIMELINE_MIN_S = 3.0
+
+
+def node_color(path: str) -> QColor:
+    """A stable colour per top-level class (grey when unlabeled)."""
+    top = path.split("/")[0] if path else ""
+    if not top or top == "unknown":
+        return QColor(150, 150, 150)
+    hue = (sum(ord(c) * 31 ** i for i, c in enumerate(top)) * 47) % 360
+    return QColor.fromHsv(hue, 150, 210)
+
+
+class WaveformView(QWidget):
+    """Min/max peaks, a playhead, and the label timeline under them."""
+
+    seek = Signal(float)  # seconds: the user clicked there
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumHeight(110)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setAccessibleName("Waveform")
+        self.setToolTip("Click to play from there")
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.peaks: Peaks | None = None
+        self.spans: list[Span] = []
+        self.position = 0.0
+        self.text = "No file selected"
+
+    def set_peaks(self, peaks: Peaks | None, text: str = "") -> None:
+        self.peaks, self.text = peaks, text
+        self.position = 0.0
+        self.update()
+
+    def set_spans(self, spans: list[Span]) -> None:
+        self.spans = spans
+        self.setMinimumHeight(140 if spans else 110)
+        self.update()
+
+    def set_position(self, seconds: float) -> None:
+        self.position = seconds
+        self.update()
+
+    def _timeline_rect(self) -> QRectF:
+        return QRectF(0, self.height() - 26, self.width(), 24)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), self.palette().base())
+        wave_h = self.height() - (28 if self.spans else 0)
+        if self.peaks is None:
+            p.setPen(self.palette().placeholderText().color())
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.text)
+            return
+        mid = wave_h / 2
+        n = len(self.peaks.maxs)
+        w = max(self.width(), 1)
+        p.setPen(QPen(self.palette().highlight().color(), 1))
+        scale = mid * 0.95 / max(1e-6, float(max(self.peaks.maxs.max(), -self.peaks.mins.min())))
+        for x in range(w):
+            i = min(n - 1, int(x * n / w))
+            p.drawLine(QPointF(x, mid - self.peaks.maxs[i] * scale),
+                       QPointF(x, mid - self.peaks.mins[i] * scale))
+        dur = max(self.peaks.duration_s, 1e-6)
+        if self.spans:
+            r = self._timeline_rect()
+            for s in self.spans:
+                x0, x1 = s.start_s / dur * w, min(s.end_s, dur) / dur * w
+                color = node_color(s.node)
+                p.fillRect(QRectF(x0, r.top(), max(x1 - x0, 1), r.height()), color)
+                if x1 - x0 > 40:
+                    p.setPen(QColor(20, 20, 20))
+                    p.drawText(QRectF(x0 + 3, r.top(), x1 - x0 - 6, r.height()),
+                               Qt.AlignmentFlag.AlignVCenter,
+                               s.node.rsplit("/", 1)[-1] if s.node else "?")
+        if self.position > 0:
+            x = self.position / dur * w
+            p.setPen(QPen(QColor(230, 60, 60), 2))
+            p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+
+    def span_at(self, x: float) -> Span | None:
+        if self.peaks is None:
+            return None
+        t = x / max(self.width(), 1) * self.peaks.duration_s
+        return next((s for s in self.spans if s.start_s <= t < s.end_s), None)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.peaks is not None:
+            self.seek.emit(event.position().x() / max(self.width(), 1) * self.peaks.duration_s)
+
+    def event(self, event: Any) -> bool:
+        from PySide6.QtCore import QEvent
+        from PySide6.QtWidgets import QToolTip
+
+        if event.type() == QEvent.Type.ToolTip and self.spans:
+            span = self.span_at(event.pos().x())
+            if span is not None:
+                QToolTip.showText(event.globalPos(), (
+                    f"{span.start_s:.1f}–{span.end_s:.1f} s: "
+                    f"{span.node.replace('/', ' › ') or 'uncertain'} "
+                    f"({span.confidence * 100:.0f} %)"), self)
+                return True
+        return super().event(event)
+
+
+class Inspector(QWidget):
+    _peaks_ready = Signal(int, object, str)  # generation, Peaks | None, problem
+
+    def __init__(self, session: Session, player: Player, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.player = player
+        self.setObjectName("inspector")
+        self.sample_id: int | None = None
+        self._generation = 0
+        self._cache: OrderedDict[str, Peaks] = OrderedDict()
+
+        self.title = QLabel("No file selected", self)
+        self.title.setObjectName("inspectorTitle")
+        self.title.setWordWrap(True)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title.setAccessibleName("File name")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.where = QLabel(self)
+        self.where.setWordWrap(True)
+        self.where.setAccessibleName("Folder")
+        self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.wave = WaveformView(self)
+        self.wave.seek.connect(self._seek)
+        self.play_button = QPushButton("▶ Play", self)
+        self.play_button.setObjectName("playButton")
+        self.play_button.setAccessibleName("Play or stop")
+        self.play_button.setToolTip("Play or stop the selected file (Space)")
+        self.play_button.clicked.connect(self.play_selected)
+        self.autoplay = QCheckBox("Auto-play on selection", self)
+        self.autoplay.setAccessibleName("Auto-play on selection")
+        self.autoplay.setToolTip("Play each file as you select it (arrow keys audition the list)")
+        self.autoplay.setChecked(session.settings.autoplay())
+        self.autoplay.toggled.connect(lambda on: session.settings.setValue("audio/autoplay", on))
+        self.audio_note = QLabel(self)
+        self.audio_note.setAccessibleName("Audio status")
+        self.audio_note.setWordWrap(True)
+
+        self.info = QLabel(self)
+        self.info.setAccessibleName("File details")
+        self.label = QLabel(self)
+        self.label.setObjectName("predictedLabel")
+        self.label.setAccessibleName("Label")
+        self.label.setWordWrap(True)
+        self.confidence = QLabel(self)
+        self.confidence.setAccessibleName("Confidence")
+        self.nearest = QListWidget(self)
+        self.nearest.setObjectName("nearestExamples")
+        self.nearest.setAccessibleName("Nearest examples")
+        self.nearest.setToolTip("Your examples closest to this file: why it got its label")
+        self.nearest.setMaximumHeight(110)
+        self.similar_button = QPushButton("Find similar", self)
+        self.similar_button.setObjectName("findSimilar")
+        self.similar_button.setAccessibleName("Find similar")
+        self.similar_button.setToolTip("The 20 files that sound most like this one "
+                                       "(Ctrl+Shift+F)")
+        self.similar_button.clicked.connect(self.find_similar)
+        self.similar_list = FileList(session, self)
+        self.similar_list.setObjectName("similarList")
+        self.similar_list.setAccessibleName("Similar sounds")
+        self.similar_list.setToolTip("Drag files onto a class, or out of the app")
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.play_button)
+        buttons.addWidget(self.autoplay)
+        buttons.addStretch(1)
+        form = QFormLayout()
+        form.addRow("Details", self.info)
+        form.addRow("Label", self.label)
+        form.addRow("Confidence", self.confidence)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.where)
+        layout.addWidget(self.wave)
+        layout.addLayout(buttons)
+        layout.addWidget(self.audio_note)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Nearest examples", self))
+        layout.addWidget(self.nearest)
+        layout.addWidget(self.similar_button)
+        layout.addWidget(self.similar_list, 1)
+
+        self._peaks_ready.connect(self._take_peaks)
+        session.selectionChanged.connect(self._on_selection)
+        session.rowsChanged.connect(self._on_rows)
+        player.stateChanged.connect(self._on_play_state)
+        player.positionChanged.connect(self.wave.set_position)
+        self._show_nothing()
+
+    # -- selection ------------------------------------------------------------------------
+
+    def _show_nothing(self) -> None:
+        self.sample_id = None
+        self.title.setText("No file selected")
+        self.where.setText("Select a file in the library (or the map) to see and hear it.")
+        for w in (self.info, self.label, self.confidence):
+            w.setText("")
+        self.wave.set_peaks(None, "No file selected")
+        self.wave.set_spans([])
+        self.nearest.clear()
+        self.play_button.setEnabled(False)
+        self.similar_button.setEnabled(False)
+
+    def _on_selection(self, ids: list[int], source: object) -> None:
+        if not ids:
+            self._show_nothing()
+            return
+        sid = ids[0]
+        if sid == self.sample_id:
+            return
+        self.sample_id = sid
+        self._show_file(sid, source)
+        if self.autoplay.isChecked():
+            self.player.play(self.session.path_of(sid))
+
+    def _on_rows(self) -> None:
+        if self.sample_id is not None:
+            self._show_label(self.sample_id)
+            self._load_explain(self.sample_id)  # the examples may have changed
+
+    def _show_file(self, sid: int, source: object) -> None:
+        rows = self.session.rows
+        r = self.session.row_index().get(sid)
+        if r is None:
+            self._show_nothing()
+            return
+        path = str(rows.path[r])
+        self.title.setText(str(rows.name[r]))
+        self.where.setText(str(rows.folder[r]))
+        self.where.setToolTip(path)
+        self.play_button.setEnabled(rows.status[r] == "ok")
+        self.similar_button.setEnabled(rows.status[r] == "ok")
+        if source is not self.similar_list:
+            self.similar_list.clear()
+        self._show_label(sid)
+        if rows.status[r] == "error":
+            self.wave.set_peaks(None, f"Cannot read this file: {rows.error[r]}")
+        elif rows.status[r] == "missing":
+            self.wave.set_peaks(None, "This file is missing (moved or deleted since the scan)")
+        else:
+            self._load_peaks(path)
+        self._load_explain(sid)
+
+    def _show_label(self, sid: int) -> None:
+        rows = self.session.rows
+        r = self.session.row_index().get(sid)
+        if r is None:
+            return
+        dur = rows.duration[r]
+        details = [str(rows.format[r]).upper() or "?"]
+        if not math.isnan(dur):
+            details.append(f"{dur:.2f} s")
+        if self.wave.peaks is not None:
+            details += [f"{self.wave.peaks.sample_rate} Hz", f"{self.wave.peaks.channels} ch"]
+        self.info.setText(" · ".join(details))
+        label = rows.label[r]
+        if self.session.tree_name is None:
+            self.label.setText("No class tree yet")
+            self.confidence.setText("")
+        elif not label:
+            self.label.setText("Not labeled yet (give the tree a few examples)")
+            self.confidence.setText("")
+        elif rows.support[r]:
+            self.label.setText(f"{label.replace('/', ' › ')}  ★ your example")
+            self.confidence.setText("—")
+        else:
+            text = label.replace("/", " › ")
+            if label == "unknown":
+                text = "unknown — far from every class"
+            elif rows.backed_off[r]:
+                text = (f"~ {text} (uncertain below this level; best guess: "
+                        f"{rows.leaf[r].replace('/', ' › ')})")
+            self.label.setText(text)
+            self.confidence.setText(f"{rows.confidence[r] * 100:.0f} %")
+
+    # -- waveform ---------------------------------------------------------------------------
+
+    def _load_peaks(self, path: str) -> None:
+        self._generation += 1
+        gen = self._generation
+        cached = self._cache.get(path)
+        if cached is not None:
+            self._take_peaks(gen, cached, "")
+            return
+        self.wave.set_peaks(None, "Reading…")
+
+        def work() -> None:
+            try:
+                peaks, problem = waveform_peaks(path, 1200), ""
+            except Exception as exc:  # shown in the panel
+                peaks, problem = None, describe(exc)
+            with contextlib.suppress(RuntimeError):  # the window closed meanwhile
+                self._peaks_ready.emit(gen, peaks, problem)
+
+        threading.Thread(target=work, name="sampletree-peaks", daemon=True).start()
+
+    def _take_peaks(self, gen: int, peaks: Peaks | None, problem: str) -> None:
+        if gen != self._generation:
+            return  # an older selection
+        if peaks is None:
+            self.wave.set_peaks(None, f"Cannot read this file: {problem}")
+            return
+        path = self.session.path_of(self.sample_id) if self.sample_id is not None else None
+        if path:
+            self._cache[path] = peaks
+            while len(self._cache) > 64:
+                self._cache.popitem(last=False)
+        self.wave.set_peaks(peaks)
+        if self.sample_id is not None:
+            self._show_label(self.sample_id)
+        self.wave.set_spans([])
+        if peaks.duration_s >= TIMELINE_MIN_S and self.session.tree_name and \
+                self.session.rows.support.any():
+            self._load_timeline(self.sample_id)
+
+    def _load_timeline(self, sid: int | None) -> None:
+        name = self.session.tree_name
+        if sid is None or name is None:
+            return
+
+        def work(state: EngineState) -> list[Span]:
+            try:
+                return window_timeline(state.classifier, name, sid)
+            except ClassifyError:
+                return []
+
+        def done(spans: list[Span]) -> None:
+            if sid == self.sample_id:
+                self.wave.set_spans(spans)
+
+        self.session.engine.call(work, done=done, key="timeline")
+
+    # -- explanation and similar ---------------------------------------------------------
+
+    def _load_explain(self, sid: int) -> None:
+        name = self.session.tree_name
+        self.nearest.clear()
+        if name is None or not self.session.rows.support.any():
+            return
+
+        def work(state: EngineState) -> dict[str, Any] | None:
+            try:
+                return state.classifier.explain(name, sid, 5)
+            except ClassifyError:
+                return None
+
+        def done(got: dict[str, Any] | None) -> None:
+            if sid != self.sample_id or got is None:
+                return
+            self.nearest.clear()
+            for s in got["nearest_supports"]:
+                item = QListWidgetItem(f"{os.path.basename(s['path'] or '?')}  —  "
+                                       f"{s['node'].replace('/', ' › ')}  "
+                                       f"(distance {math.sqrt(max(s['distance'], 0)):.2f})")
+                item.setToolTip(s["path"] or "")
+                self.nearest.addItem(item)
+
+        self.session.engine.call(work, done=done, key="explain")
+
+    def find_similar(self) -> None:
+        sid = self.sample_id
+        if sid is None:
+            return
+        self.similar_list.clear()
+        self.similar_list.addItem("Searching…")
+
+        def done(got: list[tuple[int, int | None, float]]) -> None:
+            if sid != self.sample_id:
+                return
+            self.similar_list.blockSignals(True)
+            self.similar_list.clear()
+            index = self.session.row_index()
+            rows = self.session.rows
+            for other, _w, d in got:
+                r = index.get(other)
+                if r is None:
+                    continue
+                label = rows.label[r].replace("/", " › ")
+                item = QListWidgetItem(f"{rows.name[r]}   {label}   ({math.sqrt(d):.2f})")
+                item.setData(SAMPLE_ID, other)
+                item.setToolTip(str(rows.path[r]))
+                self.similar_list.addItem(item)
+            self.similar_list.blockSignals(False)
+            self.session.message.emit(f"{len(got)} similar sounds to {rows.name[index[sid]]}"
+                                      if sid in index else "")
+
+        def failed(text: str) -> None:
+            self.similar_list.clear()
+            self.similar_list.addItem(text)
+
+        self.session.engine.call(lambda state: state.classifier.similar(sid, 20), done=done,
+                                 failed=failed, key="similar")
+
+    # -- playback --------------------------------------------------------------------------
+
+    def play_selected(self) -> None:
+        if self.sample_id is None:
+            return
+        self.player.toggle(self.session.path_of(self.sample_id))
+        if not self.player.available:
+            self.audio_note.setText(self.player.status_text)
+
+    def _seek(self, seconds: float) -> None:
+        if self.sample_id is not None:
+            self.player.play(self.session.path_of(self.sample_id), seconds)
+
+    def _on_play_state(self, playing: bool) -> None:
+        self.play_button.setText("■ Stop" if playing else "▶ Play")
+        if not playing:
+            self.wave.set_position(0.0)

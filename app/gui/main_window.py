@@ -1,0 +1,393 @@
+"""The main window: sources, class tree and suggestions on the left, the library table
+(or the map) in the middle, the inspector on the right, jobs in the status bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.inspector import Inspector
+from app.gui.library_table import LibraryView
+from app.gui.map_view import MapView
+from app.gui.panels import FilterBar, JobBar, SourcesPanel, SuggestionsPanel, Welcome
+from app.gui.player import Player
+from app.gui.session import Session
+from app.gui.tree_panel import TreePanel
+
+
+def demo_folder() -> Path:
+    """The demo library bundled with the app (resources/demo)."""
+    import resources
+
+    return Path(resources.__file__).resolve().parent / "demo"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, player: Player | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.player = player or Player(self)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(f"Sampletree — {session.library_path.name}")
+        self.setAccessibleName("Sampletree")
+        self.resize(1400, 860)
+
+        # centre: welcome guide, or the library table and the map
+        self.library = LibraryView(session, self)
+        self.filters = FilterBar(session, self)
+        self.filters.changed.connect(self.library.table.set_filter)
+        self.library.table.countChanged.connect(self.filters.set_count)
+        table_page = QWidget(self)
+        box = QVBoxLayout(table_page)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.filters)
+        box.addWidget(self.library, 1)
+        self.map = MapView(session, self.player, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("views")
+        self.tabs.setAccessibleName("Views")
+        self.tabs.addTab(table_page, "&Library")
+        self.tabs.addTab(self.map, "&Map")
+        self.welcome = Welcome(self.add_folder, self.scan_demo, self)
+        self.center = QStackedWidget(self)
+        self.center.addWidget(self.welcome)
+        self.center.addWidget(self.tabs)
+        self.setCentralWidget(self.center)
+
+        # docks
+        self.sources = SourcesPanel(session, self)
+        self.tree_panel = TreePanel(session, self)
+        self.tree_panel.showNode.connect(self._show_node)
+        self.suggestions = SuggestionsPanel(session, self)
+        self.inspector = Inspector(session, self.player, self)
+        self.docks: dict[str, QDockWidget] = {}
+        for key, title, widget, area in (
+                ("sources", "Sources", self.sources, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("tree", "Class tree", self.tree_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("suggestions", "Label these next", self.suggestions,
+                 Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("inspector", "Inspector", self.inspector,
+                 Qt.DockWidgetArea.RightDockWidgetArea)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"{key}Dock")
+            dock.setAccessibleName(title)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[key] = dock
+        self.resizeDocks([self.docks["sources"], self.docks["tree"], self.docks["suggestions"]],
+                         [130, 420, 200], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["tree"], self.docks["inspector"]], [330, 380],
+                         Qt.Orientation.Horizontal)
+
+        # status bar
+        self.status_text = QLabel(self)
+        self.status_text.setAccessibleName("Status")
+        self.library_text = QLabel(self)
+        self.library_text.setAccessibleName("Library summary")
+        self.job_bar = JobBar(session, self)
+        self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.job_bar)
+        self.statusBar().addPermanentWidget(self.library_text)
+
+        self._actions()
+        session.message.connect(self.show_message)
+        session.problem.connect(self.show_problem)
+        session.rowsChanged.connect(self._update_state)
+        session.rootsChanged.connect(self._update_state)
+        self.player.problem.connect(self.show_problem)
+        self._restore_layout()
+        self._update_state()
+
+    # -- menus and shortcuts ----------------------------------------------------------------
+
+    def _act(self, menu: Any, text: str, slot: Any, key: Any = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if key is not None:
+            action.setShortcut(QKeySequence(key))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _actions(self) -> None:
+        bar = self.menuBar()
+        f = bar.addMenu("&File")
+        self._act(f, "&Add folder…", self.add_folder, QKeySequence.StandardKey.Open,
+                  "Add a folder of samples and scan it")
+        self._act(f, "&Rescan all folders", self.session.rescan, QKeySequence.StandardKey.Refresh,
+                  "Read what changed in every source folder")
+        self._act(f, "Scan the &demo library", self.scan_demo)
+        f.addSeparator()
+        self._act(f, "&Open library…", self.open_library, "Ctrl+Shift+O",
+                  "Open another library file")
+        self.recent_menu = f.addMenu("Recent &libraries")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        f.addSeparator()
+        self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        e = bar.addMenu("&Edit")
+        self._act(e, "&Find…", self.focus_search, QKeySequence.StandardKey.Find,
+                  "Search names, folders and labels")
+        self._act(e, "&Copy selected files", self.library.copy_selected, None,
+                  "Copy the files (paste them in a file manager or a DAW)")
+        e.addSeparator()
+        prefs = self._act(e, "&Settings…", self.open_settings)
+        prefs.setShortcuts([QKeySequence("Ctrl+,"), QKeySequence.StandardKey.Preferences])
+
+        lab = bar.addMenu("&Label")
+        self.act_teach = self._act(
+            lab, "Make selected files &examples of the current class", self.teach_selected,
+            "Ctrl+L", "Keyboard teaching: selected files become examples of the class "
+            "selected in the tree")
+        self._act(lab, "&Remove selected files as examples", self.unteach_selected,
+                  "Ctrl+Shift+L")
+        self._act(lab, "Find &similar", self.find_similar, "Ctrl+Shift+F",
+                  "The 20 files that sound most like the selected one")
+        lab.addSeparator()
+        self._act(lab, "&Relabel folders…", self.open_relabel, "Ctrl+R",
+                  "Rename, copy, move or link files into a folder per label; with undo")
+
+        v = bar.addMenu("&View")
+        self._act(v, "&Library", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
+        self._act(v, "&Map", lambda: self.tabs.setCurrentIndex(1), "Ctrl+2")
+        self._act(v, "Class &tree", lambda: self._focus_dock("tree", self.tree_panel.view),
+                  "Ctrl+3")
+        self._act(v, "&Inspector", lambda: self._focus_dock("inspector", self.inspector),
+                  "Ctrl+4")
+        self._act(v, "&Sources", lambda: self._focus_dock("sources", self.sources.list),
+                  "Ctrl+5")
+        self._act(v, "Label these &next", lambda: self._focus_dock(
+            "suggestions", self.suggestions.list), "Ctrl+6")
+        v.addSeparator()
+        for dock in self.docks.values():
+            v.addAction(dock.toggleViewAction())
+
+        h = bar.addMenu("&Help")
+        self._act(h, "&Getting started", self.show_guide, QKeySequence.StandardKey.HelpContents)
+        self._act(h, "&Keyboard shortcuts", self.show_shortcuts)
+        self._act(h, "&About Sampletree", self.show_about)
+
+        # Space plays and stops, unless a text field has the focus.
+        play = QAction("Play / stop", self)
+        play.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        play.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        play.triggered.connect(self.toggle_play)
+        self.addAction(play)
+        self.act_play = play
+        cancel = QAction("Cancel job", self)
+        cancel.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        cancel.triggered.connect(self.job_bar.cancel)
+        self.addAction(cancel)
+
+    # -- state --------------------------------------------------------------------------------
+
+    def _update_state(self) -> None:
+        s = self.session
+        if s.loaded:
+            self.center.setCurrentWidget(self.tabs if s.roots or len(s.rows) else self.welcome)
+        rows = s.rows
+        n_ok = int((rows.status == "ok").sum()) if len(rows) else 0
+        n_err = int((rows.status == "error").sum()) if len(rows) else 0
+        text = f"{len(rows):,} files"
+        if n_err:
+            text += f" · {n_err:,} unreadable"
+        if len(rows) and n_ok:
+            text += f" · {int(rows.support.sum()):,} examples"
+        self.library_text.setText(text)
+
+    def show_message(self, text: str) -> None:
+        self.status_text.setText(text)
+        self.status_text.setToolTip(text)
+
+    def show_problem(self, text: str) -> None:
+        self.status_text.setText(f"⚠ {text}")
+        self.status_text.setToolTip(text)
+        QApplication.beep()  # audible feedback for eyes-free use
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of samples")
+        if folder:
+            self.session.add_folder(folder)
+
+    def scan_demo(self) -> None:
+        self.session.add_folder(str(demo_folder()))
+
+    def focus_search(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.filters.search.setFocus()
+        self.filters.search.selectAll()
+
+    def _focus_dock(self, key: str, widget: QWidget) -> None:
+        dock = self.docks[key]
+        dock.show()
+        dock.raise_()
+        widget.setFocus()
+
+    def _show_node(self, path: str) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.filters.show_node(path)
+
+    def selected_ids(self) -> list[int]:
+        return list(self.session.selected)
+
+    def teach_selected(self) -> None:
+        ids = self.selected_ids()
+        if not ids:
+            self.show_problem("Select files in the library first")
+            return
+        self.tree_panel.teach_selected(ids)
+
+    def unteach_selected(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            self.session.unteach(ids)
+
+    def find_similar(self) -> None:
+        if not self.selected_ids():
+            self.show_problem("Select a file first")
+            return
+        self._focus_dock("inspector", self.inspector)
+        self.inspector.find_similar()
+
+    def toggle_play(self) -> None:
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QLineEdit):
+            focus.insert(" ")
+            return
+        self.inspector.play_selected()
+
+    def open_relabel(self) -> None:
+        from app.gui.relabel_dialog import RelabelDialog
+
+        if self.session.tree_name is None:
+            self.show_problem("Create a class tree and label files before relabeling")
+            return
+        dialog = RelabelDialog(self.session, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.relabel_dialog = dialog
+
+    def open_settings(self) -> None:
+        from app.gui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.session.settings, self)
+        if dialog.exec():
+            changed = set(dialog.changed_keys())
+            if any(k.startswith("labels/") for k in changed):
+                self.session.engine.set_thresholds(self.session.settings.thresholds())
+                self.session.refresh_labels()
+            if "library/path" in changed:
+                self.show_message("The new library location is used from the next start "
+                                  "(or File › Open library…)")
+
+    def open_library(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Open or create a library", str(self.session.library_path.parent),
+            "Sampletree library (*.sqlite);;All files (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite)
+        if path:
+            self._switch_library(path)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.session.settings.recent_libraries():
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _c=False, p=path: self._switch_library(p))
+
+    def _switch_library(self, path: str) -> None:
+        from app.gui import open_window
+
+        if Path(path) == self.session.library_path:
+            return
+        try:
+            window = open_window(Path(path), self.session.settings, self.player)
+        except Exception as exc:  # a message, never a crash
+            self.show_problem(f"Cannot open {path}: {exc}")
+            return
+        window.show()
+        self.close()
+
+    def show_guide(self) -> None:
+        self.center.setCurrentWidget(self.welcome)
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS)
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Sampletree",
+                          "Sampletree organizes sample libraries with a few-shot hierarchical "
+                          "network (Flores García et al., ISMIR 2021).\n\nLibrary: "
+                          f"{self.session.library_path}")
+
+    # -- layout persistence ---------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        s = self.session.settings
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(QByteArray(geometry))
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(QByteArray(state))
+        header = s.value("window/table_header")
+        if isinstance(header, QByteArray | bytes):
+            self.library.horizontalHeader().restoreState(QByteArray(header))
+
+    def save_layout(self) -> None:
+        s = self.session.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/table_header", self.library.horizontalHeader().saveState())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session.jobs.running:
+            job = self.session.jobs.current
+            answer = QMessageBox.question(
+                self, "A job is running",
+                f"{job.name if job else 'A job'} is still running. Stop it and quit? What it "
+                "finished is kept; a scan resumes where it stopped next time.")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.save_layout()
+        self.player.stop()
+        self.session.close()
+        event.accept()
+
+
+SHORTCUTS = """\
+Ctrl+O        Add a folder of samples
+F5            Rescan every folder
+Ctrl+F        Search
+Space         Play / stop the selected file
+Ctrl+L        Selected files become examples of the class selected in the tree
+Ctrl+Shift+L  Selected files stop being examples
+Ctrl+Shift+F  Find similar sounds
+Ctrl+R        Relabel folders (preview, apply, undo)
+Ctrl+1 / 2    Library table / map
+Ctrl+3…6      Class tree, inspector, sources, label these next
+In the tree:  Insert adds a class, F2 renames, Delete removes, Enter shows its files
+Esc           Cancel the running job
+Ctrl+C        Copy the selected files (paste them in a file manager)"""

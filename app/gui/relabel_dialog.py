@@ -1,0 +1,480 @@
+"""Relabel folders in batch: choose, preview, apply with progress, undo from the history."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.engine import Job
+from app.gui.session import Session
+from core.paths import display_path
+from core.relabel import (
+    MODES,
+    SKIP_REASONS,
+    ApplyReport,
+    Plan,
+    UndoReport,
+    apply_batch,
+    list_batches,
+    plan_relabel,
+    preview,
+    undo_batch,
+)
+
+MODE_TEXT = {
+    "copy": "Copy each file into DESTINATION/<class>/ — your originals stay where they are",
+    "move": "Move each file into DESTINATION/<class>/ — the library follows the files",
+    "hardlink": "Hard-link each file into DESTINATION/<class>/ (same drive; no extra space)",
+    "symlink": "Symbolic links in DESTINATION/<class>/ pointing at your files",
+    "rename": "Rename each file in place: '<class> - name.wav'",
+    "sidecar": "Write labels.csv and labels.json into DESTINATION; no file is touched",
+}
+VERBS = {"copy": "copied", "move": "moved", "hardlink": "hard-linked", "symlink": "linked",
+         "rename": "renamed", "sidecar": "listed in the sidecar"}
+VERBS = {"copy": "copied", "move": "moved", "hardlink": "hard-linked", "symlink": "linked",
+         "rename": "renamed", "sidecar": "listed in the sidecar"}
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class RowsModel(QAbstractTableModel):
+    """A read-only table of dicts."""
+
+    def __init__(self, columns: list[tuple[str, str]], parent: Any = None) -> None:
+        super().__init__(parent)
+        self.columns = columns
+        self.rows: list[dict[str, Any]] = []
+
+    def set_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section][1]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole,
+                                               Qt.ItemDataRole.ToolTipRole):
+            return None
+        value = self.rows[index.row()].get(self.columns[index.column()][0])
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            return f"{value * 100:.0f} %"
+        return display_path(value) if isinstance(value, str) else str(value)
+
+
+def _table(model: QAbstractTableModel, name: str, parent: QWidget) -> QTableView:
+    view = QTableView(parent)
+    view.setModel(model)
+    view.setObjectName(name)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.verticalHeader().setVisible(False)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.horizontalHeader().setStretchLastSection(True)
+    view.setWordWrap(False)
+    return view
+
+
+class RelabelDialog(QDialog):
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setObjectName("relabelDialog")
+        self.setWindowTitle("Relabel folders")
+        self.setAccessibleName("Relabel folders")
+        self.resize(980, 640)
+        self.plan: Plan | None = None
+        self.last_batch_id: int | None = None
+        self.job: Job | None = None
+        self.last_report: ApplyReport | UndoReport | None = None
+
+        # -- choices
+        self.tree = QComboBox(self)
+        self.tree.setAccessibleName("Tree")
+        self.tree.addItems(session.tree_names)
+        if session.tree_name:
+            self.tree.setCurrentText(session.tree_name)
+        self.tree.currentTextChanged.connect(lambda _t: self._fill_nodes())
+        self.mode = QComboBox(self)
+        self.mode.setObjectName("mode")
+        self.mode.setAccessibleName("Mode")
+        for m in MODES:
+            self.mode.addItem(m.capitalize() if m != "hardlink" else "Hard link", m)
+        self.mode.currentIndexChanged.connect(lambda _i: self._mode_changed())
+        self.mode_text = QLabel(self)
+        self.mode_text.setWordWrap(True)
+        self.mode_text.setAccessibleName("What the mode does")
+        self.dest = QLineEdit(self)
+        self.dest.setObjectName("destination")
+        self.dest.setAccessibleName("Destination folder")
+        self.dest.setPlaceholderText("Folder to sort into")
+        self.browse = QPushButton("Browse…", self)
+        self.browse.setAccessibleName("Choose destination")
+        self.browse.clicked.connect(self._browse)
+        self.min_conf = QDoubleSpinBox(self)
+        self.min_conf.setObjectName("minConfidence")
+        self.min_conf.setAccessibleName("Minimum confidence")
+        self.min_conf.setRange(0, 100)
+        self.min_conf.setSuffix(" %")
+        self.min_conf.setDecimals(0)
+        self.min_conf.setToolTip("Leave files labeled with less confidence where they are")
+        self.nodes = QListWidget(self)
+        self.nodes.setObjectName("nodes")
+        self.nodes.setAccessibleName("Only these classes")
+        self.nodes.setToolTip("Tick classes to relabel only files labeled there or below; "
+                              "none ticked: every class")
+        self.nodes.setMaximumHeight(120)
+        self.folders = QListWidget(self)
+        self.folders.setObjectName("folders")
+        self.folders.setAccessibleName("Only these folders")
+        self.folders.setToolTip("Tick source folders to relabel only files under them; none "
+                                "ticked: every folder")
+        self.folders.setMaximumHeight(80)
+        for root in session.roots:
+            item = QListWidgetItem(display_path(root))
+            item.setData(Qt.ItemDataRole.UserRole, root)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            self.folders.addItem(item)
+        self._fill_nodes()
+
+        dest_row = QHBoxLayout()
+        dest_row.addWidget(self.dest, 1)
+        dest_row.addWidget(self.browse)
+        form = QFormLayout()
+        form.addRow("Tree", self.tree)
+        form.addRow("Mode", self.mode)
+        form.addRow("", self.mode_text)
+        form.addRow("Destination", dest_row)
+        form.addRow("Minimum confidence", self.min_conf)
+        form.addRow("Only these classes", self.nodes)
+        form.addRow("Only these folders", self.folders)
+
+        # -- preview
+        self.preview_model = RowsModel([("src", "Now"), ("dst", "Becomes"), ("label", "Label"),
+                                        ("confidence", "Confidence"), ("state", "State")], self)
+        self.preview_view = _table(self.preview_model, "previewTable", self)
+        self.preview_view.setAccessibleName("Preview")
+        self.summary = QLabel("Choose what to do, then Preview: nothing changes on disk until "
+                              "you Apply.", self)
+        self.summary.setObjectName("summary")
+        self.summary.setWordWrap(True)
+        self.summary.setAccessibleName("Summary")
+        self.progress = QProgressBar(self)
+        self.progress.setAccessibleName("Progress")
+        self.progress.setVisible(False)
+        self.preview_button = QPushButton("&Preview", self)
+        self.preview_button.setObjectName("previewButton")
+        self.preview_button.setAccessibleName("Preview")
+        self.preview_button.clicked.connect(self.preview)
+        self.apply_button = QPushButton("&Apply", self)
+        self.apply_button.setObjectName("applyButton")
+        self.apply_button.setAccessibleName("Apply")
+        self.apply_button.setEnabled(False)
+        self.apply_button.clicked.connect(self.apply)
+        self.cancel_button = QPushButton("Cancel job", self)
+        self.cancel_button.setAccessibleName("Cancel job")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self._cancel)
+        actions = QHBoxLayout()
+        actions.addWidget(self.preview_button)
+        actions.addWidget(self.apply_button)
+        actions.addWidget(self.cancel_button)
+        actions.addWidget(self.progress, 1)
+
+        new_page = QWidget(self)
+        left = QVBoxLayout(new_page)
+        left.addLayout(form)
+        left.addLayout(actions)
+        left.addWidget(self.summary)
+        left.addWidget(self.preview_view, 1)
+
+        # -- history
+        self.history_model = RowsModel([("id", "Batch"), ("when", "When"), ("tree", "Tree"),
+                                        ("mode", "Mode"), ("dest", "Destination"),
+                                        ("files", "Files"), ("state", "State")], self)
+        self.history_view = _table(self.history_model, "historyTable", self)
+        self.history_view.setAccessibleName("Batch history")
+        self.history_view.doubleClicked.connect(lambda _i: self._show_batch())
+        self.undo_button = QPushButton("&Undo batch…", self)
+        self.undo_button.setObjectName("undoButton")
+        self.undo_button.setAccessibleName("Undo batch")
+        self.undo_button.setToolTip("Put every file of the selected batch back")
+        self.undo_button.clicked.connect(lambda: self.undo(self._selected_batch()))
+        self.show_button = QPushButton("Show files", self)
+        self.show_button.setAccessibleName("Show the batch's files")
+        self.show_button.clicked.connect(self._show_batch)
+        hist_page = QWidget(self)
+        hist = QVBoxLayout(hist_page)
+        hist.addWidget(self.history_view, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.undo_button)
+        row.addWidget(self.show_button)
+        row.addStretch(1)
+        hist.addLayout(row)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setAccessibleName("Relabel pages")
+        self.tabs.addTab(new_page, "&New batch")
+        self.tabs.addTab(hist_page, "&History")
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(close)
+        self._mode_changed()
+        self.refresh_history()
+
+    # -- choices -----------------------------------------------------------------------------
+
+    def _fill_nodes(self) -> None:
+        self.nodes.clear()
+        tree = self.session.tree if self.tree.currentText() == self.session.tree_name else None
+        if tree is None:
+            return
+        for nid in tree.walk():
+            item = QListWidgetItem("    " * (tree.depth(nid) - 1) + tree.nodes[nid].name)
+            item.setData(Qt.ItemDataRole.UserRole, tree.path_str(nid))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            self.nodes.addItem(item)
+
+    def _mode_changed(self) -> None:
+        mode = self.mode.currentData()
+        self.mode_text.setText(MODE_TEXT[mode])
+        in_place = mode == "rename"
+        self.dest.setEnabled(not in_place)
+        self.browse.setEnabled(not in_place)
+        self.apply_button.setEnabled(False)
+        self.plan = None
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Destination folder", self.dest.text())
+        if folder:
+            self.dest.setText(folder)
+
+    def _checked(self, widget: QListWidget) -> list[str]:
+        return [widget.item(i).data(Qt.ItemDataRole.UserRole) for i in range(widget.count())
+                if widget.item(i).checkState() == Qt.CheckState.Checked]
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _run(self, name: str, fn: Any, done: Any) -> Job | None:
+        job = self.session.start_job(name, fn)
+        if job is None:
+            self.summary.setText("Another job is running: wait for it, or cancel it.")
+            return None
+        self.job = job
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.cancel_button.setEnabled(True)
+        for b in (self.preview_button, self.apply_button, self.undo_button):
+            b.setEnabled(False)
+        job.progress.connect(self._progress)
+        job.finished.connect(lambda result: self._ended(done, result, None))
+        job.failed.connect(lambda text: self._ended(done, None, text))
+        job.cancelled.connect(lambda: self._ended(done, job.result, "cancelled"))
+        return job
+
+    def _progress(self, p: Any) -> None:
+        if p.total:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(min(p.done, p.total))
+        self.progress.setFormat(f"{p.stage} %v/%m" if p.total else p.stage)
+
+    def _ended(self, done: Any, result: Any, problem: str | None) -> None:
+        self.job = None
+        self.progress.setVisible(False)
+        self.cancel_button.setEnabled(False)
+        self.preview_button.setEnabled(True)
+        self.undo_button.setEnabled(True)
+        done(result, problem)
+
+    def _cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    # -- preview / apply / undo ----------------------------------------------------------------
+
+    def preview(self) -> None:
+        tree, mode = self.tree.currentText(), self.mode.currentData()
+        dest = None if mode == "rename" else (self.dest.text().strip() or None)
+        if mode != "rename" and not dest:
+            self.summary.setText("Choose a destination folder first.")
+            return
+        min_conf = self.min_conf.value() / 100
+        nodes, folders = self._checked(self.nodes) or None, self._checked(self.folders) or None
+
+        def work(lib: Any, progress: Any, cancel: Any) -> tuple[Plan, list[dict[str, Any]]]:
+            plan = plan_relabel(lib, tree, mode, dest, min_confidence=min_conf, nodes=nodes,
+                                folders=folders, progress=progress, cancel=cancel)
+            return plan, preview(lib, plan.batch_id)
+
+        def done(result: Any, problem: str | None) -> None:
+            if problem:
+                self.summary.setText(f"Cannot plan this batch: {problem}")
+                return
+            plan, rows = result
+            self.plan = plan
+            self.last_batch_id = plan.batch_id
+            self.preview_model.set_rows(rows)
+            skipped = ", ".join(f"{n:,} {SKIP_REASONS.get(k, k)}"
+                                for k, n in plan.skipped.items() if n)
+            self.summary.setText(
+                f"Batch {plan.batch_id}: {plan.files:,} file(s) will be {VERBS[mode]}"
+                + (f"; left alone: {skipped}" if skipped else "") + ". Nothing has changed yet.")
+            self.apply_button.setEnabled(plan.files > 0)
+            self.refresh_history()
+
+        self._run("Relabel preview", work, done)
+
+    def apply(self) -> None:
+        if self.plan is None:
+            return
+        batch = self.plan.batch_id
+
+        def work(lib: Any, progress: Any, cancel: Any) -> tuple[ApplyReport, list[dict]]:
+            report = apply_batch(lib, batch, progress=progress, cancel=cancel)
+            return report, preview(lib, batch)
+
+        def done(result: Any, problem: str | None) -> None:
+            self.plan = None
+            self.apply_button.setEnabled(False)
+            if result is None:
+                self.summary.setText(f"Batch {batch} failed: {problem}")
+            else:
+                report, rows = result
+                self.last_report = report
+                self.preview_model.set_rows(rows)
+                self.summary.setText(_apply_text(report))
+            self.refresh_history()
+            self.session.reload()
+
+        self._run("Relabel", work, done)
+
+    def undo(self, batch_id: int | None) -> None:
+        if batch_id is None:
+            self.summary.setText("Select a batch in the history first.")
+            return
+        answer = QMessageBox.question(
+            self, "Undo batch",
+            f"Undo batch {batch_id}? Moved and renamed files go back where they were; copies, "
+            "links and sidecars are removed if unchanged (a changed one is kept and "
+            "reported). Nothing is lost.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.undo_now(batch_id)
+
+    def undo_now(self, batch_id: int) -> None:
+        def work(lib: Any, progress: Any, cancel: Any) -> UndoReport:
+            return undo_batch(lib, batch_id, progress=progress, cancel=cancel)
+
+        def done(result: Any, problem: str | None) -> None:
+            if result is None:
+                self.summary.setText(f"Undo of batch {batch_id} failed: {problem}")
+            else:
+                self.last_report = result
+                self.summary.setText(_undo_text(result))
+                self.tabs.setCurrentIndex(0)
+            self.refresh_history()
+            self.session.reload()
+
+        self._run("Undo", work, done)
+
+    # -- history -----------------------------------------------------------------------------
+
+    def refresh_history(self) -> None:
+        def done(batches: list[dict[str, Any]]) -> None:
+            for b in batches:
+                b["when"] = datetime.datetime.fromtimestamp(b["created_at"]).strftime(
+                    "%Y-%m-%d %H:%M")
+                b["dest"] = b["dest"] or "(in place)"
+            self.history_model.set_rows(list(reversed(batches)))
+            if batches:
+                self.history_view.selectRow(0)
+
+        self.session.engine.call(lambda state: list_batches(state.lib), done=done,
+                                 key="batches")
+
+    def _selected_batch(self) -> int | None:
+        rows = self.history_view.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return int(self.history_model.rows[rows[0].row()]["id"])
+
+    def _show_batch(self) -> None:
+        batch = self._selected_batch()
+        if batch is None:
+            return
+
+        def done(rows: list[dict[str, Any]]) -> None:
+            self.preview_model.set_rows(rows)
+            self.summary.setText(f"Batch {batch}: {len(rows):,} file(s)")
+            self.tabs.setCurrentIndex(0)
+
+        self.session.engine.call(lambda state: preview(state.lib, batch), done=done)
+
+    def closeEvent(self, event: Any) -> None:
+        if self.job is not None:
+            self.job.cancel()
+        super().closeEvent(event)
+
+
+def _pairs(title: str, pairs: list[tuple[str, str]]) -> str:
+    if not pairs:
+        return ""
+    shown = "; ".join(f"{os.path.basename(p)}: {why}" for p, why in pairs[:5])
+    more = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+    return f"\n{title}: {shown}{more}"
+
+
+def _apply_text(r: ApplyReport) -> str:
+    head = {"applied": "Done", "cancelled": "Cancelled", "failed": "Stopped"}.get(r.state, r.state)
+    return (f"{head}: batch {r.batch_id}, {r.done:,} of {r.total:,} file(s) done"
+            + (f" — {r.message}" if r.message else "")
+            + ". Undo it from the History tab." + _pairs("Skipped", r.skipped)
+            + _pairs("Failed", r.failed) + _pairs("Renamed (name taken since)", r.renamed))
+
+
+def _undo_text(r: UndoReport) -> str:
+    return (f"Batch {r.batch_id} undone ({r.state}): {r.restored:,} file(s) put back, "
+            f"{r.removed:,} copies/links removed"
+            + _pairs("Kept (changed since)", r.kept) + _pairs("Not found", r.missing)
+            + _pairs("Restored under another name", r.restored_as)
+            + _pairs("Failed", r.failed)
+            + (f"\nModified since, moved back anyway: {len(r.modified)}" if r.modified else ""))
