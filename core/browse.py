@@ -23,6 +23,8 @@ COLUMNS: tuple[str, ...] = ("name", "folder", "label", "confidence", "duration",
                             "status")
 UNLABELED = ""
 UNKNOWN = "unknown"
+#: nothing in the tree is certain enough, not even a top-level class (see ``leaf``)
+UNCERTAIN = "uncertain"
 
 
 @dataclass
@@ -227,7 +229,7 @@ def load_labels(lib: Library, tree_name: str) -> Rows:
             "SELECT sample_id FROM supports WHERE tree_id = ?", (tree.id,))}
     n = len(got)
     ids = np.fromiter((r[0] for r in got), np.int64, n)
-    label = _objects([UNKNOWN if r[5] else paths.get(r[1], UNLABELED) for r in got])
+    label = _objects([UNKNOWN if r[5] else paths.get(r[1], UNCERTAIN) for r in got])
     leaf = _objects([paths.get(r[2], UNLABELED) for r in got])
     conf = np.array([r[3] for r in got], dtype=np.float64)
     backed = np.array([bool(r[4]) for r in got], dtype=bool)

@@ -109,7 +109,14 @@ def load_index(lib: Library, model_key: int | None = None) -> EmbeddingIndex:
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     offsets = np.r_[starts, len(ids)].astype(np.int64)
     counts = np.diff(offsets).astype(np.float32)
-    file_emb = np.add.reduceat(mat, starts, axis=0) / counts[:, None]
+    file_emb = np.empty((len(starts), mat.shape[1]), np.float32)
+    # Chunks of files: one reduceat over 300,000 windows holds the GIL for ~0.3 s, long
+    # enough to freeze the desktop app's UI thread while this runs in the background.
+    for a in range(0, len(starts), 4096):
+        b = min(a + 4096, len(starts))
+        lo, hi = int(offsets[a]), int(offsets[b])
+        file_emb[a:b] = np.add.reduceat(mat[lo:hi], starts[a:b] - lo, axis=0)
+    file_emb /= counts[:, None]
     return EmbeddingIndex(model_key, ids[starts], file_emb.astype(np.float32), mat, idx,
                           offsets, sig)
 

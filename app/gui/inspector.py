@@ -255,7 +255,7 @@ class Inspector(QWidget):
         self.sample_id = sid
         self._show_file(sid, source)
         if self.autoplay.isChecked():
-            self.player.play(self.session.path_of(sid))
+            self.player.play(self.session.path_of(sid), asked=False)
 
     def _on_rows(self) -> None:
         if self.sample_id is not None:
@@ -311,6 +311,8 @@ class Inspector(QWidget):
             text = label.replace("/", " › ")
             if label == "unknown":
                 text = "unknown — far from every class"
+            elif label == "uncertain":
+                text = f"uncertain — best guess: {rows.leaf[r].replace('/', ' › ')}"
             elif rows.backed_off[r]:
                 text = (f"~ {text} (uncertain below this level; best guess: "
                         f"{rows.leaf[r].replace('/', ' › ')})")

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from core.browse import COLUMNS, UNKNOWN, Filter, Rows, empty_rows, select_rows
+from core.browse import COLUMNS, UNCERTAIN, UNKNOWN, Filter, Rows, empty_rows, select_rows
 
 HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
            "duration": "Duration", "format": "Format", "status": "Status"}
@@ -123,6 +123,8 @@ class LibraryModel(QAbstractTableModel):
                 text = label.replace("/", " › ")
                 if rows.support[r]:
                     return f"{text}  ★"
+                if label == UNCERTAIN:
+                    return f"? {rows.leaf[r].replace('/', ' › ')}"
                 return f"~ {text}" if rows.backed_off[r] and label != UNKNOWN else text
             if column == "confidence":
                 c = rows.confidence[r]
@@ -137,14 +139,17 @@ class LibraryModel(QAbstractTableModel):
                 return rows.error[r]
             if column == "label" and rows.label[r]:
                 tips = ["Your example" if rows.support[r] else ""]
-                if rows.backed_off[r] and not rows.support[r]:
+                if rows.label[r] == UNCERTAIN:
+                    tips.append(f"No class is certain; best guess: {rows.leaf[r]}")
+                elif rows.backed_off[r] and not rows.support[r]:
                     tips.append(f"Uncertain below this level; best guess: {rows.leaf[r]}")
                 return "\n".join(t for t in tips if t) or None
             if column in ("name", "folder"):
                 return str(rows.path[r])
             return None
         if role == Qt.ItemDataRole.ForegroundRole:
-            if rows.status[r] != "ok" or (column == "label" and rows.label[r] == UNKNOWN):
+            if rows.status[r] != "ok" or (column == "label"
+                                          and rows.label[r] in (UNKNOWN, UNCERTAIN)):
                 return self._muted
             return None
         if role == Qt.ItemDataRole.FontRole and column == "label" and rows.support[r]:
@@ -174,6 +179,9 @@ class LibraryModel(QAbstractTableModel):
 
 class LibraryView(QTableView):
     """The table, wired to the session: selection in, selection out, drag out."""
+
+    #: Space or Enter on a file: play (or stop) it
+    playRequested = Signal()
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -282,5 +290,9 @@ class LibraryView(QTableView):
     def keyPressEvent(self, event: Any) -> None:
         if event.matches(QKeySequence.StandardKey.Copy):
             self.copy_selected()
+            return
+        if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
+                not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            self.playRequested.emit()
             return
         super().keyPressEvent(event)

@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.filters = FilterBar(session, self)
         self.filters.changed.connect(self.library.table.set_filter)
         self.library.table.countChanged.connect(self.filters.set_count)
+        self.library.playRequested.connect(self.inspector_play)
         table_page = QWidget(self)
         box = QVBoxLayout(table_page)
         box.setContentsMargins(0, 0, 0, 0)
@@ -270,6 +271,9 @@ class MainWindow(QMainWindow):
             return
         self._focus_dock("inspector", self.inspector)
         self.inspector.find_similar()
+
+    def inspector_play(self) -> None:
+        self.inspector.play_selected()
 
     def toggle_play(self) -> None:
         focus = QApplication.focusWidget()

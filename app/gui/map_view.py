@@ -181,6 +181,11 @@ class MapCanvas(QWidget):
         if key in moves:
             self.owner.step(*moves[key])
             return
+        if key == Qt.Key.Key_Space:
+            ids = self.owner.selected_ids()
+            if ids and hasattr(self.owner.player, "toggle"):
+                self.owner.player.toggle(self.owner.session.path_of(ids[0]))
+            return
         if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
             self.zoom = min(200.0, self.zoom * 1.25)
             self.invalidate()

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from app.gui.engine import EngineState, Job
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from core.browse import UNKNOWN, Filter
+from core.browse import UNCERTAIN, UNKNOWN, Filter
 from core.classify import ClassifyError
 from core.jobs import Progress
 from core.paths import display_path
@@ -176,7 +176,7 @@ class FilterBar(QWidget):
 
     def _fill_labels(self) -> None:
         items: list[tuple[str, Any]] = [("All labels", None), ("Unlabeled", ""),
-                                        ("Unknown", UNKNOWN)]
+                                        ("Unknown", UNKNOWN), ("Uncertain", UNCERTAIN)]
         tree = self.session.tree
         if tree is not None:
             for nid in tree.walk():

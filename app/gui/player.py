@@ -70,13 +70,14 @@ class Player(QObject):
         if text:
             self.problem.emit(f"Cannot play {os.path.basename(self.path or '')}: {text}")
 
-    def play(self, path: str | None, start_s: float = 0.0) -> bool:
-        """Play ``path`` from ``start_s``; False (and one message) when playback is off."""
+    def play(self, path: str | None, start_s: float = 0.0, *, asked: bool = True) -> bool:
+        """Play ``path`` from ``start_s``; False when playback is off, with a message —
+        once only for plays the user did not ask for (auto-play on selection)."""
         if not path:
             return False
         self._setup()
         if not self._available:
-            if not self._told:
+            if asked or not self._told:
                 self._told = True
                 self.problem.emit(self.status_text)
             return False
