@@ -208,16 +208,23 @@ def _pool_stalled(pool: Executor, idle_s: float) -> bool:
 
 
 def _close_pool(pool: Executor, timeout_s: float = 10.0) -> None:
-    """Shut a pool down without ever hanging.
+    """Shut a pool down without ever hanging, now or when the interpreter exits.
 
     ``ProcessPoolExecutor.shutdown(wait=True)`` can wait forever when a worker died at
-    the wrong moment (its manager thread keeps waiting for a result). Workers get a
-    grace period to exit, then are terminated, which also wakes the manager thread.
+    the wrong moment: killed while sending a result, it leaves half a message in the
+    result pipe and the pool's manager thread blocks reading the rest, so the process
+    would also hang at exit (the executor joins that thread). Workers get a grace
+    period to exit, then are terminated; a manager thread still stuck after that is
+    woken by closing this side's write end of the result pipe: with every worker dead
+    nothing else holds it, so its read ends with EOF and the thread finishes.
     """
     if not isinstance(pool, ProcessPoolExecutor):
         pool.shutdown(wait=True)
         return
+    # shutdown() forgets these, so take them first
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
+    results = getattr(pool, "_result_queue", None)
     pool.shutdown(wait=False, cancel_futures=True)
     deadline = time.monotonic() + timeout_s
     for proc in procs:
@@ -225,9 +232,16 @@ def _close_pool(pool: Executor, timeout_s: float = 10.0) -> None:
         if proc.is_alive():
             proc.terminate()
             proc.join(2.0)
-    manager = getattr(pool, "_executor_manager_thread", None)
-    if manager is not None:
-        manager.join(max(0.5, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(2.0)
+    if manager is None:
+        return
+    manager.join(max(0.5, deadline - time.monotonic()))
+    if manager.is_alive() and results is not None and not any(p.is_alive() for p in procs):
+        with contextlib.suppress(OSError, AttributeError):
+            results._writer.close()
+        manager.join(5.0)
 
 
 class Scanner:

@@ -594,3 +594,56 @@ def test_scan_survives_a_decoder_process_dying(
     rows = samples(library_path)
     assert len(rows) == n and all(r["status"] == "ok" for r in rows.values())
     assert_consistent(library_path)
+
+
+_HALF_A_RESULT = '''
+import os, signal, sys, time
+from multiprocessing import connection
+
+from core.scanner import _close_pool, _make_pool
+
+
+def dies_mid_send(n):
+    """Runs in a pool worker: sends the result's length, then dies as if SIGKILLed by
+    the OOM killer before the rest of the message is written."""
+    send = connection.Connection._send
+
+    def _send(self, buf, write=None):
+        if write is None:
+            send(self, buf)
+        else:
+            send(self, buf, write)
+        if len(buf) == 4:  # the length header of a large message
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    connection.Connection._send = _send
+    return b"x" * n
+
+
+if __name__ == "__main__":
+    pool = _make_pool(1)
+    fut = pool.submit(dies_mid_send, 1_000_000)
+    while pool._executor_manager_thread is None or not any(
+            p.exitcode is not None for p in pool._processes.values()):
+        time.sleep(0.05)
+    time.sleep(0.5)  # the manager thread is now blocked reading the rest
+    manager = pool._executor_manager_thread
+    t0 = time.monotonic()
+    _close_pool(pool, timeout_s=2.0)
+    print(f"closed in {time.monotonic() - t0:.1f} s; manager alive: {manager.is_alive()}")
+'''
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forkserver pool on Linux")
+def test_a_worker_killed_mid_result_does_not_hang_the_process(tmp_path: Path) -> None:
+    """Half a result left in the pipe blocks the pool's manager thread in a read, and the
+    interpreter joins that thread at exit: without _close_pool waking it, a scan in which
+    a decoder process was killed at the wrong moment would never let the CLI exit."""
+    script = tmp_path / "half_a_result.py"
+    script.write_text(_HALF_A_RESULT)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "manager alive: False" in proc.stdout, proc.stdout
