@@ -14,6 +14,9 @@ display and nothing of the user's touched.
 3. A file is right when its label is its folder's class, or — when the network is not
    sure of the class — the correct group above it (``Drums`` for a kick: the app's own
    back-off). Another class, another group, "uncertain" and "unknown" are wrong.
+4. Draw the library map with both of its projections (PCA and t-SNE, scikit-learn): every
+   embedded file must get a finite place on it. This is what catches a build that left
+   scikit-learn or SciPy out.
 
 It passes when every file decoded and at least :data:`MIN_ACCURACY` of the files are
 right. A broken audio path or network lands near chance (about 1 in 11) or labels
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING
 from core.errors import SampletreeError
 
 if TYPE_CHECKING:
+    from core.classify import Classifier
     from models import EmbeddingModel
 
 #: Share of the demo files that must be labeled right for the self-test to pass.
@@ -77,6 +81,9 @@ class SelfTestReport:
     min_accuracy: float = MIN_ACCURACY
     scan_s: float = 0.0
     seconds: float = 0.0
+    #: per projection method: (files placed, seconds, share of graded files whose nearest
+    #: file on the map is of the same class), or the error that stopped it
+    maps: dict[str, tuple[int, float, float] | str] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -98,6 +105,12 @@ class SelfTestReport:
             out.append(f"only {sum(r.right for r in self.results)} of {len(self.results)} "
                        f"files labeled right ({self.accuracy:.0%}; the self-test needs "
                        f"{self.min_accuracy:.0%})")
+        embedded = self.decoded - self.not_embedded
+        for method, got in self.maps.items():
+            if isinstance(got, str):
+                out.append(f"the map ({method}) could not be drawn: {got}")
+            elif got[0] != embedded:
+                out.append(f"the map ({method}) placed {got[0]} of {embedded} files")
         return out
 
     @property
@@ -212,8 +225,39 @@ def _run(model: EmbeddingModel, demo: Path, classes: dict[str, list[Path]], work
                     _rel(path, demo), want, label, rec["leaf"], float(rec["confidence"]),
                     fold + 1, right, label == want))
         report.results.sort(key=lambda r: r.path)
+        _check_map(classifier, demo, truth, report, say)
     finally:
         lib.close()
+
+
+def _check_map(classifier: Classifier, demo: Path, truth: dict[str, str],
+               report: SelfTestReport, say: Callable[[str], None]) -> None:
+    """Project the library both ways; record files placed, time and neighbour purity."""
+    import numpy as np
+
+    from core.projection import METHODS, library_map
+
+    index = classifier.index()
+    paths = classifier.lib.paths_of([int(i) for i in index.sample_ids])
+    classes = [truth.get(os.path.realpath(os.fsdecode(paths.get(int(i), ""))), "")
+               for i in index.sample_ids]
+    for method in METHODS:
+        try:
+            proj = library_map(classifier, method)
+        except Exception as exc:  # an ImportError in a build that left a library out
+            report.maps[method] = f"{type(exc).__name__}: {exc}"
+            say(f"  map ({method}): FAILED: {report.maps[method]}")
+            continue
+        xy = proj.xy
+        ok = np.isfinite(xy).all(axis=1) & (xy >= 0).all(axis=1) & (xy <= 1).all(axis=1)
+        d = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
+        np.fill_diagonal(d, np.inf)
+        graded = [i for i, c in enumerate(classes) if c]
+        same = sum(classes[int(np.argmin(d[i]))] == classes[i] for i in graded)
+        purity = same / len(graded) if graded else 0.0
+        report.maps[method] = (int(ok.sum()), proj.seconds, purity)
+        say(f"  map ({method}): {int(ok.sum())} files placed in {proj.seconds:.2f} s; "
+            f"nearest file of the same class for {purity:.0%}")
 
 
 def _rel(path: str | os.PathLike[str] | bytes, root: Path) -> str:

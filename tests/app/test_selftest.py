@@ -52,6 +52,31 @@ def test_self_test_passes_with_the_shipped_network(report: SelfTestReport) -> No
         assert r.right == (r.label not in ("", "unknown")
                            and (r.truth == r.label or r.truth.startswith(r.label + "/")))
         assert not r.exact or r.right
+    # the map, both projections: every embedded file placed, and classes mostly together
+    assert set(report.maps) == {"pca", "tsne"}
+    for placed, _seconds, _purity in report.maps.values():  # type: ignore[misc]
+        assert placed == 47
+    assert max(m[2] for m in report.maps.values()) > 0.3  # type: ignore[index]  # chance ≈ 0.1
+
+
+def test_a_map_that_cannot_be_drawn_fails_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a build that left scikit-learn out looks like: the map's import fails."""
+    if not bundled_weights_path().is_file():
+        pytest.skip("no bundled weights")
+
+    def no_sklearn(*_a, **_k):
+        raise ModuleNotFoundError("No module named 'sklearn'")
+
+    monkeypatch.setattr("core.projection.project", no_sklearn)
+    got = run_self_test(jobs=0)
+    assert set(got.maps) == {"pca", "tsne"} and not got.passed
+    assert got.problems == ["the map (pca) could not be drawn: ModuleNotFoundError: "
+                            "No module named 'sklearn'",
+                            "the map (tsne) could not be drawn: ModuleNotFoundError: "
+                            "No module named 'sklearn'"]
+    half = SelfTestReport("m", files=47, decoded=47, results=got.results,
+                          maps={"pca": (40, 0.1, 0.5)})
+    assert half.problems == ["the map (pca) placed 40 of 47 files"]
 
 
 def test_threshold_and_failures_make_it_fail(report: SelfTestReport) -> None:
