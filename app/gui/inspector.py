@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.colors import node_color
 from app.gui.engine import EngineState, describe
 from app.gui.panels import SAMPLE_ID, FileList
 from app.gui.player import Player
@@ -34,15 +35,6 @@ from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
-
-
-def node_color(path: str) -> QColor:
-    """A stable colour per top-level class (grey when unlabeled)."""
-    top = path.split("/")[0] if path else ""
-    if not top or top == "unknown":
-        return QColor(150, 150, 150)
-    hue = (sum(ord(c) * 31 ** i for i, c in enumerate(top)) * 47) % 360
-    return QColor.fromHsv(hue, 150, 210)
 
 
 class WaveformView(QWidget):
@@ -59,6 +51,7 @@ class WaveformView(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.peaks: Peaks | None = None
         self.spans: list[Span] = []
+        self.colors: dict[str, QColor] = {}  # top-level class → colour (the session's)
         self.position = 0.0
         self.text = "No file selected"
 
@@ -101,7 +94,7 @@ class WaveformView(QWidget):
             r = self._timeline_rect()
             for s in self.spans:
                 x0, x1 = s.start_s / dur * w, min(s.end_s, dur) / dur * w
-                color = node_color(s.node)
+                color = node_color(s.node, self.colors)
                 p.fillRect(QRectF(x0, r.top(), max(x1 - x0, 1), r.height()), color)
                 if x1 - x0 > 40:
                     p.setPen(QColor(20, 20, 20))
@@ -372,6 +365,7 @@ class Inspector(QWidget):
 
         def done(spans: list[Span]) -> None:
             if sid == self.sample_id:
+                self.wave.colors = self.session.colors
                 self.wave.set_spans(spans)
 
         self.session.engine.call(work, done=done, key="timeline")

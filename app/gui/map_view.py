@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.colors import node_color
 from app.gui.engine import EngineState
-from app.gui.inspector import node_color
 from app.gui.mime import files_mime
 from app.gui.session import Session
 from core.projection import TSNE_MAX_FILES, Projection, library_map
@@ -313,7 +313,7 @@ class MapView(QWidget):
         tops = np.array([lab.split("/")[0] for lab in labels.tolist()], dtype=object)
         palette: dict[str, int] = {}
         for top in sorted(set(tops.tolist())):
-            palette[top] = node_color(top).rgba()
+            palette[top] = node_color(top, self.session.colors).rgba()
         self.colors = np.array([palette[t] for t in tops.tolist()], dtype=np.uint32)
         sup = np.zeros(len(have), bool)
         sup[have] = rows.support[self.rows_of_points[have]]

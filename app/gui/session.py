@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QColor
 
+from app.gui.colors import top_colors
 from app.gui.engine import Engine, EngineState, Job, JobRunner
 from app.gui.settings import Settings
 from core import browse, trees
@@ -87,6 +89,7 @@ class Session(QObject):
         self.tree_names: list[str] = []
         self.tree_name: str | None = settings.value("tree")
         self.tree: Tree | None = None
+        self._colors: tuple[Tree | None, dict[str, QColor]] = (None, {})
         self.counts: dict[int, tuple[int, int]] = {}
         self.selected: list[int] = []
         self.loaded = False
@@ -111,6 +114,17 @@ class Session(QObject):
         self.rootsChanged.emit()
         self.treeChanged.emit()
         self.rowsChanged.emit()
+
+    @property
+    def colors(self) -> dict[str, QColor]:
+        """Top-level class name → its colour, in the current tree's order."""
+        tree = self.tree
+        if tree is None:
+            return {}
+        if self._colors[0] is not tree:
+            tops = [tree.node(i).name for i in tree.children.get(tree.root_id, [])]
+            self._colors = (tree, top_colors(tops))
+        return self._colors[1]
 
     def set_tree(self, name: str) -> None:
         if name == self.tree_name:

@@ -132,6 +132,11 @@ def test_teaching_labels_the_demo_and_find_similar_and_map_follow(qtbot, window)
                      pos=QPointF(pt[0], pt[1]).toPoint())
     assert s.selected == [int(proj.sample_ids[5])]
     assert "Drums" in window.map.legend.text()
+    # one colour per top-level class, in tree order, all different; the map uses them
+    tops = [s.tree.node(i).name for i in s.tree.children[s.tree.root_id]]
+    assert list(s.colors) == tops and len({c.name() for c in s.colors.values()}) == len(tops)
+    drums = s.colors["Drums"].name()
+    assert f"color:{drums}'>●</span> Drums" in window.map.legend.text()
 
 
 def test_keyboard_teaching_and_search(qtbot, window) -> None:
