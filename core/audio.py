@@ -127,6 +127,20 @@ def _sf_path(path: Path) -> str | bytes:
     return os.fsencode(path) if os.name == "posix" else str(path)
 
 
+def open_sound(path: str | Path) -> sf.SoundFile:
+    """Open a file for block reads (close it, or use ``with``). Raises :class:`AudioError`
+    with a readable reason, as :func:`probe` does."""
+    path = Path(path)
+    try:
+        return sf.SoundFile(_sf_path(path))
+    except FileNotFoundError:
+        raise AudioError("file disappeared before it could be read") from None
+    except PermissionError:
+        raise AudioError("permission denied") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(_describe_sndfile_error(path, exc)) from None
+
+
 def probe(path: str | Path) -> AudioInfo:
     """Read the header only. Raises :class:`AudioError` with a readable reason."""
     path = Path(path)

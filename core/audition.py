@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from core.audio import _describe_sndfile_error, _sf_path
+from core.audio import open_sound
 from core.errors import AudioError
 
 BLOCK_FRAMES = 4096  # frames read from the file per step
@@ -46,14 +46,7 @@ class AuditionStream:
                  ) -> None:
         self.path = Path(path)
         self.rate, self.channels = int(rate), int(channels)
-        try:
-            self._file = sf.SoundFile(_sf_path(self.path))
-        except FileNotFoundError:
-            raise AudioError("the file is not there any more (moved or deleted?)") from None
-        except PermissionError:
-            raise AudioError("permission denied") from None
-        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-            raise AudioError(_describe_sndfile_error(self.path, exc)) from None
+        self._file = open_sound(self.path)
         self.file_rate = self._file.samplerate
         self.duration_s = self._file.frames / self.file_rate if self._file.frames > 0 else 0.0
         self.start_s = min(max(0.0, start_s), self.duration_s)
