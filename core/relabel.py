@@ -52,6 +52,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
+from core.backup import make_backup
 from core.errors import Cancelled, RelabelError
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import Library
@@ -1387,6 +1388,7 @@ def apply_batch(lib: Library, batch_id: int, *, progress: ProgressCallback = no_
         if batch.state not in ("planned", "failed", "cancelled"):
             raise RelabelError(f"relabel batch {batch_id} is {batch.state}; only a planned "
                                "(or failed, or cancelled) batch can be applied")
+        make_backup(lib, "relabel")
         report = ApplyReport(batch_id, recovered=recovered)
         _Run(lib, batch).apply(report, progress, cancel or CancelToken())
         return report
@@ -1410,6 +1412,7 @@ def undo_batch(lib: Library, batch_id: int, *, progress: ProgressCallback = no_p
             raise RelabelError(f"relabel batch {batch_id} was never applied: nothing to undo")
         if batch.state not in ("applied", "failed", "cancelled"):
             raise RelabelError(f"relabel batch {batch_id} is {batch.state}; it cannot be undone")
+        make_backup(lib, "undo")
         report = UndoReport(batch_id, recovered=recovered)
         _Run(lib, batch).undo(report, progress, cancel or CancelToken())
         return report

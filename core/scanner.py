@@ -24,6 +24,7 @@ import numpy as np
 
 from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
 from core.audio import segments_to_keep as _segments_to_keep
+from core.backup import make_backup
 from core.errors import AudioError, Cancelled, SampletreeError
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import KnownSample, Library, SampleRecord
@@ -629,6 +630,7 @@ def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None,
     """
     report = ScanReport(roots=[os.path.abspath(d) for d in dirs])
     t0 = time.perf_counter()
+    make_backup(library, "scan")
     scanner = Scanner(library, model, options or ScanOptions(), progress, cancel or CancelToken())
     scanner.run(dirs, report)
     report.seconds = time.perf_counter() - t0
