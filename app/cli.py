@@ -261,7 +261,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _labels_for_ls(library: Any, tree: str | None) -> dict[str, dict[str, Any]]:
+def _labels_for_ls(library: Any, tree: str | None) -> tuple[str | None, dict[str, dict[str, Any]]]:
     from core.classify import file_labels
     from core.schema import trees
 
@@ -269,30 +269,41 @@ def _labels_for_ls(library: Any, tree: str | None) -> dict[str, dict[str, Any]]:
         with library.reading() as conn:
             names = [r[0] for r in conn.execute(trees.select().with_only_columns(trees.c.name))]
         if len(names) != 1:
-            return {}
+            return None, {}
         tree = names[0]
-    return {r["path"]: r for r in file_labels(library, tree)}
+    return tree, {r["path"]: r for r in file_labels(library, tree)}
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from core.labeltext import UNLABELED, count_states, record_state, record_text, summary
+
     with _open_library(args, create=False) as library:
         rows = list(library.list_samples(status=args.status))
-        labels = _labels_for_ls(library, args.tree)
+        tree, labels = _labels_for_ls(library, args.tree)
     for row in rows:
         lab = labels.get(row["path"])
         row["label"] = None if lab is None else ("unknown" if lab["unknown"] else lab["node"])
         row["confidence"] = None if lab is None else lab["confidence"]
+        row["state"] = None if tree is None else record_state(lab)
         row["path"] = _printable(row["path"])
+        if tree is not None:
+            row["_text"] = record_text(lab)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps([{k: v for k, v in r.items() if k != "_text"} for r in rows], indent=1))
         return EXIT_OK
     for row in rows:
         dur = f"{row['duration_s']:7.2f}s" if row["duration_s"] is not None else "      -"
         extra = f"  {row['error']}" if row["error"] else ""
-        label = f"  [{row['label'] or '?'} {row['confidence']:.2f}]" if row["label"] is not None \
-            else ""
+        label = ""
+        if tree is not None:
+            label = (f"  [{row['_text']}]" if row["state"] == UNLABELED
+                     else f"  [{row['_text']} {row['confidence']:.2f}]")
         print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{label}{extra}")
-    print(f"{len(rows)} files", file=sys.stderr)
+    if tree is None:
+        print(f"{len(rows)} files", file=sys.stderr)
+    else:
+        print(f"{summary(count_states(r['state'] for r in rows))} (tree {tree})",
+              file=sys.stderr)
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from app.common import EXIT_OK, open_library, printable, sample_id_for
+from app.common import EXIT_OK, label_counts, open_library, printable, sample_id_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,26 +55,27 @@ def _thresholds(args: argparse.Namespace):  # -> Thresholds
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from core.classify import Classifier, file_labels
+    from core.labeltext import record_state, record_text, summary
 
     with open_library(args, create=False) as lib:
         report = Classifier(lib, _thresholds(args)).refresh(args.tree)
         rows = file_labels(lib, args.tree)
+        counts = label_counts(lib, args.tree)
     if args.json:
-        print(json.dumps([{k: (printable(v) if k == "path" else v) for k, v in r.items()}
-                          for r in rows], indent=1))
+        print(json.dumps([{**{k: (printable(v) if k == "path" else v) for k, v in r.items()},
+                           "state": record_state(r)} for r in rows], indent=1))
         return EXIT_OK
     for r in rows:
-        label = "unknown" if r["unknown"] else (r["node"] or "(uncertain)")
-        mark = "~" if r["backed_off"] and not r["unknown"] else " "
-        print(f"{r['confidence']:5.2f}{mark} {label:<28} {printable(r['path'])}")
-    print(f"{report.files} files, {report.classes} classes from {report.supports} examples; "
-          f"{report.backed_off} backed off (~), {report.unknown} unknown; "
-          f"{report.seconds * 1000:.0f} ms", file=sys.stderr)
+        print(f"{r['confidence']:5.2f}  {record_text(r):<28} {printable(r['path'])}")
+    print(f"{summary(counts)} "
+          f"(tree {args.tree}; {report.classes} classes from {report.supports} examples; "
+          f"{report.seconds * 1000:.0f} ms)", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from core.classify import Classifier
+    from core.labeltext import label_text
 
     with open_library(args, create=False) as lib:
         exp = Classifier(lib).explain(args.tree, sample_id_for(lib, args.file))
@@ -83,9 +84,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_OK
     p = exp["prediction"]
     if p:
-        state = "unknown" if p["unknown"] else p["node"] or "(uncertain)"
+        state = label_text(p["node"], backed_off=p["backed_off"], unknown=p["unknown"])
         print(f"Label: {state} (confidence {p['confidence']:.2f}; best leaf {p['leaf']} at "
               f"{p['leaf_confidence']:.2f}{', backed off' if p['backed_off'] else ''})")
+    else:
+        print("Label: unlabeled (no prediction for this file)")
     print(f"Distance to each prototype on the path (unknown beyond "
           f"{exp['unknown_radius'] ** 0.5:.3f}):")
     for step in exp["path"]:

@@ -74,15 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _refresh(lib: Any, tree: str) -> None:
     """Every label follows an edit at once (when there is something to predict with)."""
+    from app.common import label_counts
     from core.classify import Classifier, ClassifyError
+    from core.labeltext import summary
 
     try:
         r = Classifier(lib).refresh(tree)
     except ClassifyError as exc:
         print(f"labels not updated: {exc}", file=sys.stderr)
         return
-    print(f"labels updated: {r.files} files, {r.classes} classes, {r.unknown} unknown "
-          f"({r.seconds * 1000:.0f} ms)", file=sys.stderr)
+    print(f"labels updated: {summary(label_counts(lib, tree))} ({r.classes} classes; "
+          f"{r.seconds * 1000:.0f} ms)", file=sys.stderr)
 
 
 def _create(args: argparse.Namespace) -> int:

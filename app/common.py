@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
 
-__all__ = ["EXIT_CANCELLED", "EXIT_ERROR", "EXIT_OK", "open_library", "printable",
-           "sample_id_for"]
+__all__ = ["EXIT_CANCELLED", "EXIT_ERROR", "EXIT_OK", "file_count", "open_library",
+           "printable", "sample_id_for"]
 
 
 def open_library(args: argparse.Namespace, *, create: bool) -> Library:
@@ -37,6 +37,42 @@ def open_library(args: argparse.Namespace, *, create: bool) -> Library:
         raise
     return lib
 
+
+
+def file_count(lib: Library) -> int:
+    """Every file of the library, whatever its status."""
+    from sqlalchemy import func, select
+
+    from core.schema import samples
+
+    with lib.reading() as conn:
+        return int(conn.execute(select(func.count()).select_from(samples)).scalar_one())
+
+
+def label_counts(lib: Library, tree_name: str) -> dict[str, int]:
+    """Files per label state (:mod:`core.labeltext`) for a tree, every file counted once:
+    the numbers ``classify``, ``ls`` and the app print."""
+    from sqlalchemy import func, select
+
+    from core.labeltext import UNLABELED, count_states, label_state
+    from core.schema import predictions
+    from core.trees import load_tree
+
+    tree = load_tree(lib, tree_name)
+    with lib.reading() as conn:
+        got = conn.execute(
+            select(predictions.c.node_id, predictions.c.backed_off, predictions.c.unknown,
+                   func.count())
+            .where(predictions.c.tree_id == tree.id)
+            .group_by(predictions.c.node_id, predictions.c.backed_off,
+                      predictions.c.unknown)).all()
+    counts = count_states((), 0)
+    for node_id, backed_off, unknown, n in got:
+        root = node_id is None or node_id == tree.root_id
+        counts[label_state("" if root else "x", backed_off=bool(backed_off),
+                           unknown=bool(unknown))] += int(n)
+    counts[UNLABELED] = max(0, file_count(lib) - sum(counts.values()))
+    return counts
 
 
 def sample_id_for(lib: Library, path: str) -> int:

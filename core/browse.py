@@ -15,16 +15,17 @@ from typing import Any
 
 import numpy as np
 
+from core.labeltext import UNCERTAIN, UNKNOWN, label_text
 from core.library import Library
 from core.paths import display_path
 from core.trees import Tree, load_tree
 
 COLUMNS: tuple[str, ...] = ("name", "folder", "label", "confidence", "duration", "format",
                             "status")
+#: the label column's value for a file with no prediction (shown as "unlabeled")
 UNLABELED = ""
-UNKNOWN = "unknown"
-#: nothing in the tree is certain enough, not even a top-level class (see ``leaf``)
-UNCERTAIN = "uncertain"
+# The words of the other states are shared with the command line (core/labeltext.py);
+# UNCERTAIN: nothing in the tree is certain enough, not even a top-level class (see ``leaf``)
 
 
 @dataclass
@@ -108,6 +109,16 @@ class Rows:
                        _rank={k: v for k, v in self._rank.items()
                               if k not in ("label", "confidence", "text:label")},
                        _hay=None)
+
+
+def display_label(rows: Rows, r: int, sep: str = " › ") -> str:
+    """Row ``r``'s label in the words of :mod:`core.labeltext` (``~ Drums``, ``uncertain``,
+    ``unknown``, ``unlabeled``); "" when no tree is shown."""
+    if rows.tree is None:
+        return ""
+    label = rows.label[r]
+    return label_text("" if label == UNCERTAIN else label, backed_off=bool(rows.backed_off[r]),
+                      unknown=label == UNKNOWN, predicted=label != UNLABELED, sep=sep)
 
 
 @dataclass(frozen=True)

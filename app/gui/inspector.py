@@ -100,7 +100,7 @@ class WaveformView(QWidget):
                     p.setPen(QColor(20, 20, 20))
                     p.drawText(QRectF(x0 + 3, r.top(), x1 - x0 - 6, r.height()),
                                Qt.AlignmentFlag.AlignVCenter,
-                               s.node.rsplit("/", 1)[-1] if s.node else "?")
+                               s.node.rsplit("/", 1)[-1] if s.node else "uncertain")
         if self.position > 0:
             x = self.position / dur * w
             p.setPen(QPen(QColor(230, 60, 60), 2))
@@ -295,7 +295,7 @@ class Inspector(QWidget):
             self.label.setText("No class tree yet")
             self.confidence.setText("")
         elif not label:
-            self.label.setText("Not labeled yet (give the tree a few examples)")
+            self.label.setText("unlabeled — no prediction yet (give the tree a few examples)")
             self.confidence.setText("")
         elif rows.support[r]:
             self.label.setText(f"{label.replace('/', ' › ')}  ★ your example")

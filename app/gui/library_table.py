@@ -27,7 +27,16 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from core.browse import COLUMNS, UNCERTAIN, UNKNOWN, Filter, Rows, empty_rows, select_rows
+from core.browse import (
+    COLUMNS,
+    UNCERTAIN,
+    UNKNOWN,
+    Filter,
+    Rows,
+    display_label,
+    empty_rows,
+    select_rows,
+)
 
 HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
            "duration": "Duration", "format": "Format", "status": "Status"}
@@ -117,15 +126,8 @@ class LibraryModel(QAbstractTableModel):
         rows = self.rows
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             if column == "label":
-                label = rows.label[r]
-                if not label:
-                    return ""
-                text = label.replace("/", " › ")
-                if rows.support[r]:
-                    return f"{text}  ★"
-                if label == UNCERTAIN:
-                    return f"? {rows.leaf[r].replace('/', ' › ')}"
-                return f"~ {text}" if rows.backed_off[r] and label != UNKNOWN else text
+                text = display_label(rows, r)
+                return f"{text}  ★" if rows.support[r] else text
             if column == "confidence":
                 c = rows.confidence[r]
                 return "" if math.isnan(c) else f"{c * 100:.0f} %"
@@ -149,7 +151,8 @@ class LibraryModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.ForegroundRole:
             if rows.status[r] != "ok" or (column == "label"
-                                          and rows.label[r] in (UNKNOWN, UNCERTAIN)):
+                                          and (rows.label[r] in (UNKNOWN, UNCERTAIN)
+                                               or not rows.label[r])):
                 return self._muted
             return None
         if role == Qt.ItemDataRole.FontRole and column == "label" and rows.support[r]:

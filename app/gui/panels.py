@@ -282,7 +282,7 @@ class SuggestionsPanel(QWidget):
             r = index.get(sid)
             if r is None:
                 continue
-            label = rows.leaf[r].replace("/", " › ") or "?"
+            label = rows.leaf[r].replace("/", " › ") or "uncertain"
             item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
             item.setData(SAMPLE_ID, sid)
             item.setToolTip(str(rows.path[r]))
