@@ -18,7 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from app.cmd_selftest import SelfTestAction
-from app.common import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK
+from app.common import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    JSON_HELP,
+    HelpFormatter,
+    Parser,
+    command,
+    count_int,
+    positive_float,
+)
 from app.common import open_library as _open_library
 from app.common import printable as _printable
 from app.paths import default_library_path
@@ -26,9 +37,22 @@ from core.errors import SampletreeError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="sampletree",
-        description="Organize music sample libraries with a few-shot hierarchical network.",
+        description="Organize music sample libraries with a few-shot hierarchical network: "
+                    "scan your folders, give a few examples per class of a tree, and every "
+                    "file is labeled. `sampletree COMMAND --help` explains each command.",
+        epilog="Labels: Drums/Kick (a class), ~ Drums (the class was uncertain: the deepest "
+               "certain group), uncertain (not even a top-level group), unknown (far from "
+               "every class), unlabeled (no prediction: not embedded, or no examples yet).\n\n"
+               "Exit status: 0 done, 1 failed (one `sampletree: error:` line), 2 a wrong "
+               "command line (or no display for the app), 130 cancelled.\n\n"
+               "examples:\n"
+               "  sampletree scan ~/Samples\n"
+               "  sampletree tree create mine --from producer\n"
+               "  sampletree label mine Drums/Kick ~/Samples/kicks/k1.wav\n"
+               "  sampletree classify mine",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--library", type=Path, default=None,
                    help=f"library file (default: {default_library_path()})")
@@ -39,28 +63,49 @@ def _parser() -> argparse.ArgumentParser:
                         "print each file's label, exit 0 if they come out right")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=False)
 
-    sub.add_parser("gui", help="open the desktop app (also what `sampletree` alone does "
-                               "when a display is present)")
+    command(sub, "gui", "open the desktop app (also what `sampletree` alone does when a "
+                        "display is present)", examples=("sampletree gui",
+                                                         "sampletree --library x.sqlite gui"))
 
-    s = sub.add_parser("scan", help="scan sample folders into the library")
-    s.add_argument("dirs", nargs="+", metavar="DIR")
+    s = command(sub, "scan", "scan sample folders into the library",
+                description="Scan sample folders into the library: every audio file is "
+                            "decoded, cut into 1 s windows and embedded by the network; "
+                            "labels of every tree follow. Rescans read only what changed; "
+                            "Ctrl-C stops after the current batch and the same scan resumes.",
+                examples=("sampletree scan ~/Samples", "sampletree scan ~/Samples ~/Loops "
+                          "--device cpu --jobs 2", "sampletree scan ~/Samples --json"))
+    s.add_argument("dirs", nargs="+", metavar="DIR", help="folders to scan (and keep watching "
+                                                          "for the next scan)")
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where the network runs (default: CUDA when present)")
-    s.add_argument("--jobs", type=int, default=None,
+                   help="where the network runs: auto (a CUDA GPU when present, else the "
+                        "CPU), cpu, or cuda (an error without a CUDA GPU)")
+    s.add_argument("--jobs", type=count_int, default=None, metavar="N",
                    help="decoder processes (default: CPU count; 0 = decode in-process)")
     s.add_argument("--model", type=Path, default=os.environ.get("SAMPLETREE_MODEL"),
-                   help="weights file to embed with (default: the bundled model)")
-    s.add_argument("--hop", type=float, default=0.5, help="seconds between windows (0.5)")
+                   metavar="WEIGHTS",
+                   help="weights file to embed with (default: $SAMPLETREE_MODEL, else the "
+                        "bundled model)")
+    s.add_argument("--hop", type=positive_float, default=0.5, metavar="S",
+                   help="seconds between windows, above 0 (0.5)")
     s.add_argument("--json", action="store_true", help="print the scan report as JSON")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--quiet", action="store_true", help="no progress display")
 
-    st = sub.add_parser("status", help="summary of the library")
-    st.add_argument("--json", action="store_true")
+    st = command(sub, "status", "summary of the library",
+                 description="Summary of the library: its folders, files by status, audio "
+                             "hours, windows, embeddings and the last scan.",
+                 examples=("sampletree status", "sampletree --library x.sqlite status --json"))
+    st.add_argument("--json", action="store_true", help=JSON_HELP)
 
-    ls = sub.add_parser("ls", help="list the files in the library")
+    ls = command(sub, "ls", "list the files in the library",
+                 description="List the files in the library: status, duration, windows, path "
+                             "and, when the library has one tree (or --tree), each file's "
+                             "label and confidence. The counts go to stderr.",
+                 examples=("sampletree ls", "sampletree ls --status error",
+                           "sampletree ls --tree mine --json"))
     ls.add_argument("--json", action="store_true", help="a JSON array, one record per file")
     ls.add_argument("--status", choices=["ok", "error", "missing", "pending"],
-                    help="only files with this status")
+                    help="only files with this status: ok, error (unreadable), missing (gone "
+                         "from disk) or pending (not decoded yet)")
     ls.add_argument("--tree", metavar="NAME",
                     help="labels from this tree (default: the only tree, if there is one)")
     for module in _command_modules():
@@ -337,9 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if not has_display():
             parser.print_usage(sys.stderr)
-            print("sampletree: no display to open the app on; choose a COMMAND "
+            print("sampletree: error: no display to open the app on; choose a COMMAND "
                   "(sampletree --help lists them)", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         args.command = "gui"
     from core.allocator import tune_allocator
 

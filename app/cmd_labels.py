@@ -7,37 +7,72 @@ import json
 import sys
 from typing import Any
 
-from app.common import EXIT_OK, label_counts, open_library, printable, sample_id_for
+from app.common import (
+    EXIT_OK,
+    JSON_HELP,
+    command,
+    count_int,
+    fraction,
+    label_counts,
+    open_library,
+    positive_float,
+    positive_int,
+    printable,
+    sample_id_for,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("classify", help="label every file with a tree (re-predicts)")
-    c.add_argument("tree", metavar="NAME")
+    c = command(sub, "classify", "label every file with a tree (re-predicts)",
+                description="Label every file with a tree, from its examples, and print each "
+                            "file's confidence and label: Drums/Kick (a class), ~ Drums (the "
+                            "class was uncertain: the deepest certain group), uncertain (not "
+                            "even a top-level group is), unknown (far from every class). The "
+                            "counts, unlabeled files (no prediction) included, go to stderr.",
+                examples=("sampletree classify mine",
+                          "sampletree classify mine --min-confidence 0.7 --json"))
+    c.add_argument("tree", metavar="NAME", help="the tree (`sampletree tree list`)")
     c.add_argument("--json", action="store_true", help="a JSON array, one record per file")
-    c.add_argument("--min-confidence", type=float, default=None,
-                   help="back off above nodes less certain than this (default 0.5)")
-    c.add_argument("--unknown-factor", type=float, default=None,
-                   help="unknown beyond this many times the supports' spread (default 2)")
+    c.add_argument("--min-confidence", type=fraction, default=None, metavar="X",
+                   help="back off to the group above a class less certain than this, 0 to 1 "
+                        "(default 0.5)")
+    c.add_argument("--unknown-factor", type=positive_float, default=None, metavar="F",
+                   help="unknown beyond this many times the examples' spread, above 0 "
+                        "(default 2)")
     c.set_defaults(func=cmd_classify)
 
-    e = sub.add_parser("explain", help="why a file got its label")
-    e.add_argument("tree", metavar="NAME")
-    e.add_argument("file", metavar="FILE")
-    e.add_argument("--json", action="store_true")
+    e = command(sub, "explain", "why a file got its label",
+                description="Why a file got its label: its distance to each prototype on the "
+                            "path from the top of the tree, and its nearest examples (smaller "
+                            "is closer).",
+                examples=("sampletree explain mine ~/Samples/kicks/k9.wav",))
+    e.add_argument("tree", metavar="NAME", help="the tree (`sampletree tree list`)")
+    e.add_argument("file", metavar="FILE", help="a file of the library")
+    e.add_argument("--json", action="store_true", help=JSON_HELP)
     e.set_defaults(func=cmd_explain)
 
-    s = sub.add_parser("similar", help="the files that sound most like FILE")
-    s.add_argument("file", metavar="FILE")
-    s.add_argument("-k", type=int, default=20, help="how many (20)")
-    s.add_argument("--window", type=int, default=None,
-                   help="search by one window of FILE (index), among all windows")
-    s.add_argument("--json", action="store_true")
+    s = command(sub, "similar", "the files that sound most like FILE",
+                description="The files that sound most like FILE, closest first, with their "
+                            "distance (smaller is closer; 0 is the same sound).",
+                examples=("sampletree similar ~/Samples/kicks/k1.wav -k 10",
+                          "sampletree similar ~/Samples/loop.wav --window 3"))
+    s.add_argument("file", metavar="FILE", help="a file of the library")
+    s.add_argument("-k", type=positive_int, default=20, metavar="N",
+                   help="how many files, 1 or more (20)")
+    s.add_argument("--window", type=count_int, default=None, metavar="I",
+                   help="search by one window of FILE (its index, from 0), among "
+                        "all windows")
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
     s.set_defaults(func=cmd_similar)
 
-    g = sub.add_parser("suggest", help="the files whose labels are least certain")
-    g.add_argument("tree", metavar="NAME")
-    g.add_argument("-n", type=int, default=20, help="how many (20)")
-    g.add_argument("--json", action="store_true")
+    g = command(sub, "suggest", "the files whose labels are least certain",
+                description="The files whose labels are least certain, least first: giving "
+                            "them as examples teaches the tree most.",
+                examples=("sampletree suggest mine -n 5",))
+    g.add_argument("tree", metavar="NAME", help="the tree (`sampletree tree list`)")
+    g.add_argument("-n", type=positive_int, default=20, metavar="N",
+                   help="how many files, 1 or more (20)")
+    g.add_argument("--json", action="store_true", help=JSON_HELP)
     g.set_defaults(func=cmd_suggest)
 
 
@@ -111,6 +146,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
+    print(f"{'distance':>8}  file (closest first: smaller is closer)")
     for r in rows:
         where = f" @window {r['window']}" if r["window"] is not None else ""
         print(f"{r['distance']:8.3f}  {r['path']}{where}")
@@ -127,6 +163,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
+    print("confidence  file (least certain first: label these next)")
     for r in rows:
-        print(f"{r['confidence']:5.2f}  {r['path']}")
+        print(f"{r['confidence']:10.2f}  {r['path']}")
     return EXIT_OK

@@ -8,30 +8,34 @@ import os
 import time
 from pathlib import Path
 
-from app.common import EXIT_ERROR, EXIT_OK, printable
+from app.common import EXIT_ERROR, EXIT_OK, command, printable
 from app.paths import default_library_path
 from core.errors import SampletreeError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser(
-        "check", help="read the whole library and report damage (exit 1 when damaged)",
+    c = command(
+        sub, "check", "read the whole library and report damage (exit 1 when damaged)",
+        examples=("sampletree check", "sampletree --library x.sqlite check --json"),
         description="Runs SQLite's full integrity check and the foreign-key check over the "
                     "library. A damaged library is marked so, and no command writes to it "
                     "until a check passes again or it is restored.")
     c.add_argument("--json", action="store_true", help="print the verdict as JSON")
     c.set_defaults(func=cmd_check)
 
-    b = sub.add_parser(
-        "backups", help="list the library's automatic backups",
+    b = command(
+        sub, "backups", "list the library's automatic backups",
+        examples=("sampletree backups",),
         description="A backup is taken before each scan, relabel, undo and upgrade (when "
                     "the library changed since the last one); the newest three are kept in "
                     "LIBRARY.backups/ ($SAMPLETREE_BACKUPS sets how many, 0 none).")
     b.add_argument("--json", action="store_true", help="print the list as JSON")
     b.set_defaults(func=cmd_backups)
 
-    r = sub.add_parser(
-        "restore", help="put back the last good backup, then rescan the library's folders",
+    r = command(
+        sub, "restore", "put back the last good backup, then rescan the library's folders",
+        examples=("sampletree restore", "sampletree restore --from LIBRARY.backups/FILE "
+                  "--no-rescan"),
         description="The current library file is kept beside it (NAME.replaced-TIME), never "
                     "deleted. Labels and examples made after the backup are not in it; "
                     "files changed since are found by the rescan.")

@@ -10,7 +10,16 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from app.common import EXIT_OK
+from app.common import (
+    EXIT_OK,
+    command,
+    count_int,
+    int_at_least,
+    int_list,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+)
 from app.paths import APP_NAME
 from core.errors import SampletreeError
 
@@ -35,55 +44,104 @@ def default_corpus_dir() -> Path:
     return Path(user_cache_dir(APP_NAME, appauthor=False)) / "corpus"
 
 
+def _programs(text: str) -> list[int]:
+    """An argparse type: General MIDI program numbers 0–127, separated by commas."""
+    out = []
+    for part in text.split(","):
+        value = count_int(part.strip())
+        if value > 127:
+            raise argparse.ArgumentTypeError(f"{value} is not a General MIDI program (0-127)")
+        out.append(value)
+    return out
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("corpus", help="the training corpus (rendered from Debian's SoundFonts)")
+    c = command(sub, "corpus", "the training corpus (rendered from Debian's SoundFonts)",
+                examples=("sampletree corpus build",))
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
-    b = csub.add_parser("build", help="render and collect the training corpus")
-    b.add_argument("--out", type=Path, default=None,
+    b = command(csub, "build", "render and collect the training corpus",
+                description="Render the General MIDI SoundFonts note by note with fluidsynth "
+                            "and add the Hydrogen and AVL drum kits: the corpus `train` and "
+                            "`evaluate` read.",
+                examples=("sampletree corpus build",
+                          "sampletree corpus build --out /tmp/corpus --programs 0,40,73"))
+    b.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help=f"where to write it (default: {default_corpus_dir()})")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--pitches", type=int, default=8, help="pitches per program and font (8)")
-    b.add_argument("--jobs", type=int, default=None, help="fluidsynth runs at a time")
-    b.add_argument("--programs", default=None,
-                   help="only these GM programs, e.g. 0,40,73 (default: all 128)")
+    b.add_argument("--seed", type=count_int, default=0, help="random seed, 0 or more (0)")
+    b.add_argument("--pitches", type=positive_int, default=8, metavar="N",
+                   help="pitches per program and font, 1 or more (8)")
+    b.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                   help="fluidsynth runs at a time, 1 or more (default: up to 4)")
+    b.add_argument("--programs", type=_programs, default=None, metavar="LIST",
+                   help="only these GM programs (0-127), e.g. 0,40,73 (default: all 128)")
     b.add_argument("--no-hydrogen", action="store_true", help="leave out the Hydrogen kits")
     b.set_defaults(func=cmd_corpus_build)
 
-    t = sub.add_parser("train", help="train the embedding network on the corpus (episodic)")
-    t.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: cache)")
-    t.add_argument("--out", type=Path, required=True, help="run folder (resumes if present)")
-    t.add_argument("--episodes", type=int, default=3000)
-    t.add_argument("--way", type=int, default=12)
-    t.add_argument("--shot", type=int, default=4)
-    t.add_argument("--query", type=int, default=12)
+    t = command(sub, "train", "train the embedding network on the corpus (episodic)",
+                description="Train the embedding network on the corpus in few-shot episodes; "
+                            "writes RUN/model.pt and its .json, and resumes RUN if it exists.",
+                examples=("sampletree train --out runs/hier",
+                          "sampletree train --out runs/flat --loss flat --episodes 4000"))
+    t.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                   help="corpus folder (default: the cache, as `corpus build` writes it)")
+    t.add_argument("--out", type=Path, required=True, metavar="RUN",
+                   help="run folder (resumes if present)")
+    t.add_argument("--episodes", type=positive_int, default=3000, metavar="N",
+                   help="training episodes, 1 or more (3000)")
+    t.add_argument("--way", type=int_at_least(2), default=12, metavar="N",
+                   help="classes per episode, 2 or more (12)")
+    t.add_argument("--shot", type=positive_int, default=4, metavar="N",
+                   help="examples per class, 1 or more (4)")
+    t.add_argument("--query", type=positive_int, default=12, metavar="N",
+                   help="queries per class, 1 or more (12)")
     t.add_argument("--loss", choices=["flat", "hier", "equal"], default="hier",
                    help="flat: leaf loss only (baseline); hier: e^(-alpha*h) per level; "
                         "equal: every level weighted alike")
-    t.add_argument("--alpha", type=float, default=1.0)
-    t.add_argument("--height", type=int, default=1, help="tree levels above the leaves (1)")
-    t.add_argument("--random-tree", type=int, default=None, metavar="SEED",
+    t.add_argument("--alpha", type=nonnegative_float, default=1.0, metavar="A",
+                   help="the hier loss's decay per level, 0 or more (1.0)")
+    t.add_argument("--height", type=positive_int, default=1, metavar="H",
+                   help="tree levels above the leaves in the loss, 1 or more (1)")
+    t.add_argument("--random-tree", type=count_int, default=None, metavar="SEED",
                    help="train on a random tree of the same shape (control experiment)")
-    t.add_argument("--arch", choices=["lean", "paper"], default="lean")
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--val-every", type=int, default=250)
-    t.add_argument("--no-augment", action="store_true")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    t.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    t.add_argument("--arch", choices=["lean", "paper"], default="lean",
+                   help="lean: the shipped network; paper: the paper's exact CNN (slower)")
+    t.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (0.003)")
+    t.add_argument("--val-every", type=positive_int, default=250, metavar="N",
+                   help="validate every N episodes (250)")
+    t.add_argument("--no-augment", action="store_true", help="no data augmentation")
+    t.add_argument("--seed", type=count_int, default=0, help="random seed, 0 or more (0)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to train (auto: a CUDA GPU when present)")
+    t.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="CPU threads for torch")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="the paper's few-shot evaluation on unseen classes")
+    e = command(sub, "evaluate", "the paper's few-shot evaluation on unseen classes",
+                description="The paper's few-shot evaluation on the unseen test classes: "
+                            "F1 and mistake severity per number of examples, for each model "
+                            "on the same episodes.",
+                examples=("sampletree evaluate runs/hier/model.pt --out eval",
+                          "sampletree evaluate flat=runs/flat/model.pt hier=runs/hier/model.pt "
+                          "--out eval --shots 1,4"))
     e.add_argument("models", nargs="+", metavar="[LABEL=]WEIGHTS",
                    help="weights files (.pt with their .json) to compare on the same episodes")
-    e.add_argument("--corpus", type=Path, default=None)
-    e.add_argument("--out", type=Path, required=True, help="folder for results.{md,json}, PNGs")
-    e.add_argument("--episodes", type=int, default=100)
-    e.add_argument("--way", type=int, default=12)
-    e.add_argument("--query", type=int, default=10)
-    e.add_argument("--shots", default="1,2,4,8,16")
-    e.add_argument("--split", choices=["test", "val"], default="test")
-    e.add_argument("--seed", type=int, default=1234)
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                   help="corpus folder (default: the cache)")
+    e.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="folder for results.{md,json}, PNGs")
+    e.add_argument("--episodes", type=positive_int, default=100, metavar="N",
+                   help="episodes per number of examples (100)")
+    e.add_argument("--way", type=int_at_least(2), default=12, metavar="N",
+                   help="classes per episode, 2 or more (12)")
+    e.add_argument("--query", type=positive_int, default=10, metavar="N",
+                   help="queries per class (10)")
+    e.add_argument("--shots", type=int_list, default=[1, 2, 4, 8, 16], metavar="LIST",
+                   help="numbers of examples per class to evaluate (1,2,4,8,16)")
+    e.add_argument("--split", choices=["test", "val"], default="test",
+                   help="test: the held-out classes; val: the validation classes")
+    e.add_argument("--seed", type=count_int, default=1234, help="random seed (1234)")
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to run (auto: a CUDA GPU when present)")
     e.set_defaults(func=cmd_evaluate)
 
 
@@ -95,7 +153,7 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
     if args.jobs:
         opt.jobs = args.jobs
     if args.programs:
-        opt.programs = [int(p) for p in args.programs.split(",")]
+        opt.programs = list(args.programs)
     with _one_line_errors():
         build(opt)
     return EXIT_OK
@@ -125,7 +183,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             label, path = Path(spec).parent.name or Path(spec).stem, spec
         models[label] = path
     cfg = EvalConfig(corpus=str(args.corpus or default_corpus_dir()), out=str(args.out),
-                     shots=tuple(int(k) for k in args.shots.split(",")),
+                     shots=tuple(args.shots),
                      episodes=args.episodes, n_way=args.way, n_query=args.query,
                      split=args.split, seed=args.seed, device=args.device)
     with _one_line_errors():

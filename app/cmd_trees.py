@@ -7,68 +7,107 @@ import json
 import sys
 from typing import Any
 
-from app.common import EXIT_OK, open_library
+from app.common import EXIT_OK, JSON_HELP, command, count_int, open_library
+
+_NAME = "the tree (`sampletree tree list`)"
+_NODE = "a node of the tree, its path from the top level with '/': Drums/Kick"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser("tree", help="create, edit, show, import and export class trees")
+    t = command(sub, "tree", "create, edit, show, import and export class trees",
+                description="Class trees: each node is a class (Drums › Kick); files given "
+                            "as examples of a node teach it, and every file gets the most "
+                            "likely node. `sampletree tree ACTION --help` explains each "
+                            "action.",
+                examples=("sampletree tree create mine --from producer",
+                          "sampletree tree add mine Synth/Lead", "sampletree tree show mine"))
     ts = t.add_subparsers(dest="tree_command", metavar="ACTION", required=True)
 
-    c = ts.add_parser("create", help="a new tree, empty or from a bundled one")
-    c.add_argument("name", metavar="NAME")
+    c = command(ts, "create", "a new tree, empty or from a bundled one",
+                examples=("sampletree tree create mine",
+                          "sampletree tree create mine --from producer"))
+    c.add_argument("name", metavar="NAME", help="the new tree's name")
     c.add_argument("--from", dest="default", metavar="DEFAULT_TREE",
                    help="start from a bundled tree (see `tree defaults`)")
     c.set_defaults(func=_create)
-    ts.add_parser("list", help="the trees of the library").set_defaults(func=_list)
-    ts.add_parser("defaults", help="the bundled trees").set_defaults(func=_defaults)
-    a = ts.add_parser("add", help="add a node (and any missing parents)")
-    a.add_argument("name", metavar="NAME")
-    a.add_argument("path", metavar="NODE/PATH")
+    command(ts, "list", "the trees of the library",
+            examples=("sampletree tree list",)).set_defaults(func=_list)
+    command(ts, "defaults", "the bundled trees (for `tree create NAME --from`)",
+            examples=("sampletree tree defaults",)).set_defaults(func=_defaults)
+    a = command(ts, "add", "add a node (and any missing parents)",
+                examples=("sampletree tree add mine Synth/Lead",))
+    a.add_argument("name", metavar="NAME", help=_NAME)
+    a.add_argument("path", metavar="NODE/PATH", help="the new node's path: Synth/Lead adds "
+                                                     "Lead under Synth (and Synth if missing)")
     a.set_defaults(func=_add)
-    s = ts.add_parser("show", help="the tree with its examples and labeled files")
-    s.add_argument("name", metavar="NAME")
-    s.add_argument("--json", action="store_true")
+    s = command(ts, "show", "the tree with its examples and labeled files",
+                description="The tree, each node with its examples and the files labeled "
+                            "with it (unknown files are not counted).",
+                examples=("sampletree tree show mine", "sampletree tree show mine --json"))
+    s.add_argument("name", metavar="NAME", help=_NAME)
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
     s.set_defaults(func=_show)
-    i = ts.add_parser("import", help="import a tree from JSON")
-    i.add_argument("file", metavar="FILE")
+    i = command(ts, "import", "import a tree from JSON (as `tree export` writes it)",
+                examples=("sampletree tree import mine.json",
+                          "sampletree tree import mine.json --name copy"))
+    i.add_argument("file", metavar="FILE", help="a JSON file written by `tree export`")
     i.add_argument("--name", help="name it NAME instead of the name in the file")
     i.add_argument("--replace", action="store_true",
                    help="replace a tree of that name (examples on surviving nodes stay)")
     i.set_defaults(func=_import)
-    e = ts.add_parser("export", help="write a tree as JSON")
-    e.add_argument("name", metavar="NAME")
-    e.add_argument("file", metavar="FILE")
+    e = command(ts, "export", "write a tree as JSON",
+                examples=("sampletree tree export mine mine.json",))
+    e.add_argument("name", metavar="NAME", help=_NAME)
+    e.add_argument("file", metavar="FILE", help="the JSON file to write")
     e.set_defaults(func=_export)
-    r = ts.add_parser("rename", help="rename a node (or the tree, without NODE/PATH)")
-    r.add_argument("name", metavar="NAME")
-    r.add_argument("args", nargs="+", metavar="[NODE/PATH] NEW_NAME")
-    r.set_defaults(func=_rename)
-    m = ts.add_parser("move", help="move a node under another ('' = top level)")
-    m.add_argument("name", metavar="NAME")
-    m.add_argument("path", metavar="NODE/PATH")
-    m.add_argument("parent", metavar="NEW/PARENT")
-    m.add_argument("--position", type=int, default=None, help="place among its new siblings")
+    r = command(ts, "rename", "rename a node (or the tree, without NODE/PATH)",
+                examples=("sampletree tree rename mine Drums/Kick Kicks   (a node)",
+                          "sampletree tree rename mine ours               (the tree)"))
+    r.usage = "%(prog)s [-h] NAME [NODE/PATH] NEW_NAME"
+    r.add_argument("name", metavar="NAME", help=_NAME)
+    r.add_argument("args", nargs="+", metavar="[NODE/PATH] NEW_NAME",
+                   help="the node to rename and its new name; the new name alone renames "
+                        "the tree")
+    r.set_defaults(func=_rename, parser=r)
+    m = command(ts, "move", "move a node under another ('' = top level)",
+                examples=("sampletree tree move mine Synth/Bass ''",
+                          "sampletree tree move mine Lead Synth --position 0"))
+    m.add_argument("name", metavar="NAME", help=_NAME)
+    m.add_argument("path", metavar="NODE/PATH", help=_NODE)
+    m.add_argument("parent", metavar="NEW/PARENT", help="its new parent ('' = top level)")
+    m.add_argument("--position", type=count_int, default=None, metavar="I",
+                   help="its place among its new siblings, from 0 (default: last)")
     m.set_defaults(func=_move)
-    o = ts.add_parser("reorder", help="change a node's place among its siblings")
-    o.add_argument("name", metavar="NAME")
-    o.add_argument("path", metavar="NODE/PATH")
-    o.add_argument("position", type=int)
+    o = command(ts, "reorder", "change a node's place among its siblings",
+                examples=("sampletree tree reorder mine Drums/Snare 0",))
+    o.add_argument("name", metavar="NAME", help=_NAME)
+    o.add_argument("path", metavar="NODE/PATH", help=_NODE)
+    o.add_argument("position", type=count_int, metavar="I",
+                   help="its new place among its siblings, from 0")
     o.set_defaults(func=_reorder)
-    d = ts.add_parser("rm", help="delete a node and its subtree (or the tree, without a path)")
-    d.add_argument("name", metavar="NAME")
-    d.add_argument("path", nargs="?", metavar="NODE/PATH")
+    d = command(ts, "rm", "delete a node and its subtree (or the tree, without a path)",
+                examples=("sampletree tree rm mine Drums/Toms", "sampletree tree rm mine"))
+    d.add_argument("name", metavar="NAME", help=_NAME)
+    d.add_argument("path", nargs="?", metavar="NODE/PATH",
+                   help="the node to delete with everything below it (default: the tree)")
     d.set_defaults(func=_rm)
 
-    lab = sub.add_parser("label", help="make files examples of a node; labels update")
-    lab.add_argument("tree", metavar="NAME")
-    lab.add_argument("node", metavar="NODE/PATH")
-    lab.add_argument("files", nargs="+", metavar="FILE")
-    lab.add_argument("--window", type=int, default=None,
-                     help="use only this window (index) of the file as the example")
+    lab = command(sub, "label", "make files examples of a node; labels update",
+                  description="Make files examples of a node of a tree; every file's label "
+                              "is predicted again at once.",
+                  examples=("sampletree label mine Drums/Kick k1.wav k2.wav",
+                            "sampletree label mine Keys loop.wav --window 2"))
+    lab.add_argument("tree", metavar="NAME", help=_NAME)
+    lab.add_argument("node", metavar="NODE/PATH", help=_NODE)
+    lab.add_argument("files", nargs="+", metavar="FILE", help="files of the library")
+    lab.add_argument("--window", type=count_int, default=None, metavar="I",
+                     help="use only this window of the file (its index, from 0) as "
+                          "the example")
     lab.set_defaults(func=_label)
-    un = sub.add_parser("unlabel", help="files stop being examples; labels update")
-    un.add_argument("tree", metavar="NAME")
-    un.add_argument("files", nargs="+", metavar="FILE")
+    un = command(sub, "unlabel", "files stop being examples; labels update",
+                 examples=("sampletree unlabel mine k2.wav",))
+    un.add_argument("tree", metavar="NAME", help=_NAME)
+    un.add_argument("files", nargs="+", metavar="FILE", help="files that are examples now")
     un.set_defaults(func=_unlabel)
 
 
@@ -180,16 +219,15 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _rename(args: argparse.Namespace) -> int:
-    from core.errors import SampletreeError
     from core.trees import rename_node, rename_tree
 
+    if len(args.args) > 2:
+        args.parser.error("too many arguments: tree rename NAME [NODE/PATH] NEW_NAME")
     with open_library(args, create=False) as lib:
         if len(args.args) == 1:
             rename_tree(lib, args.name, args.args[0])
-        elif len(args.args) == 2:
-            rename_node(lib, args.name, args.args[0], args.args[1])
         else:
-            raise SampletreeError("usage: tree rename NAME [NODE/PATH] NEW_NAME")
+            rename_node(lib, args.name, args.args[0], args.args[1])
     return EXIT_OK
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.paths import default_library_path
 from core.paths import display_path as printable
@@ -13,10 +15,115 @@ from core.paths import display_path as printable
 if TYPE_CHECKING:
     from core.library import Library
 
-EXIT_OK, EXIT_ERROR, EXIT_CANCELLED = 0, 1, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
-__all__ = ["EXIT_CANCELLED", "EXIT_ERROR", "EXIT_OK", "file_count", "open_library",
-           "printable", "sample_id_for"]
+__all__ = [
+    "EXIT_CANCELLED",
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "JSON_HELP",
+    "HelpFormatter",
+    "Parser",
+    "command",
+    "count_int",
+    "file_count",
+    "fraction",
+    "int_at_least",
+    "int_list",
+    "nonnegative_float",
+    "open_library",
+    "positive_float",
+    "positive_int",
+    "printable",
+    "sample_id_for",
+]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error line: the usage, then ``sampletree: error: …``, exit 2
+    (subcommands' parsers are made of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"sampletree: error: {message}\n")
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``low``."""
+    def parse(text: str) -> int:
+        return _number(int, text, lambda v: v >= low, f"a whole number of {low} or more")
+
+    parse.__name__ = f"int_at_least_{low}"
+    return parse
+
+
+def int_list(text: str) -> list[int]:
+    """An argparse type: whole numbers of 1 or more separated by commas (``1,2,4``)."""
+    return [positive_int(part.strip()) for part in text.split(",")]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions; keeps paragraphs whose lines are indented (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for para in text.strip("\n").split("\n\n"):
+            lines = para.splitlines()
+            if len(lines) > 1 and all(line.startswith("  ") for line in lines[1:]):
+                out.append("\n".join([super()._fill_text(lines[0], width, indent),
+                                      *(indent + line for line in lines[1:])]))
+            else:
+                out.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(out)
+
+
+JSON_HELP = "print JSON instead of text (for scripts)"
+
+
+def command(sub: argparse._SubParsersAction, name: str, summary: str, *,
+            description: str | None = None, examples: tuple[str, ...] = ()) -> Parser:
+    """A subcommand with its one-line ``summary`` (in ``sampletree --help``), a
+    description (``NAME --help``) and examples."""
+    epilog = ("examples:\n" + "\n".join(f"  {e}" for e in examples)) if examples else None
+    text = description or summary
+    return sub.add_parser(name, help=summary, description=text[0].upper() + text[1:],
+                          epilog=epilog, formatter_class=HelpFormatter)
+
+
+def _number(kind: type, text: str, ok: Callable[[Any], bool], what: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if (kind is float and not math.isfinite(value)) or not ok(value):
+        raise argparse.ArgumentTypeError(f"{text} is not {what}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    return _number(int, text, lambda v: v >= 1, "a whole number of 1 or more")
+
+
+def count_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (an index, a count that may be 0)."""
+    return _number(int, text, lambda v: v >= 0, "a whole number of 0 or more")
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0."""
+    return _number(float, text, lambda v: v > 0, "a number above 0")
+
+
+def nonnegative_float(text: str) -> float:
+    """An argparse type: a number of at least 0."""
+    return _number(float, text, lambda v: v >= 0, "a number of 0 or more")
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (a confidence)."""
+    return _number(float, text, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
 def open_library(args: argparse.Namespace, *, create: bool) -> Library:
