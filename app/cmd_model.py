@@ -111,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-augment", action="store_true", help="no data augmentation")
     t.add_argument("--seed", type=count_int, default=0, help="random seed, 0 or more (0)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where to train (auto: a CUDA GPU when present)")
+                   help="where to train: auto (a CUDA GPU when present), cpu or cuda")
     t.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="CPU threads for torch")
     t.set_defaults(func=cmd_train)
@@ -141,7 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="test: the held-out classes; val: the validation classes")
     e.add_argument("--seed", type=count_int, default=1234, help="random seed (1234)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where to run (auto: a CUDA GPU when present)")
+                   help="where to run: auto (a CUDA GPU when present), cpu or cuda")
     e.set_defaults(func=cmd_evaluate)
 
 
