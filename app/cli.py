@@ -132,11 +132,7 @@ def _version() -> str:
 # -- commands -------------------------------------------------------------------------
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from core.audio import WindowParams
-    from core.jobs import CancelToken
-    from core.scanner import ScanOptions, scan
-    from models import ModelError, load_model
-
+    # Everything that needs no network is checked before torch is imported (~1-2 s).
     for d in args.dirs:
         if not os.path.isdir(d):
             raise SampletreeError(f"{d} is not a folder")
@@ -144,9 +140,19 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise SampletreeError("--jobs must be 0 or more")
     if args.hop <= 0:
         raise SampletreeError("--hop must be positive")
+
+    from core.audio import WindowParams
+    from core.jobs import CancelToken
+    from core.scanner import ScanOptions, scan
+    from models import ModelError, load_model, resolve_device
+
+    try:  # --device cuda without a GPU is the user's mistake, not missing weights
+        device = resolve_device(args.device)
+    except ModelError as exc:
+        raise SampletreeError(str(exc)) from None
     model = None
     try:
-        model = load_model(args.model, device=args.device)
+        model = load_model(args.model, device=device)
     except ModelError as exc:
         if args.model is not None:
             raise SampletreeError(str(exc)) from None
@@ -230,11 +236,15 @@ def _progress_bar(disabled: bool):  # -> context manager yielding a ProgressCall
             TextColumn("{task.fields[rate]:>7.1f} files/s"), TimeRemainingColumn(),
             transient=False,
         ) as rp:
-            task = rp.add_task("scan", total=None, rate=0.0)
+            # shown once there is something to decode: a rescan with nothing to do draws
+            # no "decode 0/0" bar
+            task = rp.add_task("scan", total=None, rate=0.0, visible=False)
 
             def update(p: Progress) -> None:
+                if p.stage == "decode" and not p.total:
+                    return
                 rp.update(task, description=p.stage, completed=p.done,
-                          total=p.total or None, rate=p.rate)
+                          total=p.total or None, rate=p.rate, visible=True)
 
             yield update
 
@@ -251,12 +261,16 @@ def _plain_progress():
     @contextmanager
     def plain():
         last = [0.0]
+        printed = [(-1, -1)]  # the last (done, total) printed
 
         def update(p: Progress) -> None:
             now = time.monotonic()
-            if p.stage != "decode" or (now - last[0] < 5 and p.done != p.total):
+            if p.stage != "decode" or not p.total or (now - last[0] < 5 and p.done != p.total):
                 return  # walk and diff take well under a second per 10k files
+            if printed[0] == (p.done, p.total):
+                return  # the scanner reports its last step twice (progress, then "done")
             last[0] = now
+            printed[0] = (p.done, p.total)
             eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
             print(f"{p.stage}: {p.done}/{p.total} files, {p.rate:.1f} files/s{eta}",
                   file=sys.stderr)

@@ -213,3 +213,33 @@ def test_the_console_script_starts(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert failed.stderr.splitlines() == [
         f"sampletree: error: no library at {tmp_path / 'none.sqlite'}; run a scan first"]
+
+
+def test_scan_on_cuda_without_a_gpu_is_an_error_before_anything_is_written(
+        capsys, tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--device", "cuda")
+    assert rc == 1 and out == ""
+    assert err.splitlines() == [
+        "sampletree: error: --device cuda was asked for, but no CUDA GPU is available"]
+    assert not lib.exists()
+
+
+def test_plain_progress_prints_each_step_once_and_nothing_for_an_empty_scan(capsys) -> None:
+    from app.cli import _plain_progress
+    from core.jobs import Progress
+
+    with _plain_progress() as update:
+        update(Progress("walk", 10, 0))
+        update(Progress("decode", 0, 0, message="done"))  # a rescan with nothing to do
+    assert capsys.readouterr().err == ""
+    with _plain_progress() as update:
+        update(Progress("decode", 1, 3, 2.0, 1.0))
+        update(Progress("decode", 3, 3, 2.0, 0.0))
+        update(Progress("decode", 3, 3, 2.0, 0.0, "done"))  # the scanner's final report
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["decode: 1/3 files, 2.0 files/s, ETA 1s",
+                     "decode: 3/3 files, 2.0 files/s, ETA 0s"]
