@@ -243,3 +243,50 @@ def test_plain_progress_prints_each_step_once_and_nothing_for_an_empty_scan(caps
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["decode: 1/3 files, 2.0 files/s, ETA 1s",
                      "decode: 3/3 files, 2.0 files/s, ETA 0s"]
+
+
+def test_commands_that_need_no_network_do_not_import_torch(tmp_path: Path, folder: Path,
+                                                           weights: Path) -> None:
+    """torch costs 1-2 s of start-up: status, ls, tree …, check and errors found before
+    the network is needed never import it (numpy neither, for status)."""
+    lib = tmp_path / "lib.sqlite"
+    assert main(["--library", str(lib), "scan", str(folder), "--jobs", "0",
+                 "--model", str(weights)]) == 0
+    probe = (
+        "import sys\n"
+        "from app.cli import main\n"
+        "lib = sys.argv[1]\n"
+        "for argv in (['status'], ['tree', 'create', 't'], ['tree', 'list'], ['ls'],\n"
+        "             ['tree', 'show', 't'], ['check'], ['backups'], ['scan', '/nonexistent'],\n"
+        "             ['scan', sys.argv[2], '--hop', '0']):\n"
+        "    try:\n"
+        "        main(['--library', lib, *argv])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    if argv == ['status']:\n"
+        "        print('numpy after status:', 'numpy' in sys.modules, file=sys.stderr)\n"
+        "    print(argv[0], 'torch' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", probe, str(lib), str(folder)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    verdicts = [line for line in done.stderr.splitlines()
+                if line.endswith((" True", " False"))]
+    assert len(verdicts) == 10, done.stderr
+    assert all(v.endswith("False") for v in verdicts), done.stderr
+
+
+def test_status_counts_windows_as_the_windows_table_holds_them(
+        capsys, tmp_path: Path, folder: Path, weights: Path) -> None:
+    lib = tmp_path / "lib.sqlite"
+    assert main(["--library", str(lib), "scan", str(folder), "--jobs", "0",
+                 "--model", str(weights)]) == 0
+    capsys.readouterr()
+    _rc, out, _err = run(capsys, "--library", lib, "status", "--json")
+    stats = json.loads(out)
+    with sqlite3.connect(lib) as conn:
+        n = conn.execute("SELECT count(*) FROM windows").fetchone()[0]
+        by_model = dict(conn.execute("SELECT m.model_id, count(*) FROM windows w JOIN models m "
+                                     "ON w.model_id = m.id GROUP BY m.model_id").fetchall())
+    assert stats["windows"] == n > 0 and stats["embedded_windows"] == by_model
