@@ -186,11 +186,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with library, _progress_bar(args.quiet or args.json) as progress:
-            report = scan(library, args.dirs, model, options=options, progress=progress,
-                          cancel=cancel)
-        if model is not None and not report.cancelled:
-            refreshed = _refresh_labels(library)
+        with library:
+            with _progress_bar(args.quiet or args.json) as progress:
+                report = scan(library, args.dirs, model, options=options, progress=progress,
+                              cancel=cancel)
+            # while the library is open: a rescan of a library with labels used to fail
+            # here with "the library is closed"
+            if model is not None and not report.cancelled:
+                refreshed = _refresh_labels(library)
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:

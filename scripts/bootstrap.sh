@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Sampletree needs on a Debian machine, then runs one job.
 #
-#   bash scripts/bootstrap.sh demo   # install, scan the bundled demo library, print it
+#   bash scripts/bootstrap.sh demo   # install, scan the demo library, label it from 2
+#                                    # examples a class, print every file's label
 #   bash scripts/bootstrap.sh test   # install, run ruff, the layer contracts and the tests
 #
 # Idempotent: apt packages are installed only when missing, the virtual environment
@@ -13,6 +14,7 @@ mode="${1:-demo}"
 case "$mode" in demo|test) ;; *) echo "usage: $0 demo|test" >&2; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 venv="${SAMPLETREE_VENV:-.venv}"
+case "$venv" in /*) ;; *) venv="$PWD/$venv" ;; esac  # absolute from here (PATH below)
 
 # -- system packages ---------------------------------------------------------------
 apt_pkgs=(
@@ -62,17 +64,38 @@ extras="gui"
 [ "$mode" = test ] && extras="gui,dev"
 echo "==> installing Sampletree [$extras]"
 pip_install -e ".[$extras]"
-export PATH="$PWD/$venv/bin:$PATH"
+export PATH="$venv/bin:$PATH"
 
 # -- the job -----------------------------------------------------------------------------
 if [ "$mode" = demo ]; then
+  # -- demo: begin (tests/app/test_bootstrap.py runs this part on its own)
   lib="${SAMPLETREE_DEMO_LIBRARY:-$PWD/.demo/library.sqlite}"
+  demo=resources/demo
   echo "==> scanning the demo library into $lib"
-  sampletree --library "$lib" scan resources/demo
+  sampletree --library "$lib" scan "$demo"
   echo
-  sampletree --library "$lib" ls
+  echo "==> a tree of the demo's folders, two examples each (the first two files)"
+  if sampletree --library "$lib" tree list | grep -qx demo; then
+    sampletree --library "$lib" tree rm demo >/dev/null  # a fresh tree on every run
+  fi
+  sampletree --library "$lib" tree create demo >/dev/null
+  for class in Drums/Kick Drums/Snare Drums/Hi-hat Drums/Clap Drums/Toms Bass Keys Strings \
+               "Brass & Winds" Synth Vocals; do
+    files=("$demo/$class"/*)
+    examples=("${files[@]:0:2}")
+    if ! said=$(sampletree --library "$lib" tree add demo "$class" 2>&1 &&
+                sampletree --library "$lib" label demo "$class" "${examples[@]}" 2>&1); then
+      echo "$said" >&2
+      exit 1
+    fi
+    echo "  $class: ${examples[0]##*/}, ${examples[1]##*/}"
+  done
+  echo
+  echo "==> every file labeled from those 22 examples (sampletree classify demo)"
+  sampletree --library "$lib" classify demo
   echo
   sampletree --library "$lib" status
+  # -- demo: end
   if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -z "${SAMPLETREE_NO_GUI:-}" ]; then
     echo "==> opening the app on the demo library (close its window to finish)"
     sampletree --library "$lib"

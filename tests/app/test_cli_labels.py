@@ -4,6 +4,7 @@ explain, similar, suggest, unlabel, and ls with labels."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,52 @@ def test_relabel_dry_run_apply_and_undo(scanned, capsys, tmp_path: Path) -> None
     assert snapshot() == before
     rc, _out, err = run(capsys, "--library", lib, "undo", str(applied["batch"]))
     assert rc == 1 and err.startswith("sampletree: error:")
+
+
+def test_rescan_of_a_labeled_library_refreshes_its_labels(scanned, capsys, weights) -> None:
+    lib, folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    run(capsys, "--library", lib, "label", "mine", "Bass", folder / "bass/b0.wav")
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0",
+                       "--model", weights)
+    assert rc == 0, err  # was: "sampletree: error: the library is closed"
+    assert "labels refreshed for mine" in out
+
+
+def test_classify_ls_and_label_speak_one_vocabulary(scanned, capsys, weights) -> None:
+    """Issue #15 item 4: one word per state, and the same counts from every command."""
+    from core.labeltext import summary
+
+    lib, folder = scanned
+    (folder / "broken.wav").write_text("not audio")  # a file with no prediction
+    assert run(capsys, "--library", lib, "scan", folder, "--jobs", "0", "--model",
+               weights)[0] == 0
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    for node, files in (("Bass", ["bass/b0.wav", "bass/b1.wav"]),
+                        ("Synth", ["lead/l0.flac", "lead/l1.flac"])):
+        rc, _out, err = run(capsys, "--library", lib, "label", "mine", node,
+                            *[folder / f for f in files])
+        assert rc == 0, err
+    rc, out, err = run(capsys, "--library", lib, "classify", "mine", "--json")
+    rows = json.loads(out)
+    states = {r["state"] for r in rows}
+    assert states <= {"class", "group", "uncertain", "unknown"}
+    rc, out, classify_err = run(capsys, "--library", lib, "classify", "mine",
+                                "--min-confidence", "1")
+    assert rc == 0
+    text = out.splitlines()
+    # with a confidence of 1 needed, every file but the examples backs off
+    assert any("  uncertain " in ln or "  ~ " in ln for ln in text), out
+    assert not any("(uncertain)" in ln or "?" in ln.split("/")[0] for ln in text), out
+    counts_line = classify_err.strip().splitlines()[-1]
+    assert counts_line.startswith("13 files: ") and ", 1 unlabeled" in counts_line, counts_line
+    rc, out, ls_err = run(capsys, "--library", lib, "ls")
+    for ln in out.splitlines():
+        assert re.search(r"\[(~ \S+|uncertain|unknown|\S+) \d\.\d\d\]$|\[unlabeled\]", ln), ln
+        assert "[?" not in ln
+    assert ls_err.strip().splitlines()[-1] == counts_line.split(" (tree")[0] + " (tree mine)"
+    rc, _out, label_err = run(capsys, "--library", lib, "unlabel", "mine",
+                              folder / "bass/b1.wav")
+    assert "labels updated: 13 files: " in label_err
+    assert summary({"class": 1, "group": 2, "uncertain": 3, "unknown": 4, "unlabeled": 5}) == (
+        "15 files: 1 class, 2 ~ group, 3 uncertain, 4 unknown, 5 unlabeled")
