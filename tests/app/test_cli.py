@@ -290,3 +290,36 @@ def test_status_counts_windows_as_the_windows_table_holds_them(
         by_model = dict(conn.execute("SELECT m.model_id, count(*) FROM windows w JOIN models m "
                                      "ON w.model_id = m.id GROUP BY m.model_id").fetchall())
     assert stats["windows"] == n > 0 and stats["embedded_windows"] == by_model
+
+
+def test_a_rescan_with_nothing_to_embed_does_not_import_torch(
+        capsys, tmp_path: Path, folder: Path, weights: Path) -> None:
+    trained = tmp_path / "w" / "net.pt"
+    trained.parent.mkdir()
+    shutil.copy(weights, trained)
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    trained.with_suffix(".json").write_text(json.dumps({**meta, "trained": True}))
+    lib = tmp_path / "lib.sqlite"
+    assert main(["--library", str(lib), "scan", str(folder), "--jobs", "0",
+                 "--model", str(trained)]) == 0
+    probe = ("import sys\nfrom app.cli import main\n"
+             "rc = main(['--library', sys.argv[1], 'scan', sys.argv[2], '--model', sys.argv[3]])\n"
+             "print('torch imported:', 'torch' in sys.modules, rc)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", probe, str(lib), str(folder), str(trained)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "3 unchanged" in done.stdout and "torch imported: False 0" in done.stdout, done.stdout
+    # a changed file is decoded and embedded: that scan loads the network
+    kick = folder / "kick.wav"
+    os.utime(kick, ns=(kick.stat().st_atime_ns, kick.stat().st_mtime_ns + 10**9))
+    capsys.readouterr()
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0",
+                       "--model", trained)
+    assert rc == 0 and "1 changed" in out and "1 embedded" in out, out + err
+
+
+def test_the_cli_finds_the_bundled_weights_where_models_does() -> None:
+    from app.cli import _weights_path
+
+    assert _weights_path(None) == models.loading.bundled_weights_path()
