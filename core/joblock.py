@@ -128,6 +128,9 @@ def job_lock(library_path: str | os.PathLike[str], kind: str, *,
             break
         os.close(fd)  # locked a file its holder removed meanwhile: take the new one
     try:
+        # Versions before this lock kept an empty "<library>-relabel.lock" for ever.
+        with contextlib.suppress(OSError):
+            os.unlink(Path(library_path).with_name(Path(library_path).name + "-relabel.lock"))
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)

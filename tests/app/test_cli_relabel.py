@@ -110,10 +110,17 @@ def test_resume_finishes_a_killed_relabel_and_a_second_run_changes_nothing(
             child.kill()
             child.wait()
 
+    # The next command settles the kill; a new relabel points at the unfinished batch.
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move", "--dest",
+                       dest, "--dry-run")
+    assert rc == 0 and f"relabel batch {batch} was interrupted" in err, err
+    assert (f"note: batch {batch} stopped with" in err
+            and f"finish it with `sampletree relabel --resume {batch}`" in err), err
+    assert "nothing changed, nothing stored" in out
+
     rc, out, err = run(capsys, "--library", lib, "relabel", "--resume", str(batch))
 
     assert rc == 0, err
-    assert f"relabel batch {batch} was interrupted" in err
     assert out.startswith(f"batch {batch}: {N} of {N} files moved")
     after = snapshot(dest)
     assert not snapshot(root) and len(after) == N

@@ -26,9 +26,11 @@ def test_a_second_job_is_refused_with_the_holders_kind_and_pid(tmp_path: Path) -
             pass
         assert (busy.value.kind, busy.value.pid) == ("relabel", os.getpid())
     assert not lock_path(lib).exists()  # nothing left beside the library
+    old = tmp_path / "lib.sqlite-relabel.lock"  # what earlier versions left (issue #15)
+    old.touch()
     with job_lock(lib, "scan"):
         pass
-    assert not lock_path(lib).exists()
+    assert not lock_path(lib).exists() and not old.exists()
 
 
 def test_another_process_holding_it_is_named_and_its_death_frees_it(tmp_path: Path) -> None:
