@@ -631,9 +631,10 @@ def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None,
     """
     report = ScanReport(roots=[os.path.abspath(d) for d in dirs])
     t0 = time.perf_counter()
-    make_backup(library, "scan")
-    scanner = Scanner(library, model, options or ScanOptions(), progress, cancel or CancelToken())
     with job_lock(library.path, "scan"):  # never beside a relabel moving files (core.joblock)
+        make_backup(library, "scan")
+        scanner = Scanner(library, model, options or ScanOptions(), progress,
+                          cancel or CancelToken())
         scanner.run(dirs, report)
     report.seconds = time.perf_counter() - t0
     return report
