@@ -21,6 +21,23 @@ SYSTEM_NAMES = frozenset({
 
 _HASH_CHUNK = 1 << 16
 
+#: Sound-related files Sampletree does not read, worth a word in the scan summary
+#: (instruments, note data, archives) — unlike documents and pictures beside samples.
+NOT_READ_EXTENSIONS = frozenset({
+    ".pat", ".mid", ".midi", ".kar", ".sf2", ".sf3", ".sfz", ".dls", ".gig", ".nki", ".nkx",
+    ".nkm", ".exs", ".rex", ".rx2", ".rcy", ".sd2", ".mod", ".xm", ".it", ".s3m", ".syx",
+    ".spx", ".zip", ".rar", ".7z",
+})
+
+
+def classify_name(name: str) -> str:
+    """``"audio"`` (scanned), ``"not-read"`` (a sound-related type Sampletree does not
+    read: counted and listed by type) or ``"other"`` (documents, pictures…: counted)."""
+    ext = os.path.splitext(name)[1].lower()
+    if ext in AUDIO_EXTENSIONS:
+        return "audio"
+    return "not-read" if ext in NOT_READ_EXTENSIONS else "other"
+
 
 @dataclass(frozen=True)
 class FileEntry:
@@ -35,8 +52,10 @@ def is_skipped(name: str) -> bool:
     return name.startswith(".") or name in SYSTEM_NAMES
 
 
-def walk(roots: list[str], on_error: Callable[[str, str], None]) -> Iterator[FileEntry]:
-    """Yield every audio file under ``roots``; report problems through ``on_error(path, why)``."""
+def walk(roots: list[str], on_error: Callable[[str, str], None],
+         on_skipped: Callable[[str], None] | None = None) -> Iterator[FileEntry]:
+    """Yield every audio file under ``roots``; report problems through ``on_error(path, why)``
+    and each visible file that is not audio through ``on_skipped(path)`` if given."""
     visited: set[tuple[int, int]] = set()
     for root in roots:
         stack = [root]
@@ -68,6 +87,8 @@ def walk(roots: list[str], on_error: Callable[[str, str], None]) -> Iterator[Fil
                         subdirs.append(entry.path)
                         continue
                     if os.path.splitext(entry.name)[1].lower() not in AUDIO_EXTENSIONS:
+                        if on_skipped is not None:
+                            on_skipped(entry.path)
                         continue
                     est = entry.stat()
                 except OSError as exc:
