@@ -223,7 +223,7 @@ class FFmpegSound:
             self._restart()
             self.frames = int(frames) if frames is not None else self._count_frames()
         except av.FFmpegError as exc:
-            label = self.label
+            label = self._error_label()
             self.close()
             raise AudioError(f"damaged {label} file ({_av_reason(exc)})") from None
         except BaseException:
@@ -249,6 +249,15 @@ class FFmpegSound:
         except AttributeError:
             return sniff(read_head(self.path), self.path.suffix.lower()).label or "audio"
         return _CONTAINER_NAMES.get(fmt, fmt.split(",")[0].upper())
+
+    def _error_label(self) -> str:
+        """What the file is, for an error: its first bytes' name (which says the codec
+        inside a WAV), else the container's."""
+        try:
+            found = sniff(read_head(self.path), self.path.suffix.lower()).label
+        except OSError:
+            found = None
+        return found or self.label
 
     def _open_failure(self, exc: Exception) -> str:
         label = sniff(read_head(self.path), self.path.suffix.lower()).label
@@ -283,7 +292,8 @@ class FFmpegSound:
             frame = None
         except self._av.FFmpegError as exc:
             if not self._decoded_any:
-                raise AudioError(f"damaged {self.label} file ({_av_reason(exc)})") from None
+                raise AudioError(f"damaged {self._error_label()} file ({_av_reason(exc)})"
+                                 ) from None
             frame = None  # decoded what could be: the rest is damaged
         if frame is None:
             self._eof = True
