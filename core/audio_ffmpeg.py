@@ -32,6 +32,9 @@ FFMPEG_EXTENSIONS = frozenset({
 #: their frames exactly; the header's duration is trusted instead.
 EXACT_COUNT_MAX_S = 600.0
 
+#: Codecs whose sample-exact header length is the audio's length (no codec padding).
+_LOSSLESS = frozenset({"wavpack", "alac", "flac", "tta", "ape", "shorten", "mlp", "truehd"})
+
 #: Seeks land this much before the wanted frame, so that codecs with overlapping
 #: transforms (AAC, WMA) have settled by the time the wanted samples come.
 _PREROLL_S = 0.5
@@ -319,8 +322,10 @@ class FFmpegSound:
         return snapped if abs(snapped - index) < size / 4 else None
 
     def _count_frames(self) -> int:
-        """Frames in the stream: the header's figure when it is sample-exact, else
-        (for files up to :data:`EXACT_COUNT_MAX_S`) a count of decoded frames."""
+        """Frames in the stream. A lossless codec's sample-exact header is trusted (as
+        soundfile trusts a WAV's); otherwise, for files up to :data:`EXACT_COUNT_MAX_S`,
+        the decoded frames are counted (lossy codecs pad their last frame; WMA's header
+        counts milliseconds), and longer files trust the header's estimate."""
         stream, container = self._stream, self._container
         header = None
         if stream.duration:
@@ -328,6 +333,9 @@ class FFmpegSound:
         elif container.duration:
             header = round(container.duration / 1_000_000 * self.samplerate)
         sample_exact = header is not None and self._exact_pts
+        if sample_exact and header > 0 and (self.codec in _LOSSLESS
+                                            or self.codec.startswith("pcm_")):
+            return header
         if header is not None and header > EXACT_COUNT_MAX_S * self.samplerate:
             return header
         counted = 0

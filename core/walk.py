@@ -26,7 +26,7 @@ _HASH_CHUNK = 1 << 16
 NOT_READ_EXTENSIONS = frozenset({
     ".pat", ".mid", ".midi", ".kar", ".sf2", ".sf3", ".sfz", ".dls", ".gig", ".nki", ".nkx",
     ".nkm", ".exs", ".rex", ".rx2", ".rcy", ".sd2", ".mod", ".xm", ".it", ".s3m", ".syx",
-    ".spx", ".zip", ".rar", ".7z",
+    ".spx", ".orgue", ".zip", ".rar", ".7z",
 })
 
 
