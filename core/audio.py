@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, read_head, sniff
+from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, file_phrase, read_head, sniff
 from core.errors import AudioError
 
 #: Extensions the scanner looks at (lower case, with the dot): libsndfile's, then
@@ -115,7 +115,7 @@ def _describe_sndfile_error(path: Path, exc: Exception) -> str:
     if _looks_like_text(head):
         return "not an audio file: the content is text"
     if found.label:
-        return f"damaged {found.label} file ({text})"
+        return f"damaged {file_phrase(found.label)} ({text})"
     known = (b"RIFF", b"FORM", b"fLaC", b"OggS", b"ID3", b"caff", b"riff", b".snd", b"RF64")
     if not head.startswith(known) and not (len(head) > 1 and head[0] == 0xFF
                                            and head[1] & 0xE0 == 0xE0):

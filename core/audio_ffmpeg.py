@@ -138,10 +138,15 @@ def sniff(head: bytes, ext: str = "") -> Sniffed:
                 f"Vorbis audio inside a WAV file (format 0x{tag:04X}), which no decoder "
                 "here reads; convert it to plain WAV, FLAC or Ogg"))
         if tag is not None and tag not in _SNDFILE_WAV_TAGS:
-            name = _WAV_TAGS.get(tag, "an uncommon codec")
-            return Sniffed(f"WAV ({name}, format 0x{tag:04X})", ffmpeg=True)
+            name = _WAV_TAGS.get(tag, "audio")
+            return Sniffed(f"WAV file with {name} (format 0x{tag:04X})", ffmpeg=True)
         return Sniffed("WAV")
     return Sniffed(None)
+
+
+def file_phrase(label: str) -> str:
+    """ "WavPack" → "WavPack file"; a label that already says "file" stays as it is."""
+    return label if " file" in label else f"{label} file"
 
 
 def read_head(path: Path, n: int = 4096) -> bytes:
@@ -209,9 +214,12 @@ class FFmpegSound:
         try:
             streams = self._container.streams.audio
             if not streams:
-                raise AudioError(f"{self.label} file without an audio stream")
+                raise AudioError(f"{file_phrase(self.label)} without an audio stream")
             self._stream = streams[0]
             ctx = self._stream.codec_context
+            if ctx is None:  # FFmpeg knows the container but has no decoder for the codec
+                raise AudioError(f"{file_phrase(self._error_label())}, whose codec no "
+                                 "decoder here reads")
             self.codec = ctx.name
             self.samplerate = int(ctx.sample_rate or self._stream.sample_rate or 0)
             self.channels = int(ctx.channels or 0)
@@ -228,7 +236,7 @@ class FFmpegSound:
         except av.FFmpegError as exc:
             label = self._error_label()
             self.close()
-            raise AudioError(f"damaged {label} file ({_av_reason(exc)})") from None
+            raise AudioError(f"damaged {file_phrase(label)} ({_av_reason(exc)})") from None
         except BaseException:
             self.close()
             raise
@@ -265,7 +273,7 @@ class FFmpegSound:
     def _open_failure(self, exc: Exception) -> str:
         label = sniff(read_head(self.path), self.path.suffix.lower()).label
         what = label or f"{self.path.suffix[1:].upper() or 'audio'}"
-        return f"damaged or unreadable {what} file ({_av_reason(exc)})"
+        return f"damaged or unreadable {file_phrase(what)} ({_av_reason(exc)})"
 
     # -- decoding -----------------------------------------------------------------------
 
@@ -295,8 +303,8 @@ class FFmpegSound:
             frame = None
         except self._av.FFmpegError as exc:
             if not self._decoded_any:
-                raise AudioError(f"damaged {self._error_label()} file ({_av_reason(exc)})"
-                                 ) from None
+                raise AudioError(f"damaged {file_phrase(self._error_label())} "
+                                 f"({_av_reason(exc)})") from None
             frame = None  # decoded what could be: the rest is damaged
         if frame is None:
             self._eof = True

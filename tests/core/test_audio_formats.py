@@ -258,8 +258,15 @@ def test_random_bytes_named_mp3_are_not_decoded_as_noise(tmp_path):
 def test_unreadable_wav_codec_names_the_codec(tmp_path):
     path = tmp_path / "odd.wav"
     path.write_bytes(_riff_wave(0x2001))  # DTS in WAV, with nothing decodable inside
-    message = _error(path)
-    assert "DTS" in message and "0x2001" in message
+    assert _error(path) == ("damaged WAV file with DTS (format 0x2001) "
+                            "(Invalid data found when processing input)")
+
+
+def test_wav_codec_without_any_decoder_is_named(tmp_path):
+    path = tmp_path / "odd.wav"
+    path.write_bytes(_riff_wave(0x1234))
+    assert _error(path) == ("WAV file with audio (format 0x1234), whose codec no decoder "
+                            "here reads")
 
 
 def test_av_is_not_imported_until_a_file_needs_it(tmp_path):
