@@ -67,7 +67,7 @@ _CONTAINER_NAMES = {
 class Sniffed:
     """What a file's first bytes say it is.
 
-    ``label`` names it for people ("WavPack", "M4A (MPEG-4 audio)"); ``ffmpeg`` says
+    ``label`` names it for people ("WavPack", "M4A"); ``ffmpeg`` says
     whether FFmpeg should be tried when libsndfile fails; ``reason`` is set when the
     file is known to be unreadable, and is then the whole error message.
     """
@@ -98,11 +98,11 @@ def sniff(head: bytes, ext: str = "") -> Sniffed:
     if head[:4] == b"wvpk":
         return Sniffed("WavPack", ffmpeg=True)
     if head[4:8] == b"ftyp":
-        return Sniffed("M4A (MPEG-4 audio)", ffmpeg=True)
+        return Sniffed("M4A", ffmpeg=True)
     if head[:16] == _ASF_GUID:
-        return Sniffed("WMA (Windows Media)", ffmpeg=True)
+        return Sniffed("WMA", ffmpeg=True)
     if head[:4] == b"MAC ":
-        return Sniffed("Monkey's Audio (APE)", ffmpeg=True)
+        return Sniffed("Monkey's Audio", ffmpeg=True)
     if head[:4] == b"TTA1":
         return Sniffed("TTA", ffmpeg=True)
     if head[:4] == b"MPCK" or head[:3] == b"MP+":
@@ -118,7 +118,7 @@ def sniff(head: bytes, ext: str = "") -> Sniffed:
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return Sniffed("AIFF", ffmpeg=True)
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
-        return Sniffed("AAC (ADTS stream)", ffmpeg=True)
+        return Sniffed("AAC", ffmpeg=True)
     if head[:3] == b"ID3" and ext in (".aac", ".m4a"):
         return Sniffed("AAC", ffmpeg=True)
     if head[:8] == b"GF1PATCH":

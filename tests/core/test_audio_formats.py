@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av  # a runtime dependency (pyproject): decoding needs it, so do these tests
 import numpy as np
 import pytest
 import soundfile as sf
@@ -27,11 +28,9 @@ from core.audio import (
     probe,
     window_starts,
 )
-from core.audio_ffmpeg import FFmpegSound
+from core.audio_ffmpeg import FFmpegSound, sniff
 from core.errors import AudioError
-from core.walk import classify_name, walk
-
-av = pytest.importorskip("av")  # a runtime dependency (pyproject); the skip names it if absent
+from core.walk import classify_name, skipped_summary, walk
 
 SR_OUT = 16_000
 
@@ -317,3 +316,30 @@ def test_scan_reads_the_new_formats_and_records_them(tmp_path, library, library_
     assert rows["pipe036.wav"][3] == pytest.approx(1.5)
     assert rows["pad.wav"][0] == "error"
     assert rows["pad.wav"][2].startswith("Vorbis audio inside a WAV file (format 0x674F)")
+
+
+def test_skipped_summary_counts_types_not_read():
+    paths = [f"/kit/p{i}.pat" for i in range(128)] + ["/a/b.SF2", "/a/c.sf2", "/a/read me.txt"]
+    assert skipped_summary(paths) == ("skipped 130 files of types not read (.pat 128, .sf2 2); "
+                                      "1 other file")
+    assert skipped_summary(["/x/notes.txt"]) == "1 other file"
+    assert skipped_summary([]) is None
+
+
+@pytest.mark.parametrize("head, label, ffmpeg", [
+    (b"wvpk" + bytes(28), "WavPack", True),
+    (b"\x00\x00\x00\x20ftypM4A " + bytes(20), "M4A", True),
+    (bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c") + bytes(16), "WMA", True),
+    (b"MAC \x96\x0f" + bytes(26), "Monkey's Audio", True),
+    (b"TTA1" + bytes(28), "TTA", True),
+    (b"\x1aE\xdf\xa3" + bytes(28), "Matroska/WebM", True),
+    (b"\xff\xf1\x50\x80" + bytes(28), "AAC", True),
+    (b"\xff\xfb\x90\x64" + bytes(28), None, False),  # MP3 stays libsndfile's
+    (b"GF1PATCH110\x00" + bytes(20), "GUS patch", False),
+    (b"RIFF\x00\x00\x00\x00sfbkLIST" + bytes(20), "SoundFont", False),
+    (b"PK\x03\x04" + bytes(28), "ZIP", False),
+    (bytes(32), None, False),
+])
+def test_sniff_names_files_by_their_first_bytes(head, label, ffmpeg):
+    found = sniff(head)
+    assert (found.label, found.ffmpeg) == (label, ffmpeg)
