@@ -133,15 +133,16 @@ def _ffmpeg_fallback(path: Path, exc: Exception, frames: int | None = None) -> F
     except OSError as err:
         raise AudioError(f"cannot read file: {err.strerror or err}") from None
     found = sniff(head, path.suffix.lower())
-    if head and not found.reason and (
-            found.ffmpeg or (found.label is None and path.suffix.lower() in FFMPEG_EXTENSIONS)):
+    by_extension = (found.label is None and path.suffix.lower() in FFMPEG_EXTENSIONS
+                    and not _looks_like_text(head))
+    if head and not found.reason and (found.ffmpeg or by_extension):
         try:
             return FFmpegSound(path, frames=frames)
         except FileNotFoundError:
             raise AudioError("file disappeared before it could be read") from None
         except PermissionError:
             raise AudioError("permission denied") from None
-    raise AudioError(_describe_sndfile_error(path, exc))
+    raise AudioError(_describe_sndfile_error(path, exc)) from None
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -248,6 +248,12 @@ def test_m4a_of_random_bytes(tmp_path):
     assert _error(path).startswith("damaged or unreadable M4A file")
 
 
+def test_text_named_m4a_says_text(tmp_path):
+    path = tmp_path / "license.m4a"
+    path.write_text("All loops are royalty free.\n" * 40, encoding="utf-8")
+    assert _error(path) == "not an audio file: the content is text"
+
+
 def test_random_bytes_named_mp3_are_not_decoded_as_noise(tmp_path):
     path = tmp_path / "hit.mp3"
     path.write_bytes(np.random.default_rng(3).bytes(20_000))
