@@ -181,7 +181,8 @@ def test_new_formats_play_and_draw(tmp_path):
     path = tmp_path / "loop.m4a"
     written = encode(path, "alac", "ipod", sr=44_100, channels=2, seconds=1.5,
                      sample_fmt="s16p")
-    assert isinstance(open_sound(path), FFmpegSound)
+    with open_sound(path) as snd:
+        assert isinstance(snd, FFmpegSound) and snd.frames == written
     stream = AuditionStream(path, 48_000, 2, start_s=0.5)
     got = 0
     while len(block := stream.read()):
