@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,9 @@ def _describe_sndfile_error(path: Path, exc: Exception) -> str:
         return f"cannot read file: {err.strerror or err}"
     if size == 0:
         return "empty file (0 bytes)"
-    text = str(exc).strip().rstrip(".")
+    # libsndfile names the file as Python bytes ("Error opening b'/x.wav': …"): the caller
+    # knows which file it is, so keep only the reason
+    text = re.sub(r"""^Error opening b?(['"]).*?\1\s*:\s*""", "", str(exc).strip()).rstrip(".")
     ext = path.suffix.lower()
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         # libsndfile reads PCM/float/ADPCM WAVs; others carry an exotic codec (Vorbis, MP3…)

@@ -28,6 +28,7 @@ from app.gui.map_view import MapView
 from app.gui.panels import FilterBar, JobBar, SourcesPanel, SuggestionsPanel, Welcome
 from app.gui.player import Player
 from app.gui.session import Session
+from app.gui.text import plural
 from app.gui.tree_panel import TreePanel
 
 
@@ -209,11 +210,11 @@ class MainWindow(QMainWindow):
         rows = s.rows
         n_ok = int((rows.status == "ok").sum()) if len(rows) else 0
         n_err = int((rows.status == "error").sum()) if len(rows) else 0
-        text = f"{len(rows):,} files"
+        text = plural(len(rows), "file")
         if n_err:
             text += f" · {n_err:,} unreadable"
         if len(rows) and n_ok:
-            text += f" · {int(rows.support.sum()):,} examples"
+            text += f" · {plural(int(rows.support.sum()), 'example')}"
         self.library_text.setText(text)
 
     def show_message(self, text: str) -> None:

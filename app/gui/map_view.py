@@ -26,6 +26,7 @@ from app.gui.colors import node_color
 from app.gui.engine import EngineState
 from app.gui.mime import files_mime
 from app.gui.session import Session
+from app.gui.text import plural
 from core.projection import TSNE_MAX_FILES, Projection, library_map
 
 MARGIN = 12
@@ -273,7 +274,7 @@ class MapView(QWidget):
             self._computing = False
             self.projection = proj
             self._recolor()
-            text = (f"{len(proj.sample_ids):,} files · {proj.method.upper()} · "
+            text = (f"{plural(len(proj.sample_ids), 'file')} · {proj.method.upper()} · "
                     f"{proj.seconds:.1f} s")
             self.status.setText(text + (f" — {proj.note}" if proj.note else ""))
 

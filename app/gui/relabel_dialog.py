@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from app.gui import dialogs
 from app.gui.engine import Job
 from app.gui.session import Session
+from app.gui.text import plural
 from core.paths import display_path
 from core.relabel import (
     MODES,
@@ -356,7 +357,7 @@ class RelabelDialog(QDialog):
             skipped = ", ".join(f"{n:,} {SKIP_REASONS.get(k, k)}"
                                 for k, n in plan.skipped.items() if n)
             self.summary.setText(
-                f"Batch {plan.batch_id}: {plan.files:,} file(s) will be {VERBS[mode]}"
+                f"Batch {plan.batch_id}: {plural(plan.files, 'file')} will be {VERBS[mode]}"
                 + (f"; left alone: {skipped}" if skipped else "") + ". Nothing has changed yet.")
             self.apply_button.setEnabled(plan.files > 0)
             self.refresh_history()
@@ -444,7 +445,7 @@ class RelabelDialog(QDialog):
 
         def done(rows: list[dict[str, Any]]) -> None:
             self.preview_model.set_rows(rows)
-            self.summary.setText(f"Batch {batch}: {len(rows):,} file(s)")
+            self.summary.setText(f"Batch {batch}: {plural(len(rows), 'file')}")
             self.tabs.setCurrentIndex(0)
 
         self.session.engine.call(lambda state: preview(state.lib, batch), done=done)

@@ -66,3 +66,196 @@ def test_the_painted_waveform_shows_the_spike(qtbot) -> None:
     top = min((y for x in range(image.width()) for y in range(image.height())
                if image.pixel(x, y) == ink), default=image.height())
     assert top < image.height() * 0.1  # the peak reaches (nearly) the top
+
+
+# -- the inspector on an unreadable file -----------------------------------------------------
+
+OLD_ERROR = ("damaged or unsupported audio file (Error opening b'/lib/broken/bad kick.wav': "
+             "Format not recognised)")  # as libraries scanned before the fix store it
+
+
+@pytest.fixture
+def mixed_session(qtbot, tmp_path, settings, monkeypatch):
+    """The synthetic library plus a real 48 kHz stereo WAV and a file that could not be
+    read; the tree has examples in all three classes."""
+    import soundfile as sf
+
+    from app.gui.session import Session
+    from core.library import Library, SampleRecord
+    from tests.gui.conftest import synthetic_library
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    db = tmp_path / "library.sqlite"
+    ids = synthetic_library(db)
+    good = tmp_path / "good tone.wav"
+    t = np.arange(48000) / 48000
+    sf.write(good, np.stack([np.sin(2 * np.pi * 110 * t)] * 2, 1) * 0.5, 48000)
+    with Library(db) as lib:
+        model = lib.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=8,
+                                 trained=True, features={})
+        lib.write_batch([
+            SampleRecord(path=str(good), root_id=None, size=1, mtime_ns=1, status="ok",
+                         starts=np.zeros(1), loudness=np.zeros(1),
+                         embeddings=np.full((1, 8), 0.5, np.float32), model_id=model,
+                         duration_s=1.0, sample_rate=48000, channels=2, format="wav"),
+            SampleRecord(path="/lib/broken/bad kick.wav", root_id=None, size=10, mtime_ns=1,
+                         status="error", error=OLD_ERROR)])
+        known = {p: k.id for p, k in lib.known_samples().items()}
+    s = Session(db, settings)
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded and s.tree is not None, timeout=10_000)
+    for node, kind in (("Drums/Kick", "kick"), ("Drums/Snare", "snare"), ("Bass", "bass")):
+        s.teach(s.tree.find(node).id, [ids[f"{kind}{i:02d}.wav"] for i in range(5)])
+    qtbot.waitUntil(lambda: int(s.rows.support.sum()) == 15 and s.rows.label.any(),
+                    timeout=20_000)
+    yield s, known[str(good)], known["/lib/broken/bad kick.wav"], ids
+    s.close()
+
+
+@pytest.fixture
+def inspector(qtbot, mixed_session):
+    from app.gui.inspector import Inspector
+    from app.gui.player import Player
+
+    s = mixed_session[0]
+    w = Inspector(s, Player())
+    qtbot.addWidget(w)
+    w.resize(380, 800)
+    w.autoplay.setChecked(False)
+    w.show()
+    return w
+
+
+def test_an_unreadable_file_resets_the_inspector_and_says_why(qtbot, mixed_session,
+                                                             inspector) -> None:
+    s, good, bad, _ids = mixed_session
+    s.select([good], None)
+    qtbot.waitUntil(lambda: inspector.wave.peaks is not None, timeout=10_000)
+    assert "48000 Hz · 2 ch" in inspector.info.text()
+    s.select([bad], None)
+    # nothing of the previous file stays
+    assert inspector.wave.peaks is None
+    assert "Hz" not in inspector.info.text() and "ch" not in inspector.info.text().split("·")
+    assert inspector.info.text() == "WAV · could not be read"
+    # the label says what is true: the tree has examples, this file cannot be placed
+    label = inspector.label.text()
+    assert "give the tree a few examples" not in label
+    assert "could not be read" in label and "15 examples" in label
+    assert inspector.confidence.text() == "—"
+    # the reason: wrapped, visible, without Python's bytes literal or a repeated path
+    problem = inspector.problem
+    assert problem.isVisibleTo(inspector) and problem.wordWrap()
+    assert problem.text() == ("This file could not be read: damaged or unsupported audio "
+                              "file (Format not recognised)")
+    assert "b'" not in problem.text()
+    assert not inspector.play_button.isEnabled()
+    # back on a readable file: the problem goes away
+    s.select([good], None)
+    qtbot.waitUntil(lambda: inspector.wave.peaks is not None, timeout=10_000)
+    assert not problem.isVisibleTo(inspector) and "48000 Hz" in inspector.info.text()
+
+
+def test_a_file_that_fails_to_read_now_drops_the_previous_rate(qtbot, mixed_session,
+                                                               inspector) -> None:
+    s, good, _bad, ids = mixed_session
+    s.select([good], None)
+    qtbot.waitUntil(lambda: inspector.wave.peaks is not None, timeout=10_000)
+    s.select([ids["bass03.wav"]], None)  # scanned fine, gone from disk since
+    qtbot.waitUntil(lambda: inspector.problem.isVisibleTo(inspector), timeout=10_000)
+    assert "Hz" not in inspector.info.text()
+    assert inspector.problem.text().startswith("This file could not be read: ")
+    assert inspector.wave.peaks is None
+
+
+def test_sndfile_errors_name_no_bytes_path(tmp_path) -> None:
+    from app.gui.text import plain_error
+    from core.audio import probe
+    from core.errors import AudioError
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF" + bytes(100))
+    with pytest.raises(AudioError) as got:
+        probe(bad)
+    assert "b'" not in str(got.value) and str(bad) not in str(got.value)
+    assert "Format not recognised" in str(got.value)
+    assert plain_error(OLD_ERROR) == "damaged or unsupported audio file (Format not recognised)"
+
+
+# -- confidences, suggestions, distances, plurals -----------------------------------------------
+
+def _teach(qtbot, session, ids, nodes: dict[str, str], n: int = 3) -> None:
+    for node, kind in nodes.items():
+        session.teach(session.tree.find(node).id, [ids[f"{kind}{i:02d}.wav"] for i in range(n)])
+    want = n * len(nodes)
+    qtbot.waitUntil(lambda: int(session.rows.support.sum()) == want
+                    and session.rows.label.all(), timeout=20_000)
+
+
+def test_unknown_files_show_no_confidence_and_far_distances(qtbot, session, synth_library,
+                                                            monkeypatch) -> None:
+    from app.gui.inspector import Inspector
+    from app.gui.library_table import LibraryView
+    from app.gui.player import Player
+    from core.browse import COLUMNS
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    ids = synth_library[1]
+    # kicks and snares only: the bass cluster, far away, is unknown
+    _teach(qtbot, session, ids, {"Drums/Kick": "kick", "Drums/Snare": "snare"})
+    r = session.row_index()[ids["bass05.wav"]]
+    assert session.rows.label[r] == "unknown"
+    view = LibraryView(session)
+    qtbot.addWidget(view)
+    view.table.set_rows(session.rows)
+    model = view.table
+    conf = COLUMNS.index("confidence")
+    shown = {model.data(model.index(i, 0)): model.data(model.index(i, conf))
+             for i in range(model.rowCount())}
+    assert shown["bass05.wav"] == "—"  # was "100 %"
+    assert shown["kick07.wav"].endswith(" %")
+
+    inspector = Inspector(session, Player())
+    qtbot.addWidget(inspector)
+    inspector.autoplay.setChecked(False)
+    session.select([ids["bass05.wav"]], None)
+    assert inspector.confidence.text() == "—"
+    qtbot.waitUntil(lambda: inspector.nearest.count() > 0, timeout=10_000)
+    texts = [inspector.nearest.item(i).text() for i in range(inspector.nearest.count())]
+    assert all(t.endswith("(far))") for t in texts), texts
+    # a kick's nearest examples are kicks, and close
+    session.select([ids["kick07.wav"]], None)
+    qtbot.waitUntil(lambda: inspector.nearest.count() > 0
+                    and "kick" in inspector.nearest.item(0).text(), timeout=10_000)
+    first = inspector.nearest.item(0).text()
+    assert first.endswith("(close))") or first.endswith("(near))"), first
+
+
+def test_suggestions_with_one_class_say_why_they_are_empty(qtbot, session, synth_library) -> None:
+    from app.gui.panels import SuggestionsPanel
+
+    ids = synth_library[1]
+    panel = SuggestionsPanel(session)
+    qtbot.addWidget(panel)
+    _teach(qtbot, session, ids, {"Bass": "bass"})
+    session.engine.wait_idle()
+    qtbot.wait(50)
+    assert panel.list.count() == 0  # was: all 27 other files, each "Bass? 100 %"
+    assert "one class (Bass)" in panel.note.text() and "second class" in panel.note.text()
+    _teach(qtbot, session, ids, {"Bass": "bass", "Drums/Kick": "kick"})
+    qtbot.waitUntil(lambda: panel.list.count() > 0, timeout=10_000)
+    assert "Least certain" in panel.note.text()
+
+
+def test_counts_have_the_right_plural(qtbot, session, synth_library) -> None:
+    from app.gui.text import plural
+
+    assert plural(1, "class", "classes") == "1 class"
+    assert plural(2, "class", "classes") == "2 classes"
+    assert plural(1392, "file") == "1,392 files" and plural(0, "file") == "0 files"
+    messages: list[str] = []
+    session.message.connect(messages.append)
+    _teach(qtbot, session, synth_library[1], {"Bass": "bass"}, n=1)
+    qtbot.waitUntil(lambda: any(m.startswith("Labeled") for m in messages), timeout=10_000)
+    labeled = next(m for m in messages if m.startswith("Labeled"))
+    assert "with 1 class from 1 example in" in labeled, labeled
+    assert "1 example added to Bass" in messages
