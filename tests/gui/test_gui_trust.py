@@ -259,3 +259,107 @@ def test_counts_have_the_right_plural(qtbot, session, synth_library) -> None:
     labeled = next(m for m in messages if m.startswith("Labeled"))
     assert "with 1 class from 1 example in" in labeled, labeled
     assert "1 example added to Bass" in messages
+
+
+# -- the relabel dialog ----------------------------------------------------------------------
+
+@pytest.fixture
+def files_session(qtbot, tmp_path, settings):
+    """Twelve real WAV files (kicks, snares, basses) with synthetic embeddings, two examples
+    per class, every file labeled."""
+    import soundfile as sf
+
+    from app.gui.session import Session
+    from core.library import Library, SampleRecord
+    from core.trees import add_node, create_tree
+    from tests.gui.conftest import CENTERS
+
+    rng = np.random.default_rng(1)
+    src = tmp_path / "Samples"
+    src.mkdir()
+    db = tmp_path / "library.sqlite"
+    with Library(db) as lib:
+        model = lib.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=8,
+                                 trained=True, features={})
+        recs = []
+        for kind, center in CENTERS.items():
+            for i in range(4):
+                path = src / f"{kind}{i:02d}.wav"
+                sf.write(path, rng.uniform(-0.3, 0.3, 4410).astype(np.float32), 44100)
+                recs.append(SampleRecord(
+                    path=str(path), root_id=None, size=path.stat().st_size, mtime_ns=1,
+                    status="ok", starts=np.zeros(1), loudness=np.zeros(1),
+                    embeddings=(center + 0.3 * rng.standard_normal((1, 8))).astype(np.float32),
+                    model_id=model, duration_s=0.1, format="wav"))
+        lib.write_batch(recs)
+        create_tree(lib, "mine")
+        for node in ("Drums/Kick", "Drums/Snare", "Bass"):
+            add_node(lib, "mine", node)
+        ids = {p.rsplit("/", 1)[-1]: k.id for p, k in lib.known_samples().items()}
+    s = Session(db, settings)
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded and s.tree is not None, timeout=10_000)
+    for node, kind in (("Drums/Kick", "kick"), ("Drums/Snare", "snare"), ("Bass", "bass")):
+        s.teach(s.tree.find(node).id, [ids[f"{kind}{i:02d}.wav"] for i in range(2)])
+    qtbot.waitUntil(lambda: int(s.rows.support.sum()) == 6 and s.rows.label.all(),
+                    timeout=20_000)
+    yield s, src
+    s.close()
+
+
+def _dialog(qtbot, session):
+    from app.gui.relabel_dialog import RelabelDialog
+
+    dialog = RelabelDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.resize(1400, 900)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def test_relabel_starts_on_copy_and_its_layout_does_not_jump(qtbot, files_session) -> None:
+    dialog = _dialog(qtbot, files_session[0])
+    assert dialog.mode.currentData() == "copy"  # the safe default: originals stay
+    for size in ((1400, 900), (980, 640), (600, 640)):
+        dialog.resize(*size)
+        places = set()
+        for i in range(dialog.mode.count()):
+            dialog.mode.setCurrentIndex(i)
+            qtbot.wait(1)
+            assert dialog.dest.isVisible() and dialog.browse.isVisible()
+            places.add(tuple(w.mapTo(dialog, w.rect().topLeft()).y() for w in (
+                dialog.dest, dialog.min_conf, dialog.nodes, dialog.preview_button)))
+            assert dialog.dest.isEnabled() == (dialog.mode.currentData() != "rename")
+        assert len(places) == 1, (size, places)  # Copy's text pushed everything 10 px down
+
+
+def test_relabel_paths_stretch_and_undo_refreshes_the_rows(qtbot, files_session,
+                                                           tmp_path) -> None:
+    session, src = files_session
+    dialog = _dialog(qtbot, session)
+    dest = tmp_path / "Sorted"
+    dialog.dest.setText(str(dest))
+    dialog.min_conf.setValue(0)
+    dialog.preview()
+    qtbot.waitUntil(lambda: dialog.plan is not None, timeout=30_000)
+    n = dialog.preview_model.rowCount()
+    assert n == 12
+    view = dialog.preview_view
+    width = view.viewport().width()
+    now, becomes = view.columnWidth(0), view.columnWidth(1)
+    assert now > width * 0.25 and becomes > width * 0.25, (now, becomes, width)  # was ~85 px
+    dialog.apply()
+    qtbot.waitUntil(lambda: dialog.last_report is not None, timeout=30_000)
+    assert {r["state"] for r in dialog.preview_model.rows} == {"done"}
+    assert len(list(dest.rglob("*.wav"))) == 12 and len(list(src.glob("*.wav"))) == 12
+    batch = dialog.last_batch_id
+    dialog.undo_now(batch)
+    qtbot.waitUntil(lambda: getattr(dialog.last_report, "removed", 0) == 12, timeout=30_000)
+    # the rows say what happened, and the message says it once
+    assert {r["state"] for r in dialog.preview_model.rows} == {"undone"}
+    text = dialog.summary.text()
+    assert text.startswith(f"Batch {batch} undone: 0 files put back, 12 copies or links "
+                           "removed"), text
+    assert "(undone)" not in text
+    assert not list(dest.rglob("*.wav")) and len(list(src.glob("*.wav"))) == 12
