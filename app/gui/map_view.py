@@ -223,7 +223,8 @@ class MapView(QWidget):
                                f"{TSNE_MAX_FILES:,} files, takes seconds")
         self.method.addItem("PCA", "pca")
         self.method.addItem("t-SNE", "tsne")
-        self.method.currentIndexChanged.connect(lambda _i: self.recompute())
+        self.method.setCurrentIndex(max(0, self.method.findData(session.settings.map_method())))
+        self.method.currentIndexChanged.connect(lambda _i: self._method_changed())
         self.reset_button = QPushButton("Reset view", self)
         self.reset_button.setAccessibleName("Reset view")
         self.reset_button.setToolTip("Zoom out to the whole library")
@@ -263,6 +264,13 @@ class MapView(QWidget):
         super().showEvent(event)
         if self._stale:
             self.recompute()
+
+    def _method_changed(self) -> None:
+        self.session.settings.setValue("map/method", self.method.currentData())
+        if self.isVisible():
+            self.recompute()
+        else:
+            self._stale = True  # projected when the map is shown
 
     def recompute(self) -> None:
         method = self.method.currentData() or "pca"

@@ -363,3 +363,125 @@ def test_relabel_paths_stretch_and_undo_refreshes_the_rows(qtbot, files_session,
                            "removed"), text
     assert "(undone)" not in text
     assert not list(dest.rglob("*.wav")) and len(list(src.glob("*.wav"))) == 12
+
+
+# -- formats, playback state, shortcuts, title, map ---------------------------------------------
+
+def test_formats_have_the_names_producers_use(qtbot, tmp_path, settings) -> None:
+    from app.gui.library_table import LibraryModel
+    from app.gui.panels import FilterBar
+    from app.gui.session import Session
+    from app.gui.text import format_name
+    from core.browse import COLUMNS
+    from core.library import Library, SampleRecord
+
+    assert [format_name(f) for f in ("wavex", "wav", "aiff", "flac", "ogg", "mp3", "caf")] == \
+        ["WAV", "WAV", "AIFF", "FLAC", "OGG", "MP3", "CAF"]
+    assert format_name(None, "/x/broken.aif") == "AIFF" and format_name("", "/x/raw") == "?"
+    db = tmp_path / "library.sqlite"
+    with Library(db) as lib:
+        lib.write_batch([SampleRecord(path=f"/lib/{n}", root_id=None, size=1, mtime_ns=1,
+                                      status="ok", duration_s=1.0, format=fmt)
+                         for n, fmt in (("a.wav", "wav"), ("b.wav", "wavex"),
+                                        ("c.aif", "aiff"), ("d.flac", "flac"))])
+    s = Session(db, settings)
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    try:
+        model = LibraryModel()
+        model.set_rows(s.rows)
+        col = COLUMNS.index("format")
+        shown = {model.data(model.index(r, 0)): model.data(model.index(r, col))
+                 for r in range(model.rowCount())}
+        assert shown == {"a.wav": "WAV", "b.wav": "WAV", "c.aif": "AIFF", "d.flac": "FLAC"}
+        # the filter offers WAV once, and it keeps both kinds of WAV
+        bar = FilterBar(s)
+        qtbot.addWidget(bar)
+        names = [bar.format.itemText(i) for i in range(bar.format.count())]
+        assert names == ["All formats", "AIFF", "FLAC", "WAV"]
+        bar.format.setCurrentIndex(names.index("WAV"))
+        model.set_filter(bar.current())
+        assert model.rowCount() == 2
+    finally:
+        s.close()
+
+
+def test_play_is_disabled_with_a_reason_when_playback_is_off(qtbot, mixed_session,
+                                                             inspector) -> None:
+    s, good, _bad, _ids = mixed_session  # SAMPLETREE_NO_AUDIO is set
+    s.select([good], None)
+    qtbot.waitUntil(lambda: inspector.wave.peaks is not None, timeout=10_000)
+    assert not inspector.play_button.isEnabled()  # was enabled, then a beep and a message
+    assert "SAMPLETREE_NO_AUDIO" in inspector.play_button.toolTip()
+    assert "Playback is off" in inspector.audio_note.text()
+
+
+def test_playable_file_enables_play_when_playback_is_on(qtbot, mixed_session,
+                                                        inspector, monkeypatch) -> None:
+    from app.gui.player import Player
+
+    s, good, _bad, _ids = mixed_session
+    monkeypatch.setattr(Player, "available", property(lambda self: True))
+    s.select([good], None)
+    assert inspector.play_button.isEnabled()
+    assert "Space" in inspector.play_button.toolTip()
+
+
+@pytest.fixture
+def main_window(qtbot, session, monkeypatch):
+    from app.gui.main_window import MainWindow
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    w = MainWindow(session)
+    qtbot.addWidget(w)
+    return w
+
+
+def test_shortcuts_are_a_two_column_table(qtbot, main_window, monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui.main_window import SHORTCUTS
+
+    boxes: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: boxes.append(a[2]))
+    main_window.show_shortcuts()
+    assert not boxes  # was a message box of space-padded text, misaligned in any
+    dialog = main_window.shortcuts_dialog  # proportional font
+    qtbot.waitExposed(dialog)
+    table = dialog.table
+    assert table.columnCount() == 2 and table.rowCount() == len(SHORTCUTS) >= 10
+    assert [table.horizontalHeaderItem(c).text() for c in range(2)] == ["Keys", "Action"]
+    for r, (keys, action) in enumerate(SHORTCUTS):
+        assert table.item(r, 0).text() == keys and table.item(r, 1).text() == action
+        # every action starts at the same x: one column
+        assert table.visualItemRect(table.item(r, 1)).left() == \
+            table.visualItemRect(table.item(0, 1)).left()
+    assert ("Ctrl+R", "Relabel folders (preview, apply, undo)") in SHORTCUTS
+    dialog.close()
+
+
+def test_the_title_names_the_library_once(main_window, session) -> None:
+    # Qt appends the application's display name itself: "library.sqlite — Sampletree"
+    assert main_window.windowTitle() == session.library_path.name
+    assert "Sampletree" not in main_window.windowTitle()
+    assert main_window.windowFilePath() == str(session.library_path)
+
+
+def test_the_map_remembers_its_projection(qtbot, session, tmp_path) -> None:
+    from app.gui.map_view import MapView
+    from app.gui.settings import Settings
+
+    first = MapView(session, None)
+    qtbot.addWidget(first)
+    assert first.method.currentData() == "pca"
+    first.method.setCurrentIndex(first.method.findData("tsne"))
+    session.settings.sync()
+    # a restart: a new settings object on the same file, a new map
+    again = Settings(tmp_path / "settings.ini")
+    assert again.map_method() == "tsne"
+    session.settings = again
+    second = MapView(session, None)
+    qtbot.addWidget(second)
+    assert second.method.currentData() == "tsne"
+    again.setValue("map/method", "umap")  # nonsense falls back to PCA
+    assert again.map_method() == "pca"
