@@ -37,8 +37,9 @@ from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
-DISTANCE_TIP = ("Distance between the two sounds: close = as alike as a class's own examples; "
-                "near = within the tree's reach; far = beyond where the tree says unknown")
+DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than two examples "
+                "of one class usually are; near = within the tree's reach; far = beyond the "
+                "distance where the tree says unknown")
 
 
 def pixel_extents(mins: np.ndarray, maxs: np.ndarray, width: int
@@ -212,6 +213,7 @@ class Inspector(QWidget):
         self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem.setVisible(False)
         self._bound: float | None = None  # distance beyond which the tree says unknown
+        self._spread: float | None = None  # usual distance between two examples of a class
 
         self.info = QLabel(self)
         self.info.setAccessibleName("File details")
@@ -475,7 +477,7 @@ class Inspector(QWidget):
         name = self.session.tree_name
         self.nearest.clear()
         if name is None or not self.session.rows.support.any():
-            self._bound = None
+            self._bound = self._spread = None
             return
 
         def work(state: EngineState) -> dict[str, Any] | None:
@@ -490,11 +492,13 @@ class Inspector(QWidget):
             self.nearest.clear()
             radius = got.get("unknown_radius")
             self._bound = math.sqrt(radius) if radius is not None and radius > 0 else None
+            self._spread = got.get("example_spread")
             for s in got["nearest_supports"]:
                 d = math.sqrt(max(s["distance"], 0))
-                item = QListWidgetItem(f"{os.path.basename(s['path'] or '?')}  —  "
-                                       f"{s['node'].replace('/', ' › ')}  "
-                                       f"(distance {distance_text(d, self._bound)})")
+                # class and nearness first: a narrow dock still shows them
+                item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
+                                       f"{distance_text(d, self._spread, self._bound)}  —  "
+                                       f"{os.path.basename(s['path'] or '?')}")
                 item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
@@ -519,8 +523,8 @@ class Inspector(QWidget):
                 if r is None:
                     continue
                 label = rows.label[r].replace("/", " › ")
-                item = QListWidgetItem(f"{rows.name[r]}   {label}   "
-                                       f"({distance_text(math.sqrt(d), self._bound)})")
+                far = distance_text(math.sqrt(d), self._spread, self._bound)
+                item = QListWidgetItem(f"{rows.name[r]}   {label}   ({far})")
                 item.setData(SAMPLE_ID, other)
                 item.setToolTip(f"{rows.path[r]}\n{DISTANCE_TIP}")
                 self.similar_list.addItem(item)

@@ -95,6 +95,8 @@ class RowsModel(QAbstractTableModel):
             return ""
         if isinstance(value, float):
             return f"{value * 100:.0f} %"
+        if self.columns[index.column()][0] == "label" and isinstance(value, str):
+            return value.replace("/", " › ")  # as everywhere else in the app
         return display_path(value) if isinstance(value, str) else str(value)
 
 
@@ -502,8 +504,10 @@ def _undo_text(r: UndoReport) -> str:
             "cancelled": f"Undo of batch {r.batch_id} cancelled; run it again to finish",
             "failed": f"Batch {r.batch_id} only partly undone"}.get(
                 r.state, f"Batch {r.batch_id}: undo {r.state}")
-    return (f"{head}: {plural(r.restored, 'file')} put back, "
+    done = [f"{plural(r.restored, 'file')} put back" if r.restored else "",
             f"{r.removed:,} {'copy or link' if r.removed == 1 else 'copies or links'} removed"
+            if r.removed else ""]
+    return (f"{head}: {', '.join(d for d in done if d) or 'nothing to put back'}"
             + _pairs("Kept (changed since)", r.kept) + _pairs("Not found", r.missing)
             + _pairs("Restored under another name", r.restored_as)
             + _pairs("Failed", r.failed)

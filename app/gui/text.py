@@ -46,19 +46,28 @@ def plain_error(text: str | None) -> str:
     return text.strip()
 
 
-def nearness(distance: float, bound: float | None) -> str:
-    """``close``, ``near`` or ``far`` for a distance between two files, against ``bound``:
-    the distance beyond which the tree calls a file unknown (the square root of the
-    classifier's ``unknown_radius``: ``unknown_factor`` times how far a class's examples
-    lie from each other). Within half of it a file is as close as examples of one class
-    are to each other; beyond it, farther than anything the tree would label. "" when
-    there is no bound (a tree without examples)."""
-    if bound is None or not math.isfinite(bound) or bound <= 0 or not math.isfinite(distance):
+def nearness(distance: float, spread: float | None, bound: float | None) -> str:
+    """``close``, ``near`` or ``far`` for the distance between two files.
+
+    ``spread``: the median distance between two examples of one class (how far apart
+    sounds the user put together are); ``bound``: the distance beyond which the tree calls
+    a file unknown (the square root of the classifier's ``unknown_radius``). Close: no
+    farther than two examples of a class usually are; far: beyond the unknown bound;
+    near: in between. "" when there is no scale (a tree without two examples of a class).
+    """
+    def ok(x: float | None) -> bool:
+        return x is not None and math.isfinite(x) and x > 0
+
+    if not math.isfinite(distance) or not (ok(spread) or ok(bound)):
         return ""
-    return "close" if distance <= bound / 2 else "near" if distance <= bound else "far"
+    if ok(spread) and distance <= spread:  # type: ignore[operator]
+        return "close"
+    if ok(bound):
+        return "near" if distance <= bound else "far"  # type: ignore[operator]
+    return "far" if distance > 2 * spread else "near"  # type: ignore[operator]
 
 
-def distance_text(distance: float, bound: float | None) -> str:
+def distance_text(distance: float, spread: float | None, bound: float | None) -> str:
     """``1.07 (near)``; the bare number only when nothing gives it a scale."""
-    word = nearness(distance, bound)
+    word = nearness(distance, spread, bound)
     return f"{distance:.2f} ({word})" if word else f"{distance:.2f}"
