@@ -297,7 +297,10 @@ class SuggestionsPanel(QWidget):
             if r is None:
                 continue
             label = rows.leaf[r].replace("/", " › ") or "?"
-            item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
+            if rows.label[r] == UNKNOWN:  # far from every class: a percentage means nothing
+                item = QListWidgetItem(f"{rows.name[r]}   —  unknown (nearest: {label})")
+            else:
+                item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
             item.setData(SAMPLE_ID, sid)
             item.setToolTip(str(rows.path[r]))
             self.list.addItem(item)

@@ -272,7 +272,7 @@ class Session(QObject):
 
     def remove_folder(self, folder: str) -> None:
         def done(n: int) -> None:
-            self.message.emit(f"Removed {folder} from the library ({n:,} files forgotten; "
+            self.message.emit(f"Removed {folder} from the library ({plural(n, 'file')} forgotten; "
                               "nothing was deleted from disk)")
             self.reload(then=self.refresh_labels)
 

@@ -213,6 +213,16 @@ def test_unknown_files_show_no_confidence_and_far_distances(qtbot, session, synt
              for i in range(model.rowCount())}
     assert shown["bass05.wav"] == "—"  # was "100 %"
     assert shown["kick07.wav"].endswith(" %")
+    # nor in "Label these next"
+    from app.gui.panels import SuggestionsPanel
+
+    panel = SuggestionsPanel(session)
+    qtbot.addWidget(panel)
+    panel.refresh()
+    qtbot.waitUntil(lambda: panel.list.count() > 0, timeout=10_000)
+    items = [panel.list.item(i).text() for i in range(panel.list.count())]
+    bass = [t for t in items if t.startswith("bass")]
+    assert bass and all("unknown (nearest: " in t and "%" not in t for t in bass), items
 
     inspector = Inspector(session, Player())
     qtbot.addWidget(inspector)
