@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import soundfile as sf
 import soxr
 
 from core.errors import AudioError
+from core.paths import file_kind
 
 #: Extensions the scanner looks at (lower case, with the dot).
 AUDIO_EXTENSIONS = frozenset({
@@ -80,12 +82,34 @@ class Segment:
     fallback: bool
 
 
-def _describe_sndfile_error(path: Path, exc: Exception) -> str:
-    """Turn libsndfile's terse messages into something a producer can act on."""
+#: Longest reason stored for a file: libsndfile's own text is cut to this.
+MAX_REASON = 160
+
+
+def _sndfile_text(exc: Exception) -> str:
+    """libsndfile's message without soundfile's "Error opening <file>: " prefix."""
+    text = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
+
+
+#: How the reasons start that say the bytes could not be read (no verdict on them).
+_UNREAD = ("file disappeared", "cannot read file")
+
+
+def _describe_sndfile_error(path: Path, exc: Exception, fd: int | None = None) -> str:
+    """Turn libsndfile's terse messages into something a producer can act on.
+
+    With ``fd`` (the file already open) the head is read from it, not from the path.
+    """
     try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(512)
+        if fd is not None:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, 0, os.SEEK_SET)
+            head = os.read(fd, 512)
+        else:
+            size = path.stat().st_size
+            with path.open("rb") as fh:
+                head = fh.read(512)
     except FileNotFoundError:
         # libsndfile reports a vanished file as a generic "System error"
         return "file disappeared before it could be read"
@@ -93,7 +117,7 @@ def _describe_sndfile_error(path: Path, exc: Exception) -> str:
         return f"cannot read file: {err.strerror or err}"
     if size == 0:
         return "empty file (0 bytes)"
-    text = str(exc).strip().rstrip(".")
+    text = _sndfile_text(exc)
     ext = path.suffix.lower()
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         # libsndfile reads PCM/float/ADPCM WAVs; others carry an exotic codec (Vorbis, MP3…)
@@ -127,36 +151,66 @@ def _sf_path(path: Path) -> str | bytes:
     return os.fsencode(path) if os.name == "posix" else str(path)
 
 
+def _open_regular(path: Path) -> int:
+    """A descriptor on ``path`` if it is a regular file; :class:`AudioError` otherwise.
+
+    Opened without blocking, so a FIFO (or a device) named like audio is reported at once
+    instead of stalling the reader until a writer appears. Python opens the file, not
+    libsndfile: its own path buffer is shorter than the system's (a 2,500-byte path
+    failed with "Supplied filename too long").
+    """
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise AudioError("file disappeared before it could be read", transient=True) from None
+    except PermissionError:
+        raise AudioError("permission denied", transient=True) from None
+    except OSError as exc:  # a symlink loop, a name too long, an I/O error…
+        raise AudioError(f"cannot read file: {exc.strerror or exc}", transient=True) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise AudioError("cannot read file: it is a folder", transient=True)
+        if not stat.S_ISREG(mode):
+            raise AudioError(f"not a regular file ({file_kind(mode)})", transient=True)
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            import fcntl  # POSIX only, as O_NONBLOCK is
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_sound(path: str | Path) -> sf.SoundFile:
     """Open a file for block reads (close it, or use ``with``). Raises :class:`AudioError`
-    with a readable reason, as :func:`probe` does."""
+    with a readable reason, as :func:`probe` does. Only regular files are opened."""
     path = Path(path)
+    fd = _open_regular(path)
     try:
-        return sf.SoundFile(_sf_path(path))
-    except FileNotFoundError:
-        raise AudioError("file disappeared before it could be read") from None
-    except PermissionError:
-        raise AudioError("permission denied") from None
+        # libsndfile gets its own descriptor: it closes it with the file, or at once
+        # when it cannot open the file; ``fd`` stays ours, to describe a failure.
+        return sf.SoundFile(os.dup(fd), closefd=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(_describe_sndfile_error(path, exc)) from None
+        reason = _describe_sndfile_error(path, exc, fd)
+        raise AudioError(reason, transient=reason.startswith(_UNREAD)) from None
+    finally:
+        os.close(fd)
 
 
 def probe(path: str | Path) -> AudioInfo:
     """Read the header only. Raises :class:`AudioError` with a readable reason."""
-    path = Path(path)
-    try:
-        info = sf.info(_sf_path(path))
-    except FileNotFoundError:
-        raise AudioError("file disappeared before it could be read") from None
-    except PermissionError:
-        raise AudioError("permission denied") from None
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(_describe_sndfile_error(path, exc)) from None
-    if info.frames <= 0:
+    with open_sound(path) as snd:
+        frames, rate, channels = int(snd.frames), int(snd.samplerate), int(snd.channels)
+        fmt, subtype = snd.format, snd.subtype
+    if frames <= 0:
         raise AudioError("the file holds no audio (0 frames)")
-    if info.samplerate <= 0 or info.channels <= 0:
+    if rate <= 0 or channels <= 0:
         raise AudioError("the header is invalid (no sample rate or channels)")
-    return AudioInfo(info.samplerate, info.channels, int(info.frames), info.format, info.subtype)
+    return AudioInfo(rate, channels, frames, fmt, subtype)
 
 
 def window_starts(n_samples: int, params: WindowParams) -> np.ndarray:
@@ -222,15 +276,12 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     margin = sr // 50 + step
     src_a = max(0, (need_a * sr // target - margin) // step * step)
     src_b = min(info.frames, math.ceil(need_b * sr / target) + margin)
-    try:
-        with sf.SoundFile(_sf_path(path)) as snd:
+    with open_sound(path) as snd:
+        try:
             mono = _read_mono(snd, src_a, src_b)
-    except FileNotFoundError:
-        raise AudioError("file disappeared while it was being read") from None
-    except PermissionError:
-        raise AudioError("permission denied") from None
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(_describe_sndfile_error(path, exc)) from None
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            reason = _describe_sndfile_error(path, exc)
+            raise AudioError(reason, transient=reason.startswith(_UNREAD)) from None
     if len(mono) == 0:
         raise AudioError("the file holds no audio data (header promises more than is there)")
     y = mono if sr == target else soxr.resample(mono, sr, target, quality="HQ")

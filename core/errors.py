@@ -6,7 +6,15 @@ class SampletreeError(Exception):
 
 
 class AudioError(SampletreeError):
-    """A file could not be decoded; the message says why in plain words."""
+    """A file could not be decoded; the message says why in plain words.
+
+    ``transient``: the file could not be read at all (permissions, a vanished file, a
+    FIFO, an I/O error), so there is no verdict on its content; a rescan tries again.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class LibraryError(SampletreeError):
