@@ -3,6 +3,7 @@ between the library's folders, errors that can go away, very long paths."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -21,7 +22,7 @@ import soundfile as sf
 from core.audio import probe
 from core.errors import AudioError
 from core.library import Library
-from core.scanner import MAX_ERROR_CHARS, ScanOptions, scan
+from core.scanner import ScanOptions, scan
 from core.supports import add_supports, list_supports
 from core.trees import import_tree
 from core.walk import walk
@@ -176,8 +177,8 @@ def test_kill_9_of_a_scan_takes_its_decoders_forkserver_and_tracker_with_it(
         if child.poll() is None:
             child.kill()
             child.wait()
-        for kid in psutil.Process().children(recursive=True):
-            if kid.pid != child.pid and kid in kids:
+        for kid in kids:  # orphans are no children of ours any more: end them by pid
+            with contextlib.suppress(psutil.Error):
                 kid.kill()
     assert not alive, [(k.pid, " ".join(k.cmdline())[:80]) for k in alive]
     print(f"{len(kids)} descendants gone {took:.2f} s after kill -9")
@@ -344,5 +345,5 @@ def test_a_wav_at_a_2500_character_path_decodes_and_reasons_stay_short(
     assert rows[str(good)]["status"] == "ok", rows[str(good)]["error"]
     assert rows[str(good)]["n_windows"] == 2 and report.decoded == 1
     why = rows[str(bad)]["error"]
-    assert why.startswith("damaged WAV file") and len(why) <= MAX_ERROR_CHARS, why
+    assert why.startswith("damaged WAV file") and len(why) <= 300, why
     assert "long folder name" not in why and dict(report.problems)[str(bad)] == why
