@@ -246,7 +246,8 @@ def _print_report(report: Any) -> None:
     # Problems the library keeps no record of (unreadable folders, loops, files that
     # vanished) are all printed; the files on record are listed by `ls --problems`.
     unlisted = list(getattr(r, "unlisted", []))
-    listed = [p for p in r.problems if p not in unlisted]
+    kept = set(unlisted)
+    listed = [p for p in r.problems if p not in kept]
     for path, why in unlisted[:100] + listed[:20]:
         print(f"  ! {_shown(path)}: {_shown(why)}")
     if len(unlisted) > 100:
