@@ -83,9 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _command_modules() -> list:
     """Command modules beyond scan/status/ls; each has ``register(subparsers)``."""
-    from app import cmd_labels, cmd_model, cmd_relabel, cmd_trees
+    from app import cmd_labels, cmd_library, cmd_model, cmd_relabel, cmd_trees
 
-    return [cmd_trees, cmd_labels, cmd_relabel, cmd_model]
+    return [cmd_trees, cmd_labels, cmd_relabel, cmd_model, cmd_library]
 
 
 def _version() -> str:

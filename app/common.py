@@ -25,8 +25,16 @@ def open_library(args: argparse.Namespace, *, create: bool) -> Library:
     from core.relabel import recover
 
     lib = Library(args.library or default_library_path(), create=create)
-    for message in recover(lib):
-        print(f"sampletree: {message}", file=sys.stderr)
+    if lib.read_only:
+        print(f"sampletree: note: the library {printable(str(lib.path))} is open read-only "
+              f"({lib.read_only_reason}): nothing will be written", file=sys.stderr)
+        return lib
+    try:
+        for message in recover(lib):
+            print(f"sampletree: {message}", file=sys.stderr)
+    except BaseException:
+        lib.close()
+        raise
     return lib
 
 

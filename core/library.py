@@ -9,14 +9,15 @@ this module as plain dataclasses or dicts, never as SQLAlchemy objects.
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import quote
 
 import numpy as np
 from sqlalchemy import (
@@ -33,12 +34,29 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
-from core import schema
+from core import libfile, schema
 from core.errors import LibraryError
 from core.paths import display_path
 from core.schema import models, roots, samples, scans, supports, windows
 
 BUSY_TIMEOUT_S = 5.0
+
+
+def _drive_full(path: Path, exc: BaseException) -> bool:
+    """An I/O failure of the log's creation on a drive with no space left."""
+    msg = str(exc).lower()
+    if "disk i/o error" not in msg and "disk is full" not in msg:
+        return False
+    try:
+        st = os.statvfs(path.parent)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
+def _writable(path: Path) -> bool:
+    """Whether the library and its folder (where the log lives) can be written."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,14 @@ class SampleRecord:
     sample_id: int | None = None  # set when rewriting a known sample
 
 
+_DAMAGE_WORDS = ("malformed", "corrupt", "not a database", "file is encrypted")
+
+
+def _is_damage(exc: BaseException) -> bool:
+    msg = str(getattr(exc, "orig", exc) or exc).lower()
+    return any(w in msg for w in _DAMAGE_WORDS)
+
+
 def _friendly(path: Path, exc: BaseException) -> LibraryError:
     msg = str(getattr(exc, "orig", exc) or exc).lower()
     if "not a database" in msg or "file is encrypted" in msg:
@@ -100,17 +126,77 @@ def _friendly(path: Path, exc: BaseException) -> LibraryError:
     return LibraryError(f"library {path}: {msg}")
 
 
+def damage_marker(path: str | Path) -> Path:
+    """The file that says a library failed a check (written beside it, never into it)."""
+    path = Path(path)
+    return path.with_name(path.name + "-damaged")
+
+
+def damage_note(path: str | Path) -> str | None:
+    """Why the library was found damaged, or None when it was not."""
+    try:
+        return json.loads(damage_marker(path).read_text("utf-8")).get("reason") or "damaged"
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return "damaged"
+
+
+def mark_damaged(path: str | Path, reason: str) -> None:
+    """Remember that the library failed a check: every later open refuses to write it."""
+    marker = damage_marker(path)
+    try:
+        tmp = marker.with_name(marker.name + ".tmp")
+        tmp.write_text(json.dumps({"reason": reason, "found_at": time.time()}), "utf-8")
+        os.replace(tmp, marker)
+    except OSError:
+        pass  # the refusal below still stands for this process
+
+
+def clear_damaged(path: str | Path) -> None:
+    damage_marker(path).unlink(missing_ok=True)
+
+
+def _restore_hint(path: Path) -> str:
+    from core.backup import list_backups
+
+    if list_backups(path):
+        return ("; if it was one, it is damaged: 'sampletree restore' puts back its last good "
+                "backup")
+    return ""
+
+
+def _damaged_error(path: Path, reason: str) -> LibraryError:
+    reason = " ".join(reason.replace("*** in database main ***", "").split())
+    if len(reason) > 160:
+        reason = reason[:157] + "…"
+    return LibraryError(
+        f"the library {path} is damaged ({reason}); nothing was written to it. "
+        "'sampletree check' tells more, 'sampletree restore' goes back to the last good "
+        "backup and rescans")
+
+
 #: rows per fetch when reading embeddings (keeps each GIL hold short)
 _CHUNK_ROWS = 4096
 
+#: tables small enough to check page by page on every open (the big ones, samples and
+#: windows, only by their first page there; 'sampletree check' reads everything)
+_SMALL_TABLES = ("roots", "models", "scans", "trees", "nodes", "supports", "relabel_batches")
+
 
 class Library:
-    """An open library file. Not thread-safe: one writer thread per library."""
+    """An open library file. Not thread-safe: one writer thread per library.
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    ``read_only`` opens without ever writing (a library on a read-only drive is opened
+    so by itself); ``allow_damaged`` lets ``check`` and ``restore`` open a library that
+    failed a check (read-only).
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False,
+                 allow_damaged: bool = False) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            if not create:
+            if not create or read_only:
                 raise LibraryError(f"no library at {self.path}; run a scan first")
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,33 +204,88 @@ class Library:
                 raise LibraryError(f"cannot create the library folder: {exc}") from None
         elif self.path.is_dir():
             raise LibraryError(f"{self.path} is a folder, not a library file")
+        note = damage_note(self.path)
+        if note is not None:
+            if not allow_damaged:
+                raise _damaged_error(self.path, note)
+            read_only = True
+        asked_read_only = read_only
+        if not read_only and self.path.exists() and not _writable(self.path):
+            read_only = True
+        self.read_only = read_only
+        #: why a library opened read-only though it was not asked to (shown to the user)
+        self.read_only_reason = ("it failed a check" if note is not None else
+                                 "" if asked_read_only or not read_only else
+                                 "its drive or folder is read-only")
+        self._guard = libfile.Guard(self.path, create=create and not read_only,
+                                    timeout_s=BUSY_TIMEOUT_S)
         self._conn: Connection | None = None
-        self._engine = self._make_engine()
         self._depth = 0
         self._writing = True
         self._commits = 0  # write transactions committed through this object
         try:
-            self._migrate()
+            header = self._guard.header()
+            problem = libfile.check_header(self.path, header, self._guard.size())
+            if problem is not None and not header.startswith(libfile.SQLITE_MAGIC):
+                raise LibraryError(f"{self.path} is not a Sampletree library (not an SQLite "
+                                   "database)" + _restore_hint(self.path))
+            if problem is not None:
+                self._damaged(problem)
+            try:
+                self._open(probe=note is None)
+            except LibraryError as exc:
+                if self.read_only or not _drive_full(self.path, exc):
+                    raise
+                # The log cannot be created on a full drive: read what is there.
+                self.read_only = True
+                self.read_only_reason = "its drive is full"
+                self._open(probe=False)
         except BaseException:
+            self._guard.release()
+            raise
+
+    def _open(self, *, probe: bool) -> None:
+        self._engine = self._make_engine()
+        try:
+            self._migrate()
+            if probe:
+                self._probe()
+        except BaseException:
+            self._drop_connection()
             self._engine.dispose()
             raise
 
     # -- connection and transactions -------------------------------------------------
 
     def _make_engine(self) -> Engine:
-        engine = create_engine(
-            f"sqlite:///{self.path}",
-            poolclass=NullPool,
-            connect_args={"timeout": BUSY_TIMEOUT_S, "isolation_level": None},
-        )
+        url = f"sqlite:///{self.path}"
+        connect_args: dict[str, Any] = {"timeout": BUSY_TIMEOUT_S, "isolation_level": None}
+        if self.read_only:
+            # An URI: mode=ro never writes; with no log beside it, or an empty one (a copy
+            # on a read-only drive, a full drive), immutable=1 also skips the
+            # shared-memory file that could not be created there.
+            log = self.path.with_name(self.path.name + "-wal")
+            try:
+                empty_log = log.stat().st_size == 0
+            except FileNotFoundError:
+                empty_log = True
+            extra = "&immutable=1" if empty_log else ""
+            url = f"sqlite:///file:{quote(str(self.path))}?mode=ro{extra}&uri=true"
+            connect_args["uri"] = True
+        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        path = self.path
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+            # Closing never checkpoints or deletes the log (see core/libfile.py); the
+            # last Sampletree process out tidies it in close().
+            libfile.keep_wal_on_close(dbapi_conn, path)
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             cur.execute("PRAGMA foreign_keys = ON")
-            cur.execute("PRAGMA journal_mode = WAL")
-            cur.execute("PRAGMA synchronous = NORMAL")
+            if not self.read_only:
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = NORMAL")
             cur.close()
 
         # The driver's own transaction handling is off (isolation_level=None); SQLAlchemy
@@ -156,21 +297,59 @@ class Library:
 
         return engine
 
+    def _damaged(self, reason: str) -> NoReturn:
+        mark_damaged(self.path, reason)
+        raise _damaged_error(self.path, reason)
+
+    def _probe(self) -> None:
+        """The cheap check on open: the schema and every small table page by page, the
+        first page of the big ones. Raises (and marks the library) when damaged."""
+        try:
+            with self.reading() as conn:
+                tables = {r[0] for r in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+                for name in _SMALL_TABLES:
+                    if name not in tables:
+                        continue
+                    bad = [r[0] for r in conn.exec_driver_sql(f"PRAGMA quick_check({name})")
+                           if r[0] != "ok"]
+                    if bad:
+                        self._damaged(bad[0])
+                for name in sorted(tables - set(_SMALL_TABLES)):
+                    conn.exec_driver_sql(f'SELECT * FROM "{name}" LIMIT 1').all()
+        except LibraryError as exc:
+            if _is_damage(exc) or "damaged" in str(exc):
+                note = damage_note(self.path)
+                if note is None:
+                    self._damaged(str(exc))
+            raise
+
     @property
     def conn(self) -> Connection:
         if self._conn is None:
             try:
                 self._conn = self._engine.connect()
-            except sa_exc.DBAPIError as exc:
+            except (sa_exc.DBAPIError, sqlite3.Error) as exc:
                 self._conn = None
-                raise _friendly(self.path, exc) from None
+                raise self._failure(exc) from None
         return self._conn
+
+    def _failure(self, exc: BaseException) -> LibraryError:
+        """The user's message for an SQLite failure; damage is remembered beside the file."""
+        if _is_damage(exc):
+            reason = str(getattr(exc, "orig", exc) or exc)
+            mark_damaged(self.path, reason)
+            return _damaged_error(self.path, reason)
+        return _friendly(self.path, exc)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Connection]:
         """A write transaction; nested calls join the outermost, which alone commits."""
+        if write and self.read_only:
+            raise LibraryError(f"the library {self.path} is open read-only"
+                               + (f" ({self.read_only_reason})" if self.read_only_reason
+                                  else "") + ": nothing can be written to it now")
         conn = self.conn
-        self._writing = write
         if self._depth:
             self._depth += 1
             try:
@@ -178,24 +357,39 @@ class Library:
             finally:
                 self._depth -= 1
             return
+        self._writing = write
+        with self._guard.writing() if write else nullcontext():
+            try:
+                conn.begin()
+            except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+                raise self._failure(exc) from None
+            self._depth = 1
+            try:
+                yield conn
+                conn.commit()
+                if write:
+                    self._commits += 1
+            except (sa_exc.DBAPIError, sqlite3.Error) as exc:
+                self._rollback(conn)
+                raise self._failure(exc) from None
+            except BaseException:
+                self._rollback(conn)
+                raise
+            finally:
+                self._depth = 0
+
+    def _rollback(self, conn: Connection) -> None:
         try:
-            conn.begin()
-        except sa_exc.DBAPIError as exc:
-            raise _friendly(self.path, exc) from None
-        self._depth = 1
-        try:
-            yield conn
-            conn.commit()
-            if write:
-                self._commits += 1
-        except sa_exc.DBAPIError as exc:
             conn.rollback()
-            raise _friendly(self.path, exc) from None
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            self._depth = 0
+        except (sa_exc.DBAPIError, sqlite3.Error):
+            # The connection is unusable (a damaged page, a vanished file): start afresh.
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with suppress(sa_exc.DBAPIError, sqlite3.Error):
+                self._conn.close()
+            self._conn = None
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -207,10 +401,20 @@ class Library:
             yield conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        self._engine.dispose()
+        if self._guard._entry is None:
+            return
+        try:
+            if not self.read_only and self._guard.last_here() and self._guard.alone():
+                # No other Sampletree has the library open: fold the log into the file
+                # and empty it (it stays on disk, empty, for readers on read-only drives).
+                with suppress(sa_exc.DBAPIError, sqlite3.Error, LibraryError):
+                    raw = self.conn.connection.dbapi_connection
+                    if raw is not None:  # outside SQLAlchemy: no transaction around it
+                        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self._drop_connection()
+            self._engine.dispose()
+            self._guard.release()
 
     def __enter__(self) -> Library:
         return self
@@ -241,15 +445,14 @@ class Library:
             version = self._check_version(conn)
         if version == schema.SCHEMA_VERSION:
             return
+        if self.read_only:
+            raise LibraryError(f"the library {self.path} needs an upgrade (schema {version} to "
+                               f"{schema.SCHEMA_VERSION}) but is open read-only")
         if version > 0:
-            # Keep the old file until the migration has committed: a failure leaves a copy.
-            backup = self.path.with_name(f"{self.path.name}.schema{version}.bak")
-            self.close()
-            try:
-                shutil.copy2(self.path, backup)
-            except OSError as exc:
-                raise LibraryError(f"cannot back up the library before migrating: {exc}") from None
-            self._engine = self._make_engine()
+            # Keep the old library until the migration has committed: a failure leaves a copy.
+            from core import backup
+
+            backup.make_backup(self, f"schema{version}", force=True)
         with self.transaction() as conn:
             # Another process may have migrated it while we waited for the lock.
             version = self._check_version(conn)

@@ -26,7 +26,9 @@ import numpy as np
 
 from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
 from core.audio import segments_to_keep as _segments_to_keep
+from core.backup import make_backup
 from core.errors import AudioError, Cancelled, SampletreeError
+from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import KnownSample, Library, SampleRecord
 from core.paths import display_path
@@ -584,7 +586,7 @@ class Scanner:
 
         entries: list[FileEntry] = []
         try:
-            for entry in walk(roots, on_walk_error, on_file_error):
+            for entry in walk(roots, on_walk_error, on_file_error=on_file_error):
                 entries.append(entry)
                 if len(entries) % 2000 == 0:
                     self.progress(Progress("walk", len(entries), 0, message=entry.path))
@@ -790,7 +792,10 @@ def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None,
     """
     report = ScanReport(roots=[os.path.abspath(d) for d in dirs])
     t0 = time.perf_counter()
-    scanner = Scanner(library, model, options or ScanOptions(), progress, cancel or CancelToken())
-    scanner.run(dirs, report)
+    with job_lock(library.path, "scan"):  # never beside a relabel moving files (core.joblock)
+        make_backup(library, "scan")
+        scanner = Scanner(library, model, options or ScanOptions(), progress,
+                          cancel or CancelToken())
+        scanner.run(dirs, report)
     report.seconds = time.perf_counter() - t0
     return report

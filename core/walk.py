@@ -26,6 +26,46 @@ SYSTEM_NAMES = frozenset({
 
 _HASH_CHUNK = 1 << 16
 
+#: Sound-related files Sampletree does not read, worth a word in the scan summary
+#: (instruments, note data, archives) — unlike documents and pictures beside samples.
+NOT_READ_EXTENSIONS = frozenset({
+    ".pat", ".mid", ".midi", ".kar", ".sf2", ".sf3", ".sfz", ".dls", ".gig", ".nki", ".nkx",
+    ".nkm", ".exs", ".rex", ".rx2", ".rcy", ".sd2", ".mod", ".xm", ".it", ".s3m", ".syx",
+    ".spx", ".orgue", ".zip", ".rar", ".7z",
+})
+
+
+def classify_name(name: str) -> str:
+    """``"audio"`` (scanned), ``"not-read"`` (a sound-related type Sampletree does not
+    read: counted and listed by type) or ``"other"`` (documents, pictures…: counted)."""
+    ext = os.path.splitext(name)[1].lower()
+    if ext in AUDIO_EXTENSIONS:
+        return "audio"
+    return "not-read" if ext in NOT_READ_EXTENSIONS else "other"
+
+
+def skipped_summary(paths: list[str]) -> str | None:
+    """One line for a scan summary about the files ``walk`` passed to ``on_skipped``:
+    "skipped 130 files of types not read (.pat 128, .sf2 2); 21 other files", or None."""
+    by_ext: dict[str, int] = {}
+    other = 0
+    for path in paths:
+        name = os.path.basename(path)
+        if classify_name(name) == "not-read":
+            ext = os.path.splitext(name)[1].lower()
+            by_ext[ext] = by_ext.get(ext, 0) + 1
+        else:
+            other += 1
+    parts = []
+    if by_ext:
+        n = sum(by_ext.values())
+        kinds = ", ".join(f"{ext} {k}" for ext, k in
+                          sorted(by_ext.items(), key=lambda item: (-item[1], item[0])))
+        parts.append(f"skipped {n} file{'s' * (n != 1)} of types not read ({kinds})")
+    if other:
+        parts.append(f"{other} other file{'s' * (other != 1)}")
+    return "; ".join(parts) or None
+
 
 @dataclass(frozen=True)
 class FileEntry:
@@ -49,11 +89,13 @@ def _file_problem(path: str, exc: OSError) -> str:
 
 
 def walk(roots: list[str], on_error: Callable[[str, str], None],
+         on_skipped: Callable[[str], None] | None = None,
          on_file_error: Callable[[str, str, str], None] | None = None) -> Iterator[FileEntry]:
     """Yield every regular audio file under ``roots``.
 
     Problems go to ``on_error(path, why)``; those of an audio-named entry that is not a
-    readable regular file go to ``on_file_error(path, why, root)`` when it is given.
+    readable regular file go to ``on_file_error(path, why, root)`` when it is given; each
+    visible file that is not audio goes to ``on_skipped(path)`` if given.
     """
 
     def file_error(path: str, why: str, root: str) -> None:
@@ -100,6 +142,8 @@ def walk(roots: list[str], on_error: Callable[[str, str], None],
                         on_error(entry.path, exc.strerror or str(exc))
                     continue
                 if not audio:
+                    if on_skipped is not None:
+                        on_skipped(entry.path)
                     continue
                 try:
                     est = entry.stat()  # follows symlinks: a link to a FIFO is a FIFO

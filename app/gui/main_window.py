@@ -11,7 +11,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui import dialogs
 from app.gui.inspector import Inspector
 from app.gui.library_table import LibraryView
 from app.gui.map_view import MapView
@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
     # -- commands -----------------------------------------------------------------------------
 
     def add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of samples")
+        folder = dialogs.existing_folder(self, "Add a folder of samples")
         if folder:
             self.session.add_folder(folder)
 
@@ -307,10 +307,9 @@ class MainWindow(QMainWindow):
                                   "(or File › Open library…)")
 
     def open_library(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path = dialogs.save_file(
             self, "Open or create a library", str(self.session.library_path.parent),
-            "Sampletree library (*.sqlite);;All files (*)",
-            options=QFileDialog.Option.DontConfirmOverwrite)
+            "Sampletree library (*.sqlite);;All files (*)", confirm_overwrite=False)
         if path:
             self._switch_library(path)
 

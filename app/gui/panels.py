@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui import dialogs
 from app.gui.engine import EngineState, Job
 from app.gui.mime import files_mime
 from app.gui.session import Session
@@ -81,7 +81,7 @@ class SourcesPanel(QWidget):
         self.rescan_button.setEnabled(bool(self.session.roots))
 
     def add_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder of samples")
+        folder = dialogs.existing_folder(self, "Add a folder of samples")
         if folder:
             self.session.add_folder(folder)
 

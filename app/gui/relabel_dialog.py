@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui import dialogs
 from app.gui.engine import Job
 from app.gui.session import Session
 from core.paths import display_path
@@ -284,7 +284,7 @@ class RelabelDialog(QDialog):
         self.plan = None
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Destination folder", self.dest.text())
+        folder = dialogs.existing_folder(self, "Destination folder", self.dest.text())
         if folder:
             self.dest.setText(folder)
 

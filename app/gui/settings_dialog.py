@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui import dialogs
 from app.gui.settings import Settings
 
 
@@ -179,15 +179,13 @@ class SettingsDialog(QDialog):
         }
 
     def _browse_library(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Library file", self.library.text(), "Sampletree library (*.sqlite)",
-            options=QFileDialog.Option.DontConfirmOverwrite)
+        path = dialogs.save_file(self, "Library file", self.library.text(),
+                                 "Sampletree library (*.sqlite)", confirm_overwrite=False)
         if path:
             self.library.setText(path)
 
     def _browse_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Network weights", self.model.text(),
-                                              "Weights (*.pt)")
+        path = dialogs.open_file(self, "Network weights", self.model.text(), "Weights (*.pt)")
         if path:
             self.model.setText(path)
 

@@ -182,8 +182,11 @@ def test_older_schema_is_migrated_with_a_backup(library_path: Path) -> None:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert {"scans", "ix_samples_status", "ix_samples_size_hash"} <= names
 
-    backup = library_path.with_name(library_path.name + ".schema1.bak")
-    assert backup.is_file()
+    from core.backup import list_backups
+
+    kept = list_backups(library_path)
+    assert [b.reason for b in kept] == ["schema1"] and kept[0].check == "ok"
+    backup = kept[0].path
     with raw(backup) as conn:  # the backup is the untouched v1 library
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
         assert conn.execute("SELECT path FROM samples").fetchall() == [("/old/kick.wav",)]

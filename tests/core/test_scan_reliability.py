@@ -84,7 +84,7 @@ def test_walk_reports_fifos_sockets_devices_and_link_loops_without_opening_them(
     problems: dict[str, str] = {}
     t0 = time.perf_counter()
     entries = list(walk([str(folder)], lambda p, why: problems.setdefault(p, why),
-                        lambda p, why, root: problems.setdefault(p, why)))
+                        on_file_error=lambda p, why, root: problems.setdefault(p, why)))
     assert time.perf_counter() - t0 < 5
     assert [os.path.basename(e.path) for e in entries] == ["ok.wav"]
     assert set(problems) == {str(folder / n) for n in expected}

@@ -1,0 +1,121 @@
+"""Commands that look after the library file itself: check, backups, restore."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from app.common import EXIT_ERROR, EXIT_OK, printable
+from app.paths import default_library_path
+from core.errors import SampletreeError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser(
+        "check", help="read the whole library and report damage (exit 1 when damaged)",
+        description="Runs SQLite's full integrity check and the foreign-key check over the "
+                    "library. A damaged library is marked so, and no command writes to it "
+                    "until a check passes again or it is restored.")
+    c.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    c.set_defaults(func=cmd_check)
+
+    b = sub.add_parser(
+        "backups", help="list the library's automatic backups",
+        description="A backup is taken before each scan, relabel, undo and upgrade (when "
+                    "the library changed since the last one); the newest three are kept in "
+                    "LIBRARY.backups/ ($SAMPLETREE_BACKUPS sets how many, 0 none).")
+    b.add_argument("--json", action="store_true", help="print the list as JSON")
+    b.set_defaults(func=cmd_backups)
+
+    r = sub.add_parser(
+        "restore", help="put back the last good backup, then rescan the library's folders",
+        description="The current library file is kept beside it (NAME.replaced-TIME), never "
+                    "deleted. Labels and examples made after the backup are not in it; "
+                    "files changed since are found by the rescan.")
+    r.add_argument("--from", dest="source", metavar="BACKUP", type=Path, default=None,
+                   help="this backup file instead of the newest good one")
+    r.add_argument("--no-rescan", action="store_true",
+                   help="do not rescan the library's folders afterwards")
+    r.set_defaults(func=cmd_restore)
+
+
+def _path(args: argparse.Namespace) -> Path:
+    return Path(args.library or default_library_path())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from core.backup import check
+
+    path = _path(args)
+    started = time.perf_counter()
+    problems = check(path)
+    took = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"library": str(path), "ok": not problems, "problems": problems,
+                          "seconds": round(took, 3)}, indent=1))
+    elif problems:
+        print(f"{printable(str(path))}: DAMAGED ({len(problems)} problem"
+              f"{'s' if len(problems) != 1 else ''} found):")
+        for p in problems[:10]:
+            print(f"  ! {p}")
+        print("Nothing will write to it. `sampletree restore` puts back the last good backup "
+              "(`sampletree backups` lists them).")
+    else:
+        print(f"{printable(str(path))}: ok (full check, {took:.1f} s)")
+    return EXIT_ERROR if problems else EXIT_OK
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    from core.backup import backup_dir, list_backups
+
+    path = _path(args)
+    kept = list_backups(path)
+    if args.json:
+        print(json.dumps([b.as_dict() for b in kept], indent=1))
+        return EXIT_OK
+    if not kept:
+        print(f"No backups of {printable(str(path))} yet (they are made in "
+              f"{printable(str(backup_dir(path)))} before each scan, relabel and undo).")
+        return EXIT_OK
+    for b in kept:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.made_at))
+        print(f"{when}  before {b.reason:<9} {b.path.stat().st_size / 1e6:7.1f} MB  "
+              f"check {b.check}  {printable(str(b.path))}")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from core.backup import restore
+
+    path = _path(args)
+    done = restore(path, args.source)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(done["backup_made_at"]))
+    print(f"Restored {printable(str(path))} from the backup of {when} "
+          f"({printable(done['restored_from'])}).")
+    for aside in done["kept_aside"]:
+        print(f"  the replaced file is kept as {printable(aside)}")
+    if args.no_rescan:
+        return EXIT_OK
+    from app.cli import cmd_scan
+    from core.library import Library
+
+    with Library(path, create=False) as lib:
+        roots = [r for r in lib.roots() if Path(r).is_dir()]
+        gone = [r for r in lib.roots() if not Path(r).is_dir()]
+    for r in gone:
+        print(f"  not rescanned (folder not found): {printable(r)}")
+    if not roots:
+        return EXIT_OK
+    print("Rescanning the library's folders for what changed since the backup…")
+    scan_args = argparse.Namespace(**{**vars(args), "dirs": roots, "device": "auto",
+                                      "jobs": None, "hop": 0.5, "json": False,
+                                      "quiet": False,
+                                      "model": os.environ.get("SAMPLETREE_MODEL")})
+    code = cmd_scan(scan_args)
+    if code != EXIT_OK:
+        raise SampletreeError("the backup is back in place but the rescan did not finish; "
+                              "run `sampletree scan` on your folders")
+    return EXIT_OK

@@ -1,0 +1,239 @@
+"""Backups of the library, its full check, and going back to the last good copy.
+
+A backup is SQLite's online backup of the open library (a consistent snapshot, taken
+through our own connection: the library file is never opened a second time, see
+core/libfile.py), checked page by page before it is kept. They live beside the library
+in ``<library>.backups/``, newest first, :data:`KEEP` of them; each has a JSON note
+(why, when, the check's verdict). Scans, relabels, undos and schema migrations take one
+first, unless nothing changed since the newest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import LibraryError
+
+if TYPE_CHECKING:
+    from core.library import Library
+
+#: backups kept per library ($SAMPLETREE_BACKUPS overrides; 0 turns them off)
+KEEP = 3
+_SUFFIX = ".sqlite"
+
+
+def keep_count() -> int:
+    try:
+        return max(0, int(os.environ.get("SAMPLETREE_BACKUPS", KEEP)))
+    except ValueError:
+        return KEEP
+
+
+def backup_dir(library: str | Path) -> Path:
+    library = Path(library)
+    return library.with_name(library.name + ".backups")
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    reason: str
+    made_at: float
+    check: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "reason": self.reason, "made_at": self.made_at,
+                "check": self.check, "bytes": self.path.stat().st_size}
+
+
+def list_backups(library: str | Path) -> list[Backup]:
+    """The kept backups, newest first (those whose note is missing are left out)."""
+    out = []
+    folder = backup_dir(library)
+    if not folder.is_dir():
+        return []
+    for note in folder.glob("*.json"):
+        data_file = note.with_suffix(_SUFFIX)
+        try:
+            meta = json.loads(note.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+        if data_file.is_file():
+            out.append(Backup(data_file, str(meta.get("reason", "")),
+                              float(meta.get("made_at", 0.0)), str(meta.get("check", ""))))
+    return sorted(out, key=lambda b: b.made_at, reverse=True)
+
+
+def _changed_since(library: Path, when: float) -> bool:
+    for p in (library, library.with_name(library.name + "-wal")):
+        try:
+            if p.stat().st_mtime > when:
+                return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
+def integrity_problems(conn: sqlite3.Connection, *, limit: int = 20) -> list[str]:
+    """SQLite's full integrity check plus foreign keys: [] when the file is sound."""
+    try:
+        found = [str(r[0]) for r in conn.execute(f"PRAGMA integrity_check({int(limit)})")]
+        problems = [] if found == ["ok"] else found
+        for table, rowid, parent, _fk in conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"{table} row {rowid} points to a missing {parent} row")
+            if len(problems) >= limit:
+                break
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return problems
+
+
+def make_backup(lib: Library, reason: str, *, force: bool = False) -> Path | None:
+    """Back the library up before ``reason`` (a word: scan, relabel, undo, schema2…).
+
+    Skipped (None) when backups are off, or the newest one is younger than the library's
+    last change and ``force`` is not set. Raises :class:`LibraryError` when the copy
+    fails its check: the library itself is damaged then, and it is marked so.
+    """
+    keep = keep_count()
+    if keep == 0 and not force:
+        return None
+    kept = list_backups(lib.path)
+    if kept and not force and not _changed_since(lib.path, kept[0].made_at):
+        return None
+    folder = backup_dir(lib.path)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise LibraryError(f"cannot make the backup folder {folder}: "
+                           f"{exc.strerror or exc}") from None
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+    final = folder / f"{stamp}-{reason}{_SUFFIX}"
+    tmp = final.with_name(final.name + ".part")
+    try:
+        with lib.reading() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            dst = sqlite3.connect(tmp)
+            try:
+                raw.backup(dst)  # type: ignore[attr-defined]
+                problems = integrity_problems(dst)
+            finally:
+                dst.close()
+        if problems:
+            from core.library import mark_damaged
+
+            mark_damaged(lib.path, problems[0])
+            raise LibraryError(
+                f"the library {lib.path} is damaged ({problems[0]}); it was not backed up "
+                "and nothing was written to it. 'sampletree restore' goes back to the last "
+                "good backup")
+        os.replace(tmp, final)
+        final.with_suffix(".json").write_text(json.dumps(
+            {"reason": reason, "made_at": now, "check": "ok", "library": str(lib.path)}),
+            "utf-8")
+    except OSError as exc:
+        raise LibraryError(f"cannot back up the library to {folder}: "
+                           f"{exc.strerror or exc} (free some space, or set "
+                           "SAMPLETREE_BACKUPS=0 to go on without backups)") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    for old in list_backups(lib.path)[max(keep, 1):]:
+        old.path.unlink(missing_ok=True)
+        old.path.with_suffix(".json").unlink(missing_ok=True)
+    return final
+
+
+def check(library: str | Path) -> list[str]:
+    """The full check of a library: [] when sound. Sets or clears its damage mark."""
+    from core.library import Library, clear_damaged, mark_damaged
+
+    path = Path(library)
+    if not path.is_file():
+        raise LibraryError(f"no library at {path}")
+    try:
+        with Library(path, create=False, read_only=True, allow_damaged=True) as lib, \
+                lib.reading() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            problems = integrity_problems(raw)  # type: ignore[arg-type]
+    except LibraryError as exc:
+        problems = [str(exc)]
+    if problems:
+        mark_damaged(path, problems[0])
+    else:
+        clear_damaged(path)
+    return problems
+
+
+def restore(library: str | Path, source: str | Path | None = None) -> dict[str, Any]:
+    """Put the newest good backup (or ``source``) in the library's place.
+
+    The current file (and its log) is kept beside it as ``<name>.replaced-<time>``, never
+    deleted. Refused while another process has the library open.
+    """
+    from core.library import clear_damaged, damage_marker, libfile
+
+    path = Path(library)
+    if source is None:
+        good = [b for b in list_backups(path) if b.check == "ok"]
+        if not good:
+            raise LibraryError(f"no good backup of {path} to restore "
+                               f"(looked in {backup_dir(path)})")
+        chosen = good[0].path
+        made_at = good[0].made_at
+    else:
+        chosen = Path(source)
+        if not chosen.is_file():
+            raise LibraryError(f"no backup at {chosen}")
+        made_at = chosen.stat().st_mtime
+    src = sqlite3.connect(f"file:{chosen}?mode=ro", uri=True)
+    try:
+        problems = integrity_problems(src)
+        if problems:
+            raise LibraryError(f"the backup {chosen} fails its check too ({problems[0]})")
+    finally:
+        src.close()
+    guard = None
+    if path.exists():
+        guard = libfile.Guard(path, create=False, timeout_s=1.0)
+        if not guard.last_here() or not guard.alone():
+            guard.release()
+            raise LibraryError(f"the library {path} is open in another Sampletree (the app, "
+                               "or a command still running): close it there, then restore")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept_aside: list[str] = []
+    tmp = path.with_name(path.name + ".restoring")
+    try:
+        dst = sqlite3.connect(tmp)
+        src = sqlite3.connect(f"file:{chosen}?mode=ro", uri=True)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode = WAL")
+        finally:
+            src.close()
+            dst.close()
+        for suffix in ("", "-wal", "-shm"):
+            cur = path.with_name(path.name + suffix)
+            if cur.exists():
+                aside = path.with_name(f"{path.name}.replaced-{stamp}{suffix}")
+                os.replace(cur, aside)
+                kept_aside.append(str(aside))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise LibraryError(f"cannot restore {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+        if guard is not None:
+            guard.release()
+    clear_damaged(path)
+    damage_marker(path).unlink(missing_ok=True)
+    return {"library": str(path), "restored_from": str(chosen), "backup_made_at": made_at,
+            "kept_aside": kept_aside}
