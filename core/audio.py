@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import soxr
 
 from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, file_phrase, read_head, sniff
 from core.errors import AudioError
+from core.paths import file_kind
 
 #: Extensions the scanner looks at (lower case, with the dot): libsndfile's, then
 #: those only FFmpeg reads.
@@ -87,18 +89,31 @@ class Segment:
     fallback: bool
 
 
+#: Longest part of libsndfile's own words kept in a reason.
+MAX_REASON = 160
+
+
 def _sndfile_reason(exc: Exception) -> str:
     """libsndfile's reason alone: soundfile wraps it as "Error opening b'<path>': …"."""
     text = getattr(exc, "error_string", None) or str(exc)
-    text = re.sub(r"^Error opening .*?: ", "", str(text))
-    return text.strip().rstrip(".") or "no reason given"
+    text = re.sub(r"^Error opening .*?: ", "", str(text)).strip().rstrip(".")
+    text = text or "no reason given"
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
 
 
-def _describe_sndfile_error(path: Path, exc: Exception) -> str:
-    """Turn libsndfile's terse messages into something a producer can act on."""
+def _describe_sndfile_error(path: Path, exc: Exception, fd: int | None = None) -> str:
+    """Turn libsndfile's terse messages into something a producer can act on.
+
+    With ``fd`` (the file already open) the head is read from it, not from the path.
+    """
     try:
-        size = path.stat().st_size
-        head = read_head(path)
+        if fd is not None:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, 0, os.SEEK_SET)
+            head = os.read(fd, 4096)
+        else:
+            size = path.stat().st_size
+            head = read_head(path)
     except FileNotFoundError:
         # libsndfile reports a vanished file as a generic "System error"
         return "file disappeared before it could be read"
@@ -161,40 +176,76 @@ def _sf_path(path: Path) -> str | bytes:
     return os.fsencode(path) if os.name == "posix" else str(path)
 
 
-def open_sound(path: str | Path) -> sf.SoundFile | FFmpegSound:
-    """Open a file for block reads (close it, or use ``with``): a soundfile.SoundFile, or
-    for what libsndfile cannot read an :class:`FFmpegSound` with the same ``samplerate``,
-    ``channels``, ``frames``, ``seek`` and ``read(n, dtype="float32", always_2d=True)``.
-    Raises :class:`AudioError` with a readable reason, as :func:`probe` does."""
-    path = Path(path)
+def _open_regular(path: Path) -> int:
+    """A descriptor on ``path`` if it is a regular file; :class:`AudioError` otherwise.
+
+    Opened without blocking, so a FIFO (or a device) named like audio is reported at once
+    instead of stalling the reader until a writer appears. Python opens the file, not
+    libsndfile: its own path buffer is shorter than the system's (a 2,500-byte path
+    failed with "Supplied filename too long").
+    """
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
     try:
-        return sf.SoundFile(_sf_path(path))
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise AudioError("file disappeared before it could be read") from None
     except PermissionError:
         raise AudioError("permission denied") from None
+    except OSError as exc:  # a symlink loop, a name too long, an I/O error…
+        raise AudioError(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise AudioError("cannot read file: it is a folder")
+        if not stat.S_ISREG(mode):
+            raise AudioError(f"not a regular file ({file_kind(mode)})")
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            import fcntl  # POSIX only, as O_NONBLOCK is
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _soundfile_of(path: Path) -> sf.SoundFile:
+    """libsndfile on a descriptor of ours (a regular file): it gets its own copy, which
+    it closes with the file, or at once when it cannot open it."""
+    fd = _open_regular(path)
+    try:
+        return sf.SoundFile(os.dup(fd), closefd=True)
+    finally:
+        os.close(fd)
+
+
+def open_sound(path: str | Path) -> sf.SoundFile | FFmpegSound:
+    """Open a file for block reads (close it, or use ``with``): a soundfile.SoundFile, or
+    for what libsndfile cannot read an :class:`FFmpegSound` with the same ``samplerate``,
+    ``channels``, ``frames``, ``seek`` and ``read(n, dtype="float32", always_2d=True)``.
+    Raises :class:`AudioError` with a readable reason, as :func:`probe` does. Only
+    regular files are opened."""
+    path = Path(path)
+    try:
+        return _soundfile_of(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         return _ffmpeg_fallback(path, exc)
 
 
 def probe(path: str | Path) -> AudioInfo:
     """Read the header only. Raises :class:`AudioError` with a readable reason."""
-    path = Path(path)
-    try:
-        info = sf.info(_sf_path(path))
-    except FileNotFoundError:
-        raise AudioError("file disappeared before it could be read") from None
-    except PermissionError:
-        raise AudioError("permission denied") from None
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        with _ffmpeg_fallback(path, exc) as snd:
-            fmt, subtype = snd.describe()
-            return AudioInfo(snd.samplerate, snd.channels, snd.frames, fmt, subtype, "ffmpeg")
-    if info.frames <= 0:
+    with open_sound(path) as snd:
+        if isinstance(snd, FFmpegSound):
+            (fmt, subtype), decoder = snd.describe(), "ffmpeg"
+        else:
+            fmt, subtype, decoder = snd.format, snd.subtype, "soundfile"
+        frames, rate, channels = int(snd.frames), int(snd.samplerate), int(snd.channels)
+    if frames <= 0:
         raise AudioError("the file holds no audio (0 frames)")
-    if info.samplerate <= 0 or info.channels <= 0:
+    if rate <= 0 or channels <= 0:
         raise AudioError("the header is invalid (no sample rate or channels)")
-    return AudioInfo(info.samplerate, info.channels, int(info.frames), info.format, info.subtype)
+    return AudioInfo(rate, channels, frames, fmt, subtype, decoder)
 
 
 def window_starts(n_samples: int, params: WindowParams) -> np.ndarray:
@@ -262,9 +313,10 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     src_b = min(info.frames, math.ceil(need_b * sr / target) + margin)
     try:
         if info.decoder == "ffmpeg":
+            os.close(_open_regular(Path(path)))  # only regular files reach FFmpeg
             snd = FFmpegSound(path, frames=info.frames)
         else:
-            snd = sf.SoundFile(_sf_path(path))
+            snd = _soundfile_of(path)
         with snd:
             mono = _read_mono(snd, src_a, src_b)
     except FileNotFoundError:
