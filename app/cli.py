@@ -240,9 +240,16 @@ def _print_report(report: Any) -> None:
     print(f"Scanned {roots} in {r.seconds:.1f} s: {r.found} audio files "
           f"({r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.moved} moved, "
           f"{r.missing} missing)")
+    from core.walk import skipped_summary
+
+    unreadable = f"; {r.failed} unreadable"
+    if r.errors_in_library != r.failed:
+        unreadable += f" now, {r.errors_in_library} in the library"
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
-          + f"; {r.failed} unreadable")
+          + unreadable)
+    if line := skipped_summary(r.skipped):
+        print(f"  {line}")
     # Problems the library keeps no record of (unreadable folders, loops, files that
     # vanished) are all printed; the files on record are listed by `ls --problems`.
     unlisted = list(getattr(r, "unlisted", []))

@@ -32,7 +32,7 @@ from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import KnownSample, Library, SampleRecord
 from core.paths import display_path
-from core.walk import FileEntry, content_hash, walk
+from core.walk import FileEntry, classify_name, content_hash, walk
 
 if TYPE_CHECKING:
     from models import EmbeddingModel
@@ -88,11 +88,17 @@ class ScanReport:
     #: folders that could not be read or loop, new files that vanished. Every other
     #: problem is a file whose record says error, missing or pending (``ls --problems``).
     unlisted: list[tuple[str, str]] = field(default_factory=list)
+    #: files the walk passed over because they are not audio (``walk.skipped_summary``)
+    skipped: list[str] = field(default_factory=list)
+    #: files in error in the whole library after this scan (not only those read now)
+    errors_in_library: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["problems"] = [{"path": p, "error": e} for p, e in self.problems]
         data["unlisted"] = [{"path": p, "error": e} for p, e in self.unlisted]
+        data["skipped"] = [p for p in self.skipped if classify_name(p) == "not-read"]
+        data["skipped_other"] = len(self.skipped) - len(data["skipped"])
         return data
 
 
@@ -586,7 +592,8 @@ class Scanner:
 
         entries: list[FileEntry] = []
         try:
-            for entry in walk(roots, on_walk_error, on_file_error=on_file_error):
+            for entry in walk(roots, on_walk_error, report.skipped.append,
+                              on_file_error=on_file_error):
                 entries.append(entry)
                 if len(entries) % 2000 == 0:
                     self.progress(Progress("walk", len(entries), 0, message=entry.path))
@@ -797,5 +804,6 @@ def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None,
         scanner = Scanner(library, model, options or ScanOptions(), progress,
                           cancel or CancelToken())
         scanner.run(dirs, report)
+    report.errors_in_library = int(library.stats()["by_status"].get("error", 0))
     report.seconds = time.perf_counter() - t0
     return report

@@ -85,3 +85,30 @@ def test_every_problem_of_a_scan_can_be_found_again(capsys, tmp_path: Path,
     with pytest.raises(SystemExit) as exited:
         main(["--library", str(lib), "ls", "--problems", "--status", "ok"])
     assert exited.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_files_of_types_not_read_are_counted_and_errors_counted_from_the_library(
+        capsys, tmp_path: Path, write_audio) -> None:
+    """Issue #15: 128 .pat files were skipped without a word, and a rescan said
+    "0 unreadable" while files were still in error."""
+    folder = tmp_path / "samples"
+    write_audio("kick.wav", seconds=1.0)
+    for i in range(3):
+        (folder / f"piano{i}.pat").write_bytes(b"GF1PATCH110\x00ID#000002\x00" + bytes(200))
+    (folder / "readme.txt").write_text("notes")
+    (folder / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+    assert "skipped 3 files of types not read (.pat 3); 1 other file" in out
+    assert "1 unreadable" in out
+
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+    assert "0 unreadable now, 1 in the library" in out
+
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0", "--json")
+    data = json.loads(out)
+    assert sorted(os.path.basename(p) for p in data["skipped"]) == [
+        "piano0.pat", "piano1.pat", "piano2.pat"]
+    assert data["skipped_other"] == 1 and data["errors_in_library"] == 1
