@@ -21,6 +21,7 @@ Embedders:
 * ``NAME=npz:path.npz`` — embeddings cached by ``scripts/teacher_embed.py`` (aisfx, musicnn),
   standardised over the set.
 * ``NAME=concat:A,B`` — the standardised concatenation of embedders named before it.
+* ``NAME=z:A`` — embedder A standardised (to check what standardising alone changes).
 
 Standardising (z-score per dimension over all files of the set) uses no label.
 """
@@ -333,11 +334,15 @@ def run(set_dir: Path, specs: Sequence[str], out: Path | None, shots: Sequence[i
             if unknown:
                 raise RealsetError(f"concat: {', '.join(unknown)} must be named before {name}")
             e = np.concatenate([standardize(embs[p]) for p in parts], axis=1)
+        elif what.startswith("z:"):
+            if what[2:] not in embs:
+                raise RealsetError(f"z: {what[2:]} must be named before {name}")
+            e = standardize(embs[what[2:]])
         elif what.endswith(".pt"):
             e = sampletree_embed(paths, Path(what))
         else:
             raise RealsetError(f"unknown embedder {spec!r}: use mfcc, NAME=weights.pt, "
-                               "NAME=npz:FILE or NAME=concat:A,B")
+                               "NAME=npz:FILE, NAME=concat:A,B or NAME=z:A")
         dt = time.perf_counter() - t0
         embs[name] = e
         scores = evaluate(e, labels, episodes)
@@ -359,7 +364,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.realeval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("embedders", nargs="+",
-                    help="mfcc | NAME=weights.pt | NAME=npz:FILE | NAME=concat:A,B")
+                    help="mfcc | NAME=weights.pt | NAME=npz:FILE | NAME=concat:A,B | NAME=z:A")
     ap.add_argument("--set", type=Path, default=DEFAULT_OUT, help="the built real set")
     ap.add_argument("--out", type=Path, default=None, help="write results.md/.json here")
     ap.add_argument("--shots", type=int, nargs="+", default=list(SHOTS))

@@ -256,10 +256,12 @@ def test_run_on_cached_embeddings_writes_report(tmp_path: Path) -> None:
     classes = sorted({f["label"] for f in m["files"]})
     emb = np.stack([np.eye(len(classes))[classes.index(f["label"])] * 5 for f in m["files"]])
     np.savez(tmp_path / "t.npz", paths=np.array(rel), emb=emb)
-    out = realeval.run(tmp_path / "set", [f"t=npz:{tmp_path / 't.npz'}", "tt=concat:t,t"],
+    out = realeval.run(tmp_path / "set", [f"t=npz:{tmp_path / 't.npz'}", "tt=concat:t,t", "zt=z:t"],
                        tmp_path / "rep", shots=(1, 2), n_episodes=2, min_files=3,
                        log=lambda _s: None)
     assert out["results"]["t"]["scores"]["2"]["f1_median"] == 1.0
+    assert out["results"]["zt"]["scores"]["1"]["f1_median"] == 1.0
+    assert out["results"]["tt"]["dim"] == 2 * len(classes)
     assert "| t | 1.000 | 1.000 |" in (tmp_path / "rep/results.md").read_text()
     np.savez(tmp_path / "short.npz", paths=np.array(rel[:-1]), emb=emb[:-1])
     rc = realeval.main([f"s=npz:{tmp_path / 'short.npz'}", "--set", str(tmp_path / "set")])
