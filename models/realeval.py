@@ -221,16 +221,23 @@ def scanner_windows(path: Path, sample_rate: int = 16_000, window_s: float = 1.0
     return np.ascontiguousarray(w[keep])
 
 
-def sampletree_embed(paths: Sequence[Path], weights: Path, batch: int = 64) -> np.ndarray:
+def sampletree_embed(paths: Sequence[Path], weights: Path, batch: int = 64,
+                     cache: dict[tuple[int, float], list[np.ndarray]] | None = None
+                     ) -> np.ndarray:
+    """Per-file mean of the model's window embeddings; ``cache`` keeps the decoded windows
+    between models with the same feature rate and window."""
     import torch
 
     from models.loading import load_model
 
     model = load_model(weights, device="cpu")
     fp = model.info.features
+    key = (fp.sample_rate, fp.window_s)
+    cache = cache if cache is not None else {}
+    if key not in cache:
+        cache[key] = [scanner_windows(p, fp.sample_rate, fp.window_s) for p in paths]
     out = []
-    for p in paths:
-        w = scanner_windows(p, fp.sample_rate, fp.window_s)
+    for w in cache[key]:
         embs = [model.embed_audio(torch.from_numpy(w[i:i + batch])).numpy()
                 for i in range(0, len(w), batch)]
         out.append(np.concatenate(embs).mean(axis=0))
@@ -318,6 +325,7 @@ def run(set_dir: Path, specs: Sequence[str], out: Path | None, shots: Sequence[i
     log(f"{len(files)} files; {len(classes)} classes with ≥ {min_files} files; "
         f"{len(episodes)} episodes")
     embs: dict[str, np.ndarray] = {}
+    windows: dict[tuple[int, float], list[np.ndarray]] = {}
     results: dict[str, Any] = {}
     for spec in specs:
         name, _, what = spec.partition("=")
@@ -339,7 +347,7 @@ def run(set_dir: Path, specs: Sequence[str], out: Path | None, shots: Sequence[i
                 raise RealsetError(f"z: {what[2:]} must be named before {name}")
             e = standardize(embs[what[2:]])
         elif what.endswith(".pt"):
-            e = sampletree_embed(paths, Path(what))
+            e = sampletree_embed(paths, Path(what), cache=windows)
         else:
             raise RealsetError(f"unknown embedder {spec!r}: use mfcc, NAME=weights.pt, "
                                "NAME=npz:FILE, NAME=concat:A,B or NAME=z:A")

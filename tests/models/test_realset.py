@@ -266,3 +266,31 @@ def test_run_on_cached_embeddings_writes_report(tmp_path: Path) -> None:
     np.savez(tmp_path / "short.npz", paths=np.array(rel[:-1]), emb=emb[:-1])
     rc = realeval.main([f"s=npz:{tmp_path / 'short.npz'}", "--set", str(tmp_path / "set")])
     assert rc == 2
+
+
+def test_sampletree_weights_embed_like_the_app(tmp_path: Path) -> None:
+    import torch
+
+    from models.features import FeatureParams
+    from models.loading import build_untrained, load_model, save_model
+    from models.network import NetworkConfig
+
+    root, dl = tmp_path / "pkg", tmp_path / "dl"
+    _fake_tree(root, dl)
+    m = realset.build(tmp_path / "set", [root], dl, log=lambda _s: None)
+    weights = tmp_path / "w" / "tiny.pt"
+    small = build_untrained(FeatureParams(n_fft=1024, win_length=512, hop_length=256, n_mels=32),
+                            NetworkConfig(n_mels=32, embedding_dim=16, stem=8, stem_stride=2,
+                                          widths=(8, 16), n_blocks=2, channels=16), seed=3)
+    save_model(small, weights, name="tiny", version="0")
+    out = realeval.run(tmp_path / "set", [f"a={weights}", f"b={weights}"], None, shots=(1,),
+                       n_episodes=1, min_files=3, log=lambda _s: None)
+    assert out["results"]["a"]["dim"] == load_model(weights, device="cpu").info.dim
+    # the file embedding is the mean of the window embeddings of the scanner's windows
+    paths = [tmp_path / "set" / f["path"] for f in m["files"]]
+    emb = realeval.sampletree_embed(paths, weights)
+    model = load_model(weights, device="cpu")
+    w = realeval.scanner_windows(paths[0])
+    want = model.embed_audio(torch.from_numpy(w)).numpy().mean(axis=0)
+    np.testing.assert_allclose(emb[0], want, rtol=1e-4, atol=1e-5)
+    assert out["results"]["a"]["scores"] == out["results"]["b"]["scores"]
