@@ -381,10 +381,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--min-files", type=int, default=None,
                     help="classes need this many files (default: max K + 2)")
     args = ap.parse_args(list(argv) if argv is not None else None)
+    from models.loading import ModelError
+
     try:
         run(args.set, args.embedders, args.out, tuple(args.shots), args.episodes, args.seed,
             args.min_files)
-    except RealsetError as exc:
+    except (RealsetError, ModelError) as exc:
         print(f"sampletree: error: {exc}", file=sys.stderr)
         return 2
     return 0

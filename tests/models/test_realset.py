@@ -248,7 +248,7 @@ def test_scanner_windows_match_the_app(tmp_path: Path) -> None:
         np.testing.assert_allclose(realeval.scanner_windows(p), load_windows(p).audio, atol=1e-6)
 
 
-def test_run_on_cached_embeddings_writes_report(tmp_path: Path) -> None:
+def test_run_on_cached_embeddings_writes_report(tmp_path: Path, capsys) -> None:
     root, dl = tmp_path / "pkg", tmp_path / "dl"
     _fake_tree(root, dl)
     m = realset.build(tmp_path / "set", [root], dl, log=lambda _s: None)
@@ -266,6 +266,11 @@ def test_run_on_cached_embeddings_writes_report(tmp_path: Path) -> None:
     np.savez(tmp_path / "short.npz", paths=np.array(rel[:-1]), emb=emb[:-1])
     rc = realeval.main([f"s=npz:{tmp_path / 'short.npz'}", "--set", str(tmp_path / "set")])
     assert rc == 2
+    rc = realeval.main([f"w={tmp_path / 'missing.pt'}", "--set", str(tmp_path / "set")])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("sampletree: error: ") for e in err)
+    assert "missing.pt not found" in err[1]
 
 
 def test_sampletree_weights_embed_like_the_app(tmp_path: Path) -> None:
