@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -221,7 +222,7 @@ def scanner_windows(path: Path, sample_rate: int = 16_000, window_s: float = 1.0
     return np.ascontiguousarray(w[keep])
 
 
-def sampletree_embed(paths: Sequence[Path], weights: Path, batch: int = 64,
+def sampletree_embed(paths: Sequence[Path], weights: Path, batch: int = 256,
                      cache: dict[tuple[int, float], list[np.ndarray]] | None = None
                      ) -> np.ndarray:
     """Per-file mean of the model's window embeddings; ``cache`` keeps the decoded windows
@@ -236,12 +237,15 @@ def sampletree_embed(paths: Sequence[Path], weights: Path, batch: int = 64,
     cache = cache if cache is not None else {}
     if key not in cache:
         cache[key] = [scanner_windows(p, fp.sample_rate, fp.window_s) for p in paths]
-    out = []
-    for w in cache[key]:
-        embs = [model.embed_audio(torch.from_numpy(w[i:i + batch])).numpy()
-                for i in range(0, len(w), batch)]
-        out.append(np.concatenate(embs).mean(axis=0))
-    return np.stack(out).astype(np.float32)
+    # batches across files (a call per file costs ~100× more on a busy CPU), then the mean
+    # of each file's rows
+    per_file = cache[key]
+    allw = np.concatenate(per_file)
+    emb = np.concatenate([model.embed_audio(torch.from_numpy(allw[i:i + batch])).numpy()
+                          for i in range(0, len(allw), batch)])
+    bounds = np.cumsum([0] + [len(w) for w in per_file])
+    rows = [emb[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)]
+    return np.stack(rows).astype(np.float32)
 
 
 def load_npz(path: Path, rel_paths: Sequence[str]) -> np.ndarray:
