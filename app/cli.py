@@ -34,6 +34,15 @@ from app.common import open_library as _open_library
 from app.common import printable as _printable
 from app.paths import default_library_path
 from core.errors import SampletreeError
+from core.paths import one_line
+
+#: What ``ls --problems`` lists: every file a scan reports a problem with.
+PROBLEM_STATUSES = ("error", "missing", "pending")
+
+
+def _shown(path: Any) -> str:
+    """A path or reason for human output: one line, whatever bytes the name holds."""
+    return one_line(_printable(path))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,9 +112,13 @@ def _parser() -> argparse.ArgumentParser:
                  examples=("sampletree ls", "sampletree ls --status error",
                            "sampletree ls --tree mine --json"))
     ls.add_argument("--json", action="store_true", help="a JSON array, one record per file")
-    ls.add_argument("--status", choices=["ok", "error", "missing", "pending"],
-                    help="only files with this status: ok, error (unreadable), missing (gone "
-                         "from disk) or pending (not decoded yet)")
+    which = ls.add_mutually_exclusive_group()
+    which.add_argument("--status", choices=["ok", "error", "missing", "pending"],
+                       help="only files with this status: ok, error (unreadable), missing "
+                            "(gone from disk) or pending (not decoded yet)")
+    which.add_argument("--problems", action="store_true",
+                       help="only the files a scan reported a problem with (status "
+                            + ", ".join(PROBLEM_STATUSES) + ")")
     ls.add_argument("--tree", metavar="NAME",
                     help="labels from this tree (default: the only tree, if there is one)")
     for module in _command_modules():
@@ -263,7 +276,8 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
                   lambda path, _why: problems.append(path)):
         k = known.get(e.path)
         if (k is None or (k.size, k.mtime_ns) != (e.size, e.mtime_ns)
-                or not (k.status == "error" or (k.status == "ok" and k.model_id in keys))):
+                or not ((k.status == "error" and k.content_hash is not None)  # as the scanner
+                        or (k.status == "ok" and k.model_id in keys))):
             return None
     if problems:
         return None
@@ -367,17 +381,33 @@ def _plain_progress():
 
 def _print_report(report: Any) -> None:
     r = report
-    roots = ", ".join(_printable(p) for p in r.roots)
+    roots = ", ".join(_shown(p) for p in r.roots)
     print(f"Scanned {roots} in {r.seconds:.1f} s: {r.found} audio files "
           f"({r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.moved} moved, "
           f"{r.missing} missing)")
+    from core.walk import skipped_summary
+
+    unreadable = f"; {r.failed} unreadable"
+    if r.errors_in_library != r.failed:
+        unreadable += f" now, {r.errors_in_library} in the library"
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
-          + f"; {r.failed} unreadable")
-    for path, why in r.problems[:20]:
-        print(f"  ! {_printable(path)}: {why}")
-    if len(r.problems) > 20:
-        print(f"  … and {len(r.problems) - 20} more (see `sampletree ls --status error`)")
+          + unreadable)
+    if line := skipped_summary(r.skipped):
+        print(f"  {line}")
+    # Problems the library keeps no record of (unreadable folders, loops, files that
+    # vanished) are all printed; the files on record are listed by `ls --problems`.
+    unlisted = list(getattr(r, "unlisted", []))
+    kept = set(unlisted)
+    listed = [p for p in r.problems if p not in kept]
+    for path, why in unlisted[:100] + listed[:20]:
+        print(f"  ! {_shown(path)}: {_shown(why)}")
+    if len(unlisted) > 100:
+        print(f"  … and {len(unlisted) - 100} more folders or vanished files "
+              "(`sampletree scan --json` lists them all)")
+    if len(listed) > 20:
+        print(f"  … and {len(listed) - 20} more files with a problem "
+              "(`sampletree ls --problems` lists them all)")
     if r.cancelled:
         print("Scan cancelled: finished files are saved; run the same scan to resume.")
 
@@ -389,9 +419,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
     by = stats["by_status"]
-    print(f"Library: {_printable(stats['library'])} (schema {stats['schema_version']}, "
+    print(f"Library: {_shown(stats['library'])} (schema {stats['schema_version']}, "
           f"{stats['bytes'] / 1e6:.1f} MB)")
-    print(f"Folders: {', '.join(_printable(r) for r in stats['roots']) or '(none)'}")
+    print(f"Folders: {', '.join(_shown(r) for r in stats['roots']) or '(none)'}")
     print(f"Files: {stats['files']} — " + ", ".join(f"{n} {s}" for s, n in sorted(by.items())))
     print(f"Audio: {stats['audio_hours']:.2f} h in {stats['windows']} windows"
           + (f" ({stats['bytes_per_window']:.0f} bytes/window)" if stats["windows"] else ""))
@@ -422,7 +452,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from core.labeltext import UNLABELED, count_states, record_state, record_text, summary
 
     with _open_library(args, create=False) as library:
-        rows = list(library.list_samples(status=args.status))
+        rows = list(library.list_samples(
+            status=PROBLEM_STATUSES if args.problems else args.status))
         tree, labels = _labels_for_ls(library, args.tree)
     for row in rows:
         lab = labels.get(row["path"])
@@ -437,7 +468,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     for row in rows:
         dur = f"{row['duration_s']:7.2f}s" if row["duration_s"] is not None else "      -"
-        extra = f"  {row['error']}" if row["error"] else ""
+        extra = f"  {one_line(row['error'])}" if row["error"] else ""
+        row["path"] = one_line(row["path"])  # a newline in a name must not split the record
         label = ""
         if tree is not None:
             label = (f"  [{row['_text']}]" if row["state"] == UNLABELED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from app.common import EXIT_CANCELLED, EXIT_OK, open_library, printable
@@ -15,8 +16,9 @@ MODES = ["move", "copy", "hardlink", "symlink", "rename", "sidecar"]
 def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("relabel", help="sort files into a folder per label (or rename, or a "
                                        "sidecar); prints the batch id for undo")
-    r.add_argument("tree", metavar="NAME")
-    r.add_argument("--mode", required=True, choices=MODES)
+    r.add_argument("tree", metavar="NAME", nargs="?",
+                   help="the tree whose labels to use (not with --resume)")
+    r.add_argument("--mode", choices=MODES, help="required, except with --resume")
     r.add_argument("--dest", metavar="DIR", help="destination (not for --mode rename)")
     r.add_argument("--min-confidence", type=float, default=0.0,
                    help="only files labeled at least this confidently")
@@ -25,8 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--folder", action="append", dest="folders", metavar="DIR",
                    help="only files under this folder (repeatable)")
     r.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    r.add_argument("--resume", type=int, metavar="BATCH",
+                   help="finish a batch that stopped part-way (interrupted, cancelled, disk "
+                        "full): its remaining files, as planned")
     r.add_argument("--json", action="store_true")
-    r.set_defaults(func=cmd_relabel)
+    r.set_defaults(func=cmd_relabel, parser=r)
 
     u = sub.add_parser("undo", help="undo a relabel batch")
     u.add_argument("batch", type=int, metavar="BATCH")
@@ -40,18 +45,44 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_relabel(args: argparse.Namespace) -> int:
     from core.jobs import CancelToken
-    from core.relabel import SKIP_REASONS, apply_batch, plan_relabel, preview
+    from core.relabel import (
+        SKIP_REASONS,
+        apply_batch,
+        discard_batch,
+        plan_relabel,
+        preview,
+        unfinished_batches,
+    )
 
+    if args.resume is not None:
+        given = [flag for flag, value in (("NAME", args.tree), ("--mode", args.mode),
+                                          ("--dest", args.dest), ("--node", args.nodes),
+                                          ("--folder", args.folders),
+                                          ("--dry-run", args.dry_run or None))
+                 if value is not None]
+        if given:
+            args.parser.error(f"--resume finishes a batch as it was planned; it takes no "
+                              f"{', '.join(given)}")
+        return _resume(args)
+    if args.tree is None or args.mode is None:
+        args.parser.error("give the tree NAME and --mode (or --resume BATCH)")
     with open_library(args, create=False) as lib:
+        for b in unfinished_batches(lib):
+            print(f"sampletree: note: batch {b['id']} stopped with {b['left']} files left; "
+                  f"finish it with `sampletree relabel --resume {b['id']}` or undo it with "
+                  f"`sampletree undo {b['id']}`", file=sys.stderr)
         plan = plan_relabel(lib, args.tree, args.mode, args.dest,
                             min_confidence=args.min_confidence, nodes=args.nodes,
                             folders=args.folders)
         rows = preview(lib, plan.batch_id)
+        if args.dry_run:
+            discard_batch(lib, plan.batch_id)  # a dry run stores nothing
         report = None if args.dry_run else apply_batch(lib, plan.batch_id, cancel=CancelToken())
     skipped = {SKIP_REASONS.get(k, k): n for k, n in plan.skipped.items() if n}
     if args.json:
         out: dict[str, Any] = {
-            "batch": plan.batch_id, "dry_run": args.dry_run, "files": plan.files,
+            "batch": None if args.dry_run else plan.batch_id, "dry_run": args.dry_run,
+            "files": plan.files,
             "skipped": skipped,
             "operations": [{k: printable(v) if k in {"src", "dst"} else v
                             for k, v in row.items()} for row in rows]}
@@ -64,22 +95,50 @@ def cmd_relabel(args: argparse.Namespace) -> int:
                   f"{'':<24} → {printable(row['dst'])}")
         if skipped:
             print("left alone: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
-        verb = "planned (dry run: nothing changed)" if args.dry_run else "applied"
-        print(f"batch {plan.batch_id}: {plan.files} files {verb}"
-              + ("" if args.dry_run else f"; undo with `sampletree undo {plan.batch_id}`"))
+        if args.dry_run:
+            print(f"dry run: {plan.files} files planned; nothing changed, nothing stored")
+        else:
+            print(f"batch {plan.batch_id}: {plan.files} files applied; undo with "
+                  f"`sampletree undo {plan.batch_id}`")
         if report is not None:
-            print(f"  {report.done} of {report.total} done, {len(report.skipped)} skipped, "
-                  f"{len(report.failed)} failed")
-            _print_pairs("skipped", report.skipped)
-            _print_pairs("failed", report.failed)
-            _print_pairs("renamed (name taken since the plan)", report.renamed)
+            _print_report(report)
     if report is None:
         return EXIT_OK
+    return _outcome(report)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from core.jobs import CancelToken
+    from core.relabel import apply_batch
+
+    with open_library(args, create=False) as lib:
+        report = apply_batch(lib, args.resume, cancel=CancelToken())
+    if args.json:
+        print(json.dumps({"batch": args.resume, "report": report.as_dict()}, indent=1,
+                         default=printable))
+    else:
+        print(f"batch {args.resume}: {report.message}; undo with "
+              f"`sampletree undo {args.resume}`")
+        _print_report(report)
+    return _outcome(report)
+
+
+def _print_report(report: Any) -> None:
+    print(f"  {report.done} of {report.total} done, {len(report.skipped)} skipped, "
+          f"{len(report.failed)} failed")
+    _print_pairs("skipped", report.skipped)
+    _print_pairs("failed", report.failed)
+    _print_pairs("renamed (name taken since the plan)", report.renamed)
+
+
+def _outcome(report: Any) -> int:
     if report.cancelled:
         return EXIT_CANCELLED
     if report.state == "failed":
-        raise SampletreeError(f"batch {plan.batch_id} stopped: {report.message}; what was done "
-                              f"can be undone with `sampletree undo {plan.batch_id}`")
+        b = report.batch_id
+        raise SampletreeError(f"batch {b} stopped: {report.message}; what was done can be "
+                              f"undone with `sampletree undo {b}`, the rest done with "
+                              f"`sampletree relabel --resume {b}`")
     return EXIT_OK
 
 
@@ -97,7 +156,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
         _print_pairs("changed since the batch (restored anyway)",
                      [(p, "") for p in report.modified])
         _print_pairs("kept", report.kept)
-        _print_pairs("missing", report.missing)
+        _print_pairs("missing (now marked missing in the library)", report.missing)
         _print_pairs("restored under another name (original path taken)", report.restored_as)
         _print_pairs("failed", report.failed)
     if report.cancelled:

@@ -15,7 +15,7 @@ dist="${SAMPLETREE_DIST:-dist}"
 work="${SAMPLETREE_WORK:-build}"
 py="$venv/bin/python"
 
-if ! "$py" -c 'import torch, PySide6.QtMultimedia, soundfile, soxr, app' 2>/dev/null; then
+if ! "$py" -c 'import torch, PySide6.QtMultimedia, soundfile, soxr, av, app' 2>/dev/null; then
   echo "==> no build environment in $venv: installing it (scripts/bootstrap.sh demo)"
   SAMPLETREE_VENV="$venv" bash scripts/bootstrap.sh demo >/dev/null
 fi

@@ -1,14 +1,18 @@
 """Decoding audio into 1 s windows at the model's rate.
 
-Everything here runs in scan worker processes, so it imports neither torch nor the
-library. Files are read in blocks and cut into segments of at most ``segment_s``
-seconds of windows, so an hour of 8-channel 96 kHz audio never sits in memory at once.
+Files are read with soundfile (libsndfile); what it cannot read (WavPack, M4A, WMA…)
+goes to FFmpeg through PyAV (core/audio_ffmpeg.py, imported only then). Everything
+here runs in scan worker processes, so it imports neither torch nor the library.
+Files are read in blocks and cut into segments of at most ``segment_s`` seconds of
+windows, so an hour of 8-channel 96 kHz audio never sits in memory at once.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +20,16 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, file_phrase, read_head, sniff
 from core.errors import AudioError
+from core.paths import file_kind
 
-#: Extensions the scanner looks at (lower case, with the dot).
+#: Extensions the scanner looks at (lower case, with the dot): libsndfile's, then
+#: those only FFmpeg reads.
 AUDIO_EXTENSIONS = frozenset({
     ".wav", ".wave", ".bwf", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus",
-    ".mp3", ".caf", ".w64", ".rf64", ".au", ".snd", ".m4a", ".aac", ".wma",
-})
+    ".mp3", ".caf", ".w64", ".rf64", ".au", ".snd",
+}) | FFMPEG_EXTENSIONS
 
 _READ_BLOCK = 1 << 16  # frames per soundfile read
 
@@ -59,6 +66,8 @@ class AudioInfo:
     frames: int
     format: str
     subtype: str
+    #: "soundfile" or "ffmpeg": which decoder reads the file
+    decoder: str = "soundfile"
 
     @property
     def duration_s(self) -> float:
@@ -80,12 +89,31 @@ class Segment:
     fallback: bool
 
 
-def _describe_sndfile_error(path: Path, exc: Exception) -> str:
-    """Turn libsndfile's terse messages into something a producer can act on."""
+#: Longest part of libsndfile's own words kept in a reason.
+MAX_REASON = 160
+
+
+def _sndfile_reason(exc: Exception) -> str:
+    """libsndfile's reason alone: soundfile wraps it as "Error opening b'<path>': …"."""
+    text = getattr(exc, "error_string", None) or str(exc)
+    text = re.sub(r"^Error opening .*?: ", "", str(text)).strip().rstrip(".")
+    text = text or "no reason given"
+    return text if len(text) <= MAX_REASON else text[:MAX_REASON - 1] + "…"
+
+
+def _describe_sndfile_error(path: Path, exc: Exception, fd: int | None = None) -> str:
+    """Turn libsndfile's terse messages into something a producer can act on.
+
+    With ``fd`` (the file already open) the head is read from it, not from the path.
+    """
     try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(512)
+        if fd is not None:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, 0, os.SEEK_SET)
+            head = os.read(fd, 4096)
+        else:
+            size = path.stat().st_size
+            head = read_head(path)
     except FileNotFoundError:
         # libsndfile reports a vanished file as a generic "System error"
         return "file disappeared before it could be read"
@@ -93,22 +121,43 @@ def _describe_sndfile_error(path: Path, exc: Exception) -> str:
         return f"cannot read file: {err.strerror or err}"
     if size == 0:
         return "empty file (0 bytes)"
-    text = str(exc).strip().rstrip(".")
-    ext = path.suffix.lower()
+    text = _sndfile_reason(exc)
+    found = sniff(head, path.suffix.lower())
+    if found.reason:
+        return found.reason
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        # libsndfile reads PCM/float/ADPCM WAVs; others carry an exotic codec (Vorbis, MP3…)
-        if "unsupported" in text.lower() or "not recognised" in text.lower():
-            return f"WAV file with a codec Sampletree cannot decode ({text})"
         return f"damaged WAV file ({text})"
-    if ext in {".m4a", ".aac", ".wma"}:
-        return f"{ext[1:].upper()} files are not supported by the decoder ({text})"
     if _looks_like_text(head):
         return "not an audio file: the content is text"
+    if found.label:
+        return f"damaged {file_phrase(found.label)} ({text})"
     known = (b"RIFF", b"FORM", b"fLaC", b"OggS", b"ID3", b"caff", b"riff", b".snd", b"RF64")
     if not head.startswith(known) and not (len(head) > 1 and head[0] == 0xFF
                                            and head[1] & 0xE0 == 0xE0):
-        return f"not a recognised audio format ({text})"
+        return "not a recognised audio format (its first bytes match none Sampletree reads)"
     return f"damaged or unsupported audio file ({text})"
+
+
+def _ffmpeg_fallback(path: Path, exc: Exception, frames: int | None = None) -> FFmpegSound:
+    """Open with FFmpeg what libsndfile refused, when the file's first bytes (or its
+    extension) name a format FFmpeg reads; otherwise raise a worded :class:`AudioError`."""
+    try:
+        head = read_head(path)
+    except FileNotFoundError:
+        raise AudioError("file disappeared before it could be read") from None
+    except OSError as err:
+        raise AudioError(f"cannot read file: {err.strerror or err}") from None
+    found = sniff(head, path.suffix.lower())
+    by_extension = (found.label is None and path.suffix.lower() in FFMPEG_EXTENSIONS
+                    and not _looks_like_text(head))
+    if head and not found.reason and (found.ffmpeg or by_extension):
+        try:
+            return FFmpegSound(path, frames=frames)
+        except FileNotFoundError:
+            raise AudioError("file disappeared before it could be read") from None
+        except PermissionError:
+            raise AudioError("permission denied") from None
+    raise AudioError(_describe_sndfile_error(path, exc)) from None
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -127,36 +176,76 @@ def _sf_path(path: Path) -> str | bytes:
     return os.fsencode(path) if os.name == "posix" else str(path)
 
 
-def open_sound(path: str | Path) -> sf.SoundFile:
-    """Open a file for block reads (close it, or use ``with``). Raises :class:`AudioError`
-    with a readable reason, as :func:`probe` does."""
-    path = Path(path)
+def _open_regular(path: Path) -> int:
+    """A descriptor on ``path`` if it is a regular file; :class:`AudioError` otherwise.
+
+    Opened without blocking, so a FIFO (or a device) named like audio is reported at once
+    instead of stalling the reader until a writer appears. Python opens the file, not
+    libsndfile: its own path buffer is shorter than the system's (a 2,500-byte path
+    failed with "Supplied filename too long").
+    """
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+             | getattr(os, "O_BINARY", 0))
     try:
-        return sf.SoundFile(_sf_path(path))
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise AudioError("file disappeared before it could be read") from None
     except PermissionError:
         raise AudioError("permission denied") from None
+    except OSError as exc:  # a symlink loop, a name too long, an I/O error…
+        raise AudioError(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise AudioError("cannot read file: it is a folder")
+        if not stat.S_ISREG(mode):
+            raise AudioError(f"not a regular file ({file_kind(mode)})")
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            import fcntl  # POSIX only, as O_NONBLOCK is
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _soundfile_of(path: Path) -> sf.SoundFile:
+    """libsndfile on a descriptor of ours (a regular file): it gets its own copy, which
+    it closes with the file, or at once when it cannot open it."""
+    fd = _open_regular(path)
+    try:
+        return sf.SoundFile(os.dup(fd), closefd=True)
+    finally:
+        os.close(fd)
+
+
+def open_sound(path: str | Path) -> sf.SoundFile | FFmpegSound:
+    """Open a file for block reads (close it, or use ``with``): a soundfile.SoundFile, or
+    for what libsndfile cannot read an :class:`FFmpegSound` with the same ``samplerate``,
+    ``channels``, ``frames``, ``seek`` and ``read(n, dtype="float32", always_2d=True)``.
+    Raises :class:`AudioError` with a readable reason, as :func:`probe` does. Only
+    regular files are opened."""
+    path = Path(path)
+    try:
+        return _soundfile_of(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(_describe_sndfile_error(path, exc)) from None
+        return _ffmpeg_fallback(path, exc)
 
 
 def probe(path: str | Path) -> AudioInfo:
     """Read the header only. Raises :class:`AudioError` with a readable reason."""
-    path = Path(path)
-    try:
-        info = sf.info(_sf_path(path))
-    except FileNotFoundError:
-        raise AudioError("file disappeared before it could be read") from None
-    except PermissionError:
-        raise AudioError("permission denied") from None
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(_describe_sndfile_error(path, exc)) from None
-    if info.frames <= 0:
+    with open_sound(path) as snd:
+        if isinstance(snd, FFmpegSound):
+            (fmt, subtype), decoder = snd.describe(), "ffmpeg"
+        else:
+            fmt, subtype, decoder = snd.format, snd.subtype, "soundfile"
+        frames, rate, channels = int(snd.frames), int(snd.samplerate), int(snd.channels)
+    if frames <= 0:
         raise AudioError("the file holds no audio (0 frames)")
-    if info.samplerate <= 0 or info.channels <= 0:
+    if rate <= 0 or channels <= 0:
         raise AudioError("the header is invalid (no sample rate or channels)")
-    return AudioInfo(info.samplerate, info.channels, int(info.frames), info.format, info.subtype)
+    return AudioInfo(rate, channels, frames, fmt, subtype, decoder)
 
 
 def window_starts(n_samples: int, params: WindowParams) -> np.ndarray:
@@ -185,7 +274,7 @@ def plan_segments(info: AudioInfo, params: WindowParams) -> list[tuple[int, int]
     return [(k0, min(n, k0 + per)) for k0 in range(0, n, per)]
 
 
-def _read_mono(snd: sf.SoundFile, start: int, stop: int) -> np.ndarray:
+def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int) -> np.ndarray:
     """Frames [start, stop) mixed to mono, read in blocks to keep memory flat."""
     snd.seek(start)
     out = np.empty(stop - start, dtype=np.float32)
@@ -223,7 +312,12 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     src_a = max(0, (need_a * sr // target - margin) // step * step)
     src_b = min(info.frames, math.ceil(need_b * sr / target) + margin)
     try:
-        with sf.SoundFile(_sf_path(path)) as snd:
+        if info.decoder == "ffmpeg":
+            os.close(_open_regular(Path(path)))  # only regular files reach FFmpeg
+            snd = FFmpegSound(path, frames=info.frames)
+        else:
+            snd = _soundfile_of(path)
+        with snd:
             mono = _read_mono(snd, src_a, src_b)
     except FileNotFoundError:
         raise AudioError("file disappeared while it was being read") from None

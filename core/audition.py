@@ -1,11 +1,12 @@
 """Audition: a file as the sound card wants it, block by block.
 
 The app plays files through its own stream rather than a media player: the file is read
-with the scanner's decoder (soundfile), mixed or spread to the output's channel count
-and resampled to the output's rate (soxr, streaming) only as fast as the card consumes
-it. So every format the library reads plays, playback starts at once whatever the
-format (QtMultimedia's FFmpeg player took 2.1 s to start a WAV or FLAC file), and an
-hour-long file costs no more memory than a one-shot.
+with the scanner's decoder (soundfile, or FFmpeg for what libsndfile cannot read), mixed
+or spread to the output's channel count and resampled to the output's rate (soxr,
+streaming) only as fast as the card consumes it. So every format the library reads
+plays, playback starts at once whatever the format (QtMultimedia's FFmpeg player took
+2.1 s to start a WAV or FLAC file), and an hour-long file costs no more memory than a
+one-shot.
 """
 
 from __future__ import annotations

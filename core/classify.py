@@ -437,6 +437,7 @@ class Classifier:
             "path": [{"node": _path(tree, n),
                       "distance": float(((protos.node_proto[n] - f) ** 2).sum())} for n in path],
             "unknown_radius": protos.radius,
+            "example_spread": _example_spread(protos),
             "nearest_supports": [{"path": paths.get(s), "node": _path(tree, n), "distance": d}
                                  for d, s, n in sup],
         }
@@ -454,6 +455,21 @@ class Classifier:
                 .order_by(predictions.c.leaf_confidence, predictions.c.sample_id)
                 .limit(n)).all()
         return [(int(s), float(c)) for s, c in rows]
+
+
+def _example_spread(protos: Prototypes) -> float | None:
+    """Median distance (not squared) between two examples of the same class: how far apart
+    sounds the user put together are. None when no class has two examples."""
+    by_node: dict[int, list[np.ndarray]] = {}
+    for _sid, node_id, emb in protos.support_rows:
+        by_node.setdefault(node_id, []).append(emb)
+    dists: list[np.ndarray] = []
+    for embs in by_node.values():
+        if len(embs) >= 2:
+            e = np.stack(embs).astype(np.float64)
+            d = ((e[:, None, :] - e[None, :, :]) ** 2).sum(-1)
+            dists.append(np.sqrt(np.maximum(d[np.triu_indices(len(e), 1)], 0.0)))
+    return float(np.median(np.concatenate(dists))) if dists else None
 
 
 def file_labels(lib: Library, tree_name: str) -> list[dict[str, Any]]:

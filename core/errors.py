@@ -6,7 +6,19 @@ class SampletreeError(Exception):
 
 
 class AudioError(SampletreeError):
-    """A file could not be decoded; the message says why in plain words."""
+    """A file could not be decoded; the message says why in plain words.
+
+    ``transient``: the file could not be read at all (permissions, a vanished file, a
+    FIFO, an I/O error), so there is no verdict on its content; a rescan tries again.
+    """
+
+    def __init__(self, message: str, *, transient: bool | None = None) -> None:
+        super().__init__(message)
+        self.transient = message.startswith(_UNREAD) if transient is None else transient
+
+
+#: How the reasons start that say the bytes could not be read (no verdict on them).
+_UNREAD = ("file disappeared", "cannot read file", "permission denied", "not a regular file")
 
 
 class LibraryError(SampletreeError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from core.audio import _READ_BLOCK, _describe_sndfile_error, _sf_path, probe
+from core.audio import _READ_BLOCK, _describe_sndfile_error, open_sound, probe
 from core.classify import Classifier, build_prototypes, load_tree_nodes
 from core.errors import AudioError
 from core.jobs import CancelToken
@@ -35,7 +35,7 @@ def waveform_peaks(path: str | Path, columns: int = 1000,
     mins = np.zeros(columns, np.float32)
     maxs = np.zeros(columns, np.float32)
     try:
-        with sf.SoundFile(_sf_path(path)) as snd:
+        with open_sound(path) as snd:
             pos = 0
             col = 0
             while col < columns:

@@ -72,6 +72,7 @@ class KnownSample:
     status: str
     model_id: int | None
     content_hash: str | None
+    n_windows: int = 0
 
 
 @dataclass
@@ -530,7 +531,8 @@ class Library:
 
     def known_samples(self) -> dict[str, KnownSample]:
         cols = (samples.c.id, samples.c.path, samples.c.size, samples.c.mtime_ns,
-                samples.c.status, samples.c.model_id, samples.c.content_hash)
+                samples.c.status, samples.c.model_id, samples.c.content_hash,
+                samples.c.n_windows)
         with self.reading() as conn:
             return {r[1]: KnownSample(*r) for r in conn.execute(select(*cols))}
 
@@ -593,11 +595,13 @@ class Library:
                 conn.execute(insert(windows), window_rows)
 
     def move_sample(self, sample_id: int, path: str, *, root_id: int | None, size: int,
-                    mtime_ns: int) -> None:
-        """A file was moved or renamed: keep its id, windows, labels; change its path."""
+                    mtime_ns: int, status: str = "ok") -> None:
+        """A file was moved or renamed: keep its id, windows, labels; change its path.
+
+        ``status="pending"`` when the file is to be decoded again in this scan."""
         with self.transaction() as conn:
             conn.execute(update(samples).where(samples.c.id == sample_id).values(
-                path=path, root_id=root_id, size=size, mtime_ns=mtime_ns, status="ok",
+                path=path, root_id=root_id, size=size, mtime_ns=mtime_ns, status=status,
                 error=None, scanned_at=time.time()))
 
     def mark_missing(self, sample_ids: Sequence[int]) -> None:
@@ -669,14 +673,18 @@ class Library:
             },
         }
 
-    def list_samples(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+    def list_samples(self, status: str | Sequence[str] | None = None
+                     ) -> Iterator[dict[str, Any]]:
+        """Every file (or those with ``status``, one or several), by path."""
         query = (select(samples.c.path, samples.c.status, samples.c.error, samples.c.duration_s,
                         samples.c.n_windows, samples.c.format, samples.c.sample_rate,
                         samples.c.channels, models.c.model_id.label("model"))
                  .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id))
                  .order_by(samples.c.path))
-        if status:
+        if isinstance(status, str):
             query = query.where(samples.c.status == status)
+        elif status:
+            query = query.where(samples.c.status.in_(list(status)))
         with self.reading() as conn:
             rows = conn.execute(query).mappings().all()
         for row in rows:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+import unicodedata
 
 
 def display_path(path: str | os.PathLike[str] | None) -> str:
@@ -14,3 +16,29 @@ def display_path(path: str | os.PathLike[str] | None) -> str:
     if path is None:
         return ""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words ("a FIFO", "a socket"…)."""
+    for test, words in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                        (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines, tabs, escapes…) written as ``\\n``,
+    ``\\t``, ``\\x1b``: a file name can hold them, and printed raw they split a record
+    over lines or drive the terminal. For human output; JSON keeps names exact."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " " or unicodedata.category(ch) not in ("Cc", "Zl", "Zp"):
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1] if ch in "\t\n\r" else
+                       f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+    return "".join(out)

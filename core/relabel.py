@@ -27,9 +27,10 @@ States. Batch: ``planned`` → ``applying`` → ``applied`` | ``failed`` | ``can
 ``undoing`` → ``undone`` (a ``failed`` or ``cancelled`` batch can be applied again to
 finish it, or undone). Op: ``planned`` → ``started`` → ``done`` | ``skipped`` |
 ``failed``, then ``done`` → ``started`` → ``undone``; the batch's state says which way a
-``started`` op was going. One relabel job at a time per library: an OS lock file next to
-the library (released by the kernel when a process dies) keeps :func:`recover` from
-"recovering" a batch another process is still applying.
+``started`` op was going. One job at a time per library: the job lock of
+:mod:`core.joblock` (an OS lock released by the kernel when a process dies, which scans
+take too) keeps :func:`recover` from "recovering" a batch another process is still
+applying, and a scan from seeing a folder half moved.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from core.backup import make_backup
 from core.errors import Cancelled, RelabelError
+from core.joblock import JobBusy, job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import Library
 from core.paths import display_path as _show
@@ -85,6 +87,7 @@ SKIP_REASONS = {
     "unreadable": "cannot be read",
     "not_writable": "its folder is not writable",
     "already_named": "already carries its label in its name",
+    "already_there": "already where the plan puts it (relabeled before)",
     "name_too_long": "the new name would be too long",
 }
 
@@ -173,10 +176,6 @@ class UndoReport(_ReportMixin):
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why) still relabeled
     message: str | None = None
     recovered: list[str] = field(default_factory=list)
-
-
-class _Busy(RelabelError):
-    """Another process holds the library's relabel lock."""
 
 
 class _Stop(Exception):
@@ -346,7 +345,10 @@ def _problem(exc: OSError, verb: str, src: str, dst: str) -> str:
     where = _show(os.path.dirname(os.fsdecode(exc.filename)) if exc.filename
                   else os.path.dirname(dst))
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return f"no space left on the drive of {where}: {name} was not {verb}"
+        # The drive being written is the destination's, whatever file the error names
+        # (shutil's copy names the source).
+        return (f"no space left on the drive of {_show(os.path.dirname(dst))}: {name} was "
+                f"not {verb}")
     if exc.errno == errno.EROFS:
         return f"{where} is on a read-only drive: {name} was not {verb}"
     if exc.errno == errno.EACCES:
@@ -356,40 +358,11 @@ def _problem(exc: OSError, verb: str, src: str, dst: str) -> str:
 
 # -- the lock --------------------------------------------------------------------------------
 
-def _try_lock(fd: int) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
 @contextlib.contextmanager
-def _exclusive(lib: Library) -> Iterator[None]:
-    """Hold the library's relabel lock (the kernel drops it when the process dies)."""
-    path = lib.path.with_name(lib.path.name + "-relabel.lock")
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise RelabelError(f"cannot create the relabel lock {_show(str(path))}: "
-                           f"{exc.strerror or exc}") from None
-    try:
-        if not _try_lock(fd):
-            raise _Busy("another Sampletree process is relabeling files of this library; "
-                        "try again when it has finished")
+def _exclusive(lib: Library, kind: str = "relabel") -> Iterator[None]:
+    """Hold the library's job lock (:mod:`core.joblock`; scans take it too) as ``kind``."""
+    with job_lock(lib.path, kind):
         yield
-    finally:
-        os.close(fd)
 
 
 # -- labels ---------------------------------------------------------------------------------
@@ -522,6 +495,35 @@ def _check_writable(folder: str) -> None:
                            f"{exc.strerror or exc}") from None
 
 
+def _already_placed(src: str, target: str, mode: str, size: int, digest: str) -> bool:
+    """Is ``src`` already relabeled to ``target`` (or to ``target (2)``… that a former run
+    chose when the name was taken)? Then the plan leaves it alone: running the same
+    relabel again must not move ``a.wav`` to ``a (2).wav`` nor make a second copy."""
+    folder, name = os.path.split(target)
+    stem, ext = os.path.splitext(name)
+    cand, n = target, 1
+    while True:
+        if mode in _PATH_MODES:
+            if cand == src or (_key(cand) == _key(src) and _same_file(cand, src)):
+                return True
+        elif mode == "hardlink":
+            if _same_file(cand, src):
+                return True
+        elif mode == "symlink":
+            if os.path.islink(cand) and os.readlink(cand) == src:
+                return True
+        elif mode == "copy":
+            with contextlib.suppress(OSError):
+                st = os.lstat(cand)
+                if (not os.path.islink(cand) and st.st_size == size
+                        and _digest_or_none(cand) == digest):
+                    return True
+        n += 1
+        cand = os.path.join(folder, f"{stem} ({n}){ext}")
+        if not os.path.lexists(cand):
+            return False
+
+
 def _unique(path: str, taken: set[str], lib_paths: set[str],
             listings: dict[str, set[str]]) -> str:
     """``path``, or ``name (2).ext``, ``name (3).ext``… — the first that nothing holds.
@@ -596,6 +598,9 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
     """
     if mode not in MODES:
         raise RelabelError(f'unknown relabel mode "{mode}"; choose one of {", ".join(MODES)}')
+    if mode != "rename" and dest is not None and not os.fspath(dest).strip():
+        # "" would mean the current folder: files would land wherever the command ran.
+        raise RelabelError(f"the destination is empty; {mode} needs a destination folder")
     if mode == "rename":
         if dest is not None:
             raise RelabelError("rename works in place, in each file's own folder; "
@@ -698,6 +703,9 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         else:
             assert dest_abs is not None
             target = os.path.join(dest_abs, *map(_safe_name, label_parts), name)
+        if _already_placed(c.path, target, mode, st.st_size, digest):
+            skipped["already_there"] += 1
+            continue
         target = _unique(target, taken, lib_paths, listings)
         ops.append(PlannedOp(len(ops) + 1, c.sample_id, c.path, target, label, c.confidence))
         op_files.append((st.st_size, st.st_mtime_ns, digest))
@@ -816,6 +824,34 @@ def list_batches(lib: Library) -> list[dict[str, Any]]:
     return out
 
 
+def discard_batch(lib: Library, batch_id: int) -> None:
+    """Forget a batch that was only planned (a dry run, a preview the user closed).
+
+    Only a ``planned`` batch can go: nothing of it ever touched the disk. Its id is
+    free again for the next plan.
+    """
+    with lib.transaction() as conn:
+        batch = _load_batch(conn, batch_id)
+        if batch.state != "planned":
+            raise RelabelError(f"relabel batch {batch_id} is {batch.state}; only a planned "
+                               "batch can be discarded")
+        conn.execute(relabel_ops.delete().where(relabel_ops.c.batch_id == batch_id))
+        conn.execute(relabel_batches.delete().where(relabel_batches.c.id == batch_id))
+
+
+def unfinished_batches(lib: Library) -> list[dict[str, Any]]:
+    """Batches that stopped part-way (failed, cancelled, interrupted) with files left to
+    do: each can be applied again to finish it, or undone."""
+    with lib.reading() as conn:
+        rows = conn.execute(
+            select(relabel_batches.c.id, func.count(relabel_ops.c.id))
+            .join(relabel_ops, relabel_ops.c.batch_id == relabel_batches.c.id)
+            .where(relabel_batches.c.state.in_(("failed", "cancelled")),
+                   relabel_ops.c.state.in_(("planned", "failed")))
+            .group_by(relabel_batches.c.id).order_by(relabel_batches.c.id)).all()
+    return [{"id": int(bid), "left": int(n)} for bid, n in rows]
+
+
 # -- applying, undoing, recovering -----------------------------------------------------------
 
 class _Run:
@@ -830,12 +866,19 @@ class _Run:
     # journal -------------------------------------------------------------------------
 
     def set_op(self, op: dict[str, Any], *, move: tuple[str, str] | None = None,
-               before: tuple[int, int] | None = None, **values: Any) -> None:
-        """Update an op; with ``move=(old, new)`` the sample's library path too, atomically."""
+               before: tuple[int, int] | None = None, lost: str | None = None,
+               **values: Any) -> None:
+        """Update an op; with ``move=(old, new)`` the sample's library path too, atomically;
+        with ``lost=path`` the sample is marked missing (if the library has it there), with
+        the op's message as the reason."""
         with self.lib.transaction() as conn:
             conn.execute(update(relabel_ops).where(relabel_ops.c.id == op["id"]).values(**values))
             if move is not None and op["sample_id"] is not None and move[0] != move[1]:
                 self._move_sample(conn, op["sample_id"], move[0], move[1], before)
+            if lost is not None and op["sample_id"] is not None:
+                conn.execute(update(samples).where(samples.c.id == op["sample_id"],
+                                                   samples.c.path == lost)
+                             .values(status="missing", error=values.get("message")))
         op.update(values)
 
     def _move_sample(self, conn: Connection, sample_id: int, old: str, new: str,
@@ -937,7 +980,7 @@ class _Run:
             if cancel.cancelled:
                 n = already + done_here
                 self.set_batch("cancelled", f"cancelled after {n} of {report.total} files; "
-                               "apply it again to finish, or undo it")
+                               "resume it (apply it again) to finish, or undo it")
                 report.state, report.message = self.batch.state, f"cancelled after {n} files"
                 report.done = done_here
                 return
@@ -948,7 +991,8 @@ class _Run:
                 report.failed.append((op["src"], str(stop)))
                 report.done = done_here
                 msg = (f"{stop}; the batch stopped after {already + done_here} of "
-                       f"{report.total} files — undo it, or fix this and apply it again")
+                       f"{report.total} files — undo it, or fix this and resume it "
+                       "(apply it again)")
                 self.set_batch("failed", msg)
                 report.state, report.message = "failed", msg
                 return
@@ -1155,13 +1199,17 @@ class _Run:
             self.undo_sidecar(op, report)
             return
         if not os.path.lexists(dst):
+            lost = None
             if mode in _PATH_MODES or not os.path.lexists(src):
-                why = (f"no longer at {_show(dst)} (moved or deleted since the batch); "
-                       "nothing to put back")
+                # The library must not go on calling it ok: where it has the file (the
+                # new path for a move, the original for a copy), it is now marked missing.
+                lost = dst if mode in _PATH_MODES else src
+                why = (f"no longer at {_show(dst)} (moved or deleted since relabel batch "
+                       f"{self.batch.id}); nothing to put back")
                 report.missing.append((dst, why))
             else:
                 why = "already removed"
-            self.set_op(op, state="undone", message=why)
+            self.set_op(op, state="undone", message=why, lost=lost)
             return
         action, why = self.undo_action(op)
         if action == "keep":
@@ -1256,8 +1304,8 @@ class _Run:
         done = sum(op["state"] == "done" for op in ops)
         left = sum(op["state"] == "planned" for op in ops)
         if left:
-            msg = (f"interrupted after {done} of {len(ops)} files; apply it again to finish, "
-                   "or undo it")
+            msg = (f"interrupted after {done} of {len(ops)} files; resume it (apply it "
+                   "again) to finish, or undo it")
             self.set_batch("failed", msg)
         else:
             msg = f"{done} of {len(ops)} files {_VERB[self.batch.mode]}"
@@ -1333,7 +1381,8 @@ class _Run:
             old = dst if mode in _PATH_MODES else src
             note = None if has_to else f"no longer at {_show(dst)}; nothing to put back"
             self.set_op(op, state="undone", message=note, move=(old, target) if has_to else None,
-                        before=(op["size"], op["mtime_ns"]))
+                        before=(op["size"], op["mtime_ns"]),
+                        lost=None if has_to or os.path.lexists(old) else old)
         else:
             self.set_op(op, state="done", message=None)
 
@@ -1365,11 +1414,13 @@ def recover(lib: Library) -> list[str]:
     if not pending:
         return []
     try:
-        with _exclusive(lib):
+        with _exclusive(lib, "recover"):
             return _recover_locked(lib)
-    except _Busy:
-        return [f"{pending} relabel batch(es) are being carried out by another process; "
-                "left alone"]
+    except JobBusy as busy:
+        if busy.kind in ("relabel", "undo", "recover"):
+            return [f"{pending} relabel batch(es) are being carried out by another process; "
+                    "left alone"]
+        return [f"{pending} interrupted relabel batch(es) left alone for now ({busy})"]
 
 
 def apply_batch(lib: Library, batch_id: int, *, progress: ProgressCallback = no_progress,
@@ -1402,7 +1453,7 @@ def undo_batch(lib: Library, batch_id: int, *, progress: ProgressCallback = no_p
     taken); copies, links and sidecars are deleted only while unchanged, else kept and
     reported; files the user moved away or deleted are reported. Library paths follow.
     """
-    with _exclusive(lib):
+    with _exclusive(lib, "undo"):
         recovered = _recover_locked(lib)
         with lib.reading() as conn:
             batch = _load_batch(conn, batch_id)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,9 +28,11 @@ from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_se
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
 from core.errors import AudioError, Cancelled, SampletreeError
+from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import KnownSample, Library, SampleRecord
-from core.walk import FileEntry, content_hash, walk
+from core.paths import display_path
+from core.walk import FileEntry, classify_name, content_hash, walk
 
 if TYPE_CHECKING:
     from models import EmbeddingModel
@@ -36,6 +40,18 @@ if TYPE_CHECKING:
 _Todo = tuple[FileEntry, KnownSample | None]
 
 CHANGED_DURING_READ = "the file changed while it was being read; it will be read again next scan"
+
+#: Longest reason a file's record keeps (decoder messages can quote whole paths).
+MAX_ERROR_CHARS = 300
+
+
+def short_reason(why: str, path: str) -> str:
+    """A reason fit for one line: the file's own path not repeated, the length capped."""
+    for form in {path, display_path(path)}:
+        if form and form in why:
+            why = why.replace(form, "the file")
+    why = " ".join(why.split())  # no newlines or tabs from a library's message
+    return why if len(why) <= MAX_ERROR_CHARS else why[:MAX_ERROR_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -68,10 +84,21 @@ class ScanReport:
     cancelled: bool = False
     model_id: str | None = None
     problems: list[tuple[str, str]] = field(default_factory=list)
+    #: The problems the library keeps no record of, so that ``ls`` cannot show them:
+    #: folders that could not be read or loop, new files that vanished. Every other
+    #: problem is a file whose record says error, missing or pending (``ls --problems``).
+    unlisted: list[tuple[str, str]] = field(default_factory=list)
+    #: files the walk passed over because they are not audio (``walk.skipped_summary``)
+    skipped: list[str] = field(default_factory=list)
+    #: files in error in the whole library after this scan (not only those read now)
+    errors_in_library: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["problems"] = [{"path": p, "error": e} for p, e in self.problems]
+        data["unlisted"] = [{"path": p, "error": e} for p, e in self.unlisted]
+        data["skipped"] = [p for p in self.skipped if classify_name(p) == "not-read"]
+        data["skipped_other"] = len(self.skipped) - len(data["skipped"])
         return data
 
 
@@ -88,6 +115,7 @@ class _TaskResult:
     content_hash: str | None = None
     segment: Segment | None = None
     error: str | None = None
+    verdict: bool = False  # the error judges bytes that were read (no point retrying them)
     vanished: bool = False
 
 
@@ -125,13 +153,30 @@ def _decode_task(key: int, seg: int, path: str, params: WindowParams,
             res.vanished = True  # deleted between our stat and the decoder's open
         else:
             res.error = str(exc)
+            res.verdict = not exc.transient
     except MemoryError:
         res.error = "not enough memory to decode this file"
     except OSError as exc:
         res.error = f"cannot read file: {exc.strerror or exc}"
     except Exception as exc:  # a decoder library failing in an unforeseen way: record, go on
         res.error = f"unexpected decoder error: {type(exc).__name__}: {exc}"
+        res.verdict = True
+    if res.error is not None:
+        res.error = short_reason(res.error, path)
+        if not res.verdict:
+            res.content_hash = None
+        elif seg == 0 and res.content_hash is None:
+            # The fingerprint of the bytes judged: while they stay as they are, the
+            # verdict stands and the file is not read again (see Scanner._up_to_date).
+            res.content_hash = _hash_or_none(path)
     return res
+
+
+def _hash_or_none(path: str) -> str | None:
+    try:
+        return content_hash(path)
+    except OSError:
+        return None
 
 
 # -- parent side ------------------------------------------------------------------------
@@ -180,7 +225,50 @@ def _make_pool(jobs: int) -> Executor:
         ctx.set_forkserver_preload(["core.audio"])
     else:
         ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_quiet_worker)
+    # A lifeline: only this process holds the write end. Each worker watches the read
+    # end, which reaches EOF the moment this process ends in any way (kill -9
+    # included), and exits. Without it the workers outlived a killed scan for ever
+    # (blocked on their task queue, whose write end they hold themselves), and with
+    # them the forkserver and the resource tracker, which end only once every holder
+    # of their pipes has.
+    lifeline_r, lifeline_w = ctx.Pipe(duplex=False)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                               initargs=(lifeline_r,))
+    pool._sampletree_lifeline = (lifeline_r, lifeline_w)  # type: ignore[attr-defined]
+    return pool
+
+
+def _init_worker(lifeline: Any) -> None:
+    _quiet_worker()
+    _die_with_parent()
+    threading.Thread(target=_watch_lifeline, args=(lifeline,), name="lifeline",
+                     daemon=True).start()
+
+
+def _watch_lifeline(lifeline: Any) -> None:
+    """Runs in each worker: end the process when the scanning process is gone."""
+    try:
+        while True:
+            lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent ends (the scanning process when
+    workers are spawned, the forkserver otherwise). Best effort; the lifeline covers
+    the rest."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _quiet_worker() -> None:
@@ -222,6 +310,15 @@ def _close_pool(pool: Executor, timeout_s: float = 10.0) -> None:
     if not isinstance(pool, ProcessPoolExecutor):
         pool.shutdown(wait=True)
         return
+    try:
+        _close_pool_processes(pool, timeout_s)
+    finally:
+        for end in getattr(pool, "_sampletree_lifeline", ()):
+            with contextlib.suppress(OSError):
+                end.close()
+
+
+def _close_pool_processes(pool: ProcessPoolExecutor, timeout_s: float) -> None:
     # shutdown() forgets these, so take them first
     procs = list((getattr(pool, "_processes", None) or {}).values())
     manager = getattr(pool, "_executor_manager_thread", None)
@@ -273,13 +370,22 @@ class Scanner:
         if (k.size, k.mtime_ns) != (e.size, e.mtime_ns):
             return False
         if k.status == "error":
-            return True  # unchanged and still unreadable: no point retrying
+            # A verdict on bytes the decoder read (their fingerprint is kept) stands while
+            # the file is unchanged. Any other error (permission denied, an I/O error,
+            # a name too long, a vanished file…) may be gone now: try again.
+            return k.content_hash is not None
         if k.status != "ok":
             return False
         return self.model_key is None or k.model_id == self.model_key
 
+    def _needs_decoding(self, k: KnownSample) -> bool:
+        """A record found again (moved or restored) still has to be decoded."""
+        return (k.n_windows == 0 or k.status == "pending"
+                or (self.model_key is not None and k.model_id != self.model_key))
+
     def diff(self, entries: list[FileEntry], roots: list[str], root_ids: dict[str, int],
-             unreadable: list[str], report: ScanReport) -> list[_Todo]:
+             unreadable: list[str], report: ScanReport,
+             problem_files: list[tuple[str, str, str]] | None = None) -> list[_Todo]:
         known = self.lib.known_samples()
         seen: set[str] = set()
         todo: list[_Todo] = []
@@ -292,8 +398,7 @@ class Scanner:
             elif self._up_to_date(k, e):
                 report.unchanged += 1
             elif (k.status == "missing" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
-                  and k.content_hash is not None  # it was decoded, not an unreadable file
-                  and (self.model_key is None or k.model_id == self.model_key)):
+                  and k.content_hash is not None and not self._needs_decoding(k)):
                 self.lib.move_sample(k.id, e.path, root_id=root_ids[e.root], size=e.size,
                                      mtime_ns=e.mtime_ns)
                 report.restored += 1
@@ -301,32 +406,78 @@ class Scanner:
                 report.changed += 1
                 todo.append((e, k))
 
+        # Audio-named entries that are no regular file (a FIFO, a link loop…): recorded as
+        # errors (retried each scan), except where the library held this file's audio:
+        # that record is gone from here (missing below) and may be found moved.
+        problems: list[SampleRecord] = []
+        for path, why, root in problem_files or []:
+            k = known.get(path)
+            if k is not None and k.n_windows > 0:
+                continue
+            seen.add(path)
+            report.failed += 1
+            problems.append(SampleRecord(path=path, root_id=root_ids[root], size=0,
+                                         mtime_ns=-1, status="error", error=why,
+                                         sample_id=None if k is None else k.id))
+        if problems:
+            self.lib.write_batch(problems)
+
         # Gone: known under a scanned root, not seen, and not under a folder we failed to read.
         def under(path: str, folders: list[str]) -> bool:
             return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
         gone = [k for p, k in known.items()
                 if p not in seen and under(p, roots) and not under(p, unreadable)]
+        # A new file may also be one that left another folder of the library (scanned or
+        # not in this scan): a record already missing, or whose file is no longer there.
+        elsewhere = [k for p, k in known.items() if k.content_hash and not under(p, roots)]
         by_size: dict[int, list[KnownSample]] = {}
-        for k in gone:
+        for k in gone + elsewhere:
             if k.content_hash:
                 by_size.setdefault(k.size, []).append(k)
+        gone_ids = {k.id for k in gone}
+        library_roots = sorted(self.lib.roots(), key=len, reverse=True)
+        present: dict[str, bool] = {}
+
+        def root_present(path: str) -> bool:
+            """Its source folder is there and not empty (an unmounted drive is neither:
+            its files are not gone, and must not be taken for moved copies)."""
+            root = next((r for r in library_roots if under(path, [r])), None)
+            if root is None:
+                return True
+            if root not in present:
+                try:
+                    with os.scandir(root) as it:
+                        present[root] = any(True for _ in it)
+                except OSError:
+                    present[root] = False
+            return present[root]
+
+        vanished: dict[int, bool] = {}
+
+        def is_gone(k: KnownSample) -> bool:
+            if k.id in gone_ids:
+                return True
+            if k.id not in vanished:
+                vanished[k.id] = not os.path.isfile(k.path) and (
+                    k.status == "missing" or root_present(k.path))
+            return vanished[k.id]
+
         moved_ids: set[int] = set()
         for e in new:
-            candidates = [k for k in by_size.get(e.size, []) if k.id not in moved_ids]
+            candidates = [k for k in by_size.get(e.size, [])
+                          if k.id not in moved_ids and is_gone(k)]
             if candidates:
-                try:
-                    digest = content_hash(e.path, e.size)
-                except OSError:
-                    digest = None
+                digest = _hash_or_none(e.path)
                 match = next((k for k in candidates if k.content_hash == digest), None)
                 if match is not None:
                     moved_ids.add(match.id)
+                    again = self._needs_decoding(match)
                     self.lib.move_sample(match.id, e.path, root_id=root_ids[e.root],
-                                         size=e.size, mtime_ns=e.mtime_ns)
+                                         size=e.size, mtime_ns=e.mtime_ns,
+                                         status="pending" if again else "ok")
                     report.moved += 1
-                    if (match.status != "ok" or (self.model_key is not None
-                                                 and match.model_id != self.model_key)):
+                    if again:
                         todo.append((e, match))
                     continue
             report.new += 1
@@ -346,7 +497,8 @@ class Scanner:
             report.failed += 1
             report.problems.append((e.path, job.error))
             return SampleRecord(path=e.path, root_id=root_id, size=e.size, mtime_ns=e.mtime_ns,
-                                status="error", error=job.error, sample_id=sid)
+                                status="error", error=job.error, sample_id=sid,
+                                content_hash=job.content_hash)
         assert job.info is not None and job.plan is not None
         order = sorted(job.segments)
         segs = [job.segments[i] for i in order]
@@ -426,21 +578,29 @@ class Scanner:
         self.root_ids = {r: self.lib.ensure_root(r) for r in roots}
 
         unreadable: list[str] = []
+        problem_files: list[tuple[str, str, str]] = []
 
         def on_walk_error(path: str, why: str) -> None:
             unreadable.append(path)
+            report.problems.append((path, short_reason(why, path)))
+            report.unlisted.append(report.problems[-1])
+
+        def on_file_error(path: str, why: str, root: str) -> None:
+            why = short_reason(why, path)
+            problem_files.append((path, why, root))
             report.problems.append((path, why))
 
         entries: list[FileEntry] = []
         try:
-            for entry in walk(roots, on_walk_error):
+            for entry in walk(roots, on_walk_error, report.skipped.append,
+                              on_file_error=on_file_error):
                 entries.append(entry)
                 if len(entries) % 2000 == 0:
                     self.progress(Progress("walk", len(entries), 0, message=entry.path))
                     self.cancel.raise_if_cancelled()
             report.found = len(entries)
             self.progress(Progress("diff", 0, len(entries), message="comparing with the library"))
-            todo = self.diff(entries, roots, self.root_ids, unreadable, report)
+            todo = self.diff(entries, roots, self.root_ids, unreadable, report, problem_files)
             self.cancel.raise_if_cancelled()
         except Cancelled:
             # Cancelled before decoding: a clean stop like any other, not an error.
@@ -507,8 +667,10 @@ class Scanner:
             _close_pool(pool, timeout_s=2.0)
             crashes_in_a_row += 1
             if crashes_in_a_row >= 3:
-                report.problems.append(("(scan)", "decoder processes keep failing to start; "
-                                        "decoding in the main process instead"))
+                problem = ("(scan)", "decoder processes keep failing to start; "
+                           "decoding in the main process instead")
+                report.problems.append(problem)
+                report.unlisted.append(problem)
                 new_pool: Executor = _InlineExecutor()
             else:
                 new_pool = _make_pool(self.opt.jobs)
@@ -517,6 +679,8 @@ class Scanner:
                 job.crashes += 1
                 if job.crashes >= 2 or len(crashed) == 1:
                     job.error = "the decoder crashed on this file"
+                    # a verdict on these bytes: not retried while they stay the same
+                    job.content_hash = _hash_or_none(job.entry.path)
                 job.segments.clear()
                 job.embeddings.clear()
                 job.plan = None
@@ -600,12 +764,17 @@ class Scanner:
             self.jobs.pop(res.key)
             self.done += 1
             report.vanished += 1
-            report.problems.append((job.entry.path, "file disappeared during the scan"))
+            problem = (job.entry.path, "file disappeared during the scan")
+            report.problems.append(problem)
             if job.known is not None:
                 self.to_mark_missing.append(job.known.id)
+            else:
+                report.unlisted.append(problem)
             return
         if res.error is not None:
             job.error = res.error
+            # keep the fingerprint only under a verdict on the bytes (not retried then)
+            job.content_hash = (res.content_hash or job.content_hash) if res.verdict else None
             return
         if res.stat:
             job.stats.add(res.stat)
@@ -630,8 +799,11 @@ def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None,
     """
     report = ScanReport(roots=[os.path.abspath(d) for d in dirs])
     t0 = time.perf_counter()
-    make_backup(library, "scan")
-    scanner = Scanner(library, model, options or ScanOptions(), progress, cancel or CancelToken())
-    scanner.run(dirs, report)
+    with job_lock(library.path, "scan"):  # never beside a relabel moving files (core.joblock)
+        make_backup(library, "scan")
+        scanner = Scanner(library, model, options or ScanOptions(), progress,
+                          cancel or CancelToken())
+        scanner.run(dirs, report)
+    report.errors_in_library = int(library.stats()["by_status"].get("error", 0))
     report.seconds = time.perf_counter() - t0
     return report

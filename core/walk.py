@@ -2,17 +2,22 @@
 
 Hidden and system files are skipped, symlinked folders are followed once (a loop is
 noticed and reported, not followed), and unreadable folders are reported and
-skipped while the walk goes on.
+skipped while the walk goes on. Only regular files are yielded: a FIFO, socket or
+device named like audio (directly or through a symlink), a broken symlink or a symlink
+loop is reported at once and never opened.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from core.audio import AUDIO_EXTENSIONS
+from core.paths import file_kind
 
 SYSTEM_NAMES = frozenset({
     "__MACOSX", "$RECYCLE.BIN", "System Volume Information", "Thumbs.db", "desktop.ini",
@@ -20,6 +25,46 @@ SYSTEM_NAMES = frozenset({
 })
 
 _HASH_CHUNK = 1 << 16
+
+#: Sound-related files Sampletree does not read, worth a word in the scan summary
+#: (instruments, note data, archives) — unlike documents and pictures beside samples.
+NOT_READ_EXTENSIONS = frozenset({
+    ".pat", ".mid", ".midi", ".kar", ".sf2", ".sf3", ".sfz", ".dls", ".gig", ".nki", ".nkx",
+    ".nkm", ".exs", ".rex", ".rx2", ".rcy", ".sd2", ".mod", ".xm", ".it", ".s3m", ".syx",
+    ".spx", ".orgue", ".zip", ".rar", ".7z",
+})
+
+
+def classify_name(name: str) -> str:
+    """``"audio"`` (scanned), ``"not-read"`` (a sound-related type Sampletree does not
+    read: counted and listed by type) or ``"other"`` (documents, pictures…: counted)."""
+    ext = os.path.splitext(name)[1].lower()
+    if ext in AUDIO_EXTENSIONS:
+        return "audio"
+    return "not-read" if ext in NOT_READ_EXTENSIONS else "other"
+
+
+def skipped_summary(paths: list[str]) -> str | None:
+    """One line for a scan summary about the files ``walk`` passed to ``on_skipped``:
+    "skipped 130 files of types not read (.pat 128, .sf2 2); 21 other files", or None."""
+    by_ext: dict[str, int] = {}
+    other = 0
+    for path in paths:
+        name = os.path.basename(path)
+        if classify_name(name) == "not-read":
+            ext = os.path.splitext(name)[1].lower()
+            by_ext[ext] = by_ext.get(ext, 0) + 1
+        else:
+            other += 1
+    parts = []
+    if by_ext:
+        n = sum(by_ext.values())
+        kinds = ", ".join(f"{ext} {k}" for ext, k in
+                          sorted(by_ext.items(), key=lambda item: (-item[1], item[0])))
+        parts.append(f"skipped {n} file{'s' * (n != 1)} of types not read ({kinds})")
+    if other:
+        parts.append(f"{other} other file{'s' * (other != 1)}")
+    return "; ".join(parts) or None
 
 
 @dataclass(frozen=True)
@@ -35,8 +80,30 @@ def is_skipped(name: str) -> bool:
     return name.startswith(".") or name in SYSTEM_NAMES
 
 
-def walk(roots: list[str], on_error: Callable[[str, str], None]) -> Iterator[FileEntry]:
-    """Yield every audio file under ``roots``; report problems through ``on_error(path, why)``."""
+def _file_problem(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop (too many levels of symbolic links)"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "broken symbolic link (its target does not exist)"
+    return f"cannot read file: {exc.strerror or exc}"
+
+
+def walk(roots: list[str], on_error: Callable[[str, str], None],
+         on_skipped: Callable[[str], None] | None = None,
+         on_file_error: Callable[[str, str, str], None] | None = None) -> Iterator[FileEntry]:
+    """Yield every regular audio file under ``roots``.
+
+    Problems go to ``on_error(path, why)``; those of an audio-named entry that is not a
+    readable regular file go to ``on_file_error(path, why, root)`` when it is given; each
+    visible file that is not audio goes to ``on_skipped(path)`` if given.
+    """
+
+    def file_error(path: str, why: str, root: str) -> None:
+        if on_file_error is None:
+            on_error(path, why)
+        else:
+            on_file_error(path, why, root)
+
     visited: set[tuple[int, int]] = set()
     for root in roots:
         stack = [root]
@@ -63,15 +130,29 @@ def walk(roots: list[str], on_error: Callable[[str, str], None]) -> Iterator[Fil
             for entry in sorted(entries, key=lambda e: e.name):
                 if is_skipped(entry.name):
                     continue
+                audio = os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS
                 try:
                     if entry.is_dir():  # follows symlinks; loops are caught by `visited`
                         subdirs.append(entry.path)
                         continue
-                    if os.path.splitext(entry.name)[1].lower() not in AUDIO_EXTENSIONS:
-                        continue
-                    est = entry.stat()
+                except OSError as exc:  # a symlink loop
+                    if audio:
+                        file_error(entry.path, _file_problem(entry.path, exc), root)
+                    else:
+                        on_error(entry.path, exc.strerror or str(exc))
+                    continue
+                if not audio:
+                    if on_skipped is not None:
+                        on_skipped(entry.path)
+                    continue
+                try:
+                    est = entry.stat()  # follows symlinks: a link to a FIFO is a FIFO
                 except OSError as exc:
-                    on_error(entry.path, exc.strerror or str(exc))
+                    file_error(entry.path, _file_problem(entry.path, exc), root)
+                    continue
+                if not stat.S_ISREG(est.st_mode):
+                    file_error(entry.path, f"not a regular file ({file_kind(est.st_mode)}); "
+                               "not opened", root)
                     continue
                 yield FileEntry(entry.path, est.st_size, est.st_mtime_ns, root)
             stack.extend(reversed(subdirs))
@@ -84,9 +165,14 @@ def content_hash(path: str, size: int | None = None) -> str:
     agree on all three chunks are vanishingly rare in sample libraries.
     """
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
+    # Never blocks: a FIFO put where a file was is refused, not waited on.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(st.st_mode)})", path)
         if size is None:
-            size = os.fstat(fh.fileno()).st_size
+            size = st.st_size
         digest.update(size.to_bytes(8, "little"))
         if size <= 3 * _HASH_CHUNK:
             digest.update(fh.read())

@@ -60,10 +60,52 @@ def run(library_path: Path | None = None, argv: list[str] | None = None) -> int:
     app.setApplicationDisplayName("Sampletree")
     settings = Settings()
     path = library_path or settings.library_path()
+    restored = None
     try:
-        window = open_window(path, settings)
+        try:
+            window = open_window(path, settings)
+        except SampletreeError as exc:
+            restored = _offer_restore(path, exc)
+            if restored is None:
+                raise
+            window = open_window(path, settings)
     except SampletreeError as exc:
         QMessageBox.critical(None, "Sampletree", f"Cannot open the library {path}:\n{exc}")
         return 1
     window.show()
+    if restored is not None:
+        window.show_message(restored)
+        window.session.rescan()
     return int(app.exec())
+
+
+def _offer_restore(path: Path, exc: Exception) -> str | None:
+    """A damaged library with a good backup: offer to put the backup back. Returns the
+    message to show once restored, None when declined (or nothing to restore)."""
+    import time
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from core.backup import list_backups, restore
+    from core.errors import SampletreeError
+    from core.library import damage_note
+
+    good = [b for b in list_backups(path) if b.check == "ok"]
+    if damage_note(path) is None or not good:
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(good[0].made_at))
+    answer = QMessageBox.warning(
+        None, "Sampletree",
+        f"The library {path} is damaged:\n{exc}\n\nPut back its last good backup (made "
+        f"{when}, before a {good[0].reason}) and rescan its folders? The damaged file is "
+        "kept beside it. Labels and examples added since the backup are not in it.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.Yes)
+    if answer != QMessageBox.StandardButton.Yes:
+        return None
+    try:
+        restore(path, good[0].path)
+    except SampletreeError as err:
+        QMessageBox.critical(None, "Sampletree", f"The backup could not be restored:\n{err}")
+        return None
+    return f"Restored the backup of {when}; rescanning the library's folders"

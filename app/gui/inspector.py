@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
@@ -30,11 +31,45 @@ from app.gui.engine import EngineState, describe
 from app.gui.panels import SAMPLE_ID, FileList
 from app.gui.player import Player
 from app.gui.session import Session
+from app.gui.text import distance_text, format_name, plain_error, plural
 from core.classify import ClassifyError
 from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
+DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than two examples "
+                "of one class usually are; near = within the tree's reach; far = beyond the "
+                "distance where the tree says unknown")
+
+
+def pixel_extents(mins: np.ndarray, maxs: np.ndarray, width: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest value to draw in each of ``width`` pixel columns.
+
+    Every peak column falls on exactly one pixel, and a pixel takes the min of the mins
+    and the max of the maxes of its columns, so no peak is skipped at any width (picking
+    one column per pixel missed a kick's attack and broke a steady bass into dashes).
+    Neighbouring pixels are then joined halfway where their ranges do not touch, as the
+    signal runs continuously from one to the next.
+    """
+    n, width = len(maxs), max(int(width), 1)
+    if n == 0:
+        return np.zeros(width, np.float32), np.zeros(width, np.float32)
+    starts = np.arange(width, dtype=np.int64) * n // width
+    lo = np.minimum.reduceat(np.asarray(mins, np.float32), starts)
+    hi = np.maximum.reduceat(np.asarray(maxs, np.float32), starts)
+    if width > 1:
+        gap_up = lo[1:] > hi[:-1]  # the next pixel sits wholly above this one
+        gap_down = hi[1:] < lo[:-1]
+        mid_up = (lo[1:] + hi[:-1]) / 2
+        mid_down = (hi[1:] + lo[:-1]) / 2
+        new_hi, new_lo = hi.copy(), lo.copy()
+        new_hi[:-1] = np.where(gap_up, mid_up, hi[:-1])
+        new_lo[1:] = np.where(gap_up, mid_up, lo[1:])
+        new_lo[:-1] = np.where(gap_down, np.minimum(new_lo[:-1], mid_down), new_lo[:-1])
+        new_hi[1:] = np.where(gap_down, np.maximum(new_hi[1:], mid_down), new_hi[1:])
+        lo, hi = new_lo, new_hi
+    return lo, hi
 
 
 class WaveformView(QWidget):
@@ -78,17 +113,17 @@ class WaveformView(QWidget):
         wave_h = self.height() - (28 if self.spans else 0)
         if self.peaks is None:
             p.setPen(self.palette().placeholderText().color())
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.text)
+            p.drawText(QRectF(self.rect()).adjusted(8, 4, -8, -4),
+                       int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.text)
             return
         mid = wave_h / 2
-        n = len(self.peaks.maxs)
         w = max(self.width(), 1)
         p.setPen(QPen(self.palette().highlight().color(), 1))
         scale = mid * 0.95 / max(1e-6, float(max(self.peaks.maxs.max(), -self.peaks.mins.min())))
+        lo, hi = pixel_extents(self.peaks.mins, self.peaks.maxs, w)
         for x in range(w):
-            i = min(n - 1, int(x * n / w))
-            p.drawLine(QPointF(x, mid - self.peaks.maxs[i] * scale),
-                       QPointF(x, mid - self.peaks.mins[i] * scale))
+            p.drawLine(QPointF(x + 0.5, mid - float(hi[x]) * scale),
+                       QPointF(x + 0.5, mid - float(lo[x]) * scale))
         dur = max(self.peaks.duration_s, 1e-6)
         if self.spans:
             r = self._timeline_rect()
@@ -171,9 +206,18 @@ class Inspector(QWidget):
         self.audio_note = QLabel(self)
         self.audio_note.setAccessibleName("Audio status")
         self.audio_note.setWordWrap(True)
+        self.problem = QLabel(self)
+        self.problem.setObjectName("fileProblem")
+        self.problem.setAccessibleName("Why the file cannot be read")
+        self.problem.setWordWrap(True)
+        self.problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem.setVisible(False)
+        self._bound: float | None = None  # distance beyond which the tree says unknown
+        self._spread: float | None = None  # usual distance between two examples of a class
 
         self.info = QLabel(self)
         self.info.setAccessibleName("File details")
+        self.info.setWordWrap(True)
         self.label = QLabel(self)
         self.label.setObjectName("predictedLabel")
         self.label.setAccessibleName("Label")
@@ -211,6 +255,7 @@ class Inspector(QWidget):
         layout.addWidget(self.wave)
         layout.addLayout(buttons)
         layout.addWidget(self.audio_note)
+        layout.addWidget(self.problem)
         layout.addLayout(form)
         layout.addWidget(QLabel("Nearest examples", self))
         layout.addWidget(self.nearest)
@@ -232,6 +277,7 @@ class Inspector(QWidget):
         self.where.setText("Select a file in the library (or the map) to see and hear it.")
         for w in (self.info, self.label, self.confidence):
             w.setText("")
+        self._set_problem("")
         self.wave.set_peaks(None, "No file selected")
         self.wave.set_spans([])
         self.nearest.clear()
@@ -262,21 +308,47 @@ class Inspector(QWidget):
             self._show_nothing()
             return
         path = str(rows.path[r])
+        status = rows.status[r]
         self.title.setText(str(rows.name[r]))
         self.where.setText(str(rows.folder[r]))
         self.where.setToolTip(path)
-        self.play_button.setEnabled(rows.status[r] == "ok")
-        self.similar_button.setEnabled(rows.status[r] == "ok")
+        self._enable_play(status == "ok")
+        self.similar_button.setEnabled(status == "ok")
         if source is not self.similar_list:
             self.similar_list.clear()
-        self._show_label(sid)
-        if rows.status[r] == "error":
-            self.wave.set_peaks(None, f"Cannot read this file: {rows.error[r]}")
-        elif rows.status[r] == "missing":
-            self.wave.set_peaks(None, "This file is missing (moved or deleted since the scan)")
+        # nothing of the previous file may stay: its peaks (rate, channels), its timeline
+        self._generation += 1
+        self.wave.set_spans([])
+        self._set_problem("")
+        if status == "error":
+            self.wave.set_peaks(None, "Cannot read this file")
+            self._set_problem(f"This file could not be read: {plain_error(rows.error[r])}"
+                              if rows.error[r] else "This file could not be read.")
+        elif status == "missing":
+            self.wave.set_peaks(None, "This file is missing")
+            self._set_problem("This file is missing: moved or deleted since the scan "
+                              "(File › Rescan all folders finds moved files).")
         else:
+            self.wave.set_peaks(None, "Reading…")
+        self._show_label(sid)
+        if status not in ("error", "missing"):
             self._load_peaks(path)
         self._load_explain(sid)
+
+    def _set_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
+
+    def _enable_play(self, readable: bool) -> None:
+        """Play works on a readable file with playback on; else disabled, saying why."""
+        on = self.player.available
+        self.play_button.setEnabled(readable and on)
+        if not on:
+            self.play_button.setToolTip(self.player.status_text or "Playback is off")
+            self.audio_note.setText(self.player.status_text)
+        else:
+            self.play_button.setToolTip("Play or stop the selected file (Space)" if readable
+                                        else "This file cannot be played")
 
     def _show_label(self, sid: int) -> None:
         rows = self.session.rows
@@ -284,18 +356,41 @@ class Inspector(QWidget):
         if r is None:
             return
         dur = rows.duration[r]
-        details = [str(rows.format[r]).upper() or "?"]
-        if not math.isnan(dur):
-            details.append(f"{dur:.2f} s")
-        if self.wave.peaks is not None:
-            details += [f"{self.wave.peaks.sample_rate} Hz", f"{self.wave.peaks.channels} ch"]
+        status = rows.status[r]
+        details = [format_name(rows.format[r], str(rows.path[r]))]
+        if status == "error":
+            details.append("could not be read")
+        elif status == "missing":
+            details.append("missing")
+        else:
+            if not math.isnan(dur):
+                details.append(f"{dur:.2f} s")
+            if self.wave.peaks is not None:
+                details += [f"{self.wave.peaks.sample_rate} Hz",
+                            f"{self.wave.peaks.channels} ch"]
         self.info.setText(" · ".join(details))
         label = rows.label[r]
+        n_examples = int(rows.support.sum())
+        self.confidence.setToolTip("")
         if self.session.tree_name is None:
             self.label.setText("No class tree yet")
             self.confidence.setText("")
+        elif status in ("error", "missing") and not rows.support[r]:
+            why = "could not be read" if status == "error" else "is missing"
+            self.label.setText(f"unlabeled — this file {why}, so the tree cannot place it"
+                               + (f" (the tree has {plural(n_examples, 'example')})"
+                                  if n_examples else ""))
+            self.confidence.setText("—")
         elif not label:
-            self.label.setText("unlabeled — no prediction yet (give the tree a few examples)")
+            if not n_examples:
+                self.label.setText("unlabeled — no prediction yet (give the tree a few "
+                                   "examples)")
+            elif status == "pending":
+                self.label.setText("unlabeled — the file is still being scanned")
+            else:
+                self.label.setText(f"unlabeled — the tree has "
+                                   f"{plural(n_examples, 'example')}; labels are being "
+                                   "updated")
             self.confidence.setText("")
         elif rows.support[r]:
             self.label.setText(f"{label.replace('/', ' › ')}  ★ your example")
@@ -310,7 +405,12 @@ class Inspector(QWidget):
                 text = (f"~ {text} (uncertain below this level; best guess: "
                         f"{rows.leaf[r].replace('/', ' › ')})")
             self.label.setText(text)
-            self.confidence.setText(f"{rows.confidence[r] * 100:.0f} %")
+            if label == "unknown":  # no class fits: a probability among them means nothing
+                self.confidence.setText("—")
+                self.confidence.setToolTip("Farther from every class than the tree's examples "
+                                           "are from each other: no confidence to give")
+            else:
+                self.confidence.setText(f"{rows.confidence[r] * 100:.0f} %")
 
     # -- waveform ---------------------------------------------------------------------------
 
@@ -337,7 +437,9 @@ class Inspector(QWidget):
         if gen != self._generation:
             return  # an older selection
         if peaks is None:
-            self.wave.set_peaks(None, f"Cannot read this file: {problem}")
+            self.wave.set_peaks(None, "Cannot read this file")
+            self._set_problem(f"This file could not be read: {plain_error(problem)}")
+            self._enable_play(False)
             return
         path = self.session.path_of(self.sample_id) if self.sample_id is not None else None
         if path:
@@ -376,6 +478,7 @@ class Inspector(QWidget):
         name = self.session.tree_name
         self.nearest.clear()
         if name is None or not self.session.rows.support.any():
+            self._bound = self._spread = None
             return
 
         def work(state: EngineState) -> dict[str, Any] | None:
@@ -388,11 +491,16 @@ class Inspector(QWidget):
             if sid != self.sample_id or got is None:
                 return
             self.nearest.clear()
+            radius = got.get("unknown_radius")
+            self._bound = math.sqrt(radius) if radius is not None and radius > 0 else None
+            self._spread = got.get("example_spread")
             for s in got["nearest_supports"]:
-                item = QListWidgetItem(f"{os.path.basename(s['path'] or '?')}  —  "
-                                       f"{s['node'].replace('/', ' › ')}  "
-                                       f"(distance {math.sqrt(max(s['distance'], 0)):.2f})")
-                item.setToolTip(s["path"] or "")
+                d = math.sqrt(max(s["distance"], 0))
+                # class and nearness first: a narrow dock still shows them
+                item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
+                                       f"{distance_text(d, self._spread, self._bound)}  —  "
+                                       f"{os.path.basename(s['path'] or '?')}")
+                item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
         self.session.engine.call(work, done=done, key="explain")
@@ -416,12 +524,14 @@ class Inspector(QWidget):
                 if r is None:
                     continue
                 label = rows.label[r].replace("/", " › ")
-                item = QListWidgetItem(f"{rows.name[r]}   {label}   ({math.sqrt(d):.2f})")
+                far = distance_text(math.sqrt(d), self._spread, self._bound)
+                item = QListWidgetItem(f"{rows.name[r]}   {label}   ({far})")
                 item.setData(SAMPLE_ID, other)
-                item.setToolTip(str(rows.path[r]))
+                item.setToolTip(f"{rows.path[r]}\n{DISTANCE_TIP}")
                 self.similar_list.addItem(item)
             self.similar_list.blockSignals(False)
-            self.session.message.emit(f"{len(got)} similar sounds to {rows.name[index[sid]]}"
+            self.session.message.emit(f"{plural(len(got), 'similar sound')} to "
+                                      f"{rows.name[index[sid]]}"
                                       if sid in index else "")
 
         def failed(text: str) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 
 from app.gui.mime import files_mime
 from app.gui.session import Session
+from app.gui.text import format_name, plain_error
 from core.browse import (
     COLUMNS,
     UNCERTAIN,
@@ -130,7 +131,12 @@ class LibraryModel(QAbstractTableModel):
                 return f"{text}  ★" if rows.support[r] else text
             if column == "confidence":
                 c = rows.confidence[r]
+                if rows.label[r] == UNKNOWN and not rows.support[r]:
+                    return "—"  # far from every class: no probability among them to give
                 return "" if math.isnan(c) else f"{c * 100:.0f} %"
+            if column == "format":
+                return format_name(rows.format[r], str(rows.path[r])) if rows.format[r] \
+                    or rows.status[r] != "ok" else ""
             if column == "duration":
                 return _duration(float(rows.duration[r]))
             if column == "status":
@@ -138,7 +144,7 @@ class LibraryModel(QAbstractTableModel):
             return getattr(rows, column)[r]
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == "status" and rows.error[r]:
-                return rows.error[r]
+                return plain_error(rows.error[r])
             if column == "label" and rows.label[r]:
                 tips = ["Your example" if rows.support[r] else ""]
                 if rows.label[r] == UNCERTAIN:

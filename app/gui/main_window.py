@@ -28,6 +28,7 @@ from app.gui.map_view import MapView
 from app.gui.panels import FilterBar, JobBar, SourcesPanel, SuggestionsPanel, Welcome
 from app.gui.player import Player
 from app.gui.session import Session
+from app.gui.text import plural
 from app.gui.tree_panel import TreePanel
 
 
@@ -45,7 +46,9 @@ class MainWindow(QMainWindow):
         self.session = session
         self.player = player or Player(self)
         self.setObjectName("mainWindow")
-        self.setWindowTitle(f"Sampletree — {session.library_path.name}")
+        # only the document: Qt appends the application's display name ("— Sampletree")
+        self.setWindowTitle(session.library_path.name)
+        self.setWindowFilePath(str(session.library_path))
         self.setAccessibleName("Sampletree")
         self.resize(1400, 860)
 
@@ -209,11 +212,11 @@ class MainWindow(QMainWindow):
         rows = s.rows
         n_ok = int((rows.status == "ok").sum()) if len(rows) else 0
         n_err = int((rows.status == "error").sum()) if len(rows) else 0
-        text = f"{len(rows):,} files"
+        text = plural(len(rows), "file")
         if n_err:
             text += f" · {n_err:,} unreadable"
         if len(rows) and n_ok:
-            text += f" · {int(rows.support.sum()):,} examples"
+            text += f" · {plural(int(rows.support.sum()), 'example')}"
         self.library_text.setText(text)
 
     def show_message(self, text: str) -> None:
@@ -336,7 +339,12 @@ class MainWindow(QMainWindow):
         self.center.setCurrentWidget(self.welcome)
 
     def show_shortcuts(self) -> None:
-        QMessageBox.information(self, "Keyboard shortcuts", SHORTCUTS)
+        from app.gui.dialogs_shortcuts import ShortcutsDialog
+
+        dialog = ShortcutsDialog(SHORTCUTS, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.shortcuts_dialog = dialog
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Sampletree",
@@ -380,17 +388,22 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-SHORTCUTS = """\
-Ctrl+O        Add a folder of samples
-F5            Rescan every folder
-Ctrl+F        Search
-Space         Play / stop the selected file
-Ctrl+L        Selected files become examples of the class selected in the tree
-Ctrl+Shift+L  Selected files stop being examples
-Ctrl+Shift+F  Find similar sounds
-Ctrl+R        Relabel folders (preview, apply, undo)
-Ctrl+1 / 2    Library table / map
-Ctrl+3…6      Class tree, inspector, sources, label these next
-In the tree:  Insert adds a class, F2 renames, Delete removes, Enter shows its files
-Esc           Cancel the running job
-Ctrl+C        Copy the selected files (paste them in a file manager)"""
+#: (keys, what they do), shown as a two-column table by Help › Keyboard shortcuts
+SHORTCUTS: list[tuple[str, str]] = [
+    ("Ctrl+O", "Add a folder of samples"),
+    ("F5", "Rescan every folder"),
+    ("Ctrl+F", "Search"),
+    ("Space", "Play / stop the selected file"),
+    ("Ctrl+L", "Selected files become examples of the class selected in the tree"),
+    ("Ctrl+Shift+L", "Selected files stop being examples"),
+    ("Ctrl+Shift+F", "Find similar sounds"),
+    ("Ctrl+R", "Relabel folders (preview, apply, undo)"),
+    ("Ctrl+1 / Ctrl+2", "Library table / map"),
+    ("Ctrl+3 … Ctrl+6", "Class tree, inspector, sources, label these next"),
+    ("Insert (tree)", "Add a class"),
+    ("F2 (tree)", "Rename the class"),
+    ("Delete (tree)", "Delete the class"),
+    ("Enter (tree)", "Show the class's files"),
+    ("Esc", "Cancel the running job"),
+    ("Ctrl+C", "Copy the selected files (paste them in a file manager)"),
+]

@@ -26,6 +26,7 @@ from app.gui.colors import node_color
 from app.gui.engine import EngineState
 from app.gui.mime import files_mime
 from app.gui.session import Session
+from app.gui.text import plural
 from core.projection import TSNE_MAX_FILES, Projection, library_map
 
 MARGIN = 12
@@ -222,7 +223,8 @@ class MapView(QWidget):
                                f"{TSNE_MAX_FILES:,} files, takes seconds")
         self.method.addItem("PCA", "pca")
         self.method.addItem("t-SNE", "tsne")
-        self.method.currentIndexChanged.connect(lambda _i: self.recompute())
+        self.method.setCurrentIndex(max(0, self.method.findData(session.settings.map_method())))
+        self.method.currentIndexChanged.connect(lambda _i: self._method_changed())
         self.reset_button = QPushButton("Reset view", self)
         self.reset_button.setAccessibleName("Reset view")
         self.reset_button.setToolTip("Zoom out to the whole library")
@@ -263,6 +265,13 @@ class MapView(QWidget):
         if self._stale:
             self.recompute()
 
+    def _method_changed(self) -> None:
+        self.session.settings.setValue("map/method", self.method.currentData())
+        if self.isVisible():
+            self.recompute()
+        else:
+            self._stale = True  # projected when the map is shown
+
     def recompute(self) -> None:
         method = self.method.currentData() or "pca"
         self._computing = True
@@ -273,7 +282,7 @@ class MapView(QWidget):
             self._computing = False
             self.projection = proj
             self._recolor()
-            text = (f"{len(proj.sample_ids):,} files · {proj.method.upper()} · "
+            text = (f"{plural(len(proj.sample_ids), 'file')} · {proj.method.upper()} · "
                     f"{proj.seconds:.1f} s")
             self.status.setText(text + (f" — {proj.note}" if proj.note else ""))
 

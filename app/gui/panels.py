@@ -27,6 +27,7 @@ from app.gui import dialogs
 from app.gui.engine import EngineState, Job
 from app.gui.mime import files_mime
 from app.gui.session import Session
+from app.gui.text import format_name, plural
 from core.browse import UNCERTAIN, UNKNOWN, Filter
 from core.classify import ClassifyError
 from core.jobs import Progress
@@ -185,8 +186,11 @@ class FilterBar(QWidget):
         self._fill(self.label, items)
 
     def _fill_formats(self) -> None:
-        formats = sorted({f for f in self.session.rows.format.tolist() if f})
-        self._fill(self.format, [("All formats", None), *[(f.upper(), f) for f in formats]])
+        names: dict[str, list[str]] = {}  # WAV and WAVEX are both "WAV"
+        for f in sorted({f for f in self.session.rows.format.tolist() if f}):
+            names.setdefault(format_name(f), []).append(f)
+        self._fill(self.format, [("All formats", None),
+                                 *[(n, ",".join(fs)) for n, fs in sorted(names.items())]])
 
     def show_node(self, path: str) -> None:
         i = self.label.findData(path or None)
@@ -197,7 +201,7 @@ class FilterBar(QWidget):
         fmt = self.format.currentData()
         conf = self.confidence.value() / 100
         return Filter(text=self.search.text(), label=label or None, unlabeled=label == "",
-                      formats=(fmt,) if fmt else (),
+                      formats=tuple(fmt.split(",")) if fmt else (),
                       min_confidence=conf if conf > 0 else None,
                       supports_only=self.examples.isChecked())
 
@@ -206,8 +210,8 @@ class FilterBar(QWidget):
         self.changed.emit(self.current())
 
     def set_count(self, shown: int, total: int) -> None:
-        self.count.setText(f"{shown:,} of {total:,} files" if shown != total
-                           else f"{total:,} files")
+        self.count.setText(f"{shown:,} of {plural(total, 'file')}" if shown != total
+                           else plural(total, "file"))
 
 
 class FileList(QListWidget):
@@ -260,9 +264,19 @@ class SuggestionsPanel(QWidget):
 
     def refresh(self) -> None:
         name = self.session.tree_name
-        if name is None or not self.session.rows.support.any():
+        rows = self.session.rows
+        if name is None or not rows.support.any():
             self.list.clear()
             self.note.setText("Suggestions appear once the tree has examples.")
+            return
+        classes = set(rows.label[rows.support].tolist())
+        if len(classes) < 2:
+            # with one class every file is that class at 100 %: nothing is uncertain yet
+            self.list.clear()
+            only = next(iter(classes), "").replace("/", " › ")
+            self.note.setText(f"Every example is in one class ({only}), so every file "
+                              "matches it and none is less certain than another. Give a "
+                              "second class a few examples to get suggestions.")
             return
 
         def work(state: EngineState) -> list[tuple[int, float]]:
@@ -283,7 +297,10 @@ class SuggestionsPanel(QWidget):
             if r is None:
                 continue
             label = rows.leaf[r].replace("/", " › ") or "uncertain"
-            item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
+            if rows.label[r] == UNKNOWN:  # far from every class: a percentage means nothing
+                item = QListWidgetItem(f"{rows.name[r]}   —  unknown (nearest: {label})")
+            else:
+                item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
             item.setData(SAMPLE_ID, sid)
             item.setToolTip(str(rows.path[r]))
             self.list.addItem(item)
@@ -365,7 +382,7 @@ class JobBar(QWidget):
 def _summary(result: Any) -> str:
     if result is None or not hasattr(result, "found"):
         return ""
-    parts = [f"{result.found:,} files", f"{result.new:,} new"]
+    parts = [plural(result.found, "file"), f"{result.new:,} new"]
     if result.changed:
         parts.append(f"{result.changed:,} changed")
     if result.moved:

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from app.gui import dialogs
 from app.gui.engine import Job
 from app.gui.session import Session
+from app.gui.text import plural
 from core.paths import display_path
 from core.relabel import (
     MODES,
@@ -56,8 +57,8 @@ MODE_TEXT = {
 }
 VERBS = {"copy": "copied", "move": "moved", "hardlink": "hard-linked", "symlink": "linked",
          "rename": "renamed", "sidecar": "listed in the sidecar"}
-VERBS = {"copy": "copied", "move": "moved", "hardlink": "hard-linked", "symlink": "linked",
-         "rename": "renamed", "sidecar": "listed in the sidecar"}
+#: the mode a new batch starts with: copies leave the originals where they are
+DEFAULT_MODE = "copy"
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -94,7 +95,18 @@ class RowsModel(QAbstractTableModel):
             return ""
         if isinstance(value, float):
             return f"{value * 100:.0f} %"
+        if self.columns[index.column()][0] == "label" and isinstance(value, str):
+            return value.replace("/", " › ")  # as everywhere else in the app
         return display_path(value) if isinstance(value, str) else str(value)
+
+
+def _stretch(view: QTableView, columns: tuple[int, ...]) -> None:
+    """``columns`` share the spare width (paths); the others fit their contents."""
+    header = view.horizontalHeader()
+    header.setStretchLastSection(False)
+    for c in range(view.model().columnCount()):
+        header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if c in columns
+                                    else QHeaderView.ResizeMode.ResizeToContents)
 
 
 def _table(model: QAbstractTableModel, name: str, parent: QWidget) -> QTableView:
@@ -118,6 +130,7 @@ class RelabelDialog(QDialog):
         self.setWindowTitle("Relabel folders")
         self.setAccessibleName("Relabel folders")
         self.resize(980, 640)
+        self.setMinimumWidth(600)
         self.plan: Plan | None = None
         self.last_batch_id: int | None = None
         self.job: Job | None = None
@@ -135,10 +148,16 @@ class RelabelDialog(QDialog):
         self.mode.setAccessibleName("Mode")
         for m in MODES:
             self.mode.addItem(m.capitalize() if m != "hardlink" else "Hard link", m)
+        # Copy first: the safe choice (originals stay); Move is one click away
+        self.mode.setCurrentIndex(self.mode.findData(DEFAULT_MODE))
         self.mode.currentIndexChanged.connect(lambda _i: self._mode_changed())
         self.mode_text = QLabel(self)
         self.mode_text.setWordWrap(True)
         self.mode_text.setAccessibleName("What the mode does")
+        # the same height whatever the mode (two lines hold the longest description at the
+        # dialog's minimum width): the fields below do not jump when the mode changes
+        self.mode_text.setFixedHeight(2 * self.mode_text.fontMetrics().lineSpacing() + 4)
+        self.mode_text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.dest = QLineEdit(self)
         self.dest.setObjectName("destination")
         self.dest.setAccessibleName("Destination folder")
@@ -190,6 +209,7 @@ class RelabelDialog(QDialog):
                                         ("confidence", "Confidence"), ("state", "State")], self)
         self.preview_view = _table(self.preview_model, "previewTable", self)
         self.preview_view.setAccessibleName("Preview")
+        _stretch(self.preview_view, (0, 1))  # Now and Becomes share the width
         self.summary = QLabel("Choose what to do, then Preview: nothing changes on disk until "
                               "you Apply.", self)
         self.summary.setObjectName("summary")
@@ -230,6 +250,7 @@ class RelabelDialog(QDialog):
                                         ("files", "Files"), ("state", "State")], self)
         self.history_view = _table(self.history_model, "historyTable", self)
         self.history_view.setAccessibleName("Batch history")
+        _stretch(self.history_view, (4,))  # the destination
         self.history_view.doubleClicked.connect(lambda _i: self._show_batch())
         self.undo_button = QPushButton("&Undo batch…", self)
         self.undo_button.setObjectName("undoButton")
@@ -278,8 +299,10 @@ class RelabelDialog(QDialog):
         mode = self.mode.currentData()
         self.mode_text.setText(MODE_TEXT[mode])
         in_place = mode == "rename"
+        # disabled, never hidden: the layout stays where it is
         self.dest.setEnabled(not in_place)
         self.browse.setEnabled(not in_place)
+        self.dest.setToolTip("Rename works in place: no destination" if in_place else "")
         self.apply_button.setEnabled(False)
         self.plan = None
 
@@ -356,7 +379,7 @@ class RelabelDialog(QDialog):
             skipped = ", ".join(f"{n:,} {SKIP_REASONS.get(k, k)}"
                                 for k, n in plan.skipped.items() if n)
             self.summary.setText(
-                f"Batch {plan.batch_id}: {plan.files:,} file(s) will be {VERBS[mode]}"
+                f"Batch {plan.batch_id}: {plural(plan.files, 'file')} will be {VERBS[mode]}"
                 + (f"; left alone: {skipped}" if skipped else "") + ". Nothing has changed yet.")
             self.apply_button.setEnabled(plan.files > 0)
             self.refresh_history()
@@ -401,15 +424,20 @@ class RelabelDialog(QDialog):
         self.undo_now(batch_id)
 
     def undo_now(self, batch_id: int) -> None:
-        def work(lib: Any, progress: Any, cancel: Any) -> UndoReport:
-            return undo_batch(lib, batch_id, progress=progress, cancel=cancel)
+        def work(lib: Any, progress: Any, cancel: Any) -> tuple[UndoReport, list[dict]]:
+            report = undo_batch(lib, batch_id, progress=progress, cancel=cancel)
+            return report, preview(lib, batch_id)
 
         def done(result: Any, problem: str | None) -> None:
             if result is None:
                 self.summary.setText(f"Undo of batch {batch_id} failed: {problem}")
             else:
-                self.last_report = result
-                self.summary.setText(_undo_text(result))
+                report, rows = result
+                self.preview_model.set_rows(rows)  # each row now says "undone"
+                self.plan = None
+                self.apply_button.setEnabled(False)
+                self.last_report = report
+                self.summary.setText(_undo_text(report))
                 self.tabs.setCurrentIndex(0)
             self.refresh_history()
             self.session.reload()
@@ -444,7 +472,7 @@ class RelabelDialog(QDialog):
 
         def done(rows: list[dict[str, Any]]) -> None:
             self.preview_model.set_rows(rows)
-            self.summary.setText(f"Batch {batch}: {len(rows):,} file(s)")
+            self.summary.setText(f"Batch {batch}: {plural(len(rows), 'file')}")
             self.tabs.setCurrentIndex(0)
 
         self.session.engine.call(lambda state: preview(state.lib, batch), done=done)
@@ -465,15 +493,21 @@ def _pairs(title: str, pairs: list[tuple[str, str]]) -> str:
 
 def _apply_text(r: ApplyReport) -> str:
     head = {"applied": "Done", "cancelled": "Cancelled", "failed": "Stopped"}.get(r.state, r.state)
-    return (f"{head}: batch {r.batch_id}, {r.done:,} of {r.total:,} file(s) done"
+    return (f"{head}: batch {r.batch_id}, {r.done:,} of {plural(r.total, 'file')} done"
             + (f" — {r.message}" if r.message else "")
             + ". Undo it from the History tab." + _pairs("Skipped", r.skipped)
             + _pairs("Failed", r.failed) + _pairs("Renamed (name taken since)", r.renamed))
 
 
 def _undo_text(r: UndoReport) -> str:
-    return (f"Batch {r.batch_id} undone ({r.state}): {r.restored:,} file(s) put back, "
-            f"{r.removed:,} copies/links removed"
+    head = {"undone": f"Batch {r.batch_id} undone",
+            "cancelled": f"Undo of batch {r.batch_id} cancelled; run it again to finish",
+            "failed": f"Batch {r.batch_id} only partly undone"}.get(
+                r.state, f"Batch {r.batch_id}: undo {r.state}")
+    done = [f"{plural(r.restored, 'file')} put back" if r.restored else "",
+            f"{r.removed:,} {'copy or link' if r.removed == 1 else 'copies or links'} removed"
+            if r.removed else ""]
+    return (f"{head}: {', '.join(d for d in done if d) or 'nothing to put back'}"
             + _pairs("Kept (changed since)", r.kept) + _pairs("Not found", r.missing)
             + _pairs("Restored under another name", r.restored_as)
             + _pairs("Failed", r.failed)

@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor
 from app.gui.colors import top_colors
 from app.gui.engine import Engine, EngineState, Job, JobRunner
 from app.gui.settings import Settings
+from app.gui.text import plural
 from core import browse, trees
 from core.browse import Rows
 from core.classify import ClassifyError, Thresholds
@@ -153,8 +154,9 @@ class Session(QObject):
         report = got["report"]
         if report is not None:
             self.message.emit(
-                f"Labeled {report.files:,} files with {report.classes} classes from "
-                f"{report.supports} examples in {report.seconds * 1000:.0f} ms")
+                f"Labeled {plural(report.files, 'file')} with "
+                f"{plural(report.classes, 'class', 'classes')} from "
+                f"{plural(report.supports, 'example')} in {report.seconds * 1000:.0f} ms")
         self.treeChanged.emit()
         self.rowsChanged.emit()
 
@@ -190,7 +192,7 @@ class Session(QObject):
 
         def done(n: int) -> None:
             where = "/".join(path)
-            self.message.emit(f"{n} example(s) added to {where}" if n else
+            self.message.emit(f"{plural(n, 'example')} added to {where}" if n else
                               f"Already examples of {where}")
             self.refresh_labels()
 
@@ -202,7 +204,7 @@ class Session(QObject):
         name, ids = self.tree_name, [int(s) for s in sample_ids]
 
         def done(n: int) -> None:
-            self.message.emit(f"{n} example(s) removed")
+            self.message.emit(f"{plural(n, 'example')} removed")
             self.refresh_labels()
 
         self.engine.call(lambda state: remove_supports(state.lib, name, ids), done=done,
@@ -270,7 +272,7 @@ class Session(QObject):
 
     def remove_folder(self, folder: str) -> None:
         def done(n: int) -> None:
-            self.message.emit(f"Removed {folder} from the library ({n:,} files forgotten; "
+            self.message.emit(f"Removed {folder} from the library ({plural(n, 'file')} forgotten; "
                               "nothing was deleted from disk)")
             self.reload(then=self.refresh_labels)
 

@@ -12,6 +12,7 @@ from app.paths import default_library_path
 from core.classify import Thresholds
 
 DEVICES = ("auto", "cpu", "cuda")
+MAP_METHODS = ("pca", "tsne")
 MAX_RECENT = 8
 
 
@@ -70,6 +71,11 @@ class Settings(QSettings):
 
     def autoplay(self) -> bool:
         return self._bool("audio/autoplay", True)
+
+    def map_method(self) -> str:
+        """The map's projection, PCA or t-SNE, as last chosen."""
+        value = str(self.value("map/method", "pca"))
+        return value if value in MAP_METHODS else "pca"
 
     def library_path(self) -> Path:
         value = self.value("library/path", "")

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.mime import SAMPLE_IDS, sample_ids
 from app.gui.session import Session
+from app.gui.text import plural
 from core import trees
 
 NODE_MIME = "application/x-sampletree-node"
@@ -65,9 +66,10 @@ class ClassTreeModel(QStandardItemModel):
             name.setEditable(True)
             name.setDropEnabled(True)
             name.setDragEnabled(True)
-            name.setToolTip(f"{tree.path_str(nid).replace('/', ' › ')}\n{n_sup} example(s) "
-                            f"here, {n_files:,} file(s) labeled here or below")
-            name.setData(f"{node.name}, {n_sup} examples, {n_files} files",
+            name.setToolTip(f"{tree.path_str(nid).replace('/', ' › ')}\n"
+                            f"{plural(n_sup, 'example')} here, {plural(n_files, 'file')} "
+                            "labeled here or below")
+            name.setData(f"{node.name}, {plural(n_sup, 'example')}, {plural(n_files, 'file')}",
                          Qt.ItemDataRole.AccessibleTextRole)
             sup = QStandardItem(str(n_sup) if n_sup else "")
             files = QStandardItem(f"{n_files:,}" if n_files else "")
@@ -367,8 +369,8 @@ class TreePanel(QWidget):
         below = len(tree.descendants(nid))
         n_sup = sum(self.session.counts.get(n, (0, 0))[0] for n in [nid, *tree.descendants(nid)])
         text = (f"Delete the class {tree.path_str(nid).replace('/', ' › ')}"
-                + (f" and the {below} class(es) below it" if below else "")
-                + (f"? Its {n_sup} example(s) stop being examples" if n_sup else "?")
+                + (f" and the {plural(below, 'class', 'classes')} below it" if below else "")
+                + (f"? Its {plural(n_sup, 'example')} stop being examples" if n_sup else "?")
                 + " (your files are not touched).")
         if QMessageBox.question(self, "Delete class", text) == QMessageBox.StandardButton.Yes:
             self.session.edit_tree(trees.delete_node, tree.path(nid),

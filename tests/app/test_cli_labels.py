@@ -133,7 +133,8 @@ def test_relabel_dry_run_apply_and_undo(scanned, capsys, tmp_path: Path) -> None
 
     def snapshot() -> dict[str, str]:
         return {p.relative_to(tmp_path).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in tmp_path.rglob("*") if p.is_file() and "lib.sqlite" not in p.name}
+                for p in tmp_path.rglob("*")  # the library, its log and backups aside
+                if p.is_file() and "lib.sqlite" not in p.relative_to(tmp_path).as_posix()}
 
     before = snapshot()
     dest = tmp_path / "sorted"

@@ -377,7 +377,7 @@ def test_file_deleted_between_probe_and_decode(write_audio):
 def test_m4a_of_random_bytes(tmp_path):
     path = tmp_path / "loop.m4a"
     path.write_bytes(np.random.default_rng(9).bytes(5_000))
-    _assert_audio_error(path, "m4a", "not supported")
+    _assert_audio_error(path, "m4a", "damaged or unreadable")
 
 
 def test_folder_named_like_audio_gives_audio_error(tmp_path):

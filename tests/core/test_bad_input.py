@@ -206,7 +206,11 @@ def test_symlink_loops_end_the_walk_and_are_reported(
     assert "symbolic link loop" in problems[str(folder / "kit" / "up")]
     assert "symbolic links" in problems[str(folder / "self.wav")].lower()
     assert report.found == 1 and report.decoded == 1
-    assert set(samples(library_path)) == {str(good)}
+    rows = samples(library_path)
+    assert set(rows) == {str(good), str(folder / "self.wav")}
+    # the looping file is on record (`ls --status error` shows it), the folder loop is not
+    assert rows[str(folder / "self.wav")]["status"] == "error"
+    assert "symbolic link loop" in rows[str(folder / "self.wav")]["error"]
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ and a process killed (SIGKILL) mid-batch whose journal recovery loses nothing.""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import hashlib
@@ -15,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from contextlib import closing
@@ -26,6 +28,7 @@ from sqlalchemy import insert, select
 
 import core.relabel as relabel
 from core.errors import RelabelError
+from core.joblock import JobBusy
 from core.jobs import CancelToken, Progress
 from core.library import Library
 from core.relabel import (
@@ -771,7 +774,7 @@ def test_recover_leaves_a_batch_another_process_is_running(kit: Kit) -> None:
                              f"WHERE id = {plan.batch_id}")
     with relabel._exclusive(kit.lib):  # the other process holds the lock
         assert "another process" in recover(kit.lib)[0]
-        with pytest.raises(RelabelError, match="another Sampletree process"):
+        with pytest.raises(JobBusy, match="busy: a relabel is running on this library"):
             apply_batch(kit.lib, plan.batch_id)
     assert "interrupted" in recover(kit.lib)[0]
     assert list_batches(kit.lib)[0]["state"] == "failed"
@@ -935,3 +938,292 @@ def test_recover_settles_a_sidecar_cut_short(kit: Kit, monkeypatch) -> None:
     assert sorted(os.listdir(dest)) == ["labels.csv", "labels.json"]
     undo_batch(kit.lib, plan.batch_id)
     assert not dest.exists()
+
+
+# -- issue #10: one job at a time, resuming, no "(2)" on a second run, empty destination,
+#    the full drive named, undo marking what it could not restore -----------------------------
+
+def make_many(library: Library, tmp_path: Path, write_audio, untrained_model, n: int) -> Kit:
+    """``n`` small files in 7 folders, scanned, each labeled in tree "kit"."""
+    for i in range(n):
+        write_audio(f"d{i % 7}/f{i:03}.wav", seconds=0.1, sr=8_000, seed=i, freq=100.0 + 7 * i)
+    root = tmp_path / "samples"
+    assert scan(library, [str(root)], untrained_model, options=INLINE).decoded == n
+    known = library.known_samples()
+    tid, node_ids = make_tree(library, "kit", ["Drums/Kick", "Drums/Snare", "Bass"])
+    leaves = ["Drums/Kick", "Drums/Snare", "Bass", "Drums"]
+    for i, k in enumerate(sorted(known.values(), key=lambda k: k.path)):
+        label(library, tid, node_ids, k.id, leaves[i % 4], 0.9, "predict")
+    return Kit(library, root, tmp_path, {}, {k.id: sha(k.path) for k in known.values()})
+
+
+def start_child(library_path: Path, batch_id: int, nap: float) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "tests/core/relabel_child.py"), str(library_path),
+         str(batch_id), "plain", str(nap)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def wait_for_done(child: subprocess.Popen[bytes], library_path: Path, batch_id: int,
+                  at_least: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        with closing(sqlite3.connect(str(library_path), timeout=10)) as conn:
+            (done,) = conn.execute("SELECT count(*) FROM relabel_ops WHERE batch_id = ? AND "
+                                   "state = 'done'", (batch_id,)).fetchone()
+        if done >= at_least:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"the child never got to {at_least} files: {child.communicate()}")
+
+
+def assert_library_agrees_with_disk(lib: Library) -> None:
+    """No sample ``ok`` at a path that is gone, none ``missing`` at a path that is there."""
+    with lib.reading() as conn:
+        rows = conn.execute(select(samples.c.path, samples.c.status)).all()
+    ok_but_gone = [p for p, s in rows if s == "ok" and not os.path.exists(p)]
+    missing_but_there = [p for p, s in rows if s == "missing" and os.path.exists(p)]
+    assert (ok_but_gone, missing_but_there) == ([], [])
+
+
+N_BUSY = 120
+
+
+@pytest.mark.timeout(180)
+def test_a_scan_while_a_relabel_moves_files_is_refused_and_the_library_stays_right(
+        library: Library, library_path: Path, write_audio, untrained_model,
+        tmp_path: Path) -> None:
+    """Issue #10: a scan of the source folder 0.3 s into a relabel left files missing that
+    were at their new path, and ok at paths that were gone. Now the scan is refused with a
+    message naming the relabel, and the library ends right."""
+    kit = make_many(library, tmp_path, write_audio, untrained_model, N_BUSY)
+    dest = tmp_path / "sorted"
+    plan = plan_relabel(library, "kit", "move", dest)
+    child = start_child(library_path, plan.batch_id, 0.01)
+    refused = 0
+    try:
+        wait_for_done(child, library_path, plan.batch_id, 5)
+        while child.poll() is None:
+            try:
+                scan(library, [str(kit.root)], untrained_model, options=INLINE)
+            except JobBusy as busy:
+                assert f"busy: a relabel is running on this library (process {child.pid})" \
+                    in str(busy)
+                refused += 1
+            else:  # only once the relabel is over (the child may still be exiting)
+                assert list_batches(library)[-1]["state"] == "applied", \
+                    "a scan ran beside the relabel"
+                break
+            time.sleep(0.05)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0 and out.strip() == b"finished", err
+    assert refused >= 3
+    assert op_states(library, plan.batch_id) == ["done"] * N_BUSY
+    again = scan(library, [str(kit.root)], untrained_model, options=INLINE)
+    assert (again.new, again.missing) == (0, 0)
+    assert_library_agrees_with_disk(library)
+    assert_each_file_once(kit, dest)
+    assert_library_matches_disk(kit)
+    assert not list(library_path.parent.glob("*.lock"))  # issue #15: no lock file left
+
+
+def test_a_relabel_undo_or_recovery_while_a_scan_runs_is_refused(
+        kit: Kit, untrained_model, library_path: Path) -> None:
+    """And the other way round, two jobs in one process (the desktop app's threads)."""
+    plan = plan_relabel(kit.lib, "kit", "move", kit.tmp / "out")
+    inside, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def slow(_p: Progress) -> None:
+        inside.set()
+        release.wait(20)
+
+    def run_scan() -> None:
+        try:
+            scan(kit.lib, [str(kit.root)], untrained_model,
+                 options=INLINE, progress=slow)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    t = threading.Thread(target=run_scan)
+    t.start()
+    try:
+        assert inside.wait(20)
+        with pytest.raises(JobBusy, match="busy: a scan is running on this library in this "
+                                          "program; a relabel cannot start"):
+            apply_batch(kit.lib, plan.batch_id)
+        with pytest.raises(JobBusy, match="a scan is running"):
+            undo_batch(kit.lib, plan.batch_id)
+        with kit.lib.transaction() as conn:  # as if a relabel had been killed
+            conn.exec_driver_sql(f"UPDATE relabel_batches SET state = 'applying' "
+                                 f"WHERE id = {plan.batch_id}")
+        assert recover(kit.lib) == [
+            "1 interrupted relabel batch(es) left alone for now (busy: a scan is running on "
+            "this library in this program; the recovery of an interrupted relabel cannot "
+            "start until it has finished, try again then)"]
+    finally:
+        release.set()
+        t.join()
+    assert not errors
+    assert "interrupted" in recover(kit.lib)[0]
+    assert apply_batch(kit.lib, plan.batch_id).state == "applied"
+    assert not list(library_path.parent.glob("*.lock"))
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_then_the_same_relabel_again_never_renames_what_was_moved(
+        library: Library, library_path: Path, write_audio, untrained_model,
+        tmp_path: Path) -> None:
+    """Issue #10: after a killed relabel, running the same relabel renamed 1,344 files
+    already moved to ``name (2).ext``. A file already where the plan puts it is left."""
+    kit = make_many(library, tmp_path, write_audio, untrained_model, N_BUSY)
+    dest = tmp_path / "sorted"
+    plan = plan_relabel(library, "kit", "move", dest)
+    child = start_child(library_path, plan.batch_id, 0.01)
+    try:
+        wait_for_done(child, library_path, plan.batch_id, 30)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "interrupted" in recover(library)[0]
+    moved = Counter(op_states(library, plan.batch_id))["done"]
+    assert 30 <= moved < N_BUSY
+
+    again = plan_relabel(library, "kit", "move", dest)
+
+    assert again.skipped == {"already_there": moved}
+    assert len(again.ops) == N_BUSY - moved
+    assert apply_batch(library, again.batch_id).state == "applied"
+    names = [os.path.basename(p) for p in disk(dest)]
+    assert len(names) == N_BUSY and not [n for n in names if " (" in n]
+    assert_each_file_once(kit, dest)
+    assert_library_matches_disk(kit)
+    # A third run finds nothing to do.
+    third = plan_relabel(library, "kit", "move", dest)
+    assert (third.ops, third.skipped) == ([], {"already_there": N_BUSY})
+
+
+@pytest.mark.parametrize("mode", ["move", "copy", "hardlink", "symlink"])
+def test_running_the_same_relabel_twice_changes_nothing_the_second_time(
+        kit: Kit, mode: str) -> None:
+    dest = kit.tmp / "sorted"
+    assert apply_batch(kit.lib, plan_relabel(kit.lib, "kit", mode, dest).batch_id
+                       ).state == "applied"
+    after, after_lib = disk(kit.root, dest), lib_paths(kit.lib)
+
+    again = plan_relabel(kit.lib, "kit", mode, dest)
+
+    assert again.ops == [] and again.skipped == {"unlabeled": 3, "already_there": 5}
+    assert apply_batch(kit.lib, again.batch_id).state == "applied"
+    assert disk(kit.root, dest) == after and lib_paths(kit.lib) == after_lib
+
+
+def test_a_file_relabeled_as_name_2_is_recognised_there_too(kit: Kit) -> None:
+    """A name taken at the first run gave ``k1 (2).wav``: the second run leaves it too."""
+    dest = kit.tmp / "sorted"
+    (dest / "Drums/Kick").mkdir(parents=True)
+    (dest / "Drums/Kick/k1.wav").write_bytes(b"someone else's file")
+    apply_batch(kit.lib, plan_relabel(kit.lib, "kit", "copy", dest).batch_id)
+    assert (dest / "Drums/Kick/k1 (2).wav").exists()
+    again = plan_relabel(kit.lib, "kit", "copy", dest)
+    assert again.ops == [] and again.skipped["already_there"] == 5
+
+
+@pytest.mark.parametrize("mode", ["move", "copy", "hardlink", "symlink", "sidecar"])
+@pytest.mark.parametrize("dest", ["", "   "])
+def test_an_empty_destination_is_refused(kit: Kit, monkeypatch, mode: str, dest: str) -> None:
+    """Issue #10: ``--dest ''`` moved 2,825 files into the current folder."""
+    monkeypatch.chdir(kit.tmp)
+    before = sorted(os.listdir(kit.tmp))
+    with pytest.raises(RelabelError, match=f"the destination is empty; {mode} needs a "
+                                           "destination folder"):
+        plan_relabel(kit.lib, "kit", mode, dest)
+    assert sorted(os.listdir(kit.tmp)) == before and list_batches(kit.lib) == []
+
+
+@pytest.fixture
+def small_drive(tmp_path: Path):
+    """A 2 MiB tmpfs (a real drive that fills up); skipped where mounting is not allowed."""
+    where = tmp_path / "small"
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_destination_drive_is_named_not_the_source(kit: Kit, small_drive: Path) -> None:
+    """Issue #10: the message said "no space left on the drive of SOURCE/drums/hats"."""
+    dest = small_drive / "sorted"
+    plan = plan_relabel(kit.lib, "kit", "move", dest)
+    filler = small_drive / "filler"
+    # Fill it to the last byte (unbuffered: nothing left over to write at close).
+    with open(filler, "wb", buffering=0) as fh, contextlib.suppress(OSError):
+        while True:
+            fh.write(b"\0" * 4096)
+    before = disk(kit.root)
+
+    report = apply_batch(kit.lib, plan.batch_id)
+
+    assert report.state == "failed" and report.done == 0
+    assert report.message.startswith(f"no space left on the drive of {dest / 'Bass'}: "
+                                     "b1.wav was not moved")
+    assert str(kit.root) not in report.message
+    assert disk(kit.root) == before and not temps(dest)
+    filler.unlink()
+    assert apply_batch(kit.lib, plan.batch_id).state == "applied"
+    assert_each_file_once(kit, dest)
+    assert undo_batch(kit.lib, plan.batch_id).state == "undone"
+    assert disk(kit.root) == before
+
+
+@pytest.mark.parametrize("mode", ["move", "copy"])
+def test_undo_marks_files_deleted_since_as_missing(kit: Kit, mode: str) -> None:
+    """Issue #10: after undo, files the user had deleted stayed ``ok`` in the library."""
+    dest = kit.tmp / "sorted"
+    plan = plan_relabel(kit.lib, "kit", mode, dest)
+    apply_batch(kit.lib, plan.batch_id)
+    gone = dest / TREE_TARGETS["kicks/k1.wav"]
+    gone.unlink()
+    if mode == "copy":
+        kit.path("kicks/k1.wav").unlink()  # the copy and the original: nothing left
+
+    report = undo_batch(kit.lib, plan.batch_id)
+
+    assert report.state == "undone" and report.restored + report.removed == 4
+    assert [p for p, _why in report.missing] == [str(gone)]
+    with kit.lib.reading() as conn:
+        status = {int(i): (s, e) for i, s, e in conn.execute(
+            select(samples.c.id, samples.c.status, samples.c.error))}
+    sid = kit.ids["kicks/k1.wav"]
+    assert status[sid][0] == "missing"
+    assert f"relabel batch {plan.batch_id}" in status[sid][1]
+    assert all(s == "ok" for i, (s, _e) in status.items() if i != sid)
+    assert_library_agrees_with_disk(kit.lib)
+
+
+def test_discarding_a_planned_batch_frees_its_number(kit: Kit) -> None:
+    """Issue #15: a dry run used up a batch number and stayed "planned" for ever."""
+    first = plan_relabel(kit.lib, "kit", "move", kit.tmp / "out")
+    relabel.discard_batch(kit.lib, first.batch_id)
+    assert list_batches(kit.lib) == []
+    with kit.lib.reading() as conn:
+        assert conn.execute(select(relabel_ops.c.id)).first() is None
+    second = plan_relabel(kit.lib, "kit", "move", kit.tmp / "out")
+    assert second.batch_id == first.batch_id
+    apply_batch(kit.lib, second.batch_id)
+    with pytest.raises(RelabelError, match="only a planned batch can be discarded"):
+        relabel.discard_batch(kit.lib, second.batch_id)

@@ -485,8 +485,8 @@ def test_files_deleted_or_changed_between_walk_and_decode(
 
     real_walk = core.scanner.walk
 
-    def walk_then_tamper(roots, on_error):
-        yield from real_walk(roots, on_error)
+    def walk_then_tamper(roots, on_error, *more, **named):
+        yield from real_walk(roots, on_error, *more, **named)
         # The walk has stat'ed everything; now the files change before they are read.
         new_gone.unlink()
         known.unlink()

@@ -187,8 +187,9 @@ def test_relabel_dialog_previews_applies_and_undoes(qtbot, window, tmp_path) -> 
     moved = [r for r in dialog.preview_model.rows if r["state"] == "done"]
     assert len(moved) == n
     assert all(Path(r["dst"]).exists() and not Path(r["src"]).exists() for r in moved)
-    qtbot.waitUntil(lambda: dialog.history_model.rowCount() == 1, timeout=10_000)
-    assert dialog.history_model.rows[0]["state"] == "applied"
+    # the history is re-read after the apply (the preview's refresh left it "planned")
+    qtbot.waitUntil(lambda: dialog.history_model.rowCount() == 1
+                    and dialog.history_model.rows[0]["state"] == "applied", timeout=10_000)
     # the library follows the moved files
     qtbot.waitUntil(lambda: any(str(dest) in p for p in s.rows.path), timeout=10_000)
     dialog.undo_now(dialog.last_batch_id)

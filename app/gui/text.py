@@ -1,0 +1,73 @@
+"""Words the app shows: counts with the right plural, format names, readable errors and
+distances a producer can judge."""
+
+from __future__ import annotations
+
+import math
+import re
+
+#: libsndfile's format names (lower case, as the library stores them) → what users call them
+FORMAT_NAMES = {
+    "wav": "WAV", "wavex": "WAV", "rf64": "WAV (RF64)", "w64": "WAV (W64)",
+    "aiff": "AIFF", "aif": "AIFF", "aifc": "AIFF", "flac": "FLAC", "ogg": "OGG",
+    "mp3": "MP3", "caf": "CAF", "au": "AU", "sd2": "SD2", "mpc2k": "MPC 2000",
+    "raw": "RAW", "nist": "WAV (NIST)", "ircam": "IRCAM", "voc": "VOC", "svx": "IFF",
+    "xi": "XI", "m4a": "M4A", "aac": "AAC", "wma": "WMA", "opus": "Opus",
+}
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 class``, ``2 classes``, ``1,024 files``."""
+    word = one if n == 1 else (many if many is not None else one + "s")
+    return f"{n:,} {word}"
+
+
+def format_name(fmt: str | None, path: str = "") -> str:
+    """The file format as users call it: WAVEX is a WAV, AIF an AIFF. Without a stored
+    format (a file that could not be read) the name's extension, else "?"."""
+    fmt = (fmt or "").strip().lower()
+    if not fmt and path:
+        fmt = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    if not fmt:
+        return "?"
+    return FORMAT_NAMES.get(fmt, fmt.upper())
+
+
+_OPENING = re.compile(r"""Error opening b?(['"]).*?\1\s*:\s*""")
+_BYTES = re.compile(r"""\bb(['"])(.*?)\1""")
+
+
+def plain_error(text: str | None) -> str:
+    """A stored or raised reason without Python's ``b'…'`` byte-string literals: the path
+    libsndfile repeats is dropped (the app shows the file anyway), other literals lose the
+    ``b``."""
+    text = _OPENING.sub("", text or "")
+    text = _BYTES.sub(lambda m: m.group(2), text)
+    return text.strip()
+
+
+def nearness(distance: float, spread: float | None, bound: float | None) -> str:
+    """``close``, ``near`` or ``far`` for the distance between two files.
+
+    ``spread``: the median distance between two examples of one class (how far apart
+    sounds the user put together are); ``bound``: the distance beyond which the tree calls
+    a file unknown (the square root of the classifier's ``unknown_radius``). Close: no
+    farther than two examples of a class usually are; far: beyond the unknown bound;
+    near: in between. "" when there is no scale (a tree without two examples of a class).
+    """
+    def ok(x: float | None) -> bool:
+        return x is not None and math.isfinite(x) and x > 0
+
+    if not math.isfinite(distance) or not (ok(spread) or ok(bound)):
+        return ""
+    if ok(spread) and distance <= spread:  # type: ignore[operator]
+        return "close"
+    if ok(bound):
+        return "near" if distance <= bound else "far"  # type: ignore[operator]
+    return "far" if distance > 2 * spread else "near"  # type: ignore[operator]
+
+
+def distance_text(distance: float, spread: float | None, bound: float | None) -> str:
+    """``1.07 (near)``; the bare number only when nothing gives it a scale."""
+    word = nearness(distance, spread, bound)
+    return f"{distance:.2f} ({word})" if word else f"{distance:.2f}"

@@ -1,0 +1,114 @@
+"""Issue #10, command-line side: every problem a scan reports can be found again, and a
+file name holding a newline stays on one line of human output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import models.loading
+from app.cli import main
+
+
+@pytest.fixture(autouse=True)
+def no_bundled_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Index and decode only: these tests are about the listing, not the network."""
+    monkeypatch.setattr(models.loading, "bundled_weights_path",
+                        lambda: tmp_path / "no-such-dir" / "sampletree.pt")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_a_newline_in_a_file_name_is_escaped_in_ls_and_exact_in_json(
+        capsys, tmp_path: Path, write_audio) -> None:
+    folder = tmp_path / "samples"
+    odd = write_audio("two\nlines\x1b[31m.wav", seconds=1.0)
+    write_audio("plain.wav", seconds=1.0, seed=2)
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+
+    rc, out, err = run(capsys, "--library", lib, "ls")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2  # one line a file
+    (line,) = [ln for ln in lines if "two" in ln]
+    assert "two\\nlines\\x1b[31m.wav" in line and "\x1b" not in out
+
+    rc, out, err = run(capsys, "--library", lib, "ls", "--json")
+    assert {r["path"] for r in json.loads(out)} == {str(odd), str(folder / "plain.wav")}
+
+
+@pytest.mark.timeout(120)  # a FIFO used to hang a --jobs 0 scan for ever
+def test_every_problem_of_a_scan_can_be_found_again(capsys, tmp_path: Path,
+                                                    write_audio) -> None:
+    folder = tmp_path / "samples"
+    write_audio("good.wav", seconds=1.0)
+    gone = write_audio("to_be_gone.wav", seconds=1.0, seed=3)
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+    gone.unlink()
+    for i in range(22):
+        (folder / f"text{i:02}.wav").write_text("not audio\n" * 10)
+    os.mkfifo(folder / "fifo.wav")
+    os.symlink("self.wav", folder / "self.wav")
+    (folder / "kit").mkdir()
+    os.symlink("..", folder / "kit" / "up")  # a folder loop: no file, no record
+
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+    # the folder loop is printed whatever the number of file problems; ls cannot show it
+    assert f"! {folder / 'kit' / 'up'}: symbolic link loop" in out
+    assert "`sampletree ls --problems` lists them all" in out
+    assert "--status error" not in out
+
+    rc, out, err = run(capsys, "--library", lib, "ls", "--problems", "--json")
+    assert rc == 0, err
+    listed = {Path(r["path"]).name: r for r in json.loads(out)}
+    assert set(listed) == ({f"text{i:02}.wav" for i in range(22)}
+                           | {"fifo.wav", "self.wav", "to_be_gone.wav"})
+    assert listed["to_be_gone.wav"]["status"] == "missing"
+    assert "FIFO" in listed["fifo.wav"]["error"]
+    assert "loop" in listed["self.wav"]["error"]
+
+    rc, out, err = run(capsys, "--library", lib, "ls", "--problems")
+    assert rc == 0 and len(out.splitlines()) == 25 and "good.wav" not in out
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--library", str(lib), "ls", "--problems", "--status", "ok"])
+    assert exited.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_files_of_types_not_read_are_counted_and_errors_counted_from_the_library(
+        capsys, tmp_path: Path, write_audio) -> None:
+    """Issue #15: 128 .pat files were skipped without a word, and a rescan said
+    "0 unreadable" while files were still in error."""
+    folder = tmp_path / "samples"
+    write_audio("kick.wav", seconds=1.0)
+    for i in range(3):
+        (folder / f"piano{i}.pat").write_bytes(b"GF1PATCH110\x00ID#000002\x00" + bytes(200))
+    (folder / "readme.txt").write_text("notes")
+    (folder / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+    assert "skipped 3 files of types not read (.pat 3); 1 other file" in out
+    assert "1 unreadable" in out
+
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+    assert "0 unreadable now, 1 in the library" in out
+
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0", "--json")
+    data = json.loads(out)
+    assert sorted(os.path.basename(p) for p in data["skipped"]) == [
+        "piano0.pat", "piano1.pat", "piano2.pat"]
+    assert data["skipped_other"] == 1 and data["errors_in_library"] == 1

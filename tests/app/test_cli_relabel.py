@@ -1,0 +1,169 @@
+"""`sampletree relabel` end to end (issue #10): --resume finishes a batch a kill -9 cut
+short, the same relabel run again changes nothing, an empty --dest is an error, a dry run
+stores nothing, a scan during a relabel gets a busy message."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from app.cli import main
+from core.library import Library
+from core.scanner import ScanOptions, scan
+from core.schema import nodes, predictions, trees
+
+REPO = Path(__file__).resolve().parents[2]
+N = 120
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for f in folders for p in f.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def labeled(write_audio, untrained_model, tmp_path: Path) -> tuple[Path, Path]:
+    """``N`` small files scanned into a library, each predicted in tree "kit"."""
+    for i in range(N):
+        write_audio(f"d{i % 7}/f{i:03}.wav", seconds=0.1, sr=8_000, seed=i, freq=100.0 + 7 * i)
+    lib_path, root = tmp_path / "lib.sqlite", tmp_path / "samples"
+    with Library(lib_path) as lib:
+        assert scan(lib, [str(root)], untrained_model, options=ScanOptions(jobs=0)).decoded == N
+        known = sorted(lib.known_samples().values(), key=lambda k: k.path)
+        with lib.transaction() as conn:
+            tid = conn.execute(insert(trees).values(name="kit", created_at=time.time())
+                               ).inserted_primary_key[0]
+            top = conn.execute(insert(nodes).values(tree_id=tid, parent_id=None, name="")
+                               ).inserted_primary_key[0]
+            leaves = [conn.execute(insert(nodes).values(tree_id=tid, parent_id=top, name=name,
+                                                        position=i)).inserted_primary_key[0]
+                      for i, name in enumerate(("Drums", "Noise", "Tones"))]
+            conn.execute(insert(predictions), [
+                {"tree_id": tid, "sample_id": k.id, "leaf_id": leaves[i % 3],
+                 "node_id": leaves[i % 3], "leaf_confidence": 0.9, "confidence": 0.9,
+                 "distance": 0.5, "backed_off": False, "unknown": False}
+                for i, k in enumerate(known)])
+    return lib_path, root
+
+
+@pytest.mark.timeout(180)
+def test_resume_finishes_a_killed_relabel_and_a_second_run_changes_nothing(
+        labeled, capsys, tmp_path: Path, weights: Path) -> None:
+    lib, root = labeled
+    dest = tmp_path / "sorted"
+    original = {Path(p).name: digest for p, digest in snapshot(root).items()}
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move", "--dest",
+                       dest, "--dry-run", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["batch"] is None  # a dry run stores nothing
+    rc, out, _ = run(capsys, "--library", lib, "batches", "--json")
+    assert json.loads(out) == []
+
+    # The batch is planned, then applied by a child killed (SIGKILL) part-way.
+    from core.relabel import plan_relabel
+
+    with Library(lib) as library:
+        batch = plan_relabel(library, "kit", "move", str(dest)).batch_id
+    assert batch == 1  # the dry run did not use up a number
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    child = subprocess.Popen([sys.executable, str(REPO / "tests/core/relabel_child.py"),
+                              str(lib), str(batch), "plain", "0.01"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and child.poll() is None:
+            with closing(sqlite3.connect(str(lib), timeout=10)) as conn:
+                (done,) = conn.execute("SELECT count(*) FROM relabel_ops WHERE state = 'done'"
+                                       ).fetchone()
+            if done >= 30:
+                break
+            time.sleep(0.005)
+        assert child.poll() is None, child.communicate()
+        # A scan now is refused, naming the relabel; nothing is touched.
+        rc, _out, err = run(capsys, "--library", lib, "scan", root, "--jobs", "0",
+                            "--model", weights, "--quiet")
+        assert rc == 1 and err.strip().splitlines()[-1].startswith(
+            "sampletree: error: busy: a relabel is running on this library "
+            f"(process {child.pid})"), err
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    # The next command settles the kill; a new relabel points at the unfinished batch.
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move", "--dest",
+                       dest, "--dry-run")
+    assert rc == 0 and f"relabel batch {batch} was interrupted" in err, err
+    assert (f"note: batch {batch} stopped with" in err
+            and f"finish it with `sampletree relabel --resume {batch}`" in err), err
+    assert "nothing changed, nothing stored" in out
+
+    rc, out, err = run(capsys, "--library", lib, "relabel", "--resume", str(batch))
+
+    assert rc == 0, err
+    assert out.startswith(f"batch {batch}: {N} of {N} files moved")
+    after = snapshot(dest)
+    assert not snapshot(root) and len(after) == N
+    assert {Path(p).name: d for p, d in after.items()} == original  # byte-identical
+    assert not [p for p in after if " (" in p]  # no "name (2).wav"
+
+    # The same relabel again: nothing to do, nothing moves.
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move", "--dest",
+                       dest)
+    assert rc == 0, err
+    assert f"{N} already where the plan puts it" in out and "0 files applied" in out
+    assert snapshot(dest) == after
+    rc, out, err = run(capsys, "--library", lib, "relabel", "--resume", str(batch))
+    assert rc == 1 and "only a planned (or failed, or cancelled) batch" in err
+    assert not list(lib.parent.glob("*.lock"))
+
+
+@pytest.mark.parametrize("mode", ["move", "copy", "hardlink", "symlink", "sidecar"])
+def test_an_empty_or_missing_dest_is_one_line_error(labeled, capsys, tmp_path: Path,
+                                                    monkeypatch, mode: str) -> None:
+    lib, _root = labeled
+    monkeypatch.chdir(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    for extra in (["--dest", ""], []):
+        rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", mode, *extra)
+        lines = err.strip().splitlines()
+        assert rc == 1 and len(lines) == 1 and not out, err
+        assert lines[0].startswith("sampletree: error: ") and "destination" in lines[0]
+    assert sorted(os.listdir(tmp_path)) == before
+    rc, out, _ = run(capsys, "--library", lib, "batches", "--json")
+    assert json.loads(out) == []
+
+
+def test_resume_refuses_plan_options_and_a_plan_needs_tree_and_mode(labeled, capsys) -> None:
+    lib, _root = labeled
+    with pytest.raises(SystemExit) as exit_:
+        main(["--library", str(lib), "relabel", "--resume", "1", "--mode", "move"])
+    assert exit_.value.code == 2
+    assert "--resume finishes a batch as it was planned; it takes no --mode" in (
+        capsys.readouterr().err)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--library", str(lib), "relabel", "kit"])
+    assert exit_.value.code == 2
+    assert "give the tree NAME and --mode" in capsys.readouterr().err
+    rc, _out, err = run(capsys, "--library", lib, "relabel", "--resume", "7")
+    assert rc == 1 and err.strip() == "sampletree: error: there is no relabel batch 7"
