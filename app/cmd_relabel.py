@@ -7,39 +7,72 @@ import json
 import sys
 from typing import Any
 
-from app.common import EXIT_CANCELLED, EXIT_OK, open_library, printable
+from app.common import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    JSON_HELP,
+    command,
+    fraction,
+    open_library,
+    positive_int,
+    printable,
+)
 from core.errors import SampletreeError
 
 MODES = ["move", "copy", "hardlink", "symlink", "rename", "sidecar"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    r = sub.add_parser("relabel", help="sort files into a folder per label (or rename, or a "
-                                       "sidecar); prints the batch id for undo")
+    r = command(
+        sub, "relabel", "sort files into a folder per label (or rename, or a sidecar); "
+                        "prints the batch id for undo",
+        description="Sort the files of the library by their label in a tree. The plan is "
+                    "made and stored first (--dry-run shows it and stops); nothing is ever "
+                    "overwritten, every step is journaled, and `sampletree undo BATCH` puts "
+                    "every file back. Files whose label is unknown, uncertain or unlabeled "
+                    "are left alone.",
+        examples=("sampletree relabel mine --mode copy --dest ~/Sorted --dry-run",
+                  "sampletree relabel mine --mode move --dest ~/Sorted --min-confidence 0.8",
+                  "sampletree relabel mine --mode rename --node Drums",
+                  "sampletree relabel --resume 3"))
     r.add_argument("tree", metavar="NAME", nargs="?",
                    help="the tree whose labels to use (not with --resume)")
-    r.add_argument("--mode", choices=MODES, help="required, except with --resume")
-    r.add_argument("--dest", metavar="DIR", help="destination (not for --mode rename)")
-    r.add_argument("--min-confidence", type=float, default=0.0,
-                   help="only files labeled at least this confidently")
+    r.add_argument("--mode", choices=MODES,
+                   help="required, except with --resume. move: each file into "
+                        "DEST/<label path>/; copy: a copy there, the file stays; hardlink, "
+                        "symlink: a link there, the file stays; rename: in place, its label "
+                        "put before its name ('Kick - a.wav'); sidecar: DEST/labels.csv and "
+                        "DEST/labels.json list every file's label, no file is touched")
+    r.add_argument("--dest", metavar="DIR",
+                   help="where files, links or the sidecar go (not for --mode rename)")
+    r.add_argument("--min-confidence", type=fraction, default=0.0, metavar="X",
+                   help="only files labeled at least this confidently, 0 to 1 (0)")
     r.add_argument("--node", action="append", dest="nodes", metavar="NODE/PATH",
                    help="only files labeled with this node or below (repeatable)")
     r.add_argument("--folder", action="append", dest="folders", metavar="DIR",
                    help="only files under this folder (repeatable)")
     r.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
-    r.add_argument("--resume", type=int, metavar="BATCH",
+    r.add_argument("--resume", type=positive_int, metavar="BATCH",
                    help="finish a batch that stopped part-way (interrupted, cancelled, disk "
                         "full): its remaining files, as planned")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--json", action="store_true", help=JSON_HELP)
     r.set_defaults(func=cmd_relabel, parser=r)
 
-    u = sub.add_parser("undo", help="undo a relabel batch")
-    u.add_argument("batch", type=int, metavar="BATCH")
-    u.add_argument("--json", action="store_true")
+    u = command(sub, "undo", "undo a relabel batch",
+                description="Undo a relabel batch: every file back where it was, "
+                            "byte-identical; copies, links and sidecars removed. Files edited "
+                            "since are restored and reported, never lost.",
+                examples=("sampletree undo 3", "sampletree batches   (to find BATCH)"))
+    u.add_argument("batch", type=positive_int, metavar="BATCH",
+                   help="the batch id that relabel printed (`sampletree batches` lists them)")
+    u.add_argument("--json", action="store_true", help=JSON_HELP)
     u.set_defaults(func=cmd_undo)
 
-    b = sub.add_parser("batches", help="relabel batches, newest first")
-    b.add_argument("--json", action="store_true")
+    b = command(sub, "batches", "relabel batches, newest first",
+                description="Relabel batches, newest first: id, state, mode, tree, files and "
+                            "destination.",
+                examples=("sampletree batches", "sampletree batches --json"))
+    b.add_argument("--json", action="store_true", help=JSON_HELP)
     b.set_defaults(func=cmd_batches)
 
 

@@ -80,7 +80,7 @@ _VERB = {"move": "moved", "copy": "copied", "hardlink": "linked", "symlink": "li
 SKIP_REASONS = {
     "other_folders": "outside the chosen folders",
     "not_ok": "not readable in the library (missing, unreadable or not scanned yet)",
-    "unlabeled": "no label (unknown, or no prediction for this tree)",
+    "unlabeled": "unknown, uncertain or unlabeled (no class to sort by: see sampletree classify)",
     "other_nodes": "labeled outside the chosen nodes",
     "low_confidence": "below the minimum confidence",
     "missing": "no longer on disk",
