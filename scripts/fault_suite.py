@@ -655,6 +655,14 @@ def checks_after(w: World, lib: Path, samples: Path, want: Snapshot, *,
 
 # -- the cases ------------------------------------------------------------------------------
 
+def touch_half(folder: Path) -> None:
+    """Every other audio file's mtime +1 s: a rescan reads them again (bytes unchanged)."""
+    for i, p in enumerate(sorted(audio_files(folder))):
+        if i % 2 == 0:
+            st = p.stat()
+            os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
 @case
 def kill9_scan(w: World, r: int, rng: random.Random, t: Tally) -> None:
     """kill -9 of `scan` at a random time (first scan, or a rescan of a labeled library);
@@ -667,10 +675,7 @@ def kill9_scan(w: World, r: int, rng: random.Random, t: Tally) -> None:
     else:
         samples, lib = w.clone(d)
         want = w.ref.relocated(str(w.samples), str(samples))
-        for i, p in enumerate(sorted(audio_files(samples))):  # half the files "changed"
-            if i % 2 == 0:
-                st = p.stat()
-                os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        touch_half(samples)
     n = len(w.files)
     proc = start(lib, "scan", str(samples), "--quiet")
     if r % 4 < 2:  # at a random time (start-up, walk, decode, commit)
@@ -763,6 +768,7 @@ def scan_during_relabel(w: World, r: int, rng: random.Random, t: Tally) -> None:
     d = w.scratch(f"scan_during_relabel-{r}")
     samples, lib = w.clone(d)
     dest = d / "sorted"
+    touch_half(samples)  # the scan has real work (decoding) while the relabel moves files
     relabel_cmd = ["relabel", TREE, "--mode", "move", "--dest", str(dest)]
     scan_cmd = ["scan", str(samples), "--quiet"]
     if r % 2 == 0:  # the relabel first, the scan 0.3-0.7 s later
