@@ -742,6 +742,10 @@ def kill9_relabel(w: World, r: int, rng: random.Random, t: Tally) -> None:
         t.note("killed before the batch was applied")
         checks_after(w, lib, samples, w.ref.relocated(str(w.samples), str(samples)))
         return
+    state = snapshot(lib).batches.get(batch)
+    if resume and state == "applied":
+        t.note("nothing left to resume")
+        resume = False
     if resume:
         res = cli(lib, "relabel", "--resume", str(batch))
         if res.traceback or res.rc != 0:
