@@ -782,10 +782,14 @@ def scan_during_relabel(w: World, r: int, rng: random.Random, t: Tally) -> None:
         t1 = time.monotonic()
         scan = start(lib, *scan_cmd)
         t.note("relabel, then scan")
-    else:  # the scan first, the relabel while it runs (the scan's start-up is slower)
+    else:  # the scan first; the relabel once the scan has walked and is decoding
+        before = count(lib, "SELECT max(id) FROM scans")
         t1 = time.monotonic()
         scan = start(lib, *scan_cmd)
-        time.sleep(rng.uniform(0.5, max(1.0, w.scan_s * 0.8)))
+        while time.monotonic() - t1 < 60 and scan.poll() is None and count(
+                lib, f"SELECT count(*) FROM scans WHERE id > {before} AND files_total > 0") < 1:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 1.5))
         t0 = time.monotonic()
         relabel = start(lib, *relabel_cmd)
         t.note("scan, then relabel")
@@ -966,6 +970,13 @@ def damaged_library(w: World, r: int, rng: random.Random, t: Tally) -> None:
     damage(lib, variant)
     t.note(DAMAGE[variant])
     digest = sha256(lib)
+    probe = d / "probe.sqlite"  # a copy, so that looking at it cannot touch the damaged file
+    shutil.copyfile(lib, probe)
+    harmless = not integrity(probe)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(probe) + suffix).unlink(missing_ok=True)
+    if harmless:
+        raise Skipped(f"{DAMAGE[variant]}: the damage hit unused space (integrity_check clean)")
     bad = []
     commands = [["status"], ["ls"], ["classify", TREE], ["tree", "list"],
                 ["relabel", TREE, "--mode", "move", "--dest", str(d / "sorted"), "--dry-run"],
