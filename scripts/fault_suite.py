@@ -854,6 +854,9 @@ pump(0.5)
 job = w.session.scan([folder, new_folder])
 out["job_started"] = job is not None
 if job is not None:
+    job.finished.connect(lambda report: out.__setitem__("job_result", str(report)[:300]))
+    job.failed.connect(lambda text: out.__setitem__("job_failed", text))
+    job.cancelled.connect(lambda: out.__setitem__("job_failed", "cancelled"))
     pump(240, lambda: not w.session.jobs.running)
 out["job_running_at_end"] = w.session.jobs.running
 pump(2.0)
@@ -923,7 +926,9 @@ def app_and_cli(w: World, r: int, rng: random.Random, t: Tally) -> None:
             (TREE, "Drums/Snare", snare) not in snap.supports:
         problems.append("the CLI's example is gone")
     app_out: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
-    if app_out.get("job_started"):
+    if app_out.get("job_failed"):
+        t.note("the app's scan failed")
+    elif app_out.get("job_started"):
         for p in audio_files(app_new):
             if snap.records.get(str(p), ("", 0))[0] != "ok":
                 problems.append(f"app-scanned file not ok: {p.name} {snap.records.get(str(p))}")
@@ -936,6 +941,8 @@ def app_and_cli(w: World, r: int, rng: random.Random, t: Tally) -> None:
         bad.append(f"app exit {app_run.rc}: {last_line(err)}")
     if not app_out.get("job_started"):
         bad.append(f"the app's scan did not start: {app_out.get('problems')}")
+    if app_out.get("job_failed"):
+        bad.append(f"the app's scan failed: {app_out['job_failed'][:200]}")
     if app_out.get("problems"):
         bad.append(f"the app reported: {app_out['problems'][:2]}")
     raise_if(Failed, bad, "commands")
