@@ -767,8 +767,8 @@ def kill9_relabel(w: World, r: int, rng: random.Random, t: Tally) -> None:
 
 @case
 def scan_during_relabel(w: World, r: int, rng: random.Random, t: Tally) -> None:
-    """`relabel --mode move` and, 0.3 s later, `scan` of the source folder: either the scan
-    refuses with a clear busy message, or both finish consistent; records match the disk."""
+    """`relabel --mode move` with a `scan` of its source (0.3-0.7 s later, or the relabel
+    once the scan decodes): one refuses with a clear busy line, or records match the disk."""
     d = w.scratch(f"scan_during_relabel-{r}")
     samples, lib = w.clone(d)
     dest = d / "sorted"
