@@ -36,7 +36,8 @@ def default_corpus_dir() -> Path:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("corpus", help="the training corpus (rendered from Debian's SoundFonts)")
+    c = sub.add_parser("corpus", help="the training corpus (Debian's SoundFonts and kits, "
+                       "a procedural synth, loops, espeak-ng)")
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
     b = csub.add_parser("build", help="render and collect the training corpus")
     b.add_argument("--out", type=Path, default=None,
@@ -47,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--programs", default=None,
                    help="only these GM programs, e.g. 0,40,73 (default: all 128)")
     b.add_argument("--no-hydrogen", action="store_true", help="leave out the Hydrogen kits")
+    b.add_argument("--sources", default=None,
+                   help="the producer's sources to add, comma-separated, or 'none' "
+                        "(default: synth,fx,drum_loop,phrase,vocal)")
+    b.add_argument("--per-class", type=int, default=400,
+                   help="clips a class of those sources (400)")
     b.set_defaults(func=cmd_corpus_build)
 
     t = sub.add_parser("train", help="train the embedding network on the corpus (episodic)")
@@ -88,7 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_corpus_build(args: argparse.Namespace) -> int:
-    from models.corpus import CorpusOptions, build
+    from models.corpus import EXTRA_SOURCES, CorpusOptions, build
 
     opt = CorpusOptions(out=args.out or default_corpus_dir(), seed=args.seed,
                         pitches=args.pitches, hydrogen=not args.no_hydrogen)
@@ -96,6 +102,17 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
         opt.jobs = args.jobs
     if args.programs:
         opt.programs = [int(p) for p in args.programs.split(",")]
+    if args.sources is not None:
+        wanted = [] if args.sources.strip() == "none" else [
+            s.strip() for s in args.sources.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in EXTRA_SOURCES]
+        if unknown:
+            raise SampletreeError(f"unknown corpus source {unknown[0]!r}: choose from "
+                                  f"{', '.join(EXTRA_SOURCES)} or 'none'")
+        opt.sources = tuple(wanted)
+    if args.per_class < 1:
+        raise SampletreeError("--per-class must be at least 1")
+    opt.per_class = args.per_class
     with _one_line_errors():
         build(opt)
     return EXIT_OK
