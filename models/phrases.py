@@ -37,10 +37,24 @@ def loop_samples(bpm: float, bars: int, sr: int = SR) -> int:
 
 def loop_window(loop: np.ndarray, bpm: float, rng: np.random.Generator,
                 length: int = CLIP) -> np.ndarray:
-    """``length`` samples of the loop played round, starting on a random beat."""
+    """``length`` samples of the loop played round, starting on a random beat — one whose
+    first second (what training looks at) holds at least a quarter of the loudest such
+    second's energy, so that a sparse loop never gives a silent window."""
     beats = max(1, round(len(loop) / (60 / bpm * SR)))
-    start = round(int(rng.integers(0, beats)) * 60 / bpm * SR)
+    starts = [round(b * 60 / bpm * SR) for b in range(beats)]
+    head = min(length, SR)
+    energy = np.array([float(np.square(np.take(loop, np.arange(s, s + head), mode="wrap"),
+                                       dtype=np.float64).sum()) for s in starts])
+    ok = np.flatnonzero(energy >= 0.25 * energy.max()) if energy.max() > 0 else np.arange(beats)
+    start = starts[int(ok[int(rng.integers(0, len(ok)))])]
     return np.take(loop, np.arange(start, start + length), mode="wrap").astype(np.float32)
+
+
+def fold(y: np.ndarray, n: int) -> np.ndarray:
+    """Wrap ``y`` round a loop of ``n`` samples: what rings past the end adds to the start."""
+    y = np.asarray(y, dtype=np.float64)
+    rows = -(-len(y) // n) if len(y) else 1
+    return np.pad(y, (0, rows * n - len(y))).reshape(rows, n).sum(axis=0)
 
 
 def _peak(y: np.ndarray) -> np.ndarray:
@@ -191,8 +205,12 @@ def render_drum_loop(spec: LoopSpec, kits: list[Bank], rng: np.random.Generator)
         t += float(rng.normal(0, 0.004))  # a player's timing
         start = round(t * SR) % n
         y = hit * (LEVEL.get(piece, 0.6) * vel ** 1.5)
-        idx = (start + np.arange(len(y))) % n
-        np.add.at(out, idx, y)
+        # the hit from ``start``, wrapped round the loop (a hit may outlast a short loop)
+        pos, i = start, 0
+        while i < len(y):
+            k = min(n - pos, len(y) - i)
+            out[pos:pos + k] += y[i:i + k]
+            i, pos = i + k, 0
     return _peak(out)
 
 
@@ -318,9 +336,7 @@ def render_phrases(font_path: str, phrases: list[Phrase], workdir: Path) -> list
                 f.seek(min(round(start * RENDER_SR), f.frames))
                 block = f.read(n_hi + round(TAIL_S * RENDER_SR), dtype="float32",
                                always_2d=True).mean(axis=1)
-                loop = np.zeros(n_hi, np.float64)
-                idx = np.arange(len(block)) % n_hi
-                np.add.at(loop, idx, block)
+                loop = fold(block, n_hi)
                 n = loop_samples(ph.bpm, ph.bars)
                 y = soxr.resample(loop, RENDER_SR, SR, quality="HQ")[:n]
                 out.append(_peak(np.pad(y, (0, n - len(y)))))

@@ -36,7 +36,9 @@ def kit_banks(clips: list[np.ndarray], meta: list[Clip]) -> dict[tuple[str, str]
     for row, c in zip(clips, meta, strict=True):
         if c.kind in ("drum", "recording"):
             bank = banks.setdefault((c.source, c.group), {})
-            bank.setdefault(c.cls, []).append(row.astype(np.float32) / 32767)
+            hit = row.astype(np.float32) / 32767
+            loud = np.flatnonzero(np.abs(hit) > 1e-3)  # trailing silence cut: -60 dBFS
+            bank.setdefault(c.cls, []).append(hit[: loud[-1] + 1] if len(loud) else hit)
     return dict(sorted(banks.items()))
 
 

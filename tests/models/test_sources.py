@@ -146,6 +146,26 @@ def test_loop_window_starts_on_a_beat_and_wraps():
         assert np.all(np.diff(w) % len(loop) == 1)  # consecutive, wrapping round
 
 
+def test_a_sparse_loop_never_gives_a_silent_window():
+    """Sound only in the first 0.3 s of a 4-beat loop: a window must start where its first
+    second (what training sees) holds that sound — beat 0, or beat 3 wrapping round."""
+    bpm = 120.0
+    loop = np.zeros(phrases.loop_samples(bpm, 1), np.float32)
+    loop[: round(0.3 * SR)] = 0.5
+    starts = set()
+    for i in range(40):
+        w = phrases.loop_window(loop, bpm, np.random.default_rng(i))
+        assert np.abs(w[:SR]).max() > 0
+        starts.add(int(np.flatnonzero(w)[0]))
+    assert starts == {0, SR // 2}  # from beat 0, or from beat 3 (sound 0.5 s in)
+
+
+def test_fold_wraps_what_rings_past_the_end():
+    y = np.arange(1, 8, dtype=np.float64)  # 7 samples round a loop of 3
+    assert phrases.fold(y, 3).tolist() == [1 + 4 + 7, 2 + 5, 3 + 6]
+    assert phrases.fold(np.ones(3), 3).tolist() == [1, 1, 1]
+
+
 @needs_fluidsynth
 def test_phrases_render_as_loops_of_their_tempo(tmp_path):
     plan = [phrases.plan_phrase(c, synth.class_rng(0, "phrase", c, 0))
