@@ -24,8 +24,8 @@ apt_pkgs=(
   libxcb-xkb1 libpulse0 libxrandr2
 )
 # the corpus builder's tests render notes from a General MIDI SoundFont and speak with
-# espeak-ng; the playback
-# test plays into a PulseAudio null sink of its own and records it (parec)
+# espeak-ng; the playback test plays into a PulseAudio null sink of its own and records it
+# (parec)
 [ "$mode" = test ] && apt_pkgs+=(fluidsynth fluid-soundfont-gm espeak-ng pulseaudio pulseaudio-utils)
 missing=()
 for p in "${apt_pkgs[@]}"; do
