@@ -142,7 +142,7 @@ class Clip:
     kind: str  # "note" | "drum" | "recording"
     pitch: int = -1
     velocity: int = -1
-    length_s: float = 0.0
+    length_s: float = 0.0  # a note's length; a loop's or phrase's whole length
     file: str = ""
     bpm: float = 0.0  # loops and phrases
     detail: str = ""  # e.g. a phrase's GM program, a loop's kits, a vocal's voice

@@ -389,8 +389,9 @@ def vinyl_crackle(rng: np.random.Generator) -> np.ndarray:
     pops[rng.integers(0, n, size=k)] = rng.uniform(2, 6, size=k)
     pops = filt(pops, "lp", rng.uniform(400, 1500))
     hiss = filt(_noise(rng, n), "bp", rng.uniform(2000, 6000), q=0.5) * rng.uniform(0.01, 0.08)
-    rumble = sine(rng.uniform(0.5, 0.6), n) * 0.0 + filt(_noise(rng, n), "lp", 40) * \
-        rng.uniform(0.0, 0.5) * (1 + 0.5 * np.sin(2 * np.pi * (33.33 / 60) * t))
+    wow = rng.uniform(0.5, 0.6)  # the rumble swells once a turn of a 33⅓ rpm record
+    rumble = filt(_noise(rng, n), "lp", 40) * rng.uniform(0.0, 0.5) * (
+        1 + wow * np.sin(2 * np.pi * (33.33 / 60) * t))
     return _norm(clicks) + 0.6 * _norm(pops) * (k > 0) + hiss + 0.2 * rumble
 
 
