@@ -168,8 +168,11 @@ def noise_hat(rng: np.random.Generator) -> np.ndarray:
         src = sum(square(base * r, n) for r in ratios)
     else:
         src = _noise(rng, n)
-    y = filt(src, "hp", rng.uniform(5500, 9000), q=rng.uniform(0.7, 1.5))
-    y = filt(y, "bp", rng.uniform(7000, 11000), q=0.6) + 0.5 * y
+    # two high-pass stages (24 dB/octave): the corpus keeps 0–8 kHz, and what a gentler
+    # filter lets through below would be all that is left of the hat after normalising
+    fc = rng.uniform(3000, 6500)
+    y = filt(filt(src, "hp", fc, q=rng.uniform(0.7, 1.5)), "hp", fc)
+    y = filt(y, "bp", rng.uniform(5000, 7500), q=0.6) + 0.5 * y
     return y * decay(n, rng.choice([rng.uniform(0.015, 0.06), rng.uniform(0.12, 0.45)]),
                      0.0005)
 
