@@ -56,13 +56,14 @@ def _programs(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = command(sub, "corpus", "the training corpus (rendered from Debian's SoundFonts)",
-                examples=("sampletree corpus build",))
+    c = command(sub, "corpus", "the training corpus (Debian's SoundFonts and kits, a procedural "
+                "synth, loops, espeak-ng)", examples=("sampletree corpus build",))
     csub = c.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
     b = command(csub, "build", "render and collect the training corpus",
-                description="Render the General MIDI SoundFonts note by note with fluidsynth "
-                            "and add the Hydrogen and AVL drum kits: the corpus `train` and "
-                            "`evaluate` read.",
+                description="Render the General MIDI SoundFonts note by note with fluidsynth, "
+                            "add the Hydrogen and AVL drum kits, then the producer's sources "
+                            "(synth and FX one-shots, drum loops, GM phrases, espeak-ng "
+                            "vocals): the corpus `train` and `evaluate` read.",
                 examples=("sampletree corpus build",
                           "sampletree corpus build --out /tmp/corpus --programs 0,40,73"))
     b.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -75,6 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--programs", type=_programs, default=None, metavar="LIST",
                    help="only these GM programs (0-127), e.g. 0,40,73 (default: all 128)")
     b.add_argument("--no-hydrogen", action="store_true", help="leave out the Hydrogen kits")
+    b.add_argument("--sources", default=None, metavar="LIST",
+                   help="the producer's sources to add, comma-separated, or 'none' "
+                        "(default: synth,fx,drum_loop,phrase,vocal)")
+    b.add_argument("--per-class", type=positive_int, default=400, metavar="N",
+                   help="clips a class of those sources, 1 or more (400)")
     b.set_defaults(func=cmd_corpus_build)
 
     t = command(sub, "train", "train the embedding network on the corpus (episodic)",
@@ -146,7 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_corpus_build(args: argparse.Namespace) -> int:
-    from models.corpus import CorpusOptions, build
+    from models.corpus import EXTRA_SOURCES, CorpusOptions, build
 
     opt = CorpusOptions(out=args.out or default_corpus_dir(), seed=args.seed,
                         pitches=args.pitches, hydrogen=not args.no_hydrogen)
@@ -154,6 +160,15 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
         opt.jobs = args.jobs
     if args.programs:
         opt.programs = list(args.programs)
+    if args.sources is not None:
+        wanted = [] if args.sources.strip() == "none" else [
+            s.strip() for s in args.sources.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in EXTRA_SOURCES]
+        if unknown:
+            raise SampletreeError(f"unknown corpus source {unknown[0]!r}: choose from "
+                                  f"{', '.join(EXTRA_SOURCES)} or 'none'")
+        opt.sources = tuple(wanted)
+    opt.per_class = args.per_class
     with _one_line_errors():
         build(opt)
     return EXIT_OK

@@ -1,4 +1,5 @@
-"""The training corpus: General MIDI SoundFonts rendered note by note, and real drum kits.
+"""The training corpus: General MIDI SoundFonts rendered note by note, real drum kits, and
+a producer's library (synths, FX, drum loops, music loops, vocals).
 
 Everything comes from Debian packages (nothing is downloaded): fluidsynth renders every
 GM program of each SoundFont over the instrument's playable range at several velocities
@@ -6,6 +7,12 @@ and note lengths, plus the GM percussion pieces; Hydrogen's drum kits (and the A
 add real recordings of drum pieces. Clips are 1.5 s from the note's onset, 16 kHz mono,
 peak-normalised, stored as one int16 array ``clips.npy`` (memory-mapped when training)
 and an index ``clips.jsonl`` (class, source, independence group, pitch, velocity, …).
+
+Version 2 of the taxonomy adds classes from further sources, each its own independence
+group: one-shots and FX from a procedural synth (models/synth.py), drum loops sequenced
+from the kits' hits and phrases played by the GM programs (models/phrases.py), and speech
+and vocal chops spoken by espeak-ng (models/vocals.py). Loops and phrases are stored as a
+1.5 s window of the loop, starting on a beat.
 
 Rendering is at 44.1 kHz, downsampled with soxr: rendering straight at 16 kHz aliases.
 Seeded and reproducible: the same packages and seed give the same corpus.
@@ -72,7 +79,10 @@ PACKAGES = {
     "AVL Black Pearl": "avldrums.lv2-soundfont",
     "AVL Red Zeppelin": "avldrums.lv2-soundfont",
     "hydrogen": "hydrogen-drumkits",
+    "espeak-ng": "espeak-ng",
 }
+#: the sources of taxonomy version 2's classes (their ``source`` in models/taxonomy.json)
+EXTRA_SOURCES = ("synth", "fx", "drum_loop", "phrase", "vocal")
 HYDROGEN_DIRS = ["/usr/share/hydrogen/data/drumkits"]
 #: Kit authors that are one origin (independence groups), by a word of the author field.
 AUTHOR_GROUPS = {"macarthur": "macarthur", "emillo": "emillo", "artemio": "artemiolabs"}
@@ -117,6 +127,10 @@ class CorpusOptions:
     programs: list[int] | None = None  # None: all 128
     drums: bool = True
     max_per_class: int = 400
+    #: which of EXTRA_SOURCES to build, and how many clips a class of theirs
+    sources: tuple[str, ...] = EXTRA_SOURCES
+    per_class: int = 400
+    extra_classes: list[str] | None = None  # None: every class of those sources
     jobs: int = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -128,8 +142,10 @@ class Clip:
     kind: str  # "note" | "drum" | "recording"
     pitch: int = -1
     velocity: int = -1
-    length_s: float = 0.0
+    length_s: float = 0.0  # a note's length; a loop's or phrase's whole length
     file: str = ""
+    bpm: float = 0.0  # loops and phrases
+    detail: str = ""  # e.g. a phrase's GM program, a loop's kits, a vocal's voice
 
 
 class CorpusError(Exception):
@@ -146,6 +162,8 @@ def check_requirements(opt: CorpusOptions) -> list[str]:
             missing.append(PACKAGES.get(font.name, font.name))
     if opt.hydrogen and not any(Path(d).is_dir() for d in HYDROGEN_DIRS):
         missing.append(PACKAGES["hydrogen"])
+    if "vocal" in opt.sources and shutil.which("espeak-ng") is None:
+        missing.append(PACKAGES["espeak-ng"])
     return sorted(set(missing))
 
 
@@ -327,6 +345,7 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
     clips: list[np.ndarray] = []
     meta: list[Clip] = []
     dropped = Counter()
+    timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="sampletree-render-") as tmp, \
             ThreadPoolExecutor(opt.jobs) as pool:
         results = pool.map(lambda j: _render_chunk(j[0], j[1], Path(tmp)), jobs)
@@ -356,6 +375,21 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
                 meta.append(clip)
                 n_rec += 1
         log(f"  {n_rec} drum recordings from Hydrogen kits")
+    timings["fonts+kits"] = round(time.monotonic() - started, 1)
+
+    if opt.sources:
+        from models.sources import extra_clips
+
+        for clip, audio, phase in extra_clips(opt, taxonomy, clips, meta, log):
+            if audio is None:  # a source finished: its time
+                timings[phase] = round(time.monotonic() - started - sum(timings.values()), 1)
+                continue
+            pcm, audible = _normalise(audio[None])
+            if audible[0]:
+                clips.append(pcm[0])
+                meta.append(clip)
+            else:
+                dropped[clip.cls] += 1
 
     # Balance: at most max_per_class clips a class (seeded choice, groups kept mixed).
     by_class: dict[str, list[int]] = {}
@@ -387,6 +421,8 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
         "clips": len(kept),
         "hours": round(len(kept) * CLIP_S / 3600, 3),
         "seconds": round(time.monotonic() - started, 1),
+        "seconds_by_source": timings,
+        "sources": list(opt.sources),
         "fonts": [asdict(f) for f in opt.fonts],
         "classes": {cls: {"clips": counts[cls], "hours": round(counts[cls] * CLIP_S / 3600, 4),
                           "split": taxonomy.split_of(cls), "groups": dict(groups[cls])}

@@ -25,9 +25,10 @@ apt_pkgs=(
   libxcb-keysyms1 libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1
   libxcb-xkb1 libpulse0 libxrandr2
 )
-# the corpus builder's tests render notes from a General MIDI SoundFont; the playback
-# test plays into a PulseAudio null sink of its own and records it (parec)
-[ "$mode" = test ] && apt_pkgs+=(fluidsynth fluid-soundfont-gm pulseaudio pulseaudio-utils)
+# the corpus builder's tests render notes from a General MIDI SoundFont and speak with
+# espeak-ng; the playback test plays into a PulseAudio null sink of its own and records it
+# (parec)
+[ "$mode" = test ] && apt_pkgs+=(fluidsynth fluid-soundfont-gm espeak-ng pulseaudio pulseaudio-utils)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

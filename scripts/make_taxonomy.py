@@ -5,7 +5,9 @@ evaluation uses. ``python scripts/make_taxonomy.py`` is reproducible (seeded).
 
 Tree: root → Hornbostel–Sachs class → family → instrument (leaf). Leaves are the 128
 General MIDI programs plus the GM percussion pieces (which the Hydrogen kits also
-record). Split: per family, about 60 % of the leaves train, 15 % validation and 25 %
+record), and (version 2) a producer's library: synth one-shots, FX, drum loops, music
+loops and vocals (``EXTRA``), on families of their own or beside their relatives.
+Split: per family, about 60 % of the leaves train, 15 % validation and 25 %
 test, so every test class has relatives (siblings) in training.
 """
 
@@ -133,6 +135,30 @@ DRUMS = {
     "Triangle": ("Bells", [80, 81]),
 }
 
+# The producer's sources (issue #11): leaf → (family, corpus source). Procedural synth and FX
+# (models/synth.py), drum loops sequenced from the kits and phrases played by the GM
+# programs (models/phrases.py), speech and vocal chops by espeak-ng (models/vocals.py).
+EXTRA = {
+    "808 Kick": ("Electronic Drums", "synth"), "Noise Hi-Hat": ("Electronic Drums", "synth"),
+    "Synth Clap": ("Electronic Drums", "synth"),
+    "Reese Bass": ("Synth Bass", "synth"), "Wobble Bass": ("Synth Bass", "synth"),
+    "Sub Bass": ("Synth Bass", "synth"),
+    "Analog Lead": ("Synth Lead", "synth"), "Analog Pad": ("Synth Pad", "synth"),
+    "Saw Pluck": ("Synth Plucks", "synth"), "FM Pluck": ("Synth Plucks", "synth"),
+    "Riser": ("Transitions", "fx"), "Downlifter": ("Transitions", "fx"),
+    "Sweep": ("Transitions", "fx"), "Impact": ("Impacts", "fx"),
+    "Reverb Tail": ("Impacts", "fx"), "Noise Bed": ("Textures", "fx"),
+    "Vinyl Crackle": ("Textures", "fx"),
+    "Boom Bap Loop": ("Drum Loops", "drum_loop"), "House Loop": ("Drum Loops", "drum_loop"),
+    "Rock Loop": ("Drum Loops", "drum_loop"), "Trap Loop": ("Drum Loops", "drum_loop"),
+    "Breakbeat Loop": ("Drum Loops", "drum_loop"),
+    "Percussion Loop": ("Drum Loops", "drum_loop"),
+    "Bass Line": ("Music Loops", "phrase"), "Chord Stabs": ("Music Loops", "phrase"),
+    "Arpeggio": ("Music Loops", "phrase"), "Chord Progression": ("Music Loops", "phrase"),
+    "Spoken Phrase": ("Vocal Chops", "vocal"), "Whispered Phrase": ("Vocal Chops", "vocal"),
+    "Vocal Chop": ("Vocal Chops", "vocal"),
+}
+
 # Family → Hornbostel–Sachs class (plus electrophones and sound effects, as the paper's tree).
 HS = {
     "Chordophones": ["Piano", "Plucked Keys", "Struck Strings", "Guitar", "Bass",
@@ -143,8 +169,10 @@ HS = {
                    "Hi-Hats", "Shakers & Jingles", "Body Percussion"],
     "Membranophones": ["Drum Kit", "Toms", "Hand Drums", "Orchestral Drums"],
     "Electrophones": ["Electric Keys", "Electric Organ", "Synth Bass", "Synth Strings & Brass",
-                      "Synth Lead", "Synth Pad", "Synth FX", "Electronic Drums"],
-    "Sound Effects": ["Sound Effects"],
+                      "Synth Lead", "Synth Pad", "Synth FX", "Electronic Drums", "Synth Plucks"],
+    "Sound Effects": ["Sound Effects", "Transitions", "Impacts", "Textures"],
+    "Loops": ["Drum Loops", "Music Loops"],
+    "Vocals": ["Vocal Chops"],
 }
 
 SPLIT_SEED = 2021
@@ -163,19 +191,30 @@ def main() -> None:
 
     # Split per family: a family of n leaves gives round(0.25 n) to test and round(0.15 n)
     # to validation, never all of them (the rest train), so test classes have relatives.
-    rng = random.Random(SPLIT_SEED)
+    # The producer's leaves are split the same way among themselves, with their own seed,
+    # so that no class of version 1 (GM programs, drum pieces) changes side.
     split: dict[str, str] = {}
+    extra = {name: {"family": fam, "source": src} for name, (fam, src) in EXTRA.items()}
+    assert not set(extra) & set(leaves)
+    for group, seed in ((leaves, SPLIT_SEED), (extra, SPLIT_SEED + 11)):
+        rng = random.Random(seed)
+        group_families: dict[str, list[str]] = {}
+        for name, v in group.items():
+            group_families.setdefault(v["family"], []).append(name)
+        for family in sorted(group_families):
+            names = sorted(group_families[family])
+            rng.shuffle(names)
+            n = len(names)
+            n_test = round(0.25 * n) if n >= 3 else 0
+            n_val = round(0.15 * n) if n >= 4 else 0
+            for i, name in enumerate(names):
+                split[name] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    leaves.update(extra)
+    missing = {v["family"] for v in leaves.values()} - set(family_hs)
+    assert not missing, missing
     by_family: dict[str, list[str]] = {}
     for name, v in leaves.items():
         by_family.setdefault(v["family"], []).append(name)
-    for family in sorted(by_family):
-        names = sorted(by_family[family])
-        rng.shuffle(names)
-        n = len(names)
-        n_test = round(0.25 * n) if n >= 3 else 0
-        n_val = round(0.15 * n) if n >= 4 else 0
-        for i, name in enumerate(names):
-            split[name] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
 
     tree = {"name": "Instruments", "children": []}
     for hs, families in HS.items():
@@ -189,9 +228,10 @@ def main() -> None:
         v["split"] = split[name]
     counts = {s: sum(1 for v in split.values() if v == s) for s in ("train", "val", "test")}
     doc = {
-        "version": 1,
+        "version": 2,
         "about": "Corpus classes of Sampletree's network on a Hornbostel–Sachs tree "
-                 "(root → H-S class → family → instrument), with a fixed class split. "
+                 "(root → H-S class → family → instrument; version 2 adds a producer's "
+                 "synths, FX, loops and vocals), with a fixed class split. "
                  "Made by scripts/make_taxonomy.py.",
         "split_counts": counts,
         "tree": tree,

@@ -41,7 +41,7 @@ def test_midi_file_is_well_formed():
 def test_missing_packages_are_named(monkeypatch, tmp_path):
     monkeypatch.setattr(corpus_mod.shutil, "which", lambda _name: None)
     opt = CorpusOptions(out=tmp_path, fonts=[Font("TimGM6mb", str(tmp_path / "nope.sf2"), "g")],
-                        hydrogen=False)
+                        hydrogen=False, sources=())
     assert corpus_mod.check_requirements(opt) == ["fluidsynth", "timgm6mb-soundfont"]
     with pytest.raises(CorpusError, match="apt-get install fluidsynth timgm6mb-soundfont"):
         build(opt)
@@ -99,7 +99,7 @@ def test_build_renders_notes_and_recordings(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_mod, "HYDROGEN_DIRS", [str(tmp_path / "kits")])
     opt = CorpusOptions(out=tmp_path / "c", programs=[0, 40], pitches=2, velocities=(60, 110),
                         lengths=(0.5,), drum_velocities=(100,),
-                        fonts=[Font("FluidR3", str(FLUID), "fluidr3")], jobs=2)
+                        fonts=[Font("FluidR3", str(FLUID), "fluidr3")], jobs=2, sources=())
     report = build(opt, log=lambda _m: None)
     c = Corpus.open(tmp_path / "c")
     by_class = c.by_class()
