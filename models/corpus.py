@@ -271,9 +271,13 @@ def _render_chunk(font: Font, notes: list[_Note], workdir: Path) -> np.ndarray:
 
 
 def _hydrogen_clips(rng: random.Random) -> Iterable[tuple[Clip, Path]]:
+    from models.realset import HYDROGEN_KITS_RESERVED
+
     for base in HYDROGEN_DIRS:
         for kit_xml in sorted(Path(base).glob("*/drumkit.xml")):
             kit = kit_xml.parent
+            if kit.name in HYDROGEN_KITS_RESERVED:
+                continue  # the real-sample validation set's kits: never trained on
             try:
                 root = ET.parse(kit_xml).getroot()
             except ET.ParseError:

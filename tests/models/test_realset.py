@@ -299,3 +299,24 @@ def test_sampletree_weights_embed_like_the_app(tmp_path: Path) -> None:
     want = model.embed_audio(torch.from_numpy(w)).numpy().mean(axis=0)
     np.testing.assert_allclose(emb[0], want, rtol=1e-4, atol=1e-5)
     assert out["results"]["a"]["scores"] == out["results"]["b"]["scores"]
+
+
+def test_the_corpus_never_reads_the_kits_kept_for_validation(tmp_path, monkeypatch) -> None:
+    """If hydrogen-data or hydrogen-drumkits-effects is installed, their kits are the
+    real-sample validation set's: the training corpus must pass them over."""
+    import random
+
+    from models import corpus
+    from models.realset import HYDROGEN_KITS_RESERVED
+
+    for kit in (*HYDROGEN_KITS_RESERVED, "Some Training Kit"):
+        folder = tmp_path / kit
+        folder.mkdir()
+        (folder / "drumkit.xml").write_text(
+            "<drumkit_info><name>k</name><author>someone</author><instrumentList>"
+            "<instrument><id>0</id><name>Kick</name><layer><filename>k.wav</filename>"
+            "</layer></instrument></instrumentList></drumkit_info>")
+        (folder / "k.wav").write_bytes(b"")
+    monkeypatch.setattr(corpus, "HYDROGEN_DIRS", [str(tmp_path)])
+    seen = {path.parent.name for _clip, path in corpus._hydrogen_clips(random.Random(0))}
+    assert "Some Training Kit" in seen and not seen & set(HYDROGEN_KITS_RESERVED)
