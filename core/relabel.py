@@ -6,8 +6,9 @@ library (``relabel_batches`` and one ``relabel_ops`` row per step, with the size
 and sha256 of each source) — nothing on disk is touched yet. :func:`preview` lists it,
 :func:`apply_batch` carries it out, :func:`undo_batch` reverses it.
 
-Modes: ``move``, ``copy``, ``hardlink``, ``symlink`` put each file into
-``DEST/<node path>/<file name>``; ``rename`` prefixes the name in place
+Modes: ``move``, ``copy``, ``hardlink``, ``symlink`` put each file into DEST where its
+layout says (:mod:`core.relabel_layout`; by default ``DEST/<node path>/<its folder inside
+its scanned folder>/<file name>``); ``rename`` prefixes the name in place
 (``"Kick - a.wav"``); ``sidecar`` writes ``DEST/labels.csv`` and ``DEST/labels.json``.
 
 Nothing is ever overwritten or lost:
@@ -59,6 +60,7 @@ from core.joblock import JobBusy, job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import Library
 from core.paths import display_path as _show
+from core.relabel_layout import DEFAULT_LAYOUT, Layout, parse_layout
 from core.schema import nodes as tree_nodes
 from core.schema import (
     predictions,
@@ -129,11 +131,12 @@ class Plan:
     ops: list[PlannedOp]
     files: int  # files the batch covers (for sidecar: rows in the sidecar)
     skipped: dict[str, int]  # reason (a key of SKIP_REASONS) → files
+    layout: str | None = None  # where files go under DEST (None for rename and sidecar)
 
     def as_dict(self) -> dict[str, Any]:
         return {"batch_id": self.batch_id, "tree": self.tree, "mode": self.mode,
-                "dest": self.dest, "files": self.files, "skipped": dict(self.skipped),
-                "ops": [op.__dict__ for op in self.ops]}
+                "dest": self.dest, "layout": self.layout, "files": self.files,
+                "skipped": dict(self.skipped), "ops": [op.__dict__ for op in self.ops]}
 
 
 class _ReportMixin:
@@ -375,6 +378,10 @@ class _Candidate:
     status: str
     node_id: int | None  # None: unlabeled
     confidence: float
+    duration_s: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    format: str | None = None
 
 
 def _find_tree(conn: Connection, name: str) -> tuple[int, str]:
@@ -420,6 +427,8 @@ def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
     """
     query = (
         select(samples.c.id, samples.c.path, samples.c.root_id, samples.c.status,
+               samples.c.duration_s, samples.c.sample_rate, samples.c.channels,
+               samples.c.format,
                supports.c.node_id.label("support_node"),
                predictions.c.node_id.label("predicted_node"),
                predictions.c.confidence, predictions.c.unknown)
@@ -436,7 +445,8 @@ def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
             node, conf = int(r.support_node), 1.0
         elif r.predicted_node is not None and not r.unknown and r.predicted_node != root:
             node, conf = int(r.predicted_node), float(r.confidence)
-        out.append(_Candidate(int(r.id), r.path, r.root_id, r.status, node, conf))
+        out.append(_Candidate(int(r.id), r.path, r.root_id, r.status, node, conf,
+                              r.duration_s, r.sample_rate, r.channels, r.format))
     out.sort(key=lambda c: c.path)
     return out
 
@@ -582,22 +592,75 @@ def _render_sidecar(tree: str, rows: list[list[Any]]) -> tuple[bytes, bytes]:
     return csv_bytes, json_bytes + b"\n"
 
 
+def _origins(conn: Connection) -> dict[int, str]:
+    """Where each file moved by a batch (still done) was before its first such move."""
+    out: dict[int, str] = {}
+    for sid, src in conn.execute(
+            select(relabel_ops.c.sample_id, relabel_ops.c.src)
+            .join(relabel_batches, relabel_batches.c.id == relabel_ops.c.batch_id)
+            .where(relabel_batches.c.mode == "move", relabel_ops.c.state == "done",
+                   relabel_ops.c.sample_id.is_not(None))
+            .order_by(relabel_batches.c.id, relabel_ops.c.seq)):
+        out.setdefault(int(sid), src)
+    return out
+
+
+def _layout_values(c: _Candidate, label_parts: tuple[str, ...], origin: str,
+                   root_list: list[tuple[int, str]]) -> tuple[dict[str, str], str]:
+    """The fields of :data:`core.relabel_layout.FIELDS` for one file, and its extension
+    (with the dot). ``origin`` is where the file was before any move batch (its path if
+    never moved): a file sorted once keeps the folder it came from, so the same relabel
+    run again finds it already in place."""
+    folder, name = os.path.split(origin)
+    stem, ext = os.path.splitext(name)
+    root_id = _root_of(origin, root_list)
+    root = dict(root_list).get(root_id) if root_id is not None else None
+    if root is not None:
+        rel = os.path.relpath(folder, root)
+        relfolder = "" if rel == os.curdir else "/".join(rel.split(os.sep))
+        root_name = os.path.basename(root.rstrip(os.sep)) or root
+    else:  # not under a scanned folder: its own folder stands for it
+        relfolder, root_name = "", os.path.basename(folder)
+    dur = c.duration_s
+    values = {
+        "label": "/".join(_safe_name(p) for p in label_parts),
+        "leaf": label_parts[-1], "root": root_name, "relfolder": relfolder,
+        "name": stem, "ext": ext[1:], "confidence": f"{round(c.confidence * 100)}",
+        "duration": "" if dur is None else f"{dur:.2f}".rstrip("0").rstrip("."),
+        "rate": "" if c.sample_rate is None else str(c.sample_rate),
+        "channels": "" if c.channels is None else str(c.channels),
+        "format": c.format or "",
+    }
+    return values, ext
+
+
 def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLike[str] | None
                  = None, *, min_confidence: float = 0.0, nodes: Sequence[str] | None = None,
                  folders: Sequence[str | os.PathLike[str]] | None = None,
-                 prefix_sep: str = " - ", progress: ProgressCallback = no_progress,
+                 prefix_sep: str = " - ", layout: str | None = None,
+                 progress: ProgressCallback = no_progress,
                  cancel: CancelToken | None = None) -> Plan:
     """Plan a batch (stored in state ``planned``; the disk is not touched).
 
     ``nodes``: only files labeled at or under these node paths ("Drums/Kick");
     ``folders``: only files under these folders; ``min_confidence``: only files whose
-    label is at least this sure (supports count as 1.0). Sources are hashed (sha256)
-    so that :func:`apply_batch` can tell a file changed since. Raises
-    :class:`RelabelError` for an unknown tree, mode or node, a destination that is
-    missing, not writable, or inside a folder being relabeled.
+    label is at least this sure (supports count as 1.0); ``layout``: where each file goes
+    under DEST (:mod:`core.relabel_layout`; default :data:`DEFAULT_LAYOUT`), for move,
+    copy, hardlink and symlink only. Sources are hashed (sha256) so that
+    :func:`apply_batch` can tell a file changed since. Raises :class:`RelabelError` for
+    an unknown tree, mode or node, a bad layout, a destination that is missing, not
+    writable, or inside a folder being relabeled.
     """
     if mode not in MODES:
         raise RelabelError(f'unknown relabel mode "{mode}"; choose one of {", ".join(MODES)}')
+    shape: Layout | None = None
+    if mode in _TREE_MODES:
+        shape = parse_layout(DEFAULT_LAYOUT if layout is None else layout)
+    elif layout is not None:
+        raise RelabelError(
+            "rename puts the label before each name, in place: it takes no layout"
+            if mode == "rename" else
+            "sidecar places no file: it takes no layout (each file's label is listed)")
     if mode != "rename" and dest is not None and not os.fspath(dest).strip():
         # "" would mean the current folder: files would land wherever the command ran.
         raise RelabelError(f"the destination is empty; {mode} needs a destination folder")
@@ -624,6 +687,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         candidates = _labels(conn, tree_id, root)
         root_list = _roots(conn)
         lib_paths = {p for (p,) in conn.execute(select(samples.c.path))}
+        origins = _origins(conn) if mode in _TREE_MODES else {}
     wanted = _wanted_nodes(tree, node_paths, nodes) if nodes else None
 
     skipped: Counter[str] = Counter()
@@ -642,8 +706,8 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         else:
             chosen.append(c)
 
+    root_paths = dict(root_list)
     if mode in _TREE_MODES and dest_abs is not None:
-        root_paths = dict(root_list)
         sources = folder_list or sorted({root_paths.get(c.root_id or -1)
                                          or os.path.dirname(c.path) for c in chosen})
         real_dest = os.path.realpath(dest_abs)
@@ -658,6 +722,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
 
     ops: list[PlannedOp] = []
     op_files: list[tuple[int, int, str]] = []  # size, mtime_ns, sha256 of each op's source
+    bases: dict[str, str] = {}  # seq → the target before " (2)" was added, where it was
     rows: list[list[Any]] = []
     taken: set[str] = set()
     folder_ok: dict[str, bool] = {}
@@ -701,12 +766,20 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
                 skipped["name_too_long"] += 1
                 continue
         else:
-            assert dest_abs is not None
-            target = os.path.join(dest_abs, *map(_safe_name, label_parts), name)
+            assert dest_abs is not None and shape is not None
+            values, ext = _layout_values(c, label_parts, origins.get(c.sample_id, c.path),
+                                         root_list)
+            below = shape.render(values, ext) or [name]
+            if any(len(os.fsencode(part)) > _NAME_MAX for part in below):
+                skipped["name_too_long"] += 1
+                continue
+            target = os.path.join(dest_abs, *below)
         if _already_placed(c.path, target, mode, st.st_size, digest):
             skipped["already_there"] += 1
             continue
-        target = _unique(target, taken, lib_paths, listings)
+        wanted_target, target = target, _unique(target, taken, lib_paths, listings)
+        if target != wanted_target:
+            bases[str(len(ops) + 1)] = wanted_target
         ops.append(PlannedOp(len(ops) + 1, c.sample_id, c.path, target, label, c.confidence))
         op_files.append((st.st_size, st.st_mtime_ns, digest))
 
@@ -714,6 +787,8 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         "tree": tree, "min_confidence": min_confidence, "nodes": list(nodes or []),
         "folders": folder_list, "prefix_sep": prefix_sep, "skipped": dict(skipped),
     }
+    if shape is not None:
+        options.update(layout=shape.text, bases=bases)
     if mode == "sidecar":
         assert dest_abs is not None
         csv_path, _json = _sidecar_pair(dest_abs)
@@ -745,7 +820,8 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
                 for op, (size, mtime, digest) in zip(ops, op_files, strict=True)])
     progress(Progress("plan", len(chosen), len(chosen)))
     files = len(rows) if mode == "sidecar" else len(ops)
-    return Plan(batch_id, tree, mode, dest_abs, ops, files, dict(skipped))
+    return Plan(batch_id, tree, mode, dest_abs, ops, files, dict(skipped),
+                shape.text if shape is not None else None)
 
 
 # -- reading batches -------------------------------------------------------------------------
@@ -939,6 +1015,8 @@ class _Run:
 
     def base_name(self, op: dict[str, Any]) -> str:
         """The target an op had before the plan numbered it (``a.wav`` for ``a (2).wav``)."""
+        if "layout" in self.batch.options:  # planned with a layout: kept where numbered
+            return str(self.batch.options.get("bases", {}).get(str(op["seq"]), op["dst"]))
         name = os.path.basename(op["src"])
         if self.batch.mode == "rename":
             leaf = _safe_name((op["label"] or "").split("/")[-1])
