@@ -18,7 +18,7 @@ from app.common import (
     printable,
 )
 from core.errors import SampletreeError
-from core.relabel_layout import DEFAULT_LAYOUT, FIELDS
+from core.relabel.layout import DEFAULT_LAYOUT, FIELDS
 
 MODES = ["move", "copy", "hardlink", "symlink", "rename", "sidecar"]
 

@@ -47,7 +47,7 @@ from core.relabel import (
     preview,
     undo_batch,
 )
-from core.relabel_layout import DEFAULT_LAYOUT, FIELDS, parse_layout
+from core.relabel.layout import DEFAULT_LAYOUT, FIELDS, parse_layout
 
 MODE_TEXT = {
     "copy": "Copy each file into DESTINATION as the layout says — your originals stay where "

@@ -408,7 +408,7 @@ def test_refusals_say_why_and_store_nothing(kit: Kit, monkeypatch) -> None:
     def read_only(*_a, **_k):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(relabel.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
     with pytest.raises(RelabelError, match="not writable: Read-only file system"):
         plan_relabel(kit.lib, "kit", "copy", kit.tmp / "out")
     monkeypatch.undo()
@@ -528,7 +528,7 @@ def test_a_read_only_drive_stops_the_batch_and_undo_restores(kit: Kit, monkeypat
     dest = kit.tmp / "out"
     before, before_lib = disk(kit.root), lib_paths(kit.lib)
     plan = plan_relabel(kit.lib, "kit", "move", dest)
-    real, calls = relabel._rename, []
+    real, calls = relabel.disksteps._rename, []
 
     def rename(src: str, dst: str) -> None:
         calls.append(src)
@@ -536,7 +536,7 @@ def test_a_read_only_drive_stops_the_batch_and_undo_restores(kit: Kit, monkeypat
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), dst)
         real(src, dst)
 
-    monkeypatch.setattr(relabel, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "failed" and report.done == 2
@@ -560,7 +560,7 @@ def test_a_full_disk_stops_the_batch_leaves_no_partial_file_and_can_be_finished(
     dest = kit.tmp / "out"
     before = disk(kit.root)
     plan = plan_relabel(kit.lib, "kit", "copy", dest)
-    real, calls = relabel._copy, []
+    real, calls = relabel.disksteps._copy, []
 
     def copy(src: str, dst: str, **kwargs) -> None:
         calls.append(dst)
@@ -569,7 +569,7 @@ def test_a_full_disk_stops_the_batch_leaves_no_partial_file_and_can_be_finished(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
         real(src, dst, **kwargs)
 
-    monkeypatch.setattr(relabel, "_copy", copy)
+    monkeypatch.setattr(relabel.disksteps, "_copy", copy)
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "failed" and report.done == 2
@@ -593,7 +593,7 @@ def test_a_cross_drive_move_copies_verifies_then_deletes(kit: Kit, monkeypatch) 
     dest = kit.tmp / "out"
     before, before_lib = disk(kit.root), lib_paths(kit.lib)
     plan = plan_relabel(kit.lib, "kit", "move", dest)
-    real_rename, real_copy = relabel._rename, relabel._copy
+    real_rename, real_copy = relabel.disksteps._rename, relabel.disksteps._copy
     exdev: list[str] = []
     copies: list[tuple[str, str]] = []
 
@@ -607,8 +607,8 @@ def test_a_cross_drive_move_copies_verifies_then_deletes(kit: Kit, monkeypatch) 
         copies.append((src, dst))
         real_copy(src, dst, **kwargs)
 
-    monkeypatch.setattr(relabel, "_rename", rename)
-    monkeypatch.setattr(relabel, "_copy", copy)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_copy", copy)
     target = kit.path("kicks/k1.wav")
     report = apply_batch(kit.lib, plan.batch_id)
 
@@ -647,14 +647,14 @@ def test_a_real_cross_drive_move(kit: Kit) -> None:
 def test_a_hard_link_across_drives_fails_that_file_only(kit: Kit, monkeypatch) -> None:
     dest = kit.tmp / "out"
     plan = plan_relabel(kit.lib, "kit", "hardlink", dest)
-    real = relabel._hardlink
+    real = relabel.disksteps._hardlink
 
     def hardlink(src: str, dst: str) -> None:
         if src.endswith("k1.wav"):
             raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
         real(src, dst)
 
-    monkeypatch.setattr(relabel, "_hardlink", hardlink)
+    monkeypatch.setattr(relabel.disksteps, "_hardlink", hardlink)
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "applied" and report.done == 4
@@ -735,9 +735,9 @@ def test_recover_settles_a_step_cut_short(kit: Kit, monkeypatch, crash, during: 
     plan = plan_relabel(kit.lib, "kit", "move", dest)
     if during == "undo":
         apply_batch(kit.lib, plan.batch_id)
-    rename, copy = crash(relabel._rename, relabel._copy)
-    monkeypatch.setattr(relabel, "_rename", rename)
-    monkeypatch.setattr(relabel, "_copy", copy)
+    rename, copy = crash(relabel.disksteps._rename, relabel.disksteps._copy)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_copy", copy)
     with pytest.raises(Crash):
         (apply_batch if during == "apply" else undo_batch)(kit.lib, plan.batch_id)
     monkeypatch.undo()
@@ -774,7 +774,7 @@ def test_recover_leaves_a_batch_another_process_is_running(kit: Kit) -> None:
     with kit.lib.transaction() as conn:
         conn.exec_driver_sql(f"UPDATE relabel_batches SET state = 'applying' "
                              f"WHERE id = {plan.batch_id}")
-    with relabel._exclusive(kit.lib):  # the other process holds the lock
+    with relabel.journal._exclusive(kit.lib):  # the other process holds the lock
         assert "another process" in recover(kit.lib)[0]
         with pytest.raises(JobBusy, match="busy: a relabel is running on this library"):
             apply_batch(kit.lib, plan.batch_id)
@@ -920,7 +920,7 @@ def test_an_edited_sidecar_is_kept_by_undo(kit: Kit) -> None:
 def test_recover_settles_a_sidecar_cut_short(kit: Kit, monkeypatch) -> None:
     dest = kit.tmp / "out"
     plan = plan_relabel(kit.lib, "kit", "sidecar", dest)
-    real, calls = relabel._rename, []
+    real, calls = relabel.disksteps._rename, []
 
     def rename(src: str, dst: str) -> None:
         calls.append(dst)
@@ -928,7 +928,7 @@ def test_recover_settles_a_sidecar_cut_short(kit: Kit, monkeypatch) -> None:
         if len(calls) == 1:
             raise Crash()  # labels.csv in place, labels.json still a temporary file
 
-    monkeypatch.setattr(relabel, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
     with pytest.raises(Crash):
         apply_batch(kit.lib, plan.batch_id)
     monkeypatch.undo()
@@ -1336,7 +1336,7 @@ def test_rename_and_sidecar_take_no_layout(kit: Kit, mode: str, says: str) -> No
 
 
 def test_layout_names_are_safe_on_windows_and_macos_too() -> None:
-    from core.relabel_layout import parse_layout
+    from core.relabel.layout import parse_layout
 
     layout = parse_layout("{label}/{leaf}/{root}/{name}")
     parts = layout.render({"label": "Drums/Kick", "leaf": "a/b\\c", "root": "CON",
