@@ -27,6 +27,7 @@ The layout is for the modes that sort into DEST (move, copy, hardlink, symlink).
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Mapping
@@ -95,6 +96,7 @@ class Layout:
         return safe
 
 
+@functools.lru_cache(maxsize=8192)  # folder names repeat file after file
 def safe_segment(name: str) -> str:
     """One folder or file name that Linux, Windows and macOS all accept."""
     name = _BAD_CHARS.sub("_", name).strip().rstrip(". ")

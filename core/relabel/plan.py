@@ -306,22 +306,30 @@ def _origins(conn: Connection) -> dict[int, str]:
     return out
 
 
+def _source_folder(folder: str, root_list: list[tuple[int, str]]) -> tuple[str, str]:
+    """``(root name, relfolder)`` of a file in ``folder``: its scanned folder's name and
+    the path inside it (``/``-separated, empty at its top)."""
+    root_id = _root_of(folder, root_list)
+    root = dict(root_list).get(root_id) if root_id is not None else None
+    if root is None:  # not under a scanned folder: its own folder stands for it
+        return os.path.basename(folder), ""
+    rel = os.path.relpath(folder, root)
+    return (os.path.basename(root.rstrip(os.sep)) or root,
+            "" if rel == os.curdir else "/".join(rel.split(os.sep)))
+
+
 def _layout_values(c: _Candidate, label_parts: tuple[str, ...], origin: str,
-                   root_list: list[tuple[int, str]]) -> tuple[dict[str, str], str]:
+                   root_list: list[tuple[int, str]],
+                   folders: dict[str, tuple[str, str]]) -> tuple[dict[str, str], str]:
     """The fields of :data:`core.relabel.layout.FIELDS` for one file, and its extension
     (with the dot). ``origin`` is where the file was before any move batch (its path if
     never moved): a file sorted once keeps the folder it came from, so the same relabel
-    run again finds it already in place."""
+    run again finds it already in place. ``folders`` caches :func:`_source_folder`."""
     folder, name = os.path.split(origin)
     stem, ext = os.path.splitext(name)
-    root_id = _root_of(origin, root_list)
-    root = dict(root_list).get(root_id) if root_id is not None else None
-    if root is not None:
-        rel = os.path.relpath(folder, root)
-        relfolder = "" if rel == os.curdir else "/".join(rel.split(os.sep))
-        root_name = os.path.basename(root.rstrip(os.sep)) or root
-    else:  # not under a scanned folder: its own folder stands for it
-        relfolder, root_name = "", os.path.basename(folder)
+    if folder not in folders:
+        folders[folder] = _source_folder(folder, root_list)
+    root_name, relfolder = folders[folder]
     dur = c.duration_s
     values = {
         "label": "/".join(_safe_name(p) for p in label_parts),
@@ -424,6 +432,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
     ops: list[PlannedOp] = []
     op_files: list[tuple[int, int, str]] = []  # size, mtime_ns, sha256 of each op's source
     bases: dict[str, str] = {}  # seq → the target before " (2)" was added, where it was
+    source_folders: dict[str, tuple[str, str]] = {}
     rows: list[list[Any]] = []
     taken: set[str] = set()
     folder_ok: dict[str, bool] = {}
@@ -469,7 +478,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         else:
             assert dest_abs is not None and shape is not None
             values, ext = _layout_values(c, label_parts, origins.get(c.sample_id, c.path),
-                                         root_list)
+                                         root_list, source_folders)
             below = shape.render(values, ext) or [name]
             if any(len(os.fsencode(part)) > _NAME_MAX for part in below):
                 skipped["name_too_long"] += 1
