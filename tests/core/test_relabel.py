@@ -1260,9 +1260,9 @@ def test_a_multisample_set_keeps_its_folders_with_the_default_layout(
 
     plan = plan_relabel(library, "organ", mode, dest)
 
-    assert plan.layout == relabel.DEFAULT_LAYOUT == "{label}/{relfolder}/{name}"
     wanted = sorted(str(dest / "Keys" / "Organ" / s / n) for s in STOPS for n in NOTES)
     assert sorted(op.dst for op in plan.ops) == wanted  # no "(2)": every stop kept apart
+    assert plan.layout == relabel.DEFAULT_LAYOUT == "{label}/{relfolder}/{name}"
     for op in plan.ops:  # each file under its own stop
         assert os.path.basename(os.path.dirname(op.src)) == os.path.basename(
             os.path.dirname(op.dst))
