@@ -333,10 +333,12 @@ class RelabelDialog(QDialog):
         """What is wrong with the layout typed, or None (also when the mode takes none)."""
         if self.mode.currentData() not in LAYOUT_MODES:
             return None
+        text = self.layout_edit.text()
         try:
-            parse_layout(self.layout_edit.text())
+            parse_layout(text)
         except RelabelError as exc:
-            return str(exc)
+            # the layout is right above: the message need not repeat it (two lines fit)
+            return str(exc).replace(f'the layout "{text}"', "this layout", 1)
         return None
 
     def _layout_changed(self) -> None:
@@ -344,6 +346,7 @@ class RelabelDialog(QDialog):
         problem = self.layout_problem()
         self.layout_error.setText(problem or "" if mode in LAYOUT_MODES
                                   else f"{mode.capitalize()} takes no layout")
+        self.layout_error.setToolTip(self.layout_error.text())  # whole, if cut at 2 lines
         self.apply_button.setEnabled(False)
         self.plan = None
 
