@@ -294,15 +294,20 @@ def _render_sidecar(tree: str, rows: list[list[Any]]) -> tuple[bytes, bytes]:
 
 
 def _origins(conn: Connection) -> dict[int, str]:
-    """Where each file moved by a batch (still done) was before its first such move."""
+    """Where each file moved by a batch (still done) was before its first such move, with
+    the name a later rename batch gave it."""
     out: dict[int, str] = {}
-    for sid, src in conn.execute(
-            select(relabel_ops.c.sample_id, relabel_ops.c.src)
+    for sid, src, dst, mode in conn.execute(
+            select(relabel_ops.c.sample_id, relabel_ops.c.src, relabel_ops.c.dst,
+                   relabel_batches.c.mode)
             .join(relabel_batches, relabel_batches.c.id == relabel_ops.c.batch_id)
-            .where(relabel_batches.c.mode == "move", relabel_ops.c.state == "done",
-                   relabel_ops.c.sample_id.is_not(None))
+            .where(relabel_batches.c.mode.in_(("move", "rename")),
+                   relabel_ops.c.state == "done", relabel_ops.c.sample_id.is_not(None))
             .order_by(relabel_batches.c.id, relabel_ops.c.seq)):
-        out.setdefault(int(sid), src)
+        if mode == "move":
+            out.setdefault(int(sid), src)
+        elif int(sid) in out:  # renamed after its move: the new name is the user's choice
+            out[int(sid)] = os.path.join(os.path.dirname(out[int(sid)]), os.path.basename(dst))
     return out
 
 

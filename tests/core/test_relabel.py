@@ -1371,3 +1371,21 @@ def test_a_moved_file_keeps_its_folder_when_its_label_changes(
     assert again.skipped == {"already_there": 11}
     apply_batch(library, again.batch_id)
     assert_library_matches_disk(kit)
+
+
+def test_a_file_renamed_after_its_move_stays_put_when_the_relabel_runs_again(
+        library: Library, write_audio, untrained_model, tmp_path: Path) -> None:
+    """The name a rename batch gave a moved file is kept: the move run again changes
+    nothing (it once moved ``Keys - 066-F#.wav`` back to ``066-F#.wav``)."""
+    kit = make_organ(library, write_audio, untrained_model, tmp_path)
+    dest = tmp_path / "sorted"
+    apply_batch(library, plan_relabel(library, "organ", "move", dest).batch_id)
+    renamed = plan_relabel(library, "organ", "rename")
+    assert apply_batch(library, renamed.batch_id).state == "applied"
+    after = disk(dest)
+    assert str(dest / "Keys/Organ/Stop 1/Keys - 066-F#.wav") in after
+
+    again = plan_relabel(library, "organ", "move", dest)
+
+    assert again.ops == [] and again.skipped == {"already_there": 12}
+    assert_library_matches_disk(kit)
