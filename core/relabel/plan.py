@@ -30,7 +30,7 @@ from core.relabel.disksteps import (
     _sha256,
     _sha256_bytes,
 )
-from core.relabel.layout import DEFAULT_LAYOUT, Layout, parse_layout
+from core.relabel.layout import DEFAULT_LAYOUT, Layout, parse_layout, safe_segment
 from core.relabel.reports import (
     _NAME_MAX,
     _NAME_ROOM,
@@ -484,11 +484,14 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
             assert dest_abs is not None and shape is not None
             values, ext = _layout_values(c, label_parts, origins.get(c.sample_id, c.path),
                                          root_list, source_folders)
-            below = shape.render(values, ext) or [name]
+            below = shape.render(values, ext) or [safe_segment(name)]
             if any(len(os.fsencode(part)) > _NAME_MAX for part in below):
                 skipped["name_too_long"] += 1
                 continue
             target = os.path.join(dest_abs, *below)
+            if not _under(os.path.normpath(target), dest_abs):  # safe names never do this
+                raise RelabelError(f'the layout "{shape.text}" puts {_show(name)} outside '
+                                   f"the destination")
         if _already_placed(c.path, target, mode, st.st_size, digest):
             skipped["already_there"] += 1
             continue
