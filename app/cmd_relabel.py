@@ -18,6 +18,7 @@ from app.common import (
     printable,
 )
 from core.errors import SampletreeError
+from core.relabel.layout import DEFAULT_LAYOUT, FIELDS
 
 MODES = ["move", "copy", "hardlink", "symlink", "rename", "sidecar"]
 
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "are left alone.",
         examples=("sampletree relabel mine --mode copy --dest ~/Sorted --dry-run",
                   "sampletree relabel mine --mode move --dest ~/Sorted --min-confidence 0.8",
+                  "sampletree relabel mine --mode copy --dest ~/Sorted --layout '{label}/{name}'",
                   "sampletree relabel mine --mode rename --node Drums",
                   "sampletree relabel --resume 3"))
     r.add_argument("tree", metavar="NAME", nargs="?",
@@ -45,6 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "DEST/labels.json list every file's label, no file is touched")
     r.add_argument("--dest", metavar="DIR",
                    help="where files, links or the sidecar go (not for --mode rename)")
+    r.add_argument("--layout", metavar="TEMPLATE",
+                   help=f"where each file goes under DEST (move, copy, hardlink, symlink; "
+                        f"default {DEFAULT_LAYOUT}: its label, then the folder it had inside "
+                        f"its scanned folder, so same-named files of a sample pack stay "
+                        f"apart). Fields: {', '.join('{' + f + '}' for f in FIELDS)}. "
+                        "{name} has no extension: the file's own is always kept, {ext} is it "
+                        "without the dot. {label} and {relfolder} make folders. rename and "
+                        "sidecar take none")
     r.add_argument("--min-confidence", type=fraction, default=0.0, metavar="X",
                    help="only files labeled at least this confidently, 0 to 1 (0)")
     r.add_argument("--node", action="append", dest="nodes", metavar="NODE/PATH",
@@ -90,6 +100,7 @@ def cmd_relabel(args: argparse.Namespace) -> int:
     if args.resume is not None:
         given = [flag for flag, value in (("NAME", args.tree), ("--mode", args.mode),
                                           ("--dest", args.dest), ("--node", args.nodes),
+                                          ("--layout", args.layout),
                                           ("--folder", args.folders),
                                           ("--dry-run", args.dry_run or None))
                  if value is not None]
@@ -106,7 +117,7 @@ def cmd_relabel(args: argparse.Namespace) -> int:
                   f"`sampletree undo {b['id']}`", file=sys.stderr)
         plan = plan_relabel(lib, args.tree, args.mode, args.dest,
                             min_confidence=args.min_confidence, nodes=args.nodes,
-                            folders=args.folders)
+                            folders=args.folders, layout=args.layout)
         rows = preview(lib, plan.batch_id)
         if args.dry_run:
             discard_batch(lib, plan.batch_id)  # a dry run stores nothing
@@ -115,7 +126,7 @@ def cmd_relabel(args: argparse.Namespace) -> int:
     if args.json:
         out: dict[str, Any] = {
             "batch": None if args.dry_run else plan.batch_id, "dry_run": args.dry_run,
-            "files": plan.files,
+            "layout": plan.layout, "files": plan.files,
             "skipped": skipped,
             "operations": [{k: printable(v) if k in {"src", "dst"} else v
                             for k, v in row.items()} for row in rows]}
@@ -128,6 +139,8 @@ def cmd_relabel(args: argparse.Namespace) -> int:
                   f"{'':<24} → {printable(row['dst'])}")
         if skipped:
             print("left alone: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
+        if plan.layout is not None:
+            print(f"layout: {plan.layout} (under {printable(plan.dest)})")
         if args.dry_run:
             print(f"dry run: {plan.files} files planned; nothing changed, nothing stored")
         else:

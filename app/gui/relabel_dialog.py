@@ -33,6 +33,7 @@ from app.gui import dialogs
 from app.gui.engine import Job
 from app.gui.session import Session
 from app.gui.text import plural
+from core.errors import RelabelError
 from core.paths import display_path
 from core.relabel import (
     MODES,
@@ -46,12 +47,15 @@ from core.relabel import (
     preview,
     undo_batch,
 )
+from core.relabel.layout import DEFAULT_LAYOUT, FIELDS, parse_layout
 
 MODE_TEXT = {
-    "copy": "Copy each file into DESTINATION/<class>/ — your originals stay where they are",
-    "move": "Move each file into DESTINATION/<class>/ — the library follows the files",
-    "hardlink": "Hard-link each file into DESTINATION/<class>/ (same drive; no extra space)",
-    "symlink": "Symbolic links in DESTINATION/<class>/ pointing at your files",
+    "copy": "Copy each file into DESTINATION as the layout says — your originals stay where "
+            "they are",
+    "move": "Move each file into DESTINATION as the layout says — the library follows the files",
+    "hardlink": "Hard-link each file into DESTINATION as the layout says (same drive; no extra "
+                "space)",
+    "symlink": "Symbolic links in DESTINATION, placed as the layout says, pointing at your files",
     "rename": "Rename each file in place: '<class> - name.wav'",
     "sidecar": "Write labels.csv and labels.json into DESTINATION; no file is touched",
 }
@@ -59,6 +63,8 @@ VERBS = {"copy": "copied", "move": "moved", "hardlink": "hard-linked", "symlink"
          "rename": "renamed", "sidecar": "listed in the sidecar"}
 #: the mode a new batch starts with: copies leave the originals where they are
 DEFAULT_MODE = "copy"
+#: the modes that place files under DESTINATION by the layout
+LAYOUT_MODES = frozenset({"move", "copy", "hardlink", "symlink"})
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -165,6 +171,21 @@ class RelabelDialog(QDialog):
         self.browse = QPushButton("Browse…", self)
         self.browse.setAccessibleName("Choose destination")
         self.browse.clicked.connect(self._browse)
+        self.layout_edit = QLineEdit(DEFAULT_LAYOUT, self)
+        self.layout_edit.setObjectName("layout")
+        self.layout_edit.setAccessibleName("Layout")
+        self.layout_edit.setToolTip(
+            "Where each file goes under the destination. The default keeps the folder a file "
+            "had inside its scanned folder, so same-named files of a sample pack stay apart.\n"
+            + "\n".join(f"{{{name}}}: {what}" for name, what in FIELDS.items()))
+        self.layout_edit.textChanged.connect(lambda _t: self._layout_changed())
+        self.layout_error = QLabel(self)
+        self.layout_error.setObjectName("layoutError")
+        self.layout_error.setAccessibleName("Layout problem")
+        self.layout_error.setWordWrap(True)
+        # always two lines high, empty or not: the fields below never jump
+        self.layout_error.setFixedHeight(2 * self.layout_error.fontMetrics().lineSpacing() + 4)
+        self.layout_error.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.min_conf = QDoubleSpinBox(self)
         self.min_conf.setObjectName("minConfidence")
         self.min_conf.setAccessibleName("Minimum confidence")
@@ -200,6 +221,8 @@ class RelabelDialog(QDialog):
         form.addRow("Mode", self.mode)
         form.addRow("", self.mode_text)
         form.addRow("Destination", dest_row)
+        form.addRow("Layout", self.layout_edit)
+        form.addRow("", self.layout_error)
         form.addRow("Minimum confidence", self.min_conf)
         form.addRow("Only these classes", self.nodes)
         form.addRow("Only these folders", self.folders)
@@ -303,6 +326,27 @@ class RelabelDialog(QDialog):
         self.dest.setEnabled(not in_place)
         self.browse.setEnabled(not in_place)
         self.dest.setToolTip("Rename works in place: no destination" if in_place else "")
+        self.layout_edit.setEnabled(mode in LAYOUT_MODES)
+        self._layout_changed()
+
+    def layout_problem(self) -> str | None:
+        """What is wrong with the layout typed, or None (also when the mode takes none)."""
+        if self.mode.currentData() not in LAYOUT_MODES:
+            return None
+        text = self.layout_edit.text()
+        try:
+            parse_layout(text)
+        except RelabelError as exc:
+            # the layout is right above: the message need not repeat it (two lines fit)
+            return str(exc).replace(f'the layout "{text}"', "this layout", 1)
+        return None
+
+    def _layout_changed(self) -> None:
+        mode = self.mode.currentData()
+        problem = self.layout_problem()
+        self.layout_error.setText(problem or "" if mode in LAYOUT_MODES
+                                  else f"{mode.capitalize()} takes no layout")
+        self.layout_error.setToolTip(self.layout_error.text())  # whole, if cut at 2 lines
         self.apply_button.setEnabled(False)
         self.plan = None
 
@@ -360,12 +404,18 @@ class RelabelDialog(QDialog):
         if mode != "rename" and not dest:
             self.summary.setText("Choose a destination folder first.")
             return
+        problem = self.layout_problem()
+        if problem:
+            self.summary.setText(f"Fix the layout first: {problem}")
+            return
+        layout = self.layout_edit.text() if mode in LAYOUT_MODES else None
         min_conf = self.min_conf.value() / 100
         nodes, folders = self._checked(self.nodes) or None, self._checked(self.folders) or None
 
         def work(lib: Any, progress: Any, cancel: Any) -> tuple[Plan, list[dict[str, Any]]]:
             plan = plan_relabel(lib, tree, mode, dest, min_confidence=min_conf, nodes=nodes,
-                                folders=folders, progress=progress, cancel=cancel)
+                                folders=folders, layout=layout, progress=progress,
+                                cancel=cancel)
             return plan, preview(lib, plan.batch_id)
 
         def done(result: Any, problem: str | None) -> None:
@@ -378,9 +428,11 @@ class RelabelDialog(QDialog):
             self.preview_model.set_rows(rows)
             skipped = ", ".join(f"{n:,} {SKIP_REASONS.get(k, k)}"
                                 for k, n in plan.skipped.items() if n)
+            where = f" as {plan.layout}" if plan.layout else ""
             self.summary.setText(
                 f"Batch {plan.batch_id}: {plural(plan.files, 'file')} will be {VERBS[mode]}"
-                + (f"; left alone: {skipped}" if skipped else "") + ". Nothing has changed yet.")
+                + where + (f"; left alone: {skipped}" if skipped else "")
+                + ". Nothing has changed yet.")
             self.apply_button.setEnabled(plan.files > 0)
             self.refresh_history()
 

@@ -149,9 +149,9 @@ def test_relabel_dry_run_apply_and_undo(scanned, capsys, tmp_path: Path) -> None
     applied = json.loads(out)
     assert rc == 0, err
     assert applied["report"]["done"] == len(applied["operations"]) > 0
-    assert (dest / "Bass" / "b0.wav").exists() and not (folder / "bass/b0.wav").exists()
+    assert (dest / "Bass" / "bass" / "b0.wav").exists() and not (folder / "bass/b0.wav").exists()
     rc, out, _ = run(capsys, "--library", lib, "ls", "--json")
-    assert str(dest / "Bass" / "b0.wav") in {r["path"] for r in json.loads(out)}
+    assert str(dest / "Bass" / "bass" / "b0.wav") in {r["path"] for r in json.loads(out)}
 
     rc, out, err = run(capsys, "--library", lib, "undo", str(applied["batch"]))
     assert rc == 0 and "undone" in out, err

@@ -167,3 +167,44 @@ def test_resume_refuses_plan_options_and_a_plan_needs_tree_and_mode(labeled, cap
     assert "give the tree NAME and --mode" in capsys.readouterr().err
     rc, _out, err = run(capsys, "--library", lib, "relabel", "--resume", "7")
     assert rc == 1 and err.strip() == "sampletree: error: there is no relabel batch 7"
+
+
+def test_layout_is_shown_by_a_dry_run_and_places_the_files(labeled, capsys,
+                                                            tmp_path: Path) -> None:
+    """Issue #15: --layout; the default keeps each file's folder (d0 … d6)."""
+    lib, _root = labeled
+    dest = tmp_path / "sorted"
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "copy", "--dest",
+                       dest, "--dry-run")
+    assert rc == 0, err
+    assert f"layout: {{label}}/{{relfolder}}/{{name}} (under {dest})" in out
+    assert f"→ {dest / 'Drums' / 'd0' / 'f000.wav'}" in out
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "copy", "--dest",
+                       dest, "--layout", "{leaf}/{relfolder} {name}", "--json")
+    assert rc == 0, err
+    applied = json.loads(out)
+    assert applied["layout"] == "{leaf}/{relfolder} {name}"
+    assert (dest / "Drums" / "d0 f000.wav").is_file()
+    assert len(snapshot(dest)) == N and not [p for p in snapshot(dest) if " (" in p]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--mode", "copy", "--layout", "{label}/{bpm}"],
+     "field {bpm} is unknown; valid fields: {label}, {leaf}"),
+    (["--mode", "copy", "--layout", "../{name}"], "would leave the destination"),
+    (["--mode", "copy", "--layout", "{label}/"], "no file name part"),
+    (["--mode", "rename", "--layout", "{name}"], "rename puts the label before each name"),
+    (["--mode", "sidecar", "--layout", "{name}"], "sidecar places no file"),
+])
+def test_a_bad_layout_is_a_one_line_error(labeled, capsys, tmp_path: Path, argv: list[str],
+                                          says: str) -> None:
+    lib, _root = labeled
+    dest = [] if "rename" in argv else ["--dest", str(tmp_path / "sorted")]
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", *argv, *dest)
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and not out, err
+    assert lines[0].startswith("sampletree: error: ") and says in lines[0], lines
+    assert not (tmp_path / "sorted").exists()
+    with pytest.raises(SystemExit):
+        main(["--library", str(lib), "relabel", "--resume", "1", "--layout", "{name}"])
+    assert "it takes no --layout" in capsys.readouterr().err

@@ -21,7 +21,7 @@ def main() -> None:
     library, batch_id, variant, nap = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(
         sys.argv[4])
     if variant == "exdev":
-        real_rename, real_copy = relabel._rename, relabel._copy
+        real_rename, real_copy = relabel.disksteps._rename, relabel.disksteps._copy
 
         def rename(src: str, dst: str) -> None:
             if not os.path.basename(src).startswith(".sampletree-"):
@@ -32,7 +32,7 @@ def main() -> None:
             real_copy(src, dst, **kwargs)  # type: ignore[arg-type]
             time.sleep(5 * nap)  # the temporary copy is there, the original not yet gone
 
-        relabel._rename, relabel._copy = rename, copy  # type: ignore[assignment]
+        relabel.disksteps._rename, relabel.disksteps._copy = rename, copy  # type: ignore[assignment]
     with Library(library) as lib:
         relabel.apply_batch(lib, batch_id, progress=lambda _p: time.sleep(nap))
     print("finished", flush=True)

@@ -59,10 +59,10 @@ SPEC: dict[str, tuple[str, float, str]] = {
     "snares/s2.wav": ("Drums", 0.6, "predict"),  # backed off to the family
 }
 LABELED = ["bass/b1.wav", "kicks/k1.wav", "kicks/k2.wav", "snares/s1.wav", "snares/s2.wav"]
-TREE_TARGETS = {  # where each labeled file goes under DEST
-    "bass/b1.wav": "Bass/b1.wav", "kicks/k1.wav": "Drums/Kick/k1.wav",
-    "kicks/k2.wav": "Drums/Kick/k2.wav", "snares/s1.wav": "Drums/Snare/s1.wav",
-    "snares/s2.wav": "Drums/s2.wav",
+TREE_TARGETS = {  # where each labeled file goes under DEST (the default layout keeps its folder)
+    "bass/b1.wav": "Bass/bass/b1.wav", "kicks/k1.wav": "Drums/Kick/kicks/k1.wav",
+    "kicks/k2.wav": "Drums/Kick/kicks/k2.wav", "snares/s1.wav": "Drums/Snare/snares/s1.wav",
+    "snares/s2.wav": "Drums/snares/s2.wav",
 }
 RENAMED = {
     "bass/b1.wav": "bass/Bass - b1.wav", "kicks/k1.wav": "kicks/Kick - k1.wav",
@@ -332,7 +332,7 @@ def test_two_files_with_one_name_and_a_taken_name_never_overwrite(make_kit) -> N
     (dest / "Drums" / "Kick" / "k.wav").write_bytes(b"the user's own file")
     before = disk(kit.root, dest)
 
-    plan = plan_relabel(kit.lib, "kit", "move", dest)
+    plan = plan_relabel(kit.lib, "kit", "move", dest, layout="{label}/{name}")  # flat
 
     kick = dest / "Drums" / "Kick"
     # Sorted by path, so the plan is the same every time; names compared ignoring case.
@@ -408,7 +408,7 @@ def test_refusals_say_why_and_store_nothing(kit: Kit, monkeypatch) -> None:
     def read_only(*_a, **_k):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(relabel.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
     with pytest.raises(RelabelError, match="not writable: Read-only file system"):
         plan_relabel(kit.lib, "kit", "copy", kit.tmp / "out")
     monkeypatch.undo()
@@ -455,7 +455,8 @@ def test_files_changed_since_the_plan_are_skipped(kit: Kit) -> None:
     assert sorted((os.path.basename(p), why) for p, why in report.skipped) == [
         ("k1.wav", "changed since the plan"), ("s1.wav", "the file is gone since the plan")]
     assert op_states(kit.lib, plan.batch_id) == ["done", "skipped", "done", "skipped", "done"]
-    assert sha(kit.path("kicks/k1.wav")) == edited and (dest / "Drums/Kick/k2.wav").exists()
+    assert sha(kit.path("kicks/k1.wav")) == edited
+    assert (dest / TREE_TARGETS["kicks/k2.wav"]).exists()
     undo_batch(kit.lib, plan.batch_id)
     assert sha(kit.path("kicks/k1.wav")) == edited
     assert sha(kit.path("kicks/k2.wav")) == kit.content[kit.ids["kicks/k2.wav"]]
@@ -527,7 +528,7 @@ def test_a_read_only_drive_stops_the_batch_and_undo_restores(kit: Kit, monkeypat
     dest = kit.tmp / "out"
     before, before_lib = disk(kit.root), lib_paths(kit.lib)
     plan = plan_relabel(kit.lib, "kit", "move", dest)
-    real, calls = relabel._rename, []
+    real, calls = relabel.disksteps._rename, []
 
     def rename(src: str, dst: str) -> None:
         calls.append(src)
@@ -535,7 +536,7 @@ def test_a_read_only_drive_stops_the_batch_and_undo_restores(kit: Kit, monkeypat
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), dst)
         real(src, dst)
 
-    monkeypatch.setattr(relabel, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "failed" and report.done == 2
@@ -559,7 +560,7 @@ def test_a_full_disk_stops_the_batch_leaves_no_partial_file_and_can_be_finished(
     dest = kit.tmp / "out"
     before = disk(kit.root)
     plan = plan_relabel(kit.lib, "kit", "copy", dest)
-    real, calls = relabel._copy, []
+    real, calls = relabel.disksteps._copy, []
 
     def copy(src: str, dst: str, **kwargs) -> None:
         calls.append(dst)
@@ -568,15 +569,16 @@ def test_a_full_disk_stops_the_batch_leaves_no_partial_file_and_can_be_finished(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
         real(src, dst, **kwargs)
 
-    monkeypatch.setattr(relabel, "_copy", copy)
+    monkeypatch.setattr(relabel.disksteps, "_copy", copy)
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "failed" and report.done == 2
-    assert report.message.startswith(f"no space left on the drive of {dest / 'Drums/Kick'}")
+    assert report.message.startswith(
+        f"no space left on the drive of {dest / 'Drums/Kick/kicks'}")
     assert os.path.basename(calls[2]).startswith(".sampletree-")  # never the final name
     assert not temps(kit.root, dest)
-    assert sorted(os.path.relpath(p, dest) for p in disk(dest)) == ["Bass/b1.wav",
-                                                                    "Drums/Kick/k1.wav"]
+    assert sorted(os.path.relpath(p, dest) for p in disk(dest)) == [
+        TREE_TARGETS["bass/b1.wav"], TREE_TARGETS["kicks/k1.wav"]]
     monkeypatch.undo()
 
     # Space was freed: applying it again finishes the batch.
@@ -591,7 +593,7 @@ def test_a_cross_drive_move_copies_verifies_then_deletes(kit: Kit, monkeypatch) 
     dest = kit.tmp / "out"
     before, before_lib = disk(kit.root), lib_paths(kit.lib)
     plan = plan_relabel(kit.lib, "kit", "move", dest)
-    real_rename, real_copy = relabel._rename, relabel._copy
+    real_rename, real_copy = relabel.disksteps._rename, relabel.disksteps._copy
     exdev: list[str] = []
     copies: list[tuple[str, str]] = []
 
@@ -605,8 +607,8 @@ def test_a_cross_drive_move_copies_verifies_then_deletes(kit: Kit, monkeypatch) 
         copies.append((src, dst))
         real_copy(src, dst, **kwargs)
 
-    monkeypatch.setattr(relabel, "_rename", rename)
-    monkeypatch.setattr(relabel, "_copy", copy)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_copy", copy)
     target = kit.path("kicks/k1.wav")
     report = apply_batch(kit.lib, plan.batch_id)
 
@@ -645,14 +647,14 @@ def test_a_real_cross_drive_move(kit: Kit) -> None:
 def test_a_hard_link_across_drives_fails_that_file_only(kit: Kit, monkeypatch) -> None:
     dest = kit.tmp / "out"
     plan = plan_relabel(kit.lib, "kit", "hardlink", dest)
-    real = relabel._hardlink
+    real = relabel.disksteps._hardlink
 
     def hardlink(src: str, dst: str) -> None:
         if src.endswith("k1.wav"):
             raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
         real(src, dst)
 
-    monkeypatch.setattr(relabel, "_hardlink", hardlink)
+    monkeypatch.setattr(relabel.disksteps, "_hardlink", hardlink)
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "applied" and report.done == 4
@@ -733,9 +735,9 @@ def test_recover_settles_a_step_cut_short(kit: Kit, monkeypatch, crash, during: 
     plan = plan_relabel(kit.lib, "kit", "move", dest)
     if during == "undo":
         apply_batch(kit.lib, plan.batch_id)
-    rename, copy = crash(relabel._rename, relabel._copy)
-    monkeypatch.setattr(relabel, "_rename", rename)
-    monkeypatch.setattr(relabel, "_copy", copy)
+    rename, copy = crash(relabel.disksteps._rename, relabel.disksteps._copy)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_copy", copy)
     with pytest.raises(Crash):
         (apply_batch if during == "apply" else undo_batch)(kit.lib, plan.batch_id)
     monkeypatch.undo()
@@ -772,7 +774,7 @@ def test_recover_leaves_a_batch_another_process_is_running(kit: Kit) -> None:
     with kit.lib.transaction() as conn:
         conn.exec_driver_sql(f"UPDATE relabel_batches SET state = 'applying' "
                              f"WHERE id = {plan.batch_id}")
-    with relabel._exclusive(kit.lib):  # the other process holds the lock
+    with relabel.journal._exclusive(kit.lib):  # the other process holds the lock
         assert "another process" in recover(kit.lib)[0]
         with pytest.raises(JobBusy, match="busy: a relabel is running on this library"):
             apply_batch(kit.lib, plan.batch_id)
@@ -918,7 +920,7 @@ def test_an_edited_sidecar_is_kept_by_undo(kit: Kit) -> None:
 def test_recover_settles_a_sidecar_cut_short(kit: Kit, monkeypatch) -> None:
     dest = kit.tmp / "out"
     plan = plan_relabel(kit.lib, "kit", "sidecar", dest)
-    real, calls = relabel._rename, []
+    real, calls = relabel.disksteps._rename, []
 
     def rename(src: str, dst: str) -> None:
         calls.append(dst)
@@ -926,7 +928,7 @@ def test_recover_settles_a_sidecar_cut_short(kit: Kit, monkeypatch) -> None:
         if len(calls) == 1:
             raise Crash()  # labels.csv in place, labels.json still a temporary file
 
-    monkeypatch.setattr(relabel, "_rename", rename)
+    monkeypatch.setattr(relabel.disksteps, "_rename", rename)
     with pytest.raises(Crash):
         apply_batch(kit.lib, plan.batch_id)
     monkeypatch.undo()
@@ -1130,10 +1132,10 @@ def test_running_the_same_relabel_twice_changes_nothing_the_second_time(
 def test_a_file_relabeled_as_name_2_is_recognised_there_too(kit: Kit) -> None:
     """A name taken at the first run gave ``k1 (2).wav``: the second run leaves it too."""
     dest = kit.tmp / "sorted"
-    (dest / "Drums/Kick").mkdir(parents=True)
-    (dest / "Drums/Kick/k1.wav").write_bytes(b"someone else's file")
+    (dest / "Drums/Kick/kicks").mkdir(parents=True)
+    (dest / "Drums/Kick/kicks/k1.wav").write_bytes(b"someone else's file")
     apply_batch(kit.lib, plan_relabel(kit.lib, "kit", "copy", dest).batch_id)
-    assert (dest / "Drums/Kick/k1 (2).wav").exists()
+    assert (dest / "Drums/Kick/kicks/k1 (2).wav").exists()
     again = plan_relabel(kit.lib, "kit", "copy", dest)
     assert again.ops == [] and again.skipped["already_there"] == 5
 
@@ -1179,7 +1181,7 @@ def test_a_full_destination_drive_is_named_not_the_source(kit: Kit, small_drive:
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "failed" and report.done == 0
-    assert report.message.startswith(f"no space left on the drive of {dest / 'Bass'}: "
+    assert report.message.startswith(f"no space left on the drive of {dest / 'Bass/bass'}: "
                                      "b1.wav was not moved")
     assert str(kit.root) not in report.message
     assert disk(kit.root) == before and not temps(dest)
@@ -1227,3 +1229,163 @@ def test_discarding_a_planned_batch_frees_its_number(kit: Kit) -> None:
     apply_batch(kit.lib, second.batch_id)
     with pytest.raises(RelabelError, match="only a planned batch can be discarded"):
         relabel.discard_batch(kit.lib, second.batch_id)
+
+
+# -- issue #15: the layout, keeping the folders that tell a multisample set apart -------------
+
+STOPS = [f"Stop {i}" for i in range(1, 7)]
+NOTES = ["066-F#.wav", "067-G.wav"]
+
+
+def make_organ(library: Library, write_audio, untrained_model, tmp_path: Path) -> Kit:
+    """Six organ stops in sibling folders, each with the same file names, labeled "Keys"."""
+    for i, (stop, note) in enumerate((s, n) for s in STOPS for n in NOTES):
+        write_audio(f"Organ/{stop}/{note}", seconds=0.1, sr=8_000, seed=i, freq=100.0 + 9 * i)
+    root = tmp_path / "samples"
+    assert scan(library, [str(root)], untrained_model, options=INLINE).decoded == 12
+    known = library.known_samples()
+    tid, node_ids = make_tree(library, "organ", ["Keys"])
+    for k in known.values():
+        label(library, tid, node_ids, k.id, "Keys", 0.87, "predict")
+    return Kit(library, root, tmp_path, {}, {k.id: sha(k.path) for k in known.values()})
+
+
+@pytest.mark.parametrize("mode", ["move", "copy"])
+def test_a_multisample_set_keeps_its_folders_with_the_default_layout(
+        library: Library, write_audio, untrained_model, tmp_path: Path, mode: str) -> None:
+    """Issue #15: same-named files of 6 stops became ``Keys/066-F# (2).wav`` … ``(6).wav``."""
+    kit = make_organ(library, write_audio, untrained_model, tmp_path)
+    dest = tmp_path / "sorted"
+    before = disk(kit.root)
+
+    plan = plan_relabel(library, "organ", mode, dest)
+
+    wanted = sorted(str(dest / "Keys" / "Organ" / s / n) for s in STOPS for n in NOTES)
+    assert sorted(op.dst for op in plan.ops) == wanted  # no "(2)": every stop kept apart
+    assert plan.layout == relabel.DEFAULT_LAYOUT == "{label}/{relfolder}/{name}"
+    for op in plan.ops:  # each file under its own stop
+        assert os.path.basename(os.path.dirname(op.src)) == os.path.basename(
+            os.path.dirname(op.dst))
+    assert apply_batch(library, plan.batch_id).state == "applied"
+    assert sorted(disk(dest)) == wanted
+    assert_each_file_once(kit, *([dest] if mode == "move" else []))
+    # The same relabel again: everything is already in place.
+    again = plan_relabel(library, "organ", mode, dest)
+    assert again.ops == [] and again.skipped == {"already_there": 12}
+    assert undo_batch(library, plan.batch_id).state == "undone"
+    assert disk(kit.root) == before and not dest.exists()
+
+
+def test_a_layout_with_every_kind_of_field(
+        library: Library, write_audio, untrained_model, tmp_path: Path) -> None:
+    kit = make_organ(library, write_audio, untrained_model, tmp_path)
+    dest = tmp_path / "sorted"
+
+    plan = plan_relabel(library, "organ", "copy", dest,
+                        layout="{root}\\{leaf}/{ext}/{rate} {channels}ch {confidence}/"
+                               "{relfolder}/{name} [{format}]")
+
+    src = str(kit.root / "Organ/Stop 3/067-G.wav")
+    (dst,) = [op.dst for op in plan.ops if op.src == src]
+    # The extension is always kept at the end; {ext} has no dot; "\" separates folders too.
+    assert dst == str(dest / "samples/Keys/wav/8000 1ch 87/Organ/Stop 3/067-G [WAV].wav")
+    assert apply_batch(library, plan.batch_id).state == "applied"
+    assert sha(dst) == sha(src)
+
+
+def test_a_flat_layout_numbers_same_named_files_and_never_overwrites(
+        library: Library, write_audio, untrained_model, tmp_path: Path) -> None:
+    """The old behaviour, asked for: one folder per label, names numbered."""
+    make_organ(library, write_audio, untrained_model, tmp_path)
+    dest = tmp_path / "sorted"
+    plan = plan_relabel(library, "organ", "copy", dest, layout="{label}/{name}")
+    names = sorted(os.path.relpath(op.dst, dest) for op in plan.ops)
+    assert names == sorted([f"Keys/{n}" for n in NOTES]
+                           + [f"Keys/{n[:-4]} ({i}).wav" for n in NOTES for i in range(2, 7)])
+
+
+@pytest.mark.parametrize(("layout", "says"), [
+    ("{label}/{bpm}/{name}", "field {bpm} is unknown; valid fields: {label}, {leaf}, {root}, "
+                             "{relfolder}, {name}, {ext}, {confidence}"),
+    ("{name:>10}", "takes no format"),
+    ("{label}/", "no file name part"),
+    ("{label}/{relfolder}/ ", "no file name part"),
+    ("../{name}", "would leave the destination"),
+    ("{label}/../../{name}", "would leave the destination"),
+    ("/etc/{name}", "cannot start with / or a drive"),
+    ("C:\\x\\{name}", "cannot start with / or a drive"),
+    ("{label}/{name", "not valid"),
+    ("", "empty"),
+])
+def test_a_bad_layout_is_refused_in_one_line_and_nothing_is_stored(
+        kit: Kit, layout: str, says: str) -> None:
+    dest = kit.tmp / "sorted"
+    with pytest.raises(RelabelError, match=None) as err:
+        plan_relabel(kit.lib, "kit", "copy", dest, layout=layout)
+    assert says in str(err.value) and "\n" not in str(err.value)
+    assert list_batches(kit.lib) == [] and not dest.exists()
+
+
+@pytest.mark.parametrize(("mode", "says"), [("rename", "rename"), ("sidecar", "sidecar")])
+def test_rename_and_sidecar_take_no_layout(kit: Kit, mode: str, says: str) -> None:
+    dest = None if mode == "rename" else kit.tmp / "out"
+    with pytest.raises(RelabelError, match=f"{says}.*takes no layout"):
+        plan_relabel(kit.lib, "kit", mode, dest, layout="{label}/{name}")
+    assert list_batches(kit.lib) == []
+    assert plan_relabel(kit.lib, "kit", mode, dest).layout is None
+
+
+def test_layout_names_are_safe_on_windows_and_macos_too() -> None:
+    from core.relabel.layout import parse_layout
+
+    layout = parse_layout("{label}/{leaf}/{root}/{name}")
+    parts = layout.render({"label": "Drums/Kick", "leaf": "a/b\\c", "root": "CON",
+                           "name": 'x:y?"<z>| . '}, ".wav")
+    # "/" in a plain field never makes a folder; a path field's does
+    assert parts == ["Drums", "Kick", "a_b_c", "_CON", 'x_y___z__.wav']
+    assert parse_layout("{relfolder}").render({"relfolder": ""}, ".wav") == []
+    assert parse_layout("{label}/x/..{name}").render(
+        {"label": "..", "name": "a"}, "") == ["_", "x", "..a"]
+
+
+def test_a_moved_file_keeps_its_folder_when_its_label_changes(
+        library: Library, write_audio, untrained_model, tmp_path: Path) -> None:
+    """The folder a file came from is where it was before sampletree moved it."""
+    kit = make_organ(library, write_audio, untrained_model, tmp_path)
+    dest = tmp_path / "sorted"
+    assert apply_batch(library, plan_relabel(library, "organ", "move", dest).batch_id
+                       ).state == "applied"
+    moved = str(dest / "Keys/Organ/Stop 2/066-F#.wav")
+    sid = {p: i for i, p in lib_paths(library).items()}[moved]
+    with library.transaction() as conn:  # the user relabels one file "Pads"
+        tid = conn.execute(select(trees.c.id)).scalar_one()
+        root = conn.execute(select(nodes.c.id).where(nodes.c.parent_id.is_(None))).scalar_one()
+        pads = conn.execute(insert(nodes).values(tree_id=tid, parent_id=root, name="Pads",
+                                                 position=9)).inserted_primary_key[0]
+        conn.execute(insert(supports).values(tree_id=tid, node_id=pads, sample_id=sid,
+                                             created_at=time.time()))
+
+    again = plan_relabel(library, "organ", "move", dest)
+
+    assert [op.dst for op in again.ops] == [str(dest / "Pads/Organ/Stop 2/066-F#.wav")]
+    assert again.skipped == {"already_there": 11}
+    apply_batch(library, again.batch_id)
+    assert_library_matches_disk(kit)
+
+
+def test_a_file_renamed_after_its_move_stays_put_when_the_relabel_runs_again(
+        library: Library, write_audio, untrained_model, tmp_path: Path) -> None:
+    """The name a rename batch gave a moved file is kept: the move run again changes
+    nothing (it once moved ``Keys - 066-F#.wav`` back to ``066-F#.wav``)."""
+    kit = make_organ(library, write_audio, untrained_model, tmp_path)
+    dest = tmp_path / "sorted"
+    apply_batch(library, plan_relabel(library, "organ", "move", dest).batch_id)
+    renamed = plan_relabel(library, "organ", "rename")
+    assert apply_batch(library, renamed.batch_id).state == "applied"
+    after = disk(dest)
+    assert str(dest / "Keys/Organ/Stop 1/Keys - 066-F#.wav") in after
+
+    again = plan_relabel(library, "organ", "move", dest)
+
+    assert again.ops == [] and again.skipped == {"already_there": 12}
+    assert_library_matches_disk(kit)

@@ -5,6 +5,7 @@ distances, the relabel dialog, formats, playback state, shortcuts, title, map ch
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -384,6 +385,42 @@ def test_relabel_paths_stretch_and_undo_refreshes_the_rows(qtbot, files_session,
     assert text.startswith(f"Batch {batch} undone: 12 copies or links removed"), text
     assert "(undone)" not in text
     assert not list(dest.rglob("*.wav")) and len(list(src.glob("*.wav"))) == 12
+
+
+def test_relabel_layout_is_checked_live_and_the_preview_shows_its_paths(
+        qtbot, files_session, tmp_path) -> None:
+    """Issue #15: the dialog's Layout field, its one-line error, and the paths it gives."""
+    from core.relabel import DEFAULT_LAYOUT
+
+    session, _src = files_session
+    dialog = _dialog(qtbot, session)
+    dest = tmp_path / "Sorted"
+    dialog.dest.setText(str(dest))
+    dialog.min_conf.setValue(0)
+    assert dialog.layout_edit.text() == DEFAULT_LAYOUT and dialog.layout_error.text() == ""
+    dialog.layout_edit.setText("{label}/{bpm}")
+    assert "field {bpm} is unknown; valid fields: {label}" in dialog.layout_error.text()
+    dialog.preview()  # refused before any job starts
+    assert dialog.plan is None and dialog.summary.text().startswith("Fix the layout first")
+    dialog.layout_edit.setText("{label}/")
+    assert "no file name part" in dialog.layout_error.text()
+    dialog.layout_edit.setText("{leaf}/{confidence} {name}")
+    assert dialog.layout_error.text() == ""
+    dialog.preview()
+    qtbot.waitUntil(lambda: dialog.plan is not None, timeout=30_000)
+    assert dialog.plan.layout == "{leaf}/{confidence} {name}"
+    dsts = {os.path.relpath(r["dst"], dest) for r in dialog.preview_model.rows}
+    assert os.path.join("Kick", "100 kick00.wav") in dsts and len(dsts) == 12
+    assert "as {leaf}/{confidence} {name}" in dialog.summary.text()
+    # editing the layout drops the plan: Apply never runs what the preview did not show
+    dialog.layout_edit.setText(DEFAULT_LAYOUT)
+    assert dialog.plan is None and not dialog.apply_button.isEnabled()
+    for mode in ("rename", "sidecar"):
+        dialog.mode.setCurrentIndex(dialog.mode.findData(mode))
+        assert not dialog.layout_edit.isEnabled()
+        assert dialog.layout_error.text() == f"{mode.capitalize()} takes no layout"
+    dialog.mode.setCurrentIndex(dialog.mode.findData("move"))
+    assert dialog.layout_edit.isEnabled() and dialog.layout_error.text() == ""
 
 
 # -- formats, playback state, shortcuts, title, map ---------------------------------------------

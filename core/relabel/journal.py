@@ -1,360 +1,53 @@
-"""Relabeling sample files on disk in batches: plan, preview, apply, undo, recover.
-
-A batch is planned first (:func:`plan_relabel`): each file's effective label in a tree,
-the filters, and where the file will go, checked against the disk and stored in the
-library (``relabel_batches`` and one ``relabel_ops`` row per step, with the size, mtime
-and sha256 of each source) — nothing on disk is touched yet. :func:`preview` lists it,
-:func:`apply_batch` carries it out, :func:`undo_batch` reverses it.
-
-Modes: ``move``, ``copy``, ``hardlink``, ``symlink`` put each file into
-``DEST/<node path>/<file name>``; ``rename`` prefixes the name in place
-(``"Kick - a.wav"``); ``sidecar`` writes ``DEST/labels.csv`` and ``DEST/labels.json``.
-
-Nothing is ever overwritten or lost:
-
-* A name that is taken (on disk, by another file of the plan, or by another library
-  sample) gets ``" (2)"``, ``" (3)"``…; a same-drive move is a hard link then an unlink,
-  which fails rather than replace a file that appeared in the meantime.
-* Bytes are written under a temporary hidden name (``.sampletree-<batch>-<seq>.part``) in
-  the destination folder, fsynced, verified by sha256, and only then renamed into place.
-* Every step is journaled ahead: its op is marked ``started`` (committed) before the disk
-  is touched, and ``done`` after, in the same transaction that moves the sample's path
-  in the library (the sample id stays, so labels and supports follow). A process killed
-  at any moment leaves at most one op in doubt; :func:`recover`, run at the start of
-  every command, settles it by looking at the disk.
-
-States. Batch: ``planned`` → ``applying`` → ``applied`` | ``failed`` | ``cancelled`` →
-``undoing`` → ``undone`` (a ``failed`` or ``cancelled`` batch can be applied again to
-finish it, or undone). Op: ``planned`` → ``started`` → ``done`` | ``skipped`` |
-``failed``, then ``done`` → ``started`` → ``undone``; the batch's state says which way a
-``started`` op was going. One job at a time per library: the job lock of
-:mod:`core.joblock` (an OS lock released by the kernel when a process dies, which scans
-take too) keeps :func:`recover` from "recovering" a batch another process is still
-applying, and a scan from seeing a folder half moved.
-"""
+"""The relabel journal: reading batches, and applying, undoing and recovering them step by
+step, each step marked ``started`` in the library before the disk is touched and ``done``
+after (see :mod:`core.relabel`)."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
-import hashlib
-import io
 import json
 import os
-import shutil
-import tempfile
 import time
-import unicodedata
-from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
 from core.backup import make_backup
-from core.errors import Cancelled, RelabelError
+from core.errors import RelabelError
 from core.joblock import JobBusy, job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import Library
 from core.paths import display_path as _show
-from core.schema import nodes as tree_nodes
+from core.relabel import disksteps as steps
+from core.relabel.disksteps import (
+    _STOP_ERRNOS,
+    _Changed,
+    _digest_or_none,
+    _problem,
+    _remove,
+    _same_file,
+    _sha256,
+    _Stop,
+    _tmp_for,
+)
+from core.relabel.plan import (
+    _json_twin,
+    _key,
+    _render_sidecar,
+    _root_of,
+    _roots,
+    _safe_name,
+    _sidecar_pair,
+)
+from core.relabel.reports import _PATH_MODES, _VERB, ApplyReport, UndoReport
 from core.schema import (
-    predictions,
     relabel_batches,
     relabel_ops,
-    roots,
     samples,
-    supports,
-    trees,
 )
-
-MODES = ("move", "copy", "hardlink", "symlink", "rename", "sidecar")
-_TREE_MODES = frozenset({"move", "copy", "hardlink", "symlink"})  # into DEST/<node path>/
-_PATH_MODES = frozenset({"move", "rename"})  # the file itself changes place: the library follows
-_VERB = {"move": "moved", "copy": "copied", "hardlink": "linked", "symlink": "linked",
-         "rename": "renamed", "sidecar": "written"}
-
-#: Why files were left out of a plan (the keys of :attr:`Plan.skipped`).
-SKIP_REASONS = {
-    "other_folders": "outside the chosen folders",
-    "not_ok": "not readable in the library (missing, unreadable or not scanned yet)",
-    "unlabeled": "unknown, uncertain or unlabeled (no class to sort by: see sampletree classify)",
-    "other_nodes": "labeled outside the chosen nodes",
-    "low_confidence": "below the minimum confidence",
-    "missing": "no longer on disk",
-    "unreadable": "cannot be read",
-    "not_writable": "its folder is not writable",
-    "already_named": "already carries its label in its name",
-    "already_there": "already where the plan puts it (relabeled before)",
-    "name_too_long": "the new name would be too long",
-}
-
-# Errors after which going on would fail the same way for every file: stop the batch.
-_STOP_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None),
-                                     errno.EROFS, errno.EACCES) if e is not None)
-# link(2) refusals that mean "no hard links here", not "no": fall back to rename(2).
-_NO_LINKS = frozenset(e for e in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
-                                  getattr(errno, "ENOSYS", None)) if e is not None)
-_NAME_MAX = 255  # bytes in one file name on every common file system
-_NAME_ROOM = 16  # kept free for " (123)" or " (restored 12)"
-_CHUNK = 1 << 20
-
-
-# -- reports -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PlannedOp:
-    """One step of a plan: ``src`` becomes (or is copied/linked to) ``dst``.
-
-    For ``sidecar`` the one op has ``src`` = DEST and ``dst`` = the CSV file (the JSON
-    file is its twin with the ``.json`` extension).
-    """
-
-    seq: int
-    sample_id: int | None
-    src: str
-    dst: str
-    label: str | None
-    confidence: float | None
-
-
-@dataclass
-class Plan:
-    batch_id: int
-    tree: str
-    mode: str
-    dest: str | None
-    ops: list[PlannedOp]
-    files: int  # files the batch covers (for sidecar: rows in the sidecar)
-    skipped: dict[str, int]  # reason (a key of SKIP_REASONS) → files
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "tree": self.tree, "mode": self.mode,
-                "dest": self.dest, "files": self.files, "skipped": dict(self.skipped),
-                "ops": [op.__dict__ for op in self.ops]}
-
-
-class _ReportMixin:
-    """What both reports answer: was the job cancelled, and the report as plain data."""
-
-    state: str
-
-    @property
-    def cancelled(self) -> bool:
-        return self.state == "cancelled"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class ApplyReport(_ReportMixin):
-    batch_id: int
-    state: str = "applying"
-    total: int = 0
-    done: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    renamed: list[tuple[str, str]] = field(default_factory=list)  # (planned, used instead)
-    message: str | None = None
-    recovered: list[str] = field(default_factory=list)
-
-
-@dataclass
-class UndoReport(_ReportMixin):
-    batch_id: int
-    state: str = "undoing"
-    total: int = 0
-    restored: int = 0  # files put back where they were (or next to it)
-    removed: int = 0  # copies, links and sidecars deleted
-    modified: list[str] = field(default_factory=list)  # moved back although changed since
-    kept: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left in place
-    missing: list[tuple[str, str]] = field(default_factory=list)  # (path, why) not found
-    restored_as: list[tuple[str, str]] = field(default_factory=list)  # (original, used)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why) still relabeled
-    message: str | None = None
-    recovered: list[str] = field(default_factory=list)
-
-
-class _Stop(Exception):
-    """A failure every later step would repeat (disk full, read-only): stop the batch."""
-
-
-class _Changed(Exception):
-    """The bytes read are not the bytes planned."""
-
-
-# -- small helpers -------------------------------------------------------------------------
-
-
-def _key(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold()
-
-
-def _under(path: str, folder: str) -> bool:
-    folder = folder.rstrip(os.sep) or os.sep
-    return path == folder or path.startswith(folder if folder == os.sep else folder + os.sep)
-
-
-def _safe_name(name: str) -> str:
-    """A node name as a folder name (the tree module already refuses these; rows may not)."""
-    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_").strip()
-    return "_" if name in ("", ".", "..") else name
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _tmp_for(final: str, batch_id: int, seq: int, tag: str = "") -> str:
-    """The temporary name of an op's bytes: hidden (scans skip it) and known to recovery."""
-    return os.path.join(os.path.dirname(final), f".sampletree-{batch_id}-{seq}{tag}.part")
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _fsync(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # Windows, or a dangling symlink copied as such: nothing to flush
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        sa, sb = os.lstat(a), os.lstat(b)
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-
-
-def _digest_or_none(path: str) -> str | None:
-    try:
-        return _sha256(path)
-    except OSError:
-        return None
-
-
-# -- the disk steps (module functions, so tests can make them fail) -------------------------
-
-def _rename(src: str, dst: str) -> None:
-    """Move ``src`` to ``dst`` on one file system, never replacing an existing ``dst``.
-
-    A hard link then an unlink: link(2) fails when ``dst`` exists, where rename(2) would
-    silently replace it. On a file system without hard links it falls back to
-    check-then-rename. Across file systems it raises ``OSError(EXDEV)``.
-    """
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except FileExistsError:
-        raise
-    except (OSError, NotImplementedError) as exc:
-        if isinstance(exc, OSError) and exc.errno not in _NO_LINKS:
-            raise
-        if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst) from None
-        os.rename(src, dst)
-        return
-    _drop_source(src, dst)
-
-
-def _drop_source(src: str, dst: str) -> None:
-    """The file is in place at ``dst``: delete ``src``. If the original cannot go (its folder
-    is read-only), remove ``dst`` again so the file still exists once, and fail the step."""
-    try:
-        os.unlink(src)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(dst)
-        raise
-
-
-def _copy(src: str, dst: str, *, follow_symlinks: bool = True) -> None:
-    """Copy bytes and times to a new file, flushed to the disk."""
-    shutil.copy2(src, dst, follow_symlinks=follow_symlinks)
-    _fsync(dst)
-
-
-def _hardlink(src: str, dst: str) -> None:
-    os.link(src, dst)
-
-
-def _symlink(target: str, dst: str) -> None:
-    os.symlink(target, dst)
-
-
-def _write_new(path: str, data: bytes) -> None:
-    """Write a new file (``O_EXCL``: never an existing one), flushed to the disk."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _move(src: str, dst: str, tmp: str, checksum: str | None) -> None:
-    """Move a file; across drives: copy to ``tmp``, verify, rename into place, delete ``src``.
-
-    ``checksum`` is the sha256 the bytes must have (the file as planned); a copy that
-    differs is removed and :class:`_Changed` raised, the source left alone.
-    """
-    try:
-        _rename(src, dst)
-        return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    try:
-        _copy(src, tmp, follow_symlinks=False)
-        if checksum is not None and _sha256(tmp) != checksum:
-            raise _Changed()
-        _rename(tmp, dst)
-    except Exception:
-        # (A process killed here leaves the temporary file to recover().)
-        with contextlib.suppress(OSError):
-            _remove(tmp)
-        raise
-    _drop_source(src, dst)
-
-
-def _problem(exc: OSError, verb: str, src: str, dst: str) -> str:
-    name = _show(os.path.basename(src))
-    where = _show(os.path.dirname(os.fsdecode(exc.filename)) if exc.filename
-                  else os.path.dirname(dst))
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        # The drive being written is the destination's, whatever file the error names
-        # (shutil's copy names the source).
-        return (f"no space left on the drive of {_show(os.path.dirname(dst))}: {name} was "
-                f"not {verb}")
-    if exc.errno == errno.EROFS:
-        return f"{where} is on a read-only drive: {name} was not {verb}"
-    if exc.errno == errno.EACCES:
-        return f"no permission to write in {where}: {name} was not {verb}"
-    return f"{name} was not {verb}: {exc.strerror or exc}"
-
 
 # -- the lock --------------------------------------------------------------------------------
 
@@ -363,389 +56,6 @@ def _exclusive(lib: Library, kind: str = "relabel") -> Iterator[None]:
     """Hold the library's job lock (:mod:`core.joblock`; scans take it too) as ``kind``."""
     with job_lock(lib.path, kind):
         yield
-
-
-# -- labels ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Candidate:
-    sample_id: int
-    path: str
-    root_id: int | None
-    status: str
-    node_id: int | None  # None: unlabeled
-    confidence: float
-
-
-def _find_tree(conn: Connection, name: str) -> tuple[int, str]:
-    rows = conn.execute(select(trees.c.id, trees.c.name)).all()
-    for tid, tname in rows:
-        if tname == name:
-            return int(tid), tname
-    for tid, tname in rows:
-        if _key(tname) == _key(name.strip()):
-            return int(tid), tname
-    known = ", ".join(f'"{n}"' for _, n in sorted(rows, key=lambda r: r[1])) or "none yet"
-    raise RelabelError(f'there is no tree named "{name}" (trees: {known})')
-
-
-def _node_paths(conn: Connection, tree_id: int) -> tuple[int, dict[int, tuple[str, ...]]]:
-    """The tree's root id, and every node's path of names below the root."""
-    rows = conn.execute(select(tree_nodes.c.id, tree_nodes.c.parent_id, tree_nodes.c.name)
-                        .where(tree_nodes.c.tree_id == tree_id)).all()
-    parent = {int(i): p for i, p, _ in rows}
-    names = {int(i): n for i, _, n in rows}
-    root = next((i for i, p in parent.items() if p is None), None)
-    if root is None:
-        raise RelabelError(f"tree {tree_id} has no root node; the library is damaged")
-    paths: dict[int, tuple[str, ...]] = {root: ()}
-    for start in parent:
-        chain: list[int] = []
-        cur: int | None = start
-        while cur is not None and cur not in paths and len(chain) <= len(parent):
-            chain.append(cur)
-            cur = parent.get(cur)
-        base = paths.get(cur, ()) if cur is not None else ()
-        for nid in reversed(chain):
-            base = (*base, names[nid])
-            paths[nid] = base
-    return root, paths
-
-
-def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
-    """Every sample with its effective label in the tree, sorted by path.
-
-    A support (the user's own choice) wins with confidence 1.0; otherwise the
-    prediction's reported node, unless it is unknown or the root (unlabeled).
-    """
-    query = (
-        select(samples.c.id, samples.c.path, samples.c.root_id, samples.c.status,
-               supports.c.node_id.label("support_node"),
-               predictions.c.node_id.label("predicted_node"),
-               predictions.c.confidence, predictions.c.unknown)
-        .select_from(
-            samples
-            .outerjoin(supports, and_(supports.c.sample_id == samples.c.id,
-                                      supports.c.tree_id == tree_id))
-            .outerjoin(predictions, and_(predictions.c.sample_id == samples.c.id,
-                                         predictions.c.tree_id == tree_id))))
-    out = []
-    for r in conn.execute(query):
-        node, conf = None, 0.0
-        if r.support_node is not None and r.support_node != root:
-            node, conf = int(r.support_node), 1.0
-        elif r.predicted_node is not None and not r.unknown and r.predicted_node != root:
-            node, conf = int(r.predicted_node), float(r.confidence)
-        out.append(_Candidate(int(r.id), r.path, r.root_id, r.status, node, conf))
-    out.sort(key=lambda c: c.path)
-    return out
-
-
-def _wanted_nodes(tree: str, paths: dict[int, tuple[str, ...]],
-                  wanted: Sequence[str]) -> set[int]:
-    """Node ids at or under each of ``wanted`` ("Drums/Kick"; names compared ignoring case)."""
-    by_key = {tuple(_key(p) for p in path): nid for nid, path in paths.items()}
-    out: set[int] = set()
-    for text in wanted:
-        parts = tuple(_key(p.strip()) for p in text.replace("\\", "/").split("/") if p.strip())
-        if not parts or parts not in by_key:
-            raise RelabelError(f'tree "{tree}" has no node "{text}"')
-        out.update(nid for key, nid in by_key.items() if key[:len(parts)] == parts)
-    return out
-
-
-def _roots(conn: Connection) -> list[tuple[int, str]]:
-    return [(int(i), p) for i, p in conn.execute(select(roots.c.id, roots.c.path))]
-
-
-def _root_of(path: str, root_list: list[tuple[int, str]]) -> int | None:
-    best: tuple[int, int] | None = None
-    for rid, rpath in root_list:
-        if _under(path, rpath) and (best is None or len(rpath) > best[1]):
-            best = (rid, len(rpath))
-    return best[0] if best else None
-
-
-# -- planning --------------------------------------------------------------------------------
-
-def _check_writable(folder: str) -> None:
-    """Refuse a destination we could not write: os.access, then a real write."""
-    probe = folder
-    while not os.path.lexists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        raise RelabelError(f"{_show(probe)} is not a folder: cannot write into "
-                           f"{_show(folder)}")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise RelabelError(f"the destination {_show(folder)} is not writable "
-                           f"(no permission to write in {_show(probe)})")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".sampletree-write-test-", dir=probe)
-        try:
-            os.write(fd, b"sampletree")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-            _remove(tmp)
-    except OSError as exc:
-        raise RelabelError(f"the destination {_show(folder)} is not writable: "
-                           f"{exc.strerror or exc}") from None
-
-
-def _already_placed(src: str, target: str, mode: str, size: int, digest: str) -> bool:
-    """Is ``src`` already relabeled to ``target`` (or to ``target (2)``… that a former run
-    chose when the name was taken)? Then the plan leaves it alone: running the same
-    relabel again must not move ``a.wav`` to ``a (2).wav`` nor make a second copy."""
-    folder, name = os.path.split(target)
-    stem, ext = os.path.splitext(name)
-    cand, n = target, 1
-    while True:
-        if mode in _PATH_MODES:
-            if cand == src or (_key(cand) == _key(src) and _same_file(cand, src)):
-                return True
-        elif mode == "hardlink":
-            if _same_file(cand, src):
-                return True
-        elif mode == "symlink":
-            if os.path.islink(cand) and os.readlink(cand) == src:
-                return True
-        elif mode == "copy":
-            with contextlib.suppress(OSError):
-                st = os.lstat(cand)
-                if (not os.path.islink(cand) and st.st_size == size
-                        and _digest_or_none(cand) == digest):
-                    return True
-        n += 1
-        cand = os.path.join(folder, f"{stem} ({n}){ext}")
-        if not os.path.lexists(cand):
-            return False
-
-
-def _unique(path: str, taken: set[str], lib_paths: set[str],
-            listings: dict[str, set[str]]) -> str:
-    """``path``, or ``name (2).ext``, ``name (3).ext``… — the first that nothing holds.
-
-    Names are compared ignoring case — with the plan's earlier targets (``taken``) and
-    the files already in the folder — since on a case-insensitive drive ``A.wav`` and
-    ``a.wav`` are one file; ``lib_paths`` are the library's paths.
-    """
-    folder, name = os.path.split(path)
-    if folder not in listings:
-        try:
-            listings[folder] = {_key(n) for n in os.listdir(folder)}
-        except OSError:
-            listings[folder] = set()
-    here = listings[folder]
-    stem, ext = os.path.splitext(name)
-    cand, n = path, 1
-    while (os.path.lexists(cand) or _key(os.path.basename(cand)) in here
-           or _key(cand) in taken or cand in lib_paths):
-        n += 1
-        cand = os.path.join(folder, f"{stem} ({n}){ext}")
-    taken.add(_key(cand))
-    return cand
-
-
-def _sidecar_pair(dest: str) -> tuple[str, str]:
-    n = 1
-    while True:
-        stem = "labels" if n == 1 else f"labels-{n}"
-        csv_path, json_path = (os.path.join(dest, stem + ext) for ext in (".csv", ".json"))
-        if not (os.path.lexists(csv_path) or os.path.lexists(json_path)):
-            return csv_path, json_path
-        n += 1
-
-
-def _json_twin(csv_path: str) -> str:
-    return os.path.splitext(csv_path)[0] + ".json"
-
-
-def _render_sidecar(tree: str, rows: list[list[Any]]) -> tuple[bytes, bytes]:
-    """CSV and JSON bytes of ``rows`` ([sample id, path, label, confidence]); deterministic."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["path", "label", "confidence"])
-    for _sid, path, label, conf in rows:
-        writer.writerow([path, label, f"{conf:.4f}"])
-    # A path that is not UTF-8 keeps its raw bytes in the CSV.
-    csv_bytes = buf.getvalue().encode("utf-8", "surrogateescape")
-    data = {"format": "sampletree-labels", "version": 1, "tree": tree,
-            "files": [{"path": p, "label": lab, "confidence": round(c, 4)}
-                      for _sid, p, lab, c in rows]}
-    try:
-        json_bytes = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
-    except UnicodeEncodeError:  # such a path becomes a \udcxx escape: still valid JSON
-        json_bytes = json.dumps(data, indent=1).encode("ascii")
-    return csv_bytes, json_bytes + b"\n"
-
-
-def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLike[str] | None
-                 = None, *, min_confidence: float = 0.0, nodes: Sequence[str] | None = None,
-                 folders: Sequence[str | os.PathLike[str]] | None = None,
-                 prefix_sep: str = " - ", progress: ProgressCallback = no_progress,
-                 cancel: CancelToken | None = None) -> Plan:
-    """Plan a batch (stored in state ``planned``; the disk is not touched).
-
-    ``nodes``: only files labeled at or under these node paths ("Drums/Kick");
-    ``folders``: only files under these folders; ``min_confidence``: only files whose
-    label is at least this sure (supports count as 1.0). Sources are hashed (sha256)
-    so that :func:`apply_batch` can tell a file changed since. Raises
-    :class:`RelabelError` for an unknown tree, mode or node, a destination that is
-    missing, not writable, or inside a folder being relabeled.
-    """
-    if mode not in MODES:
-        raise RelabelError(f'unknown relabel mode "{mode}"; choose one of {", ".join(MODES)}')
-    if mode != "rename" and dest is not None and not os.fspath(dest).strip():
-        # "" would mean the current folder: files would land wherever the command ran.
-        raise RelabelError(f"the destination is empty; {mode} needs a destination folder")
-    if mode == "rename":
-        if dest is not None:
-            raise RelabelError("rename works in place, in each file's own folder; "
-                               "it takes no destination")
-        if "/" in prefix_sep or "\\" in prefix_sep or "\0" in prefix_sep:
-            raise RelabelError(f'the separator "{prefix_sep}" cannot hold "/" or "\\"')
-    elif dest is None:
-        raise RelabelError(f"{mode} needs a destination folder")
-    dest_abs = os.path.abspath(os.fspath(dest)) if dest is not None else None
-    if dest_abs is not None and os.path.lexists(dest_abs) and not os.path.isdir(dest_abs):
-        raise RelabelError(f"the destination {_show(dest_abs)} is a file, not a folder")
-    folder_list = [os.path.abspath(os.fspath(f)) for f in folders or ()]
-    for f in folder_list:
-        if not os.path.isdir(f):
-            raise RelabelError(f"{_show(f)} is not a folder")
-    cancel = cancel or CancelToken()
-
-    with lib.reading() as conn:
-        tree_id, tree = _find_tree(conn, tree_name)
-        root, node_paths = _node_paths(conn, tree_id)
-        candidates = _labels(conn, tree_id, root)
-        root_list = _roots(conn)
-        lib_paths = {p for (p,) in conn.execute(select(samples.c.path))}
-    wanted = _wanted_nodes(tree, node_paths, nodes) if nodes else None
-
-    skipped: Counter[str] = Counter()
-    chosen: list[_Candidate] = []
-    for c in candidates:
-        if folder_list and not any(_under(c.path, f) for f in folder_list):
-            skipped["other_folders"] += 1
-        elif c.status != "ok":
-            skipped["not_ok"] += 1
-        elif c.node_id is None or c.node_id not in node_paths:
-            skipped["unlabeled"] += 1
-        elif wanted is not None and c.node_id not in wanted:
-            skipped["other_nodes"] += 1
-        elif c.confidence < min_confidence:
-            skipped["low_confidence"] += 1
-        else:
-            chosen.append(c)
-
-    if mode in _TREE_MODES and dest_abs is not None:
-        root_paths = dict(root_list)
-        sources = folder_list or sorted({root_paths.get(c.root_id or -1)
-                                         or os.path.dirname(c.path) for c in chosen})
-        real_dest = os.path.realpath(dest_abs)
-        for s in sources:
-            if _under(real_dest, os.path.realpath(s)):
-                raise RelabelError(
-                    f"the destination {_show(dest_abs)} is inside {_show(s)}, a folder being "
-                    "relabeled: the relabeled files would be scanned into the library again. "
-                    "Choose a destination outside it")
-    if dest_abs is not None:
-        _check_writable(dest_abs)
-
-    ops: list[PlannedOp] = []
-    op_files: list[tuple[int, int, str]] = []  # size, mtime_ns, sha256 of each op's source
-    rows: list[list[Any]] = []
-    taken: set[str] = set()
-    folder_ok: dict[str, bool] = {}
-    listings: dict[str, set[str]] = {}
-    meter = RateMeter()
-    for i, c in enumerate(chosen):
-        if cancel.cancelled:
-            raise Cancelled("planning cancelled; nothing was stored")
-        if i % 20 == 0:
-            rate = meter.update(i)
-            progress(Progress("plan", i, len(chosen), rate, RateMeter.eta(i, len(chosen), rate),
-                              _show(c.path)))
-        label_parts = node_paths[c.node_id]  # type: ignore[index]
-        label = "/".join(label_parts)
-        folder, name = os.path.split(c.path)
-        if mode in _PATH_MODES:
-            if folder not in folder_ok:
-                folder_ok[folder] = os.access(folder, os.W_OK | os.X_OK)
-            if not folder_ok[folder]:
-                skipped["not_writable"] += 1
-                continue
-        try:
-            st = os.stat(c.path)
-            digest = _sha256(c.path) if mode != "sidecar" else ""
-        except FileNotFoundError:
-            skipped["missing"] += 1
-            continue
-        except OSError:
-            skipped["unreadable"] += 1
-            continue
-        if mode == "sidecar":
-            rows.append([c.sample_id, c.path, label, round(c.confidence, 6)])
-            continue
-        leaf = _safe_name(label_parts[-1])
-        if mode == "rename":
-            if name.startswith(leaf + prefix_sep):
-                skipped["already_named"] += 1
-                continue
-            target = os.path.join(folder, leaf + prefix_sep + name)
-            if len(os.fsencode(os.path.basename(target))) > _NAME_MAX - _NAME_ROOM:
-                skipped["name_too_long"] += 1
-                continue
-        else:
-            assert dest_abs is not None
-            target = os.path.join(dest_abs, *map(_safe_name, label_parts), name)
-        if _already_placed(c.path, target, mode, st.st_size, digest):
-            skipped["already_there"] += 1
-            continue
-        target = _unique(target, taken, lib_paths, listings)
-        ops.append(PlannedOp(len(ops) + 1, c.sample_id, c.path, target, label, c.confidence))
-        op_files.append((st.st_size, st.st_mtime_ns, digest))
-
-    options: dict[str, Any] = {
-        "tree": tree, "min_confidence": min_confidence, "nodes": list(nodes or []),
-        "folders": folder_list, "prefix_sep": prefix_sep, "skipped": dict(skipped),
-    }
-    if mode == "sidecar":
-        assert dest_abs is not None
-        csv_path, _json = _sidecar_pair(dest_abs)
-        csv_bytes, json_bytes = _render_sidecar(tree, rows)
-        options["sidecar"] = {"rows": rows, "json_sha256": _sha256_bytes(json_bytes)}
-        ops = [PlannedOp(1, None, dest_abs, csv_path, None, None)] if rows else []
-        op_files = [(len(rows), 0, _sha256_bytes(csv_bytes))] if rows else []
-    if mode in _TREE_MODES or mode == "sidecar":
-        assert dest_abs is not None
-        new_dirs: set[str] = set()
-        for op in ops:
-            d = os.path.dirname(op.dst)
-            while _under(d, dest_abs) or _under(dest_abs, d):
-                if os.path.lexists(d):
-                    break
-                new_dirs.add(d)
-                d = os.path.dirname(d)
-        options["new_dirs"] = sorted(new_dirs, key=lambda d: (-d.count(os.sep), d))
-
-    with lib.transaction() as conn:
-        batch_id = int(conn.execute(insert(relabel_batches).values(
-            tree_id=tree_id, mode=mode, dest=dest_abs, options=json.dumps(options),
-            state="planned", created_at=time.time())).inserted_primary_key[0])
-        if ops:
-            conn.execute(insert(relabel_ops), [
-                {"batch_id": batch_id, "seq": op.seq, "sample_id": op.sample_id,
-                 "src": op.src, "dst": op.dst, "label": op.label, "confidence": op.confidence,
-                 "size": size, "mtime_ns": mtime, "checksum": digest, "state": "planned"}
-                for op, (size, mtime, digest) in zip(ops, op_files, strict=True)])
-    progress(Progress("plan", len(chosen), len(chosen)))
-    files = len(rows) if mode == "sidecar" else len(ops)
-    return Plan(batch_id, tree, mode, dest_abs, ops, files, dict(skipped))
 
 
 # -- reading batches -------------------------------------------------------------------------
@@ -939,6 +249,8 @@ class _Run:
 
     def base_name(self, op: dict[str, Any]) -> str:
         """The target an op had before the plan numbered it (``a.wav`` for ``a (2).wav``)."""
+        if "layout" in self.batch.options:  # planned with a layout: kept where numbered
+            return str(self.batch.options.get("bases", {}).get(str(op["seq"]), op["dst"]))
         name = os.path.basename(op["src"])
         if self.batch.mode == "rename":
             leaf = _safe_name((op["label"] or "").split("/")[-1])
@@ -1047,15 +359,15 @@ class _Run:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             self.set_op(op, state="started", dst=dst, message=note)
             if mode in _PATH_MODES:
-                _move(src, dst, tmp, op["checksum"])
+                steps._move(src, dst, tmp, op["checksum"])
             elif mode == "copy":
-                _copy(src, tmp)
+                steps._copy(src, tmp)
                 if _sha256(tmp) != op["checksum"]:
                     raise _Changed()
-                _rename(tmp, dst)
+                steps._rename(tmp, dst)
             elif mode == "hardlink":
                 try:
-                    _hardlink(src, dst)
+                    steps._hardlink(src, dst)
                 except OSError as exc:
                     if exc.errno != errno.EXDEV:
                         raise
@@ -1064,7 +376,7 @@ class _Run:
                         "a hard link cannot cross drives (file systems); use copy or "
                         "symlink instead") from None
             else:
-                _symlink(src, dst)
+                steps._symlink(src, dst)
         except _Changed:
             _remove(tmp)
             self.set_op(op, state="skipped", message="changed since the plan")
@@ -1105,10 +417,10 @@ class _Run:
             os.makedirs(self.batch.dest, exist_ok=True)
             self.set_op(op, state="started", dst=csv_path, message=note)
             # Both written in full before either takes its final name.
-            _write_new(tmps[0], csv_bytes)
-            _write_new(tmps[1], json_bytes)
+            steps._write_new(tmps[0], csv_bytes)
+            steps._write_new(tmps[1], json_bytes)
             for tmp, final in zip(tmps, (csv_path, json_path), strict=True):
-                _rename(tmp, final)
+                steps._rename(tmp, final)
                 placed.append(final)
         except OSError as exc:
             for path in (*tmps, *placed):
@@ -1232,10 +544,10 @@ class _Run:
             self.set_op(op, state="started",
                         message=json.dumps({"undo": "move_back", "to": target}))
             try:
-                _move(dst, target, tmp, digest)
+                steps._move(dst, target, tmp, digest)
             except _Changed:
                 # Changed while being copied back: copy what is there now.
-                _move(dst, target, tmp, None)
+                steps._move(dst, target, tmp, None)
         except OSError as exc:
             if tmp is not None:
                 with contextlib.suppress(OSError):
