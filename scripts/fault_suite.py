@@ -821,53 +821,62 @@ def scan_during_relabel(w: World, r: int, rng: random.Random, t: Tally) -> None:
 
 
 APP_DRIVER = r'''
+# The app's scan decodes in a forkserver pool, whose processes import the main module:
+# like the app's own entry point, this driver runs only as __main__.
 import json, os, sys, time
 from pathlib import Path
 from PySide6.QtWidgets import QApplication, QFileDialog
 from app.gui import open_window
 from app.gui.settings import Settings
 
-db, folder, new_folder, report = sys.argv[1:5]
-app = QApplication([])
-settings = Settings(Path(report).with_suffix(".ini"))
-settings.setValue("engine/device", "cpu")
-w = open_window(Path(db), settings)
-w.show()
-out = {"problems": []}
-w.session.problem.connect(lambda text: out["problems"].append(text))
 
-def pump(seconds, until=lambda: False):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and not until():
-        app.processEvents()
-        time.sleep(0.01)
 
-pump(60, lambda: w.session.loaded)
-out["loaded"] = w.session.loaded
-dlg = QFileDialog(w, "x", folder)
-dlg.setOption(QFileDialog.Option.DontUseNativeDialog, True)
-dlg.show()
-pump(1.0)
-dlg.close()
-print("DIALOG_DONE", flush=True)
-pump(0.5)
-job = w.session.scan([folder, new_folder])
-out["job_started"] = job is not None
-if job is not None:
-    job.finished.connect(lambda report: out.__setitem__("job_result", str(report)[:300]))
-    job.failed.connect(lambda text: out.__setitem__("job_failed", text))
-    job.cancelled.connect(lambda: out.__setitem__("job_failed", "cancelled"))
-    pump(240, lambda: not w.session.jobs.running)
-out["job_running_at_end"] = w.session.jobs.running
-pump(2.0)
-w.session.create_tree("apptree")
-pump(10, lambda: "apptree" in w.session.tree_names)
-out["tree_names"] = list(w.session.tree_names)
-w.close()
-pump(1.0)
-out["closed"] = not w.isVisible()
-Path(report).write_text(json.dumps(out))
-sys.exit(0)
+def main() -> None:
+    db, folder, new_folder, report = sys.argv[1:5]
+    app = QApplication([])
+    settings = Settings(Path(report).with_suffix(".ini"))
+    settings.setValue("engine/device", "cpu")
+    w = open_window(Path(db), settings)
+    w.show()
+    out = {"problems": []}
+    w.session.problem.connect(lambda text: out["problems"].append(text))
+
+    def pump(seconds, until=lambda: False):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            app.processEvents()
+            time.sleep(0.01)
+
+    pump(60, lambda: w.session.loaded)
+    out["loaded"] = w.session.loaded
+    dlg = QFileDialog(w, "x", folder)
+    dlg.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+    dlg.show()
+    pump(1.0)
+    dlg.close()
+    print("DIALOG_DONE", flush=True)
+    pump(0.5)
+    job = w.session.scan([folder, new_folder])
+    out["job_started"] = job is not None
+    if job is not None:
+        job.finished.connect(lambda report: out.__setitem__("job_result", str(report)[:300]))
+        job.failed.connect(lambda text: out.__setitem__("job_failed", text))
+        job.cancelled.connect(lambda: out.__setitem__("job_failed", "cancelled"))
+        pump(240, lambda: not w.session.jobs.running)
+    out["job_running_at_end"] = w.session.jobs.running
+    pump(2.0)
+    w.session.create_tree("apptree")
+    pump(10, lambda: "apptree" in w.session.tree_names)
+    out["tree_names"] = list(w.session.tree_names)
+    w.close()
+    pump(1.0)
+    out["closed"] = not w.isVisible()
+    Path(report).write_text(json.dumps(out))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
 '''
 
 

@@ -252,7 +252,7 @@ def test_a_library_whose_log_cannot_be_created_on_a_full_drive_is_still_read(
             lib.write_batch([_record(f"f{i}", 3) for i in range(200)])
         for suffix in ("-wal", "-shm"):  # as an older Sampletree left it
             Path(str(db) + suffix).unlink()
-        with open(drive / "fill", "wb") as f, pytest.raises(OSError):
+        with open(drive / "fill", "wb", buffering=0) as f, pytest.raises(OSError):
             while True:
                 f.write(b"\0" * 65536)
                 f.flush()
@@ -267,3 +267,38 @@ def test_a_library_whose_log_cannot_be_created_on_a_full_drive_is_still_read(
     finally:
         if subprocess.run(["umount", str(drive)], capture_output=True).returncode:
             subprocess.run(["umount", "-l", str(drive)], check=False)
+
+
+def test_damage_deep_in_a_big_table_is_found_when_the_file_changed_behind_our_back(
+        filled: Path) -> None:
+    """The cheap check reads only the small tables and the first page of the big ones;
+    a file that is not as the last Sampletree to close it left it gets SQLite's
+    quick_check of every page (the fault suite's garbage mid-file used to go unnoticed
+    by status and ls)."""
+    with sqlite3.connect(filled) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    _damage(filled, (pages - 2) * page, page)
+    before = _sha(filled)
+    for args in (["status"], ["ls"]):
+        out = _cli(filled, *args, check=False)
+        assert out.returncode == 1 and "damaged" in out.stderr, (args, out.stderr)
+    assert _sha(filled) == before
+
+
+def test_a_library_closed_clean_opens_with_the_cheap_check(filled: Path,
+                                                         monkeypatch) -> None:
+    calls: list[str] = []
+    real = Library._probe
+
+    def spy(self: Library) -> None:
+        calls.append("full" if not self._known_state() else "cheap")
+        real(self)
+
+    monkeypatch.setattr(Library, "_probe", spy)
+    Library(filled).close()  # the fixture's last close was alone: state recorded
+    assert calls == ["cheap"]
+    os.utime(filled, ns=(1, 1))  # changed behind Sampletree's back
+    Library(filled).close()
+    assert calls == ["cheap", "full"]
