@@ -908,7 +908,18 @@ def app_and_cli(w: World, r: int, rng: random.Random, t: Tally) -> None:
         forget(app)
         raise Failed(f"the app did not come up: {last_line(err)}")
     cli_runs = [cli(lib, "status"), cli(lib, "ls")]
+    # A scan beside the app's scan is refused with a clear "busy" line (scans and relabels
+    # take turns on a library); a user tries again, and so does this case.
     scan = cli(lib, "scan", str(cli_new), "--quiet")
+    refused = 0
+    retry_until = time.monotonic() + 120
+    while scan.rc == 1 and re.search(r"^sampletree: error: busy:", scan.err, re.M) and \
+            not scan.traceback and time.monotonic() < retry_until:
+        refused += 1
+        time.sleep(0.5)
+        scan = cli(lib, "scan", str(cli_new), "--quiet")
+    if refused:
+        t.note(f"CLI scan refused as busy ×{refused}, then ran")
     cli_runs.append(scan)
     snare = str(cli_new / "cli 0.wav")
     label = cli(lib, "label", TREE, "Drums/Snare", snare) if scan.rc == 0 else None
