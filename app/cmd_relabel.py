@@ -87,6 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_relabel(args: argparse.Namespace) -> int:
+    from core.joblock import JobBusy
     from core.jobs import CancelToken
     from core.relabel import (
         SKIP_REASONS,
@@ -121,7 +122,12 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         rows = preview(lib, plan.batch_id)
         if args.dry_run:
             discard_batch(lib, plan.batch_id)  # a dry run stores nothing
-        report = None if args.dry_run else apply_batch(lib, plan.batch_id, cancel=CancelToken())
+        try:
+            report = None if args.dry_run else apply_batch(lib, plan.batch_id,
+                                                           cancel=CancelToken())
+        except JobBusy:
+            discard_batch(lib, plan.batch_id)  # refused before any step: nothing stored
+            raise
     skipped = {SKIP_REASONS.get(k, k): n for k, n in plan.skipped.items() if n}
     if args.json:
         out: dict[str, Any] = {

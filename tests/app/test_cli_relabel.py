@@ -208,3 +208,20 @@ def test_a_bad_layout_is_a_one_line_error(labeled, capsys, tmp_path: Path, argv:
     with pytest.raises(SystemExit):
         main(["--library", str(lib), "relabel", "--resume", "1", "--layout", "{name}"])
     assert "it takes no --layout" in capsys.readouterr().err
+
+
+def test_a_relabel_refused_as_busy_leaves_no_batch_behind(labeled, capsys,
+                                                          tmp_path: Path) -> None:
+    """Found by the fault suite: a relabel refused because a scan was running left its
+    plan stored as a 'planned' batch for ever (and `undo` of it then failed)."""
+    from core.joblock import job_lock
+
+    lib, root = labeled
+    before = snapshot(root)
+    with job_lock(lib, "scan"):
+        rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move",
+                           "--dest", tmp_path / "sorted")
+    assert rc == 1 and "busy: a scan is running" in err and err.count("\n") == 1
+    assert snapshot(root) == before and not (tmp_path / "sorted").exists()
+    rc, out, err = run(capsys, "--library", lib, "batches", "--json")
+    assert rc == 0 and json.loads(out) == []
