@@ -16,6 +16,7 @@ import pytest
 from core import backup
 from core.errors import LibraryError
 from core.library import Library, SampleRecord, damage_note
+from tests.lockprobe import deleted_fds, posix_locks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,32 +33,6 @@ def _cli(library: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 def _record(name: str, n: int = 2) -> SampleRecord:
     return SampleRecord(path=f"/s/{name}.wav", root_id=None, size=1, mtime_ns=1, status="ok",
                         starts=np.arange(n) * 0.5, loudness=np.zeros(n))
-
-
-def _posix_locks(path: Path) -> list[str]:
-    """This process's POSIX (not OFD) locks on the file, from /proc/locks."""
-    ino = os.stat(path).st_ino
-    pid = str(os.getpid())
-    out = []
-    with open("/proc/locks") as f:
-        for line in f:
-            fields = line.split()
-            if "POSIX" in fields and pid in fields and \
-                    any(x.endswith(f":{ino}") for x in fields):
-                out.append(line.strip())
-    return out
-
-
-def _deleted_library_fds(path: Path) -> list[str]:
-    out = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(path)) and target.endswith("(deleted)"):
-            out.append(target)
-    return out
 
 
 def _integrity(path: Path) -> str:
@@ -86,14 +61,14 @@ def test_a_stray_open_and_close_in_the_process_loses_nothing(tmp_path: Path) -> 
     db = tmp_path / "lib.sqlite"
     lib = Library(db)
     lib.write_batch([_record(f"a{i}", 3) for i in range(50)])
-    assert _posix_locks(db), "an open library holds SQLite's lock"
+    assert posix_locks(db), "an open library holds SQLite's lock"
     for suffix in ("", "-wal", "-shm"):  # the dialog sniffing each file's type
         with open(str(db) + suffix, "rb") as f:
             f.read(64)
-    assert not _posix_locks(db)  # the kernel did drop them: the hazard is real
+    assert not posix_locks(db)  # the kernel did drop them: the hazard is real
 
     _cli(db, "status")
-    assert not _deleted_library_fds(db), "the CLI deleted the log under the open library"
+    assert not deleted_fds(db), "the CLI deleted the log under the open library"
     lib.write_batch([_record(f"b{i}", 3) for i in range(800)])  # the app goes on writing
     out = subprocess.run([sys.executable, "-c", _OTHER_PROCESS_WRITES, str(db)],
                          capture_output=True, text=True, timeout=120,

@@ -12,29 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.lockprobe import deleted_fds, posix_locks
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux /proc")
-
-
-def _posix_locks(path: Path) -> list[str]:
-    ino = os.stat(path).st_ino
-    pid = str(os.getpid())
-    with open("/proc/locks") as f:
-        return [line for line in f if "POSIX" in line.split() and pid in line.split()
-                and any(x.endswith(f":{ino}") for x in line.split())]
-
-
-def _deleted_fds(path: Path) -> list[str]:
-    out = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(path)) and target.endswith("(deleted)"):
-            out.append(target)
-    return out
 
 
 def _close_dialog_after_listing(qtbot, folder: Path) -> None:
@@ -68,7 +50,7 @@ def test_the_apps_dialogs_keep_the_librarys_locks_and_the_cli_beside_loses_nothi
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.session.loaded, timeout=20_000)
-    qtbot.waitUntil(lambda: bool(_posix_locks(db)), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(posix_locks(db)), timeout=10_000)
 
     # every file dialog the app has, pointed at the library's folder
     for open_it in (w.open_library, w.add_folder,
@@ -76,14 +58,14 @@ def test_the_apps_dialogs_keep_the_librarys_locks_and_the_cli_beside_loses_nothi
                     lambda: dialogs.existing_folder(w, "Destination", str(db.parent))):
         _close_dialog_after_listing(qtbot, db.parent)
         open_it()
-        assert _posix_locks(db), f"{open_it} dropped SQLite's locks on the library"
+        assert posix_locks(db), f"{open_it} dropped SQLite's locks on the library"
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for args in (["status"], ["tree", "create", "from-cli"], ["ls"]):
         out = subprocess.run([sys.executable, "-m", "app.cli", "--library", str(db), *args],
                              capture_output=True, text=True, env=env, timeout=120)
         assert out.returncode == 0, out.stderr
-    assert not _deleted_fds(db), "the CLI deleted the library's log under the app"
+    assert not deleted_fds(db), "the CLI deleted the library's log under the app"
 
     w.session.create_tree("from-app")  # the app writes after the CLI did
     qtbot.waitUntil(lambda: w.session.tree_name == "from-app", timeout=10_000)
