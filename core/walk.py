@@ -46,7 +46,8 @@ def classify_name(name: str) -> str:
 
 def skipped_summary(paths: list[str]) -> str | None:
     """One line for a scan summary about the files ``walk`` passed to ``on_skipped``:
-    "skipped 130 files of types not read (.pat 128, .sf2 2); 21 other files", or None."""
+    "skipped 130 files of types not read (.pat 128, .sf2 2); 21 other files (not audio)",
+    "skipped 1 other file (not audio)", or None."""
     by_ext: dict[str, int] = {}
     other = 0
     for path in paths:
@@ -63,7 +64,8 @@ def skipped_summary(paths: list[str]) -> str | None:
                           sorted(by_ext.items(), key=lambda item: (-item[1], item[0])))
         parts.append(f"skipped {n} file{'s' * (n != 1)} of types not read ({kinds})")
     if other:
-        parts.append(f"{other} other file{'s' * (other != 1)}")
+        what = f"{other} other file{'s' * (other != 1)}"
+        parts.append(what + " (not audio)" if parts else f"skipped {what} (not audio)")
     return "; ".join(parts) or None
 
 

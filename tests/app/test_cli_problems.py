@@ -100,7 +100,7 @@ def test_files_of_types_not_read_are_counted_and_errors_counted_from_the_library
     lib = tmp_path / "lib.sqlite"
     rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
     assert rc == 0, err
-    assert "skipped 3 files of types not read (.pat 3); 1 other file" in out
+    assert "skipped 3 files of types not read (.pat 3); 1 other file (not audio)" in out
     assert "1 unreadable" in out
 
     rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")

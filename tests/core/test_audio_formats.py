@@ -328,8 +328,8 @@ def test_scan_reads_the_new_formats_and_records_them(tmp_path, library, library_
 def test_skipped_summary_counts_types_not_read():
     paths = [f"/kit/p{i}.pat" for i in range(128)] + ["/a/b.SF2", "/a/c.sf2", "/a/read me.txt"]
     assert skipped_summary(paths) == ("skipped 130 files of types not read (.pat 128, .sf2 2); "
-                                      "1 other file")
-    assert skipped_summary(["/x/notes.txt"]) == "1 other file"
+                                      "1 other file (not audio)")
+    assert skipped_summary(["/x/notes.txt"]) == "skipped 1 other file (not audio)"
     assert skipped_summary([]) is None
 
 
