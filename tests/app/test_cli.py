@@ -317,6 +317,16 @@ def test_a_rescan_with_nothing_to_embed_does_not_import_torch(
     rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0",
                        "--model", trained)
     assert rc == 0 and "1 changed" in out and "1 embedded" in out, out + err
+    # a no-op rescan is written in the scan journal; a file gone is still found missing
+    main(["--library", str(lib), "scan", str(folder), "--model", str(trained)])
+    capsys.readouterr()
+    rc, out, err = run(capsys, "--library", lib, "status", "--json")
+    last = json.loads(out)["last_scan"]
+    assert last["state"] == "done" and last["files_total"] == 0
+    kick.unlink()
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0",
+                       "--model", trained)
+    assert rc == 0 and "1 missing" in out, out + err
 
 
 def test_the_cli_finds_the_bundled_weights_where_models_does() -> None:
