@@ -30,8 +30,9 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -242,29 +243,39 @@ def _render_chunk(font: Font, notes: list[_Note], workdir: Path) -> np.ndarray:
         events.append((t, bytes([0x90 | n.channel, n.note, n.clip.velocity])))
         events.append((t + n.clip.length_s, bytes([0x80 | n.channel, n.note, 0])))
     events.append((0.2 + len(notes) * SLOT_S, bytes([0xB0, 123, 0])))  # all notes off
+    out = np.zeros((len(notes), CLIP), np.float32)
+    with rendered(events, font.path, workdir, gain=0.6) as f:
+        sr = f.samplerate
+        for i in range(len(notes)):
+            start = round((0.2 + i * SLOT_S) * sr)
+            f.seek(min(start, f.frames))
+            block = f.read(round(CLIP_S * sr) + 64, dtype="float32", always_2d=True)
+            if not len(block):
+                continue
+            y = soxr.resample(block.mean(axis=1), sr, SR, quality="HQ")[:CLIP]
+            out[i, : len(y)] = y
+    return out
+
+
+@contextmanager
+def rendered(events: list[tuple[float, bytes]], font_path: str, workdir: Path, *,
+             gain: float) -> Iterator[sf.SoundFile]:
+    """MIDI ``events`` rendered by fluidsynth with ``font_path`` at RENDER_SR, opened for
+    reading; the MIDI and WAV files in ``workdir`` are gone afterwards."""
     fd, mid_name = tempfile.mkstemp(suffix=".mid", dir=workdir)
     os.close(fd)
     mid, wav = Path(mid_name), Path(mid_name).with_suffix(".wav")
     try:
         mid.write_bytes(midi_file(events))
         cmd = ["fluidsynth", "-ni", "-q", "-F", str(wav), "-T", "wav", "-O", "float",
-               "-r", str(RENDER_SR), "-R", "0", "-C", "0", "-g", "0.6", font.path, str(mid)]
+               "-r", str(RENDER_SR), "-R", "0", "-C", "0", "-g", str(gain), font_path,
+               str(mid)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0 or not wav.is_file():
-            raise CorpusError(f"fluidsynth failed on {font.path}: "
+            raise CorpusError(f"fluidsynth failed on {font_path}: "
                               f"{(proc.stderr or proc.stdout).strip()[:300]}")
-        out = np.zeros((len(notes), CLIP), np.float32)
         with sf.SoundFile(str(wav)) as f:
-            sr = f.samplerate
-            for i in range(len(notes)):
-                start = round((0.2 + i * SLOT_S) * sr)
-                f.seek(min(start, f.frames))
-                block = f.read(round(CLIP_S * sr) + 64, dtype="float32", always_2d=True)
-                if not len(block):
-                    continue
-                y = soxr.resample(block.mean(axis=1), sr, SR, quality="HQ")[:CLIP]
-                out[i, : len(y)] = y
-        return out
+            yield f
     finally:
         mid.unlink(missing_ok=True)
         wav.unlink(missing_ok=True)

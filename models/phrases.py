@@ -14,17 +14,13 @@ Everything is a pure function of the seed and the clip's index.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import soxr
 
-from models.corpus import CLIP, RENDER_SR, SR, CorpusError, midi_file
+from models.corpus import CLIP, RENDER_SR, SR, rendered
 from models.synth import class_rng
 
 Bank = dict[str, list[np.ndarray]]  # drum class → hits (float32 at SR)
@@ -318,29 +314,15 @@ def render_phrases(font_path: str, phrases: list[Phrase], workdir: Path) -> list
         starts.append(t)
         t += loop_samples(ph.bpm, ph.bars) / SR + TAIL_S
         events.append((t - 0.3, bytes([0xB0, 123, 0])))  # all notes off
-    fd, mid_name = tempfile.mkstemp(suffix=".mid", dir=workdir)
-    os.close(fd)
-    mid, wav = Path(mid_name), Path(mid_name).with_suffix(".wav")
-    try:
-        mid.write_bytes(midi_file(events))
-        cmd = ["fluidsynth", "-ni", "-q", "-F", str(wav), "-T", "wav", "-O", "float",
-               "-r", str(RENDER_SR), "-R", "0", "-C", "0", "-g", "0.5", font_path, str(mid)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-        if proc.returncode != 0 or not wav.is_file():
-            raise CorpusError(f"fluidsynth failed on {font_path}: "
-                              f"{(proc.stderr or proc.stdout).strip()[:300]}")
-        out = []
-        with sf.SoundFile(str(wav)) as f:
-            for ph, start in zip(phrases, starts, strict=True):
-                n_hi = loop_samples(ph.bpm, ph.bars, RENDER_SR)
-                f.seek(min(round(start * RENDER_SR), f.frames))
-                block = f.read(n_hi + round(TAIL_S * RENDER_SR), dtype="float32",
-                               always_2d=True).mean(axis=1)
-                loop = fold(block, n_hi)
-                n = loop_samples(ph.bpm, ph.bars)
-                y = soxr.resample(loop, RENDER_SR, SR, quality="HQ")[:n]
-                out.append(_peak(np.pad(y, (0, n - len(y)))))
-        return out
-    finally:
-        mid.unlink(missing_ok=True)
-        wav.unlink(missing_ok=True)
+    out = []
+    with rendered(events, font_path, workdir, gain=0.5) as f:
+        for ph, start in zip(phrases, starts, strict=True):
+            n_hi = loop_samples(ph.bpm, ph.bars, RENDER_SR)
+            f.seek(min(round(start * RENDER_SR), f.frames))
+            block = f.read(n_hi + round(TAIL_S * RENDER_SR), dtype="float32",
+                           always_2d=True).mean(axis=1)
+            loop = fold(block, n_hi)
+            n = loop_samples(ph.bpm, ph.bars)
+            y = soxr.resample(loop, RENDER_SR, SR, quality="HQ")[:n]
+            out.append(_peak(np.pad(y, (0, n - len(y)))))
+    return out
