@@ -183,7 +183,7 @@ def test_distillation_without_or_with_a_stale_teacher_cache_says_what_to_run(
     cfg = TrainConfig(corpus=str(corpus_dir), out=str(tmp_path / "run"), episodes=2,
                       n_way=5, k_shot=2, n_query=4, arch="tiny", threads=1, device="cpu",
                       distill="aisfx")
-    with pytest.raises(ValueError, match="teacher_embed.py --teacher aisfx --corpus"):
+    with pytest.raises(ValueError, match=r"teacher_embed\.py --teacher aisfx --corpus"):
         train(cfg, log=lambda _m: None)
     np.save(corpus_dir / "teacher-aisfx.npy", np.zeros((3, 8), np.float16))
     with pytest.raises(ValueError, match="does not match the corpus"):
