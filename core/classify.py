@@ -175,6 +175,13 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
     if not rows:
         raise ClassifyError(f"tree {tree.name!r} has no examples yet: label a few files "
                             "(sampletree label TREE NODE FILE...)")
+    return prototypes_from_rows(tree, rows, thresholds, skipped)
+
+
+def prototypes_from_rows(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
+                         thresholds: Thresholds = Thresholds(),
+                         skipped: list[int] | None = None) -> Prototypes:
+    """Prototypes and calibration from (sample_id, node_id, embedding) example rows."""
     by_node: dict[int, list[np.ndarray]] = {}
     for _sid, node_id, emb in rows:
         by_node.setdefault(node_id, []).append(emb)
@@ -209,7 +216,7 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
             (float(np.sqrt(between)) if between else np.inf))
     radius = (base * thresholds.unknown_factor) ** 2
     return Prototypes(tree, class_ids, class_proto, node_proto, rows, temperature, radius,
-                      skipped)
+                      list(skipped or []))
 
 
 # -- prediction ---------------------------------------------------------------------------------
