@@ -424,7 +424,8 @@ def _inserted_id(result: CursorResult[Any]) -> int:
 
 
 def create_tree(lib: Library, name: str, *, from_default: str | None = None) -> Tree:
-    """A new tree called ``name``: empty, or a copy of the bundled tree ``from_default``.
+    """A new tree called ``name``: empty, or a copy of the bundled tree ``from_default``
+    (which keeps that tree's built-in examples, :mod:`core.builtins`).
 
     A name already taken (ignoring case) is a :class:`TreeError`.
     """
@@ -433,7 +434,12 @@ def create_tree(lib: Library, name: str, *, from_default: str | None = None) -> 
     with lib.transaction() as conn:
         tree_id = _new_tree_row(conn, name)
         _insert_nodes(conn, tree_id, spec.nodes if spec is not None else [])
-        return _read_tree_id(conn, tree_id, name)
+        tree = _read_tree_id(conn, tree_id, name)
+        if from_default is not None:  # it keeps the bundled tree's built-in examples
+            from core.builtins import mark_from_default
+
+            mark_from_default(conn, tree, load_default(from_default)["name"])
+        return tree
 
 
 def rename_tree(lib: Library, name: str, new_name: str) -> Tree:

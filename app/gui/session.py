@@ -322,5 +322,8 @@ def run_scan(lib: Library, folders: Sequence[str], progress: Callable[[Progress]
     report = scan(lib, list(folders), model, options=options, progress=progress, cancel=cancel)
     if not report.cancelled:
         progress(Progress("labeling", 0, 0))
+        from core.builtins import ensure_default_tree
+
+        ensure_default_tree(lib)  # a fresh library is labeled with the bundled producer tree
         Classifier(lib, thresholds).refresh_all()
     return report
