@@ -73,8 +73,5 @@ def give_fresh_library_a_tree(library: Any) -> str | None:
     """After a scan that embedded files: a library without any tree gets the bundled
     producer tree (None when it already had trees)."""
     from core.builtins import ensure_default_tree
-    from core.classify import current_model_key
 
-    if current_model_key(library) is None:
-        return None
     return ensure_default_tree(library)

@@ -223,11 +223,22 @@ def status(lib: Library, tree: Tree, model_key: int | None) -> tuple[str, Active
 
 
 def ensure_default_tree(lib: Library) -> str | None:
-    """A library without any tree gets the bundled :data:`DEFAULT_TREE` (with its
-    built-ins); returns its name, or None when the library already had trees."""
+    """A library without any tree, whose files are embedded by the model the built-ins
+    were made with, gets the bundled :data:`DEFAULT_TREE` (with its built-ins); returns
+    its name, or None when nothing was made (trees already there, or built-ins that could
+    not label these embeddings)."""
+    from core.classify import current_model_key
     from core.trees import create_tree, list_trees
 
     if list_trees(lib):
+        return None
+    key = current_model_key(lib)
+    if key is None:
+        return None
+    with lib.reading() as conn:
+        model_id = conn.execute(select(models.c.model_id).where(models.c.id == key)).scalar()
+    sets = load_all()
+    if DEFAULT_TREE not in sets or sets[DEFAULT_TREE].model_id != model_id:
         return None
     try:
         create_tree(lib, DEFAULT_TREE, from_default=DEFAULT_TREE)
