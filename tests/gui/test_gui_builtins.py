@@ -1,0 +1,76 @@
+"""The desktop app with built-in examples: a tree made from a bundled one is labeled with
+no example of the user's, its labels carry the built-in mark, and the tree panel's toggle
+switches them off and on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import core.builtins as bi
+from core.labeltext import BUILTIN_MARK
+
+DIM = 8
+
+
+@pytest.fixture
+def builtins_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synth_library):
+    """The synthetic library (model m-1-abc) plus built-ins of that model for the
+    producer tree, and a tree made from it."""
+    from core.library import Library
+    from core.trees import create_tree
+    from tests.gui.conftest import CENTERS
+
+    paths = ["Bass/Synth Bass", "Drums/Kick", "Drums/Snare"]
+    emb = np.stack([CENTERS["bass"], CENTERS["kick"], CENTERS["snare"]]).astype(np.float16)
+    path = tmp_path / "builtins.npz"
+    np.savez(path, model_id=np.array("m-1-abc"), format=np.array(bi.FORMAT),
+             trees=np.array(["producer"]), **{
+                 "producer/paths": np.array(paths), "producer/node": np.arange(3, dtype=np.int16),
+                 "producer/emb": emb, "producer/spread": np.array(2.0, np.float32),
+                 "producer/temperature": np.array(1.0, np.float32)})
+    monkeypatch.setattr(bi, "resource_path", lambda: path)
+    with Library(synth_library[0]) as lib:
+        create_tree(lib, "producer", from_default="producer")
+    return synth_library
+
+
+def test_builtins_label_the_table_and_the_toggle_switches_them(qtbot, builtins_library,
+                                                               settings) -> None:
+    from app.gui.session import Session
+    from app.gui.tree_panel import TreePanel
+    from core.browse import display_label
+
+    settings.setValue("tree", "producer")
+    s = Session(builtins_library[0], settings)
+    try:
+        s.reload()
+        qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+        assert s.tree_name == "producer" and s.builtins == ("producer", False)
+        panel = TreePanel(s)
+        qtbot.addWidget(panel)
+        assert panel.builtins_button.isVisibleTo(panel) and panel.builtins_button.isChecked()
+        assert "built-in examples" in panel.hint.text()
+        s.refresh_labels()
+        qtbot.waitUntil(lambda: s.rows.builtin is not None and s.rows.builtin.any(),
+                        timeout=10_000)
+        r = s.rows.row_of()[builtins_library[1]["kick03.wav"]]
+        assert display_label(s.rows, r) == f"Drums › Kick {BUILTIN_MARK}"
+        panel.builtins_button.setChecked(False)  # off: no examples of the user's, no labels
+        qtbot.waitUntil(lambda: s.builtins == ("producer", True), timeout=10_000)
+        assert not panel.builtins_button.isChecked()
+        panel.builtins_button.setChecked(True)
+        qtbot.waitUntil(lambda: s.builtins == ("producer", False), timeout=10_000)
+    finally:
+        s.close()
+
+
+def test_a_tree_without_builtins_hides_the_toggle(qtbot, session) -> None:
+    from app.gui.tree_panel import TreePanel
+
+    panel = TreePanel(session)
+    qtbot.addWidget(panel)
+    assert session.builtins == (None, False)
+    assert not panel.builtins_button.isVisibleTo(panel)
