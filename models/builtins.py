@@ -399,6 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="where to write (default: resources/builtins/builtins.npz)")
     p.add_argument("--per-class", type=int, default=120,
                    help="corpus clips drawn per class (120)")
+    p.add_argument("--min-k", type=int, default=4, help="fewest examples a node (4)")
     p.add_argument("--max-k", type=int, default=12, help="most examples a node (12)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     p.add_argument("--temperature", type=float, default=TEMPERATURE,
@@ -409,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     try:
         summary = make(args.corpus, args.weights, args.out or default_out(),
-                       per_class=args.per_class, max_k=args.max_k,
+                       per_class=args.per_class, min_k=args.min_k, max_k=args.max_k,
                        temperature=args.temperature)
     except BuiltinsError as exc:
         print(f"models.builtins: error: {exc}", file=sys.stderr)
