@@ -14,6 +14,7 @@ from core.builtins import shipped_model_id
 from core.labeltext import BUILTIN_MARK
 from models import bundled_weights_path
 
+
 def _weights_model_id() -> str | None:
     sidecar = bundled_weights_path().with_suffix(".json")
     if not bundled_weights_path().is_file() or not sidecar.is_file():
