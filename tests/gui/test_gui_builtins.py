@@ -74,3 +74,45 @@ def test_a_tree_without_builtins_hides_the_toggle(qtbot, session) -> None:
     qtbot.addWidget(panel)
     assert session.builtins == (None, False)
     assert not panel.builtins_button.isVisibleTo(panel)
+
+
+def test_a_fresh_library_scanned_in_the_app_opens_on_a_labeled_table(qtbot, tmp_path,
+                                                                     settings) -> None:
+    """The shipped weights and their built-ins: the app's scan gives the fresh library the
+    producer tree, and the table shows labels without any example of the user's."""
+    import json
+    import shutil
+
+    from app.gui.session import Session
+    from core.browse import UNLABELED, display_label
+    from models import bundled_weights_path
+
+    sidecar = bundled_weights_path().with_suffix(".json")
+    if not sidecar.is_file():
+        pytest.skip("no shipped weights")
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    if bi.shipped_model_id() != f"{meta['name']}-{meta['version']}-{meta['sha256'][:12]}":
+        pytest.skip("the built-ins are stale (tests/core/test_builtins.py fails)")
+    demo = Path(__file__).resolve().parents[2] / "resources" / "demo"
+    folder = tmp_path / "samples"
+    for sub in ("Drums/Kick", "Drums/Snare", "Vocals"):
+        shutil.copytree(demo / sub, folder / sub)
+    settings.setValue("engine/decoders", 0)
+    settings.setValue("engine/device", "cpu")
+    s = Session(tmp_path / "lib.sqlite", settings)
+    try:
+        s.reload()
+        qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+        job = s.add_folder(str(folder))
+        assert job is not None
+        with qtbot.waitSignal(job.finished, timeout=120_000):
+            pass
+        qtbot.waitUntil(lambda: s.tree_name == "producer" and len(s.rows) == 10
+                        and s.rows.builtin is not None, timeout=20_000)
+        assert s.builtins == ("producer", False)
+        shown = [display_label(s.rows, r) for r in range(len(s.rows))]
+        assert all(label != "unlabeled" for label in shown), shown
+        assert (s.rows.label != UNLABELED).all()
+        assert any(label.endswith(BUILTIN_MARK) for label in shown), shown
+    finally:
+        s.close()
