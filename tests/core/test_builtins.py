@@ -247,3 +247,21 @@ def bi_migration():
     from core import schema
 
     return schema._builtins
+
+
+def test_replacing_a_tree_by_import_keeps_the_builtins_of_surviving_nodes(
+        library: Library, fake_builtins: Path) -> None:
+    from core.trees import import_tree, load_tree
+
+    add_files(library)
+    tree = create_tree(library, "producer", from_default="producer")
+    data = tree.to_json()
+    data["nodes"] = [n for n in data["nodes"] if n["name"] != "Bass"]  # Bass goes
+    import_tree(library, data, replace=True)
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, load_tree(library, "producer"))
+    assert tb.source == "producer" and "Drums/Kick" in tb.node_paths.values()
+    assert not any(p.startswith("Bass") for p in tb.node_paths.values())
+    Classifier(library).refresh("producer")
+    got = labels(library)
+    assert got["kick1"]["leaf"] == "Drums/Kick" and got["bass1"]["leaf"] != "Bass/Synth Bass"
