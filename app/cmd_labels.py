@@ -139,6 +139,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print("Nearest examples:")
     for s in exp["nearest_supports"]:
         print(f"  {s['distance'] ** 0.5:8.3f}  {s['node']:<24} {printable(s['path'])}")
+    if exp.get("nearest_builtins"):
+        print("Nearest built-in examples (◦):")
+        for s in exp["nearest_builtins"]:
+            print(f"  {s['distance'] ** 0.5:8.3f}  {s['node']}")
     return EXIT_OK
 
 

@@ -184,6 +184,7 @@ class Prototypes:
     comp_class: np.ndarray | None = None  # (C,) index into class_ids
     comp_logw: np.ndarray | None = None  # (C,) log weight
     builtin_only: frozenset[int] = frozenset()  # classes without a user example
+    comp_builtin: np.ndarray | None = None  # (C,) bool: a built-in example
     builtins: str = "none"  # core.builtins.status message
 
     def components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -239,6 +240,7 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
             built[int(node_id)] = active.emb[active.node_ids == node_id]
     class_ids = np.array(sorted(set(by_node) | set(built)), dtype=np.int64)
     comp, comp_class, comp_w = [], [], []
+    comp_bi: list[bool] = []
     for ci, node_id in enumerate(class_ids.tolist()):
         user = by_node.get(node_id)
         bi = built.get(node_id)
@@ -248,10 +250,12 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
             comp.append(np.mean(user, axis=0))
             comp_class.append(ci)
             comp_w.append(share)
+            comp_bi.append(False)
         if bi is not None and share < 1.0:  # share 1 (prior 0): the user's replace them
             comp.extend(bi)
             comp_class.extend([ci] * len(bi))
             comp_w.extend([1.0 / len(bi)] * len(bi))
+            comp_bi.extend([True] * len(bi))
     comp_proto = np.stack(comp).astype(np.float32)
     comp_cls = np.array(comp_class, dtype=np.int64)
     comp_logw = np.log(np.array(comp_w, dtype=np.float64)).astype(np.float32)
@@ -296,7 +300,8 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
     return Prototypes(tree, class_ids, class_proto, node_proto, rows, temperature, radius,
                       [], None if simple else comp_proto, None if simple else comp_cls,
                       None if simple else comp_logw,
-                      frozenset(int(n) for n in class_ids if int(n) not in by_node))
+                      frozenset(int(n) for n in class_ids if int(n) not in by_node),
+                      None if simple else np.array(comp_bi, dtype=bool))
 
 
 # -- prediction ---------------------------------------------------------------------------------
@@ -576,6 +581,7 @@ class Classifier:
             "example_spread": _example_spread(protos),
             "nearest_supports": [{"path": paths.get(s), "node": _path(tree, n), "distance": d}
                                  for d, s, n in sup],
+            "nearest_builtins": _nearest_builtins(protos, f),
         }
 
     def suggest(self, tree_name: str, n: int = 20) -> list[tuple[int, float]]:
@@ -591,6 +597,17 @@ class Classifier:
                 .order_by(predictions.c.leaf_confidence, predictions.c.sample_id)
                 .limit(n)).all()
         return [(int(s), float(c)) for s, c in rows]
+
+
+def _nearest_builtins(protos: Prototypes, f: np.ndarray, n: int = 3) -> list[dict[str, Any]]:
+    """The ``n`` built-in examples nearest the file: their node and squared distance."""
+    if protos.comp_proto is None or protos.comp_builtin is None or protos.comp_class is None:
+        return []
+    rows = np.flatnonzero(protos.comp_builtin)
+    d = ((protos.comp_proto[rows] - f) ** 2).sum(1)
+    order = np.argsort(d)[:n]
+    return [{"node": _path(protos.tree, int(protos.class_ids[protos.comp_class[rows[i]]])),
+             "distance": float(d[i])} for i in order]
 
 
 def _example_spread(protos: Prototypes) -> float | None:

@@ -140,6 +140,13 @@ def test_zero_examples_label_a_library_with_the_builtins(library: Library,
     assert len(known) == 11 and all(r["builtin"] for r in known)
     assert record_text(got["kick1"]) == f"Drums/Kick {BUILTIN_MARK}"
     assert report.builtin_only_files == 11
+    exp = Classifier(library).explain("producer", ids_of(library)["/lib/kick1.wav"])
+    assert exp["nearest_supports"] == []
+    assert [b["node"] for b in exp["nearest_builtins"]] == ["Drums/Kick"] * 3
+
+
+def ids_of(lib: Library) -> dict[str, int]:
+    return {p: k.id for p, k in lib.known_samples().items()}
 
 
 def test_user_examples_outweigh_the_builtins_near_them(library: Library,
