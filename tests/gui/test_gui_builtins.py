@@ -58,6 +58,17 @@ def test_builtins_label_the_table_and_the_toggle_switches_them(qtbot, builtins_l
                         timeout=10_000)
         r = s.rows.row_of()[builtins_library[1]["kick03.wav"]]
         assert display_label(s.rows, r) == f"Drums › Kick {BUILTIN_MARK}"
+        # the inspector's "why" lists the nearest built-in examples when nothing is taught
+        from app.gui.inspector import Inspector
+        from app.gui.player import Player
+
+        inspector = Inspector(s, Player())
+        qtbot.addWidget(inspector)
+        inspector.autoplay.setChecked(False)
+        s.select([builtins_library[1]["kick03.wav"]], None)
+        qtbot.waitUntil(lambda: inspector.nearest.count() > 0, timeout=10_000)
+        first = inspector.nearest.item(0).text()
+        assert first.startswith("Drums › Kick · ") and f"built-in example {BUILTIN_MARK}" in first
         panel.builtins_button.setChecked(False)  # off: no examples of the user's, no labels
         qtbot.waitUntil(lambda: s.builtins == ("producer", True), timeout=10_000)
         assert not panel.builtins_button.isChecked()
