@@ -34,6 +34,7 @@ from app.gui.session import Session
 from app.gui.text import distance_text, format_name, plain_error, plural
 from core.classify import ClassifyError
 from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
+from core.labeltext import BUILTIN_MARK
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
@@ -477,7 +478,8 @@ class Inspector(QWidget):
     def _load_explain(self, sid: int) -> None:
         name = self.session.tree_name
         self.nearest.clear()
-        if name is None or not self.session.rows.support.any():
+        builtins_on = self.session.builtins[0] is not None and not self.session.builtins[1]
+        if name is None or not (self.session.rows.support.any() or builtins_on):
             self._bound = self._spread = None
             return
 
@@ -501,6 +503,14 @@ class Inspector(QWidget):
                                        f"{distance_text(d, self._spread, self._bound)}  —  "
                                        f"{os.path.basename(s['path'] or '?')}")
                 item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
+                self.nearest.addItem(item)
+            for s in got.get("nearest_builtins", []):
+                d = math.sqrt(max(s["distance"], 0))
+                item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
+                                       f"{distance_text(d, self._spread, self._bound)}  —  "
+                                       f"built-in example {BUILTIN_MARK}")
+                item.setToolTip("An example that ships with this bundled tree (an embedding "
+                                f"of a training clip, no file)\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
         self.session.engine.call(work, done=done, key="explain")
