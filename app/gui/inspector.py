@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -31,9 +30,17 @@ from app.gui.engine import EngineState, describe
 from app.gui.panels import SAMPLE_ID, FileList
 from app.gui.player import Player
 from app.gui.session import Session
-from app.gui.text import distance_text, format_name, plain_error, plural
+from app.gui.text import (
+    distance_text,
+    file_in_source,
+    folder_in_source,
+    format_name,
+    plain_error,
+    plural,
+)
 from core.classify import ClassifyError
 from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
+from core.paths import display_path
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
@@ -310,7 +317,8 @@ class Inspector(QWidget):
         path = str(rows.path[r])
         status = rows.status[r]
         self.title.setText(str(rows.name[r]))
-        self.where.setText(str(rows.folder[r]))
+        self.where.setText(folder_in_source(str(rows.folder[r]),
+                                            [display_path(x) for x in self.session.roots]))
         self.where.setToolTip(path)
         self._enable_play(status == "ok")
         self.similar_button.setEnabled(status == "ok")
@@ -494,12 +502,14 @@ class Inspector(QWidget):
             radius = got.get("unknown_radius")
             self._bound = math.sqrt(radius) if radius is not None and radius > 0 else None
             self._spread = got.get("example_spread")
+            roots = [display_path(r) for r in self.session.roots]
             for s in got["nearest_supports"]:
                 d = math.sqrt(max(s["distance"], 0))
                 # class and nearness first: a narrow dock still shows them
+                where = file_in_source(display_path(s["path"]), roots) if s["path"] else "?"
                 item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
                                        f"{distance_text(d, self._spread, self._bound)}  —  "
-                                       f"{os.path.basename(s['path'] or '?')}")
+                                       f"{where}")
                 item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
@@ -519,13 +529,15 @@ class Inspector(QWidget):
             self.similar_list.clear()
             index = self.session.row_index()
             rows = self.session.rows
+            roots = [display_path(r) for r in self.session.roots]
             for other, _w, d in got:
                 r = index.get(other)
                 if r is None:
                     continue
                 label = rows.label[r].replace("/", " › ")
                 far = distance_text(math.sqrt(d), self._spread, self._bound)
-                item = QListWidgetItem(f"{rows.name[r]}   {label}   ({far})")
+                where = file_in_source(display_path(rows.path[r]), roots)
+                item = QListWidgetItem(f"{where}   {label}   ({far})")
                 item.setData(SAMPLE_ID, other)
                 item.setToolTip(f"{rows.path[r]}\n{DISTANCE_TIP}")
                 self.similar_list.addItem(item)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -19,6 +20,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
+    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -27,13 +30,15 @@ from app.gui import dialogs
 from app.gui.engine import EngineState, Job
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from app.gui.text import format_name, plural
+from app.gui.text import file_in_source, format_name, plural
 from core.browse import UNCERTAIN, UNKNOWN, Filter
 from core.classify import ClassifyError
 from core.jobs import Progress
 from core.paths import display_path
 
 SAMPLE_ID = Qt.ItemDataRole.UserRole + 2
+#: the label filter's entry for files that could not be read (not a tree path: has a NUL)
+UNREADABLE = "\x00unreadable"
 
 
 def _button(text: str, tip: str, slot: Any, parent: QWidget) -> QPushButton:
@@ -150,18 +155,69 @@ class FilterBar(QWidget):
             combo.currentIndexChanged.connect(lambda _i: self._emit())
         self.confidence.valueChanged.connect(lambda _v: self._timer.start())
         self.examples.toggled.connect(lambda _b: self._emit())
-        row = QHBoxLayout(self)
-        row.setContentsMargins(4, 2, 4, 2)
-        row.addWidget(self.search, 3)
-        row.addWidget(self.label, 2)
-        row.addWidget(self.format)
-        row.addWidget(self.confidence)
-        row.addWidget(self.examples)
-        row.addWidget(self.count)
+        self.search.setMinimumWidth(120)
+        self.label.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.label.setMinimumContentsLength(12)
+        self.format.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        for w in (self.label, self.format, self.confidence, self.examples, self.count):
+            w.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+        self.count.setMinimumWidth(self.count.fontMetrics().horizontalAdvance("888,888 of "
+                                                                              "888,888 files"))
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(6, 4, 6, 4)
+        self.grid.setHorizontalSpacing(6)
+        self.grid.setVerticalSpacing(4)
+        self.grid.setSizeConstraint(QGridLayout.SizeConstraint.SetNoConstraint)
+        self.two_rows: bool | None = None
+        self._arrange(False)
         session.treeChanged.connect(self._fill_labels)
         session.rowsChanged.connect(self._fill_formats)
         self._fill_labels()
         self._fill_formats()
+
+    def _filters(self) -> list[QWidget]:
+        return [self.label, self.format, self.confidence, self.examples, self.count]
+
+    def one_row_width(self) -> int:
+        """The width every control needs on one row at its natural size."""
+        m = self.grid.contentsMargins()
+        widths = [self.search.minimumWidth()] + [w.sizeHint().width() for w in self._filters()]
+        return sum(widths) + self.grid.horizontalSpacing() * len(widths) + m.left() + m.right()
+
+    def _arrange(self, two_rows: bool) -> None:
+        """One row when everything fits; else the search on a row of its own, so that no
+        control is ever clipped ("All forma", "10 of 409 file")."""
+        if two_rows == self.two_rows:
+            return
+        self.two_rows = two_rows
+        for w in [self.search, *self._filters()]:
+            self.grid.removeWidget(w)
+        for c in range(8):
+            self.grid.setColumnStretch(c, 0)
+        if two_rows:
+            self.grid.addWidget(self.search, 0, 0, 1, 6)
+            for c, w in enumerate(self._filters()):
+                self.grid.addWidget(w, 1, c)
+            self.grid.setColumnStretch(5, 1)
+        else:
+            self.grid.addWidget(self.search, 0, 0)
+            for c, w in enumerate(self._filters(), start=1):
+                self.grid.addWidget(w, 0, c)
+            self.grid.setColumnStretch(0, 1)
+        self.updateGeometry()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange(event.size().width() < self.one_row_width())
+
+    def minimumSizeHint(self) -> Any:
+        hint = super().minimumSizeHint()
+        m = self.grid.contentsMargins()
+        second = sum(w.sizeHint().width() for w in self._filters()) + \
+            self.grid.horizontalSpacing() * 5 + m.left() + m.right()
+        hint.setWidth(second)
+        return hint
 
     def _fill(self, combo: QComboBox, items: list[tuple[str, Any]]) -> None:
         current = combo.currentData()
@@ -177,7 +233,8 @@ class FilterBar(QWidget):
 
     def _fill_labels(self) -> None:
         items: list[tuple[str, Any]] = [("All labels", None), ("Unlabeled", ""),
-                                        ("Unknown", UNKNOWN), ("Uncertain", UNCERTAIN)]
+                                        ("Unknown", UNKNOWN), ("Uncertain", UNCERTAIN),
+                                        ("Unreadable", UNREADABLE)]
         tree = self.session.tree
         if tree is not None:
             for nid in tree.walk():
@@ -200,6 +257,10 @@ class FilterBar(QWidget):
         label = self.label.currentData()
         fmt = self.format.currentData()
         conf = self.confidence.value() / 100
+        if label == UNREADABLE:
+            return Filter(text=self.search.text(), status=("error",),
+                          formats=tuple(fmt.split(",")) if fmt else (),
+                          supports_only=self.examples.isChecked())
         return Filter(text=self.search.text(), label=label or None, unlabeled=label == "",
                       formats=tuple(fmt.split(",")) if fmt else (),
                       min_confidence=conf if conf > 0 else None,
@@ -292,21 +353,74 @@ class SuggestionsPanel(QWidget):
         self.list.clear()
         index = self.session.row_index()
         rows = self.session.rows
+        roots = [display_path(r) for r in self.session.roots]
         for sid, conf in got:
             r = index.get(sid)
             if r is None:
                 continue
             label = rows.leaf[r].replace("/", " › ") or "uncertain"
+            name = file_in_source(display_path(rows.path[r]), roots)
             if rows.label[r] == UNKNOWN:  # far from every class: a percentage means nothing
-                item = QListWidgetItem(f"{rows.name[r]}   —  unknown (nearest: {label})")
+                item = QListWidgetItem(f"{name}   —  unknown (nearest: {label})")
             else:
-                item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
+                item = QListWidgetItem(f"{name}   —  {label}? {conf * 100:.0f} %")
             item.setData(SAMPLE_ID, sid)
             item.setToolTip(str(rows.path[r]))
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.note.setText("Least certain files: drag each onto its class." if got else
                           "Every file is labeled with confidence.")
+
+
+class PreviewBar(QWidget):
+    """Preview controls under the table, as in a DAW's browser: auto-play (arrow keys
+    audition the list) and the preview volume; both remembered."""
+
+    def __init__(self, session: Session, player: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("previewBar")
+        self.session, self.player = session, player
+        self.autoplay = QCheckBox("Auto-play", self)
+        self.autoplay.setObjectName("previewAutoplay")
+        self.autoplay.setAccessibleName("Auto-play on selection")
+        self.autoplay.setToolTip("Play each file as it is selected: Up and Down audition "
+                                 "the list")
+        self.autoplay.setChecked(session.settings.autoplay())
+        self.autoplay.toggled.connect(self._autoplay)
+        self.volume = QSlider(Qt.Orientation.Horizontal, self)
+        self.volume.setObjectName("previewVolume")
+        self.volume.setAccessibleName("Preview volume")
+        self.volume.setRange(0, 100)
+        self.volume.setPageStep(10)
+        self.volume.setFixedWidth(110)
+        self.volume.setValue(round(session.settings.volume() * 100))
+        self.volume.valueChanged.connect(self._volume)
+        self.volume_text = QLabel(self)
+        self.volume_text.setObjectName("volumeText")
+        self.volume_text.setMinimumWidth(self.volume_text.fontMetrics().horizontalAdvance("100 %"))
+        hint = QLabel("Space plays · ↑ ↓ audition", self)
+        hint.setObjectName("previewHint")
+        hint.setEnabled(False)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 2, 6, 2)
+        row.addWidget(hint)
+        row.addStretch(1)
+        row.addWidget(self.autoplay)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Volume", self))
+        row.addWidget(self.volume)
+        row.addWidget(self.volume_text)
+        self._volume(self.volume.value(), save=False)
+
+    def _autoplay(self, on: bool) -> None:
+        self.session.settings.setValue("audio/autoplay", on)
+
+    def _volume(self, value: int, save: bool = True) -> None:
+        self.volume_text.setText(f"{value} %")
+        self.volume.setToolTip(f"Preview volume: {value} %")
+        self.player.set_volume(value / 100)
+        if save:
+            self.session.settings.setValue("audio/volume", value / 100)
 
 
 class JobBar(QWidget):
