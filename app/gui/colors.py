@@ -5,7 +5,7 @@ Colours follow the tree's order. The first eight come from a palette chosen for
 colour-blind viewers: every pair, and every colour against the grey of "no class",
 stays at least 20 CIEDE2000 apart in normal vision and at least 12 apart under
 simulated protanopia, deuteranopia and tritanopia (Machado et al. 2009, full severity),
-while each keeps a contrast of at least 4:1 on the dark theme's background (checked in
+while each keeps a contrast of at least 3.5:1 on the dark theme's table (checked in
 tests/gui/test_gui_theme.py). Tableau 10, used before, put two colours 0.7 apart for a
 deuteranope and FX pink next to Keys red. A tree with more top-level classes continues
 with hues a golden angle apart (distinct in normal vision only: eight is about as many

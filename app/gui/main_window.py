@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -112,6 +113,11 @@ class MainWindow(QMainWindow):
         self.sources.setMinimumWidth(0)
         self.inspector.setMinimumWidth(220)
         self._laid_out = False
+        # Tab: search, filters, the table, then the preview controls
+        chain = [self.filters.search, *self.filters._filters(), self.library,
+                 self.preview.autoplay, self.preview.volume]
+        for a, b in itertools.pairwise(chain):
+            QWidget.setTabOrder(a, b)
         self.preview.autoplay.toggled.connect(self.inspector.autoplay.setChecked)
         self.inspector.autoplay.toggled.connect(self.preview.autoplay.setChecked)
 
@@ -131,6 +137,10 @@ class MainWindow(QMainWindow):
         session.rowsChanged.connect(self._update_state)
         session.rootsChanged.connect(self._update_state)
         session.jobStarted.connect(self._job_started)
+        self._scan_job: Any = None
+        self._scan_done = self._scan_seen = -1
+        self._scan_timer = QTimer(self)
+        self._scan_timer.timeout.connect(self._scan_tick)
         self.player.problem.connect(self.show_problem)
         self._restore_layout()
         self._update_state()
@@ -173,24 +183,38 @@ class MainWindow(QMainWindow):
     # -- scans as they happen -----------------------------------------------------------------
 
     def _job_started(self, job: Any) -> None:
-        """A scan fills the table as its batches land (every second at most), instead
-        of all at once at the end."""
+        """A scan fills the table as its batches land instead of all at once at the end:
+        while it runs, the library is read again once a second at most, and never more
+        often than a quarter of the time (a snapshot of 100,000 files takes a while)."""
         if job.name != "Scan":
             return
-        last = [0.0, -1]
+        self._scan_job, self._scan_done, self._scan_seen = job, -1, -1
+        self._scan_timer.setInterval(1000)
+        self._scan_timer.start()
+        job.progress.connect(self._scan_progress)
 
-        def progress(p: Any) -> None:
-            import time
+    def _scan_progress(self, p: Any) -> None:
+        if p.stage == "decode":
+            self._scan_done = p.done
 
-            now = time.monotonic()
-            if p.stage != "decode" or p.done == last[1] or now - last[0] < 1.0:
-                return
-            if self.session.engine.pending():
-                return  # the engine is still busy with the previous snapshot
-            last[0], last[1] = now, p.done
-            self.session.reload()
+    def _scan_tick(self) -> None:
+        import time
 
-        job.progress.connect(progress)
+        job = self._scan_job
+        if job is None or job.done:
+            self._scan_timer.stop()
+            self._scan_job = None
+            return
+        if self._scan_done <= self._scan_seen or self.session.engine.pending():
+            return
+        self._scan_seen = self._scan_done
+        started = time.monotonic()
+
+        def taken() -> None:
+            spent = time.monotonic() - started
+            self._scan_timer.setInterval(int(max(1000, 4000 * spent)))
+
+        self.session.reload(then=taken)
 
     # -- menus and shortcuts ----------------------------------------------------------------
 

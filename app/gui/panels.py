@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -60,14 +59,18 @@ class SourcesPanel(QWidget):
         self.list.setObjectName("sourcesList")
         self.list.setAccessibleName("Source folders")
         self.list.setToolTip("Folders the library holds; Delete removes one from the library")
-        self.add_button = _button("Add folder…", "Add a folder of samples and scan it (Ctrl+O)",
+        self.add_button = _button("Add…", "Add a folder of samples and scan it (Ctrl+O)",
                                   self.add_folder, self)
+        self.add_button.setAccessibleName("Add folder")
         self.remove_button = _button("Remove", "Forget the selected folder (files on disk are "
                                      "not touched)", self.remove_selected, self)
         self.rescan_button = _button("Rescan", "Read what changed in every folder (F5)",
                                      session.rescan, self)
         row = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.rescan_button):
+            # a narrow dock (a laptop) keeps all three: no push-button minimum width
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 16)
+            b.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             row.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -162,13 +165,15 @@ class FilterBar(QWidget):
         self.format.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for w in (self.label, self.format, self.confidence, self.examples, self.count):
             w.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
-        self.count.setMinimumWidth(self.count.fontMetrics().horizontalAdvance("888,888 of "
-                                                                              "888,888 files"))
-        self.grid = QGridLayout(self)
-        self.grid.setContentsMargins(6, 4, 6, 4)
-        self.grid.setHorizontalSpacing(6)
-        self.grid.setVerticalSpacing(4)
-        self.grid.setSizeConstraint(QGridLayout.SizeConstraint.SetNoConstraint)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 4, 6, 4)
+        outer.setSpacing(4)
+        outer.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)
+        self.rows = (QHBoxLayout(), QHBoxLayout())
+        for r in self.rows:
+            r.setSpacing(6)
+            outer.addLayout(r)
+        self.outer = outer
         self.two_rows: bool | None = None
         self._arrange(False)
         session.treeChanged.connect(self._fill_labels)
@@ -177,34 +182,35 @@ class FilterBar(QWidget):
         self._fill_formats()
 
     def _filters(self) -> list[QWidget]:
-        return [self.label, self.format, self.confidence, self.examples, self.count]
+        """The controls beside the search box (on a row of their own when narrow)."""
+        return [self.label, self.format, self.confidence, self.examples]
 
     def one_row_width(self) -> int:
         """The width every control needs on one row at its natural size."""
-        m = self.grid.contentsMargins()
-        widths = [self.search.minimumWidth()] + [w.sizeHint().width() for w in self._filters()]
-        return sum(widths) + self.grid.horizontalSpacing() * len(widths) + m.left() + m.right()
+        m = self.outer.contentsMargins()
+        widths = [self.search.minimumWidth()] + \
+            [w.sizeHint().width() for w in [*self._filters(), self.count]]
+        return sum(widths) + 6 * (len(widths) - 1) + m.left() + m.right()
 
     def _arrange(self, two_rows: bool) -> None:
-        """One row when everything fits; else the search on a row of its own, so that no
-        control is ever clipped ("All forma", "10 of 409 file")."""
+        """One row when everything fits; else the search and the count above the
+        filters, so that no control is ever clipped ("All forma", "10 of 409 file")."""
         if two_rows == self.two_rows:
             return
         self.two_rows = two_rows
-        for w in [self.search, *self._filters()]:
-            self.grid.removeWidget(w)
-        for c in range(8):
-            self.grid.setColumnStretch(c, 0)
+        top, bottom = self.rows
+        for layout in self.rows:
+            while layout.count():
+                layout.takeAt(0)
+        top.addWidget(self.search, 1)
         if two_rows:
-            self.grid.addWidget(self.search, 0, 0, 1, 6)
-            for c, w in enumerate(self._filters()):
-                self.grid.addWidget(w, 1, c)
-            self.grid.setColumnStretch(5, 1)
+            top.addWidget(self.count)
+            for w in self._filters():
+                bottom.addWidget(w)
+            bottom.addStretch(1)
         else:
-            self.grid.addWidget(self.search, 0, 0)
-            for c, w in enumerate(self._filters(), start=1):
-                self.grid.addWidget(w, 0, c)
-            self.grid.setColumnStretch(0, 1)
+            for w in [*self._filters(), self.count]:
+                top.addWidget(w)
         self.updateGeometry()
 
     def resizeEvent(self, event: Any) -> None:
@@ -213,9 +219,8 @@ class FilterBar(QWidget):
 
     def minimumSizeHint(self) -> Any:
         hint = super().minimumSizeHint()
-        m = self.grid.contentsMargins()
-        second = sum(w.sizeHint().width() for w in self._filters()) + \
-            self.grid.horizontalSpacing() * 5 + m.left() + m.right()
+        m = self.outer.contentsMargins()
+        second = sum(w.sizeHint().width() for w in self._filters()) + 6 * 3 + m.left() + m.right()
         hint.setWidth(second)
         return hint
 
@@ -273,6 +278,7 @@ class FilterBar(QWidget):
     def set_count(self, shown: int, total: int) -> None:
         self.count.setText(f"{shown:,} of {plural(total, 'file')}" if shown != total
                            else plural(total, "file"))
+        self._arrange(self.width() < self.one_row_width())
 
 
 class FileList(QListWidget):

@@ -47,7 +47,7 @@ class Tokens:
 
 DARK = Tokens(name="dark", window="#1f2024", base="#26272c", alt_base="#2b2c32",
               header="#2f3036", text="#e8e8ea", muted="#a4a6ad", border="#3a3b42",
-              accent="#3d7bd9", accent_text="#ffffff", wave="#8fb8f0", playhead="#ff5a4e",
+              accent="#3470cc", accent_text="#ffffff", wave="#8fb8f0", playhead="#ff5a4e",
               problem="#ff8a80")
 LIGHT = Tokens(name="light", window="#eceef1", base="#ffffff", alt_base="#f5f6f8",
                header="#e3e5e9", text="#1c1d21", muted="#5f6169", border="#c9ccd2",
