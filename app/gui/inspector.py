@@ -10,7 +10,7 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,6 +38,7 @@ from app.gui.text import (
     plain_error,
     plural,
 )
+from app.gui.theme import tokens
 from core.classify import ClassifyError
 from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
 from core.paths import display_path
@@ -145,7 +146,7 @@ class WaveformView(QWidget):
                                s.node.rsplit("/", 1)[-1] if s.node else "uncertain")
         if self.position > 0:
             x = self.position / dur * w
-            p.setPen(QPen(QColor(230, 60, 60), 2))
+            p.setPen(QPen(QColor(tokens().playhead), 2))
             p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
 
     def span_at(self, x: float) -> Span | None:
@@ -173,6 +174,40 @@ class WaveformView(QWidget):
         return super().event(event)
 
 
+class ElidedLabel(QLabel):
+    """One line, elided in the middle to its width (a long file name keeps its start and
+    its extension); the whole text in the tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full = ""
+        self.setMinimumWidth(40)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self.full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        return self.full
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self.full, Qt.TextElideMode.ElideMiddle,
+                                              max(self.width(), 40))
+        super().setText(shown)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def changeEvent(self, event: Any) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._elide()
+
+
 class Inspector(QWidget):
     _peaks_ready = Signal(int, object, str)  # generation, Peaks | None, problem
 
@@ -185,9 +220,8 @@ class Inspector(QWidget):
         self._generation = 0
         self._cache: OrderedDict[str, Peaks] = OrderedDict()
 
-        self.title = QLabel("No file selected", self)
+        self.title = ElidedLabel("No file selected", self)
         self.title.setObjectName("inspectorTitle")
-        self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setAccessibleName("File name")
         font = self.title.font()

@@ -22,8 +22,15 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHeaderView,
+    QStyledItemDelegate,
+    QTableView,
+    QWidget,
+)
 
 from app.gui.colors import node_color
 from app.gui.mime import files_mime
@@ -58,6 +65,35 @@ def _duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     m, s = divmod(round(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+_DOTS: dict[int, QIcon] = {}
+
+
+def class_dot(color: QColor) -> QIcon:
+    """A small round swatch of a class colour (one icon per colour)."""
+    key = color.rgba()
+    icon = _DOTS.get(key)
+    if icon is None:
+        size = 12
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pixmap)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(color)
+        p.drawEllipse(2, 2, size - 4, size - 4)
+        p.end()
+        icon = _DOTS[key] = QIcon(pixmap)
+    return icon
+
+
+class _ElideRight(QStyledItemDelegate):
+    """Labels read from the start ("Brass & Wi…"); names and folders keep both ends."""
+
+    def initStyleOption(self, option: Any, index: Any) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
 
 
 class LibraryModel(QAbstractTableModel):
@@ -199,7 +235,7 @@ class LibraryModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DecorationRole and column == "label" and rows.label[r] \
                 and rows.status[r] == "ok":
-            return node_color(str(rows.label[r]), self.colors)
+            return class_dot(node_color(str(rows.label[r]), self.colors))
         if role == Qt.ItemDataRole.ForegroundRole:
             if rows.status[r] == "error" and column in ("label", "status"):
                 return self._problem
@@ -261,6 +297,8 @@ class LibraryView(QTableView):
         self.setTabKeyNavigation(False)
         # "…/Keys/Church Organ (Grand)/042-F#.wav": the start and the end tell files apart
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._label_delegate = _ElideRight(self)
+        self.setItemDelegateForColumn(COLUMNS.index("label"), self._label_delegate)
         vh = self.verticalHeader()
         vh.setVisible(False)
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)

@@ -76,8 +76,10 @@ def distance_text(distance: float, spread: float | None, bound: float | None) ->
 
 def folder_in_source(folder: str, roots: list[str] | tuple[str, ...]) -> str:
     """A file's folder as a producer tells files apart: relative to the source folder
-    that holds it, led by that source's name (``Samples/Keys/Church Organ``); the folder
-    as it is when no source holds it. ``folder`` and ``roots`` are display paths."""
+    that holds it (``Keys/Church Organ``), led by that source's name when the library
+    has several (``Samples/Keys/Church Organ``); the source's name for a file at its top;
+    the folder as it is when no source holds it. ``folder`` and ``roots`` are display
+    paths."""
     best = ""
     for root in roots:
         root = root.rstrip("/\\") or root
@@ -88,7 +90,9 @@ def folder_in_source(folder: str, roots: list[str] | tuple[str, ...]) -> str:
         return folder
     name = best.replace("\\", "/").rsplit("/", 1)[-1] or best
     rest = folder[len(best):].lstrip("/\\")
-    return f"{name}/{rest}" if rest else name
+    if not rest:
+        return name
+    return f"{name}/{rest}" if len(roots) > 1 else rest
 
 
 def file_in_source(path: str, roots: list[str] | tuple[str, ...]) -> str:

@@ -129,6 +129,15 @@ QStatusBar {{ color: {t.muted}; }}
 QStatusBar::item {{ border: none; }}
 QLabel#rowCount {{ color: {t.muted}; }}
 QLabel#fileProblem {{ color: {t.problem}; }}
+QCheckBox::indicator, QTreeView::indicator, QListView::indicator,
+QTableView::indicator {{ width: 12px; height: 12px; border: 1px solid {t.muted};
+    border-radius: 3px; background: {t.base}; }}
+QCheckBox::indicator:checked, QTreeView::indicator:checked, QListView::indicator:checked,
+QTableView::indicator:checked {{ background: {t.accent}; border-color: {t.accent};
+    image: none; }}
+QCheckBox::indicator:indeterminate, QTreeView::indicator:indeterminate,
+QListView::indicator:indeterminate {{ background: {t.muted}; }}
+QCheckBox::indicator:disabled {{ border-color: {t.border}; }}
 QScrollBar:vertical {{ background: {t.base}; width: 10px; margin: 0; }}
 QScrollBar:horizontal {{ background: {t.base}; height: 10px; margin: 0; }}
 QScrollBar::handle:vertical, QScrollBar::handle:horizontal {{ background: {t.border};
