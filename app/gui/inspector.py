@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.colors import node_color
 from app.gui.engine import EngineState, describe
-from app.gui.panels import SAMPLE_ID, FileList
+from app.gui.panels import SAMPLE_ID, FileList, fit_list
 from app.gui.player import Player
 from app.gui.session import Session
 from app.gui.text import (
@@ -269,7 +269,8 @@ class Inspector(QWidget):
         self.nearest.setObjectName("nearestExamples")
         self.nearest.setAccessibleName("Nearest examples")
         self.nearest.setToolTip("Your examples closest to this file: why it got its label")
-        self.nearest.setMaximumHeight(110)
+        self.nearest.setMaximumHeight(150)
+        fit_list(self.nearest)
         self.similar_button = QPushButton("Find similar", self)
         self.similar_button.setObjectName("findSimilar")
         self.similar_button.setAccessibleName("Find similar")
@@ -542,8 +543,8 @@ class Inspector(QWidget):
                 # class and nearness first: a narrow dock still shows them
                 where = file_in_source(display_path(s["path"]), roots) if s["path"] else "?"
                 item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
-                                       f"{distance_text(d, self._spread, self._bound)}  —  "
-                                       f"{where}")
+                                       f"{distance_text(d, self._spread, self._bound)}\n"
+                                       f"    {where}")
                 item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
@@ -571,7 +572,7 @@ class Inspector(QWidget):
                 label = rows.label[r].replace("/", " › ")
                 far = distance_text(math.sqrt(d), self._spread, self._bound)
                 where = file_in_source(display_path(rows.path[r]), roots)
-                item = QListWidgetItem(f"{where}   {label}   ({far})")
+                item = QListWidgetItem(f"{where}\n    {label} · {far}")
                 item.setData(SAMPLE_ID, other)
                 item.setToolTip(f"{rows.path[r]}\n{DISTANCE_TIP}")
                 self.similar_list.addItem(item)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSlider,
+    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
@@ -281,6 +282,22 @@ class FilterBar(QWidget):
         self._arrange(self.width() < self.one_row_width())
 
 
+class _FitWidth(QStyledItemDelegate):
+    """Items as wide as the list, not as their text: a narrow dock elides each line in
+    the middle (folder start and file name stay) instead of scrolling sideways."""
+
+    def sizeHint(self, option: Any, index: Any) -> QSize:
+        hint = super().sizeHint(option, index)
+        return QSize(10, hint.height())
+
+
+def fit_list(lst: QListWidget) -> None:
+    """Make ``lst`` elide its (possibly two-line) items to its width."""
+    lst.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    lst.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    lst.setItemDelegate(_FitWidth(lst))
+
+
 class FileList(QListWidget):
     """A list of library files that can be dragged out (to the tree, a DAW…)."""
 
@@ -290,6 +307,7 @@ class FileList(QListWidget):
         self.setDragEnabled(True)
         self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         self.itemSelectionChanged.connect(self._selected)
+        fit_list(self)
 
     def ids(self, items: list[QListWidgetItem]) -> list[int]:
         return [int(i.data(SAMPLE_ID)) for i in items]
@@ -367,9 +385,9 @@ class SuggestionsPanel(QWidget):
             label = rows.leaf[r].replace("/", " › ") or "uncertain"
             name = file_in_source(display_path(rows.path[r]), roots)
             if rows.label[r] == UNKNOWN:  # far from every class: a percentage means nothing
-                item = QListWidgetItem(f"{name}   —  unknown (nearest: {label})")
+                item = QListWidgetItem(f"{name}\n    unknown (nearest: {label})")
             else:
-                item = QListWidgetItem(f"{name}   —  {label}? {conf * 100:.0f} %")
+                item = QListWidgetItem(f"{name}\n    {label}? {conf * 100:.0f} %")
             item.setData(SAMPLE_ID, sid)
             item.setToolTip(str(rows.path[r]))
             self.list.addItem(item)
