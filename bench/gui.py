@@ -92,9 +92,12 @@ def run_once(db: Path, settings_path: Path, n_files: int) -> dict[str, Any]:
     from app.gui.mime import files_mime
     from app.gui.settings import Settings
 
+    from app.gui.theme import apply_theme
+
     app = QApplication.instance() or QApplication([])
     settings = Settings(settings_path)
     settings.setValue("audio/autoplay", False)
+    apply_theme(settings.theme(), app)  # as the app starts: the dark theme's style sheet
     meter = StallMeter()
     steps: dict[str, float] = {}
 

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -171,7 +172,15 @@ def main() -> int:
         settings.clear()
         settings.setValue("audio/autoplay", False)
         settings.setValue("view/theme", theme)
-        window = open_window(db, settings)
+        # a copy per shot: each relabel preview is a batch, and each dialog says "Batch 1"
+        copy = work / f"library-{tag}.sqlite"
+        for old in work.glob(f"library-{tag}.sqlite*"):
+            old.unlink()
+        src, dst = sqlite3.connect(db), sqlite3.connect(copy)
+        src.backup(dst)
+        dst.close()
+        src.close()
+        window = open_window(copy, settings)
         window.resize(w, h)
         window.move(0, 0)
         window.show()

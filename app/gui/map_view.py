@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.colors import node_color
+from app.gui.colors import NO_CLASS, node_color
 from app.gui.engine import EngineState
 from app.gui.mime import files_mime
 from app.gui.session import Session
@@ -86,7 +86,9 @@ class MapCanvas(QWidget):
         colors = self.owner.colors
         # points a producer can see and click: big on a sample library, smaller on 100k
         size = 3.0 if len(pts) > 20_000 else 5.0 if len(pts) > 3_000 else 8.0
-        for key in np.unique(colors):
+        grey = QColor(NO_CLASS).rgba()
+        # files with no class first, so that the classes' colours are drawn over them
+        for key in sorted(np.unique(colors).tolist(), key=lambda k: k != grey):
             idx = np.flatnonzero(colors == key)
             p.setPen(QPen(QColor.fromRgba(int(key)), size, Qt.PenStyle.SolidLine,
                           Qt.PenCapStyle.RoundCap))
@@ -323,7 +325,8 @@ class MapView(QWidget):
         labels[have] = rows.label[self.rows_of_points[have]]
         tops = np.array([lab.split("/")[0] for lab in labels.tolist()], dtype=object)
         palette: dict[str, int] = {}
-        for top in sorted(set(tops.tolist())):
+        order = {name: i for i, name in enumerate(self.session.colors)}  # tree order
+        for top in sorted(set(tops.tolist()), key=lambda t: (order.get(t, len(order)), t)):
             palette[top] = node_color(top, self.session.colors).rgba()
         self.colors = np.array([palette[t] for t in tops.tolist()], dtype=np.uint32)
         sup = np.zeros(len(have), bool)

@@ -325,3 +325,29 @@ def test_unreadable_filter_and_the_reason_in_the_table(qtbot, broken_session) ->
     assert bar.count.text() == "2 of 32 files"
     bar.label.setCurrentIndex(0)
     qtbot.waitUntil(lambda: model.rowCount() == 32, timeout=5_000)
+
+
+def test_map_points_are_big_and_the_legend_follows_the_tree(qtbot, session) -> None:
+    """Classes in tree order in the legend (Drums before Bass, as in the tree), with
+    points large enough to see and click on a sample-library-sized map."""
+    window = _window(qtbot, session, (1280, 800))
+    ids = {session.rows.name[i]: int(session.rows.ids[i]) for i in range(len(session.rows))}
+    for node, kind in (("Drums/Kick", "kick"), ("Bass", "bass")):
+        session.teach(session.tree.find(node).id, [ids[f"{kind}{i:02d}.wav"] for i in range(3)])
+    qtbot.waitUntil(lambda: int(session.rows.support.sum()) == 6, timeout=20_000)
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.map.projection is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: "Bass" in window.map.legend.text(), timeout=10_000)
+    legend = window.map.legend.text()
+    assert legend.index("Drums") < legend.index("Bass"), legend
+    # a point of a class is drawn ≥ 7 px across: count its colour's pixels around it
+    from PySide6.QtGui import QColor
+
+    canvas = window.map.canvas
+    image = canvas._render()
+    proj = window.map.projection
+    k = int(np.flatnonzero(window.map.colors == session.colors["Bass"].rgba())[0])
+    x, y = (int(round(v)) for v in canvas.to_screen(proj.xy[k:k + 1])[0])
+    bass = session.colors["Bass"].name()
+    span = [dx for dx in range(-6, 7) if QColor(image.pixel(x + dx, y)).name() == bass]
+    assert len(span) >= 6, span
