@@ -104,15 +104,29 @@ def build_library(work: Path, realset: Path | None) -> Path:
 
 
 def optimise(path: Path) -> None:
-    """256 colours (no dithering: flat UI colours stay flat)."""
+    """256 colours (no dithering: flat UI colours stay flat). The class colours and the
+    themes' own colours are kept exactly: an adaptive palette alone merged the few pixels
+    of two rare classes (Bass red, Guitar magenta) into one entry."""
     try:
         from PIL import Image
     except ImportError:
         return
+    from dataclasses import astuple
+
+    from PySide6.QtGui import QColor
+
+    from app.gui.colors import NO_CLASS, PALETTE
+    from app.gui.theme import DARK, LIGHT
+
+    fixed = list(dict.fromkeys([*PALETTE, NO_CLASS, *astuple(DARK)[1:], *astuple(LIGHT)[1:]]))
+    rgb = [v for c in fixed for v in QColor(c).getRgb()[:3]]
     with Image.open(path) as image:
-        small = image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
-                                              dither=Image.Dither.NONE)
-    small.save(path, optimize=True)
+        full = image.convert("RGB")
+    adaptive = full.quantize(256 - len(fixed), method=Image.Quantize.MEDIANCUT,
+                             dither=Image.Dither.NONE)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(adaptive.getpalette()[:3 * (256 - len(fixed))] + rgb)
+    full.quantize(palette=palette, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def main() -> int:
@@ -175,7 +189,7 @@ def main() -> int:
         # a copy per shot: each relabel preview is a batch, and each dialog says "Batch 1"
         copy = work / f"library-{tag}.sqlite"
         for old in work.glob(f"library-{tag}.sqlite*"):
-            old.unlink()
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
         src, dst = sqlite3.connect(db), sqlite3.connect(copy)
         src.backup(dst)
         dst.close()
@@ -224,7 +238,7 @@ def main() -> int:
         dialog.show()
         dialog.preview()
         wait(lambda: dialog.plan is not None, 1.0)
-        shot(dialog if not screen_grab else window, frame, f"relabel-{tag}.png")
+        shot(dialog, dialog.frameGeometry(), f"relabel-{tag}.png")
         dialog.close()
         window.close()
         wait(seconds=0.3)

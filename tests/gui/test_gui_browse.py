@@ -347,7 +347,7 @@ def test_map_points_are_big_and_the_legend_follows_the_tree(qtbot, session) -> N
     image = canvas._render()
     proj = window.map.projection
     k = int(np.flatnonzero(window.map.colors == session.colors["Bass"].rgba())[0])
-    x, y = (int(round(v)) for v in canvas.to_screen(proj.xy[k:k + 1])[0])
+    x, y = (round(float(v)) for v in canvas.to_screen(proj.xy[k:k + 1])[0])
     bass = session.colors["Bass"].name()
     span = [dx for dx in range(-6, 7) if QColor(image.pixel(x + dx, y)).name() == bass]
     assert len(span) >= 6, span
