@@ -91,10 +91,12 @@ def run_once(db: Path, settings_path: Path, n_files: int) -> dict[str, Any]:
     from app.gui import open_window
     from app.gui.mime import files_mime
     from app.gui.settings import Settings
+    from app.gui.theme import apply_theme
 
     app = QApplication.instance() or QApplication([])
     settings = Settings(settings_path)
     settings.setValue("audio/autoplay", False)
+    apply_theme(settings.theme(), app)  # as the app starts: the dark theme's style sheet
     meter = StallMeter()
     steps: dict[str, float] = {}
 
@@ -236,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"process RSS after the last run: {runs[-1]['rss_bytes'] / 2**20:.0f} MiB")
     if args.json:
         args.json.write_text(json.dumps({"files": args.files, "runs": runs}, indent=1))
-    for p in sorted(work.iterdir()):
-        p.unlink()
-    work.rmdir()
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)  # the library's backups are a folder
     return 0
 
 

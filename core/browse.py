@@ -20,7 +20,9 @@ from core.library import Library
 from core.paths import display_path
 from core.trees import Tree, load_tree
 
-COLUMNS: tuple[str, ...] = ("name", "folder", "label", "confidence", "duration", "format",
+#: the library table's columns, in the order a producer uses them (what a file is, its
+#: label and how sure, then the details); the desktop app shows them in this order
+COLUMNS: tuple[str, ...] = ("name", "label", "confidence", "duration", "format", "folder",
                             "status")
 #: the label column's value for a file with no prediction (shown as "unlabeled")
 UNLABELED = ""

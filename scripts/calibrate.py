@@ -8,7 +8,7 @@ app's own code path (issue #11, item 6).
    given weights, exactly as ``sampletree scan`` does.
 2. Builds a tree from the set's labels ("Drums/Kick" → Drums › Kick) and, for the episodes of
    :mod:`models.realeval` (K example files a class, queries from other groups), classifies
-   every file with :func:`core.classify.prototypes_from_rows` + :func:`core.classify.predict`
+   every file with :func:`core.classify.assemble` (no built-ins) + :func:`core.classify.predict`
    (what ``sampletree classify`` runs) for every point of a grid of thresholds.
 3. Reports, per K and threshold set, what a user sees:
 
@@ -44,7 +44,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.classify import Thresholds, load_index, predict, prototypes_from_rows  # noqa: E402
+from core.classify import Thresholds, assemble, load_index, predict  # noqa: E402
 from core.library import Library  # noqa: E402
 from core.scanner import ScanOptions, scan  # noqa: E402
 from core.trees import add_node, create_tree, list_trees, load_tree  # noqa: E402
@@ -151,7 +151,7 @@ def calibrate(weights: Path | None, set_dir: Path, work: Path, shots=(1, 2, 4, 8
         q_truth = np.array([node_of[labels[i]] for i in q])
         for temp, conf, factor in grid:
             th = Thresholds(min_confidence=conf, unknown_factor=factor, temperature=temp)
-            protos = prototypes_from_rows(tree, rows_sup, th)
+            protos = assemble(tree, rows_sup, None, th)
             pred = predict(index, protos, th)
             m = _metrics(pred, q_rows, q_truth)
             m["probe_max_conf"] = float(pred.leaf_confidence[probe_rows].max())
@@ -160,7 +160,7 @@ def calibrate(weights: Path | None, set_dir: Path, work: Path, shots=(1, 2, 4, 8
             opens = []
             for c in ep.classes:
                 keep = [r for r in rows_sup if r[1] != node_of[c]]
-                p2 = predict(index, prototypes_from_rows(tree, keep, th), th)
+                p2 = predict(index, assemble(tree, keep, None, th), th)
                 mine = np.array([row_of[i] for i in range(len(files))
                                  if labels[i] == c and i not in support])
                 opens.append(float(p2.unknown[mine].mean()))

@@ -100,6 +100,8 @@ class Session(QObject):
         self.builtins: tuple[str | None, bool] = (None, False)
         self.selected: list[int] = []
         self.loaded = False
+        #: folders of the scan running now, shown as sources from its first second
+        self.scanning: list[str] = []
 
     # -- loading --------------------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class Session(QObject):
     def _take(self, snap: dict[str, Any]) -> None:
         self.rows = snap["rows"]
         self.roots, self.tree_names = snap["roots"], snap["trees"]
+        self.roots += [f for f in self.scanning if f not in self.roots]
         self.tree_name, self.tree, self.counts = snap["tree_name"], snap["tree"], snap["counts"]
         self.builtins = snap["builtins"]
         if self.tree_name:
@@ -287,9 +290,21 @@ class Session(QObject):
         device, hop, model_path = (self.settings.device(), self.settings.hop(),
                                    self.settings.model_path())
         workers, thresholds = self.settings.decoders(), self.settings.thresholds()
-        return self.start_job("Scan", lambda lib, progress, cancel: run_scan(
+        def ended() -> None:
+            self.scanning = []
+            self.reload()
+
+        job = self.start_job("Scan", lambda lib, progress, cancel: run_scan(
             lib, folders, progress, cancel, device=device, hop=hop, model_path=model_path,
-            jobs=workers, thresholds=thresholds), on_end=self.reload)
+            jobs=workers, thresholds=thresholds), on_end=ended)
+        new = [f for f in folders if f not in self.roots]
+        if job is not None and new:
+            # the folder shows in Sources (and the table replaces the welcome page) at
+            # once; its files appear as the scan's batches land
+            self.scanning = new
+            self.roots = sorted(self.roots + new)
+            self.rootsChanged.emit()
+        return job
 
     def remove_folder(self, folder: str) -> None:
         def done(n: int) -> None:

@@ -49,7 +49,9 @@ class ClassTreeModel(QStandardItemModel):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.setHorizontalHeaderLabels(["Class", "Examples", "Files"])
+        self.setHorizontalHeaderLabels(["Class", "★", "Files"])
+        self.horizontalHeaderItem(1).setToolTip("Examples you gave this class")
+        self.horizontalHeaderItem(2).setToolTip("Files labeled with this class or below it")
         self.root_id: int | None = None
 
     def rebuild(self, tree: trees.Tree | None, counts: dict[int, tuple[int, int]]) -> None:
