@@ -299,6 +299,7 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
                     models.c.id, models.c.model_id)) if m == model_id}
             known = lib.known_samples()
             lib_roots = lib.roots()
+            unanalysed = set(lib.analysis_missing().values())  # core.analysis fills them
     except SampletreeError:
         return None
     problems: list[str] = []
@@ -312,7 +313,7 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
                         or (k.status == "ok" and k.model_id in keys))):
             return None
         walked.add(e.path)
-    if problems:
+    if problems or not walked.isdisjoint(unanalysed):
         return None
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
     gone = any(k.status != "missing" and p.startswith(prefixes) and p not in walked
