@@ -754,27 +754,49 @@ class Library:
             },
         }
 
-    def list_samples(self, status: str | Sequence[str] | None = None
-                     ) -> Iterator[dict[str, Any]]:
-        """Every file (or those with ``status``, one or several), by path."""
+    def list_samples(self, status: str | Sequence[str] | None = None,
+                     analysis: Any = None) -> Iterator[dict[str, Any]]:
+        """Every file (or those with ``status``, one or several), by path, with its
+        analysis (core/analysis); ``analysis``: a ``core.analysis.query.AnalysisFilter``."""
+        from core.analysis.keys import note_name
+        from core.analysis.level import bit_depth
+
+        a = schema.analysis
         query = (select(samples.c.path, samples.c.status, samples.c.error, samples.c.duration_s,
                         samples.c.n_windows, samples.c.format, samples.c.sample_rate,
-                        samples.c.channels, models.c.model_id.label("model"))
-                 .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id))
+                        samples.c.channels, samples.c.subtype,
+                        models.c.model_id.label("model"), a)
+                 .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id)
+                              .outerjoin(a, a.c.sample_id == samples.c.id))
                  .order_by(samples.c.path))
         if isinstance(status, str):
             query = query.where(samples.c.status == status)
         elif status:
             query = query.where(samples.c.status.in_(list(status)))
+        if analysis is not None and analysis.active:
+            from core.analysis.query import sql_conditions
+
+            query = query.where(*sql_conditions(analysis, a))
         with self.reading() as conn:
             rows = conn.execute(query).mappings().all()
         for row in rows:
+            root = row["root_midi"]
             yield {
                 "path": row["path"], "status": row["status"], "error": row["error"],
                 "duration_s": None if row["duration_s"] is None else round(row["duration_s"], 3),
                 "windows": row["n_windows"], "format": row["format"],
                 "sample_rate": row["sample_rate"], "channels": row["channels"],
                 "embedded_by": row["model"],
+                # core/analysis: each value with where it came from (tag, name, audio)
+                "bit_depth": bit_depth(row["subtype"]),
+                "type": row["kind"], "type_confidence": row["kind_confidence"],
+                "type_source": row["kind_source"],
+                "bpm": row["bpm"], "bpm_alt": row["bpm_alt"], "bpm_source": row["bpm_source"],
+                "bars": row["bars"],
+                "key": row["key"], "key_source": row["key_source"],
+                "root_note": None if root is None else note_name(root),
+                "root_source": row["root_source"],
+                "peak_dbfs": row["peak_db"], "lufs": row["lufs"],
             }
 
     def paths_of(self, sample_ids: Sequence[int]) -> dict[int, str]:
