@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 from app.gui.mime import files_mime
 from app.gui.session import Session
 from app.gui.text import format_name, plain_error
+from core.analysis.keys import note_name
 from core.browse import (
     COLUMNS,
     UNCERTAIN,
@@ -40,7 +41,10 @@ from core.browse import (
 )
 
 HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
-           "duration": "Duration", "format": "Format", "status": "Status"}
+           "duration": "Duration", "format": "Format", "status": "Status",
+           "type": "Type", "bpm": "BPM", "key": "Key", "lufs": "LUFS", "peak": "Peak",
+           "bits": "Bits", "rate": "Rate", "channels": "Ch"}
+_ANALYSIS = ("type", "bpm", "key", "lufs", "peak", "bits", "rate", "channels")
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -51,6 +55,28 @@ def _duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     m, s = divmod(round(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def analysis_cell(rows: Rows, r: int, column: str) -> str:
+    """A tempo/key/type/level/header cell; "—" where a scan found nothing to say."""
+    if column == "type":
+        return {"loop": "Loop", "oneshot": "One-shot"}.get(rows.column("type")[r], "")
+    if column == "key":
+        key = rows.column("key")[r]
+        root = int(rows.column("root")[r])
+        if key:
+            return key
+        return note_name(root) if root >= 0 else ("—" if rows.column("type")[r] else "")
+    value = float(rows.column(column)[r])
+    if math.isnan(value):
+        return "—" if column == "bpm" and rows.column("type")[r] == "loop" else ""
+    if column == "bpm":
+        return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+    if column in ("lufs", "peak"):
+        return f"{value:.1f}"
+    if column == "rate":
+        return f"{value / 1000:g} k"
+    return f"{value:.0f}"
 
 
 class LibraryModel(QAbstractTableModel):
@@ -141,6 +167,8 @@ class LibraryModel(QAbstractTableModel):
                 return _duration(float(rows.duration[r]))
             if column == "status":
                 return rows.status[r]
+            if column in _ANALYSIS:
+                return analysis_cell(rows, r, column)
             return getattr(rows, column)[r]
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == "status" and rows.error[r]:
@@ -163,7 +191,8 @@ class LibraryModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.FontRole and column == "label" and rows.support[r]:
             return self._bold
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("confidence", "duration"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (
+                "confidence", "duration", "bpm", "lufs", "peak", "bits", "rate", "channels"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
@@ -219,7 +248,8 @@ class LibraryView(QTableView):
         hh = self.horizontalHeader()
         hh.setSectionsMovable(True)
         hh.setHighlightSections(False)
-        for column, width in zip(COLUMNS, (260, 260, 200, 90, 80, 60, 60), strict=True):
+        for column, width in zip(COLUMNS, (260, 260, 200, 90, 80, 60, 60,
+                                           70, 60, 50, 60, 60, 45, 60, 35), strict=True):
             self.setColumnWidth(COLUMNS.index(column), width)
         hh.setStretchLastSection(True)
         self._pending_select: list[int] = []

@@ -135,6 +135,7 @@ class FilterBar(QWidget):
         self.confidence.setSuffix(" %")
         self.confidence.setDecimals(0)
         self.confidence.setPrefix("≥ ")
+        self._analysis_widgets()
         self.examples = QCheckBox("Examples only", self)
         self.examples.setAccessibleName("Examples only")
         self.examples.setToolTip("Show only the files you gave as examples")
@@ -156,6 +157,8 @@ class FilterBar(QWidget):
         row.addWidget(self.label, 2)
         row.addWidget(self.format)
         row.addWidget(self.confidence)
+        for w in (self.kind, self.bpm, self.key, self.compatible, self.lufs):
+            row.addWidget(w)
         row.addWidget(self.examples)
         row.addWidget(self.count)
         session.treeChanged.connect(self._fill_labels)
@@ -203,7 +206,77 @@ class FilterBar(QWidget):
         return Filter(text=self.search.text(), label=label or None, unlabeled=label == "",
                       formats=tuple(fmt.split(",")) if fmt else (),
                       min_confidence=conf if conf > 0 else None,
-                      supports_only=self.examples.isChecked())
+                      supports_only=self.examples.isChecked(),
+                      analysis=self._analysis_filter())
+
+    # -- tempo, key, type and loudness (core/analysis) ---------------------------------
+
+    def _analysis_widgets(self) -> None:
+        from core.analysis.keys import PITCH_NAMES
+
+        self.kind = QComboBox(self)
+        self.kind.setObjectName("typeFilter")
+        self.kind.setAccessibleName("Type filter")
+        self.kind.setToolTip("Loops or one-shots")
+        for text, data in (("Any type", None), ("Loops", "loop"), ("One-shots", "oneshot")):
+            self.kind.addItem(text, data)
+        self.bpm = QLineEdit(self)
+        self.bpm.setObjectName("bpmFilter")
+        self.bpm.setAccessibleName("Tempo filter")
+        self.bpm.setPlaceholderText("BPM")
+        self.bpm.setToolTip("Tempo: 124, or a range such as 120-128 (a loop whose "
+                            "half/double-time reading is in range shows too)")
+        self.bpm.setMaximumWidth(90)
+        self.key = QComboBox(self)
+        self.key.setObjectName("keyFilter")
+        self.key.setAccessibleName("Key filter")
+        self.key.setToolTip("Files in this key (tonal one-shots: by their root note)")
+        self.key.addItem("Any key", None)
+        for minor in (False, True):
+            for pc, name in enumerate(PITCH_NAMES):
+                self.key.addItem(name + ("m" if minor else ""), (pc, minor))
+        self.compatible = QCheckBox("+ compatible", self)
+        self.compatible.setObjectName("compatibleKeys")
+        self.compatible.setToolTip("Also the keys that mix well: the relative key and a fifth "
+                                   "either way (Camelot wheel)")
+        self.lufs = QLineEdit(self)
+        self.lufs.setObjectName("lufsFilter")
+        self.lufs.setAccessibleName("Loudness filter")
+        self.lufs.setPlaceholderText("LUFS")
+        self.lufs.setToolTip("Integrated loudness range, e.g. -20:-10")
+        self.lufs.setMaximumWidth(90)
+        for combo in (self.kind, self.key):
+            combo.currentIndexChanged.connect(lambda _i: self._emit())
+        self.compatible.toggled.connect(lambda _b: self._emit())
+        for edit in (self.bpm, self.lufs):
+            edit.textChanged.connect(lambda _t: self._timer.start())
+
+    def _analysis_filter(self) -> Any:
+        """The tempo/key/type/loudness part; a field that does not parse (yet) is shown in
+        red and filters nothing."""
+        from core.analysis.keys import compatible_keys, key_name
+        from core.analysis.query import AnalysisFilter, parse_bpm, parse_db_range
+        from core.errors import SampletreeError
+
+        def parsed(edit: QLineEdit, parse: Any) -> Any:
+            text = edit.text().strip()
+            value = None
+            if text:
+                try:
+                    value = parse(text)
+                except SampletreeError:
+                    value = None
+            edit.setStyleSheet("color: #c0392b;" if text and value is None else "")
+            return value
+
+        key = self.key.currentData()
+        keys: tuple[str, ...] = ()
+        if key is not None:
+            keys = tuple(compatible_keys(*key)) if self.compatible.isChecked() \
+                else (key_name(*key),)
+        return AnalysisFilter(bpm=parsed(self.bpm, parse_bpm), keys=keys,
+                              kind=self.kind.currentData(),
+                              lufs=parsed(self.lufs, parse_db_range))
 
     def _emit(self) -> None:
         self._timer.stop()
