@@ -5,7 +5,7 @@ every 8 ms at 16 kHz). Tempo candidates come from two places: the envelope's
 autocorrelation (the audio's own pulse) and the file's length (a loop is cut to a whole
 number of bars, so ``bpm = 240 × bars / seconds`` in 4/4). A candidate is scored by its
 pulse (autocorrelation at one beat and at multiples), by a backbeat test (snare-band
-onsets on beats 2 and 4 rather than 1 and 3), by a gentle prior around 110 BPM, and by
+onsets on beats 2 and 4 rather than 1 and 3), by a gentle prior around 130 BPM, and by
 whether the file is a whole number of bars at it. The runner-up that is half or double the
 winner is kept as the alternative reading.
 """
@@ -209,7 +209,10 @@ def _whole_bars(duration_s: float, bpm: float, tol: float = 0.02) -> int | None:
 
 #: weights of a tempo reading's score (set on the evaluation's development seed)
 W_PRIOR = 0.2
-W_BACKBEAT = 0.6
+#: centre of the tempo prior: the pulse term leans to slower readings (whole bars
+#: correlate best), which this offsets
+PRIOR_BPM = 130.0
+W_BACKBEAT = 0.4
 W_32ND = 0.6
 W_BARS = 0.4
 
@@ -250,7 +253,7 @@ def tempo(o: Onsets, duration_s: float, *, whole_file: bool = True) -> TempoGues
     scored = []
     for bpm, bars in cands.items():
         pulse = _pulse(acf, fps, bpm)
-        prior = -0.5 * (math.log2(bpm / 110.0) / 0.7) ** 2
+        prior = -0.5 * (math.log2(bpm / PRIOR_BPM) / 0.7) ** 2
         bar_bonus = 0.0 if bars is None else W_BARS * BAR_PRIOR[bars]
         # a reading whose 32nd notes pulse is too slow: hi-hats run in 16ths, not 32nds
         too_fine = max(0.0, _at(acf, 60.0 * fps / bpm / 8))
