@@ -140,7 +140,8 @@ def _add_analysis_args(ls: argparse.ArgumentParser) -> None:
                    help="with --key: also the compatible keys (relative key and a fifth "
                         "either way on the Camelot wheel)")
     g.add_argument("--type", dest="kind", metavar="TYPE", help="loop or oneshot")
-    g.add_argument("--lufs", metavar="MIN:MAX", help="integrated loudness range, e.g. -20:-10")
+    g.add_argument("--lufs", metavar="MIN:MAX",
+                   help="integrated loudness range, e.g. --lufs=-20:-10")
     g.add_argument("--sort", choices=["path", "bpm", "key", "duration", "lufs", "peak"],
                    default="path", help="order of the list (key: Camelot order; default path)")
     g.add_argument("-l", "--long", action="store_true",
