@@ -498,6 +498,9 @@ def _print_report(report: Any) -> None:
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
           + unreadable)
+    if getattr(r, "analysed", 0):  # files read before tempo/key analysis existed
+        print(f"  analysed {r.analysed} files already in the library (tempo, key, type, "
+              "loudness); nothing re-embedded")
     if line := skipped_summary(r.skipped):
         print(f"  {line}")
     # Problems the library keeps no record of (unreadable folders, loops, files that
