@@ -64,11 +64,13 @@ class LevelMeter:
             block = block[:, None]
         if not len(block):
             return
-        x = np.nan_to_num(block.astype(np.float64, copy=False))
+        x = block if block.dtype == np.float64 else block.astype(np.float64)
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x)
         self.peak = max(self.peak, float(np.max(np.abs(x))))
         y, self._zs = lfilter(self._sb, self._sa, x, axis=0, zi=self._zs)
         y, self._zh = lfilter(self._hb, self._ha, y, axis=0, zi=self._zh)
-        sq = np.square(y)
+        sq = np.square(y, out=y)
         self.frames += len(sq)
         pos = 0
         while pos < len(sq):
