@@ -765,7 +765,10 @@ class Library:
         query = (select(samples.c.path, samples.c.status, samples.c.error, samples.c.duration_s,
                         samples.c.n_windows, samples.c.format, samples.c.sample_rate,
                         samples.c.channels, samples.c.subtype,
-                        models.c.model_id.label("model"), a)
+                        models.c.model_id.label("model"), a.c.kind, a.c.kind_confidence,
+                        a.c.kind_source, a.c.bpm, a.c.bpm_alt, a.c.bpm_source, a.c.bars,
+                        a.c.key, a.c.key_source, a.c.root_midi, a.c.root_source, a.c.peak_db,
+                        a.c.lufs)
                  .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id)
                               .outerjoin(a, a.c.sample_id == samples.c.id))
                  .order_by(samples.c.path))

@@ -120,10 +120,12 @@ def mask(flt: AnalysisFilter, *, bpm: np.ndarray, bpm_alt: np.ndarray, key: np.n
         alt = np.nan_to_num(bpm_alt, nan=-1.0)
         keep &= ((b >= lo) & (b <= hi)) | ((alt >= lo) & (alt <= hi))
     if flt.keys:
-        in_key = np.isin(key, list(flt.keys))
-        rooted = (key == "") & (root >= 0) & np.isin(np.where(root >= 0, root % 12, -1),
-                                                      list(flt.tonics))
-        keep &= in_key | rooted
+        # one elementwise comparison a key: np.isin on object arrays sorts them (slow)
+        in_key = np.zeros(len(key), dtype=bool)
+        for k in flt.keys:
+            in_key |= key == k
+        rooted = (root >= 0) & np.isin(np.where(root >= 0, root % 12, -1), list(flt.tonics))
+        keep &= in_key | (rooted & (key == ""))
     if flt.kind:
         keep &= kind == flt.kind
     if flt.lufs:
