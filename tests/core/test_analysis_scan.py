@@ -184,9 +184,13 @@ def test_filtering_100k_rows_by_tempo_and_key_takes_milliseconds() -> None:
                    root=np.full(n, -1), type=keys, lufs=rng.uniform(-30, -5, n))
     flt = Filter(analysis=AnalysisFilter(bpm=(120, 128), keys=parse_keys("Am", True)))
     select_rows(rows, flt)  # ranks built once per snapshot (the session does it on load)
-    t0 = time.perf_counter()
-    got = select_rows(rows, flt)
-    assert time.perf_counter() - t0 < 0.1 and 0 < len(got) < n
+    # CPU time, best of 3: wall time on a loaded 2-core machine says little
+    spent = []
+    for _ in range(3):
+        t0 = time.process_time()
+        got = select_rows(rows, flt)
+        spent.append(time.process_time() - t0)
+    assert min(spent) < 0.1 and 0 < len(got) < n
 
 
 def test_layout_fields_for_tempo_key_and_type() -> None:
