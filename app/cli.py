@@ -121,9 +121,75 @@ def _parser() -> argparse.ArgumentParser:
                             + ", ".join(PROBLEM_STATUSES) + ")")
     ls.add_argument("--tree", metavar="NAME",
                     help="labels from this tree (default: the only tree, if there is one)")
+    _add_analysis_args(ls)
     for module in _command_modules():
         module.register(sub)
     return p
+
+
+def _add_analysis_args(ls: argparse.ArgumentParser) -> None:
+    """``ls`` filters and columns from core/analysis (tempo, key, loop/one-shot, loudness)."""
+    g = ls.add_argument_group("tempo, key, type and loudness (filled by scans)")
+    g.add_argument("--bpm", metavar="RANGE",
+                   help="tempo range, e.g. 120-128, or one tempo ±2%% (124); a loop whose "
+                        "half/double-time reading is in range matches too")
+    g.add_argument("--key", metavar="KEY",
+                   help="key(s), e.g. Am, F#m, C, 'Bb minor', 8A (Camelot), several with "
+                        "commas; a tonal one-shot matches by its root note")
+    g.add_argument("--compatible", action="store_true",
+                   help="with --key: also the compatible keys (relative key and a fifth "
+                        "either way on the Camelot wheel)")
+    g.add_argument("--type", dest="kind", metavar="TYPE", help="loop or oneshot")
+    g.add_argument("--lufs", metavar="MIN:MAX",
+                   help="integrated loudness range, e.g. --lufs=-20:-10")
+    g.add_argument("--sort", choices=["path", "bpm", "key", "duration", "lufs", "peak"],
+                   default="path", help="order of the list (key: Camelot order; default path)")
+    g.add_argument("-l", "--long", action="store_true",
+                   help="show type, tempo, key or root note and loudness on each line")
+
+
+def _analysis_filter(args: argparse.Namespace) -> Any:
+    from core.analysis.query import (
+        AnalysisFilter,
+        parse_bpm,
+        parse_db_range,
+        parse_keys,
+        parse_kind,
+    )
+
+    if args.compatible and not args.key:
+        raise SampletreeError("--compatible goes with --key (e.g. --key Am --compatible)")
+    return AnalysisFilter(
+        bpm=parse_bpm(args.bpm) if args.bpm else None,
+        keys=parse_keys(args.key, args.compatible) if args.key else (),
+        kind=parse_kind(args.kind) if args.kind else None,
+        lufs=parse_db_range(args.lufs) if args.lufs else None)
+
+
+def _analysis_text(row: dict[str, Any]) -> str:
+    """``loop  124 BPM (4 bars)  Am  -14.2 LUFS`` for ``ls -l``; "—" where nothing is known."""
+    kind = {"loop": "loop", "oneshot": "one-shot"}.get(row["type"] or "", "—")
+    bpm = "—" if row["bpm"] is None else f"{row['bpm']:g} BPM"
+    if row["bars"]:
+        bpm += f" ({row['bars']:g} bar{'s' if row['bars'] != 1 else ''})"
+    tone = row["key"] or row["root_note"] or "—"
+    loud = "—" if row["lufs"] is None else f"{row['lufs']:.1f} LUFS"
+    return f"  {kind:<8} {bpm:<20} {tone:<4} {loud}"
+
+
+def _sort_rows(rows: list[dict[str, Any]], how: str) -> list[dict[str, Any]]:
+    if how == "path":
+        return rows
+    from core.analysis.query import camelot_rank
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        if how == "key":
+            return (camelot_rank(r["key"]), r["path"])
+        field = {"duration": "duration_s", "peak": "peak_dbfs"}.get(how, how)
+        v = r[field]
+        return (v is None, 0.0 if v is None else v, r["path"])
+
+    return sorted(rows, key=key)
 
 
 def _command_modules() -> list:
@@ -306,6 +372,7 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
                     models.c.id, models.c.model_id)) if m == model_id}
             known = lib.known_samples()
             lib_roots = lib.roots()
+            unanalysed = set(lib.analysis_missing().values())  # core.analysis fills them
     except SampletreeError:
         return None
     problems: list[str] = []
@@ -319,7 +386,7 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
                         or (k.status == "ok" and k.model_id in keys))):
             return None
         walked.add(e.path)
-    if problems:
+    if problems or not walked.isdisjoint(unanalysed):
         return None
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
     gone = any(k.status != "missing" and p.startswith(prefixes) and p not in walked
@@ -438,6 +505,9 @@ def _print_report(report: Any) -> None:
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
           + unreadable)
+    if getattr(r, "analysed", 0):  # files read before tempo/key analysis existed
+        print(f"  analysed {r.analysed} files already in the library (tempo, key, type, "
+              "loudness); nothing re-embedded")
     if line := skipped_summary(r.skipped):
         print(f"  {line}")
     # Problems the library keeps no record of (unreadable folders, loops, files that
@@ -497,8 +567,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from core.labeltext import UNLABELED, count_states, record_state, record_text, summary
 
     with _open_library(args, create=False) as library:
-        rows = list(library.list_samples(
-            status=PROBLEM_STATUSES if args.problems else args.status))
+        rows = _sort_rows(list(library.list_samples(
+            status=PROBLEM_STATUSES if args.problems else args.status,
+            analysis=_analysis_filter(args))), args.sort)
         tree, labels = _labels_for_ls(library, args.tree)
     for row in rows:
         lab = labels.get(row["path"])
@@ -519,7 +590,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if tree is not None:
             label = (f"  [{row['_text']}]" if row["state"] == UNLABELED
                      else f"  [{row['_text']} {row['confidence']:.2f}]")
-        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{label}{extra}")
+        more = _analysis_text(row) if args.long else ""
+        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{label}{more}{extra}")
     if tree is None:
         print(f"{len(rows)} files", file=sys.stderr)
     else:

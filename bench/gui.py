@@ -10,7 +10,8 @@ in a fresh window:
   labels included — target < 3 s (DESIGN.md);
 - UI stalls: a 5 ms timer on the UI thread records the longest gap between its ticks
   while a script does what a user does — sort by every column, type a search, filter
-  by label, select files (inspector: waveform, label, nearest examples), find similar,
+  by label, filter by type, tempo and key, select files (inspector: waveform, label,
+  nearest examples), find similar,
   drop files on a node (re-predict 100k files, table refresh), rename a node, open the
   map (projection of 100k files) — target: never > 100 ms.
 
@@ -149,6 +150,27 @@ def run_once(db: Path, settings_path: Path, n_files: int) -> dict[str, Any]:
 
     step("filter by label (8 choices)", label_filter)
 
+    def analysis_filters() -> None:  # tempo, key (+ compatible), type: core/analysis
+        f = window.filters
+        f.kind.setCurrentIndex(1)
+        app.processEvents()
+        for text in ("1", "12", "120", "120-", "120-1", "120-12", "120-128"):
+            f.bpm.setText(text)
+            app.processEvents()
+            time.sleep(0.03)
+        for i in (10, 22):  # A, then A minor
+            f.key.setCurrentIndex(i)
+            app.processEvents()
+        f.compatible.setChecked(True)
+        app.processEvents()
+        _pump_until(app, lambda: table.rowCount() < n_files, 10)
+        f.compatible.setChecked(False)
+        f.key.setCurrentIndex(0)
+        f.bpm.clear()
+        f.kind.setCurrentIndex(0)
+
+    step("filter by type, BPM range and key (+ compatible)", analysis_filters)
+
     def select_files() -> None:
         for r in (0, 10, 500, 5000):
             window.library.selectRow(r)
@@ -198,6 +220,32 @@ def run_once(db: Path, settings_path: Path, n_files: int) -> dict[str, Any]:
             "teach_to_labels_s": teach_s, "rss_bytes": rss}
 
 
+def _add_analysis(lib: Any, n: int) -> None:
+    """Tempo, key and type for every file (random, as a scan of real packs would give)."""
+    import random
+
+    from core.analysis import ANALYSIS_VERSION
+    from core.analysis.keys import PITCH_NAMES
+
+    rng = random.Random(0)
+    keys = [p + m for p in PITCH_NAMES for m in ("", "m")]
+    rows = []
+    with lib.reading() as conn:
+        ids = [r[0] for r in conn.connection.dbapi_connection.execute(
+            "SELECT id FROM samples ORDER BY id")]
+    for sid in ids[:n]:
+        loop = rng.random() < 0.4
+        rows.append((sid, ANALYSIS_VERSION, "loop" if loop else "oneshot",
+                     round(rng.uniform(70, 180), 1) if loop else None,
+                     rng.choice(keys) if rng.random() < 0.5 else None,
+                     rng.randint(28, 84) if not loop and rng.random() < 0.4 else None,
+                     round(rng.uniform(-30, -6), 1)))
+    with lib.transaction() as conn:
+        conn.connection.dbapi_connection.executemany(
+            "INSERT OR REPLACE INTO analysis (sample_id, version, kind, bpm, key, root_midi, "
+            "lufs) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=100_000)
@@ -216,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     with Library(db) as lib:
         add_supports_for(lib, info["truth"], 4, 24)
         Classifier(lib, Thresholds(temperature=None)).refresh("bench")
+        _add_analysis(lib, args.files)
     runs = [run_once(db, work / f"settings{r}.ini", args.files) for r in range(args.repeat)]
 
     med = statistics.median

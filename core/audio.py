@@ -13,8 +13,10 @@ import math
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -87,6 +89,9 @@ class Segment:
     starts: np.ndarray
     loudness: np.ndarray
     fallback: bool
+    #: the segment's audio as one signal at the model's rate, mono (only when asked for,
+    #: for core.analysis; never sent back from a worker)
+    signal: np.ndarray | None = None
 
 
 #: Longest part of libsndfile's own words kept in a reason.
@@ -274,8 +279,10 @@ def plan_segments(info: AudioInfo, params: WindowParams) -> list[tuple[int, int]
     return [(k0, min(n, k0 + per)) for k0 in range(0, n, per)]
 
 
-def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int) -> np.ndarray:
-    """Frames [start, stop) mixed to mono, read in blocks to keep memory flat."""
+def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
+               meter: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+    """Frames [start, stop) mixed to mono, read in blocks to keep memory flat. ``meter``
+    (core.analysis) sees each block with all its channels, at the file's rate."""
     snd.seek(start)
     out = np.empty(stop - start, dtype=np.float32)
     pos = 0
@@ -283,6 +290,8 @@ def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int) -> np.nda
         block = snd.read(min(_READ_BLOCK, len(out) - pos), dtype="float32", always_2d=True)
         if len(block) == 0:
             break
+        if meter is not None:
+            meter(block)
         out[pos : pos + len(block)] = block.mean(axis=1)
         pos += len(block)
     out = out[:pos]
@@ -298,8 +307,11 @@ def _loudness_db(windows: np.ndarray) -> np.ndarray:
 
 
 def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
-                   k0: int, k1: int) -> Segment:
-    """Decode windows ``k0..k1-1`` of a file, mono at ``params.sample_rate``, gated."""
+                   k0: int, k1: int, *, meter: Any = None, keep_signal: bool = False) -> Segment:
+    """Decode windows ``k0..k1-1`` of a file, mono at ``params.sample_rate``, gated.
+
+    For core.analysis: ``meter`` (a ``LevelMeter``) is fed the raw blocks read, and
+    ``keep_signal`` keeps the segment's resampled audio in ``Segment.signal``."""
     path = Path(path)
     target, sr = params.sample_rate, info.sample_rate
     n_out = output_length(info, params)
@@ -318,7 +330,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         else:
             snd = _soundfile_of(path)
         with snd:
-            mono = _read_mono(snd, src_a, src_b)
+            mono = _read_mono(snd, src_a, src_b, None if meter is None else meter.feed)
     except FileNotFoundError:
         raise AudioError("file disappeared while it was being read") from None
     except PermissionError:
@@ -345,6 +357,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         starts=(starts[keep] / target).astype(np.float32),
         loudness=loud[keep],
         fallback=bool(fallback),
+        signal=y if keep_signal else None,
     )
 
 

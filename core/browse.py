@@ -22,8 +22,14 @@ from core.trees import Tree, load_tree
 
 #: the library table's columns, in the order a producer uses them (what a file is, its
 #: label and how sure, then the details); the desktop app shows them in this order
-COLUMNS: tuple[str, ...] = ("name", "label", "confidence", "duration", "format", "folder",
-                            "status")
+COLUMNS: tuple[str, ...] = ("name", "label", "confidence", "duration",
+                            # core/analysis: what a browser shows beside the name
+                            "type", "bpm", "key",
+                            "format", "folder", "status",
+                            # levels (core/analysis) and the header's bit depth, rate, channels
+                            "lufs", "peak", "bits", "rate", "channels")
+#: numeric columns (sorted by value, unknown first when ascending)
+NUMERIC = ("confidence", "duration", "bpm", "lufs", "peak", "bits", "rate", "channels")
 #: the label column's value for a file with no prediction (shown as "unlabeled")
 UNLABELED = ""
 # The words of the other states are shared with the command line (core/labeltext.py);
@@ -50,6 +56,18 @@ class Rows:
     tree: str | None = None
     #: bool: the label rests on built-in examples only (None: no such label)
     builtin: np.ndarray | None = None
+    # core/analysis columns (None: not loaded, as in a labels-only snapshot)
+    type: np.ndarray | None = None  # object: "loop" / "oneshot" / ""
+    bpm: np.ndarray | None = None  # float64, nan when unknown
+    bpm_alt: np.ndarray | None = None  # float64
+    key: np.ndarray | None = None  # object: "Am" / ""
+    root: np.ndarray | None = None  # int64 MIDI root note, -1 when none
+    lufs: np.ndarray | None = None  # float64
+    peak: np.ndarray | None = None  # float64 dBFS
+    bits: np.ndarray | None = None  # float64 (nan: lossy or unknown)
+    rate: np.ndarray | None = None  # float64 Hz
+    channels: np.ndarray | None = None  # float64
+    sources: np.ndarray | None = None  # object: "tempo from the name; key from the audio"
     _rank: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _hay: np.ndarray | None = field(default=None, repr=False)
 
@@ -63,8 +81,11 @@ class Rows:
     def rank(self, column: str) -> np.ndarray:
         """Sort key of every row for ``column`` (ties broken by name, then path)."""
         if column not in self._rank:
-            if column in ("confidence", "duration"):
-                values = getattr(self, column)
+            if column == "key":  # Camelot order: compatible keys sit together
+                key = self._camelot_rank()
+                order = np.lexsort((self._text_rank("path"), self._text_rank("name"), key))
+            elif column in NUMERIC:
+                values = self.column(column)
                 key = np.where(np.isnan(values), -np.inf, values)
                 order = np.lexsort((self._text_rank("path"), self._text_rank("name"), key))
             else:
@@ -75,10 +96,31 @@ class Rows:
             self._rank[column] = rank
         return self._rank[column]
 
+    def column(self, name: str) -> np.ndarray:
+        """An analysis column, or one of unknowns when this snapshot has none."""
+        values = getattr(self, name)
+        if values is not None:
+            return values
+        if name in NUMERIC:
+            return np.full(len(self), np.nan)
+        if name == "root":
+            return np.full(len(self), -1, dtype=np.int64)
+        return np.full(len(self), "", dtype=object)
+
+    def _camelot_rank(self) -> np.ndarray:
+        from core.analysis.keys import note_name
+        from core.analysis.query import camelot_rank
+
+        keys, roots = self.column("key"), self.column("root")
+        shown = [k or (note_name(int(r))[:-1] if r >= 0 else "")
+                 for k, r in zip(keys.tolist(), roots.tolist(), strict=True)]
+        ranks = {k: camelot_rank(k) for k in set(shown)}
+        return np.array([ranks[k][0] * 2 + ranks[k][1] for k in shown], dtype=np.int64)
+
     def _text_rank(self, column: str) -> np.ndarray:
         key = f"text:{column}"
         if key not in self._rank:
-            values = getattr(self, column)
+            values = self.column(column)
             lowered = np.array([display_path(v).casefold() for v in values.tolist()], dtype=str)
             if column == "label":  # unlabeled last when ascending
                 lowered = np.where(lowered == "", "\uffff", lowered)
@@ -149,6 +191,8 @@ class Filter:
     max_duration: float | None = None
     status: tuple[str, ...] = ()
     supports_only: bool = False
+    #: tempo, key, loop/one-shot, loudness (core.analysis.query.AnalysisFilter)
+    analysis: Any = None
 
 
 def select_rows(rows: Rows, flt: Filter, sort: str = "name", descending: bool = False
@@ -181,6 +225,12 @@ def select_rows(rows: Rows, flt: Filter, sort: str = "name", descending: bool = 
         keep &= np.nan_to_num(rows.duration, nan=np.inf) <= flt.max_duration
     if flt.supports_only:
         keep &= rows.support
+    if flt.analysis is not None and flt.analysis.active:
+        from core.analysis.query import mask
+
+        keep &= mask(flt.analysis, bpm=rows.column("bpm"), bpm_alt=rows.column("bpm_alt"),
+                     key=rows.column("key"), root=rows.column("root"),
+                     kind=rows.column("type"), lufs=rows.column("lufs"))
     idx = np.flatnonzero(keep)
     key = rows.rank(sort if sort in COLUMNS else "name")[idx]
     order = np.argsort(-key if descending else key, kind="stable")
@@ -201,6 +251,12 @@ def load_rows(lib: Library, tree_name: str | None = None) -> Rows:
         got = _raw(lib).execute(
             "SELECT id, path, format, status, coalesce(error, ''), duration_s FROM samples "
             "ORDER BY id").fetchall()
+        more = _raw(lib).execute(
+            "SELECT s.id, coalesce(a.kind, ''), a.bpm, a.bpm_alt, coalesce(a.key, ''), "
+            "coalesce(a.root_midi, -1), a.lufs, a.peak_db, s.subtype, s.sample_rate, "
+            "s.channels, a.kind_source, a.bpm_source, a.key_source, a.root_source "
+            "FROM samples s LEFT JOIN analysis a ON a.sample_id = s.id "
+            "ORDER BY s.id").fetchall()
     n = len(got)
     ids = np.fromiter((r[0] for r in got), np.int64, n)
     path = np.empty(n, dtype=object)
@@ -216,10 +272,38 @@ def load_rows(lib: Library, tree_name: str | None = None) -> Rows:
         status=_objects([r[3] for r in got]), error=_objects([r[4] for r in got]),
         duration=np.array([np.nan if r[5] is None else r[5] for r in got], dtype=np.float64),
         label=np.full(n, UNLABELED, dtype=object), leaf=np.full(n, UNLABELED, dtype=object),
-        confidence=np.full(n, np.nan), backed_off=np.zeros(n, bool), support=np.zeros(n, bool))
+        confidence=np.full(n, np.nan), backed_off=np.zeros(n, bool), support=np.zeros(n, bool),
+        **_analysis_columns(more))
     if tree_name is not None:
         rows = rows.with_labels(load_labels(lib, tree_name))
     return rows
+
+
+def _analysis_columns(got: list[tuple[Any, ...]]) -> dict[str, np.ndarray]:
+    from core.analysis.level import bit_depth
+
+    def num(i: int) -> np.ndarray:
+        return np.array([np.nan if r[i] is None else float(r[i]) for r in got], np.float64)
+
+    bits = {st: bit_depth(st) for st in {r[8] for r in got}}
+    return {"type": _objects([r[1] for r in got]), "bpm": num(2), "bpm_alt": num(3),
+            "key": _objects([r[4] for r in got]),
+            "root": np.fromiter((r[5] for r in got), np.int64, len(got)),
+            "lufs": num(6), "peak": num(7),
+            "bits": np.array([np.nan if bits[r[8]] is None else bits[r[8]] for r in got]),
+            "rate": num(9), "channels": num(10),
+            "sources": _objects([_sources(r[11:15]) for r in got])}
+
+
+_SOURCE_WORDS = {"tag": "the file's tags", "name": "its name", "audio": "the audio"}
+
+
+def _sources(src: tuple[Any, ...]) -> str:
+    """Where each analysis value came from, in words (the inspector's tooltip)."""
+    parts = [f"{what} from {_SOURCE_WORDS[s]}"
+             for what, s in zip(("type", "tempo", "key", "root note"), src, strict=True)
+             if s in _SOURCE_WORDS]
+    return "; ".join(parts)
 
 
 def empty_rows() -> Rows:

@@ -96,6 +96,8 @@ class SampleRecord:
     embeddings: np.ndarray | None = None  # (n, dim) float; None = not embedded
     model_id: int | None = None
     sample_id: int | None = None  # set when rewriting a known sample
+    #: core.analysis.Analysis.as_row() (None: none made; a rewritten file loses its old one)
+    analysis: dict[str, Any] | None = None
 
 
 _DAMAGE_WORDS = ("malformed", "corrupt", "not a database", "file is encrypted")
@@ -594,6 +596,7 @@ class Library:
                     select(samples.c.id, samples.c.path)
                     .where(samples.c.path.in_(unknown[a:a + 500]))))
             window_rows: list[dict[str, Any]] = []
+            analysis_rows: list[dict[str, Any]] = []
             rewritten: list[int] = []
             for rec in records:
                 values = {
@@ -615,6 +618,8 @@ class Library:
                 else:
                     conn.execute(update(samples).where(samples.c.id == sid).values(**values))
                     rewritten.append(sid)
+                if rec.analysis is not None:
+                    analysis_rows.append({**rec.analysis, "sample_id": sid})
                 if rec.starts is None or not len(rec.starts):
                     continue
                 emb = rec.embeddings
@@ -632,8 +637,43 @@ class Library:
             for a in range(0, len(rewritten), 500):
                 conn.execute(windows.delete().where(
                     windows.c.sample_id.in_(rewritten[a:a + 500])))
+                conn.execute(schema.analysis.delete().where(
+                    schema.analysis.c.sample_id.in_(rewritten[a:a + 500])))
             if window_rows:
                 conn.execute(insert(windows), window_rows)
+            if analysis_rows:
+                conn.execute(insert(schema.analysis), analysis_rows)
+
+    # -- analysis (core/analysis) --------------------------------------------------------
+
+    def analysis_missing(self) -> dict[int, str]:
+        """Files (id → path) that are ok but have no analysis of the current version."""
+        from core.analysis import ANALYSIS_VERSION
+
+        a = schema.analysis
+        query = (select(samples.c.id, samples.c.path)
+                 .select_from(samples.outerjoin(a, a.c.sample_id == samples.c.id))
+                 .where(samples.c.status == "ok")
+                 .where((a.c.sample_id.is_(None)) | (a.c.version < ANALYSIS_VERSION)))
+        with self.reading() as conn:
+            return {int(i): p for i, p in conn.execute(query)}
+
+    def write_analysis(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Store (sample id, ``Analysis.as_row()``) pairs, replacing older rows."""
+        if not rows:
+            return
+        a = schema.analysis
+        with self.transaction() as conn:
+            ids = [sid for sid, _ in rows]
+            for k in range(0, len(ids), 500):
+                conn.execute(a.delete().where(a.c.sample_id.in_(ids[k:k + 500])))
+            present = set()
+            for k in range(0, len(ids), 500):
+                present.update(int(r[0]) for r in conn.execute(
+                    select(samples.c.id).where(samples.c.id.in_(ids[k:k + 500]))))
+            values = [{**row, "sample_id": sid} for sid, row in rows if sid in present]
+            if values:
+                conn.execute(insert(a), values)
 
     def move_sample(self, sample_id: int, path: str, *, root_id: int | None, size: int,
                     mtime_ns: int, status: str = "ok") -> None:
@@ -714,27 +754,52 @@ class Library:
             },
         }
 
-    def list_samples(self, status: str | Sequence[str] | None = None
-                     ) -> Iterator[dict[str, Any]]:
-        """Every file (or those with ``status``, one or several), by path."""
+    def list_samples(self, status: str | Sequence[str] | None = None,
+                     analysis: Any = None) -> Iterator[dict[str, Any]]:
+        """Every file (or those with ``status``, one or several), by path, with its
+        analysis (core/analysis); ``analysis``: a ``core.analysis.query.AnalysisFilter``."""
+        from core.analysis.keys import note_name
+        from core.analysis.level import bit_depth
+
+        a = schema.analysis
         query = (select(samples.c.path, samples.c.status, samples.c.error, samples.c.duration_s,
                         samples.c.n_windows, samples.c.format, samples.c.sample_rate,
-                        samples.c.channels, models.c.model_id.label("model"))
-                 .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id))
+                        samples.c.channels, samples.c.subtype,
+                        models.c.model_id.label("model"), a.c.kind, a.c.kind_confidence,
+                        a.c.kind_source, a.c.bpm, a.c.bpm_alt, a.c.bpm_source, a.c.bars,
+                        a.c.key, a.c.key_source, a.c.root_midi, a.c.root_source, a.c.peak_db,
+                        a.c.lufs)
+                 .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id)
+                              .outerjoin(a, a.c.sample_id == samples.c.id))
                  .order_by(samples.c.path))
         if isinstance(status, str):
             query = query.where(samples.c.status == status)
         elif status:
             query = query.where(samples.c.status.in_(list(status)))
+        if analysis is not None and analysis.active:
+            from core.analysis.query import sql_conditions
+
+            query = query.where(*sql_conditions(analysis, a))
         with self.reading() as conn:
             rows = conn.execute(query).mappings().all()
         for row in rows:
+            root = row["root_midi"]
             yield {
                 "path": row["path"], "status": row["status"], "error": row["error"],
                 "duration_s": None if row["duration_s"] is None else round(row["duration_s"], 3),
                 "windows": row["n_windows"], "format": row["format"],
                 "sample_rate": row["sample_rate"], "channels": row["channels"],
                 "embedded_by": row["model"],
+                # core/analysis: each value with where it came from (tag, name, audio)
+                "bit_depth": bit_depth(row["subtype"]),
+                "type": row["kind"], "type_confidence": row["kind_confidence"],
+                "type_source": row["kind_source"],
+                "bpm": row["bpm"], "bpm_alt": row["bpm_alt"], "bpm_source": row["bpm_source"],
+                "bars": row["bars"],
+                "key": row["key"], "key_source": row["key_source"],
+                "root_note": None if root is None else note_name(root),
+                "root_source": row["root_source"],
+                "peak_dbfs": row["peak_db"], "lufs": row["lufs"],
             }
 
     def paths_of(self, sample_ids: Sequence[int]) -> dict[int, str]:

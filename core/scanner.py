@@ -80,6 +80,8 @@ class ScanReport:
     vanished: int = 0
     windows: int = 0
     embedded_windows: int = 0
+    #: files already read whose analysis (tempo, key…) was made in this scan on its own
+    analysed: int = 0
     seconds: float = 0.0
     cancelled: bool = False
     model_id: str | None = None
@@ -117,6 +119,7 @@ class _TaskResult:
     error: str | None = None
     verdict: bool = False  # the error judges bytes that were read (no point retrying them)
     vanished: bool = False
+    analysis: dict[str, Any] | None = None  # segment 0's core.analysis row
 
 
 def _stat(path: str) -> tuple[int, int]:
@@ -144,7 +147,10 @@ def _decode_task(key: int, seg: int, path: str, params: WindowParams,
             res.content_hash = content_hash(path, res.stat[0])
             span = res.plan[0]
         assert span is not None
-        res.segment = decode_segment(path, info, params, *span)
+        if seg == 0:
+            res.segment, res.analysis = _decode_and_analyse(path, info, params, span)
+        else:
+            res.segment = decode_segment(path, info, params, *span)
         res.stat_after = _stat(path)
     except FileNotFoundError:
         res.vanished = True
@@ -172,6 +178,45 @@ def _decode_task(key: int, seg: int, path: str, params: WindowParams,
     return res
 
 
+# -- analysis (core/analysis): computed on segment 0 in the worker ------------------------
+
+def _decode_and_analyse(path: str, info: AudioInfo, params: WindowParams,
+                        span: tuple[int, int]) -> tuple[Segment, dict[str, Any] | None]:
+    """Segment 0 decoded as usual, plus the file's analysis from the same read (its raw
+    blocks for peak and loudness, its 16 kHz signal for the rest). An analysis that fails
+    leaves the file without one; it never fails the file."""
+    from core.analysis.level import LevelMeter
+
+    meter = LevelMeter(info.sample_rate, info.channels)
+    segment = decode_segment(path, info, params, *span, meter=meter, keep_signal=True)
+    signal, segment.signal = segment.signal, None  # never sent back to the parent
+    return segment, _analysis_row(path, info, params, signal, meter)
+
+
+def _analysis_row(path: str, info: AudioInfo, params: WindowParams, signal: Any,
+                  meter: Any) -> dict[str, Any] | None:
+    try:
+        from core.analysis import analyse
+        from core.analysis.chunks import read_chunks
+
+        return analyse(signal, params.sample_rate, info.duration_s,
+                       name=os.path.basename(path), chunks=read_chunks(path),
+                       meter=meter).as_row()
+    except Exception:  # an estimator failing on odd audio: the file keeps no analysis
+        return None
+
+
+def _analyse_task(sample_id: int, path: str, params: WindowParams
+                  ) -> tuple[int, dict[str, Any] | None]:
+    """A file whose embeddings are current but that has no analysis: segment 0 only."""
+    try:
+        info = probe(path)
+        _segment, row = _decode_and_analyse(path, info, params, plan_segments(info, params)[0])
+    except Exception:  # unreadable now: the next full read of the file says why
+        return sample_id, None
+    return sample_id, row
+
+
 def _hash_or_none(path: str) -> str | None:
     try:
         return content_hash(path)
@@ -194,6 +239,7 @@ class _FileJob:
     stats: set[tuple[int, int]] = field(default_factory=set)
     error: str | None = None
     crashes: int = 0
+    analysis: dict[str, Any] | None = None
 
     def complete(self, embedding: bool) -> bool:
         if self.error is not None:
@@ -222,7 +268,8 @@ def _make_pool(jobs: int) -> Executor:
         # forkserver: workers fork from a clean process that has imported only the decoder,
         # never from this one (torch's threads do not survive a fork).
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["core.audio"])
+        ctx.set_forkserver_preload(["core.audio", "core.analysis.rhythm",
+                                    "core.analysis.tonal", "core.analysis.level", "scipy.signal"])
     else:
         ctx = multiprocessing.get_context("spawn")
     # A lifeline: only this process holds the write end. Each worker watches the read
@@ -363,6 +410,7 @@ class Scanner:
         self.total = 0
         self.meter = RateMeter()
         self.scan_id: int | None = None
+        self.analysis_only: dict[int, str] = {}
 
     # -- diff ------------------------------------------------------------------------
 
@@ -521,7 +569,8 @@ class Scanner:
             error=error, content_hash=job.content_hash, duration_s=i.duration_s,
             sample_rate=i.sample_rate, channels=i.channels, format=i.format,
             subtype=i.subtype, starts=starts, loudness=loud, embeddings=emb,
-            model_id=self.model_key if emb is not None else None, sample_id=sid)
+            model_id=self.model_key if emb is not None else None, sample_id=sid,
+            analysis=job.analysis)
 
     def _embed_queue(self) -> None:
         if not self.queue or self.model is None:
@@ -606,10 +655,19 @@ class Scanner:
             # Cancelled before decoding: a clean stop like any other, not an error.
             report.cancelled = True
             return
-        self.total = len(todo)
+        # files of these folders read before (unchanged, not redone now) with no analysis
+        redo = {k.id for _e, k in todo if k is not None}
+        redo_paths = {e.path for e, _k in todo}
+        prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
+        self.analysis_only = {sid: p for sid, p in self.lib.analysis_missing().items()
+                              if sid not in redo and p not in redo_paths
+                              and p.startswith(prefixes)}
+        self.total = len(todo) + len(self.analysis_only)
         self.scan_id = self.lib.start_scan(self.total)
         try:
             self._decode_all(todo, report)
+            if not report.cancelled:
+                self._analyse_only(report)
         except BaseException as exc:
             state = "cancelled" if report.cancelled else "failed"
             # If the library itself is failing (disk full), the error re-raised says so.
@@ -753,6 +811,50 @@ class Scanner:
         finally:
             _close_pool(pool)
 
+    def _analyse_only(self, report: ScanReport) -> None:
+        """Analysis for files read before analysis existed (or of an older version): their
+        segment 0 is decoded again in the pool, nothing is embedded or rewritten."""
+        todo = sorted(self.analysis_only.items())
+        if not todo:
+            return
+        pool = _make_pool(self.opt.jobs)
+        rows: list[tuple[int, dict[str, Any]]] = []
+        try:
+            pending = deque(todo)
+            inflight: set[Future[tuple[int, dict[str, Any] | None]]] = set()
+            max_inflight = max(2, 3 * max(1, self.opt.jobs))
+            last_progress = 0.0
+            while pending or inflight:
+                if self.cancel.cancelled:
+                    report.cancelled = True
+                    break
+                while pending and len(inflight) < max_inflight:
+                    sid, path = pending.popleft()
+                    inflight.add(pool.submit(_analyse_task, sid, path, self.opt.window))
+                done, inflight = wait(inflight, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        sid, row = fut.result()
+                    except BrokenProcessPool:
+                        # a decoder crash here: leave the rest for the next scan
+                        pending.clear()
+                        inflight = set()
+                        break
+                    self.done += 1
+                    if row is not None:
+                        rows.append((sid, row))
+                        report.analysed += 1
+                if len(rows) >= self.opt.commit_files or (rows and not (pending or inflight)):
+                    self.lib.write_analysis(rows)
+                    rows.clear()
+                now = time.monotonic()
+                if now - last_progress > 0.1:
+                    self._report_progress("analysing")
+                    last_progress = now
+            self.lib.write_analysis(rows)
+        finally:
+            _close_pool(pool)
+
     def _take(self, res: _TaskResult, followups: deque[tuple[int, int]],
               report: ScanReport) -> None:
         job = self.jobs.get(res.key)
@@ -782,6 +884,7 @@ class Scanner:
             job.stats.add(res.stat_after)
         if res.seg == 0:
             job.info, job.plan, job.content_hash = res.info, res.plan, res.content_hash
+            job.analysis = res.analysis
             followups.extend((res.key, s) for s in range(1, len(res.plan or [])))
         assert res.segment is not None
         job.segments[res.seg] = res.segment

@@ -202,6 +202,31 @@ relabel_ops = Table(
     Column("message", Text),
 )
 
+# -- analysis (core/analysis): loop/one-shot, tempo, key, root note, loudness -------------
+analysis = Table(
+    "analysis", metadata,
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("version", Integer, nullable=False),  # core.analysis.ANALYSIS_VERSION
+    Column("kind", String),  # loop | oneshot
+    Column("kind_confidence", Float),
+    Column("kind_source", String),  # tag | name | audio
+    Column("bpm", Float),
+    Column("bpm_alt", Float),  # the half- or double-time reading
+    Column("bpm_confidence", Float),
+    Column("bpm_source", String),
+    Column("bars", Float),
+    Column("key", String),  # Am, F#
+    Column("key_confidence", Float),
+    Column("key_source", String),
+    Column("root_midi", Integer),
+    Column("root_confidence", Float),
+    Column("root_source", String),
+    Column("peak_db", Float),
+    Column("lufs", Float),
+    sqlite_with_rowid=False,
+)
+
 _V1_TABLES = (roots, models, samples, windows)
 _V3_TABLES = (trees, nodes, supports, predictions, relabel_batches, relabel_ops)
 
@@ -251,8 +276,17 @@ def _builtins(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {decl}"))
 
 
+def _analysis(conn: Connection) -> None:
+    """Tempo, key, root note, loop/one-shot and loudness per file (core/analysis). Filled
+    by the next scan for every file, without re-embedding."""
+    metadata.create_all(conn, tables=[analysis])
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_analysis_bpm ON analysis (bpm)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_analysis_key ON analysis (key)"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_analysis_kind ON analysis (kind)"))
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

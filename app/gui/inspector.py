@@ -51,6 +51,26 @@ DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than 
                 "distance where the tree says unknown")
 
 
+def analysis_details(rows: Any, r: int) -> list[str]:
+    """What a scan found of a file: type, tempo, key or root note, loudness, bit depth."""
+    from app.gui.library_table import analysis_cell
+
+    out = [analysis_cell(rows, r, "type")]
+    bpm = analysis_cell(rows, r, "bpm")
+    if bpm and bpm != "—":
+        out.append(f"{bpm} BPM")
+    out.append(analysis_cell(rows, r, "key").replace("—", ""))
+    lufs, peak = analysis_cell(rows, r, "lufs"), analysis_cell(rows, r, "peak")
+    if lufs:
+        out.append(f"{lufs} LUFS")
+    if peak:
+        out.append(f"peak {peak} dBFS")
+    bits = analysis_cell(rows, r, "bits")
+    if bits:
+        out.append(f"{bits}-bit")
+    return [t for t in out if t]
+
+
 def pixel_extents(mins: np.ndarray, maxs: np.ndarray, width: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """The lowest and highest value to draw in each of ``width`` pixel columns.
@@ -412,7 +432,9 @@ class Inspector(QWidget):
             if self.wave.peaks is not None:
                 details += [f"{self.wave.peaks.sample_rate} Hz",
                             f"{self.wave.peaks.channels} ch"]
+            details += analysis_details(rows, r)
         self.info.setText(" · ".join(details))
+        self.info.setToolTip(rows.column("sources")[r] if rows.sources is not None else "")
         label = rows.label[r]
         n_examples = int(rows.support.sum())
         self.confidence.setToolTip("")

@@ -37,6 +37,7 @@ from app.gui.mime import files_mime
 from app.gui.session import Session
 from app.gui.text import folder_in_source, format_name, plain_error
 from app.gui.theme import tokens
+from core.analysis.keys import note_name
 from core.browse import (
     COLUMNS,
     UNCERTAIN,
@@ -49,12 +50,16 @@ from core.browse import (
 )
 
 HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
-           "duration": "Duration", "format": "Format", "status": "Status"}
+           "duration": "Duration", "format": "Format", "status": "Status",
+           "type": "Type", "bpm": "BPM", "key": "Key", "lufs": "LUFS", "peak": "Peak",
+           "bits": "Bits", "rate": "Rate", "channels": "Ch"}
 #: natural widths (px at the default font); Name and Label give way on a narrow window
 WIDTHS = {"name": 260, "label": 180, "confidence": 86, "duration": 74, "format": 60,
-          "folder": 280, "status": 110}
+          "folder": 280, "status": 110, "type": 70, "bpm": 56, "key": 50, "lufs": 56,
+          "peak": 56, "bits": 45, "rate": 60, "channels": 35}
 #: what the Status column says for each stored status
 STATUS_TEXT = {"ok": "ok", "error": "unreadable", "missing": "missing", "pending": "scanning"}
+_ANALYSIS = ("type", "bpm", "key", "lufs", "peak", "bits", "rate", "channels")
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -94,6 +99,28 @@ class _ElideRight(QStyledItemDelegate):
     def initStyleOption(self, option: Any, index: Any) -> None:
         super().initStyleOption(option, index)
         option.textElideMode = Qt.TextElideMode.ElideRight
+
+
+def analysis_cell(rows: Rows, r: int, column: str) -> str:
+    """A tempo/key/type/level/header cell; "—" where a scan found nothing to say."""
+    if column == "type":
+        return {"loop": "Loop", "oneshot": "One-shot"}.get(rows.column("type")[r], "")
+    if column == "key":
+        key = rows.column("key")[r]
+        root = int(rows.column("root")[r])
+        if key:
+            return key
+        return note_name(root) if root >= 0 else ("—" if rows.column("type")[r] else "")
+    value = float(rows.column(column)[r])
+    if math.isnan(value):
+        return "—" if column == "bpm" and rows.column("type")[r] == "loop" else ""
+    if column == "bpm":
+        return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+    if column in ("lufs", "peak"):
+        return f"{value:.1f}"
+    if column == "rate":
+        return f"{value / 1000:g} k"
+    return f"{value:.0f}"
 
 
 class LibraryModel(QAbstractTableModel):
@@ -218,6 +245,8 @@ class LibraryModel(QAbstractTableModel):
                 return STATUS_TEXT.get(rows.status[r], rows.status[r])
             if column == "folder":
                 return self.folder_text(r)
+            if column in _ANALYSIS:
+                return analysis_cell(rows, r, column)
             return getattr(rows, column)[r]
         if role == Qt.ItemDataRole.ToolTipRole:
             if column in ("status", "label") and rows.status[r] == "error":
@@ -246,7 +275,8 @@ class LibraryModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.FontRole and column == "label" and rows.support[r]:
             return self._bold
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in ("confidence", "duration"):
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (
+                "confidence", "duration", "bpm", "lufs", "peak", "bits", "rate", "channels"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 

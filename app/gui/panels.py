@@ -115,6 +115,11 @@ class SourcesPanel(QWidget):
         super().keyPressEvent(event)
 
 
+def natural_width(w: QWidget) -> int:
+    """The width a control asks for, within the maximum it was given."""
+    return min(w.sizeHint().width(), w.maximumWidth())
+
+
 class FilterBar(QWidget):
     """Search box and filters of the library table."""
 
@@ -144,6 +149,7 @@ class FilterBar(QWidget):
         self.confidence.setSuffix(" %")
         self.confidence.setDecimals(0)
         self.confidence.setPrefix("≥ ")
+        self._analysis_widgets()
         self.examples = QCheckBox("Examples only", self)
         self.examples.setAccessibleName("Examples only")
         self.examples.setToolTip("Show only the files you gave as examples")
@@ -164,13 +170,14 @@ class FilterBar(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.label.setMinimumContentsLength(12)
         self.format.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        for w in (self.label, self.format, self.confidence, self.examples, self.count):
+        for w in (self.label, self.format, self.confidence, self.examples, self.count,
+                  self.kind, self.key, self.compatible):
             w.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 4, 6, 4)
         outer.setSpacing(4)
         outer.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)
-        self.rows = (QHBoxLayout(), QHBoxLayout())
+        self.rows = (QHBoxLayout(), QHBoxLayout(), QHBoxLayout())
         for r in self.rows:
             r.setSpacing(6)
             outer.addLayout(r)
@@ -182,15 +189,26 @@ class FilterBar(QWidget):
         self._fill_labels()
         self._fill_formats()
 
+    def _groups(self) -> tuple[list[QWidget], list[QWidget]]:
+        """The label filters, and the tempo/key/type/loudness ones (core/analysis)."""
+        return ([self.label, self.format, self.confidence, self.examples],
+                [self.kind, self.bpm, self.key, self.compatible, self.lufs])
+
     def _filters(self) -> list[QWidget]:
-        """The controls beside the search box (on a row of their own when narrow)."""
-        return [self.label, self.format, self.confidence, self.examples]
+        """The controls beside the search box (on rows of their own when narrow)."""
+        first, second = self._groups()
+        return [*first, *second]
+
+    def _row_width(self, widgets: list[QWidget]) -> int:
+        m = self.outer.contentsMargins()
+        return sum(natural_width(w) for w in widgets) + 6 * (len(widgets) - 1) + \
+            m.left() + m.right()
 
     def one_row_width(self) -> int:
         """The width every control needs on one row at its natural size."""
         m = self.outer.contentsMargins()
         widths = [self.search.minimumWidth()] + \
-            [w.sizeHint().width() for w in [*self._filters(), self.count]]
+            [natural_width(w) for w in [*self._filters(), self.count]]
         return sum(widths) + 6 * (len(widths) - 1) + m.left() + m.right()
 
     def _arrange(self, two_rows: bool) -> None:
@@ -199,16 +217,23 @@ class FilterBar(QWidget):
         if two_rows == self.two_rows:
             return
         self.two_rows = two_rows
-        top, bottom = self.rows
+        top, middle, bottom = self.rows
         for layout in self.rows:
             while layout.count():
                 layout.takeAt(0)
         top.addWidget(self.search, 1)
         if two_rows:
             top.addWidget(self.count)
-            for w in self._filters():
-                bottom.addWidget(w)
-            bottom.addStretch(1)
+            first, second = self._groups()
+            # both groups on one row when they fit, else a row each
+            together = self.width() >= self._row_width([*first, *second])
+            for w in first:
+                middle.addWidget(w)
+            for w in second:
+                (middle if together else bottom).addWidget(w)
+            middle.addStretch(1)
+            if not together:
+                bottom.addStretch(1)
         else:
             for w in [*self._filters(), self.count]:
                 top.addWidget(w)
@@ -216,13 +241,17 @@ class FilterBar(QWidget):
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
-        self._arrange(event.size().width() < self.one_row_width())
+        width = event.size().width()
+        folded = width < self.one_row_width()
+        together = width >= self._row_width(self._filters())
+        if folded and self.two_rows and together != getattr(self, "_together", None):
+            self.two_rows = None  # re-arrange the filter rows for the new width
+        self._together = together
+        self._arrange(folded)
 
     def minimumSizeHint(self) -> Any:
         hint = super().minimumSizeHint()
-        m = self.outer.contentsMargins()
-        second = sum(w.sizeHint().width() for w in self._filters()) + 6 * 3 + m.left() + m.right()
-        hint.setWidth(second)
+        hint.setWidth(max(self._row_width(g) for g in self._groups()))
         return hint
 
     def _fill(self, combo: QComboBox, items: list[tuple[str, Any]]) -> None:
@@ -270,7 +299,77 @@ class FilterBar(QWidget):
         return Filter(text=self.search.text(), label=label or None, unlabeled=label == "",
                       formats=tuple(fmt.split(",")) if fmt else (),
                       min_confidence=conf if conf > 0 else None,
-                      supports_only=self.examples.isChecked())
+                      supports_only=self.examples.isChecked(),
+                      analysis=self._analysis_filter())
+
+    # -- tempo, key, type and loudness (core/analysis) ---------------------------------
+
+    def _analysis_widgets(self) -> None:
+        from core.analysis.keys import PITCH_NAMES
+
+        self.kind = QComboBox(self)
+        self.kind.setObjectName("typeFilter")
+        self.kind.setAccessibleName("Type filter")
+        self.kind.setToolTip("Loops or one-shots")
+        for text, data in (("Any type", None), ("Loops", "loop"), ("One-shots", "oneshot")):
+            self.kind.addItem(text, data)
+        self.bpm = QLineEdit(self)
+        self.bpm.setObjectName("bpmFilter")
+        self.bpm.setAccessibleName("Tempo filter")
+        self.bpm.setPlaceholderText("BPM")
+        self.bpm.setToolTip("Tempo: 124, or a range such as 120-128 (a loop whose "
+                            "half/double-time reading is in range shows too)")
+        self.bpm.setMaximumWidth(90)
+        self.key = QComboBox(self)
+        self.key.setObjectName("keyFilter")
+        self.key.setAccessibleName("Key filter")
+        self.key.setToolTip("Files in this key (tonal one-shots: by their root note)")
+        self.key.addItem("Any key", None)
+        for minor in (False, True):
+            for pc, name in enumerate(PITCH_NAMES):
+                self.key.addItem(name + ("m" if minor else ""), (pc, minor))
+        self.compatible = QCheckBox("+ compatible", self)
+        self.compatible.setObjectName("compatibleKeys")
+        self.compatible.setToolTip("Also the keys that mix well: the relative key and a fifth "
+                                   "either way (Camelot wheel)")
+        self.lufs = QLineEdit(self)
+        self.lufs.setObjectName("lufsFilter")
+        self.lufs.setAccessibleName("Loudness filter")
+        self.lufs.setPlaceholderText("LUFS")
+        self.lufs.setToolTip("Integrated loudness range, e.g. -20:-10")
+        self.lufs.setMaximumWidth(90)
+        for combo in (self.kind, self.key):
+            combo.currentIndexChanged.connect(lambda _i: self._emit())
+        self.compatible.toggled.connect(lambda _b: self._emit())
+        for edit in (self.bpm, self.lufs):
+            edit.textChanged.connect(lambda _t: self._timer.start())
+
+    def _analysis_filter(self) -> Any:
+        """The tempo/key/type/loudness part; a field that does not parse (yet) is shown in
+        red and filters nothing."""
+        from core.analysis.keys import compatible_keys, key_name
+        from core.analysis.query import AnalysisFilter, parse_bpm, parse_db_range
+        from core.errors import SampletreeError
+
+        def parsed(edit: QLineEdit, parse: Any) -> Any:
+            text = edit.text().strip()
+            value = None
+            if text:
+                try:
+                    value = parse(text)
+                except SampletreeError:
+                    value = None
+            edit.setStyleSheet("color: #c0392b;" if text and value is None else "")
+            return value
+
+        key = self.key.currentData()
+        keys: tuple[str, ...] = ()
+        if key is not None:
+            keys = tuple(compatible_keys(*key)) if self.compatible.isChecked() \
+                else (key_name(*key),)
+        return AnalysisFilter(bpm=parsed(self.bpm, parse_bpm), keys=keys,
+                              kind=self.kind.currentData(),
+                              lufs=parsed(self.lufs, parse_db_range))
 
     def _emit(self) -> None:
         self._timer.stop()

@@ -52,6 +52,9 @@ FIELDS: dict[str, str] = {
     "rate": "sample rate in Hz (44100), if known",
     "channels": "number of channels (2), if known",
     "format": "file format (WAV), if known",
+    "type": "loop or one-shot, if a scan analysed the file",
+    "bpm": "tempo (124), for loops whose tempo is known",
+    "key": "key (Am, F#) or a tonal one-shot's root note (F#2), if known",
 }
 _PATH_FIELDS = frozenset({"label", "relfolder"})
 _BAD_CHARS = re.compile(r'[<>:"|?*\x00-\x1f\\/]')

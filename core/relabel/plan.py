@@ -40,8 +40,8 @@ from core.relabel.reports import (
     Plan,
     PlannedOp,
 )
-from core.schema import nodes as tree_nodes
 from core.schema import (
+    analysis,
     predictions,
     relabel_batches,
     relabel_ops,
@@ -50,6 +50,7 @@ from core.schema import (
     supports,
     trees,
 )
+from core.schema import nodes as tree_nodes
 
 # -- small helpers -------------------------------------------------------------------------
 
@@ -83,6 +84,11 @@ class _Candidate:
     sample_rate: int | None = None
     channels: int | None = None
     format: str | None = None
+    # core/analysis (None: not analysed, or nothing to say)
+    kind: str | None = None
+    bpm: float | None = None
+    key: str | None = None
+    root_midi: int | None = None
 
 
 def _find_tree(conn: Connection, name: str) -> tuple[int, str]:
@@ -129,7 +135,8 @@ def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
     query = (
         select(samples.c.id, samples.c.path, samples.c.root_id, samples.c.status,
                samples.c.duration_s, samples.c.sample_rate, samples.c.channels,
-               samples.c.format,
+               samples.c.format, analysis.c.kind, analysis.c.bpm, analysis.c.key,
+               analysis.c.root_midi,
                supports.c.node_id.label("support_node"),
                predictions.c.node_id.label("predicted_node"),
                predictions.c.confidence, predictions.c.unknown)
@@ -138,7 +145,8 @@ def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
             .outerjoin(supports, and_(supports.c.sample_id == samples.c.id,
                                       supports.c.tree_id == tree_id))
             .outerjoin(predictions, and_(predictions.c.sample_id == samples.c.id,
-                                         predictions.c.tree_id == tree_id))))
+                                         predictions.c.tree_id == tree_id))
+            .outerjoin(analysis, analysis.c.sample_id == samples.c.id)))
     out = []
     for r in conn.execute(query):
         node, conf = None, 0.0
@@ -147,7 +155,8 @@ def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
         elif r.predicted_node is not None and not r.unknown and r.predicted_node != root:
             node, conf = int(r.predicted_node), float(r.confidence)
         out.append(_Candidate(int(r.id), r.path, r.root_id, r.status, node, conf,
-                              r.duration_s, r.sample_rate, r.channels, r.format))
+                              r.duration_s, r.sample_rate, r.channels, r.format,
+                              r.kind, r.bpm, r.key, r.root_midi))
     out.sort(key=lambda c: c.path)
     return out
 
@@ -344,8 +353,21 @@ def _layout_values(c: _Candidate, label_parts: tuple[str, ...], origin: str,
         "rate": "" if c.sample_rate is None else str(c.sample_rate),
         "channels": "" if c.channels is None else str(c.channels),
         "format": c.format or "",
+        **analysis_fields(c.kind, c.bpm, c.key, c.root_midi),
     }
     return values, ext
+
+
+def analysis_fields(kind: str | None, bpm: float | None, key: str | None,
+                    root_midi: int | None) -> dict[str, str]:
+    """``{type}``, ``{bpm}`` and ``{key}`` of a layout (empty when unknown)."""
+    from core.analysis.keys import note_name
+
+    tempo = "" if bpm is None else (f"{bpm:.0f}" if abs(bpm - round(bpm)) < 0.05
+                                    else f"{bpm:.1f}")
+    tone = key or ("" if root_midi is None else note_name(root_midi))
+    return {"type": {"loop": "loop", "oneshot": "one-shot"}.get(kind or "", ""),
+            "bpm": tempo, "key": tone}
 
 
 def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLike[str] | None

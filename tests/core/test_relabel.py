@@ -1305,7 +1305,7 @@ def test_a_flat_layout_numbers_same_named_files_and_never_overwrites(
 
 
 @pytest.mark.parametrize(("layout", "says"), [
-    ("{label}/{bpm}/{name}", "field {bpm} is unknown; valid fields: {label}, {leaf}, {root}, "
+    ("{label}/{mood}/{name}", "field {mood} is unknown; valid fields: {label}, {leaf}, {root}, "
                              "{relfolder}, {name}, {ext}, {confidence}"),
     ("{name:>10}", "takes no format"),
     ("{label}/", "no file name part"),

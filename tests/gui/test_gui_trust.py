@@ -398,8 +398,8 @@ def test_relabel_layout_is_checked_live_and_the_preview_shows_its_paths(
     dialog.dest.setText(str(dest))
     dialog.min_conf.setValue(0)
     assert dialog.layout_edit.text() == DEFAULT_LAYOUT and dialog.layout_error.text() == ""
-    dialog.layout_edit.setText("{label}/{bpm}")
-    assert "field {bpm} is unknown; valid fields: {label}" in dialog.layout_error.text()
+    dialog.layout_edit.setText("{label}/{mood}")
+    assert "field {mood} is unknown; valid fields: {label}" in dialog.layout_error.text()
     dialog.preview()  # refused before any job starts
     assert dialog.plan is None and dialog.summary.text().startswith("Fix the layout first")
     dialog.layout_edit.setText("{label}/")

@@ -1,0 +1,96 @@
+"""The table's tempo/key/type columns and the filter bar's tempo, key and type filters."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from core.analysis import ANALYSIS_VERSION
+
+
+@pytest.fixture
+def analysed_session(qtbot, synth_library, settings) -> Iterator[object]:
+    from app.gui.session import Session
+
+    path, ids = synth_library
+    con = sqlite3.connect(str(path))
+    rows = []
+    for name, sid in ids.items():
+        if name.startswith("bass"):  # loops at 124 BPM in A minor, one at 62 (alt 124)
+            bpm, alt = (62.0, 124.0) if name == "bass00.wav" else (124.0, 62.0)
+            rows.append((sid, ANALYSIS_VERSION, "loop", bpm, alt, "Am", None, -12.5))
+        elif name.startswith("kick"):  # one-shots with a root note
+            rows.append((sid, ANALYSIS_VERSION, "oneshot", None, None, None, 36, -9.0))
+        else:  # snares: one-shots, no pitch
+            rows.append((sid, ANALYSIS_VERSION, "oneshot", None, None, None, None, -15.0))
+    con.executemany("INSERT INTO analysis (sample_id, version, kind, bpm, bpm_alt, key, "
+                    "root_midi, lufs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    s = Session(path, settings)
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    yield s
+    s.close()
+
+
+def _cell(view, row: int, column: str) -> str:
+    from core.browse import COLUMNS
+
+    model = view.table
+    return model.data(model.index(row, COLUMNS.index(column)))
+
+
+def test_columns_show_type_tempo_key_and_loudness(qtbot, analysed_session) -> None:
+    from app.gui.library_table import LibraryView
+
+    view = LibraryView(analysed_session)
+    qtbot.addWidget(view)
+    analysed_session.rowsChanged.emit()
+    assert view.table.rowCount() == 30
+    names = [view.table.rows.name[view.table.view[r]] for r in range(30)]
+    bass = names.index("bass01.wav")
+    kick = names.index("kick00.wav")
+    snare = names.index("snare00.wav")
+    assert (_cell(view, bass, "type"), _cell(view, bass, "bpm"), _cell(view, bass, "key"),
+            _cell(view, bass, "lufs")) == ("Loop", "124", "Am", "-12.5")
+    assert (_cell(view, kick, "type"), _cell(view, kick, "key"), _cell(view, kick, "bpm")) \
+        == ("One-shot", "C2", "")
+    assert _cell(view, snare, "key") == "—"  # analysed, nothing to say: never a guess
+    from PySide6.QtCore import Qt
+
+    headers = [view.table.headerData(c, Qt.Orientation.Horizontal)
+               for c in range(view.table.columnCount())]
+    assert "BPM" in headers and "Key" in headers and "Type" in headers
+
+
+def test_filter_bar_filters_by_type_tempo_and_key(qtbot, analysed_session) -> None:
+    from app.gui.library_table import LibraryView
+    from app.gui.panels import FilterBar
+
+    view = LibraryView(analysed_session)
+    bar = FilterBar(analysed_session)
+    qtbot.addWidget(view)
+    qtbot.addWidget(bar)
+    bar.changed.connect(view.table.set_filter)
+    analysed_session.rowsChanged.emit()
+    assert view.table.rowCount() == 30
+    bar.kind.setCurrentIndex(bar.kind.findData("loop"))
+    assert view.table.rowCount() == 10
+    bar.bpm.setText("120-128")
+    qtbot.waitUntil(lambda: view.table.rowCount() == 10, timeout=3000)  # 62 BPM: alt 124
+    bar.bpm.setText("130-140")
+    qtbot.waitUntil(lambda: view.table.rowCount() == 0, timeout=3000)
+    bar.bpm.setText("13x")  # not a tempo (yet): shown in red, filters nothing
+    qtbot.waitUntil(lambda: view.table.rowCount() == 10, timeout=3000)
+    assert "c0392b" in bar.bpm.styleSheet()
+    bar.bpm.clear()
+    bar.kind.setCurrentIndex(0)
+    bar.key.setCurrentIndex(bar.key.findText("C"))
+    assert view.table.rowCount() == 10  # the C2 kicks: their root is the tonic
+    bar.compatible.setChecked(True)  # C, Am, F, G
+    assert view.table.rowCount() == 20
+    bar.key.setCurrentIndex(bar.key.findText("F#m"))
+    assert view.table.rowCount() == 0
