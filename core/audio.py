@@ -21,6 +21,8 @@ import soundfile as sf
 import soxr
 
 from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, file_phrase, read_head, sniff
+from core.dupsig import PcmHasher
+from core.dupsig import signature as dup_signature
 from core.errors import AudioError
 from core.paths import file_kind
 
@@ -87,6 +89,10 @@ class Segment:
     starts: np.ndarray
     loudness: np.ndarray
     fallback: bool
+    # -- duplicates (core/dupsig.py): the hash of the decoded frames this segment owns,
+    # and in segment 0 the file's near-duplicate signature
+    audio_hash: str | None = None
+    dup_signature: bytes | None = None
 
 
 #: Longest part of libsndfile's own words kept in a reason.
@@ -274,8 +280,10 @@ def plan_segments(info: AudioInfo, params: WindowParams) -> list[tuple[int, int]
     return [(k0, min(n, k0 + per)) for k0 in range(0, n, per)]
 
 
-def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int) -> np.ndarray:
-    """Frames [start, stop) mixed to mono, read in blocks to keep memory flat."""
+def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
+               hasher: PcmHasher | None = None) -> np.ndarray:
+    """Frames [start, stop) mixed to mono, read in blocks to keep memory flat; ``hasher``
+    sees every block as decoded (all channels), before the mix."""
     snd.seek(start)
     out = np.empty(stop - start, dtype=np.float32)
     pos = 0
@@ -283,6 +291,8 @@ def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int) -> np.nda
         block = snd.read(min(_READ_BLOCK, len(out) - pos), dtype="float32", always_2d=True)
         if len(block) == 0:
             break
+        if hasher is not None:
+            hasher.update(block, start + pos)
         out[pos : pos + len(block)] = block.mean(axis=1)
         pos += len(block)
     out = out[:pos]
@@ -303,7 +313,8 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     path = Path(path)
     target, sr = params.sample_rate, info.sample_rate
     n_out = output_length(info, params)
-    starts = window_starts(n_out, params)[k0:k1]
+    all_starts = window_starts(n_out, params)
+    starts = all_starts[k0:k1]
     need_a, need_b = int(starts[0]), int(starts[-1]) + params.win
     # Read from a source frame that maps onto a whole output sample, with a margin
     # around the segment so the resampler's edge transient falls outside it.
@@ -311,6 +322,12 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     margin = sr // 50 + step
     src_a = max(0, (need_a * sr // target - margin) // step * step)
     src_b = min(info.frames, math.ceil(need_b * sr / target) + margin)
+    # -- duplicates: this segment hashes the source frames it owns, [own_a, own_b);
+    # the segments' ranges tile the file (core/dupsig.py)
+    own_a = 0 if k0 == 0 else int(all_starts[k0]) * sr // target
+    own_b = info.frames if k1 >= len(all_starts) else int(all_starts[k1]) * sr // target
+    src_b = max(src_b, min(info.frames, own_b))  # a hop longer than a window leaves gaps
+    hasher = PcmHasher(own_a, own_b)
     try:
         if info.decoder == "ffmpeg":
             os.close(_open_regular(Path(path)))  # only regular files reach FFmpeg
@@ -318,7 +335,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         else:
             snd = _soundfile_of(path)
         with snd:
-            mono = _read_mono(snd, src_a, src_b)
+            mono = _read_mono(snd, src_a, src_b, hasher)
     except FileNotFoundError:
         raise AudioError("file disappeared while it was being read") from None
     except PermissionError:
@@ -345,6 +362,8 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         starts=(starts[keep] / target).astype(np.float32),
         loudness=loud[keep],
         fallback=bool(fallback),
+        audio_hash=hasher.hexdigest(),
+        dup_signature=dup_signature(y, target) if k0 == 0 else None,
     )
 
 

@@ -1,0 +1,446 @@
+"""Duplicate files in the library: find them, pick the copy to keep, quarantine the rest.
+
+* **Exact** duplicates share their decoded-audio hash (core/dupsig.py): the very same
+  samples, rate and channels, whatever the container, tags or metadata chunks.
+* **Near** duplicates (``near=True``) are copies re-encoded (MP3, OGG, FLAC), resampled,
+  gain-changed, trimmed or padded. Candidates come from the library's embeddings: each
+  file's mean window embedding (centred on the library's mean, unit length), compared
+  blockwise with numpy among files of about the same duration (files sorted by duration,
+  each block against the files within :data:`~core.dupsig.DURATION_TOLERANCE_S`). Each
+  candidate pair then has to pass the fine check of :func:`core.dupsig.compare`
+  (waveform and envelope of the file's start, alignment- and gain-tolerant), which
+  rejects other takes of the same instrument.
+
+Groups are the connected sets of matched files. The **keeper** is the best copy:
+lossless over lossy, then the higher rate, then the higher bit depth, then more channels,
+then the shortest path. :func:`plan_quarantine` moves the other copies into a quarantine
+folder as a relabel batch (core/relabel): journaled step by step, undoable with
+``sampletree undo BATCH``, nothing ever deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+
+from core import dupsig
+from core.dupstore import read_fingerprints
+from core.errors import RelabelError
+from core.library import Library
+from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
+
+#: Candidate pairs need at least this cosine between their centred mean embeddings.
+MIN_EMBEDDING_COS = 0.5
+_BLOCK = 2048
+
+_LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
+                   "ALAW", "ULAW", "G721_32", "G723_24", "G723_40", "GSM610", "IMA_ADPCM",
+                   "MS_ADPCM", "VOX_ADPCM", "DWVW_12", "DWVW_16", "DWVW_24", "NMS_ADPCM_16",
+                   "NMS_ADPCM_24", "NMS_ADPCM_32"}
+_LOSSY_WORDS = ("mp3", "aac", "vorbis", "opus", "wma", "mpeg", "adpcm", "gsm", "ac3",
+                "lossy")
+_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32,
+         "DOUBLE": 64, "ALAC_16": 16, "ALAC_20": 20, "ALAC_24": 24, "ALAC_32": 32}
+
+
+@dataclass
+class Member:
+    sample_id: int
+    path: str
+    format: str | None
+    subtype: str | None
+    sample_rate: int | None
+    channels: int | None
+    size: int
+    duration_s: float | None
+    keep: bool = False
+    #: "exact" (the keeper's very audio) or "near"; the keeper itself says "keeper"
+    match: str = ""
+    similarity: float | None = None  # waveform correlation with the keeper's (near)
+    gain_db: float | None = None
+
+    @property
+    def lossless(self) -> bool:
+        return is_lossless(self.format, self.subtype)
+
+    @property
+    def bits(self) -> int:
+        return _BITS.get((self.subtype or "").upper(), 0)
+
+    def quality(self) -> str:
+        parts = [(self.format or "?").upper()]
+        if self.bits:
+            parts.append("float" if (self.subtype or "").upper() in ("FLOAT", "DOUBLE")
+                         else f"{self.bits}-bit")
+        if self.sample_rate:
+            parts.append(f"{self.sample_rate / 1000:g} kHz")
+        parts.append("lossless" if self.lossless else "lossy")
+        return " ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sample_id": self.sample_id, "path": self.path, "keep": self.keep,
+                "match": self.match, "format": self.format, "subtype": self.subtype,
+                "sample_rate": self.sample_rate, "channels": self.channels,
+                "size": self.size, "duration_s": None if self.duration_s is None
+                else round(self.duration_s, 3), "lossless": self.lossless,
+                "similarity": None if self.similarity is None else round(self.similarity, 4),
+                "gain_db": None if self.gain_db is None else round(self.gain_db, 1)}
+
+
+@dataclass
+class Group:
+    id: int  # the smallest sample id in the group: stable while the library is
+    kind: str  # "exact" (every file the same audio) or "near"
+    members: list[Member]
+    reason: str = ""
+
+    @property
+    def keeper(self) -> Member:
+        return next(m for m in self.members if m.keep)
+
+    @property
+    def extras(self) -> list[Member]:
+        return [m for m in self.members if not m.keep]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "keeper": self.keeper.path,
+                "reason": self.reason, "files": [m.as_dict() for m in self.members]}
+
+
+@dataclass
+class Report:
+    groups: list[Group]
+    files: int  # files with a fingerprint (decoded, status ok)
+    unfingerprinted: int  # decoded files without one yet (a scan fills them)
+    near: bool
+    candidates: int = 0  # near: pairs that reached the fine check
+    seconds: float = 0.0
+    extras: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.extras = sum(len(g.members) - 1 for g in self.groups)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"near": self.near, "files": self.files, "groups": len(self.groups),
+                "extra_copies": self.extras, "unfingerprinted": self.unfingerprinted,
+                "candidates": self.candidates, "seconds": round(self.seconds, 3),
+                "duplicates": [g.as_dict() for g in self.groups]}
+
+
+def is_lossless(fmt: str | None, subtype: str | None) -> bool:
+    sub = (subtype or "").upper()
+    if sub in _LOSSY_SUBTYPES:
+        return False
+    words = f"{fmt or ''} {subtype or ''}".lower()
+    return not any(w in words for w in _LOSSY_WORDS)
+
+
+def quality_key(m: Member) -> tuple[Any, ...]:
+    """Sorts the best copy first."""
+    return (not m.lossless, -(m.sample_rate or 0), -m.bits, -(m.channels or 0),
+            len(m.path), m.path)
+
+
+def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
+    """One line: why this copy is kept."""
+    if not others:
+        return ""
+    if keeper.lossless and any(not o.lossless for o in others):
+        return f"lossless ({keeper.quality()}) over lossy copies"
+    if any((o.sample_rate or 0) < (keeper.sample_rate or 0) for o in others):
+        return f"highest sample rate ({keeper.quality()})"
+    if any(o.bits < keeper.bits for o in others):
+        return f"highest bit depth ({keeper.quality()})"
+    if any((o.channels or 0) < (keeper.channels or 0) for o in others):
+        return f"most channels ({keeper.channels})"
+    return f"same quality ({keeper.quality()}); shortest path"
+
+
+# -- finding ---------------------------------------------------------------------------
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, a: int) -> int:
+        p = self.parent.setdefault(a, a)
+        while p != self.parent.setdefault(p, p):
+            self.parent[p] = self.parent[self.parent[p]]
+            p = self.parent[p]
+        self.parent[a] = p
+        return p
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def exact_groups(lib: Library) -> dict[int, int]:
+    """sample id → group id (the group's smallest sample id), for files whose decoded
+    audio another file of the library shares. Cheap: one indexed query."""
+    with lib.reading() as conn:
+        rows = conn.execute(
+            select(dup_signatures.c.sample_id, dup_signatures.c.audio_hash)
+            .join(samples, samples.c.id == dup_signatures.c.sample_id)
+            .where(samples.c.status == "ok", dup_signatures.c.audio_hash.in_(
+                select(dup_signatures.c.audio_hash)
+                .join(samples, samples.c.id == dup_signatures.c.sample_id)
+                .where(samples.c.status == "ok")
+                .group_by(dup_signatures.c.audio_hash).having(func.count() > 1)))).all()
+    first: dict[str, int] = {}
+    for sid, h in sorted(rows):
+        first.setdefault(h, int(sid))
+    return {int(sid): first[h] for sid, h in rows}
+
+
+def _current_model(lib: Library) -> int | None:
+    with lib.reading() as conn:
+        row = conn.execute(select(samples.c.model_id, func.count()).where(
+            samples.c.status == "ok", samples.c.model_id.is_not(None))
+            .group_by(samples.c.model_id).order_by(func.count().desc())).first()
+    return None if row is None else int(row[0])
+
+
+def mean_embeddings(lib: Library, model_key: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sample ids, unit-length mean embedding per file, centred on the library's mean)."""
+    ids, _idx, mat = lib.window_embeddings(model_key)
+    if not len(ids):
+        return ids, mat
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    sums = np.add.reduceat(mat, starts, axis=0)
+    counts = np.diff(np.r_[starts, len(ids)])[:, None]
+    means = sums / counts
+    means -= means.mean(axis=0, keepdims=True)
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-9)
+    return ids[starts], means.astype(np.float32)
+
+
+def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
+                    min_cos: float = MIN_EMBEDDING_COS,
+                    tolerance_s: float = dupsig.DURATION_TOLERANCE_S,
+                    block: int = _BLOCK) -> np.ndarray:
+    """Index pairs (i, j), i < j, of rows whose durations differ by at most
+    ``tolerance_s`` and whose vectors' dot product is at least ``min_cos``.
+
+    Rows are sorted by duration; each block of ``block`` rows is multiplied only by the
+    rows after it within the tolerance, so the cost follows how many files share a
+    duration, not the square of the library.
+    """
+    n = len(vectors)
+    if n < 2:
+        return np.zeros((0, 2), np.int64)
+    order = np.argsort(durations, kind="stable")
+    d = durations[order]
+    v = np.ascontiguousarray(vectors[order], dtype=np.float32)
+    out: list[np.ndarray] = []
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        hi = int(np.searchsorted(d, d[b - 1] + tolerance_s, side="right"))
+        sims = v[a:b] @ v[a:hi].T
+        rows, cols = np.nonzero(sims >= min_cos)
+        cols_abs = cols + a
+        rows_abs = rows + a
+        keep = (cols_abs > rows_abs) & (np.abs(d[cols_abs] - d[rows_abs]) <= tolerance_s)
+        if keep.any():
+            out.append(np.stack([order[rows_abs[keep]], order[cols_abs[keep]]], axis=1))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+
+
+def find_duplicates(lib: Library, *, near: bool = False,
+                    min_cos: float = MIN_EMBEDDING_COS) -> Report:
+    """Every group of duplicate files (exact only, or exact and near), keeper chosen."""
+    t0 = time.perf_counter()
+    ids, hashes, sigs = read_fingerprints(lib)
+    with lib.reading() as conn:
+        info = {int(r[0]): r for r in conn.execute(select(
+            samples.c.id, samples.c.path, samples.c.format, samples.c.subtype,
+            samples.c.sample_rate, samples.c.channels, samples.c.size, samples.c.duration_s)
+            .where(samples.c.status == "ok"))}
+    from core.dupstore import count_without_fingerprints
+
+    missing = count_without_fingerprints(lib)
+    uf = _Union()
+    by_hash: dict[str, int] = {}
+    for sid, h in zip(ids, hashes, strict=True):
+        if h in by_hash:
+            uf.union(by_hash[h], sid)
+        else:
+            by_hash[h] = sid
+    hash_of = dict(zip(ids, hashes, strict=True))
+    verdicts: dict[tuple[int, int], dupsig.Verdict] = {}
+    n_candidates = 0
+    sig_of = dict(zip(ids, sigs, strict=True))
+    parsed: dict[int, dupsig.Signature | None] = {}
+
+    def sig(s: int) -> dupsig.Signature | None:
+        if s not in parsed:
+            parsed[s] = dupsig.parse(sig_of.get(s))
+        return parsed[s]
+
+    if near:
+        model_key = _current_model(lib)
+        if model_key is not None:
+            emb_ids, vecs = mean_embeddings(lib, model_key)
+            keep = np.array([int(s) in sig_of and int(s) in info for s in emb_ids], bool)
+            emb_ids, vecs = emb_ids[keep], vecs[keep]
+            durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
+            pairs = candidate_pairs(vecs, durs, min_cos=min_cos)
+            for i, j in pairs:
+                a, b = int(emb_ids[i]), int(emb_ids[j])
+                if hash_of[a] == hash_of[b]:
+                    continue  # exact already
+                n_candidates += 1
+                sa, sb = sig(a), sig(b)
+                if sa is None or sb is None:
+                    continue
+                v = dupsig.compare(sa, sb)
+                if v.duplicate:
+                    verdicts[(min(a, b), max(a, b))] = v
+                    uf.union(a, b)
+    members: dict[int, list[int]] = {}
+    for sid in ids:
+        if sid in info:
+            members.setdefault(uf.find(sid), []).append(sid)
+    groups = []
+    for sids in members.values():
+        if len(sids) < 2:
+            continue
+        ms = [Member(s, *info[s][1:]) for s in sorted(sids)]
+        ms.sort(key=quality_key)
+        ms[0].keep, ms[0].match = True, "keeper"
+        keeper = ms[0]
+        for m in ms[1:]:
+            if hash_of[m.sample_id] == hash_of[keeper.sample_id]:
+                m.match = "exact"
+            else:
+                m.match = "near"
+                v = verdicts.get((min(m.sample_id, keeper.sample_id),
+                                  max(m.sample_id, keeper.sample_id)))
+                sk, sm = sig(keeper.sample_id), sig(m.sample_id)
+                if v is None and sk is not None and sm is not None:
+                    v = dupsig.compare(sk, sm)
+                if v is not None:
+                    m.similarity, m.gain_db = v.wave_corr, v.gain_db
+        kind = "exact" if len({hash_of[s] for s in sids}) == 1 else "near"
+        groups.append(Group(min(sids), kind, ms, keeper_reason(keeper, ms[1:])))
+    groups.sort(key=lambda g: g.keeper.path)
+    return Report(groups, len(ids), missing, near, n_candidates, time.perf_counter() - t0)
+
+
+# -- quarantine --------------------------------------------------------------------------
+
+QUARANTINE_TREE = "(duplicates)"
+
+
+def _roots(lib: Library) -> list[str]:
+    return sorted(lib.roots(), key=len, reverse=True)
+
+
+def _under(path: str, folder: str) -> bool:
+    folder = folder.rstrip(os.sep)
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def quarantine_target(path: str, dest: str, roots: Sequence[str]) -> str:
+    """Where an extra copy goes: DEST/<its scanned folder's name>/<its path inside it>."""
+    root = next((r for r in roots if _under(path, r)), None)
+    if root is None:
+        return os.path.join(dest, os.path.basename(path))
+    rel = os.path.relpath(path, root)
+    return os.path.join(dest, os.path.basename(root.rstrip(os.sep)) or "root", rel)
+
+
+def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[str],
+                    *, keepers: dict[int, int] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Store a relabel batch (mode ``move``, state ``planned``) that moves every file of
+    ``groups`` but its keeper into ``dest``; ``keepers`` (group id → sample id) overrides
+    the suggested keeper. Returns (batch id, the planned moves). Apply it with
+    :func:`core.relabel.apply_batch`; :func:`core.relabel.undo_batch` puts the files back.
+    Nothing on disk is touched here.
+    """
+    from core.relabel.disksteps import _sha256
+    from core.relabel.plan import _check_writable, _unique
+
+    dest_abs = os.path.abspath(os.fspath(dest))
+    if not os.fspath(dest).strip():
+        raise RelabelError("the quarantine folder is empty; give a folder")
+    if os.path.lexists(dest_abs) and not os.path.isdir(dest_abs):
+        raise RelabelError(f"the quarantine folder {dest_abs} is a file, not a folder")
+    roots = _roots(lib)
+    real = os.path.realpath(dest_abs)
+    for r in roots:
+        if _under(real, os.path.realpath(r)):
+            raise RelabelError(f"the quarantine folder {dest_abs} is inside {r}, a scanned "
+                               "folder: the copies would be scanned in again. Choose a "
+                               "folder outside it")
+    _check_writable(dest_abs)
+    with lib.reading() as conn:
+        lib_paths = {p for (p,) in conn.execute(select(samples.c.path))}
+    taken: set[str] = set()
+    listings: dict[str, set[str]] = {}
+    ops: list[dict[str, Any]] = []
+    skipped: dict[str, int] = {}
+    keepers = keepers or {}
+    for g in groups:
+        keep_id = keepers.get(g.id, g.keeper.sample_id)
+        if keep_id not in {m.sample_id for m in g.members}:
+            raise RelabelError(f"file {keep_id} is not in duplicate group {g.id}")
+        for m in g.members:
+            if m.sample_id == keep_id:
+                continue
+            try:
+                st = os.stat(m.path)
+                digest = _sha256(m.path)
+            except FileNotFoundError:
+                skipped["missing"] = skipped.get("missing", 0) + 1
+                continue
+            except OSError:
+                skipped["unreadable"] = skipped.get("unreadable", 0) + 1
+                continue
+            target = _unique(quarantine_target(m.path, dest_abs, roots), taken, lib_paths,
+                             listings)
+            kept = next(x.path for x in g.members if x.sample_id == keep_id)
+            ops.append({"seq": len(ops) + 1, "sample_id": m.sample_id, "src": m.path,
+                        "dst": target, "label": f"duplicate of {os.path.basename(kept)}",
+                        "confidence": m.similarity if m.match == "near" else 1.0,
+                        "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                        "checksum": digest, "state": "planned"})
+    new_dirs: set[str] = set()
+    for op in ops:
+        d = os.path.dirname(op["dst"])
+        while _under(d, dest_abs) or _under(dest_abs, d):
+            if os.path.lexists(d):
+                break
+            new_dirs.add(d)
+            d = os.path.dirname(d)
+    options = {"tree": QUARANTINE_TREE, "purpose": "duplicates", "skipped": skipped,
+               "new_dirs": sorted(new_dirs, key=lambda d: (-d.count(os.sep), d))}
+    with lib.transaction() as conn:
+        batch_id = int(conn.execute(insert(relabel_batches).values(
+            tree_id=None, mode="move", dest=dest_abs, options=json.dumps(options),
+            state="planned", created_at=time.time())).inserted_primary_key[0])
+        if ops:
+            conn.execute(insert(relabel_ops), [{"batch_id": batch_id, **op} for op in ops])
+    return batch_id, ops
+
+
+def quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[str], *,
+               keepers: dict[int, int] | None = None) -> Any:
+    """Plan and apply: move the extra copies to ``dest`` (undo with
+    :func:`core.relabel.undo_batch`). Returns the relabel ApplyReport."""
+    from core.relabel import apply_batch, discard_batch
+
+    batch_id, ops = plan_quarantine(lib, groups, dest, keepers=keepers)
+    if not ops:
+        discard_batch(lib, batch_id)
+        raise RelabelError("no extra copy to move (none left, or their files are gone)")
+    return apply_batch(lib, batch_id)

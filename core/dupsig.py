@@ -1,0 +1,211 @@
+"""Fingerprints for finding duplicate files (``sampletree duplicates``).
+
+Two things are computed in the scan's decode stage, in the worker processes (numpy and
+soxr only):
+
+* **The decoded-audio hash** (:class:`PcmHasher`): BLAKE2b over the file's samples exactly
+  as the decoder returns them (32-bit float, every channel interleaved), together with
+  the rate, the channel count and the frame count. Two files share it only when they
+  decode to the very same samples: a WAV and a FLAC of the same PCM, the same file with
+  other tags or metadata chunks. It is never a guess: a file resampled, re-encoded or with
+  one sample changed gets another hash.
+* **The near-duplicate signature** (:func:`signature`, ~1.4 KB a file), from the first
+  seconds of the 16 kHz mono stream the scan decodes anyway: a 10 ms loudness envelope
+  of the first 4 s and 0.256 s of the waveform from the first onset, at 4 kHz.
+  :func:`compare` aligns two signatures by cross-correlating their waveforms (to 1/8 of a
+  sample, over ±150 ms: trimmed and padded copies), then requires both the waveforms
+  and the envelopes to agree once gain is taken out. A copy re-encoded, resampled,
+  gain-changed, trimmed or padded keeps its waveform; another take of the same
+  instrument (another note, another hit, another velocity layer) does not, even when
+  its envelope and spectrum look alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Layout version stored as the first byte of every signature.
+SIG_VERSION = 1
+SIG_RATE = 16_000
+ENV_HOP = 160  # 10 ms at 16 kHz
+ENV_FRAMES = 400  # the first 4 s
+SNIP_RATE = 4_000
+SNIP_LEN = 1_024  # 0.256 s at 4 kHz
+PRE_ONSET = 160  # the snippet starts 10 ms before the onset (16 kHz samples)
+_HEADER = np.dtype([("version", "u1"), ("onset_s", "<f4"), ("peak_db", "<f4"),
+                    ("n_env", "<u2"), ("n_snip", "<u2")])
+
+#: Decision thresholds of :func:`compare` (measured in bench/duplicates_eval.py,
+#: docs/eval/duplicates.md).
+MIN_WAVE_CORR = 0.90
+MAX_ENV_DEV_DB = 2.0
+MAX_LAG_S = 0.15
+MIN_OVERLAP_S = 0.08
+#: Files quieter than this everywhere (dBFS peak) are never called near duplicates:
+#: their "waveform" is noise or dither.
+MIN_PEAK_DB = -70.0
+#: Near duplicates last as long as each other, within this (trim and pad at both ends).
+DURATION_TOLERANCE_S = 0.25
+
+
+class PcmHasher:
+    """Hash of the decoded frames ``[own_a, own_b)`` of a file, fed block by block."""
+
+    def __init__(self, own_a: int, own_b: int) -> None:
+        self.own_a, self.own_b = own_a, own_b
+        self.frames = 0
+        self._h = hashlib.blake2b(digest_size=16)
+
+    def update(self, block: np.ndarray, first: int) -> None:
+        """``block``: (frames, channels) float32 as decoded, its first frame at ``first``."""
+        lo = max(0, self.own_a - first)
+        hi = min(len(block), self.own_b - first)
+        if hi > lo:
+            part = np.ascontiguousarray(block[lo:hi], dtype=np.float32)
+            self._h.update(part.data)
+            self.frames += hi - lo
+
+    def hexdigest(self) -> str:
+        return f"{self.frames}:{self._h.hexdigest()}"
+
+
+def combine_hashes(sample_rate: int, channels: int, frames: int, parts: list[str]) -> str:
+    """The file's decoded-audio hash from its segments' hashes, in order."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"pcm-f32/{sample_rate}/{channels}/{frames}".encode())
+    for p in parts:
+        h.update(b"|" + p.encode())
+    return h.hexdigest()
+
+
+def _db(x: np.ndarray) -> np.ndarray:
+    return 10.0 * np.log10(np.maximum(x, 1e-12))
+
+
+def signature(y: np.ndarray, rate: int = SIG_RATE) -> bytes:
+    """The near-duplicate signature of a file from its mono stream ``y`` (from frame 0)."""
+    import soxr
+
+    y = np.asarray(y, dtype=np.float32)
+    if rate != SIG_RATE and len(y):
+        y = soxr.resample(y, rate, SIG_RATE, quality="HQ").astype(np.float32)
+    head = y[:ENV_FRAMES * ENV_HOP]
+    n_env = max(1, -(-len(head) // ENV_HOP))
+    frames = np.zeros(n_env * ENV_HOP, np.float32)
+    frames[:len(head)] = head
+    power = np.mean(np.square(frames.reshape(n_env, ENV_HOP), dtype=np.float64), axis=1)
+    env = np.clip(np.round(2.0 * (_db(power) + 100.0)), 0, 255).astype(np.uint8)
+    peak = float(np.max(np.abs(head))) if len(head) else 0.0
+    peak_db = float(20.0 * np.log10(max(peak, 1e-9)))
+    onset = int(np.argmax(np.abs(head) >= 0.1 * peak)) if peak > 0 else 0
+    start = max(0, onset - PRE_ONSET)
+    need = SNIP_LEN * (SIG_RATE // SNIP_RATE) + 64
+    part = y[start:start + need]
+    snip = (soxr.resample(part, SIG_RATE, SNIP_RATE, quality="HQ")[:SNIP_LEN]
+            if len(part) >= 16 else np.zeros(0, np.float32))
+    n_snip = len(snip)
+    scale = float(np.max(np.abs(snip))) if n_snip else 0.0
+    q = np.zeros(SNIP_LEN, np.int8)
+    if scale > 0:
+        q[:n_snip] = np.clip(np.round(snip / scale * 127.0), -127, 127).astype(np.int8)
+    header = np.zeros(1, _HEADER)
+    header[0] = (SIG_VERSION, start / SIG_RATE, peak_db, n_env, n_snip)
+    return header.tobytes() + env.tobytes() + q.tobytes()
+
+
+@dataclass(frozen=True)
+class Signature:
+    onset_s: float
+    peak_db: float
+    env: np.ndarray  # dB, float32, 10 ms frames
+    snip: np.ndarray  # float32, SNIP_LEN (zero past n_snip)
+    n_snip: int
+
+
+def parse(blob: bytes | None) -> Signature | None:
+    """A stored signature, or None (absent, or of another layout version)."""
+    if not blob or len(blob) < _HEADER.itemsize or blob[0] != SIG_VERSION:
+        return None
+    h = np.frombuffer(blob, _HEADER, count=1)[0]
+    n_env, n_snip = int(h["n_env"]), int(h["n_snip"])
+    off = _HEADER.itemsize
+    if len(blob) != off + n_env + SNIP_LEN:
+        return None
+    env = np.frombuffer(blob, np.uint8, n_env, off).astype(np.float32) / 2.0 - 100.0
+    snip = np.frombuffer(blob, np.int8, SNIP_LEN, off + n_env).astype(np.float32) / 127.0
+    return Signature(float(h["onset_s"]), float(h["peak_db"]), env, snip, n_snip)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    duplicate: bool
+    wave_corr: float
+    env_dev_db: float
+    lag_s: float
+    gain_db: float
+    reason: str = ""
+
+
+_UP = 8  # cross-correlation upsampling: lag resolution 1/8 sample at 4 kHz
+
+
+def _best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
+    """Lag (in 4 kHz samples, fractional) maximising the cross-correlation of a and b:
+    a[n] ≈ b[n - lag]."""
+    n = 1 << int(np.ceil(np.log2(2 * len(a))))
+    spec = np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n))
+    cc = np.fft.irfft(spec, n * _UP)
+    m = max_lag * _UP
+    window = np.concatenate([cc[-m:], cc[:m + 1]])  # lags -max..+max
+    k = int(np.argmax(window))
+    return (k - m) / _UP
+
+
+def _shift(x: np.ndarray, lag: float) -> np.ndarray:
+    """x delayed by ``lag`` samples (fractional, through the spectrum), same length."""
+    n = 1 << int(np.ceil(np.log2(2 * len(x))))
+    freqs = np.fft.rfftfreq(n)
+    out = np.fft.irfft(np.fft.rfft(x, n) * np.exp(-2j * np.pi * freqs * lag), n)
+    return out[:len(x)].astype(np.float32)
+
+
+def compare(a: Signature, b: Signature) -> Verdict:
+    """Whether two signatures are of the same recording (see the module's words)."""
+    if a.peak_db < MIN_PEAK_DB or b.peak_db < MIN_PEAK_DB:
+        return Verdict(False, 0.0, 99.0, 0.0, 0.0, "silent")
+    if a.n_snip < 16 or b.n_snip < 16:
+        return Verdict(False, 0.0, 99.0, 0.0, 0.0, "too short")
+    max_lag = int(MAX_LAG_S * SNIP_RATE)
+    lag = _best_lag(a.snip, b.snip, max_lag)
+    # Correlation over the overlap, with b moved onto a.
+    bs = _shift(b.snip, lag)
+    i = int(np.ceil(max(0.0, lag)))
+    j = int(np.floor(min(a.n_snip, b.n_snip + lag)))
+    if j - i < MIN_OVERLAP_S * SNIP_RATE:
+        return Verdict(False, 0.0, 99.0, lag / SNIP_RATE, 0.0, "no overlap")
+    xa, xb = a.snip[i:j], bs[i:j]
+    den = float(np.sqrt(np.dot(xa, xa) * np.dot(xb, xb)))
+    rho = float(np.dot(xa, xb) / den) if den > 0 else 0.0
+    # The snippets start at each file's onset: the lag between the files themselves.
+    lag_s = lag / SNIP_RATE + (a.onset_s - b.onset_s)
+    lf = round(lag_s * SIG_RATE / ENV_HOP)
+    ea, eb = a.env, b.env
+    ia, ib = max(0, lf), max(0, -lf)
+    n = min(len(ea) - ia, len(eb) - ib)
+    if n <= 0:
+        return Verdict(False, rho, 99.0, lag_s, 0.0, "no envelope overlap")
+    ea, eb = ea[ia:ia + n], eb[ib:ib + n]
+    top = max(float(ea.max()), float(eb.max()))
+    loud = (np.maximum(ea, eb) > top - 40.0) & (np.minimum(ea, eb) > -95.0)
+    if not loud.any():
+        return Verdict(False, rho, 99.0, lag_s, 0.0, "silent")
+    diff = ea[loud] - eb[loud]
+    gain = float(np.median(diff))
+    dev = float(np.mean(np.abs(diff - gain)))
+    # Frames loud in one file and (near) silent in the other: material one of them lacks.
+    dup = rho >= MIN_WAVE_CORR and dev <= MAX_ENV_DEV_DB
+    reason = "" if dup else ("waveforms differ" if rho < MIN_WAVE_CORR else "envelopes differ")
+    return Verdict(dup, rho, dev, lag_s, gain, reason)
