@@ -37,7 +37,9 @@ from core.library import Library
 from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
 
 #: Candidate pairs need at least this cosine between their centred mean embeddings.
-MIN_EMBEDDING_COS = 0.5
+MIN_EMBEDDING_COS = 0.6
+#: Each file's fine check runs against at most this many nearest files.
+NEIGHBOURS = 10
 _BLOCK = 2048
 
 _LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
@@ -64,7 +66,7 @@ class Member:
     #: "exact" (the keeper's very audio) or "near"; the keeper itself says "keeper"
     match: str = ""
     similarity: float | None = None  # waveform correlation with the keeper's (near)
-    gain_db: float | None = None
+    gain_db: float | None = None  # its level against the keeper's (near)
 
     @property
     def lossless(self) -> bool:
@@ -149,18 +151,20 @@ def quality_key(m: Member) -> tuple[Any, ...]:
 
 
 def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
-    """One line: why this copy is kept."""
+    """One line: what sets the keeper above the best of the other copies."""
     if not others:
         return ""
-    if keeper.lossless and any(not o.lossless for o in others):
-        return f"lossless ({keeper.quality()}) over lossy copies"
-    if any((o.sample_rate or 0) < (keeper.sample_rate or 0) for o in others):
-        return f"highest sample rate ({keeper.quality()})"
-    if any(o.bits < keeper.bits for o in others):
-        return f"highest bit depth ({keeper.quality()})"
-    if any((o.channels or 0) < (keeper.channels or 0) for o in others):
-        return f"most channels ({keeper.channels})"
-    return f"same quality ({keeper.quality()}); shortest path"
+    best = min(others, key=quality_key)
+    q = keeper.quality()
+    if keeper.lossless and not best.lossless:
+        return f"lossless over lossy: {q}"
+    if (keeper.sample_rate or 0) > (best.sample_rate or 0):
+        return f"highest sample rate: {q}"
+    if keeper.bits > best.bits:
+        return f"highest bit depth: {q}"
+    if (keeper.channels or 0) > (best.channels or 0):
+        return f"most channels ({keeper.channels}): {q}"
+    return f"same quality ({q}); shortest path"
 
 
 # -- finding ---------------------------------------------------------------------------
@@ -196,10 +200,12 @@ def exact_groups(lib: Library) -> dict[int, int]:
                 .join(samples, samples.c.id == dup_signatures.c.sample_id)
                 .where(samples.c.status == "ok")
                 .group_by(dup_signatures.c.audio_hash).having(func.count() > 1)))).all()
-    first: dict[str, int] = {}
+    away = quarantined_ids(lib) if rows else set()
+    members: dict[str, list[int]] = {}
     for sid, h in sorted(rows):
-        first.setdefault(h, int(sid))
-    return {int(sid): first[h] for sid, h in rows}
+        if sid not in away:
+            members.setdefault(h, []).append(int(sid))
+    return {sid: group[0] for group in members.values() if len(group) > 1 for sid in group}
 
 
 def _current_model(lib: Library) -> int | None:
@@ -227,32 +233,58 @@ def mean_embeddings(lib: Library, model_key: int) -> tuple[np.ndarray, np.ndarra
 def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
                     min_cos: float = MIN_EMBEDDING_COS,
                     tolerance_s: float = dupsig.DURATION_TOLERANCE_S,
-                    block: int = _BLOCK) -> np.ndarray:
-    """Index pairs (i, j), i < j, of rows whose durations differ by at most
-    ``tolerance_s`` and whose vectors' dot product is at least ``min_cos``.
+                    neighbours: int = NEIGHBOURS, block: int = _BLOCK) -> np.ndarray:
+    """Index pairs (i, j), i < j: for each row, its ``neighbours`` nearest rows (highest
+    dot product, at least ``min_cos``) among those whose duration is within
+    ``tolerance_s`` of its own.
 
     Rows are sorted by duration; each block of ``block`` rows is multiplied only by the
-    rows after it within the tolerance, so the cost follows how many files share a
+    rows within the tolerance of it, so the cost follows how many files share a
     duration, not the square of the library.
     """
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 2), np.int64)
     order = np.argsort(durations, kind="stable")
-    d = durations[order]
+    d = np.asarray(durations, np.float64)[order]
     v = np.ascontiguousarray(vectors[order], dtype=np.float32)
     out: list[np.ndarray] = []
     for a in range(0, n, block):
         b = min(n, a + block)
+        lo = int(np.searchsorted(d, d[a] - tolerance_s, side="left"))
         hi = int(np.searchsorted(d, d[b - 1] + tolerance_s, side="right"))
-        sims = v[a:b] @ v[a:hi].T
-        rows, cols = np.nonzero(sims >= min_cos)
-        cols_abs = cols + a
-        rows_abs = rows + a
-        keep = (cols_abs > rows_abs) & (np.abs(d[cols_abs] - d[rows_abs]) <= tolerance_s)
-        if keep.any():
-            out.append(np.stack([order[rows_abs[keep]], order[cols_abs[keep]]], axis=1))
-    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+        sims = v[a:b] @ v[lo:hi].T
+        rows = np.arange(a, b)
+        cols = np.arange(lo, hi)
+        sims[np.abs(d[rows][:, None] - d[cols][None, :]) > tolerance_s] = -np.inf
+        sims[rows - a, rows - lo] = -np.inf  # not itself
+        k = min(neighbours, hi - lo - 1)
+        if k <= 0:
+            continue
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        best = np.take_along_axis(sims, top, axis=1)
+        r, c = np.nonzero(best >= min_cos)
+        if len(r):
+            i, j = rows[r], cols[top[r, c]]
+            out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
+    if not out:
+        return np.zeros((0, 2), np.int64)
+    pairs = np.unique(np.concatenate(out), axis=0)
+    return np.stack([order[pairs[:, 0]], order[pairs[:, 1]]], axis=1)
+
+
+def quarantined_ids(lib: Library) -> set[int]:
+    """Files a quarantine batch moved away (and no undo brought back): out of the search."""
+    with lib.reading() as conn:
+        batches = [int(i) for i, opts in conn.execute(
+            select(relabel_batches.c.id, relabel_batches.c.options))
+            if json.loads(opts).get("purpose") == "duplicates"]
+        if not batches:
+            return set()
+        return {int(i) for (i,) in conn.execute(
+            select(relabel_ops.c.sample_id).where(relabel_ops.c.batch_id.in_(batches),
+                                                  relabel_ops.c.state == "done",
+                                                  relabel_ops.c.sample_id.is_not(None)))}
 
 
 def find_duplicates(lib: Library, *, near: bool = False,
@@ -260,6 +292,10 @@ def find_duplicates(lib: Library, *, near: bool = False,
     """Every group of duplicate files (exact only, or exact and near), keeper chosen."""
     t0 = time.perf_counter()
     ids, hashes, sigs = read_fingerprints(lib)
+    away = quarantined_ids(lib)
+    if away:
+        rows = [r for r in zip(ids, hashes, sigs, strict=True) if r[0] not in away]
+        ids, hashes, sigs = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     with lib.reading() as conn:
         info = {int(r[0]): r for r in conn.execute(select(
             samples.c.id, samples.c.path, samples.c.format, samples.c.subtype,
@@ -276,7 +312,6 @@ def find_duplicates(lib: Library, *, near: bool = False,
         else:
             by_hash[h] = sid
     hash_of = dict(zip(ids, hashes, strict=True))
-    verdicts: dict[tuple[int, int], dupsig.Verdict] = {}
     n_candidates = 0
     sig_of = dict(zip(ids, sigs, strict=True))
     parsed: dict[int, dupsig.Signature | None] = {}
@@ -290,7 +325,9 @@ def find_duplicates(lib: Library, *, near: bool = False,
         model_key = _current_model(lib)
         if model_key is not None:
             emb_ids, vecs = mean_embeddings(lib, model_key)
-            keep = np.array([int(s) in sig_of and int(s) in info for s in emb_ids], bool)
+            # one file per decoded audio: its exact copies follow it through the union
+            reps = set(by_hash.values())
+            keep = np.array([int(s) in reps and int(s) in info for s in emb_ids], bool)
             emb_ids, vecs = emb_ids[keep], vecs[keep]
             durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
             pairs = candidate_pairs(vecs, durs, min_cos=min_cos)
@@ -304,7 +341,6 @@ def find_duplicates(lib: Library, *, near: bool = False,
                     continue
                 v = dupsig.compare(sa, sb)
                 if v.duplicate:
-                    verdicts[(min(a, b), max(a, b))] = v
                     uf.union(a, b)
     members: dict[int, list[int]] = {}
     for sid in ids:
@@ -323,13 +359,11 @@ def find_duplicates(lib: Library, *, near: bool = False,
                 m.match = "exact"
             else:
                 m.match = "near"
-                v = verdicts.get((min(m.sample_id, keeper.sample_id),
-                                  max(m.sample_id, keeper.sample_id)))
                 sk, sm = sig(keeper.sample_id), sig(m.sample_id)
-                if v is None and sk is not None and sm is not None:
+                if sk is not None and sm is not None:
                     v = dupsig.compare(sk, sm)
-                if v is not None:
-                    m.similarity, m.gain_db = v.wave_corr, v.gain_db
+                    # its level against the keeper's
+                    m.similarity, m.gain_db = v.wave_corr, -v.gain_db
         kind = "exact" if len({hash_of[s] for s in sids}) == 1 else "near"
         groups.append(Group(min(sids), kind, ms, keeper_reason(keeper, ms[1:])))
     groups.sort(key=lambda g: g.keeper.path)

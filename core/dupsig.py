@@ -9,11 +9,11 @@ soxr only):
   decode to the very same samples: a WAV and a FLAC of the same PCM, the same file with
   other tags or metadata chunks. It is never a guess: a file resampled, re-encoded or with
   one sample changed gets another hash.
-* **The near-duplicate signature** (:func:`signature`, ~1.4 KB a file), from the first
+* **The near-duplicate signature** (:func:`signature`, ~2.5 KB a file), from the first
   seconds of the 16 kHz mono stream the scan decodes anyway: a 10 ms loudness envelope
-  of the first 4 s and 0.256 s of the waveform from the first onset, at 4 kHz.
-  :func:`compare` aligns two signatures by cross-correlating their waveforms (to 1/8 of a
-  sample, over ±150 ms: trimmed and padded copies), then requires both the waveforms
+  of the first 4 s and 0.256 s of the waveform from the first onset, at 8 kHz.
+  :func:`compare` aligns two signatures by cross-correlating their waveforms (to a fraction of
+  a sample, over ±150 ms: trimmed and padded copies), then requires both the waveforms
   and the envelopes to agree once gain is taken out. A copy re-encoded, resampled,
   gain-changed, trimmed or padded keeps its waveform; another take of the same
   instrument (another note, another hit, another velocity layer) does not, even when
@@ -32,8 +32,8 @@ SIG_VERSION = 1
 SIG_RATE = 16_000
 ENV_HOP = 160  # 10 ms at 16 kHz
 ENV_FRAMES = 400  # the first 4 s
-SNIP_RATE = 4_000
-SNIP_LEN = 1_024  # 0.256 s at 4 kHz
+SNIP_RATE = 8_000
+SNIP_LEN = 2_048  # 0.256 s at 8 kHz
 PRE_ONSET = 160  # the snippet starts 10 ms before the onset (16 kHz samples)
 _HEADER = np.dtype([("version", "u1"), ("onset_s", "<f4"), ("peak_db", "<f4"),
                     ("n_env", "<u2"), ("n_snip", "<u2")])
@@ -149,19 +149,39 @@ class Verdict:
     reason: str = ""
 
 
-_UP = 8  # cross-correlation upsampling: lag resolution 1/8 sample at 4 kHz
 
 
-def _best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> float:
-    """Lag (in 4 kHz samples, fractional) maximising the cross-correlation of a and b:
-    a[n] ≈ b[n - lag]."""
+def _best_lag(a: np.ndarray, b: np.ndarray, na: int, nb: int, max_lag: int) -> float | None:
+    """Lag (in snippet samples, fractional) where b best matches a (a[n] ≈ b[n - lag]):
+    the highest cross-correlation normalised by the energies of the overlapping parts,
+    among lags whose overlap holds at least half of one snippet's energy and lasts
+    :data:`MIN_OVERLAP_S`. None when no lag qualifies."""
     n = 1 << int(np.ceil(np.log2(2 * len(a))))
     spec = np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n))
-    cc = np.fft.irfft(spec, n * _UP)
-    m = max_lag * _UP
-    window = np.concatenate([cc[-m:], cc[:m + 1]])  # lags -max..+max
-    k = int(np.argmax(window))
-    return (k - m) / _UP
+    cc = np.fft.irfft(spec, n)
+    m = max_lag
+    window = np.concatenate([cc[-m:], cc[:m + 1]])  # integer lags -max..+max
+    li = np.arange(-m, m + 1)
+    ca = np.concatenate([[0.0], np.cumsum(np.square(a[:na], dtype=np.float64))])
+    cb = np.concatenate([[0.0], np.cumsum(np.square(b[:nb], dtype=np.float64))])
+    a0, a1 = np.clip(li, 0, na), np.clip(nb + li, 0, na)
+    b0, b1 = np.clip(-li, 0, nb), np.clip(na - li, 0, nb)
+    ea = ca[np.maximum(a1, a0)] - ca[a0]
+    eb = cb[np.maximum(b1, b0)] - cb[b0]
+    overlap = a1 - a0
+    ok = ((overlap >= MIN_OVERLAP_S * SNIP_RATE)
+          & ((ea >= 0.5 * ca[-1]) | (eb >= 0.5 * cb[-1])) & (ea > 0) & (eb > 0))
+    if not ok.any():
+        return None
+    ncc = np.where(ok, window / np.sqrt(np.maximum(ea * eb, 1e-30)), -np.inf)
+    best = int(np.argmax(ncc))
+    lag = float(li[best])
+    if 0 < best < len(window) - 1:  # sub-sample: the parabola through the peak
+        y0, y1, y2 = window[best - 1], window[best], window[best + 1]
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            lag += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
+    return lag
 
 
 def _shift(x: np.ndarray, lag: float) -> np.ndarray:
@@ -179,7 +199,10 @@ def compare(a: Signature, b: Signature) -> Verdict:
     if a.n_snip < 16 or b.n_snip < 16:
         return Verdict(False, 0.0, 99.0, 0.0, 0.0, "too short")
     max_lag = int(MAX_LAG_S * SNIP_RATE)
-    lag = _best_lag(a.snip, b.snip, max_lag)
+    found = _best_lag(a.snip, b.snip, a.n_snip, b.n_snip, max_lag)
+    if found is None:
+        return Verdict(False, 0.0, 99.0, 0.0, 0.0, "no overlap")
+    lag = found
     # Correlation over the overlap, with b moved onto a.
     bs = _shift(b.snip, lag)
     i = int(np.ceil(max(0.0, lag)))
