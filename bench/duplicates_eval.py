@@ -205,7 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from core import dupsig
-    from core.duplicates import _current_model, find_duplicates, mean_embeddings
+    from core.duplicates import (
+        MIN_EMBEDDING_COS,
+        NEIGHBOURS,
+        _current_model,
+        find_duplicates,
+        mean_embeddings,
+    )
     from core.dupstore import read_fingerprints
     from core.library import Library
     from core.scanner import ScanOptions, scan
@@ -253,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         "near_candidates": nr.candidates, "exact_s": round(exact_s, 3),
         "near_s": round(near_s, 3),
         "thresholds": {"min_wave_corr": dupsig.MIN_WAVE_CORR,
-                       "max_env_dev_db": dupsig.MAX_ENV_DEV_DB},
+                       "max_env_dev_db": dupsig.MAX_ENV_DEV_DB,
+                       "loose_wave_corr": dupsig.LOOSE_WAVE_CORR,
+                       "tight_env_dev_db": dupsig.TIGHT_ENV_DEV_DB,
+                       "min_embedding_cos": MIN_EMBEDDING_COS, "neighbours": NEIGHBOURS},
     }
     by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     found_with = defaultdict(set)

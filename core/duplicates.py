@@ -37,9 +37,9 @@ from core.library import Library
 from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
 
 #: Candidate pairs need at least this cosine between their centred mean embeddings.
-MIN_EMBEDDING_COS = 0.6
+MIN_EMBEDDING_COS = 0.75
 #: Each file's fine check runs against at most this many nearest files.
-NEIGHBOURS = 10
+NEIGHBOURS = 5
 _BLOCK = 2048
 
 _LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
