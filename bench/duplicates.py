@@ -49,7 +49,8 @@ def _signatures(rng: np.random.Generator, n: int, durations: np.ndarray) -> list
         snip[:n_snip] = np.round(wave / np.abs(wave).max() * 127).astype(np.int8)
         header = np.zeros(1, dupsig._HEADER)
         header[0] = (dupsig.SIG_VERSION, 0.0, -6.0, n_env, n_snip)
-        out.append(header.tobytes() + env.tobytes() + snip.tobytes())
+        out.append(header.tobytes() + env.tobytes() + snip.tobytes()
+                   + dupsig._spectrum(snip[:n_snip].astype(np.float32) / 127).tobytes())
     return out
 
 
@@ -64,7 +65,8 @@ def _near_copy(rng: np.random.Generator, blob: bytes) -> bytes:
                   0, 255).astype(np.uint8)
     snip = s.snip + rng.normal(0, 0.02, len(s.snip)) * (np.arange(len(s.snip)) < s.n_snip)
     q = np.clip(np.round(snip / max(np.abs(snip).max(), 1e-9) * 127), -127, 127)
-    return bytes(head) + env.tobytes() + q.astype(np.int8).tobytes()
+    return (bytes(head) + env.tobytes() + q.astype(np.int8).tobytes()
+            + dupsig._spectrum((q[:s.n_snip] / 127).astype(np.float32)).tobytes())
 
 
 def build(path: Path, n_files: int, seed: int = 0) -> None:

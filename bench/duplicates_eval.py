@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     from core import dupsig
     from core.duplicates import (
         MIN_EMBEDDING_COS,
+        MIN_SPECTRAL_CORR,
         NEIGHBOURS,
         _current_model,
         find_duplicates,
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                        "max_env_dev_db": dupsig.MAX_ENV_DEV_DB,
                        "loose_wave_corr": dupsig.LOOSE_WAVE_CORR,
                        "tight_env_dev_db": dupsig.TIGHT_ENV_DEV_DB,
-                       "min_embedding_cos": MIN_EMBEDDING_COS, "neighbours": NEIGHBOURS},
+                       "min_embedding_cos": MIN_EMBEDDING_COS, "neighbours": NEIGHBOURS,
+                       "min_spectral_corr": MIN_SPECTRAL_CORR},
     }
     by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     found_with = defaultdict(set)
@@ -285,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dump:
         ids, _h, sigs = read_fingerprints(lib)
         sig_of = {i: dupsig.parse(s) for i, s in zip(ids, sigs, strict=True)}
+        blob_of = dict(zip(ids, sigs, strict=True))
         emb_ids, vecs = mean_embeddings(lib, _current_model(lib))  # type: ignore[arg-type]
         row = {int(s): k for k, s in enumerate(emb_ids)}
         rows = []
@@ -299,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             if sa is None or sb is None:
                 continue
             v = dupsig.compare(sa, sb)
-            rows.append({"a": os.path.basename(paths[a]), "b": os.path.basename(paths[b]),
+            sp = dupsig.spectra([blob_of[a], blob_of[b]])
+            rows.append({"spec": float(sp[0] @ sp[1]), "a": os.path.basename(paths[a]),
+                         "b": os.path.basename(paths[b]),
                          "same": same, "cos": cos, "rho": v.wave_corr, "dev": v.env_dev_db,
                          "gain": v.gain_db, "lag": v.lag_s})
         args.dump.write_text(json.dumps(rows))

@@ -37,9 +37,11 @@ from core.library import Library
 from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
 
 #: Candidate pairs need at least this cosine between their centred mean embeddings.
-MIN_EMBEDDING_COS = 0.75
+MIN_EMBEDDING_COS = 0.6
 #: Each file's fine check runs against at most this many nearest files.
-NEIGHBOURS = 5
+NEIGHBOURS = 10
+#: Candidates whose snippet spectra correlate less than this are not checked further.
+MIN_SPECTRAL_CORR = 0.8
 _BLOCK = 2048
 
 _LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
@@ -331,10 +333,18 @@ def find_duplicates(lib: Library, *, near: bool = False,
             emb_ids, vecs = emb_ids[keep], vecs[keep]
             durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
             pairs = candidate_pairs(vecs, durs, min_cos=min_cos)
+            # a cheap vectorised first check: the snippets' spectra (shift-free)
+            spec = dupsig.spectra([sig_of.get(int(s)) for s in emb_ids])
+            if len(pairs):
+                keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
+                pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
+                # likeliest first: a pair already joined through others needs no check
+                cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
+                pairs = pairs[np.argsort(-cos, kind="stable")]
             for i, j in pairs:
                 a, b = int(emb_ids[i]), int(emb_ids[j])
-                if hash_of[a] == hash_of[b]:
-                    continue  # exact already
+                if uf.find(a) == uf.find(b):
+                    continue  # already one group (exact, or through other copies)
                 n_candidates += 1
                 sa, sb = sig(a), sig(b)
                 if sa is None or sb is None:

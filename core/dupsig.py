@@ -23,6 +23,7 @@ soxr only):
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,8 @@ ENV_HOP = 160  # 10 ms at 16 kHz
 ENV_FRAMES = 400  # the first 4 s
 SNIP_RATE = 8_000
 SNIP_LEN = 2_048  # 0.256 s at 8 kHz
+N_BANDS = 48  # the snippet's spectrum, 60 Hz-3.8 kHz in log-spaced bands
+SPECTRUM_FLOOR_DB = 60.0  # bands further below the loudest count as this low
 PRE_ONSET = 160  # the snippet starts 10 ms before the onset (16 kHz samples)
 #: The onset: the first sample within -30 dB of the peak of the first 4 s (a copy whose
 #: start was trimmed mid-decay still has its onset at once).
@@ -123,7 +126,27 @@ def signature(y: np.ndarray, rate: int = SIG_RATE) -> bytes:
         q[:n_snip] = np.clip(np.round(snip / scale * 127.0), -127, 127).astype(np.int8)
     header = np.zeros(1, _HEADER)
     header[0] = (SIG_VERSION, start / SIG_RATE, peak_db, n_env, n_snip)
-    return header.tobytes() + env.tobytes() + q.tobytes()
+    return header.tobytes() + env.tobytes() + q.tobytes() + _spectrum(snip).tobytes()
+
+
+def _band_edges() -> np.ndarray:
+    freqs = np.fft.rfftfreq(SNIP_LEN, 1.0 / SNIP_RATE)
+    edges = np.geomspace(60.0, 0.48 * SNIP_RATE, N_BANDS + 1)
+    return np.searchsorted(freqs, edges)
+
+
+def _spectrum(snip: np.ndarray) -> np.ndarray:
+    """Band levels of the snippet (uint8, 0.5 dB a step below the loudest band): a
+    shift-free summary two copies share however they are aligned."""
+    if not len(snip):
+        return np.full(N_BANDS, 255, np.uint8)
+    x = np.zeros(SNIP_LEN, np.float32)
+    x[:len(snip)] = snip * np.hanning(len(snip))
+    power = np.abs(np.fft.rfft(x)) ** 2
+    idx = _band_edges()
+    bands = np.array([power[a:max(b, a + 1)].mean() for a, b in itertools.pairwise(idx)])
+    db = _db(bands)
+    return np.clip(np.round(2.0 * (db.max() - db)), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -142,11 +165,30 @@ def parse(blob: bytes | None) -> Signature | None:
     h = np.frombuffer(blob, _HEADER, count=1)[0]
     n_env, n_snip = int(h["n_env"]), int(h["n_snip"])
     off = _HEADER.itemsize
-    if len(blob) != off + n_env + SNIP_LEN:
+    if len(blob) != off + n_env + SNIP_LEN + N_BANDS:
         return None
     env = np.frombuffer(blob, np.uint8, n_env, off).astype(np.float32) / 2.0 - 100.0
     snip = np.frombuffer(blob, np.int8, SNIP_LEN, off + n_env).astype(np.float32) / 127.0
     return Signature(float(h["onset_s"]), float(h["peak_db"]), env, snip, n_snip)
+
+
+def spectra(blobs: list[bytes | None]) -> np.ndarray:
+    """The band levels of many signatures at once (n x N_BANDS float32, dB below the
+    loudest band), centred and of unit length, for :func:`spectral_similarity`; a row of
+    zeros where a signature is missing."""
+    out = np.zeros((len(blobs), N_BANDS), np.float32)
+    for i, blob in enumerate(blobs):
+        if blob and blob[0] == SIG_VERSION and len(blob) > N_BANDS:
+            out[i] = np.frombuffer(blob, np.uint8, N_BANDS, len(blob) - N_BANDS)
+    out = -np.minimum(out, 2.0 * SPECTRUM_FLOOR_DB) / 2.0
+    out -= out.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.where(norms > 0, out / np.maximum(norms, 1e-9), 0.0).astype(np.float32)
+
+
+def spectral_similarity(spec: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Correlation of the band levels of pairs (i, j): a cheap first check, vectorised."""
+    return np.einsum("ij,ij->i", spec[i], spec[j])
 
 
 @dataclass(frozen=True)
