@@ -95,6 +95,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     kind = "exact and near" if args.near else "exact"
     print(f"{len(report.groups)} groups of {kind} duplicates, {report.extras} extra copies "
           f"({report.files} files checked, {report.seconds:.2f} s)", file=sys.stderr)
+    if report.note:
+        print(f"sampletree: note: {report.note}", file=sys.stderr)
     if report.unfingerprinted:
         print(f"sampletree: note: {report.unfingerprinted} files were scanned before "
               "duplicates were looked for; rescan their folders to include them",

@@ -126,6 +126,7 @@ class Report:
     near: bool
     candidates: int = 0  # near: pairs that reached the fine check
     seconds: float = 0.0
+    note: str = ""  # near: why it could not look (no embedded file)
     extras: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -135,6 +136,7 @@ class Report:
         return {"near": self.near, "files": self.files, "groups": len(self.groups),
                 "extra_copies": self.extras, "unfingerprinted": self.unfingerprinted,
                 "candidates": self.candidates, "seconds": round(self.seconds, 3),
+                "note": self.note or None,
                 "duplicates": [g.as_dict() for g in self.groups]}
 
 
@@ -315,6 +317,7 @@ def find_duplicates(lib: Library, *, near: bool = False,
             by_hash[h] = sid
     hash_of = dict(zip(ids, hashes, strict=True))
     n_candidates = 0
+    note = ""
     sig_of = dict(zip(ids, sigs, strict=True))
     parsed: dict[int, dupsig.Signature | None] = {}
 
@@ -325,7 +328,10 @@ def find_duplicates(lib: Library, *, near: bool = False,
 
     if near:
         model_key = _current_model(lib)
-        if model_key is not None:
+        if model_key is None:
+            note = ("near duplicates are found among embedded files, and none is: scan with "
+                    "the network")
+        else:
             emb_ids, vecs = mean_embeddings(lib, model_key)
             # one file per decoded audio: its exact copies follow it through the union
             reps = set(by_hash.values())
@@ -377,7 +383,8 @@ def find_duplicates(lib: Library, *, near: bool = False,
         kind = "exact" if len({hash_of[s] for s in sids}) == 1 else "near"
         groups.append(Group(min(sids), kind, ms, keeper_reason(keeper, ms[1:])))
     groups.sort(key=lambda g: g.keeper.path)
-    return Report(groups, len(ids), missing, near, n_candidates, time.perf_counter() - t0)
+    return Report(groups, len(ids), missing, near, n_candidates, time.perf_counter() - t0,
+                  note)
 
 
 # -- quarantine --------------------------------------------------------------------------

@@ -94,6 +94,9 @@ def test_exact_duplicates_across_containers_and_tags(library: Library, exact_set
     paths = library.paths_of(list(grouped))
     assert not any("one sample off" in p or "tom" in p for p in paths.values())
     assert len(grouped) == 3
+    # scanned without the network: near duplicates cannot be looked for, and it says so
+    near = find_duplicates(library, near=True)
+    assert "embedded" in near.note and len(near.groups) == 1
 
 
 def test_keeper_prefers_lossless_then_rate_then_depth(library: Library, tmp_path: Path) -> None:
