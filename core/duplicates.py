@@ -42,6 +42,9 @@ MIN_EMBEDDING_COS = 0.6
 NEIGHBOURS = 10
 #: Candidates whose snippet spectra correlate less than this are not checked further.
 MIN_SPECTRAL_CORR = 0.8
+#: Each file's nearest files by snippet spectrum, at least this alike, are candidates too.
+SPECTRAL_NEIGHBOURS = 5
+SPECTRAL_NEIGHBOUR_CORR = 0.95
 _BLOCK = 2048
 
 _LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
@@ -238,7 +241,7 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
                     min_cos: float = MIN_EMBEDDING_COS,
                     tolerance_s: float = dupsig.DURATION_TOLERANCE_S,
                     neighbours: int = NEIGHBOURS, block: int = _BLOCK) -> np.ndarray:
-    """Index pairs (i, j), i < j: for each row, its ``neighbours`` nearest rows (highest
+    """Index pairs (i, j), i < j, sorted: for each row, its ``neighbours`` nearest rows (highest
     dot product, at least ``min_cos``) among those whose duration is within
     ``tolerance_s`` of its own.
 
@@ -274,7 +277,7 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
     if not out:
         return np.zeros((0, 2), np.int64)
     pairs = np.unique(np.concatenate(out), axis=0)
-    return np.stack([order[pairs[:, 0]], order[pairs[:, 1]]], axis=1)
+    return np.sort(np.stack([order[pairs[:, 0]], order[pairs[:, 1]]], axis=1), axis=1)
 
 
 def quarantined_ids(lib: Library) -> set[int]:
@@ -339,8 +342,14 @@ def find_duplicates(lib: Library, *, near: bool = False,
             emb_ids, vecs = emb_ids[keep], vecs[keep]
             durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
             pairs = candidate_pairs(vecs, durs, min_cos=min_cos)
-            # a cheap vectorised first check: the snippets' spectra (shift-free)
+            # a cheap vectorised first check: the snippets' spectra (shift-free, and
+            # gain-free); their own nearest neighbours are candidates too, for the copies
+            # whose embedding moved (quieter, trimmed) behind other takes of the instrument
             spec = dupsig.spectra([sig_of.get(int(s)) for s in emb_ids])
+            by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
+                                      neighbours=SPECTRAL_NEIGHBOURS)
+            if len(by_spec):
+                pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
             if len(pairs):
                 keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
                 pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
