@@ -119,6 +119,43 @@ def build(path: Path, n_files: int, seed: int = 0) -> None:
     lib.close()
 
 
+def decode_cost(folder: Path, repeat: int) -> tuple[float, float, int]:
+    """Seconds to decode every audio file under ``folder`` as a scan's workers do (all
+    segments, in this process), with the duplicate fingerprints and without them (the
+    hash and signature replaced by no-ops); medians of ``repeat`` alternating runs."""
+    import core.audio as audio
+
+    files = sorted(p for p in folder.rglob("*")
+                   if p.suffix.lower() in audio.AUDIO_EXTENSIONS and p.is_file())
+    params = audio.WindowParams()
+    infos = [(f, audio.probe(f)) for f in files]
+
+    class _NoHash(audio.PcmHasher):
+        def update(self, block: np.ndarray, first: int) -> None:
+            pass
+
+    def run() -> None:
+        for f, info in infos:
+            for k0, k1 in audio.plan_segments(info, params):
+                audio.decode_segment(f, info, params, k0, k1)
+
+    real_hasher, real_sig = audio.PcmHasher, audio.dup_signature
+    with_s, without_s = [], []
+    try:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            run()
+            with_s.append(time.perf_counter() - t0)
+            audio.PcmHasher, audio.dup_signature = _NoHash, lambda y, rate: b""
+            t0 = time.perf_counter()
+            run()
+            without_s.append(time.perf_counter() - t0)
+            audio.PcmHasher, audio.dup_signature = real_hasher, real_sig
+    finally:
+        audio.PcmHasher, audio.dup_signature = real_hasher, real_sig
+    return statistics.median(with_s), statistics.median(without_s), len(files)
+
+
 def _median_s(fn, repeat: int) -> tuple[float, object]:
     times, out = [], None
     for _ in range(repeat):
@@ -134,7 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-dups")
+    ap.add_argument("--decode-cost", type=Path, metavar="FOLDER", default=None,
+                    help="instead: what the fingerprints add to decoding the files in FOLDER")
     args = ap.parse_args(argv)
+    if args.decode_cost is not None:
+        with_s, without_s, n = decode_cost(args.decode_cost, args.repeat)
+        print(f"decoding {n} files: {with_s:.2f} s with the duplicate fingerprints, "
+              f"{without_s:.2f} s without (+{100 * (with_s / without_s - 1):.1f} %), "
+              f"medians of {args.repeat}")
+        return 0
 
     from core.duplicates import find_duplicates
     from core.library import Library

