@@ -44,8 +44,10 @@ NEIGHBOURS = 10
 MIN_SPECTRAL_CORR = 0.8
 #: Each file's nearest files by snippet spectrum, at least this alike, are candidates too.
 SPECTRAL_NEIGHBOURS = 5
+#: Candidates' loudest snippet bands (of 48, ~9 % apart) differ by at most this many.
+PEAK_BAND_TOLERANCE = 3
 SPECTRAL_NEIGHBOUR_CORR = 0.95
-_BLOCK = 2048
+_BLOCK = 512
 
 _LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
                    "ALAW", "ULAW", "G721_32", "G723_24", "G723_40", "GSM610", "IMA_ADPCM",
@@ -240,44 +242,56 @@ def mean_embeddings(lib: Library, model_key: int) -> tuple[np.ndarray, np.ndarra
 def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
                     min_cos: float = MIN_EMBEDDING_COS,
                     tolerance_s: float = dupsig.DURATION_TOLERANCE_S,
-                    neighbours: int = NEIGHBOURS, block: int = _BLOCK) -> np.ndarray:
-    """Index pairs (i, j), i < j, sorted: for each row, its ``neighbours`` nearest rows (highest
-    dot product, at least ``min_cos``) among those whose duration is within
-    ``tolerance_s`` of its own.
+                    neighbours: int = NEIGHBOURS, block: int = _BLOCK,
+                    keys: np.ndarray | None = None, key_tolerance: int = 0) -> np.ndarray:
+    """Index pairs (i, j), i < j, sorted: for each row, its ``neighbours`` nearest rows
+    (highest dot product, at least ``min_cos``) among those whose duration is within
+    ``tolerance_s`` of its own and, with ``keys``, whose key is within ``key_tolerance``
+    of its own.
 
-    Rows are sorted by duration; each block of ``block`` rows is multiplied only by the
-    rows within the tolerance of it, so the cost follows how many files share a
-    duration, not the square of the library.
+    Per key, rows are sorted by duration; each block of ``block`` rows is multiplied only
+    by the rows within the tolerances, so the cost follows how many files share a
+    duration (and a key), not the square of the library.
     """
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 2), np.int64)
-    order = np.argsort(durations, kind="stable")
-    d = np.asarray(durations, np.float64)[order]
-    v = np.ascontiguousarray(vectors[order], dtype=np.float32)
+    keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    dur = np.asarray(durations, np.float64)
     out: list[np.ndarray] = []
-    for a in range(0, n, block):
-        b = min(n, a + block)
-        lo = int(np.searchsorted(d, d[a] - tolerance_s, side="left"))
-        hi = int(np.searchsorted(d, d[b - 1] + tolerance_s, side="right"))
-        sims = v[a:b] @ v[lo:hi].T
-        rows = np.arange(a, b)
-        cols = np.arange(lo, hi)
-        sims[np.abs(d[rows][:, None] - d[cols][None, :]) > tolerance_s] = -np.inf
-        sims[rows - a, rows - lo] = -np.inf  # not itself
-        k = min(neighbours, hi - lo - 1)
-        if k <= 0:
-            continue
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        best = np.take_along_axis(sims, top, axis=1)
-        r, c = np.nonzero(best >= min_cos)
-        if len(r):
-            i, j = rows[r], cols[top[r, c]]
-            out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
+    for key in np.unique(keys):
+        rows = np.flatnonzero(keys == key)
+        cols = np.flatnonzero(np.abs(keys - key) <= key_tolerance)
+        rows = rows[np.argsort(dur[rows], kind="stable")]
+        cols = cols[np.argsort(dur[cols], kind="stable")]
+        dr, dc, vc = dur[rows], dur[cols], v[cols]
+        where = np.full(n, -1, np.int64)
+        where[cols] = np.arange(len(cols))
+        for a in range(0, len(rows), block):
+            b = min(len(rows), a + block)
+            lo = int(np.searchsorted(dc, dr[a] - tolerance_s, side="left"))
+            hi = int(np.searchsorted(dc, dr[b - 1] + tolerance_s, side="right"))
+            if hi - lo < 2:
+                continue
+            sims = v[rows[a:b]] @ vc[lo:hi].T
+            # each row's own duration window, as a range of the (sorted) columns
+            first = np.searchsorted(dc[lo:hi], dr[a:b] - tolerance_s, side="left")
+            last = np.searchsorted(dc[lo:hi], dr[a:b] + tolerance_s, side="right")
+            at = np.arange(hi - lo)
+            sims[(at < first[:, None]) | (at >= last[:, None])] = -np.inf
+            me = where[rows[a:b]] - lo  # not itself
+            sims[np.arange(b - a), me] = -np.inf
+            k = min(neighbours, hi - lo)
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            best = np.take_along_axis(sims, top, axis=1)
+            r, c = np.nonzero(best >= min_cos)
+            if len(r):
+                i, j = rows[a:b][r], cols[lo:hi][top[r, c]]
+                out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
     if not out:
         return np.zeros((0, 2), np.int64)
-    pairs = np.unique(np.concatenate(out), axis=0)
-    return np.sort(np.stack([order[pairs[:, 0]], order[pairs[:, 1]]], axis=1), axis=1)
+    return np.unique(np.concatenate(out), axis=0)
 
 
 def quarantined_ids(lib: Library) -> set[int]:
@@ -341,13 +355,18 @@ def find_duplicates(lib: Library, *, near: bool = False,
             keep = np.array([int(s) in reps and int(s) in info for s in emb_ids], bool)
             emb_ids, vecs = emb_ids[keep], vecs[keep]
             durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
-            pairs = candidate_pairs(vecs, durs, min_cos=min_cos)
+            # an index: files whose snippets' loudest bands lie far apart are not compared
+            blobs = [sig_of.get(int(s)) for s in emb_ids]
+            keys = dupsig.peak_bands(blobs)
+            pairs = candidate_pairs(vecs, durs, min_cos=min_cos, keys=keys,
+                                    key_tolerance=PEAK_BAND_TOLERANCE)
             # a cheap vectorised first check: the snippets' spectra (shift-free, and
             # gain-free); their own nearest neighbours are candidates too, for the copies
             # whose embedding moved (quieter, trimmed) behind other takes of the instrument
-            spec = dupsig.spectra([sig_of.get(int(s)) for s in emb_ids])
+            spec = dupsig.spectra(blobs)
             by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
-                                      neighbours=SPECTRAL_NEIGHBOURS)
+                                      neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
+                                      key_tolerance=PEAK_BAND_TOLERANCE)
             if len(by_spec):
                 pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
             if len(pairs):

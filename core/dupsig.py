@@ -192,6 +192,16 @@ def spectra(blobs: list[bytes | None]) -> np.ndarray:
     return np.where(norms > 0, out / np.maximum(norms, 1e-9), 0.0).astype(np.float32)
 
 
+def peak_bands(blobs: list[bytes | None]) -> np.ndarray:
+    """The loudest band of each signature's snippet spectrum (-100 where missing)."""
+    out = np.full(len(blobs), -100, np.int64)
+    for i, blob in enumerate(blobs):
+        if blob and blob[0] == SIG_VERSION and len(blob) > N_BANDS:
+            out[i] = int(np.argmin(np.frombuffer(blob, np.uint8, N_BANDS,
+                                                 len(blob) - N_BANDS)))
+    return out
+
+
 def spectral_similarity(spec: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Correlation of the band levels of pairs (i, j): a cheap first check, vectorised."""
     return np.einsum("ij,ij->i", spec[i], spec[j])
