@@ -40,6 +40,8 @@ PRE_ONSET = 160  # the snippet starts 10 ms before the onset (16 kHz samples)
 #: The onset: the first sample within -30 dB of the peak of the first 4 s (a copy whose
 #: start was trimmed mid-decay still has its onset at once).
 ONSET_FRACTION = 0.03
+_EDGE = 512  # 16 kHz samples of margin when the snippet is resampled
+SNIP_LOWPASS_HZ = 3_400.0
 _HEADER = np.dtype([("version", "u1"), ("onset_s", "<f4"), ("peak_db", "<f4"),
                     ("n_env", "<u2"), ("n_snip", "<u2")])
 
@@ -119,10 +121,23 @@ def signature(y: np.ndarray, rate: int = SIG_RATE) -> bytes:
     peak_db = float(20.0 * np.log10(max(peak, 1e-9)))
     onset = int(np.argmax(np.abs(head) >= ONSET_FRACTION * peak)) if peak > 0 else 0
     start = max(0, onset - PRE_ONSET)
-    need = SNIP_LEN * (SIG_RATE // SNIP_RATE) + 64
-    part = y[start:start + need]
-    snip = (soxr.resample(part, SIG_RATE, SNIP_RATE, quality="HQ")[:SNIP_LEN]
-            if len(part) >= 16 else np.zeros(0, np.float32))
+    need = SNIP_LEN * (SIG_RATE // SNIP_RATE)
+    # resampled with a margin either side (silence before the file's start, as in a
+    # padded copy), so that no copy's snippet carries the resampler's edges at a place
+    # where another's does not
+    ratio = SIG_RATE // SNIP_RATE
+    body = y[start:start + need + _EDGE]
+    part = np.concatenate([np.zeros(_EDGE, np.float32), body]).astype(np.float32)
+    valid = min(SNIP_LEN, len(y[start:start + need]) // ratio)
+    snip = (soxr.resample(part, SIG_RATE, SNIP_RATE, quality="HQ")[
+        _EDGE // ratio:_EDGE // ratio + valid] if valid >= 8 else np.zeros(0, np.float32))
+    if len(snip):
+        # below 3.4 kHz only: what the resampler lets alias near 4 kHz depends on the
+        # copy's sample phase (a copy one 16 kHz sample later correlated 0.97, not 1)
+        n = 1 << int(np.ceil(np.log2(len(snip) + 256)))
+        spec = np.fft.rfft(snip, n)
+        spec[np.fft.rfftfreq(n, 1.0 / SNIP_RATE) > SNIP_LOWPASS_HZ] = 0
+        snip = np.fft.irfft(spec, n)[:len(snip)].astype(np.float32)
     n_snip = len(snip)
     scale = float(np.max(np.abs(snip))) if n_snip else 0.0
     q = np.zeros(SNIP_LEN, np.int8)
@@ -226,10 +241,13 @@ def _best_lag(a: np.ndarray, b: np.ndarray, na: int, nb: int, max_lag: int) -> f
     :data:`MIN_OVERLAP_S`. None when no lag qualifies."""
     n = 1 << int(np.ceil(np.log2(2 * len(a))))
     spec = np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n))
-    cc = np.fft.irfft(spec, n)
-    m = max_lag
-    window = np.concatenate([cc[-m:], cc[:m + 1]])  # integer lags -max..+max
-    li = np.arange(-m, m + 1)
+    # on a half-sample grid: a copy one sample later at 16 kHz is half a sample later
+    # here, and a bright periodic sound then peaks one period off on the whole-sample grid
+    cc = np.fft.irfft(spec, 2 * n) * 2
+    m = 2 * max_lag
+    window = np.concatenate([cc[-m:], cc[:m + 1]])  # lags -max..+max in half samples
+    lags = np.arange(-m, m + 1) / 2.0
+    li = np.round(lags).astype(np.int64)
     ca = np.concatenate([[0.0], np.cumsum(np.square(a[:na], dtype=np.float64))])
     cb = np.concatenate([[0.0], np.cumsum(np.square(b[:nb], dtype=np.float64))])
     a0, a1 = np.clip(li, 0, na), np.clip(nb + li, 0, na)
@@ -243,12 +261,12 @@ def _best_lag(a: np.ndarray, b: np.ndarray, na: int, nb: int, max_lag: int) -> f
         return None
     ncc = np.where(ok, window / np.sqrt(np.maximum(ea * eb, 1e-30)), -np.inf)
     best = int(np.argmax(ncc))
-    lag = float(li[best])
-    if 0 < best < len(window) - 1:  # sub-sample: the parabola through the peak
+    lag = float(lags[best])
+    if 0 < best < len(window) - 1:  # finer: the parabola through the peak
         y0, y1, y2 = window[best - 1], window[best], window[best + 1]
         den = y0 - 2 * y1 + y2
         if den < 0:
-            lag += float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5))
+            lag += float(np.clip(0.25 * (y0 - y2) / den, -0.25, 0.25))
     return lag
 
 
@@ -289,16 +307,31 @@ def compare(a: Signature, b: Signature) -> Verdict:
     found = _best_lag(a.snip, b.snip, a.n_snip, b.n_snip, max_lag)
     if found is None:
         return Verdict(False, 0.0, 99.0, 0.0, 0.0, "no overlap")
-    lag = found
-    # Correlation over the overlap, with b moved onto a.
-    bs = _shift(b.snip, lag)
-    i = int(np.ceil(max(0.0, lag)))
-    j = int(np.floor(min(a.n_snip, b.n_snip + lag)))
+    i = int(np.ceil(max(0.0, found + 0.5)))
+    j = int(np.floor(min(a.n_snip, b.n_snip + found - 0.5)))
     if j - i < min(MIN_OVERLAP_S * SNIP_RATE, 0.6 * min(a.n_snip, b.n_snip)):
-        return Verdict(False, 0.0, 99.0, lag / SNIP_RATE, 0.0, "no overlap")
-    xa, xb = a.snip[i:j], bs[i:j]
-    den = float(np.sqrt(np.dot(xa, xa) * np.dot(xb, xb)))
-    rho = float(np.dot(xa, xb) / den) if den > 0 else 0.0
+        return Verdict(False, 0.0, 99.0, found / SNIP_RATE, 0.0, "no overlap")
+    xa = a.snip[i:j]
+
+    def corr_at(lag: float) -> tuple[float, np.ndarray]:
+        """Correlation over the overlap, with b moved onto a by ``lag``."""
+        xb = _shift(b.snip, lag)[i:j]
+        den = float(np.sqrt(np.dot(xa, xa) * np.dot(xb, xb)))
+        return (float(np.dot(xa, xb) / den) if den > 0 else 0.0), xb
+
+    # the fraction of a sample matters for bright sustained sounds: refine the lag on the
+    # correlation itself (a parabola through three shifts a quarter sample apart)
+    (r0, _), (r1, xb), (r2, _) = (corr_at(found - 0.25), corr_at(found), corr_at(found + 0.25))
+    lag, rho = found, r1
+    curve = r0 - 2 * r1 + r2
+    if curve < 0:
+        step = float(np.clip(0.125 * (r0 - r2) / curve, -0.25, 0.25))
+        r_step, xb_step = corr_at(found + step)
+        if r_step > rho:
+            lag, rho, xb = found + step, r_step, xb_step
+    if max(r0, r2) > rho:
+        lag, rho = (found - 0.25, r0) if r0 > r2 else (found + 0.25, r2)
+        xb = corr_at(lag)[1]
     rho_low = _low_band_corr(xa, xb)
     # The snippets start at each file's onset: the lag between the files themselves.
     lag_s = lag / SNIP_RATE + (a.onset_s - b.onset_s)
