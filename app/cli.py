@@ -435,6 +435,9 @@ def _print_report(report: Any) -> None:
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
           + unreadable)
+    if getattr(r, "fingerprinted", 0):
+        print(f"  read {r.fingerprinted} unchanged files again for their duplicate "
+              "fingerprints (not embedded again)")
     if line := skipped_summary(r.skipped):
         print(f"  {line}")
     # Problems the library keeps no record of (unreadable folders, loops, files that

@@ -115,3 +115,21 @@ def test_duplicates_bad_input_is_one_line(capsys, scanned: tuple[Path, Path]) ->
         main(["--library", str(lib), "duplicates", "--apply"])
     assert exc.value.code == 2
     assert "--quarantine" in capsys.readouterr().err
+
+
+def test_rescan_of_an_older_library_fingerprints_without_embedding(
+        capsys, scanned: tuple[Path, Path], weights: Path) -> None:
+    import sqlite3
+
+    lib, root = scanned
+    with sqlite3.connect(lib) as conn:  # as a library scanned before duplicates existed
+        conn.execute("DELETE FROM dup_signatures")
+    rc, _out, err = run(capsys, "--library", lib, "duplicates")
+    assert "0 groups" in err and "rescan their folders" in err
+    rc, out, err = run(capsys, "--library", lib, "scan", root, "--jobs", "0",
+                       "--model", weights)
+    assert rc == 0, err
+    assert "read 4 unchanged files again for their duplicate fingerprints" in out
+    assert "decoded 0 files" in out and "0 embedded" in out
+    rc, _out, err = run(capsys, "--library", lib, "duplicates")
+    assert "1 groups" in err and "rescan" not in err
