@@ -44,7 +44,7 @@ def _line(m: Any) -> str:
     tag = "keep" if m.keep else m.match
     extra = ""
     if m.match == "near" and m.similarity is not None:
-        extra = f"  (waveform {m.similarity:.3f}, {m.gain_db:+.1f} dB)"
+        extra = f"  (waveform {m.similarity:.3f}, {round(m.gain_db or 0.0, 1) + 0.0:+.1f} dB)"
     return f"  {tag:<6} {printable(m.path)}  [{m.quality()}]{extra}"
 
 

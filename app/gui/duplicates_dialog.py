@@ -131,7 +131,7 @@ class DuplicatesDialog(QDialog):
             for m in g.members:
                 match = "" if m.keep else ("same audio" if m.match == "exact" else
                                            f"near ({m.similarity or 0:.3f}, "
-                                           f"{m.gain_db or 0:+.1f} dB)")
+                                           f"{round(m.gain_db or 0.0, 1) + 0.0:+.1f} dB)")
                 child = QTreeWidgetItem(top, ["", display_path(m.path), m.quality(), match])
                 child.setData(0, _ROLE, ("file", g.id, m.sample_id, m.path))
                 child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
