@@ -194,9 +194,9 @@ def _sort_rows(rows: list[dict[str, Any]], how: str) -> list[dict[str, Any]]:
 
 def _command_modules() -> list:
     """Command modules beyond scan/status/ls; each has ``register(subparsers)``."""
-    from app import cmd_labels, cmd_library, cmd_model, cmd_relabel, cmd_trees
+    from app import cmd_duplicates, cmd_labels, cmd_library, cmd_model, cmd_relabel, cmd_trees
 
-    return [cmd_trees, cmd_labels, cmd_relabel, cmd_model, cmd_library]
+    return [cmd_trees, cmd_labels, cmd_relabel, cmd_duplicates, cmd_model, cmd_library]
 
 
 def _version() -> str:
@@ -373,6 +373,10 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
             known = lib.known_samples()
             lib_roots = lib.roots()
             unanalysed = set(lib.analysis_missing().values())  # core.analysis fills them
+            from core.dupstore import count_without_fingerprints
+
+            if count_without_fingerprints(lib):  # duplicates: files to fingerprint
+                return None
     except SampletreeError:
         return None
     problems: list[str] = []
@@ -508,6 +512,9 @@ def _print_report(report: Any) -> None:
     if getattr(r, "analysed", 0):  # files read before tempo/key analysis existed
         print(f"  analysed {r.analysed} files already in the library (tempo, key, type, "
               "loudness); nothing re-embedded")
+    if getattr(r, "fingerprinted", 0):
+        print(f"  read {r.fingerprinted} unchanged files again for their duplicate "
+              "fingerprints (not embedded again)")
     if line := skipped_summary(r.skipped):
         print(f"  {line}")
     # Problems the library keeps no record of (unreadable folders, loops, files that
@@ -563,6 +570,14 @@ def _labels_for_ls(library: Any, tree: str | None) -> tuple[str | None, dict[str
     return tree, {r["path"]: r for r in file_labels(library, tree)}
 
 
+def _exact_duplicate_groups(library: Any) -> dict[str, int]:
+    """path → the id of its group in `sampletree duplicates` (exact duplicates only)."""
+    from core.duplicates import exact_groups
+
+    groups = exact_groups(library)
+    return {p: groups[i] for i, p in library.paths_of(list(groups)).items()}
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from core.labeltext import UNLABELED, count_states, record_state, record_text, summary
 
@@ -571,15 +586,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
             status=PROBLEM_STATUSES if args.problems else args.status,
             analysis=_analysis_filter(args))), args.sort)
         tree, labels = _labels_for_ls(library, args.tree)
+        dup_group = _exact_duplicate_groups(library) if args.json else {}
     for row in rows:
         lab = labels.get(row["path"])
         row["label"] = None if lab is None else ("unknown" if lab["unknown"] else lab["node"])
         row["confidence"] = None if lab is None else lab["confidence"]
         row["state"] = None if tree is None else record_state(lab)
-        row["path"] = _printable(row["path"])
+        row["_path"], row["path"] = row["path"], _printable(row["path"])
         if tree is not None:
             row["_text"] = record_text(lab)
     if args.json:
+        for row in rows:
+            row["duplicate_group"] = dup_group.get(row.pop("_path"))
         print(json.dumps([{k: v for k, v in r.items() if k != "_text"} for r in rows], indent=1))
         return EXIT_OK
     for row in rows:

@@ -23,6 +23,8 @@ import soundfile as sf
 import soxr
 
 from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, file_phrase, read_head, sniff
+from core.dupsig import PcmHasher
+from core.dupsig import signature as dup_signature
 from core.errors import AudioError
 from core.paths import file_kind
 
@@ -92,6 +94,10 @@ class Segment:
     #: the segment's audio as one signal at the model's rate, mono (only when asked for,
     #: for core.analysis; never sent back from a worker)
     signal: np.ndarray | None = None
+    # -- duplicates (core/dupsig.py): the hash of the decoded frames this segment owns,
+    # and in segment 0 the file's near-duplicate signature
+    audio_hash: str | None = None
+    dup_signature: bytes | None = None
 
 
 #: Longest part of libsndfile's own words kept in a reason.
@@ -280,9 +286,11 @@ def plan_segments(info: AudioInfo, params: WindowParams) -> list[tuple[int, int]
 
 
 def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
-               meter: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+               meter: Callable[[np.ndarray], None] | None = None,
+               hasher: PcmHasher | None = None) -> np.ndarray:
     """Frames [start, stop) mixed to mono, read in blocks to keep memory flat. ``meter``
-    (core.analysis) sees each block with all its channels, at the file's rate."""
+    (core.analysis) sees each block with all its channels, at the file's rate; so does
+    ``hasher`` (core.dupsig), before the mix."""
     snd.seek(start)
     out = np.empty(stop - start, dtype=np.float32)
     pos = 0
@@ -292,6 +300,8 @@ def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
             break
         if meter is not None:
             meter(block)
+        if hasher is not None:
+            hasher.update(block, start + pos)
         out[pos : pos + len(block)] = block.mean(axis=1)
         pos += len(block)
     out = out[:pos]
@@ -315,7 +325,8 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     path = Path(path)
     target, sr = params.sample_rate, info.sample_rate
     n_out = output_length(info, params)
-    starts = window_starts(n_out, params)[k0:k1]
+    all_starts = window_starts(n_out, params)
+    starts = all_starts[k0:k1]
     need_a, need_b = int(starts[0]), int(starts[-1]) + params.win
     # Read from a source frame that maps onto a whole output sample, with a margin
     # around the segment so the resampler's edge transient falls outside it.
@@ -323,6 +334,12 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     margin = sr // 50 + step
     src_a = max(0, (need_a * sr // target - margin) // step * step)
     src_b = min(info.frames, math.ceil(need_b * sr / target) + margin)
+    # -- duplicates: this segment hashes the source frames it owns, [own_a, own_b);
+    # the segments' ranges tile the file (core/dupsig.py)
+    own_a = 0 if k0 == 0 else int(all_starts[k0]) * sr // target
+    own_b = info.frames if k1 >= len(all_starts) else int(all_starts[k1]) * sr // target
+    src_b = max(src_b, min(info.frames, own_b))  # a hop longer than a window leaves gaps
+    hasher = PcmHasher(own_a, own_b)
     try:
         if info.decoder == "ffmpeg":
             os.close(_open_regular(Path(path)))  # only regular files reach FFmpeg
@@ -330,7 +347,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         else:
             snd = _soundfile_of(path)
         with snd:
-            mono = _read_mono(snd, src_a, src_b, None if meter is None else meter.feed)
+            mono = _read_mono(snd, src_a, src_b, None if meter is None else meter.feed, hasher)
     except FileNotFoundError:
         raise AudioError("file disappeared while it was being read") from None
     except PermissionError:
@@ -358,6 +375,8 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         loudness=loud[keep],
         fallback=bool(fallback),
         signal=y if keep_signal else None,
+        audio_hash=hasher.hexdigest(),
+        dup_signature=dup_signature(y, target) if k0 == 0 else None,
     )
 
 

@@ -27,6 +27,8 @@ import numpy as np
 from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
+from core.dupsig import combine_hashes
+from core.dupstore import sample_ids_without_fingerprints, write_fingerprints
 from core.errors import AudioError, Cancelled, SampletreeError
 from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
@@ -94,6 +96,9 @@ class ScanReport:
     skipped: list[str] = field(default_factory=list)
     #: files in error in the whole library after this scan (not only those read now)
     errors_in_library: int = 0
+    #: unchanged files decoded only for their duplicate fingerprints (core/dupsig.py),
+    #: which a library made before those existed gets on its next scan
+    fingerprinted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -240,13 +245,27 @@ class _FileJob:
     error: str | None = None
     crashes: int = 0
     analysis: dict[str, Any] | None = None
+    #: decoded only for its duplicate fingerprints: not embedded, its record kept as is
+    fingerprint_only: bool = False
 
     def complete(self, embedding: bool) -> bool:
         if self.error is not None:
             return True
         if self.plan is None or len(self.segments) < len(self.plan):
             return False
-        return not embedding or len(self.embeddings) == len(self.plan)
+        return not embedding or self.fingerprint_only or len(self.embeddings) == len(self.plan)
+
+    def fingerprints(self) -> tuple[str, bytes | None] | None:
+        """(decoded-audio hash, near-duplicate signature) of a fully decoded file."""
+        if self.error is not None or self.info is None or self.plan is None:
+            return None
+        parts = [self.segments[i].audio_hash for i in range(len(self.plan))
+                 if i in self.segments]
+        if len(parts) != len(self.plan) or any(p is None for p in parts):
+            return None
+        i = self.info
+        return (combine_hashes(i.sample_rate, i.channels, i.frames, parts),  # type: ignore[arg-type]
+                self.segments[0].dup_signature)
 
 
 class _InlineExecutor(Executor):
@@ -411,6 +430,14 @@ class Scanner:
         self.meter = RateMeter()
         self.scan_id: int | None = None
         self.analysis_only: dict[int, str] = {}
+        # unchanged files with no analysis; those read again for their fingerprints get it
+        # from that read (self.fp_analysis), the others in _analyse_only
+        self.unanalysed: set[int] = set()
+        self.fp_analysis: list[tuple[int, dict[str, Any]]] = []
+        # duplicates: (path, hash, signature) to write, hash None to drop; and the paths of
+        # unchanged files read only for their fingerprints
+        self.dup_rows: list[tuple[str, str | None, bytes | None]] = []
+        self.fingerprint_only: set[str] = set()
 
     # -- diff ------------------------------------------------------------------------
 
@@ -435,6 +462,7 @@ class Scanner:
              unreadable: list[str], report: ScanReport,
              problem_files: list[tuple[str, str, str]] | None = None) -> list[_Todo]:
         known = self.lib.known_samples()
+        unfingerprinted = sample_ids_without_fingerprints(self.lib)
         seen: set[str] = set()
         todo: list[_Todo] = []
         new: list[FileEntry] = []
@@ -445,6 +473,9 @@ class Scanner:
                 new.append(e)
             elif self._up_to_date(k, e):
                 report.unchanged += 1
+                if k.id in unfingerprinted:  # duplicates: decoded again, not embedded
+                    self.fingerprint_only.add(e.path)
+                    todo.append((e, k))
             elif (k.status == "missing" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
                   and k.content_hash is not None and not self._needs_decoding(k)):
                 self.lib.move_sample(k.id, e.path, root_id=root_ids[e.root], size=e.size,
@@ -541,6 +572,18 @@ class Scanner:
         e = job.entry
         root_id = self.root_ids[e.root]
         sid = job.known.id if job.known else None
+        if job.fingerprint_only:
+            prints = job.fingerprints()
+            if prints is not None:  # else retried next scan; the record stays as it is
+                self.dup_rows.append((e.path, *prints))
+                report.fingerprinted += 1
+            if sid is not None and job.analysis is not None and sid in self.unanalysed:
+                # the same read fills a missing analysis (core.analysis)
+                self.fp_analysis.append((sid, job.analysis))
+                report.analysed += 1
+            return None
+        prints = job.fingerprints()
+        self.dup_rows.append((e.path, *prints) if prints else (e.path, None, None))
         if job.error is not None:
             report.failed += 1
             report.problems.append((e.path, job.error))
@@ -597,15 +640,19 @@ class Scanner:
     def _commit(self, report: ScanReport, force: bool = False) -> None:
         due = (len(self.ready) >= self.opt.commit_files
                or time.monotonic() - self.last_commit >= self.opt.commit_interval_s)
-        if not (self.ready or self.to_mark_missing) or not (force or due):
+        if not (self.ready or self.to_mark_missing or self.dup_rows) or not (force or due):
             return
         with self.lib.transaction():
             self.lib.write_batch(self.ready)
             self.lib.mark_missing(self.to_mark_missing)
+            write_fingerprints(self.lib, self.dup_rows)
+            self.lib.write_analysis(self.fp_analysis)
             if self.scan_id is not None:
                 self.lib.update_scan(self.scan_id, files_done=self.done)
+        self.fp_analysis.clear()
         self.ready.clear()
         self.to_mark_missing.clear()
+        self.dup_rows.clear()
         self.last_commit = time.monotonic()
 
     def _report_progress(self, message: str = "") -> None:
@@ -659,7 +706,9 @@ class Scanner:
         redo = {k.id for _e, k in todo if k is not None}
         redo_paths = {e.path for e, _k in todo}
         prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
-        self.analysis_only = {sid: p for sid, p in self.lib.analysis_missing().items()
+        missing_analysis = self.lib.analysis_missing()
+        self.unanalysed = set(missing_analysis)
+        self.analysis_only = {sid: p for sid, p in missing_analysis.items()
                               if sid not in redo and p not in redo_paths
                               and p.startswith(prefixes)}
         self.total = len(todo) + len(self.analysis_only)
@@ -767,7 +816,9 @@ class Scanner:
                         submit(*followups.popleft())
                     elif pending:
                         key, (entry, known) = pending.popleft()
-                        self.jobs[key] = _FileJob(key, entry, known)
+                        self.jobs[key] = _FileJob(
+                            key, entry, known,
+                            fingerprint_only=entry.path in self.fingerprint_only)
                         submit(key, 0)
                     else:
                         break
@@ -888,7 +939,7 @@ class Scanner:
             followups.extend((res.key, s) for s in range(1, len(res.plan or [])))
         assert res.segment is not None
         job.segments[res.seg] = res.segment
-        if self.model is not None:
+        if self.model is not None and not job.fingerprint_only:
             self.queue.append((res.key, res.seg))
             self.queued_windows += len(res.segment.starts)
 

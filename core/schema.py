@@ -285,8 +285,31 @@ def _analysis(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_analysis_kind ON analysis (kind)"))
 
 
+# -- duplicates (issue 14) ---------------------------------------------------------------
+# One row per decoded file: ``audio_hash`` names its decoded audio exactly (the same hash
+# means the same samples at the same rate and channel count, whatever the container or
+# tags); ``signature`` is the compact fingerprint the near-duplicate check compares
+# (core/dupsig.py). Written by the scan's decode stage; a library scanned before this
+# table existed gets its rows on the next scan, without re-embedding.
+dup_signatures = Table(
+    "dup_signatures", metadata,
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("audio_hash", String, nullable=False),
+    Column("signature", LargeBinary),
+)
+
+
+def _dup_signatures(conn: Connection) -> None:
+    """Decoded-audio hashes and near-duplicate signatures (``sampletree duplicates``)."""
+    metadata.create_all(conn, tables=[dup_signatures])
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_dup_signatures_hash "
+                      "ON dup_signatures (audio_hash)"))
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis,
+                                                  _dup_signatures]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

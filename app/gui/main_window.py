@@ -267,6 +267,9 @@ class MainWindow(QMainWindow):
         lab.addSeparator()
         self._act(lab, "&Relabel folders…", self.open_relabel, "Ctrl+R",
                   "Rename, copy, move or link files into a folder per label; with undo")
+        self._act(lab, "&Duplicates…", self.open_duplicates, "Ctrl+Shift+D",
+                  "Groups of duplicate files: audition, keep one, move the others to a "
+                  "quarantine folder; with undo")
 
         v = bar.addMenu("&View")
         self._act(v, "&Library", lambda: self.tabs.setCurrentIndex(0), "Ctrl+1")
@@ -392,6 +395,15 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         self.relabel_dialog = dialog
+
+    def open_duplicates(self) -> None:
+        from app.gui.duplicates_dialog import DuplicatesDialog
+
+        dialog = DuplicatesDialog(self.session, self.player, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        dialog.find()
+        self.duplicates_dialog = dialog
 
     def open_settings(self) -> None:
         from app.gui.settings_dialog import SettingsDialog

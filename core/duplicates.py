@@ -1,0 +1,525 @@
+"""Duplicate files in the library: find them, pick the copy to keep, quarantine the rest.
+
+* **Exact** duplicates share their decoded-audio hash (core/dupsig.py): the very same
+  samples, rate and channels, whatever the container, tags or metadata chunks.
+* **Near** duplicates (``near=True``) are copies re-encoded (MP3, OGG, FLAC), resampled,
+  gain-changed, trimmed or padded. Candidates come from the library's embeddings: each
+  file's mean window embedding (centred on the library's mean, unit length), compared
+  blockwise with numpy among files of about the same duration (files sorted by duration,
+  each block against the files within :data:`~core.dupsig.DURATION_TOLERANCE_S`). Each
+  candidate pair then has to pass the fine check of :func:`core.dupsig.compare`
+  (waveform and envelope of the file's start, alignment- and gain-tolerant), which
+  rejects other takes of the same instrument.
+
+Groups are the connected sets of matched files. The **keeper** is the best copy:
+lossless over lossy, then the higher rate, then the higher bit depth, then more channels,
+then the shortest path. :func:`plan_quarantine` moves the other copies into a quarantine
+folder as a relabel batch (core/relabel): journaled step by step, undoable with
+``sampletree undo BATCH``, nothing ever deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+
+from core import dupsig
+from core.dupstore import read_fingerprints
+from core.errors import RelabelError
+from core.library import Library
+from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
+
+#: Candidate pairs need at least this cosine between their centred mean embeddings.
+MIN_EMBEDDING_COS = 0.6
+#: Each file's fine check runs against at most this many nearest files.
+NEIGHBOURS = 10
+#: Candidates whose snippet spectra correlate less than this are not checked further.
+MIN_SPECTRAL_CORR = 0.8
+#: Each file's nearest files by snippet spectrum, at least this alike, are candidates too.
+SPECTRAL_NEIGHBOURS = 5
+#: Candidates' loudest snippet bands (of 48, ~9 % apart) differ by at most this many.
+PEAK_BAND_TOLERANCE = 3
+SPECTRAL_NEIGHBOUR_CORR = 0.95
+_BLOCK = 512
+
+_LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
+                   "ALAW", "ULAW", "G721_32", "G723_24", "G723_40", "GSM610", "IMA_ADPCM",
+                   "MS_ADPCM", "VOX_ADPCM", "DWVW_12", "DWVW_16", "DWVW_24", "NMS_ADPCM_16",
+                   "NMS_ADPCM_24", "NMS_ADPCM_32"}
+_LOSSY_WORDS = ("mp3", "aac", "vorbis", "opus", "wma", "mpeg", "adpcm", "gsm", "ac3",
+                "lossy")
+_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32,
+         "DOUBLE": 64, "ALAC_16": 16, "ALAC_20": 20, "ALAC_24": 24, "ALAC_32": 32}
+
+
+@dataclass
+class Member:
+    sample_id: int
+    path: str
+    format: str | None
+    subtype: str | None
+    sample_rate: int | None
+    channels: int | None
+    size: int
+    duration_s: float | None
+    keep: bool = False
+    #: "exact" (the keeper's very audio) or "near"; the keeper itself says "keeper"
+    match: str = ""
+    similarity: float | None = None  # waveform correlation with the keeper's (near)
+    gain_db: float | None = None  # its level against the keeper's (near)
+
+    @property
+    def lossless(self) -> bool:
+        return is_lossless(self.format, self.subtype)
+
+    @property
+    def bits(self) -> int:
+        return _BITS.get((self.subtype or "").upper(), 0)
+
+    def quality(self) -> str:
+        parts = [(self.format or "?").upper()]
+        if self.bits:
+            parts.append("float" if (self.subtype or "").upper() in ("FLOAT", "DOUBLE")
+                         else f"{self.bits}-bit")
+        if self.sample_rate:
+            parts.append(f"{self.sample_rate / 1000:g} kHz")
+        parts.append("lossless" if self.lossless else "lossy")
+        return " ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sample_id": self.sample_id, "path": self.path, "keep": self.keep,
+                "match": self.match, "format": self.format, "subtype": self.subtype,
+                "sample_rate": self.sample_rate, "channels": self.channels,
+                "size": self.size, "duration_s": None if self.duration_s is None
+                else round(self.duration_s, 3), "lossless": self.lossless,
+                "similarity": None if self.similarity is None else round(self.similarity, 4),
+                "gain_db": None if self.gain_db is None else round(self.gain_db, 1)}
+
+
+@dataclass
+class Group:
+    id: int  # the smallest sample id in the group: stable while the library is
+    kind: str  # "exact" (every file the same audio) or "near"
+    members: list[Member]
+    reason: str = ""
+
+    @property
+    def keeper(self) -> Member:
+        return next(m for m in self.members if m.keep)
+
+    @property
+    def extras(self) -> list[Member]:
+        return [m for m in self.members if not m.keep]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "keeper": self.keeper.path,
+                "reason": self.reason, "files": [m.as_dict() for m in self.members]}
+
+
+@dataclass
+class Report:
+    groups: list[Group]
+    files: int  # files with a fingerprint (decoded, status ok)
+    unfingerprinted: int  # decoded files without one yet (a scan fills them)
+    near: bool
+    candidates: int = 0  # near: pairs that reached the fine check
+    seconds: float = 0.0
+    note: str = ""  # near: why it could not look (no embedded file)
+    extras: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.extras = sum(len(g.members) - 1 for g in self.groups)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"near": self.near, "files": self.files, "groups": len(self.groups),
+                "extra_copies": self.extras, "unfingerprinted": self.unfingerprinted,
+                "candidates": self.candidates, "seconds": round(self.seconds, 3),
+                "note": self.note or None,
+                "duplicates": [g.as_dict() for g in self.groups]}
+
+
+def is_lossless(fmt: str | None, subtype: str | None) -> bool:
+    sub = (subtype or "").upper()
+    if sub in _LOSSY_SUBTYPES:
+        return False
+    words = f"{fmt or ''} {subtype or ''}".lower()
+    return not any(w in words for w in _LOSSY_WORDS)
+
+
+def quality_key(m: Member) -> tuple[Any, ...]:
+    """Sorts the best copy first."""
+    return (not m.lossless, -(m.sample_rate or 0), -m.bits, -(m.channels or 0),
+            len(m.path), m.path)
+
+
+def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
+    """One line: what sets the keeper above the best of the other copies."""
+    if not others:
+        return ""
+    best = min(others, key=quality_key)
+    q = keeper.quality()
+    if keeper.lossless and not best.lossless:
+        return f"lossless over lossy: {q}"
+    if (keeper.sample_rate or 0) > (best.sample_rate or 0):
+        return f"highest sample rate: {q}"
+    if keeper.bits > best.bits:
+        return f"highest bit depth: {q}"
+    if (keeper.channels or 0) > (best.channels or 0):
+        return f"most channels ({keeper.channels}): {q}"
+    return f"same quality ({q}); shortest path"
+
+
+# -- finding ---------------------------------------------------------------------------
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, a: int) -> int:
+        p = self.parent.setdefault(a, a)
+        while p != self.parent.setdefault(p, p):
+            self.parent[p] = self.parent[self.parent[p]]
+            p = self.parent[p]
+        self.parent[a] = p
+        return p
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def exact_groups(lib: Library) -> dict[int, int]:
+    """sample id → group id (the group's smallest sample id), for files whose decoded
+    audio another file of the library shares. Cheap: one indexed query."""
+    with lib.reading() as conn:
+        rows = conn.execute(
+            select(dup_signatures.c.sample_id, dup_signatures.c.audio_hash)
+            .join(samples, samples.c.id == dup_signatures.c.sample_id)
+            .where(samples.c.status == "ok", dup_signatures.c.audio_hash.in_(
+                select(dup_signatures.c.audio_hash)
+                .join(samples, samples.c.id == dup_signatures.c.sample_id)
+                .where(samples.c.status == "ok")
+                .group_by(dup_signatures.c.audio_hash).having(func.count() > 1)))).all()
+    away = quarantined_ids(lib) if rows else set()
+    members: dict[str, list[int]] = {}
+    for sid, h in sorted(rows):
+        if sid not in away:
+            members.setdefault(h, []).append(int(sid))
+    return {sid: group[0] for group in members.values() if len(group) > 1 for sid in group}
+
+
+def _current_model(lib: Library) -> int | None:
+    with lib.reading() as conn:
+        row = conn.execute(select(samples.c.model_id, func.count()).where(
+            samples.c.status == "ok", samples.c.model_id.is_not(None))
+            .group_by(samples.c.model_id).order_by(func.count().desc())).first()
+    return None if row is None else int(row[0])
+
+
+def mean_embeddings(lib: Library, model_key: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sample ids, unit-length mean embedding per file, centred on the library's mean)."""
+    ids, _idx, mat = lib.window_embeddings(model_key)
+    if not len(ids):
+        return ids, mat
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    sums = np.add.reduceat(mat, starts, axis=0)
+    counts = np.diff(np.r_[starts, len(ids)])[:, None]
+    means = sums / counts
+    means -= means.mean(axis=0, keepdims=True)
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-9)
+    return ids[starts], means.astype(np.float32)
+
+
+def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
+                    min_cos: float = MIN_EMBEDDING_COS,
+                    tolerance_s: float = dupsig.DURATION_TOLERANCE_S,
+                    neighbours: int = NEIGHBOURS, block: int = _BLOCK,
+                    keys: np.ndarray | None = None, key_tolerance: int = 0) -> np.ndarray:
+    """Index pairs (i, j), i < j, sorted: for each row, its ``neighbours`` nearest rows
+    (highest dot product, at least ``min_cos``) among those whose duration is within
+    ``tolerance_s`` of its own and, with ``keys``, whose key is within ``key_tolerance``
+    of its own.
+
+    Per key, rows are sorted by duration; each block of ``block`` rows is multiplied only
+    by the rows within the tolerances, so the cost follows how many files share a
+    duration (and a key), not the square of the library.
+    """
+    n = len(vectors)
+    if n < 2:
+        return np.zeros((0, 2), np.int64)
+    keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    dur = np.asarray(durations, np.float64)
+    out: list[np.ndarray] = []
+    for key in np.unique(keys):
+        rows = np.flatnonzero(keys == key)
+        cols = np.flatnonzero(np.abs(keys - key) <= key_tolerance)
+        rows = rows[np.argsort(dur[rows], kind="stable")]
+        cols = cols[np.argsort(dur[cols], kind="stable")]
+        dr, dc, vc = dur[rows], dur[cols], v[cols]
+        where = np.full(n, -1, np.int64)
+        where[cols] = np.arange(len(cols))
+        for a in range(0, len(rows), block):
+            b = min(len(rows), a + block)
+            lo = int(np.searchsorted(dc, dr[a] - tolerance_s, side="left"))
+            hi = int(np.searchsorted(dc, dr[b - 1] + tolerance_s, side="right"))
+            if hi - lo < 2:
+                continue
+            sims = v[rows[a:b]] @ vc[lo:hi].T
+            # each row's own duration window, as a range of the (sorted) columns
+            first = np.searchsorted(dc[lo:hi], dr[a:b] - tolerance_s, side="left")
+            last = np.searchsorted(dc[lo:hi], dr[a:b] + tolerance_s, side="right")
+            at = np.arange(hi - lo)
+            sims[(at < first[:, None]) | (at >= last[:, None])] = -np.inf
+            me = where[rows[a:b]] - lo  # not itself
+            sims[np.arange(b - a), me] = -np.inf
+            k = min(neighbours, hi - lo)
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            best = np.take_along_axis(sims, top, axis=1)
+            r, c = np.nonzero(best >= min_cos)
+            if len(r):
+                i, j = rows[a:b][r], cols[lo:hi][top[r, c]]
+                out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
+    if not out:
+        return np.zeros((0, 2), np.int64)
+    return np.unique(np.concatenate(out), axis=0)
+
+
+def quarantined_ids(lib: Library) -> set[int]:
+    """Files a quarantine batch moved away (and no undo brought back): out of the search."""
+    with lib.reading() as conn:
+        batches = [int(i) for i, opts in conn.execute(
+            select(relabel_batches.c.id, relabel_batches.c.options))
+            if json.loads(opts).get("purpose") == "duplicates"]
+        if not batches:
+            return set()
+        return {int(i) for (i,) in conn.execute(
+            select(relabel_ops.c.sample_id).where(relabel_ops.c.batch_id.in_(batches),
+                                                  relabel_ops.c.state == "done",
+                                                  relabel_ops.c.sample_id.is_not(None)))}
+
+
+def find_duplicates(lib: Library, *, near: bool = False,
+                    min_cos: float = MIN_EMBEDDING_COS) -> Report:
+    """Every group of duplicate files (exact only, or exact and near), keeper chosen."""
+    t0 = time.perf_counter()
+    ids, hashes, sigs = read_fingerprints(lib)
+    away = quarantined_ids(lib)
+    if away:
+        rows = [r for r in zip(ids, hashes, sigs, strict=True) if r[0] not in away]
+        ids, hashes, sigs = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    with lib.reading() as conn:
+        info = {int(r[0]): r for r in conn.execute(select(
+            samples.c.id, samples.c.path, samples.c.format, samples.c.subtype,
+            samples.c.sample_rate, samples.c.channels, samples.c.size, samples.c.duration_s)
+            .where(samples.c.status == "ok"))}
+    from core.dupstore import count_without_fingerprints
+
+    missing = count_without_fingerprints(lib)
+    uf = _Union()
+    by_hash: dict[str, int] = {}
+    for sid, h in zip(ids, hashes, strict=True):
+        if h in by_hash:
+            uf.union(by_hash[h], sid)
+        else:
+            by_hash[h] = sid
+    hash_of = dict(zip(ids, hashes, strict=True))
+    n_candidates = 0
+    note = ""
+    sig_of = dict(zip(ids, sigs, strict=True))
+    parsed: dict[int, dupsig.Signature | None] = {}
+
+    def sig(s: int) -> dupsig.Signature | None:
+        if s not in parsed:
+            parsed[s] = dupsig.parse(sig_of.get(s))
+        return parsed[s]
+
+    if near:
+        model_key = _current_model(lib)
+        if model_key is None:
+            note = ("near duplicates are found among embedded files, and none is: scan with "
+                    "the network")
+        else:
+            emb_ids, vecs = mean_embeddings(lib, model_key)
+            # one file per decoded audio: its exact copies follow it through the union
+            reps = set(by_hash.values())
+            keep = np.array([int(s) in reps and int(s) in info for s in emb_ids], bool)
+            emb_ids, vecs = emb_ids[keep], vecs[keep]
+            durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
+            # an index: files whose snippets' loudest bands lie far apart are not compared
+            blobs = [sig_of.get(int(s)) for s in emb_ids]
+            keys = dupsig.peak_bands(blobs)
+            pairs = candidate_pairs(vecs, durs, min_cos=min_cos, keys=keys,
+                                    key_tolerance=PEAK_BAND_TOLERANCE)
+            # a cheap vectorised first check: the snippets' spectra (shift-free, and
+            # gain-free); their own nearest neighbours are candidates too, for the copies
+            # whose embedding moved (quieter, trimmed) behind other takes of the instrument
+            spec = dupsig.spectra(blobs)
+            by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
+                                      neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
+                                      key_tolerance=PEAK_BAND_TOLERANCE)
+            if len(by_spec):
+                pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
+            if len(pairs):
+                keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
+                pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
+                # likeliest first: a pair already joined through others needs no check
+                cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
+                pairs = pairs[np.argsort(-cos, kind="stable")]
+            for i, j in pairs:
+                a, b = int(emb_ids[i]), int(emb_ids[j])
+                if uf.find(a) == uf.find(b):
+                    continue  # already one group (exact, or through other copies)
+                n_candidates += 1
+                sa, sb = sig(a), sig(b)
+                if sa is None or sb is None:
+                    continue
+                v = dupsig.compare(sa, sb)
+                if v.duplicate:
+                    uf.union(a, b)
+    members: dict[int, list[int]] = {}
+    for sid in ids:
+        if sid in info:
+            members.setdefault(uf.find(sid), []).append(sid)
+    groups = []
+    for sids in members.values():
+        if len(sids) < 2:
+            continue
+        ms = [Member(s, *info[s][1:]) for s in sorted(sids)]
+        ms.sort(key=quality_key)
+        ms[0].keep, ms[0].match = True, "keeper"
+        keeper = ms[0]
+        for m in ms[1:]:
+            if hash_of[m.sample_id] == hash_of[keeper.sample_id]:
+                m.match = "exact"
+            else:
+                m.match = "near"
+                sk, sm = sig(keeper.sample_id), sig(m.sample_id)
+                if sk is not None and sm is not None:
+                    v = dupsig.compare(sk, sm)
+                    # its level against the keeper's
+                    m.similarity, m.gain_db = v.wave_corr, -v.gain_db
+        kind = "exact" if len({hash_of[s] for s in sids}) == 1 else "near"
+        groups.append(Group(min(sids), kind, ms, keeper_reason(keeper, ms[1:])))
+    groups.sort(key=lambda g: g.keeper.path)
+    return Report(groups, len(ids), missing, near, n_candidates, time.perf_counter() - t0,
+                  note)
+
+
+# -- quarantine --------------------------------------------------------------------------
+
+QUARANTINE_TREE = "(duplicates)"
+
+
+def _roots(lib: Library) -> list[str]:
+    return sorted(lib.roots(), key=len, reverse=True)
+
+
+def _under(path: str, folder: str) -> bool:
+    folder = folder.rstrip(os.sep)
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def quarantine_target(path: str, dest: str, roots: Sequence[str]) -> str:
+    """Where an extra copy goes: DEST/<its scanned folder's name>/<its path inside it>."""
+    root = next((r for r in roots if _under(path, r)), None)
+    if root is None:
+        return os.path.join(dest, os.path.basename(path))
+    rel = os.path.relpath(path, root)
+    return os.path.join(dest, os.path.basename(root.rstrip(os.sep)) or "root", rel)
+
+
+def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[str],
+                    *, keepers: dict[int, int] | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Store a relabel batch (mode ``move``, state ``planned``) that moves every file of
+    ``groups`` but its keeper into ``dest``; ``keepers`` (group id → sample id) overrides
+    the suggested keeper. Returns (batch id, the planned moves). Apply it with
+    :func:`core.relabel.apply_batch`; :func:`core.relabel.undo_batch` puts the files back.
+    Nothing on disk is touched here.
+    """
+    from core.relabel.disksteps import _sha256
+    from core.relabel.plan import _check_writable, _unique
+
+    dest_abs = os.path.abspath(os.fspath(dest))
+    if not os.fspath(dest).strip():
+        raise RelabelError("the quarantine folder is empty; give a folder")
+    if os.path.lexists(dest_abs) and not os.path.isdir(dest_abs):
+        raise RelabelError(f"the quarantine folder {dest_abs} is a file, not a folder")
+    roots = _roots(lib)
+    real = os.path.realpath(dest_abs)
+    for r in roots:
+        if _under(real, os.path.realpath(r)):
+            raise RelabelError(f"the quarantine folder {dest_abs} is inside {r}, a scanned "
+                               "folder: the copies would be scanned in again. Choose a "
+                               "folder outside it")
+    _check_writable(dest_abs)
+    with lib.reading() as conn:
+        lib_paths = {p for (p,) in conn.execute(select(samples.c.path))}
+    taken: set[str] = set()
+    listings: dict[str, set[str]] = {}
+    ops: list[dict[str, Any]] = []
+    skipped: dict[str, int] = {}
+    keepers = keepers or {}
+    for g in groups:
+        keep_id = keepers.get(g.id, g.keeper.sample_id)
+        if keep_id not in {m.sample_id for m in g.members}:
+            raise RelabelError(f"file {keep_id} is not in duplicate group {g.id}")
+        for m in g.members:
+            if m.sample_id == keep_id:
+                continue
+            try:
+                st = os.stat(m.path)
+                digest = _sha256(m.path)
+            except FileNotFoundError:
+                skipped["missing"] = skipped.get("missing", 0) + 1
+                continue
+            except OSError:
+                skipped["unreadable"] = skipped.get("unreadable", 0) + 1
+                continue
+            target = _unique(quarantine_target(m.path, dest_abs, roots), taken, lib_paths,
+                             listings)
+            kept = next(x.path for x in g.members if x.sample_id == keep_id)
+            ops.append({"seq": len(ops) + 1, "sample_id": m.sample_id, "src": m.path,
+                        "dst": target, "label": f"duplicate of {os.path.basename(kept)}",
+                        "confidence": m.similarity if m.match == "near" else 1.0,
+                        "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                        "checksum": digest, "state": "planned"})
+    new_dirs: set[str] = set()
+    for op in ops:
+        d = os.path.dirname(op["dst"])
+        while _under(d, dest_abs) or _under(dest_abs, d):
+            if os.path.lexists(d):
+                break
+            new_dirs.add(d)
+            d = os.path.dirname(d)
+    options = {"tree": QUARANTINE_TREE, "purpose": "duplicates", "skipped": skipped,
+               "new_dirs": sorted(new_dirs, key=lambda d: (-d.count(os.sep), d))}
+    with lib.transaction() as conn:
+        batch_id = int(conn.execute(insert(relabel_batches).values(
+            tree_id=None, mode="move", dest=dest_abs, options=json.dumps(options),
+            state="planned", created_at=time.time())).inserted_primary_key[0])
+        if ops:
+            conn.execute(insert(relabel_ops), [{"batch_id": batch_id, **op} for op in ops])
+    return batch_id, ops
+
+
+def quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[str], *,
+               keepers: dict[int, int] | None = None) -> Any:
+    """Plan and apply: move the extra copies to ``dest`` (undo with
+    :func:`core.relabel.undo_batch`). Returns the relabel ApplyReport."""
+    from core.relabel import apply_batch, discard_batch
+
+    batch_id, ops = plan_quarantine(lib, groups, dest, keepers=keepers)
+    if not ops:
+        discard_batch(lib, batch_id)
+        raise RelabelError("no extra copy to move (none left, or their files are gone)")
+    return apply_batch(lib, batch_id)

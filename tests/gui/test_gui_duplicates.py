@@ -1,0 +1,114 @@
+"""The Duplicates dialog: groups shown, audition, another keeper chosen, the other copies
+moved to a quarantine folder through the relabel journal, and the move undone."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+class FakePlayer:
+    def __init__(self) -> None:
+        self.played: list[str] = []
+
+    def play(self, path: str, *args, **kwargs) -> bool:
+        self.played.append(path)
+        return True
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.*")}
+
+
+@pytest.fixture
+def dup_session(qtbot, tmp_path: Path, settings):
+    from app.gui.session import Session
+    from core.library import Library
+    from core.scanner import ScanOptions, scan
+
+    root = tmp_path / "samples"
+    (root / "a").mkdir(parents=True)
+    (root / "b" / "deeper").mkdir(parents=True)
+    x = (np.random.default_rng(3).standard_normal((8000, 1)) * 4000).astype(np.int16)
+    sf.write(str(root / "a" / "clap.wav"), x, 44_100, subtype="PCM_16")
+    sf.write(str(root / "b" / "deeper" / "clap.flac"), x, 44_100, subtype="PCM_16")
+    sf.write(str(root / "b" / "other.wav"), x[::-1] // 3, 44_100, subtype="PCM_16")
+    path = tmp_path / "library.sqlite"
+    with Library(path) as lib:
+        scan(lib, [str(root)], None, options=ScanOptions(jobs=0))
+    s = Session(path, settings)
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    yield s, root
+    s.close()
+
+
+def test_duplicates_dialog_reviews_moves_and_undoes(qtbot, dup_session, tmp_path) -> None:
+    from app.gui.duplicates_dialog import DuplicatesDialog
+
+    session, root = dup_session
+    before = _digests(root)
+    player = FakePlayer()
+    dialog = DuplicatesDialog(session, player)
+    qtbot.addWidget(dialog)
+    dialog.near.setChecked(False)
+    dialog.find()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=20_000)
+    assert dialog.tree.topLevelItemCount() == 1
+    group = dialog.tree.topLevelItem(0)
+    assert group.childCount() == 2
+    assert "1 group of exact duplicates, 1 extra copy" in dialog.summary.text()
+    names = [group.child(i).text(1) for i in range(2)]
+    assert any(n.endswith("a/clap.wav") for n in names)  # the shorter path is suggested
+    kept = [group.child(i).text(1) for i in range(2)
+            if group.child(i).checkState(0).name == "Checked"]
+    assert len(kept) == 1 and kept[0].endswith("a/clap.wav")
+
+    # audition the FLAC, then keep it instead: the WAV becomes the extra copy
+    flac_item = next(group.child(i) for i in range(2) if group.child(i).text(1).endswith(".flac"))
+    dialog.tree.setCurrentItem(flac_item)
+    dialog.play_button.click()
+    assert player.played and player.played[-1].endswith("clap.flac")
+    g = next(iter(dialog.groups.values()))
+    flac = next(m for m in g.members if m.path.endswith(".flac"))
+    dialog.set_keeper(g.id, flac.sample_id)
+    assert dialog.keepers() == {g.id: flac.sample_id}
+    # one keeper per group: unchecking the only keeper is refused
+    flac_item.setCheckState(0, flac_item.checkState(0).Unchecked)
+    assert dialog.keepers() == {g.id: flac.sample_id}
+
+    dialog.dest.setText(str(tmp_path / "Quarantine"))
+    dialog.move_extras()
+    qtbot.waitUntil(lambda: dialog.last_batch_id is not None, timeout=30_000)
+    assert not (root / "a" / "clap.wav").exists()
+    assert (root / "b" / "deeper" / "clap.flac").exists()
+    assert list((tmp_path / "Quarantine").rglob("clap.wav"))
+    assert dialog.undo_button.isEnabled()
+    # after the move the dialog looks again: no group left
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 0, timeout=20_000)
+
+    dialog.undo_move()
+    qtbot.waitUntil(lambda: dialog.last_batch_id is None, timeout=30_000)
+    assert _digests(root) == before
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 1, timeout=20_000)
+
+
+def test_duplicates_dialog_needs_a_quarantine_folder(qtbot, dup_session) -> None:
+    from app.gui.duplicates_dialog import DuplicatesDialog
+
+    session, root = dup_session
+    dialog = DuplicatesDialog(session, FakePlayer())
+    qtbot.addWidget(dialog)
+    dialog.find()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=20_000)
+    dialog.move_extras()
+    assert "Choose a quarantine folder" in dialog.summary.text()
+    dialog.dest.setText(str(root / "inside"))  # inside a scanned folder: refused
+    dialog.move_extras()
+    qtbot.waitUntil(lambda: "Nothing moved" in dialog.summary.text(), timeout=20_000)
+    assert "inside" in dialog.summary.text()
+    assert (root / "a" / "clap.wav").exists()
