@@ -311,6 +311,8 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
                 or not ((k.status == "error" and k.content_hash is not None)  # as the scanner
                         or (k.status == "ok" and k.model_id in keys))):
             return None
+        if k.status == "ok" and not k.has_peaks:
+            return None  # its waveform thumbnail is to be made (decoded, not embedded)
         walked.add(e.path)
     if problems:
         return None
@@ -433,6 +435,9 @@ def _print_report(report: Any) -> None:
           + unreadable)
     if line := skipped_summary(r.skipped):
         print(f"  {line}")
+    if n := getattr(r, "thumbnails_added", 0):
+        print(f"  added waveform thumbnails to {n} unchanged "
+              f"{'file' if n == 1 else 'files'} (not embedded again)")
     # Problems the library keeps no record of (unreadable folders, loops, files that
     # vanished) are all printed; the files on record are listed by `ls --problems`.
     unlisted = list(getattr(r, "unlisted", []))

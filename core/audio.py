@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from core import thumbnail
 from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, file_phrase, read_head, sniff
 from core.errors import AudioError
 from core.paths import file_kind
@@ -87,6 +88,8 @@ class Segment:
     starts: np.ndarray
     loudness: np.ndarray
     fallback: bool
+    #: waveform thumbnail of the samples this segment owns (core.thumbnail)
+    envelope: thumbnail.PartialEnvelope | None = None
 
 
 #: Longest part of libsndfile's own words kept in a reason.
@@ -298,12 +301,15 @@ def _loudness_db(windows: np.ndarray) -> np.ndarray:
 
 
 def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
-                   k0: int, k1: int) -> Segment:
-    """Decode windows ``k0..k1-1`` of a file, mono at ``params.sample_rate``, gated."""
+                   k0: int, k1: int, envelope: bool = True) -> Segment:
+    """Decode windows ``k0..k1-1`` of a file, mono at ``params.sample_rate``, gated.
+
+    With ``envelope``, the segment also carries the thumbnail envelope of its samples."""
     path = Path(path)
     target, sr = params.sample_rate, info.sample_rate
     n_out = output_length(info, params)
-    starts = window_starts(n_out, params)[k0:k1]
+    all_starts = window_starts(n_out, params)
+    starts = all_starts[k0:k1]
     need_a, need_b = int(starts[0]), int(starts[-1]) + params.win
     # Read from a source frame that maps onto a whole output sample, with a margin
     # around the segment so the resampler's edge transient falls outside it.
@@ -340,12 +346,18 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     if fallback:
         keep = np.zeros_like(keep)
         keep[int(np.argmax(loud))] = True
-    return Segment(
+    seg = Segment(
         audio=np.ascontiguousarray(windows[keep]),
         starts=(starts[keep] / target).astype(np.float32),
         loudness=loud[keep],
         fallback=bool(fallback),
     )
+    if envelope:
+        # -- waveform thumbnail: this segment owns samples [its first window's start, the
+        # next segment's first window's start), the last one up to the end of the file
+        own_b = int(all_starts[k1]) if k1 < len(all_starts) else n_out
+        seg.envelope = thumbnail.partial(y, offset, int(all_starts[k0]), own_b, n_out)
+    return seg
 
 
 def segments_to_keep(segments: list[Segment]) -> list[int]:

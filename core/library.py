@@ -73,6 +73,8 @@ class KnownSample:
     model_id: int | None
     content_hash: str | None
     n_windows: int = 0
+    #: the library holds its waveform thumbnail (core.thumbnail)
+    has_peaks: bool = False
 
 
 @dataclass
@@ -96,6 +98,7 @@ class SampleRecord:
     embeddings: np.ndarray | None = None  # (n, dim) float; None = not embedded
     model_id: int | None = None
     sample_id: int | None = None  # set when rewriting a known sample
+    peaks: bytes | None = None  # waveform thumbnail (core.thumbnail); None: none
 
 
 _DAMAGE_WORDS = ("malformed", "corrupt", "not a database", "file is encrypted")
@@ -573,9 +576,11 @@ class Library:
     def known_samples(self) -> dict[str, KnownSample]:
         cols = (samples.c.id, samples.c.path, samples.c.size, samples.c.mtime_ns,
                 samples.c.status, samples.c.model_id, samples.c.content_hash,
-                samples.c.n_windows)
+                samples.c.n_windows, schema.peaks.c.sample_id.is_not(None))
+        query = select(*cols).select_from(
+            samples.outerjoin(schema.peaks, schema.peaks.c.sample_id == samples.c.id))
         with self.reading() as conn:
-            return {r[1]: KnownSample(*r) for r in conn.execute(select(*cols))}
+            return {r[1]: KnownSample(*r) for r in conn.execute(query)}
 
     def write_batch(self, records: Sequence[SampleRecord]) -> None:
         """Insert or rewrite a batch of files and their windows in one transaction.
@@ -595,6 +600,8 @@ class Library:
                     .where(samples.c.path.in_(unknown[a:a + 500]))))
             window_rows: list[dict[str, Any]] = []
             rewritten: list[int] = []
+            peak_rows: list[tuple[int, bytes]] = []  # waveform thumbnails
+            peakless: list[int] = []
             for rec in records:
                 values = {
                     "root_id": rec.root_id, "path": rec.path, "size": rec.size,
@@ -615,6 +622,10 @@ class Library:
                 else:
                     conn.execute(update(samples).where(samples.c.id == sid).values(**values))
                     rewritten.append(sid)
+                if rec.peaks is not None:
+                    peak_rows.append((sid, rec.peaks))
+                elif rec.sample_id is not None or rec.path in existing:
+                    peakless.append(sid)  # rewritten without one: the old one is stale
                 if rec.starts is None or not len(rec.starts):
                     continue
                 emb = rec.embeddings
@@ -634,6 +645,10 @@ class Library:
                     windows.c.sample_id.in_(rewritten[a:a + 500])))
             if window_rows:
                 conn.execute(insert(windows), window_rows)
+            from core import thumbnail
+
+            thumbnail.drop_peaks(conn, peakless)
+            thumbnail.write_peaks(conn, peak_rows)
 
     def move_sample(self, sample_id: int, path: str, *, root_id: int | None, size: int,
                     mtime_ns: int, status: str = "ok") -> None:

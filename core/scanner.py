@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core import thumbnail
 from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
@@ -63,6 +64,8 @@ class ScanOptions:
     batch_windows: int = 32
     commit_files: int = 64
     commit_interval_s: float = 2.0
+    #: compute waveform thumbnails while decoding (core.thumbnail)
+    peaks: bool = True
 
 
 @dataclass
@@ -92,6 +95,8 @@ class ScanReport:
     skipped: list[str] = field(default_factory=list)
     #: files in error in the whole library after this scan (not only those read now)
     errors_in_library: int = 0
+    #: unchanged files given a waveform thumbnail they lacked (decoded, not embedded)
+    thumbnails_added: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -125,7 +130,8 @@ def _stat(path: str) -> tuple[int, int]:
 
 
 def _decode_task(key: int, seg: int, path: str, params: WindowParams,
-                 info: AudioInfo | None, span: tuple[int, int] | None) -> _TaskResult:
+                 info: AudioInfo | None, span: tuple[int, int] | None,
+                 peaks: bool = True) -> _TaskResult:
     """Segment 0 also probes, fingerprints and plans the file; others only decode."""
     res = _TaskResult(key, seg)
     try:
@@ -144,7 +150,7 @@ def _decode_task(key: int, seg: int, path: str, params: WindowParams,
             res.content_hash = content_hash(path, res.stat[0])
             span = res.plan[0]
         assert span is not None
-        res.segment = decode_segment(path, info, params, *span)
+        res.segment = decode_segment(path, info, params, *span, envelope=peaks)
         res.stat_after = _stat(path)
     except FileNotFoundError:
         res.vanished = True
@@ -181,6 +187,15 @@ def _hash_or_none(path: str) -> str | None:
 
 # -- parent side ------------------------------------------------------------------------
 
+def _file_peaks(segments: list[Segment]) -> bytes | None:
+    """A file's waveform thumbnail from its segments' partial envelopes (all of them,
+    quiet ones included); None when any is missing (thumbnails off)."""
+    parts = [s.envelope for s in segments]
+    if not parts or any(p is None for p in parts):
+        return None
+    return thumbnail.encode(thumbnail.merge(p for p in parts if p is not None))
+
+
 @dataclass
 class _FileJob:
     key: int
@@ -194,13 +209,15 @@ class _FileJob:
     stats: set[tuple[int, int]] = field(default_factory=set)
     error: str | None = None
     crashes: int = 0
+    #: an unchanged file decoded only for the waveform thumbnail it lacks (not embedded)
+    peaks_only: bool = False
 
     def complete(self, embedding: bool) -> bool:
         if self.error is not None:
             return True
         if self.plan is None or len(self.segments) < len(self.plan):
             return False
-        return not embedding or len(self.embeddings) == len(self.plan)
+        return not embedding or self.peaks_only or len(self.embeddings) == len(self.plan)
 
 
 class _InlineExecutor(Executor):
@@ -363,6 +380,9 @@ class Scanner:
         self.total = 0
         self.meter = RateMeter()
         self.scan_id: int | None = None
+        # -- waveform thumbnails of unchanged files that lack one (older libraries)
+        self.peaks_only: set[str] = set()
+        self.ready_peaks: list[tuple[int, bytes]] = []
 
     # -- diff ------------------------------------------------------------------------
 
@@ -397,6 +417,9 @@ class Scanner:
                 new.append(e)
             elif self._up_to_date(k, e):
                 report.unchanged += 1
+                if self.opt.peaks and k.status == "ok" and not k.has_peaks:
+                    self.peaks_only.add(e.path)  # decoded for its thumbnail, not embedded
+                    todo.append((e, k))
             elif (k.status == "missing" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
                   and k.content_hash is not None and not self._needs_decoding(k)):
                 self.lib.move_sample(k.id, e.path, root_id=root_ids[e.root], size=e.size,
@@ -521,7 +544,20 @@ class Scanner:
             error=error, content_hash=job.content_hash, duration_s=i.duration_s,
             sample_rate=i.sample_rate, channels=i.channels, format=i.format,
             subtype=i.subtype, starts=starts, loudness=loud, embeddings=emb,
-            model_id=self.model_key if emb is not None else None, sample_id=sid)
+            model_id=self.model_key if emb is not None else None, sample_id=sid,
+            peaks=_file_peaks(segs))
+
+    def _thumbnail_only(self, job: _FileJob, report: ScanReport) -> None:
+        """An unchanged file decoded for the thumbnail it lacked: store only that. A
+        failure or a change seen while reading leaves its record as it was."""
+        if job.error is not None or job.known is None or job.plan is None:
+            return
+        if job.stats - {(job.entry.size, job.entry.mtime_ns)}:
+            return  # changed since the walk: the next scan reads it in full
+        blob = _file_peaks([job.segments[i] for i in sorted(job.segments)])
+        if blob is not None:
+            self.ready_peaks.append((job.known.id, blob))
+            report.thumbnails_added += 1
 
     def _embed_queue(self) -> None:
         if not self.queue or self.model is None:
@@ -548,15 +584,17 @@ class Scanner:
     def _commit(self, report: ScanReport, force: bool = False) -> None:
         due = (len(self.ready) >= self.opt.commit_files
                or time.monotonic() - self.last_commit >= self.opt.commit_interval_s)
-        if not (self.ready or self.to_mark_missing) or not (force or due):
+        if not (self.ready or self.to_mark_missing or self.ready_peaks) or not (force or due):
             return
-        with self.lib.transaction():
+        with self.lib.transaction() as conn:
             self.lib.write_batch(self.ready)
             self.lib.mark_missing(self.to_mark_missing)
+            thumbnail.write_peaks(conn, self.ready_peaks)
             if self.scan_id is not None:
                 self.lib.update_scan(self.scan_id, files_done=self.done)
         self.ready.clear()
         self.to_mark_missing.clear()
+        self.ready_peaks.clear()
         self.last_commit = time.monotonic()
 
     def _report_progress(self, message: str = "") -> None:
@@ -637,7 +675,7 @@ class Scanner:
             span = None if seg == 0 else job.plan[seg]  # type: ignore[index]
             try:
                 fut = pool.submit(_decode_task, key, seg, job.entry.path, params,
-                                  job.info if seg else None, span)
+                                  job.info if seg else None, span, self.opt.peaks)
             except BrokenProcessPool:
                 fut = Future()
                 fut.set_exception(BrokenProcessPool("worker died"))
@@ -649,6 +687,10 @@ class Scanner:
                 self.queue = [q for q in self.queue if q[0] != key]
                 self.queued_windows = sum(
                     len(self.jobs[k].segments[s].starts) for k, s in self.queue)
+            if job.peaks_only:
+                self._thumbnail_only(job, report)
+                self.done += 1
+                return
             rec = self._record(job, report)
             if rec is not None:
                 self.ready.append(rec)
@@ -709,7 +751,8 @@ class Scanner:
                         submit(*followups.popleft())
                     elif pending:
                         key, (entry, known) = pending.popleft()
-                        self.jobs[key] = _FileJob(key, entry, known)
+                        self.jobs[key] = _FileJob(key, entry, known,
+                                                  peaks_only=entry.path in self.peaks_only)
                         submit(key, 0)
                     else:
                         break
@@ -785,7 +828,7 @@ class Scanner:
             followups.extend((res.key, s) for s in range(1, len(res.plan or [])))
         assert res.segment is not None
         job.segments[res.seg] = res.segment
-        if self.model is not None:
+        if self.model is not None and not job.peaks_only:
             self.queue.append((res.key, res.seg))
             self.queued_windows += len(res.segment.starts)
 
