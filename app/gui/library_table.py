@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 from app.gui.mime import files_mime
 from app.gui.session import Session
 from app.gui.text import format_name, plain_error
+from app.gui.thumbs import WAVE, install_wave_column, wave_header, wave_sort_as
 from core.browse import (
     COLUMNS,
     UNCERTAIN,
@@ -40,7 +41,9 @@ from core.browse import (
 )
 
 HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
-           "duration": "Duration", "format": "Format", "status": "Status"}
+           "duration": "Duration", "format": "Format", "status": "Status", WAVE: wave_header}
+#: the snapshot's columns, then the waveform thumbnail (drawn by app/gui/thumbs.py)
+TABLE_COLUMNS = (*COLUMNS, WAVE)
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -81,7 +84,9 @@ class LibraryModel(QAbstractTableModel):
         self._recompute()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self.sort_column = COLUMNS[column]
+        self.sort_column = TABLE_COLUMNS[column]
+        if self.sort_column == WAVE:
+            self.sort_column = wave_sort_as
         self.descending = order == Qt.SortOrder.DescendingOrder
         self._recompute()
 
@@ -111,19 +116,21 @@ class LibraryModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.view)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(TABLE_COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[COLUMNS[section]]
+            return HEADERS[TABLE_COLUMNS[section]]
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         r = int(self.view[index.row()])
-        column = COLUMNS[index.column()]
+        column = TABLE_COLUMNS[index.column()]
+        if column == WAVE:  # painted by the delegate
+            return None
         rows = self.rows
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             if column == "label":
@@ -222,6 +229,7 @@ class LibraryView(QTableView):
         for column, width in zip(COLUMNS, (260, 260, 200, 90, 80, 60, 60), strict=True):
             self.setColumnWidth(COLUMNS.index(column), width)
         hh.setStretchLastSection(True)
+        self.wave = install_wave_column(self)
         self._pending_select: list[int] = []
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._on_selection)
