@@ -121,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
                             + ", ".join(PROBLEM_STATUSES) + ")")
     ls.add_argument("--tree", metavar="NAME",
                     help="labels from this tree (default: the only tree, if there is one)")
+    ls.add_argument("--peaks", action="store_true",
+                    help="each file's waveform thumbnail: a sparkline, or with --json a "
+                         "'peaks' field of 256 hex digits (64 column peaks, then 64 RMS "
+                         "levels; 00 = -60 dBFS or less, ff = 0 dBFS)")
     for module in _command_modules():
         module.register(sub)
     return p
@@ -498,7 +502,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
         rows = list(library.list_samples(
             status=PROBLEM_STATUSES if args.problems else args.status))
         tree, labels = _labels_for_ls(library, args.tree)
+        if args.peaks:
+            from core import thumbnail
+
+            thumbs = thumbnail.peaks_by_path(library)
     for row in rows:
+        if args.peaks:
+            blob = thumbs.get(row["path"])
+            row["peaks"] = None if blob is None else blob.hex()
         lab = labels.get(row["path"])
         row["label"] = None if lab is None else ("unknown" if lab["unknown"] else lab["node"])
         row["confidence"] = None if lab is None else lab["confidence"]
@@ -517,7 +528,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if tree is not None:
             label = (f"  [{row['_text']}]" if row["state"] == UNLABELED
                      else f"  [{row['_text']} {row['confidence']:.2f}]")
-        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{label}{extra}")
+        wave = ""
+        if args.peaks:
+            wave = (thumbnail.sparkline(bytes.fromhex(row["peaks"])) if row["peaks"]
+                    else " " * 32) + "  "
+        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {wave}{row['path']}{label}{extra}")
     if tree is None:
         print(f"{len(rows)} files", file=sys.stderr)
     else:

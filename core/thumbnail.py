@@ -128,6 +128,28 @@ def read_peaks(lib: Library, sample_ids: Sequence[int]) -> dict[int, bytes]:
     return out
 
 
+def peaks_by_path(lib: Library) -> dict[str, bytes]:
+    """Every stored envelope by its file's path (``ls --peaks``)."""
+    from sqlalchemy import select
+
+    from core.schema import peaks, samples
+
+    with lib.reading() as conn:
+        return {p: bytes(d) for p, d in conn.execute(
+            select(samples.c.path, peaks.c.data)
+            .select_from(peaks.join(samples, samples.c.id == peaks.c.sample_id)))}
+
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(blob: bytes, width: int = 32) -> str:
+    """The peaks as ``width`` block characters (a terminal's thumbnail)."""
+    peak, _rms = decode(blob)
+    cols = np.array_split(peak, width)
+    return "".join(_BARS[round(float(c.max()) * (len(_BARS) - 1))] for c in cols)
+
+
 def write_peaks(conn: object, items: Sequence[tuple[int, bytes]]) -> None:
     """Store envelopes inside the caller's transaction (``conn``: a SQLAlchemy
     Connection), replacing older ones."""
