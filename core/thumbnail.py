@@ -66,7 +66,22 @@ def partial(y: np.ndarray, offset: int, a: int, b: int, n_samples: int,
     peak = np.zeros(columns, np.float32)
     sumsq = np.zeros(columns, np.float64)
     count = np.zeros(columns, np.int64)
-    for j in np.flatnonzero((lo < b) & (hi > a)):
+    js = np.flatnonzero((lo < b) & (hi > a))
+    if not len(js) or b <= a:
+        return PartialEnvelope(peak, sumsq, count)
+    if n_samples >= columns:
+        # Columns tile the file without overlap: the ones met tile [a, b) in order, so one
+        # reduceat each does them all (a loop over columns cost ~0.8 ms a file).
+        x = np.zeros(b - a, np.float32)
+        got = y[max(0, a - offset):max(0, b - offset)]
+        x[max(0, offset - a):max(0, offset - a) + len(got)] = got[:b - a]
+        cuts = np.maximum(lo[js], a) - a
+        ax = np.abs(x)
+        peak[js] = np.maximum.reduceat(ax, cuts)
+        sumsq[js] = np.add.reduceat(np.square(ax, dtype=np.float64), cuts)
+        count[js] = np.diff(np.append(cuts, b - a))
+        return PartialEnvelope(peak, sumsq, count)
+    for j in js:  # a file shorter than the columns: each column is one sample
         s, e = max(int(lo[j]), a), min(int(hi[j]), b)
         count[j] = e - s
         part = y[max(0, s - offset):max(0, e - offset)]
