@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -288,9 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"process RSS after the last run: {runs[-1]['rss_bytes'] / 2**20:.0f} MiB")
     if args.json:
         args.json.write_text(json.dumps({"files": args.files, "runs": runs}, indent=1))
-    for p in sorted(work.iterdir()):
-        p.unlink()
-    work.rmdir()
+    shutil.rmtree(work)  # the library, its settings and its backups folder
     return 0
 
 

@@ -27,6 +27,7 @@ import shutil
 import sqlite3
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,33 +41,85 @@ def _roots(library_dir: Path, n_files: int) -> tuple[list[str], int]:
     return covering_dirs(library_dir, chosen, leaves), sum(c for _, c in chosen)
 
 
+class CpuSampler(threading.Thread):
+    """CPU seconds of this process and its descendants (the decode workers, which end
+    with each scan's pool: their last sample, every 20 ms, is what counts)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.seen: dict[int, float] = {}
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            self.seen[p.pid] = t.user + t.system
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self._sample()
+            self.stop_event.wait(self.interval)
+
+    def total(self) -> float:
+        self._sample()
+        return sum(self.seen.values())
+
+
 def _scan(db: Path, dirs: list[str], jobs: int, peaks: bool) -> dict[str, Any]:
     from core.library import Library
     from core.scanner import ScanOptions, scan
 
+    sampler = CpuSampler()
     with Library(db) as lib:
+        before = sampler.total()
+        sampler.seen.clear()
+        sampler.start()
         t = time.perf_counter()
-        rep = scan(lib, dirs, None, options=ScanOptions(jobs=jobs, peaks=peaks))
-        return {"seconds": time.perf_counter() - t, "decoded": rep.decoded,
+        try:
+            rep = scan(lib, dirs, None, options=ScanOptions(jobs=jobs, peaks=peaks))
+        finally:
+            wall = time.perf_counter() - t
+            sampler.stop_event.set()
+            sampler.join()
+        # processes that lived through the scan (this one, the forkserver) count their
+        # CPU since it started; the workers were born in it
+        cpu = sampler.total() - before
+        return {"seconds": wall, "cpu_s": cpu, "decoded": rep.decoded,
                 "thumbnails_added": rep.thumbnails_added, "unchanged": rep.unchanged}
 
 
 def scan_pairs(work: Path, dirs: list[str], jobs: int, pairs: int) -> dict[str, Any]:
     on: list[float] = []
     off: list[float] = []
+    cpu_on: list[float] = []
+    cpu_off: list[float] = []
     for i in range(pairs):
         order = (True, False) if i % 2 == 0 else (False, True)
         for peaks in order:
             db = work / f"pair{i}-{'on' if peaks else 'off'}.sqlite"
             r = _scan(db, dirs, jobs, peaks)
             (on if peaks else off).append(r["seconds"])
+            (cpu_on if peaks else cpu_off).append(r["cpu_s"])
             print(f"  pair {i + 1}: thumbnails {'on ' if peaks else 'off'} "
-                  f"{r['seconds']:.2f} s ({r['decoded']} files)", flush=True)
+                  f"{r['seconds']:.2f} s, CPU {r['cpu_s']:.2f} s ({r['decoded']} files)",
+                  flush=True)
             _remove(db)
     ratios = [a / b for a, b in zip(on, off, strict=True)]
+    cpu_ratios = [a / b for a, b in zip(cpu_on, cpu_off, strict=True)]
     return {"on_s": on, "off_s": off, "median_on_s": statistics.median(on),
             "median_off_s": statistics.median(off),
-            "median_pair_ratio": statistics.median(ratios)}
+            "median_pair_ratio": statistics.median(ratios),
+            "cpu_on_s": cpu_on, "cpu_off_s": cpu_off,
+            "median_cpu_on_s": statistics.median(cpu_on),
+            "median_cpu_off_s": statistics.median(cpu_off),
+            "median_cpu_pair_ratio": statistics.median(cpu_ratios)}
 
 
 def inline_share(work: Path, dirs: list[str], repeat: int) -> dict[str, Any]:
@@ -186,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             s = out["scan"]
             print(f"   median on {s['median_on_s']:.2f} s, off {s['median_off_s']:.2f} s; "
                   f"median ratio of pairs {s['median_pair_ratio']:.3f} (target ≤ 1.05)")
+            print(f"   CPU: median on {s['median_cpu_on_s']:.2f} s, off "
+                  f"{s['median_cpu_off_s']:.2f} s; median ratio of pairs "
+                  f"{s['median_cpu_pair_ratio']:.3f}")
         if "2" in args.parts:
             print(f"2. inline scans of {n} files: core.thumbnail's share")
             out["inline"] = inline_share(work, dirs, args.inline)

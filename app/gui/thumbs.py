@@ -13,17 +13,16 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QPointF,
     QRect,
-    Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPalette
+from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.gui.colors import node_color
@@ -138,47 +137,38 @@ class PeakStore(QObject):
         return len(self._cache)
 
 
-def envelope_path(heights: Any, w: float, mid: float, half: float) -> QPainterPath:
-    """A closed outline mirrored about ``mid``: heights in 0..1, one per column."""
-    n = len(heights)
-    path = QPainterPath()
-    top = [QPointF((i + 0.5) * w / n, mid - max(0.5, float(h) * half))
-           for i, h in enumerate(heights)]
-    path.moveTo(0.0, top[0].y())
-    for p in top:
-        path.lineTo(p)
-    path.lineTo(w, top[-1].y())
-    for p in ([QPointF(w, 2 * mid - top[-1].y())]
-              + [QPointF(q.x(), 2 * mid - q.y()) for q in reversed(top)]
-              + [QPointF(0.0, 2 * mid - top[0].y())]):
-        path.lineTo(p)
-    path.closeSubpath()
-    return path
+def _per_pixel(values: np.ndarray, pixels: int) -> np.ndarray:
+    """Column levels at ``pixels`` evenly spaced points: interpolated when the pixels
+    outnumber the columns, else the largest of the columns falling on each pixel (a
+    narrow cell never skips an attack)."""
+    n = len(values)
+    if pixels >= n:
+        return np.interp((np.arange(pixels) + 0.5) * n / pixels - 0.5, np.arange(n), values)
+    return np.maximum.reduceat(values, np.arange(pixels) * n // pixels)
 
 
 def render(blob: bytes, width: int, height: int, color: QColor, ratio: float = 1.0) -> QImage:
-    """The thumbnail of one envelope: peaks as a light outline, RMS solid inside it."""
-    image = QImage(max(1, round(width * ratio)), max(1, round(height * ratio)),
-                   QImage.Format.Format_ARGB32_Premultiplied)
-    image.setDevicePixelRatio(ratio)
-    image.fill(Qt.GlobalColor.transparent)
+    """The thumbnail of one envelope, mirrored about the middle: RMS solid, the peaks
+    beyond it lighter, anti-aliased edges. Drawn with numpy into the image's pixels (a
+    QPainterPath of 130 points cost ~0.4 ms in Python; this ~0.05 ms)."""
+    w, h = max(1, round(width * ratio)), max(1, round(height * ratio))
     peak, rms = thumbnail.decode(blob)
     # The stored dB scale keeps quiet tails; a little curve keeps loud files from all
     # looking like solid bars (-6 dBFS at 84 % of the height, -20 at 52 %, -40 at 17 %).
-    peak, rms = peak ** GAMMA, rms ** GAMMA
-    painter = QPainter(image)
-    try:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        mid, half = height / 2, height / 2 - 0.5
-        light = QColor(color)
-        light.setAlphaF(0.45 * color.alphaF())
-        painter.setBrush(light)
-        painter.drawPath(envelope_path(peak, width, mid, half))
-        painter.setBrush(color)
-        painter.drawPath(envelope_path(rms, width, mid, half))
-    finally:
-        painter.end()
+    half = h / 2 - 0.5 * ratio
+    hair = 0.5 * ratio  # silence still shows as a hairline
+    hp = np.maximum(hair, _per_pixel(peak ** GAMMA, w) * half)
+    hr = np.minimum(hp, np.maximum(hair, _per_pixel(rms ** GAMMA, w) * half))
+    dist = np.abs(np.arange(h) + 0.5 - h / 2)[:, None]
+    cover_peak = np.clip(hp[None, :] - dist + 0.5, 0.0, 1.0)
+    cover_rms = np.clip(hr[None, :] - dist + 0.5, 0.0, 1.0)
+    alpha = (cover_rms + 0.45 * (cover_peak - cover_rms)) * color.alphaF()
+    a = np.round(alpha * 255).astype(np.uint32)
+    r, g, b = (np.round(alpha * c).astype(np.uint32)  # premultiplied
+               for c in (color.red(), color.green(), color.blue()))
+    pixels = np.ascontiguousarray((a << 24) | (r << 16) | (g << 8) | b)
+    image = QImage(pixels.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied).copy()
+    image.setDevicePixelRatio(ratio)
     return image
 
 
