@@ -335,6 +335,14 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         raise AudioError("the file holds no audio data (header promises more than is there)")
     y = mono if sr == target else soxr.resample(mono, sr, target, quality="HQ")
     offset = src_a * target // sr
+    part = None
+    if envelope:
+        # -- waveform thumbnail: this segment owns samples [its first window's start, the
+        # next segment's first window's start), the last one up to the end of the file.
+        # Made here, while ``y`` is still in the CPU's cache (after the windows are cut
+        # it cost 4x as much: 0.18 vs 0.05 ms a file).
+        own_b = int(all_starts[k1]) if k1 < len(all_starts) else n_out
+        part = thumbnail.partial(y, offset, int(all_starts[k0]), own_b, n_out)
     idx = starts[:, None] - offset + np.arange(params.win)[None, :]
     padded = np.concatenate([y, np.zeros(params.win, dtype=np.float32)])
     idx = np.clip(idx, 0, len(padded) - 1)
@@ -346,18 +354,13 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     if fallback:
         keep = np.zeros_like(keep)
         keep[int(np.argmax(loud))] = True
-    seg = Segment(
+    return Segment(
         audio=np.ascontiguousarray(windows[keep]),
         starts=(starts[keep] / target).astype(np.float32),
         loudness=loud[keep],
         fallback=bool(fallback),
+        envelope=part,
     )
-    if envelope:
-        # -- waveform thumbnail: this segment owns samples [its first window's start, the
-        # next segment's first window's start), the last one up to the end of the file
-        own_b = int(all_starts[k1]) if k1 < len(all_starts) else n_out
-        seg.envelope = thumbnail.partial(y, offset, int(all_starts[k0]), own_b, n_out)
-    return seg
 
 
 def segments_to_keep(segments: list[Segment]) -> list[int]:

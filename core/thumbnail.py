@@ -15,6 +15,8 @@ This module never imports Qt; the table's delegate (app/gui/thumbs.py) draws it.
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,6 +44,26 @@ def column_edges(n_samples: int, columns: int = COLUMNS) -> tuple[np.ndarray, np
     return lo, hi
 
 
+_local = threading.local()
+
+
+def _scratch(n: int) -> np.ndarray:
+    """A float32 buffer of ``n`` samples, reused by this thread. A fresh array of a
+    segment's size is a fresh ``mmap`` in glibc (the decode workers keep its defaults),
+    whose page faults cost three times the arithmetic (0.2 vs 0.05 ms a file)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or len(buf) < n:
+        buf = _local.buf = np.empty(max(n, 1 << 16), np.float32)
+    return buf[:n]
+
+
+@functools.lru_cache(maxsize=512)
+def _starts(n_samples: int, columns: int) -> np.ndarray:
+    lo = column_edges(n_samples, columns)[0]
+    lo.setflags(write=False)
+    return lo
+
+
 @dataclass
 class PartialEnvelope:
     """What one segment saw of each column: merge a file's partials with :func:`merge`."""
@@ -62,6 +84,15 @@ def partial(y: np.ndarray, offset: int, a: int, b: int, n_samples: int,
     ``y[i]`` is the file's sample ``offset + i``; samples of ``[a, b)`` that ``y`` does
     not hold (a file shorter than its header says) count as silence.
     """
+    if a == 0 == offset and b == n_samples >= columns and len(y) >= b:
+        # The usual case, a file in one segment: as few numpy calls as can be (this runs
+        # once a file in the scan's decoders).
+        lo = _starts(n_samples, columns)
+        ax = np.abs(y[:b], out=_scratch(b), dtype=np.float32)
+        peak = np.maximum.reduceat(ax, lo)
+        return PartialEnvelope(peak, np.add.reduceat(np.square(ax, out=ax), lo,
+                                                     dtype=np.float64),
+                               np.diff(lo, append=b))
     lo, hi = column_edges(n_samples, columns)
     peak = np.zeros(columns, np.float32)
     sumsq = np.zeros(columns, np.float64)
@@ -79,7 +110,7 @@ def partial(y: np.ndarray, offset: int, a: int, b: int, n_samples: int,
             got = y[max(0, a - offset):max(0, b - offset)]
             x[max(0, offset - a):max(0, offset - a) + len(got)] = got[:b - a]
         cuts = np.maximum(lo[js], a) - a
-        ax = np.abs(x)
+        ax = np.abs(x, out=_scratch(len(x)))
         peak[js] = np.maximum.reduceat(ax, cuts)
         np.square(ax, out=ax)
         sumsq[js] = np.add.reduceat(ax, cuts, dtype=np.float64)
