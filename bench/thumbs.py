@@ -72,7 +72,10 @@ class CpuSampler(threading.Thread):
         return sum(self.seen.values())
 
 
-def _scan(db: Path, dirs: list[str], jobs: int, peaks: bool) -> dict[str, Any]:
+def _scan(db: Path, dirs: list[str], jobs: int, peaks: bool,
+          sample_cpu: bool = True) -> dict[str, Any]:
+    """One scan into a fresh library: wall time, and CPU time of the process tree (its
+    sampler thread competes for the GIL: off where this process decodes, jobs=0)."""
     from core.library import Library
     from core.scanner import ScanOptions, scan
 
@@ -80,14 +83,16 @@ def _scan(db: Path, dirs: list[str], jobs: int, peaks: bool) -> dict[str, Any]:
     with Library(db) as lib:
         before = sampler.total()
         sampler.seen.clear()
-        sampler.start()
+        if sample_cpu:
+            sampler.start()
         t = time.perf_counter()
         try:
             rep = scan(lib, dirs, None, options=ScanOptions(jobs=jobs, peaks=peaks))
         finally:
             wall = time.perf_counter() - t
             sampler.stop_event.set()
-            sampler.join()
+            if sample_cpu:
+                sampler.join()
         # processes that lived through the scan (this one, the forkserver) count their
         # CPU since it started; the workers were born in it
         cpu = sampler.total() - before
@@ -147,7 +152,7 @@ def inline_share(work: Path, dirs: list[str], repeat: int) -> dict[str, Any]:
             spent[:] = [0.0, 0.0]
             db = work / f"inline{i}.sqlite"
             cpu = time.process_time()
-            r = _scan(db, dirs, 0, True)
+            r = _scan(db, dirs, 0, True, sample_cpu=False)
             cpu = time.process_time() - cpu
             runs.append({"seconds": r["seconds"], "thumbnail_s": spent[0],
                          "share": spent[0] / r["seconds"], "files": r["decoded"],
