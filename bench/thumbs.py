@@ -8,10 +8,9 @@
    (``ScanOptions.peaks``), in interleaved pairs (on/off, then off/on, …) so that the
    load of a shared machine falls on both alike; medians and the median of the per-pair
    ratios;
-2. the envelope's own share of an inline scan (``jobs=0``: one process, so every call is
-   timed): the time spent in core.thumbnail (per-segment envelopes in the decoder, merge
-   and encode in the scanner) over the scan's total — a figure the machine's load moves
-   much less than two separate scans;
+2. the decoder alone (core.audio.decode_segment, what the scan's workers run, plus the
+   merge and encode the scanner adds) with and without the envelope, alternating file by
+   file, in CPU time — a figure the machine's load moves much less than two scans;
 3. library bytes a file: a scan with thumbnails of --size-files files, then the same
    library without its ``peaks`` table, both VACUUMed (page overhead included);
 4. an older library's next rescan: the --size-files library with its thumbnails deleted
@@ -127,48 +126,44 @@ def scan_pairs(work: Path, dirs: list[str], jobs: int, pairs: int) -> dict[str, 
             "median_cpu_pair_ratio": statistics.median(cpu_ratios)}
 
 
-def inline_share(work: Path, dirs: list[str], repeat: int) -> dict[str, Any]:
-    """Scans with jobs=0, core.thumbnail's functions timed where the scan calls them."""
+def decode_share(dirs: list[str], n_files: int, repeat: int) -> dict[str, Any]:
+    """The decoder's CPU time for each file with the envelope and without, alternating
+    file by file, in this process (the function the scan's workers run). CPU time of this
+    thread only: the load of a shared machine moves it far less than wall time, and no
+    timer call sits inside the code measured (a clock syscall there lets the scheduler in,
+    which inflated wall-time shares to 40 % here)."""
+    from bench.scan import list_files
     from core import thumbnail
+    from core.audio import WindowParams, decode_segment, plan_segments, probe
+    from core.errors import AudioError
 
-    spent = [0.0, 0.0]  # wall, CPU (this thread)
-    originals = {n: getattr(thumbnail, n) for n in ("partial", "merge", "encode")}
-
-    def timed(fn: Any) -> Any:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t, c = time.perf_counter(), time.thread_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[0] += time.perf_counter() - t
-                spent[1] += time.thread_time() - c
-        return wrapper
-
-    runs = []
-    try:
-        for name, fn in originals.items():
-            setattr(thumbnail, name, timed(fn))
-        for i in range(repeat):
-            spent[:] = [0.0, 0.0]
-            db = work / f"inline{i}.sqlite"
-            cpu = time.process_time()
-            r = _scan(db, dirs, 0, True, sample_cpu=False)
-            cpu = time.process_time() - cpu
-            runs.append({"seconds": r["seconds"], "thumbnail_s": spent[0],
-                         "share": spent[0] / r["seconds"], "files": r["decoded"],
-                         "cpu_s": cpu, "thumbnail_cpu_s": spent[1], "cpu_share": spent[1] / cpu})
-            print(f"  inline scan {i + 1}: {r['seconds']:.2f} s, of which thumbnails "
-                  f"{spent[0] * 1000:.0f} ms ({spent[0] / r['seconds']:.2%}); CPU "
-                  f"{cpu:.2f} s, thumbnails {spent[1] * 1000:.0f} ms ({spent[1] / cpu:.2%})",
-                  flush=True)
-            _remove(db)
-    finally:
-        for name, fn in originals.items():
-            setattr(thumbnail, name, fn)
-    return {"runs": runs, "median_share": statistics.median(r["share"] for r in runs),
-            "median_cpu_share": statistics.median(r["cpu_share"] for r in runs),
-            "ms_per_file": statistics.median(r["thumbnail_s"] * 1000 / max(1, r["files"])
-                                             for r in runs)}
+    params = WindowParams()
+    jobs = []
+    for path in list_files(dirs)[:n_files]:
+        try:
+            info = probe(path)
+        except AudioError:
+            continue
+        jobs.append((path, info, plan_segments(info, params)))
+    on = off = 0.0
+    for r in range(repeat):
+        for path, info, plan in jobs:
+            for env in ((True, False) if r % 2 == 0 else (False, True)):
+                t = time.thread_time()
+                segs = [decode_segment(path, info, params, *span, envelope=env)
+                        for span in plan]
+                if env:
+                    thumbnail.encode(thumbnail.merge(s.envelope for s in segs
+                                                     if s.envelope is not None))
+                if env:
+                    on += time.thread_time() - t
+                else:
+                    off += time.thread_time() - t
+        print(f"  pass {r + 1}: {len(jobs)} files", flush=True)
+    n = len(jobs) * repeat
+    return {"files": len(jobs), "repeat": repeat, "cpu_on_s": on, "cpu_off_s": off,
+            "ratio": on / off, "ms_per_file": (on - off) * 1000 / n,
+            "decode_ms_per_file": off * 1000 / n}
 
 
 def _remove(db: Path) -> None:
@@ -226,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--library-dir", type=Path, required=True)
     ap.add_argument("--files", type=int, default=1000, help="files in the A/B scans")
     ap.add_argument("--pairs", type=int, default=3, help="on/off pairs of scans")
-    ap.add_argument("--inline", type=int, default=3, help="inline scans (part 2)")
+    ap.add_argument("--inline", type=int, default=3, help="passes over the files (part 2)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--size-files", type=int, default=10_000,
                     help="files for the bytes and older-library figures (0: skip)")
@@ -248,11 +243,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{s['median_cpu_off_s']:.2f} s; median ratio of pairs "
                   f"{s['median_cpu_pair_ratio']:.3f}")
         if "2" in args.parts:
-            print(f"2. inline scans of {n} files: core.thumbnail's share")
-            out["inline"] = inline_share(work, dirs, args.inline)
-            s = out["inline"]
-            print(f"   median share {s['median_share']:.2%} of wall time, "
-                  f"{s['median_cpu_share']:.2%} of CPU time; {s['ms_per_file']:.3f} ms a file")
+            print(f"2. the decoder on {n} files, with and without the envelope (CPU time)")
+            out["decode"] = s = decode_share(dirs, n, args.inline)
+            print(f"   {s['decode_ms_per_file']:.2f} ms a file without, +{s['ms_per_file']:.3f} ms "
+                  f"with (x{s['ratio']:.3f})")
         if args.size_files and ("3" in args.parts or "4" in args.parts):
             sdirs, sn = _roots(args.library_dir, args.size_files)
             print(f"3/4. library of {sn} files: bytes a file, an older library's rescan")
