@@ -214,8 +214,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
                               cancel=cancel)
             # while the library is open: a rescan of a library with labels used to fail
             # here with "the library is closed"
+            fresh_lines: list[str] = []
             if model is not None and not report.cancelled:
+                from app.cmd_builtins import default_tree_summary, give_fresh_library_a_tree
+
+                fresh = give_fresh_library_a_tree(library)  # a fresh library: producer tree
                 refreshed = _refresh_labels(library)
+                if fresh in refreshed:
+                    fresh_lines = default_tree_summary(library, fresh)
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:
@@ -224,6 +230,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         _print_report(report)
         if model is not None and not report.cancelled and refreshed:
             print(f"  labels refreshed for {', '.join(refreshed)}")
+            print("\n".join(fresh_lines)) if fresh_lines else None
     return EXIT_CANCELLED if report.cancelled else EXIT_OK
 
 

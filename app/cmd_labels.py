@@ -88,6 +88,14 @@ def _thresholds(args: argparse.Namespace):  # -> Thresholds
     return Thresholds(**{**t.__dict__, **kw})
 
 
+def _builtin_words(report: Any) -> str:
+    """How the tree's built-in examples took part, for the summary line."""
+    return {"on": f" and built-in examples, {report.builtin_only_files} labels on built-ins "
+                  "only (◦)",
+            "stale": "; built-in examples not used: they belong to another network"}.get(
+        report.builtins, "")
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from core.classify import Classifier, file_labels
     from core.labeltext import record_state, record_text, summary
@@ -103,8 +111,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['confidence']:5.2f}  {record_text(r):<28} {printable(r['path'])}")
     print(f"{summary(counts)} "
-          f"(tree {args.tree}; {report.classes} classes from {report.supports} examples; "
-          f"{report.seconds * 1000:.0f} ms)", file=sys.stderr)
+          f"(tree {args.tree}; {report.classes} classes from {report.supports} examples"
+          f"{_builtin_words(report)}; {report.seconds * 1000:.0f} ms)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -131,6 +139,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print("Nearest examples:")
     for s in exp["nearest_supports"]:
         print(f"  {s['distance'] ** 0.5:8.3f}  {s['node']:<24} {printable(s['path'])}")
+    if exp.get("nearest_builtins"):
+        print("Nearest built-in examples (◦):")
+        for s in exp["nearest_builtins"]:
+            print(f"  {s['distance'] ** 0.5:8.3f}  {s['node']}")
     return EXIT_OK
 
 

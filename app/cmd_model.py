@@ -115,6 +115,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--val-every", type=positive_int, default=250, metavar="N",
                    help="validate every N episodes (250)")
     t.add_argument("--no-augment", action="store_true", help="no data augmentation")
+    t.add_argument("--classes", choices=["train", "all"], default="train",
+                   help="train: the protocol's training classes (for the unseen-class "
+                        "benchmark); all: every class (the shipped model)")
+    t.add_argument("--distill", choices=["aisfx"], default=None,
+                   help="add a distillation loss towards a teacher's embeddings cached beside "
+                        "the corpus (scripts/teacher_embed.py --corpus)")
+    t.add_argument("--distill-weight", type=nonnegative_float, default=1.0, metavar="W",
+                   help="weight of the distillation loss (1.0)")
+    t.add_argument("--snapshot-every", type=count_int, default=0, metavar="N",
+                   help="keep the weights every N episodes in OUT/snapshots (0: never)")
     t.add_argument("--seed", type=count_int, default=0, help="random seed, 0 or more (0)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where to train: auto (a CUDA GPU when present), cpu or cuda")
@@ -182,7 +192,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         episodes=args.episodes, n_way=args.way, k_shot=args.shot, n_query=args.query,
         loss=args.loss, alpha=args.alpha, height=args.height, random_tree=args.random_tree,
         arch=args.arch, lr=args.lr, val_every=args.val_every, augment=not args.no_augment,
-        seed=args.seed, device=args.device, threads=args.threads)
+        seed=args.seed, device=args.device, threads=args.threads, classes=args.classes,
+        distill=args.distill, distill_weight=args.distill_weight,
+        snapshot_every=args.snapshot_every)
     with _one_line_errors():
         train(cfg)
     return EXIT_OK

@@ -91,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("path", nargs="?", metavar="NODE/PATH",
                    help="the node to delete with everything below it (default: the tree)")
     d.set_defaults(func=_rm)
+    from app.cmd_builtins import register as register_builtins
+
+    register_builtins(ts)
 
     lab = command(sub, "label", "make files examples of a node; labels update",
                   description="Make files examples of a node of a tree; every file's label "

@@ -96,10 +96,12 @@ def run_once(db: Path, settings_path: Path, n_files: int) -> dict[str, Any]:
     from app.gui import open_window
     from app.gui.mime import files_mime
     from app.gui.settings import Settings
+    from app.gui.theme import apply_theme
 
     app = QApplication.instance() or QApplication([])
     settings = Settings(settings_path)
     settings.setValue("audio/autoplay", False)
+    apply_theme(settings.theme(), app)  # as the app starts: the dark theme's style sheet
     meter = StallMeter()
     steps: dict[str, float] = {}
 
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"process RSS after the last run: {runs[-1]['rss_bytes'] / 2**20:.0f} MiB")
     if args.json:
         args.json.write_text(json.dumps({"files": args.files, "runs": runs}, indent=1))
-    shutil.rmtree(work)  # the library, its settings and its backups folder
+    shutil.rmtree(work, ignore_errors=True)  # the library's backups are a folder
     return 0
 
 

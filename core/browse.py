@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from core.labeltext import UNCERTAIN, UNKNOWN, label_text
+from core.labeltext import BUILTIN_MARK, UNCERTAIN, UNKNOWN, label_text
 from core.library import Library
 from core.paths import display_path
 from core.trees import Tree, load_tree
 
-COLUMNS: tuple[str, ...] = ("name", "folder", "label", "confidence", "duration", "format",
+#: the library table's columns, in the order a producer uses them (what a file is, its
+#: label and how sure, then the details); the desktop app shows them in this order
+COLUMNS: tuple[str, ...] = ("name", "label", "confidence", "duration", "format", "folder",
                             "status")
 #: the label column's value for a file with no prediction (shown as "unlabeled")
 UNLABELED = ""
@@ -46,6 +48,8 @@ class Rows:
     backed_off: np.ndarray  # bool
     support: np.ndarray  # bool: the user's own example in this tree
     tree: str | None = None
+    #: bool: the label rests on built-in examples only (None: no such label)
+    builtin: np.ndarray | None = None
     _rank: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _hay: np.ndarray | None = field(default=None, repr=False)
 
@@ -106,6 +110,7 @@ class Rows:
                        confidence=pick(labels.confidence, np.nan),
                        backed_off=pick(labels.backed_off, False),
                        support=pick(labels.support, False), tree=labels.tree,
+                       builtin=None if labels.builtin is None else pick(labels.builtin, False),
                        _rank={k: v for k, v in self._rank.items()
                               if k not in ("label", "confidence", "text:label")},
                        _hay=None)
@@ -117,8 +122,12 @@ def display_label(rows: Rows, r: int, sep: str = " › ") -> str:
     if rows.tree is None:
         return ""
     label = rows.label[r]
-    return label_text("" if label == UNCERTAIN else label, backed_off=bool(rows.backed_off[r]),
+    text = label_text("" if label == UNCERTAIN else label, backed_off=bool(rows.backed_off[r]),
                       unknown=label == UNKNOWN, predicted=label != UNLABELED, sep=sep)
+    if rows.builtin is not None and rows.builtin[r] and label not in (UNCERTAIN, UNKNOWN,
+                                                                      UNLABELED):
+        text += f" {BUILTIN_MARK}"  # rests on built-in examples only: teach it here
+    return text
 
 
 @dataclass(frozen=True)
@@ -236,8 +245,10 @@ def load_labels(lib: Library, tree_name: str) -> Rows:
         got = raw.execute(
             "SELECT sample_id, node_id, leaf_id, confidence, backed_off, unknown "
             "FROM predictions WHERE tree_id = ? ORDER BY sample_id", (tree.id,)).fetchall()
-        sup = {r[0] for r in raw.execute(
-            "SELECT sample_id FROM supports WHERE tree_id = ?", (tree.id,))}
+        sup_rows = raw.execute(
+            "SELECT sample_id, node_id FROM supports WHERE tree_id = ?", (tree.id,)).fetchall()
+    sup = {r[0] for r in sup_rows}
+    taught = {r[1] for r in sup_rows}
     n = len(got)
     ids = np.fromiter((r[0] for r in got), np.int64, n)
     label = _objects([UNKNOWN if r[5] else paths.get(r[1], UNCERTAIN) for r in got])
@@ -245,10 +256,13 @@ def load_labels(lib: Library, tree_name: str) -> Rows:
     conf = np.array([r[3] for r in got], dtype=np.float64)
     backed = np.array([bool(r[4]) for r in got], dtype=bool)
     support = np.array([r[0] in sup for r in got], dtype=bool)
+    builtin = np.array([r[0] not in sup and r[2] is not None and r[2] not in taught
+                        and not r[5] for r in got], dtype=bool)
     empty = np.empty(n, dtype=object)
     return Rows(ids=ids, path=empty, name=empty, folder=empty, format=empty, status=empty,
                 error=empty, duration=np.full(n, np.nan), label=label, leaf=leaf,
-                confidence=conf, backed_off=backed, support=support, tree=tree.name)
+                confidence=conf, backed_off=backed, support=support, tree=tree.name,
+                builtin=builtin)
 
 
 def _node_paths(tree: Tree) -> dict[int, str]:

@@ -1,13 +1,31 @@
 """Few-shot classification over the library's embeddings.
 
-A node's prototype is the mean of the support embeddings in its subtree. Classes are
-the nodes that hold supports themselves. Per window: softmax over the negative squared
-distance to each class prototype (scaled by a temperature calibrated from the
-supports); per file: the mean of its windows' probabilities. The reported node backs
-off from the best class towards the root until its probability (the sum over the
-classes below it) reaches ``min_confidence``; a file farther from every prototype than
-the calibrated bound is "unknown". Re-predicting is a few matrix products over an
-in-memory copy of the embeddings (:class:`EmbeddingIndex`).
+Classes are the nodes that hold examples themselves: the user's own (supports) and, for a
+tree made from a bundled one, the node's built-in examples (:mod:`core.builtins`). Each
+class is a small mixture of prototypes ("components"): the mean of the user's examples on
+the node, and each built-in example of the node. Per window: the probability of a
+component is a softmax over the negative squared distances (scaled by a temperature), the
+probability of a class the sum over its components; every class has the same prior (its
+components' weights add up to 1). Per file: the mean of its windows' probabilities.
+
+**How the user's examples and the built-ins combine** (:data:`USER_SHARE_PRIOR`): in a
+tree that uses built-ins, every class keeps its built-ins (weighing 1 together) and the
+user's examples on a node add one more component, their mean, weighing ``n / (n + 32)``
+(n = the user's examples there). The softmax makes weights count only where distances are
+close: a file near the user's examples follows them (a near-duplicate of an example is
+labeled with the user's node even where the built-ins say otherwise; the examples
+themselves always carry their node), while sounds the examples do not reach keep the
+built-ins' label. Letting the user's examples replace the built-ins on their node, or
+weigh more, made more classes worse on the real-sample validation set (the examples there
+come from other kits and patches than the files labeled; docs/eval/builtins.md). A tree
+without built-ins (switched off, or made empty) works as before: one prototype a class, the
+mean of its examples. A label "rests on built-ins only" when its best class has no example
+of the user's: the app and CLI mark it (``◦``) so the user knows where to teach.
+
+The reported node backs off from the best class towards the root until its probability
+(the sum over the classes below it) reaches ``min_confidence``; a file farther from every
+prototype than the calibrated bound is "unknown". Re-predicting is a few matrix products
+over an in-memory copy of the embeddings (:class:`EmbeddingIndex`).
 """
 
 from __future__ import annotations
@@ -19,6 +37,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, func, select
 
+from core import builtins as _builtins
 from core.errors import SampletreeError, TreeError
 from core.library import Library
 from core.schema import predictions, samples, supports, trees
@@ -140,18 +159,40 @@ def _path(tree: Tree, node_id: int | None) -> str:
     return "" if node_id is None else tree.path_str(node_id)
 
 
+#: In a tree that uses built-ins, a node's user prototype (the mean of the user's n examples
+#: there) weighs n / (n + USER_SHARE_PRIOR), beside the node's built-ins (which weigh 1
+#: together). 0 would make the user's examples replace the built-ins on their node.
+#: 32: the value with the fewest classes made worse by user examples on the real-sample
+#: validation set (docs/eval/builtins.md).
+USER_SHARE_PRIOR = 32.0
+
+
 @dataclass
 class Prototypes:
-    """Class prototypes (nodes with their own supports) and every node's subtree prototype."""
+    """Classes (nodes with examples of their own), their components, every node's subtree
+    prototype, and the calibration."""
 
     tree: Tree
     class_ids: np.ndarray  # (L,) node ids of the classes
-    class_proto: np.ndarray  # (L, D)
+    class_proto: np.ndarray  # (L, D) mean of each class's components
     node_proto: dict[int, np.ndarray]
     support_rows: list[tuple[int, int, np.ndarray]]  # (sample_id, node_id, embedding)
     temperature: float
     radius: float  # squared distance beyond which a file is unknown
     skipped: list[int] = field(default_factory=list)  # supports without embeddings
+    comp_proto: np.ndarray | None = None  # (C, D); None: one component a class
+    comp_class: np.ndarray | None = None  # (C,) index into class_ids
+    comp_logw: np.ndarray | None = None  # (C,) log weight
+    builtin_only: frozenset[int] = frozenset()  # classes without a user example
+    comp_builtin: np.ndarray | None = None  # (C,) bool: a built-in example
+    builtins: str = "none"  # core.builtins.status message
+
+    def components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.comp_proto is None:
+            n = len(self.class_ids)
+            return self.class_proto, np.arange(n), np.zeros(n, np.float32)
+        assert self.comp_class is not None and self.comp_logw is not None
+        return self.comp_proto, self.comp_class, self.comp_logw
 
 
 def _support_rows(lib: Library, tree_id: int) -> list[tuple[int, int, int | None]]:
@@ -162,7 +203,8 @@ def _support_rows(lib: Library, tree_id: int) -> list[tuple[int, int, int | None
 
 
 def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
-                     thresholds: Thresholds = Thresholds()) -> Prototypes:
+                     thresholds: Thresholds = Thresholds(), *,
+                     use_builtins: bool = True) -> Prototypes:
     rows: list[tuple[int, int, np.ndarray]] = []
     skipped: list[int] = []
     for sample_id, node_id, window_idx in _support_rows(lib, tree.id):
@@ -172,21 +214,60 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
             skipped.append(sample_id)  # missing file, or not embedded by this model
         else:
             rows.append((sample_id, node_id, emb))
-    if not rows:
+    message, active = (_builtins.status(lib, tree, index.model_key) if use_builtins
+                       else ("off", None))
+    protos = assemble(tree, rows, active, thresholds)
+    protos.skipped = skipped
+    protos.builtins = message
+    return protos
+
+
+def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
+             active: _builtins.Active | None, thresholds: Thresholds = Thresholds(),
+             user_share_prior: float | None = None) -> Prototypes:
+    """Prototypes from the user's examples ``rows`` (sample id, node id, embedding) and the
+    tree's built-ins in use (``active``, or None). No database: the evaluation calls it."""
+    prior = USER_SHARE_PRIOR if user_share_prior is None else user_share_prior
+    if not rows and active is None:
         raise ClassifyError(f"tree {tree.name!r} has no examples yet: label a few files "
                             "(sampletree label TREE NODE FILE...)")
     by_node: dict[int, list[np.ndarray]] = {}
     for _sid, node_id, emb in rows:
         by_node.setdefault(node_id, []).append(emb)
-    class_ids = np.array(sorted(by_node), dtype=np.int64)
-    class_proto = np.stack([np.mean(by_node[n], axis=0) for n in class_ids]).astype(np.float32)
+    built: dict[int, np.ndarray] = {}
+    if active is not None:
+        for node_id in np.unique(active.node_ids):
+            built[int(node_id)] = active.emb[active.node_ids == node_id]
+    class_ids = np.array(sorted(set(by_node) | set(built)), dtype=np.int64)
+    comp, comp_class, comp_w = [], [], []
+    comp_bi: list[bool] = []
+    for ci, node_id in enumerate(class_ids.tolist()):
+        user = by_node.get(node_id)
+        bi = built.get(node_id)
+        share = 0.0 if user is None else (1.0 if active is None else
+                                          len(user) / (len(user) + prior))
+        if user is not None:
+            comp.append(np.mean(user, axis=0))
+            comp_class.append(ci)
+            comp_w.append(share)
+            comp_bi.append(False)
+        if bi is not None and share < 1.0:  # share 1 (prior 0): the user's replace them
+            comp.extend(bi)
+            comp_class.extend([ci] * len(bi))
+            comp_w.extend([1.0 / len(bi)] * len(bi))
+            comp_bi.extend([True] * len(bi))
+    comp_proto = np.stack(comp).astype(np.float32)
+    comp_cls = np.array(comp_class, dtype=np.int64)
+    comp_logw = np.log(np.array(comp_w, dtype=np.float64)).astype(np.float32)
+    class_proto = np.stack([comp_proto[comp_cls == ci].mean(axis=0)
+                            for ci in range(len(class_ids))]).astype(np.float32)
     subtree: dict[int, list[np.ndarray]] = {}
-    for node_id, embs in by_node.items():
+    for ci, node_id in enumerate(class_ids.tolist()):
         for anc in _up(tree, node_id):
-            subtree.setdefault(anc, []).extend(embs)
+            subtree.setdefault(anc, []).extend(comp_proto[comp_cls == ci])
     node_proto = {n: np.mean(e, axis=0).astype(np.float32) for n, e in subtree.items()}
 
-    # Calibration from the supports: the spread of each class around its prototype
+    # Calibration from the user's examples: the spread of each class around its prototype
     # (leave-one-out, so a single support does not sit at distance 0 from itself).
     loo: list[float] = []
     for embs in by_node.values():
@@ -201,15 +282,26 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
         between = float(np.median(d[np.triu_indices(len(class_proto), 1)]))
     else:
         between = 0.0
-    spread = float(np.median(loo)) if loo else (between / 4 if between else 1.0)
+    spread = (float(np.median(loo)) if loo else
+              (active.spread ** 2 if active is not None else (between / 4 if between else 1.0)))
     temperature = thresholds.temperature or max(spread, 1e-6)
+    if active is not None and thresholds.temperature is not None:
+        temperature = active.temperature  # chosen with the built-ins (models/builtins.py)
     # The bound is set on distances (not squared): unknown_factor times the 95th percentile
-    # of how far a support lies from the rest of its class.
+    # of how far an example lies from the rest of its class (the built-ins' own figure
+    # when they are in use: the larger of the two).
     base = (float(np.quantile(np.sqrt(loo), 0.95)) if len(loo) >= 2 else
-            (float(np.sqrt(between)) if between else np.inf))
+            (float(np.sqrt(between)) if between and active is None else
+             (0.0 if active is not None else np.inf)))
+    if active is not None:
+        base = max(base, active.spread)
     radius = (base * thresholds.unknown_factor) ** 2
+    simple = active is None
     return Prototypes(tree, class_ids, class_proto, node_proto, rows, temperature, radius,
-                      skipped)
+                      [], None if simple else comp_proto, None if simple else comp_cls,
+                      None if simple else comp_logw,
+                      frozenset(int(n) for n in class_ids if int(n) not in by_node),
+                      None if simple else np.array(comp_bi, dtype=bool))
 
 
 # -- prediction ---------------------------------------------------------------------------------
@@ -234,15 +326,59 @@ def _sq_dist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0, out=d)
 
 
+_CHUNK_ROWS = 16_384  # windows a block: (rows × components) floats stay small
+
+
+def _class_probs(x: np.ndarray, protos: Prototypes) -> np.ndarray:
+    """(rows, L) class probabilities of each row of ``x`` (a softmax over components).
+
+    The softmax of -‖x − c‖²/T + log w does not change when every logit of a row moves by
+    the same amount, so ‖x‖² is left out: one matrix product and in-place steps a block
+    (3.7× faster than the plain formula with ~240 components)."""
+    comp, comp_cls, logw = protos.components()
+    n_cls = len(protos.class_ids)
+    one_hot = None
+    if len(comp) != n_cls or not np.array_equal(comp_cls, np.arange(n_cls)):
+        one_hot = np.zeros((len(comp), n_cls), np.float32)
+        one_hot[np.arange(len(comp)), comp_cls] = 1.0
+    comp = np.ascontiguousarray(comp, dtype=np.float32)
+    bias = (logw - (comp * comp).sum(1) / protos.temperature).astype(np.float32)
+    scale = np.float32(2.0 / protos.temperature)
+    out = np.empty((len(x), n_cls), np.float32)
+    for a in range(0, len(x), _CHUNK_ROWS):
+        logits = x[a:a + _CHUNK_ROWS] @ comp.T
+        logits *= scale
+        logits += bias
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        total = logits.sum(axis=1, keepdims=True)
+        if one_hot is not None:
+            logits = logits @ one_hot
+        logits /= total
+        out[a:a + _CHUNK_ROWS] = logits
+    return out
+
+
+def _nearest(x: np.ndarray, protos: Prototypes) -> np.ndarray:
+    """Squared distance of each row of ``x`` to its nearest component."""
+    comp = np.ascontiguousarray(protos.components()[0], dtype=np.float32)
+    cc = (comp * comp).sum(1)
+    out = np.empty(len(x), np.float32)
+    for a in range(0, len(x), _CHUNK_ROWS):
+        xb = x[a:a + _CHUNK_ROWS]
+        part = xb @ comp.T
+        part *= -2.0
+        part += cc
+        out[a:a + _CHUNK_ROWS] = part.min(axis=1) + (xb * xb).sum(1)
+    return np.maximum(out, 0.0, out=out)
+
+
 def predict(index: EmbeddingIndex, protos: Prototypes,
             thresholds: Thresholds = Thresholds()) -> Prediction:
     tree = protos.tree
-    logits = -_sq_dist(index.win_emb, protos.class_proto) / protos.temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=1, keepdims=True)
+    win_p = _class_probs(index.win_emb, protos)
     counts = np.diff(index.offsets).astype(np.float32)[:, None]
-    probs = np.add.reduceat(logits, index.offsets[:-1], axis=0) / counts  # (N, L)
+    probs = np.add.reduceat(win_p, index.offsets[:-1], axis=0) / counts  # (N, L)
     best = probs.argmax(axis=1)
     leaf_conf = probs[np.arange(len(best)), best]
     leaf_ids = protos.class_ids[best]
@@ -275,7 +411,7 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
         conf[rows[undecided]] = node_p[rows[undecided], col[_up(tree, int(cid))[-1]]]
         backed[rows[undecided]] = True
 
-    dist = _sq_dist(index.file_emb, protos.class_proto).min(axis=1)
+    dist = _nearest(index.file_emb, protos)
     unknown = dist > protos.radius
 
     # Supports are labeled by the user: their prediction is their node.
@@ -317,6 +453,8 @@ class ClassifyReport:
     seconds: float
     temperature: float
     radius: float
+    builtins: str = "none"  # core.builtins.status: on, off, none, stale, missing
+    builtin_only_files: int = 0  # labels resting on built-ins only
 
 
 class Classifier:
@@ -352,17 +490,20 @@ class Classifier:
         protos = build_prototypes(self.lib, index, tree, self.thresholds)
         pred = predict(index, protos, self.thresholds)
         store_predictions(self.lib, tree, pred)
+        on_builtins = np.isin(pred.leaf_ids, list(protos.builtin_only)) & ~pred.unknown
         return ClassifyReport(
             tree_name, index.n_files, len(protos.class_ids), len(protos.support_rows),
             len(protos.skipped), int(pred.unknown.sum()),
             int((pred.backed_off & ~pred.unknown).sum()), time.perf_counter() - t0,
-            protos.temperature, protos.radius)
+            protos.temperature, protos.radius, protos.builtins, int(on_builtins.sum()))
 
     def refresh_all(self) -> list[ClassifyReport]:
-        """Re-predict every tree that has examples (after a scan)."""
+        """Re-predict every tree that has examples, its own or built-in (after a scan)."""
         with self.lib.reading() as conn:
             names = [r[0] for r in conn.execute(
-                select(trees.c.name).where(trees.c.id.in_(select(supports.c.tree_id)))
+                select(trees.c.name).where(
+                    trees.c.id.in_(select(supports.c.tree_id))
+                    | (trees.c.builtins_from.is_not(None) & ~trees.c.builtins_off))
                 .order_by(trees.c.name))]
         reports = []
         for name in names:
@@ -440,6 +581,7 @@ class Classifier:
             "example_spread": _example_spread(protos),
             "nearest_supports": [{"path": paths.get(s), "node": _path(tree, n), "distance": d}
                                  for d, s, n in sup],
+            "nearest_builtins": _nearest_builtins(protos, f),
         }
 
     def suggest(self, tree_name: str, n: int = 20) -> list[tuple[int, float]]:
@@ -455,6 +597,17 @@ class Classifier:
                 .order_by(predictions.c.leaf_confidence, predictions.c.sample_id)
                 .limit(n)).all()
         return [(int(s), float(c)) for s, c in rows]
+
+
+def _nearest_builtins(protos: Prototypes, f: np.ndarray, n: int = 3) -> list[dict[str, Any]]:
+    """The ``n`` built-in examples nearest the file: their node and squared distance."""
+    if protos.comp_proto is None or protos.comp_builtin is None or protos.comp_class is None:
+        return []
+    rows = np.flatnonzero(protos.comp_builtin)
+    d = ((protos.comp_proto[rows] - f) ** 2).sum(1)
+    order = np.argsort(d)[:n]
+    return [{"node": _path(protos.tree, int(protos.class_ids[protos.comp_class[rows[i]]])),
+             "distance": float(d[i])} for i in order]
 
 
 def _example_spread(protos: Prototypes) -> float | None:
@@ -476,12 +629,18 @@ def file_labels(lib: Library, tree_name: str) -> list[dict[str, Any]]:
     """The stored label of every file for a tree, by path (supports included).
 
     Each record: path, node (reported node path, "" when nothing is certain), leaf,
-    confidence, leaf_confidence, backed_off, unknown, support (the user's own example).
+    confidence, leaf_confidence, backed_off, unknown, support (the user's own example),
+    builtin (the label rests on built-in examples only: its best class has no example of
+    the user's).
     """
     tree = load_tree_nodes(lib, tree_name)
     with lib.reading() as conn:
-        support_ids = {r[0] for r in conn.execute(
-            select(supports.c.sample_id).where(supports.c.tree_id == tree.id))}
+        taught: set[int] = set()
+        support_ids: set[int] = set()
+        for sid, nid in conn.execute(select(supports.c.sample_id, supports.c.node_id)
+                                     .where(supports.c.tree_id == tree.id)):
+            support_ids.add(sid)
+            taught.add(nid)
         rows = conn.execute(
             select(samples.c.id, samples.c.path, predictions.c.node_id, predictions.c.leaf_id,
                    predictions.c.confidence, predictions.c.leaf_confidence,
@@ -493,4 +652,6 @@ def file_labels(lib: Library, tree_name: str) -> list[dict[str, Any]]:
         "path": r[1], "node": _path(tree, r[2]), "leaf": _path(tree, r[3]),
         "confidence": round(float(r[4]), 4), "leaf_confidence": round(float(r[5]), 4),
         "backed_off": bool(r[6]), "unknown": bool(r[7]), "support": r[0] in support_ids,
+        "builtin": r[0] not in support_ids and r[3] is not None and r[3] not in taught
+        and not r[7],
     } for r in rows]

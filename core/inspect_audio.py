@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from core.audio import _READ_BLOCK, _describe_sndfile_error, open_sound, probe
-from core.classify import Classifier, build_prototypes, load_tree_nodes
+from core.classify import Classifier, _class_probs, _nearest, build_prototypes, load_tree_nodes
 from core.errors import AudioError
 from core.jobs import CancelToken
 
@@ -91,11 +91,8 @@ def window_timeline(classifier: Classifier, tree_name: str, sample_id: int,
     protos = build_prototypes(classifier.lib, index, tree, classifier.thresholds)
     a, b = int(index.offsets[r]), int(index.offsets[r + 1])
     emb = index.win_emb[a:b]
-    d = ((emb[:, None, :] - protos.class_proto[None, :, :]) ** 2).sum(-1)
-    logits = -d / protos.temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    p /= p.sum(axis=1, keepdims=True)
+    p = _class_probs(emb, protos)  # components: the user's and the built-in examples
+    near = _nearest(emb, protos)
     best = p.argmax(axis=1)
     conf = p[np.arange(len(best)), best]
     with classifier.lib.reading() as conn:
@@ -105,7 +102,7 @@ def window_timeline(classifier: Classifier, tree_name: str, sample_id: int,
     for k in range(len(best)):
         idx = int(index.win_idx[a + k])
         start = float(starts.get(idx, idx * 0.5))
-        unsure = conf[k] < classifier.thresholds.min_confidence or d[k, best[k]] > protos.radius
+        unsure = conf[k] < classifier.thresholds.min_confidence or near[k] > protos.radius
         node = "" if unsure else tree.path_str(int(protos.class_ids[best[k]]))
         end = start + window_s
         if spans and spans[-1].node == node and start <= spans[-1].end_s + 1e-6:

@@ -13,7 +13,10 @@ unlabeled  ``unlabeled``      no prediction: not embedded (unreadable, missing, 
                               scanned with a model yet) or the tree has no examples
 ========== ================== ===========================================================
 
-``~`` always means "backed off to a group"; no other mark is used.
+``~`` always means "backed off to a group". A label of a class or group that rests on
+the tree's built-in examples only (no example of the user's on its best class; see
+:mod:`core.builtins`) ends in ``◦`` (:data:`BUILTIN_MARK`): ``Drums/Kick ◦``, so the user
+sees where teaching would help.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ CLASS, GROUP, UNCERTAIN, UNKNOWN, UNLABELED = "class", "group", "uncertain", "un
 #: the states in the order summaries list them
 STATES: tuple[str, ...] = (CLASS, GROUP, UNCERTAIN, UNKNOWN, UNLABELED)
 GROUP_MARK = "~"
+BUILTIN_MARK = "◦"
 
 
 def label_state(node: str | None, *, backed_off: bool, unknown: bool,
@@ -64,8 +68,11 @@ def record_text(record: Mapping[str, Any] | None) -> str:
     """:func:`label_text` of a :func:`core.classify.file_labels` record."""
     if record is None:
         return UNLABELED
-    return label_text(record["node"], backed_off=bool(record["backed_off"]),
+    text = label_text(record["node"], backed_off=bool(record["backed_off"]),
                       unknown=bool(record["unknown"]))
+    if record.get("builtin") and record_state(record) in (CLASS, GROUP):
+        text += f" {BUILTIN_MARK}"
+    return text
 
 
 def count_states(states: Iterable[str], files: int | None = None) -> dict[str, int]:

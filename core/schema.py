@@ -125,6 +125,8 @@ trees = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String, nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
+    Column("builtins_from", String),  # added by _builtins
+    Column("builtins_off", Boolean, nullable=False, server_default="0"),  # added by _builtins
 )
 
 # Every tree has one root node (parent NULL, name ""), so that sibling names are unique
@@ -136,6 +138,7 @@ nodes = Table(
     Column("parent_id", Integer, ForeignKey("nodes.id", ondelete="CASCADE")),
     Column("name", String, nullable=False),
     Column("position", Integer, nullable=False, server_default="0"),
+    Column("builtin", String),  # added by _builtins
     UniqueConstraint("tree_id", "parent_id", "name", name="uq_nodes_sibling_name"),
 )
 
@@ -237,13 +240,32 @@ def _v3(conn: Connection) -> None:
                       "ON relabel_ops (batch_id, seq)"))
 
 
+# -- built-in examples (issue #12) ----------------------------------------------------------
+# ``trees.builtins_from``: the bundled tree whose built-in examples the tree uses (NULL:
+# none); ``trees.builtins_off``: the user switched them off. ``nodes.builtin``: the bundled
+# node path whose built-ins the node carries (set when the tree is made from a bundled one,
+# so renaming or moving the node keeps them; a node the user adds has none).
+
+def _builtins(conn: Connection) -> None:
+    """Built-in examples: which bundled tree a tree draws them from, and node by node.
+
+    (``_v3`` creates the tables from today's definitions, which already hold these
+    columns: only a library made before them gets them added here.)"""
+    for table, column, decl in (("trees", "builtins_from", "TEXT"),
+                                ("trees", "builtins_off", "BOOLEAN NOT NULL DEFAULT 0"),
+                                ("nodes", "builtin", "TEXT")):
+        have = {r[1] for r in conn.execute(text(f"PRAGMA table_info({table})"))}
+        if column not in have:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {decl}"))
+
+
 def _peaks(conn: Connection) -> None:
     """Waveform thumbnails: an envelope per file, filled by the next scan (no re-embedding)."""
     metadata.create_all(conn, tables=[peaks])
 
 
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _peaks]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _peaks]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

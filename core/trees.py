@@ -424,7 +424,8 @@ def _inserted_id(result: CursorResult[Any]) -> int:
 
 
 def create_tree(lib: Library, name: str, *, from_default: str | None = None) -> Tree:
-    """A new tree called ``name``: empty, or a copy of the bundled tree ``from_default``.
+    """A new tree called ``name``: empty, or a copy of the bundled tree ``from_default``
+    (which keeps that tree's built-in examples, :mod:`core.builtins`).
 
     A name already taken (ignoring case) is a :class:`TreeError`.
     """
@@ -433,7 +434,12 @@ def create_tree(lib: Library, name: str, *, from_default: str | None = None) -> 
     with lib.transaction() as conn:
         tree_id = _new_tree_row(conn, name)
         _insert_nodes(conn, tree_id, spec.nodes if spec is not None else [])
-        return _read_tree_id(conn, tree_id, name)
+        tree = _read_tree_id(conn, tree_id, name)
+        if from_default is not None:  # it keeps the bundled tree's built-in examples
+            from core.builtins import mark_from_default
+
+            mark_from_default(conn, tree, load_default(from_default)["name"])
+        return tree
 
 
 def rename_tree(lib: Library, name: str, new_name: str) -> Tree:
@@ -770,9 +776,9 @@ def import_tree(lib: Library, file: TreeSource, *, name: str | None = None,
     """Import a tree file (a path, an open file, or already-parsed JSON) as one tree.
 
     ``name`` overrides the file's name. A tree of that name (ignoring case) is refused
-    unless ``replace``; then its nodes are replaced, and its examples whose node path
-    still exists (ignoring case) are kept on the new node — the others go. All or
-    nothing: any problem leaves the library untouched.
+    unless ``replace``; then its nodes are replaced, and its examples (and built-in
+    examples) whose node path still exists (ignoring case) are kept on the new node — the
+    others go. All or nothing: any problem leaves the library untouched.
     """
     data = file if isinstance(file, Mapping) else _read_tree_file(file)
     spec = _parse_tree_data(data)
@@ -783,6 +789,7 @@ def import_tree(lib: Library, file: TreeSource, *, name: str | None = None,
         if existing is not None and not replace:
             raise TreeError(f"a tree named {_q(existing[1])} already exists; import it under "
                             "another name or replace it")
+        builtin_of: dict[tuple[str, ...], str] = {}
         if existing is not None:
             old = _read_tree_id(conn, *existing)
             for row in conn.execute(select(supports).where(supports.c.tree_id == old.id)
@@ -790,6 +797,10 @@ def import_tree(lib: Library, file: TreeSource, *, name: str | None = None,
                 key = tuple(_key(p) for p in old.path(row["node_id"]))
                 kept.append((key, {k: row[k] for k in ("sample_id", "window_idx",
                                                         "created_at")}))
+            # nodes that survive keep their built-in examples too (core.builtins)
+            for nid, builtin in conn.execute(select(nodes.c.id, nodes.c.builtin).where(
+                    (nodes.c.tree_id == old.id) & nodes.c.builtin.is_not(None))):
+                builtin_of[tuple(_key(p) for p in old.path(int(nid)))] = str(builtin)
             conn.execute(delete(supports).where(supports.c.tree_id == old.id))
             conn.execute(delete(predictions).where(predictions.c.tree_id == old.id))
             conn.execute(delete(nodes).where(nodes.c.tree_id == old.id))
@@ -802,6 +813,10 @@ def import_tree(lib: Library, file: TreeSource, *, name: str | None = None,
                  for key, values in kept if key in by_key and key]
         if again:
             conn.execute(insert(supports), again)
+        marks = [{"nid": by_key[key], "b": b} for key, b in builtin_of.items() if key in by_key]
+        if marks:
+            conn.execute(update(nodes).where(nodes.c.id == bindparam("nid"))
+                         .values(builtin=bindparam("b")), marks)
         return _read_tree_id(conn, tree_id, tree_name)
 
 

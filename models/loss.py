@@ -83,3 +83,13 @@ def hierarchical_loss(
         stats[f"acc{h}"] = float((logits.argmax(1) == target).float().mean())
     stats["loss"] = float(total.detach())
     return total, stats
+
+
+def distill_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cosine distance between the student's projected embeddings and a teacher's.
+
+    ``pred`` and ``target``: Tensor[B x T]. ``target`` rows are the teacher's embeddings of
+    the same clips, standardised per dimension over the corpus (so the loss is not carried
+    by the dimensions every clip shares). Returns mean(1 − cos) in [0, 2].
+    """
+    return (1.0 - F.cosine_similarity(pred, target, dim=1, eps=1e-6)).mean()

@@ -1,7 +1,14 @@
 """Episodic training of the embedding network (``sampletree train``).
 
 Each step draws an N-way K-shot episode from the training classes, augments the audio,
-computes log-mel and embeddings, and minimises the hierarchical prototypical loss. Every
+computes log-mel and embeddings, and minimises the hierarchical prototypical loss. With
+``distill`` set, a linear head (training only, never shipped) maps the student's
+embedding to a pretrained teacher's embedding of the same clip (cached beside the corpus by
+``scripts/teacher_embed.py --corpus``) and ``distill_weight`` × the cosine distance is added
+to the loss. ``classes="all"`` trains on every class of the taxonomy (the shipped model);
+``"train"`` on the protocol's training split only. ``snapshot_every`` keeps the network's
+weights every N episodes under ``snapshots/`` so a checkpoint can be chosen afterwards on the
+real-sample set (``python -m models.realeval``), not on render classes. Every
 ``val_every`` steps a fixed set of validation episodes (held-out classes, never the test
 classes) scores the model; the best one is kept. ``last.pt`` holds everything needed to
 resume (model, optimiser, scheduler, sampler and augmentation state); ``log.jsonl`` one
@@ -25,7 +32,7 @@ from models.corpus import Corpus
 from models.episodes import Augment, AugmentConfig, EpisodeSampler, random_offsets, windows
 from models.features import FeatureParams, LogMel
 from models.loading import EmbeddingModel, ModelInfo, resolve_device, save_model
-from models.loss import LossConfig, hierarchical_loss
+from models.loss import LossConfig, distill_loss, hierarchical_loss
 from models.network import EmbeddingNet, NetworkConfig
 from models.taxonomy import Taxonomy
 
@@ -59,6 +66,10 @@ class TrainConfig:
     arch: str = "lean"  # lean | paper | tiny (tests)
     name: str = "sampletree"
     version: str = "1"
+    classes: str = "train"  # train | all
+    distill: str | None = None  # a teacher cached beside the corpus (aisfx)
+    distill_weight: float = 1.0
+    snapshot_every: int = 0
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
 
     def loss_config(self) -> LossConfig:
@@ -70,6 +81,28 @@ class TrainConfig:
     def network(self) -> NetworkConfig:
         return {"lean": NetworkConfig.lean(), "tiny": TINY_NETWORK}.get(self.arch,
                                                                          NetworkConfig())
+
+
+class Teacher:
+    """A teacher's cached corpus embeddings, standardised per dimension."""
+
+    def __init__(self, corpus: Corpus, name: str) -> None:
+        path = corpus.root / f"teacher-{name}.npy"
+        try:
+            raw = np.load(path, mmap_mode="r")
+        except FileNotFoundError:
+            raise ValueError(f"no {name} teacher cache in {corpus.root}: run `python "
+                             f"scripts/teacher_embed.py --teacher {name} --corpus "
+                             f"{corpus.root}` (training-only venv) first") from None
+        if raw.ndim != 2 or len(raw) != len(corpus.meta):
+            raise ValueError(f"{path} does not match the corpus ({raw.shape[0]} rows, "
+                             f"{len(corpus.meta)} clips): embed the corpus again")
+        emb = np.asarray(raw, np.float32)
+        self.emb = (emb - emb.mean(0)) / (emb.std(0) + 1e-6)
+        self.dim = emb.shape[1]
+
+    def targets(self, idx: np.ndarray, device: torch.device) -> torch.Tensor:
+        return torch.from_numpy(self.emb[idx]).to(device)
 
 
 def _episode_batch(sampler: EpisodeSampler, corpus: Corpus, rng: np.random.Generator,
@@ -121,7 +154,9 @@ def train(cfg: TrainConfig, log=print) -> Path:
     corpus = Corpus.open(cfg.corpus)
     taxonomy = Taxonomy.load()
     tree = taxonomy.shuffled(cfg.random_tree) if cfg.random_tree is not None else taxonomy
-    train_classes = taxonomy.names("train")
+    if cfg.classes not in ("train", "all"):
+        raise ValueError(f"classes must be 'train' or 'all', not {cfg.classes!r}")
+    train_classes = taxonomy.names("train") if cfg.classes == "train" else taxonomy.names()
     val_classes = taxonomy.names("val")
     loss_cfg = cfg.loss_config()
     if loss_cfg.height > tree.height:
@@ -131,7 +166,11 @@ def train(cfg: TrainConfig, log=print) -> Path:
     network = cfg.network()
     net = EmbeddingNet(network).to(device)
     logmel = LogMel(features).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    teacher = Teacher(corpus, cfg.distill) if cfg.distill else None
+    head = (torch.nn.Linear(network.embedding_dim, teacher.dim).to(device)
+            if teacher is not None else None)
+    params = list(net.parameters()) + (list(head.parameters()) if head is not None else [])
+    opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
     sampler = EpisodeSampler(corpus, train_classes, cfg.n_way, cfg.k_shot, cfg.n_query,
                              seed=cfg.seed)
@@ -145,6 +184,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
         if state["config"] != _config_dict(cfg, keep_episodes=False):
             raise ValueError(f"{ckpt} was made with other settings; use a new --out")
         net.load_state_dict(state["net"])
+        if head is not None:
+            head.load_state_dict(state["head"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         sampler.rng.bit_generator.state = state["sampler_rng"]
@@ -169,12 +210,22 @@ def train(cfg: TrainConfig, log=print) -> Path:
             s_lab, q_lab = ep.labels(device)
             maps = ep.level_maps(tree, loss_cfg.height, device)
             loss, stats = hierarchical_loss(emb[:n_s], s_lab, emb[n_s:], q_lab, maps, loss_cfg)
+            if teacher is not None and head is not None:
+                idx = np.concatenate([ep.support, ep.query])
+                d = distill_loss(head(emb), teacher.targets(idx, device))
+                loss = loss + cfg.distill_weight * d
+                stats["distill"] = float(d.detach())
+                stats["loss"] = float(loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_grad)
+            torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
             opt.step()
             step += 1
             window_stats.append(stats)
+            if cfg.snapshot_every and step % cfg.snapshot_every == 0:
+                snaps = out / "snapshots"
+                snaps.mkdir(exist_ok=True)
+                torch.save(net.state_dict(), snaps / f"ep{step:06d}.pt")
             if step % cfg.val_every == 0 or step == cfg.episodes:
                 val = validate(net, logmel, corpus, taxonomy, val_classes, cfg, device)
                 sched.step(val["val_f1"])
@@ -192,7 +243,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
                     f"train acc {mean['acc0']:.3f}  val F1 {val['val_f1']:.3f}"
                     f"{' *' if improved else ''}  {rec['seconds']:.0f} s")
                 _save_checkpoint(ckpt, cfg, net, opt, sched, sampler, rng, augment, step, best,
-                                 time.monotonic() - started)
+                                 time.monotonic() - started, head)
     finally:
         logf.close()
 
@@ -210,6 +261,9 @@ def train(cfg: TrainConfig, log=print) -> Path:
             "episode": f"{cfg.n_way}-way {cfg.k_shot}-shot, {cfg.n_query} queries a class",
             "loss": {"kind": cfg.loss, "alpha": cfg.alpha, "height": loss_cfg.height,
                      "weights": loss_cfg.weights, "random_tree": cfg.random_tree},
+            "classes": cfg.classes,
+            "distill": ({"teacher": cfg.distill, "weight": cfg.distill_weight}
+                        if cfg.distill else None),
             "best_val_f1": round(best, 4),
             "wall_s": round(wall, 1),
             "hardware": _hardware(device),
@@ -223,10 +277,11 @@ def train(cfg: TrainConfig, log=print) -> Path:
 
 
 def _save_checkpoint(path: Path, cfg: TrainConfig, net, opt, sched, sampler, rng, augment,
-                     step: int, best: float, elapsed: float) -> None:
+                     step: int, best: float, elapsed: float, head=None) -> None:
     state = {
         "config": _config_dict(cfg, keep_episodes=False),
-        "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+        "net": net.state_dict(), "head": head.state_dict() if head is not None else None,
+        "opt": opt.state_dict(), "sched": sched.state_dict(),
         "sampler_rng": sampler.rng.bit_generator.state, "rng": rng.bit_generator.state,
         "augment_rng": augment.g.get_state() if augment is not None else None,
         "torch_rng": torch.get_rng_state(), "step": step, "best": best, "elapsed": elapsed,
@@ -238,7 +293,7 @@ def _save_checkpoint(path: Path, cfg: TrainConfig, net, opt, sched, sampler, rng
 
 def _config_dict(cfg: TrainConfig, keep_episodes: bool = True) -> dict[str, Any]:
     d = asdict(cfg)
-    for k in ("device", "threads", "out", "corpus"):
+    for k in ("device", "threads", "out", "corpus", "snapshot_every"):
         d.pop(k)
     if not keep_episodes:
         d.pop("episodes")  # a resumed run may be extended
@@ -251,6 +306,12 @@ def _cli_args(cfg: TrainConfig) -> list[str]:
             "--seed", str(cfg.seed)]
     if cfg.random_tree is not None:
         args += ["--random-tree", str(cfg.random_tree)]
+    if cfg.classes != "train":
+        args += ["--classes", cfg.classes]
+    if cfg.distill:
+        args += ["--distill", cfg.distill, "--distill-weight", str(cfg.distill_weight)]
+    if cfg.lr != 3e-3:
+        args += ["--lr", str(cfg.lr)]
     if cfg.arch != "lean":
         args += ["--arch", cfg.arch]
     return args

@@ -1,125 +1,164 @@
 """Screenshots of the desktop app on a real library, for docs/ and the README.
 
-    xvfb-run -s "-screen 0 1600x1000x24" python scripts/screenshots.py docs/img [--corpus DIR]
+    xvfb-run -s "-screen 0 1600x1000x24" python scripts/screenshots.py docs/img \\
+        [--realset ~/.cache/Sampletree/realset] [--work DIR]
 
-Builds a library from real instrument recordings: with ``--corpus`` (the training corpus
-of ``sampletree corpus build``), 14 instrument classes × 20 clips written as WAV files in
-folders that do *not* name the instrument; else the bundled demo library. Scans it with
-the bundled network, makes a "producer" tree, gives four examples per class, then takes
-the whole X screen (not a widget render) of: the main window with a file selected, the
-map, and the relabel dialog with a preview.
+Builds a library from real recordings: with ``--realset`` (the folder ``scripts/
+build_realset.py`` writes: drum kits, guitar strums, organ pipes, pianos, band stems,
+with a manifest of what each file is), else the bundled demo library. Scans it with
+the bundled network, makes a tree of the classes the library holds, gives four examples
+per class, then takes, for each theme (dark, light) and each window size (1024×700,
+1280×800, 1600×1000): the main window with a file selected and its similar sounds, the
+inspector, the map, and the relabel dialog with a preview. Under an X server the shots
+are grabs of the screen (what a user sees, dialogs included); with
+``QT_QPA_PLATFORM=offscreen`` they are renders of the widgets. PNGs are reduced to 256
+colours (Pillow) to keep the repository small. ``--work`` keeps the scanned library
+there for the next run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-#: corpus class → node of the bundled "producer" tree
-CLASSES = {
-    "Kick": "Drums/Kick", "Snare": "Drums/Snare", "Closed Hi-Hat": "Drums/Hi-hat",
-    "Hand Clap": "Drums/Clap", "Crash Cymbal": "Drums/Cymbal", "Tom": "Drums/Tom",
-    "Fingered Electric Bass": "Bass", "Synth Bass 1": "Bass",
-    "Acoustic Grand Piano": "Keys", "Electric Piano 1": "Keys",
-    "Violin": "Strings", "Cello": "Strings", "Trumpet": "Brass & Winds",
-    "Flute": "Brass & Winds", "Choir Aahs": "Vocals", "Sawtooth Lead": "Synth",
+SIZES = ((1024, 700), (1280, 800), (1600, 1000))
+THEMES = ("dark", "light")
+
+#: the real set's labels → the tree the screenshots use (eight top-level classes)
+REALSET_NODES = {
+    "Drums/Kick": "Drums/Kick", "Drums/Snare": "Drums/Snare", "Drums/Hi-hat": "Drums/Hi-hat",
+    "Drums/Tom": "Drums/Tom", "Drums/Cymbal": "Drums/Cymbal", "Drums/Clap": "Drums/Clap",
+    "Drums/Percussion": "Drums/Percussion", "Tonal/Bass": "Bass",
+    "Tonal/Keys/Piano": "Keys/Piano", "Tonal/Keys/Organ": "Keys/Organ",
+    "Tonal/Keys/Electric Piano": "Keys/Electric Piano", "Tonal/Mallets": "Keys/Mallets",
+    "Tonal/Guitar": "Guitar", "Tonal/Strings & Pads": "Strings & Pads",
+    "Tonal/Brass": "Brass & Winds", "Tonal/Woodwind": "Brass & Winds",
+    "Loops/Band backing": "Loops", "FX/Ambience & FX": "FX",
 }
+DEMO_NODES = {"Kick": "Drums/Kick", "Snare": "Drums/Snare", "Hi-hat": "Drums/Hi-hat",
+              "Clap": "Drums/Clap", "Toms": "Drums/Tom", "Bass": "Bass", "Keys": "Keys",
+              "Strings": "Strings", "Brass & Winds": "Brass & Winds", "Vocals": "Vocals",
+              "Synth": "Synth"}
 
 
-def export_corpus(corpus: Path, out: Path, per_class: int = 20) -> dict[str, list[Path]]:
-    import soundfile as sf
-
-    meta = [json.loads(line) for line in (corpus / "clips.jsonl").open()]
-    clips = np.load(corpus / "clips.npy", mmap_mode="r")
-    rng = np.random.default_rng(0)
+def realset_files(realset: Path, out: Path) -> dict[str, list[Path]]:
+    """The real set copied under ``out`` (its folders as they are); node → its files."""
+    manifest = json.loads((realset / "manifest.json").read_text())
+    shutil.copytree(realset / "audio", out, dirs_exist_ok=True)
     files: dict[str, list[Path]] = {}
-    for k, cls in enumerate(CLASSES):
-        rows = [i for i, m in enumerate(meta) if m["cls"] == cls]
-        for j, i in enumerate(sorted(rng.choice(rows, min(per_class, len(rows)),
-                                                replace=False))):
-            pack = out / f"Pack {chr(65 + (j % 4))}" / ("One-shots" if j % 2 else "Hits")
-            pack.mkdir(parents=True, exist_ok=True)
-            path = pack / f"sample {k:02d}{j:02d}.wav"
-            audio = np.asarray(clips[i], dtype=np.float32) / 32768.0
-            sf.write(path, audio, 16_000, subtype="PCM_16")
-            files.setdefault(cls, []).append(path)
+    for f in manifest["files"]:
+        node = REALSET_NODES.get(f["label"])
+        if node is not None:
+            files.setdefault(node, []).append(out / Path(f["path"]).relative_to("audio"))
     return files
 
 
 def demo_files(out: Path) -> dict[str, list[Path]]:
     shutil.copytree(ROOT / "resources" / "demo", out, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("*.json", "*.md"))
-    names = {"Kick": "Drums/Kick", "Snare": "Drums/Snare", "Hi-hat": "Drums/Hi-hat",
-             "Clap": "Drums/Clap", "Toms": "Drums/Tom", "Bass": "Bass", "Keys": "Keys",
-             "Strings": "Strings", "Brass & Winds": "Brass & Winds", "Vocals": "Vocals",
-             "Synth": "Synth"}
-    CLASSES.clear()
-    CLASSES.update(names)
-    files: dict[str, list[Path]] = {}
-    for folder in names:
-        files[folder] = sorted(p for p in out.rglob("*") if p.parent.name == folder
-                               and p.is_file())
-    return files
+    return {node: sorted(p for p in out.rglob("*") if p.parent.name == folder and p.is_file())
+            for folder, node in DEMO_NODES.items()}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", type=Path)
-    ap.add_argument("--corpus", type=Path, default=None)
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    from app.gui import qtfix
-
-    qtfix.pin_none()
-    from PySide6.QtWidgets import QApplication
-
-    from app.gui import open_window
+def build_library(work: Path, realset: Path | None) -> Path:
+    """Scan the files into ``work/library.sqlite`` and teach a tree (once per work dir)."""
     from app.gui.session import run_scan
-    from app.gui.settings import Settings
     from core import trees
     from core.classify import Classifier
     from core.jobs import CancelToken
     from core.library import Library
     from core.supports import add_supports
 
-    work = Path(tempfile.mkdtemp(prefix="sampletree-shots-"))
-    samples = work / "Samples"
-    if args.corpus and (args.corpus / "clips.npy").exists():
-        files = export_corpus(args.corpus, samples)
+    db = work / "library.sqlite"
+    if db.exists():
+        return db
+    samples = work / "Sample Library"
+    if realset is not None and (realset / "manifest.json").exists():
+        files = realset_files(realset, samples)
     else:
         files = demo_files(samples)
-    db = work / "library.sqlite"
     t0 = time.perf_counter()
     with Library(db) as lib:
         run_scan(lib, [str(samples)], lambda _p: None, CancelToken(), device="cpu")
-        trees.create_tree(lib, "Producer", from_default="producer")
-        for cls, paths in files.items():
-            add_supports(lib, "Producer", CLASSES[cls], [str(p) for p in paths[:4]])
+        trees.create_tree(lib, "Producer")
+        for node in sorted(files, key=lambda n: list(REALSET_NODES.values()).index(n)
+                           if n in REALSET_NODES.values() else 0):
+            trees.add_node(lib, "Producer", node, exist_ok=True)
+        for node, paths in files.items():
+            picked = sorted(paths)[:: max(1, len(paths) // 4)][:4]
+            add_supports(lib, "Producer", node, [str(p) for p in picked])
         Classifier(lib).refresh("Producer")
     print(f"library: {sum(map(len, files.values()))} files, scanned and labeled in "
           f"{time.perf_counter() - t0:.1f} s")
+    return db
 
+
+def optimise(path: Path) -> None:
+    """256 colours (no dithering: flat UI colours stay flat). The class colours and the
+    themes' own colours are kept exactly: an adaptive palette alone merged the few pixels
+    of two rare classes (Bass red, Guitar magenta) into one entry."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    from dataclasses import astuple
+
+    from PySide6.QtGui import QColor
+
+    from app.gui.colors import NO_CLASS, PALETTE
+    from app.gui.theme import DARK, LIGHT
+
+    fixed = list(dict.fromkeys([*PALETTE, NO_CLASS, *astuple(DARK)[1:], *astuple(LIGHT)[1:]]))
+    rgb = [v for c in fixed for v in QColor(c).getRgb()[:3]]
+    with Image.open(path) as image:
+        full = image.convert("RGB")
+    adaptive = full.quantize(256 - len(fixed), method=Image.Quantize.MEDIANCUT,
+                             dither=Image.Dither.NONE)
+    palette = Image.new("P", (1, 1))
+    palette.putpalette(adaptive.getpalette()[:3 * (256 - len(fixed))] + rgb)
+    full.quantize(palette=palette, dither=Image.Dither.NONE).save(path, optimize=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--realset", type=Path, default=None)
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES))
+    ap.add_argument("--themes", default=",".join(THEMES))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+
+    from app.gui import qtfix
+
+    qtfix.pin_none()
+    from PySide6.QtCore import QRect
+    from PySide6.QtWidgets import QApplication
+
+    from app.gui import open_window
+    from app.gui.settings import Settings
+    from app.gui.theme import apply_theme
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="sampletree-shots-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = build_library(work, args.realset)
     app = QApplication.instance() or QApplication([])
-    settings = Settings(work / "settings.ini")
-    settings.setValue("audio/autoplay", False)
-    window = open_window(db, settings)
-    window.resize(1560, 940)
-    window.move(20, 20)
-    window.show()
-    s = window.session
+    app.setApplicationDisplayName("Sampletree")
+    os.environ.setdefault("SAMPLETREE_NO_AUDIO", "1")
+    screen_grab = QApplication.platformName() not in ("offscreen", "minimal")
 
-    def wait(cond: object = None, seconds: float = 1.0) -> None:
+    def wait(cond: object = None, seconds: float = 0.5) -> None:
         end = time.perf_counter() + 60
         while time.perf_counter() < end and cond is not None and not cond():  # type: ignore
             app.processEvents()
@@ -129,45 +168,87 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.01)
 
-    def shot(name: str) -> None:
-        wait(seconds=0.8)
+    def shot(widget: object, rect: QRect, name: str) -> None:
+        wait(seconds=0.6)
         path = args.out / name
-        app.primaryScreen().grabWindow(0).save(str(path))
-        print("wrote", path)
+        if screen_grab:
+            image = app.primaryScreen().grabWindow(0, rect.x(), rect.y(), rect.width(),
+                                                   rect.height())
+        else:
+            image = widget.grab()  # type: ignore[attr-defined]
+        image.save(str(path))
+        optimise(path)
+        print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
-    wait(lambda: s.loaded and window.library.table.rowCount() > 0, 1.5)
-    window.library.sortByColumn(2, window.library.horizontalHeader().sortIndicatorOrder())
-    # a file that is not an example, in the middle of the table
-    target = next((r for r in range(window.library.table.rowCount()) if not
-                   s.rows.support[window.library.table.view[r]]), 0)
-    window.library.selectRow(target + 6)
-    window.tree_panel.view.setCurrentIndex(window.tree_panel.model.index(0, 0))
-    wait(lambda: window.inspector.wave.peaks is not None, 1.0)
-    window.find_similar()
-    wait(lambda: not s.engine.pending(), 1.0)
-    shot("main-window.png")
+    def take(theme: str, w: int, h: int) -> None:
+        tag = f"{theme}-{w}x{h}"
+        settings = Settings(work / f"settings-{tag}.ini")
+        settings.clear()
+        settings.setValue("audio/autoplay", False)
+        settings.setValue("view/theme", theme)
+        # a copy per shot: each relabel preview is a batch, and each dialog says "Batch 1"
+        copy = work / f"library-{tag}.sqlite"
+        for old in work.glob(f"library-{tag}.sqlite*"):
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        src, dst = sqlite3.connect(db), sqlite3.connect(copy)
+        src.backup(dst)
+        dst.close()
+        src.close()
+        window = open_window(copy, settings)
+        window.resize(w, h)
+        window.move(0, 0)
+        window.show()
+        s = window.session
+        wait(lambda: s.loaded and window.library.table.rowCount() > 0, 1.0)
+        frame = window.frameGeometry()
 
-    window.tabs.setCurrentIndex(1)
-    wait(lambda: window.map.projection is not None, 1.0)
-    shot("map.png")
-    window.tabs.setCurrentIndex(0)
+        table = window.library
+        table.sortByColumn(1, table.horizontalHeader().sortIndicatorOrder())
+        # a labeled file that is not an example, a screen down the table
+        rows = [r for r in range(table.table.rowCount())
+                if not s.rows.support[table.table.view[r]]
+                and s.rows.label[table.table.view[r]] not in ("", "unknown")]
+        table.selectRow(rows[min(len(rows) - 1, 40)] if rows else 0)
+        window.tree_panel.view.setCurrentIndex(window.tree_panel.model.index(0, 0))
+        wait(lambda: window.inspector.wave.peaks is not None, 0.5)
+        window.find_similar()
+        wait(lambda: not s.engine.pending(), 0.8)
+        shot(window, frame, f"main-{tag}.png")
 
-    from app.gui.relabel_dialog import RelabelDialog
+        dock = window.docks["inspector"]
+        top_left = dock.mapToGlobal(dock.rect().topLeft())
+        shot(dock, QRect(top_left, dock.size()), f"inspector-{tag}.png")
 
-    dialog = RelabelDialog(s, window)
-    dialog.mode.setCurrentIndex(dialog.mode.findData("copy"))
-    dest = work / "Sorted"
-    dest.mkdir()
-    dialog.dest.setText(str(dest))
-    dialog.min_conf.setValue(50)
-    dialog.move(200, 120)
-    dialog.show()
-    dialog.preview()
-    wait(lambda: dialog.plan is not None, 1.0)
-    shot("relabel-dialog.png")
-    dialog.close()
-    window.close()
-    shutil.rmtree(work, ignore_errors=True)
+        window.tabs.setCurrentIndex(1)
+        wait(lambda: window.map.projection is not None, 1.0)
+        shot(window, frame, f"map-{tag}.png")
+        window.tabs.setCurrentIndex(0)
+
+        from app.gui.relabel_dialog import RelabelDialog
+
+        dialog = RelabelDialog(s, window)
+        dialog.mode.setCurrentIndex(dialog.mode.findData("copy"))
+        dest = work / "Sorted"
+        dest.mkdir(exist_ok=True)
+        dialog.dest.setText(str(dest))
+        dialog.min_conf.setValue(50)
+        dw, dh = min(1100, w - 60), min(720, h - 60)
+        dialog.resize(dw, dh)
+        dialog.move((w - dw) // 2, (h - dh) // 2)
+        dialog.show()
+        dialog.preview()
+        wait(lambda: dialog.plan is not None, 1.0)
+        shot(dialog, dialog.frameGeometry(), f"relabel-{tag}.png")
+        dialog.close()
+        window.close()
+        wait(seconds=0.3)
+
+    for theme in args.themes.split(","):
+        apply_theme(theme, app)
+        for w, h in sizes:
+            take(theme, w, h)
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -91,6 +91,34 @@ class Aisfx:
             out = self.model.get_embedding(self.torch.tensor(blocks, dtype=self.torch.float32))
         return out.numpy().mean(axis=0)
 
+    def embed_clips(self, pcm: np.ndarray, sr: int) -> np.ndarray:
+        """One embedding a row of ``pcm`` (equal-length clips at ``sr``), batched.
+
+        A corpus clip (1.5 s) is shorter than one block, so each is one zero-padded block,
+        exactly as :meth:`embed` treats a short file.
+        """
+        import librosa
+        import soxr
+
+        inf = self.inf
+        block = inf.EMB_BLOCK_LENGTH
+        specs = []
+        for y in pcm:
+            y = soxr.resample(y.astype(np.float32), sr, int(inf.SAMPLE_RATE), quality="HQ")
+            y = y / (float(np.max(np.abs(y))) or 1.0)
+            spec = librosa.feature.melspectrogram(
+                y=y, sr=inf.SAMPLE_RATE, n_mels=inf.MEL_BINS, norm=1.0, fmin=inf.F_MIN,
+                fmax=inf.F_MAX, htk=True, power=2.0, hop_length=inf.SPEC_HOP_LENGTH,
+                win_length=inf.SPEC_BLOCK_LENGTH, n_fft=inf.SPEC_BLOCK_LENGTH)
+            spec = np.log10(spec.astype(np.float32) * 10000.0 + 1).T
+            spec = self.pre.spectrogram_normalize(spec, spec_norm="original")[:block]
+            specs.append(np.vstack([spec, np.zeros((block - len(spec), spec.shape[1]),
+                                                   np.float32)]))
+        with self.torch.no_grad():
+            out = self.model.get_embedding(self.torch.tensor(np.stack(specs),
+                                                             dtype=self.torch.float32))
+        return out.numpy()
+
 
 class Musicnn:
     name = "musicnn"
@@ -142,14 +170,46 @@ class Musicnn:
         return np.asarray(feats).reshape(len(starts), -1).mean(axis=0)
 
 
+def embed_corpus(teacher: Aisfx, corpus: Path, out: Path, batch: int = 256) -> None:
+    """``teacher-<name>.npy`` beside a built corpus: float16, one row a clip, resumable."""
+    audio = np.load(corpus / "clips.npy", mmap_mode="r")
+    n = len(audio)
+    part = out.with_suffix(".part.npy")
+    rows = np.load(part) if part.is_file() else np.zeros((0, 0), np.float16)
+    done = len(rows)
+    t0 = time.perf_counter()
+    chunks = [rows] if done else []
+    for start in range(done, n, batch):
+        pcm = np.asarray(audio[start:start + batch], np.float32) / 32768.0
+        chunks.append(teacher.embed_clips(pcm, 16000).astype(np.float16))
+        if (start // batch) % 8 == 7 or start + batch >= n:
+            np.save(part, np.concatenate(chunks))
+            chunks = [np.load(part)]
+            print(f"{min(start + batch, n)}/{n} clips, {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+    os.replace(part, out)
+    print(f"{teacher.name}: {n} clips → {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", choices=("aisfx", "musicnn"), required=True)
     ap.add_argument("--set", type=Path, default=Path.home() / ".cache/Sampletree/realset")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     ap.add_argument("--limit", type=int, default=0, help="first N files only (a subset)")
+    ap.add_argument("--corpus", type=Path, default=None,
+                    help="embed every clip of a built corpus instead (aisfx only): writes "
+                         "teacher-aisfx.npy in that folder, which `sampletree train "
+                         "--distill aisfx` reads")
     args = ap.parse_args(argv)
+    if args.corpus is not None:
+        if args.teacher != "aisfx":
+            ap.error("--corpus supports --teacher aisfx")
+        embed_corpus(Aisfx(), args.corpus, args.corpus / "teacher-aisfx.npy")
+        return 0
+    if args.out is None:
+        ap.error("--out is required with --set")
     manifest = json.loads((args.set / "manifest.json").read_text(encoding="utf-8"))
     rel = [f["path"] for f in manifest["files"]]
     if args.limit:

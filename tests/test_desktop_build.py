@@ -75,6 +75,7 @@ def test_frozen_app_holds_what_it_needs_and_not_more(dist: Path) -> None:
     assert (inside / "models" / "weights" / "sampletree.pt").is_file()
     assert (inside / "models" / "taxonomy.json").is_file()
     assert (inside / "resources" / "trees" / "producer.json").is_file()
+    assert (inside / "resources" / "builtins" / "builtins.npz").is_file()
     assert list((inside / "_soundfile_data").glob("libsndfile*"))
     plugins = {p.name for p in inside.rglob("plugins/platforms/*.so")}
     assert {"libqoffscreen.so", "libqxcb.so"} <= plugins, plugins

@@ -59,6 +59,9 @@ def run(library_path: Path | None = None, argv: list[str] | None = None) -> int:
     app.setOrganizationName("Sampletree")
     app.setApplicationDisplayName("Sampletree")
     settings = Settings()
+    from app.gui.theme import apply_theme
+
+    apply_theme(settings.theme(), app)
     path = library_path or settings.library_path()
     restored = None
     try:

@@ -1,11 +1,16 @@
 """Class colours: one per top-level class of the tree, the same on the map, in the
-legend and on the inspector's timeline.
+legend, in the table and on the inspector's timeline.
 
-Colours follow the tree's order, from a qualitative palette of far-apart colours
-(Tableau 10 without its grey, which means "no class" here, and three more chosen for
-distance from the rest); a tree with more top-level classes than the palette continues
-with hues a golden angle apart. A hash of the name (what the app did first) let two
-classes land on nearly the same colour.
+Colours follow the tree's order. The first eight come from a palette chosen for
+colour-blind viewers: every pair, and every colour against the grey of "no class",
+stays at least 20 CIEDE2000 apart in normal vision and at least 12 apart under
+simulated protanopia, deuteranopia and tritanopia (Machado et al. 2009, full severity),
+while each keeps a contrast of at least 3.5:1 on the dark theme's table (checked in
+tests/gui/test_gui_theme.py). Tableau 10, used before, put two colours 0.7 apart for a
+deuteranope and FX pink next to Keys red. A tree with more top-level classes continues
+with hues a golden angle apart (distinct in normal vision only: eight is about as many
+as colour-blind viewers can tell apart). A hash of the name (what the app did first)
+let two classes land on nearly the same colour.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from collections.abc import Sequence
 
 from PySide6.QtGui import QColor
 
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
-           "#b07aa1", "#ff9da7", "#9c755f", "#003f5c", "#17becf", "#a0cbe8")
+#: blue, red, lime, magenta, green, salmon, aqua, lavender
+PALETTE = ("#0080ff", "#ff1900", "#c9dd15", "#ee00b2", "#009954", "#ffb3a6", "#7bddd8",
+           "#cea6ff")
 
 #: no class: unlabeled, unknown or uncertain
-NO_CLASS = "#b4b4b4"
+NO_CLASS = "#999999"
 SPECIAL = ("", "unknown", "uncertain")
 
 

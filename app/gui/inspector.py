@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,12 +27,22 @@ from PySide6.QtWidgets import (
 
 from app.gui.colors import node_color
 from app.gui.engine import EngineState, describe
-from app.gui.panels import SAMPLE_ID, FileList
+from app.gui.panels import SAMPLE_ID, FileList, fit_list
 from app.gui.player import Player
 from app.gui.session import Session
-from app.gui.text import distance_text, format_name, plain_error, plural
+from app.gui.text import (
+    distance_text,
+    file_in_source,
+    folder_in_source,
+    format_name,
+    plain_error,
+    plural,
+)
+from app.gui.theme import tokens
 from core.classify import ClassifyError
 from core.inspect_audio import Peaks, Span, waveform_peaks, window_timeline
+from core.labeltext import BUILTIN_MARK
+from core.paths import display_path
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
@@ -138,7 +147,7 @@ class WaveformView(QWidget):
                                s.node.rsplit("/", 1)[-1] if s.node else "uncertain")
         if self.position > 0:
             x = self.position / dur * w
-            p.setPen(QPen(QColor(230, 60, 60), 2))
+            p.setPen(QPen(QColor(tokens().playhead), 2))
             p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
 
     def span_at(self, x: float) -> Span | None:
@@ -166,6 +175,40 @@ class WaveformView(QWidget):
         return super().event(event)
 
 
+class ElidedLabel(QLabel):
+    """One line, elided in the middle to its width (a long file name keeps its start and
+    its extension); the whole text in the tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full = ""
+        self.setMinimumWidth(40)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self.full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        return self.full
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self.full, Qt.TextElideMode.ElideMiddle,
+                                              max(self.width(), 40))
+        super().setText(shown)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def changeEvent(self, event: Any) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._elide()
+
+
 class Inspector(QWidget):
     _peaks_ready = Signal(int, object, str)  # generation, Peaks | None, problem
 
@@ -178,9 +221,8 @@ class Inspector(QWidget):
         self._generation = 0
         self._cache: OrderedDict[str, Peaks] = OrderedDict()
 
-        self.title = QLabel("No file selected", self)
+        self.title = ElidedLabel("No file selected", self)
         self.title.setObjectName("inspectorTitle")
-        self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setAccessibleName("File name")
         font = self.title.font()
@@ -228,7 +270,8 @@ class Inspector(QWidget):
         self.nearest.setObjectName("nearestExamples")
         self.nearest.setAccessibleName("Nearest examples")
         self.nearest.setToolTip("Your examples closest to this file: why it got its label")
-        self.nearest.setMaximumHeight(110)
+        self.nearest.setMaximumHeight(150)
+        fit_list(self.nearest)
         self.similar_button = QPushButton("Find similar", self)
         self.similar_button.setObjectName("findSimilar")
         self.similar_button.setAccessibleName("Find similar")
@@ -310,7 +353,8 @@ class Inspector(QWidget):
         path = str(rows.path[r])
         status = rows.status[r]
         self.title.setText(str(rows.name[r]))
-        self.where.setText(str(rows.folder[r]))
+        self.where.setText(folder_in_source(str(rows.folder[r]),
+                                            [display_path(x) for x in self.session.roots]))
         self.where.setToolTip(path)
         self._enable_play(status == "ok")
         self.similar_button.setEnabled(status == "ok")
@@ -477,7 +521,8 @@ class Inspector(QWidget):
     def _load_explain(self, sid: int) -> None:
         name = self.session.tree_name
         self.nearest.clear()
-        if name is None or not self.session.rows.support.any():
+        builtins_on = self.session.builtins[0] is not None and not self.session.builtins[1]
+        if name is None or not (self.session.rows.support.any() or builtins_on):
             self._bound = self._spread = None
             return
 
@@ -494,13 +539,23 @@ class Inspector(QWidget):
             radius = got.get("unknown_radius")
             self._bound = math.sqrt(radius) if radius is not None and radius > 0 else None
             self._spread = got.get("example_spread")
+            roots = [display_path(r) for r in self.session.roots]
             for s in got["nearest_supports"]:
                 d = math.sqrt(max(s["distance"], 0))
                 # class and nearness first: a narrow dock still shows them
+                where = file_in_source(display_path(s["path"]), roots) if s["path"] else "?"
                 item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
-                                       f"{distance_text(d, self._spread, self._bound)}  —  "
-                                       f"{os.path.basename(s['path'] or '?')}")
+                                       f"{distance_text(d, self._spread, self._bound)}\n"
+                                       f"    {where}")
                 item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
+                self.nearest.addItem(item)
+            for s in got.get("nearest_builtins", []):
+                d = math.sqrt(max(s["distance"], 0))
+                item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
+                                       f"{distance_text(d, self._spread, self._bound)}\n"
+                                       f"    built-in example {BUILTIN_MARK}")
+                item.setToolTip("An example that ships with this bundled tree (an embedding "
+                                f"of a training clip, no file)\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
         self.session.engine.call(work, done=done, key="explain")
@@ -519,13 +574,15 @@ class Inspector(QWidget):
             self.similar_list.clear()
             index = self.session.row_index()
             rows = self.session.rows
+            roots = [display_path(r) for r in self.session.roots]
             for other, _w, d in got:
                 r = index.get(other)
                 if r is None:
                     continue
                 label = rows.label[r].replace("/", " › ")
                 far = distance_text(math.sqrt(d), self._spread, self._bound)
-                item = QListWidgetItem(f"{rows.name[r]}   {label}   ({far})")
+                where = file_in_source(display_path(rows.path[r]), roots)
+                item = QListWidgetItem(f"{where}\n    {label} · {far}")
                 item.setData(SAMPLE_ID, other)
                 item.setToolTip(f"{rows.path[r]}\n{DISTANCE_TIP}")
                 self.similar_list.addItem(item)

@@ -22,13 +22,22 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHeaderView,
+    QStyledItemDelegate,
+    QTableView,
+    QWidget,
+)
 
+from app.gui.colors import node_color
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from app.gui.text import format_name, plain_error
-from app.gui.thumbs import WAVE, install_wave_column, wave_header, wave_sort_as
+from app.gui.text import folder_in_source, format_name, plain_error
+from app.gui.theme import tokens
+from app.gui.thumbs import WAVE, install_wave_column, wave_header, wave_sort_as, wave_width
 from core.browse import (
     COLUMNS,
     UNCERTAIN,
@@ -41,7 +50,13 @@ from core.browse import (
 )
 
 HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
-           "duration": "Duration", "format": "Format", "status": "Status", WAVE: wave_header}
+           "duration": "Duration", "format": "Format", "status": "Status",
+           WAVE: wave_header}
+#: natural widths (px at the default font); Name and Label give way on a narrow window
+WIDTHS = {"name": 260, "label": 180, "confidence": 86, "duration": 74, "format": 60,
+          "folder": 280, "status": 110}
+#: what the Status column says for each stored status
+STATUS_TEXT = {"ok": "ok", "error": "unreadable", "missing": "missing", "pending": "scanning"}
 #: the snapshot's columns, then the waveform thumbnail (drawn by app/gui/thumbs.py)
 TABLE_COLUMNS = (*COLUMNS, WAVE)
 _Index = QModelIndex | QPersistentModelIndex
@@ -54,6 +69,35 @@ def _duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     m, s = divmod(round(seconds), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+_DOTS: dict[int, QIcon] = {}
+
+
+def class_dot(color: QColor) -> QIcon:
+    """A small round swatch of a class colour (one icon per colour)."""
+    key = color.rgba()
+    icon = _DOTS.get(key)
+    if icon is None:
+        size = 12
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pixmap)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(color)
+        p.drawEllipse(2, 2, size - 4, size - 4)
+        p.end()
+        icon = _DOTS[key] = QIcon(pixmap)
+    return icon
+
+
+class _ElideRight(QStyledItemDelegate):
+    """Labels read from the start ("Brass & Wi…"); names and folders keep both ends."""
+
+    def initStyleOption(self, option: Any, index: Any) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
 
 
 class LibraryModel(QAbstractTableModel):
@@ -69,14 +113,43 @@ class LibraryModel(QAbstractTableModel):
         self.filter = Filter()
         self.sort_column = "name"
         self.descending = False
-        self._muted = QBrush(QColor(128, 128, 128))
+        self._muted = QBrush(QColor(tokens().muted))
+        self._problem = QBrush(QColor(tokens().problem))
         self._bold = QFont()
         self._bold.setBold(True)
+        self.roots: list[str] = []  # source folders (display paths), for the Folder column
+        self.colors: dict[str, QColor] = {}  # top-level class → colour (the session's)
+        self._folders: dict[int, str] = {}
+
+    def restyle(self) -> None:
+        """The theme changed: take its colours."""
+        self._muted = QBrush(QColor(tokens().muted))
+        self._problem = QBrush(QColor(tokens().problem))
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(self.rowCount() - 1, self.columnCount() - 1))
+
+    def set_roots(self, roots: Sequence[str]) -> None:
+        from core.paths import display_path
+
+        self.roots = [display_path(r) for r in roots]
+        self._folders.clear()
+        if self.rowCount():
+            c = COLUMNS.index("folder")
+            self.dataChanged.emit(self.index(0, c), self.index(self.rowCount() - 1, c))
+
+    def folder_text(self, r: int) -> str:
+        """Row ``r``'s folder relative to its source (cached per snapshot)."""
+        got = self._folders.get(r)
+        if got is None:
+            got = self._folders[r] = folder_in_source(str(self.rows.folder[r]), self.roots)
+        return got
 
     # -- contents -------------------------------------------------------------------------
 
     def set_rows(self, rows: Rows) -> None:
         self.rows = rows
+        self._folders.clear()
         self._recompute()
 
     def set_filter(self, flt: Filter) -> None:
@@ -133,6 +206,9 @@ class LibraryModel(QAbstractTableModel):
             return None
         rows = self.rows
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            if column == "label" and rows.status[r] == "error":
+                reason = plain_error(rows.error[r]).splitlines()
+                return f"unreadable: {reason[0]}" if reason and reason[0] else "unreadable"
             if column == "label":
                 text = display_label(rows, r)
                 return f"{text}  ★" if rows.support[r] else text
@@ -147,11 +223,14 @@ class LibraryModel(QAbstractTableModel):
             if column == "duration":
                 return _duration(float(rows.duration[r]))
             if column == "status":
-                return rows.status[r]
+                return STATUS_TEXT.get(rows.status[r], rows.status[r])
+            if column == "folder":
+                return self.folder_text(r)
             return getattr(rows, column)[r]
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == "status" and rows.error[r]:
-                return plain_error(rows.error[r])
+            if column in ("status", "label") and rows.status[r] == "error":
+                return "This file could not be read" + (
+                    f":\n{plain_error(rows.error[r])}" if rows.error[r] else "")
             if column == "label" and rows.label[r]:
                 tips = ["Your example" if rows.support[r] else ""]
                 if rows.label[r] == UNCERTAIN:
@@ -162,7 +241,12 @@ class LibraryModel(QAbstractTableModel):
             if column in ("name", "folder"):
                 return str(rows.path[r])
             return None
+        if role == Qt.ItemDataRole.DecorationRole and column == "label" and rows.label[r] \
+                and rows.status[r] == "ok":
+            return class_dot(node_color(str(rows.label[r]), self.colors))
         if role == Qt.ItemDataRole.ForegroundRole:
+            if rows.status[r] == "error" and column in ("label", "status"):
+                return self._problem
             if rows.status[r] != "ok" or (column == "label"
                                           and (rows.label[r] in (UNKNOWN, UNCERTAIN)
                                                or not rows.label[r])):
@@ -219,6 +303,10 @@ class LibraryView(QTableView):
         self.setWordWrap(False)
         self.setShowGrid(False)
         self.setTabKeyNavigation(False)
+        # "…/Keys/Church Organ (Grand)/042-F#.wav": the start and the end tell files apart
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._label_delegate = _ElideRight(self)
+        self.setItemDelegateForColumn(COLUMNS.index("label"), self._label_delegate)
         vh = self.verticalHeader()
         vh.setVisible(False)
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -226,21 +314,61 @@ class LibraryView(QTableView):
         hh = self.horizontalHeader()
         hh.setSectionsMovable(True)
         hh.setHighlightSections(False)
-        for column, width in zip(COLUMNS, (260, 260, 200, 90, 80, 60, 60), strict=True):
-            self.setColumnWidth(COLUMNS.index(column), width)
+        self._auto_widths = True  # until the user drags a column edge
+        self._sizing = False
+        self.fit_columns()
         hh.setStretchLastSection(True)
         self.wave = install_wave_column(self)
+        hh.sectionResized.connect(self._on_section_resized)
         self._pending_select: list[int] = []
         self._syncing = False
         self.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.modelAboutToBeReset.connect(self._before_reset)
         self.table.modelReset.connect(self._restore_selection)
         session.rowsChanged.connect(self._on_rows)
+        session.rootsChanged.connect(lambda: self.table.set_roots(session.roots))
+        session.treeChanged.connect(self._on_tree)
         session.selectionChanged.connect(self._on_session_selection)
         self._emit_timer = QTimer(self)
         self._emit_timer.setSingleShot(True)
         self._emit_timer.setInterval(0)
         self._emit_timer.timeout.connect(self._emit_selection)
+
+    def _on_tree(self) -> None:
+        self.table.colors = self.session.colors
+
+    def fit_columns(self) -> None:
+        """Widths for the viewport: Name, Label and Confidence always fit; Name and Label
+        give way first, the details (Folder, Status) scroll when the window is narrow."""
+        if not self._auto_widths:
+            return
+        width = self.viewport().width()
+        w = dict(WIDTHS)
+        fixed = w["confidence"] + w["duration"] + wave_width  # the Wave column too
+        w["label"] = int(min(WIDTHS["label"], max(120, width * 0.28)))
+        w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - w["label"] - 2)))
+        self._sizing = True
+        try:
+            for column, px in w.items():
+                if column in COLUMNS:
+                    self.setColumnWidth(COLUMNS.index(column), px)
+        finally:
+            self._sizing = False
+
+    def _on_section_resized(self, *_args: Any) -> None:
+        if not self._sizing and self.isVisible() and QApplication.mouseButtons():
+            self._auto_widths = False  # the user sized a column: keep theirs
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def changeEvent(self, event: Any) -> None:
+        from PySide6.QtCore import QEvent
+
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.table.restyle()
 
     def _on_rows(self) -> None:
         self._pending_select = list(self.session.selected)

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -25,7 +26,14 @@ from app.gui import dialogs
 from app.gui.inspector import Inspector
 from app.gui.library_table import LibraryView
 from app.gui.map_view import MapView
-from app.gui.panels import FilterBar, JobBar, SourcesPanel, SuggestionsPanel, Welcome
+from app.gui.panels import (
+    FilterBar,
+    JobBar,
+    PreviewBar,
+    SourcesPanel,
+    SuggestionsPanel,
+    Welcome,
+)
 from app.gui.player import Player
 from app.gui.session import Session
 from app.gui.text import plural
@@ -62,8 +70,10 @@ class MainWindow(QMainWindow):
         box = QVBoxLayout(table_page)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
+        self.preview = PreviewBar(session, self.player, self)
         box.addWidget(self.filters)
         box.addWidget(self.library, 1)
+        box.addWidget(self.preview)
         self.map = MapView(session, self.player, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("views")
@@ -96,10 +106,20 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[key] = dock
-        self.resizeDocks([self.docks["sources"], self.docks["tree"], self.docks["suggestions"]],
-                         [130, 420, 200], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["tree"], self.docks["inspector"]], [330, 380],
-                         Qt.Orientation.Horizontal)
+        for dock in self.docks.values():  # each can be closed (View menu brings it back)
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                             | QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.sources.setMinimumWidth(0)
+        self.inspector.setMinimumWidth(220)
+        self._laid_out = False
+        # Tab: search, filters, the table, then the preview controls
+        chain = [self.filters.search, *self.filters._filters(), self.library,
+                 self.preview.autoplay, self.preview.volume]
+        for a, b in itertools.pairwise(chain):
+            QWidget.setTabOrder(a, b)
+        self.preview.autoplay.toggled.connect(self.inspector.autoplay.setChecked)
+        self.inspector.autoplay.toggled.connect(self.preview.autoplay.setChecked)
 
         # status bar
         self.status_text = QLabel(self)
@@ -116,9 +136,86 @@ class MainWindow(QMainWindow):
         session.problem.connect(self.show_problem)
         session.rowsChanged.connect(self._update_state)
         session.rootsChanged.connect(self._update_state)
+        session.jobStarted.connect(self._job_started)
+        self._scan_job: Any = None
+        self._scan_done = self._scan_seen = -1
+        self._scan_timer = QTimer(self)
+        self._scan_timer.timeout.connect(self._scan_tick)
         self.player.problem.connect(self.show_problem)
         self._restore_layout()
         self._update_state()
+
+    # -- look and layout --------------------------------------------------------------------
+
+    def apply_theme(self, name: str) -> None:
+        """Switch the whole app to theme ``name`` (dark, light, system)."""
+        from app.gui.theme import apply_theme
+
+        apply_theme(name)
+        self.map.canvas.invalidate()
+        self.library.table.restyle()
+        self.update()
+
+    def fit_docks(self) -> None:
+        """Dock widths for the window's width: on a laptop (1024 px) the class tree and
+        the inspector narrow, and "Label these next" shares the tree's place as a tab, so
+        the table keeps Name, Label and Confidence in view."""
+        width = self.width()
+        left, right = (230, 270) if width < 1200 else (270, 330) if width < 1500 else (310, 380)
+        if width < 1200 and not self.docks["suggestions"].isFloating():
+            self.tabifyDockWidget(self.docks["tree"], self.docks["suggestions"])
+            self.docks["tree"].raise_()
+            self.resizeDocks([self.docks["sources"], self.docks["tree"]], [90, 500],
+                             Qt.Orientation.Vertical)
+        else:
+            self.resizeDocks([self.docks["sources"], self.docks["tree"],
+                              self.docks["suggestions"]], [110, 420, 200],
+                             Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["tree"], self.docks["inspector"]], [left, right],
+                         Qt.Orientation.Horizontal)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._laid_out:
+            self._laid_out = True
+            if not self._restored:
+                self.fit_docks()
+
+    # -- scans as they happen -----------------------------------------------------------------
+
+    def _job_started(self, job: Any) -> None:
+        """A scan fills the table as its batches land instead of all at once at the end:
+        while it runs, the library is read again once a second at most, and never more
+        often than a quarter of the time (a snapshot of 100,000 files takes a while)."""
+        if job.name != "Scan":
+            return
+        self._scan_job, self._scan_done, self._scan_seen = job, -1, -1
+        self._scan_timer.setInterval(1000)
+        self._scan_timer.start()
+        job.progress.connect(self._scan_progress)
+
+    def _scan_progress(self, p: Any) -> None:
+        if p.stage == "decode":
+            self._scan_done = p.done
+
+    def _scan_tick(self) -> None:
+        import time
+
+        job = self._scan_job
+        if job is None or job.done:
+            self._scan_timer.stop()
+            self._scan_job = None
+            return
+        if self._scan_done <= self._scan_seen or self.session.engine.pending():
+            return
+        self._scan_seen = self._scan_done
+        started = time.monotonic()
+
+        def taken() -> None:
+            spent = time.monotonic() - started
+            self._scan_timer.setInterval(int(max(1000, 4000 * spent)))
+
+        self.session.reload(then=taken)
 
     # -- menus and shortcuts ----------------------------------------------------------------
 
@@ -305,6 +402,10 @@ class MainWindow(QMainWindow):
             if any(k.startswith("labels/") for k in changed):
                 self.session.engine.set_thresholds(self.session.settings.thresholds())
                 self.session.refresh_labels()
+            if "view/theme" in changed:
+                self.apply_theme(self.session.settings.theme())
+            if "audio/autoplay" in changed:
+                self.inspector.autoplay.setChecked(self.session.settings.autoplay())
             if "library/path" in changed:
                 self.show_message("The new library location is used from the next start "
                                   "(or File › Open library…)")
@@ -355,21 +456,32 @@ class MainWindow(QMainWindow):
     # -- layout persistence ---------------------------------------------------------------------
 
     def _restore_layout(self) -> None:
+        from core.browse import COLUMNS
+
         s = self.session.settings
         geometry, state = s.value("window/geometry"), s.value("window/state")
+        self._restored = False
         if isinstance(geometry, QByteArray | bytes):
             self.restoreGeometry(QByteArray(geometry))
         if isinstance(state, QByteArray | bytes):
-            self.restoreState(QByteArray(state))
+            self._restored = self.restoreState(QByteArray(state))
         header = s.value("window/table_header")
-        if isinstance(header, QByteArray | bytes):
-            self.library.horizontalHeader().restoreState(QByteArray(header))
+        # column widths only for the same columns (their order changed, others may be added)
+        if isinstance(header, QByteArray | bytes) and \
+                s.value("window/table_columns") == ",".join(COLUMNS) and \
+                self.library.horizontalHeader().restoreState(QByteArray(header)):
+            self.library._auto_widths = str(s.value("window/table_auto", "true")) \
+                in ("true", "1")
 
     def save_layout(self) -> None:
         s = self.session.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
+        from core.browse import COLUMNS
+
         s.setValue("window/table_header", self.library.horizontalHeader().saveState())
+        s.setValue("window/table_columns", ",".join(COLUMNS))
+        s.setValue("window/table_auto", self.library._auto_widths)
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:

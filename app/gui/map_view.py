@@ -22,11 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.colors import node_color
+from app.gui.colors import NO_CLASS, node_color
 from app.gui.engine import EngineState
 from app.gui.mime import files_mime
 from app.gui.session import Session
 from app.gui.text import plural
+from app.gui.theme import tokens
 from core.projection import TSNE_MAX_FILES, Projection, library_map
 
 MARGIN = 12
@@ -83,17 +84,20 @@ class MapCanvas(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing, len(proj.xy) < 20_000)
         pts = self.to_screen(proj.xy)
         colors = self.owner.colors
-        size = 3.0 if len(pts) > 20_000 else 5.0
-        for key in np.unique(colors):
+        # points a producer can see and click: big on a sample library, smaller on 100k
+        size = 3.0 if len(pts) > 20_000 else 5.0 if len(pts) > 3_000 else 8.0
+        grey = QColor(NO_CLASS).rgba()
+        # files with no class first, so that the classes' colours are drawn over them
+        for key in sorted(np.unique(colors).tolist(), key=lambda k: k != grey):
             idx = np.flatnonzero(colors == key)
             p.setPen(QPen(QColor.fromRgba(int(key)), size, Qt.PenStyle.SolidLine,
                           Qt.PenCapStyle.RoundCap))
             p.drawPoints([QPointF(x, y) for x, y in pts[idx]])
         sup = self.owner.support_rows
         if len(sup):
-            p.setPen(QPen(QColor(20, 20, 20), 1.5))
+            p.setPen(QPen(QColor(tokens().text), 1.5))
             for x, y in pts[sup]:
-                p.drawEllipse(QPointF(x, y), 5, 5)
+                p.drawEllipse(QPointF(x, y), size / 2 + 3, size / 2 + 3)
         p.end()
         return image
 
@@ -111,9 +115,9 @@ class MapCanvas(QWidget):
         if len(sel):
             pts = self.to_screen(proj.xy[sel[:2000]])
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
-            p.setPen(QPen(QColor(230, 60, 60), 2))
+            p.setPen(QPen(QColor(tokens().playhead), 2))
             for x, y in pts:
-                p.drawEllipse(QPointF(x, y), 7, 7)
+                p.drawEllipse(QPointF(x, y), 8, 8)
         if self._band is not None:
             p.setPen(QPen(self.palette().highlight().color(), 1, Qt.PenStyle.DashLine))
             p.drawRect(self._band)
@@ -321,7 +325,8 @@ class MapView(QWidget):
         labels[have] = rows.label[self.rows_of_points[have]]
         tops = np.array([lab.split("/")[0] for lab in labels.tolist()], dtype=object)
         palette: dict[str, int] = {}
-        for top in sorted(set(tops.tolist())):
+        order = {name: i for i, name in enumerate(self.session.colors)}  # tree order
+        for top in sorted(set(tops.tolist()), key=lambda t: (order.get(t, len(order)), t)):
             palette[top] = node_color(top, self.session.colors).rgba()
         self.colors = np.array([palette[t] for t in tops.tolist()], dtype=np.uint32)
         sup = np.zeros(len(have), bool)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,6 +19,9 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
+    QSlider,
+    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
@@ -27,13 +30,15 @@ from app.gui import dialogs
 from app.gui.engine import EngineState, Job
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from app.gui.text import format_name, plural
+from app.gui.text import file_in_source, format_name, plural
 from core.browse import UNCERTAIN, UNKNOWN, Filter
 from core.classify import ClassifyError
 from core.jobs import Progress
 from core.paths import display_path
 
 SAMPLE_ID = Qt.ItemDataRole.UserRole + 2
+#: the label filter's entry for files that could not be read (not a tree path: has a NUL)
+UNREADABLE = "\x00unreadable"
 
 
 def _button(text: str, tip: str, slot: Any, parent: QWidget) -> QPushButton:
@@ -55,14 +60,18 @@ class SourcesPanel(QWidget):
         self.list.setObjectName("sourcesList")
         self.list.setAccessibleName("Source folders")
         self.list.setToolTip("Folders the library holds; Delete removes one from the library")
-        self.add_button = _button("Add folder…", "Add a folder of samples and scan it (Ctrl+O)",
+        self.add_button = _button("Add…", "Add a folder of samples and scan it (Ctrl+O)",
                                   self.add_folder, self)
+        self.add_button.setAccessibleName("Add folder")
         self.remove_button = _button("Remove", "Forget the selected folder (files on disk are "
                                      "not touched)", self.remove_selected, self)
         self.rescan_button = _button("Rescan", "Read what changed in every folder (F5)",
                                      session.rescan, self)
         row = QHBoxLayout()
         for b in (self.add_button, self.remove_button, self.rescan_button):
+            # a narrow dock (a laptop) keeps all three: no push-button minimum width
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance(b.text()) + 16)
+            b.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             row.addWidget(b)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -150,18 +159,71 @@ class FilterBar(QWidget):
             combo.currentIndexChanged.connect(lambda _i: self._emit())
         self.confidence.valueChanged.connect(lambda _v: self._timer.start())
         self.examples.toggled.connect(lambda _b: self._emit())
-        row = QHBoxLayout(self)
-        row.setContentsMargins(4, 2, 4, 2)
-        row.addWidget(self.search, 3)
-        row.addWidget(self.label, 2)
-        row.addWidget(self.format)
-        row.addWidget(self.confidence)
-        row.addWidget(self.examples)
-        row.addWidget(self.count)
+        self.search.setMinimumWidth(120)
+        self.label.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.label.setMinimumContentsLength(12)
+        self.format.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        for w in (self.label, self.format, self.confidence, self.examples, self.count):
+            w.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 4, 6, 4)
+        outer.setSpacing(4)
+        outer.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)
+        self.rows = (QHBoxLayout(), QHBoxLayout())
+        for r in self.rows:
+            r.setSpacing(6)
+            outer.addLayout(r)
+        self.outer = outer
+        self.two_rows: bool | None = None
+        self._arrange(False)
         session.treeChanged.connect(self._fill_labels)
         session.rowsChanged.connect(self._fill_formats)
         self._fill_labels()
         self._fill_formats()
+
+    def _filters(self) -> list[QWidget]:
+        """The controls beside the search box (on a row of their own when narrow)."""
+        return [self.label, self.format, self.confidence, self.examples]
+
+    def one_row_width(self) -> int:
+        """The width every control needs on one row at its natural size."""
+        m = self.outer.contentsMargins()
+        widths = [self.search.minimumWidth()] + \
+            [w.sizeHint().width() for w in [*self._filters(), self.count]]
+        return sum(widths) + 6 * (len(widths) - 1) + m.left() + m.right()
+
+    def _arrange(self, two_rows: bool) -> None:
+        """One row when everything fits; else the search and the count above the
+        filters, so that no control is ever clipped ("All forma", "10 of 409 file")."""
+        if two_rows == self.two_rows:
+            return
+        self.two_rows = two_rows
+        top, bottom = self.rows
+        for layout in self.rows:
+            while layout.count():
+                layout.takeAt(0)
+        top.addWidget(self.search, 1)
+        if two_rows:
+            top.addWidget(self.count)
+            for w in self._filters():
+                bottom.addWidget(w)
+            bottom.addStretch(1)
+        else:
+            for w in [*self._filters(), self.count]:
+                top.addWidget(w)
+        self.updateGeometry()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange(event.size().width() < self.one_row_width())
+
+    def minimumSizeHint(self) -> Any:
+        hint = super().minimumSizeHint()
+        m = self.outer.contentsMargins()
+        second = sum(w.sizeHint().width() for w in self._filters()) + 6 * 3 + m.left() + m.right()
+        hint.setWidth(second)
+        return hint
 
     def _fill(self, combo: QComboBox, items: list[tuple[str, Any]]) -> None:
         current = combo.currentData()
@@ -177,7 +239,8 @@ class FilterBar(QWidget):
 
     def _fill_labels(self) -> None:
         items: list[tuple[str, Any]] = [("All labels", None), ("Unlabeled", ""),
-                                        ("Unknown", UNKNOWN), ("Uncertain", UNCERTAIN)]
+                                        ("Unknown", UNKNOWN), ("Uncertain", UNCERTAIN),
+                                        ("Unreadable", UNREADABLE)]
         tree = self.session.tree
         if tree is not None:
             for nid in tree.walk():
@@ -200,6 +263,10 @@ class FilterBar(QWidget):
         label = self.label.currentData()
         fmt = self.format.currentData()
         conf = self.confidence.value() / 100
+        if label == UNREADABLE:
+            return Filter(text=self.search.text(), status=("error",),
+                          formats=tuple(fmt.split(",")) if fmt else (),
+                          supports_only=self.examples.isChecked())
         return Filter(text=self.search.text(), label=label or None, unlabeled=label == "",
                       formats=tuple(fmt.split(",")) if fmt else (),
                       min_confidence=conf if conf > 0 else None,
@@ -212,6 +279,23 @@ class FilterBar(QWidget):
     def set_count(self, shown: int, total: int) -> None:
         self.count.setText(f"{shown:,} of {plural(total, 'file')}" if shown != total
                            else plural(total, "file"))
+        self._arrange(self.width() < self.one_row_width())
+
+
+class _FitWidth(QStyledItemDelegate):
+    """Items as wide as the list, not as their text: a narrow dock elides each line in
+    the middle (folder start and file name stay) instead of scrolling sideways."""
+
+    def sizeHint(self, option: Any, index: Any) -> QSize:
+        hint = super().sizeHint(option, index)
+        return QSize(10, hint.height())
+
+
+def fit_list(lst: QListWidget) -> None:
+    """Make ``lst`` elide its (possibly two-line) items to its width."""
+    lst.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    lst.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    lst.setItemDelegate(_FitWidth(lst))
 
 
 class FileList(QListWidget):
@@ -223,6 +307,7 @@ class FileList(QListWidget):
         self.setDragEnabled(True)
         self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         self.itemSelectionChanged.connect(self._selected)
+        fit_list(self)
 
     def ids(self, items: list[QListWidgetItem]) -> list[int]:
         return [int(i.data(SAMPLE_ID)) for i in items]
@@ -292,21 +377,74 @@ class SuggestionsPanel(QWidget):
         self.list.clear()
         index = self.session.row_index()
         rows = self.session.rows
+        roots = [display_path(r) for r in self.session.roots]
         for sid, conf in got:
             r = index.get(sid)
             if r is None:
                 continue
             label = rows.leaf[r].replace("/", " › ") or "uncertain"
+            name = file_in_source(display_path(rows.path[r]), roots)
             if rows.label[r] == UNKNOWN:  # far from every class: a percentage means nothing
-                item = QListWidgetItem(f"{rows.name[r]}   —  unknown (nearest: {label})")
+                item = QListWidgetItem(f"{name}\n    unknown (nearest: {label})")
             else:
-                item = QListWidgetItem(f"{rows.name[r]}   —  {label}? {conf * 100:.0f} %")
+                item = QListWidgetItem(f"{name}\n    {label}? {conf * 100:.0f} %")
             item.setData(SAMPLE_ID, sid)
             item.setToolTip(str(rows.path[r]))
             self.list.addItem(item)
         self.list.blockSignals(False)
         self.note.setText("Least certain files: drag each onto its class." if got else
                           "Every file is labeled with confidence.")
+
+
+class PreviewBar(QWidget):
+    """Preview controls under the table, as in a DAW's browser: auto-play (arrow keys
+    audition the list) and the preview volume; both remembered."""
+
+    def __init__(self, session: Session, player: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("previewBar")
+        self.session, self.player = session, player
+        self.autoplay = QCheckBox("Auto-play", self)
+        self.autoplay.setObjectName("previewAutoplay")
+        self.autoplay.setAccessibleName("Auto-play on selection")
+        self.autoplay.setToolTip("Play each file as it is selected: Up and Down audition "
+                                 "the list")
+        self.autoplay.setChecked(session.settings.autoplay())
+        self.autoplay.toggled.connect(self._autoplay)
+        self.volume = QSlider(Qt.Orientation.Horizontal, self)
+        self.volume.setObjectName("previewVolume")
+        self.volume.setAccessibleName("Preview volume")
+        self.volume.setRange(0, 100)
+        self.volume.setPageStep(10)
+        self.volume.setFixedWidth(110)
+        self.volume.setValue(round(session.settings.volume() * 100))
+        self.volume.valueChanged.connect(self._volume)
+        self.volume_text = QLabel(self)
+        self.volume_text.setObjectName("volumeText")
+        self.volume_text.setMinimumWidth(self.volume_text.fontMetrics().horizontalAdvance("100 %"))
+        hint = QLabel("Space plays · ↑ ↓ audition", self)
+        hint.setObjectName("previewHint")
+        hint.setEnabled(False)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 2, 6, 2)
+        row.addWidget(hint)
+        row.addStretch(1)
+        row.addWidget(self.autoplay)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Volume", self))
+        row.addWidget(self.volume)
+        row.addWidget(self.volume_text)
+        self._volume(self.volume.value(), save=False)
+
+    def _autoplay(self, on: bool) -> None:
+        self.session.settings.setValue("audio/autoplay", on)
+
+    def _volume(self, value: int, save: bool = True) -> None:
+        self.volume_text.setText(f"{value} %")
+        self.volume.setToolTip(f"Preview volume: {value} %")
+        self.player.set_volume(value / 100)
+        if save:
+            self.session.settings.setValue("audio/volume", value / 100)
 
 
 class JobBar(QWidget):

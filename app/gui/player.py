@@ -75,9 +75,16 @@ class Player(QObject):
         self._told = False
         self.status_text = ""
         self.path: str | None = None
+        self.volume = 1.0  # linear gain of previews, 0..1
         self._clock = QTimer(self)
         self._clock.setInterval(30)
         self._clock.timeout.connect(self._tick)
+
+    def set_volume(self, volume: float) -> None:
+        """Preview gain, 0..1; applies to the file playing now too."""
+        self.volume = min(max(float(volume), 0.0), 1.0)
+        if self._sink is not None:
+            self._sink.setVolume(self.volume)
 
     @property
     def available(self) -> bool:
@@ -150,6 +157,7 @@ class Player(QObject):
         self._feed.open(QIODevice.OpenModeFlag.ReadOnly | QIODevice.OpenModeFlag.Unbuffered)
         self._sink = QAudioSink(self._device, self._format, self)
         self._sink.setBufferSize(int(BUFFER_S * self._format.bytesForDuration(1_000_000)))
+        self._sink.setVolume(self.volume)
         sink = self._sink
         self._sink.stateChanged.connect(lambda state: self._sink_state(sink, state))
         self._sink.start(self._feed)

@@ -204,7 +204,7 @@ class RelabelDialog(QDialog):
         self.folders.setAccessibleName("Only these folders")
         self.folders.setToolTip("Tick source folders to relabel only files under them; none "
                                 "ticked: every folder")
-        self.folders.setMaximumHeight(80)
+        self.folders.setMaximumHeight(120)
         for root in session.roots:
             item = QListWidgetItem(display_path(root))
             item.setData(Qt.ItemDataRole.UserRole, root)
@@ -224,8 +224,17 @@ class RelabelDialog(QDialog):
         form.addRow("Layout", self.layout_edit)
         form.addRow("", self.layout_error)
         form.addRow("Minimum confidence", self.min_conf)
-        form.addRow("Only these classes", self.nodes)
-        form.addRow("Only these folders", self.folders)
+        # the two filters side by side: the preview below keeps room on a laptop screen
+        only = QHBoxLayout()
+        for title, lst in (("Only these classes", self.nodes),
+                           ("Only these folders", self.folders)):
+            col = QVBoxLayout()
+            caption = QLabel(title, self)
+            caption.setBuddy(lst)
+            col.addWidget(caption)
+            col.addWidget(lst)
+            only.addLayout(col, 1)
+        form.addRow(only)
 
         # -- preview
         self.preview_model = RowsModel([("src", "Now"), ("dst", "Becomes"), ("label", "Label"),

@@ -21,6 +21,7 @@ from app.gui.engine import Engine, EngineState, Job, JobRunner
 from app.gui.settings import Settings
 from app.gui.text import plural
 from core import browse, trees
+from core import builtins as core_builtins
 from core.browse import Rows
 from core.classify import ClassifyError, Thresholds
 from core.errors import SampletreeError
@@ -54,9 +55,12 @@ def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
 
 def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
     if tree_name is None:
-        return {"tree": None, "counts": {}}
-    return {"tree": trees.load_tree(state.lib, tree_name),
-            "counts": browse.node_counts(state.lib, tree_name)}
+        return {"tree": None, "counts": {}, "builtins": (None, False)}
+    tree = trees.load_tree(state.lib, tree_name)
+    with state.lib.reading() as conn:
+        tb = core_builtins.tree_builtins(conn, tree)
+    return {"tree": tree, "counts": browse.node_counts(state.lib, tree_name),
+            "builtins": (tb.source, tb.off)}
 
 
 class Session(QObject):
@@ -92,8 +96,12 @@ class Session(QObject):
         self.tree: Tree | None = None
         self._colors: tuple[Tree | None, dict[str, QColor]] = (None, {})
         self.counts: dict[int, tuple[int, int]] = {}
+        #: the tree's built-in examples: (bundled tree they come from or None, switched off)
+        self.builtins: tuple[str | None, bool] = (None, False)
         self.selected: list[int] = []
         self.loaded = False
+        #: folders of the scan running now, shown as sources from its first second
+        self.scanning: list[str] = []
 
     # -- loading --------------------------------------------------------------------------
 
@@ -108,7 +116,9 @@ class Session(QObject):
     def _take(self, snap: dict[str, Any]) -> None:
         self.rows = snap["rows"]
         self.roots, self.tree_names = snap["roots"], snap["trees"]
+        self.roots += [f for f in self.scanning if f not in self.roots]
         self.tree_name, self.tree, self.counts = snap["tree_name"], snap["tree"], snap["counts"]
+        self.builtins = snap["builtins"]
         if self.tree_name:
             self.settings.setValue("tree", self.tree_name)
         self.loaded = True
@@ -151,6 +161,7 @@ class Session(QObject):
             return
         self.rows = self.rows.with_labels(labels)
         self.tree, self.counts = got["tree"], got["counts"]
+        self.builtins = got["builtins"]
         report = got["report"]
         if report is not None:
             self.message.emit(
@@ -226,6 +237,19 @@ class Session(QObject):
 
         self.engine.call(work, done=done, failed=self.problem.emit)
 
+    def set_builtins(self, on: bool) -> None:
+        """Switch the current tree's built-in examples on or off, then relabel."""
+        name = self.tree_name
+        if name is None:
+            return
+
+        def done(_source: str) -> None:
+            self.message.emit(f"Built-in examples {'on' if on else 'off'} for {name}")
+            self.refresh_labels()
+
+        self.engine.call(lambda state: core_builtins.set_builtins(state.lib, name, on),
+                         done=done, failed=self.problem.emit)
+
     def create_tree(self, name: str, from_default: str | None = None) -> None:
         def work(state: EngineState) -> Tree:
             return trees.create_tree(state.lib, name, from_default=from_default)
@@ -266,9 +290,21 @@ class Session(QObject):
         device, hop, model_path = (self.settings.device(), self.settings.hop(),
                                    self.settings.model_path())
         workers, thresholds = self.settings.decoders(), self.settings.thresholds()
-        return self.start_job("Scan", lambda lib, progress, cancel: run_scan(
+        def ended() -> None:
+            self.scanning = []
+            self.reload()
+
+        job = self.start_job("Scan", lambda lib, progress, cancel: run_scan(
             lib, folders, progress, cancel, device=device, hop=hop, model_path=model_path,
-            jobs=workers, thresholds=thresholds), on_end=self.reload)
+            jobs=workers, thresholds=thresholds), on_end=ended)
+        new = [f for f in folders if f not in self.roots]
+        if job is not None and new:
+            # the folder shows in Sources (and the table replaces the welcome page) at
+            # once; its files appear as the scan's batches land
+            self.scanning = new
+            self.roots = sorted(self.roots + new)
+            self.rootsChanged.emit()
+        return job
 
     def remove_folder(self, folder: str) -> None:
         def done(n: int) -> None:
@@ -322,5 +358,8 @@ def run_scan(lib: Library, folders: Sequence[str], progress: Callable[[Progress]
     report = scan(lib, list(folders), model, options=options, progress=progress, cancel=cancel)
     if not report.cancelled:
         progress(Progress("labeling", 0, 0))
+        from core.builtins import ensure_default_tree
+
+        ensure_default_tree(lib)  # a fresh library is labeled with the bundled producer tree
         Classifier(lib, thresholds).refresh_all()
     return report

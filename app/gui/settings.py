@@ -72,6 +72,17 @@ class Settings(QSettings):
     def autoplay(self) -> bool:
         return self._bool("audio/autoplay", True)
 
+    def theme(self) -> str:
+        """The look: dark (the default), light, or the system's."""
+        from app.gui.theme import DEFAULT_THEME, THEMES
+
+        value = str(self.value("view/theme", DEFAULT_THEME))
+        return value if value in THEMES else DEFAULT_THEME
+
+    def volume(self) -> float:
+        """Preview volume, 0..1 (linear gain)."""
+        return min(max(self._float("audio/volume", 0.8), 0.0), 1.0)
+
     def map_method(self) -> str:
         """The map's projection, PCA or t-SNE, as last chosen."""
         value = str(self.value("map/method", "pca"))

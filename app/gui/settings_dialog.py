@@ -88,6 +88,13 @@ class SettingsDialog(QDialog):
         self.unknown.setSingleStep(0.25)
         self.unknown.setToolTip("A file farther from every class than this many times the "
                                 "spread of your examples is 'unknown'")
+        self.theme = QComboBox(self)
+        self.theme.setObjectName("theme")
+        self.theme.setAccessibleName("Theme")
+        self.theme.addItem("Dark", "dark")
+        self.theme.addItem("Light", "light")
+        self.theme.addItem("As the system", "system")
+        self.theme.setToolTip("The app's colours; applies at once")
         self.autoplay = QCheckBox("Play each file when it is selected", self)
         self.autoplay.setAccessibleName("Auto-play on selection")
         self.library = QLineEdit(self)
@@ -111,6 +118,7 @@ class SettingsDialog(QDialog):
         model_row.addWidget(self.model, 1)
         model_row.addWidget(browse_model)
         form = QFormLayout()
+        form.addRow("Theme", self.theme)
         form.addRow("Network runs on", self.device)
         form.addRow("", self.device_note)
         form.addRow("Window hop", self.hop)
@@ -162,6 +170,7 @@ class SettingsDialog(QDialog):
         self.min_conf.setValue(t.min_confidence * 100)
         self.unknown.setValue(t.unknown_factor)
         self.autoplay.setChecked(s.autoplay())
+        self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme())))
         self.library.setText(str(s.library_path()))
         self.model.setText(s.model_path() or "")
         self._initial = self._values()
@@ -174,6 +183,7 @@ class SettingsDialog(QDialog):
             "labels/min_confidence": round(self.min_conf.value() / 100, 4),
             "labels/unknown_factor": round(self.unknown.value(), 3),
             "audio/autoplay": self.autoplay.isChecked(),
+            "view/theme": self.theme.currentData(),
             "library/path": self.library.text().strip(),
             "engine/model": self.model.text().strip(),
         }

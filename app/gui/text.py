@@ -4,6 +4,7 @@ distances a producer can judge."""
 from __future__ import annotations
 
 import math
+import os
 import re
 
 #: libsndfile's format names (lower case, as the library stores them) → what users call them
@@ -71,3 +72,37 @@ def distance_text(distance: float, spread: float | None, bound: float | None) ->
     """``1.07 (near)``; the bare number only when nothing gives it a scale."""
     word = nearness(distance, spread, bound)
     return f"{distance:.2f} ({word})" if word else f"{distance:.2f}"
+
+
+def folder_in_source(folder: str, roots: list[str] | tuple[str, ...]) -> str:
+    """A file's folder as a producer tells files apart: relative to the source folder
+    that holds it (``Keys/Church Organ``), led by that source's name when the library
+    has several (``Samples/Keys/Church Organ``); the source's name for a file at its top;
+    the folder as it is when no source holds it. ``folder`` and ``roots`` are display
+    paths."""
+    best = ""
+    for root in roots:
+        root = root.rstrip("/\\") or root
+        if (folder == root or folder.startswith(root + "/") or folder.startswith(root + "\\")) \
+                and len(root) > len(best):
+            best = root
+    if not best:
+        return folder
+    name = best.replace("\\", "/").rsplit("/", 1)[-1] or best
+    rest = folder[len(best):].lstrip("/\\")
+    if not rest:
+        return name
+    return f"{name}/{rest}" if len(roots) > 1 else rest
+
+
+def file_in_source(path: str, roots: list[str] | tuple[str, ...]) -> str:
+    """``folder/name`` of a file (its folder as :func:`folder_in_source` gives it, or
+    only the folder's own name when no source holds it): what lists show so that seven
+    ``042-F#.wav`` can be told apart."""
+    head, tail = os.path.split(path)
+    if not head:
+        return tail
+    folder = folder_in_source(head, roots)
+    if folder == head:
+        folder = os.path.basename(head) or head
+    return f"{folder}/{tail}"

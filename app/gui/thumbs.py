@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.gui.colors import node_color
 from core import thumbnail
+from core.browse import COLUMNS
 
 if TYPE_CHECKING:
     from app.gui.engine import EngineState
@@ -38,7 +39,7 @@ WAVE = "wave"
 wave_header = "Wave"
 #: the table sorts this column as it sorts this one (a waveform has no order of its own)
 wave_sort_as = "duration"
-WIDTH = 110
+wave_width = 110
 #: envelopes kept in memory (128 bytes each) and images kept drawn
 ENVELOPES_KEPT = 20_000
 IMAGES_KEPT = 2_000
@@ -238,13 +239,15 @@ class WaveDelegate(QStyledItemDelegate):
 
 
 def install_wave_column(view: LibraryView) -> WaveDelegate:
-    """Draw the Wave column with a :class:`WaveDelegate`, right after Name."""
+    """Draw the Wave column with a :class:`WaveDelegate`, right after Confidence."""
     column = view.table.columnCount() - 1  # the model's last column (see library_table)
     delegate = WaveDelegate(view)
     delegate.column = column
     view.setItemDelegateForColumn(column, delegate)
-    view.setColumnWidth(column, WIDTH)
+    view.setColumnWidth(column, wave_width)
     header = view.horizontalHeader()
-    header.moveSection(header.visualIndex(column), 1)
+    # after Confidence (the columns a producer reads first: Name, Label, Confidence)
+    after = COLUMNS.index("confidence") if "confidence" in COLUMNS else 0
+    header.moveSection(header.visualIndex(column), header.visualIndex(after) + 1)
     view.session.rowsChanged.connect(delegate.store.invalidate)
     return delegate

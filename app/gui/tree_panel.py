@@ -49,7 +49,9 @@ class ClassTreeModel(QStandardItemModel):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.setHorizontalHeaderLabels(["Class", "Examples", "Files"])
+        self.setHorizontalHeaderLabels(["Class", "★", "Files"])
+        self.horizontalHeaderItem(1).setToolTip("Examples you gave this class")
+        self.horizontalHeaderItem(2).setToolTip("Files labeled with this class or below it")
         self.root_id: int | None = None
 
     def rebuild(self, tree: trees.Tree | None, counts: dict[int, tuple[int, int]]) -> None:
@@ -239,6 +241,15 @@ class TreePanel(QWidget):
         remove.setAccessibleName("Delete class")
         remove.setToolTip("Delete the selected class and its examples (Delete)")
         remove.clicked.connect(self.delete_selected)
+        self.builtins_button = QToolButton(self)
+        self.builtins_button.setText("Built-in examples")
+        self.builtins_button.setCheckable(True)
+        self.builtins_button.setAccessibleName("Built-in examples")
+        self.builtins_button.setToolTip(
+            "Label with the examples that ship with this bundled tree until you teach it; "
+            "your own examples outweigh them near them. Labels that rest on them only are "
+            "marked ◦.")
+        self.builtins_button.toggled.connect(self.session.set_builtins)
 
         self.act_add = self._action("Add class…", QKeySequence(Qt.Key.Key_Insert), self.add_child)
         self.act_rename = self._action("Rename", QKeySequence(Qt.Key.Key_F2), self.rename)
@@ -253,6 +264,7 @@ class TreePanel(QWidget):
         buttons.addWidget(add)
         buttons.addWidget(remove)
         buttons.addStretch(1)
+        buttons.addWidget(self.builtins_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
@@ -293,6 +305,11 @@ class TreePanel(QWidget):
                 self.view.setCurrentIndex(index)
         self.hint.setText(self._hint())
         self.hint.setVisible(bool(self.hint.text()))
+        source, off = s.builtins
+        self.builtins_button.blockSignals(True)
+        self.builtins_button.setChecked(source is not None and not off)
+        self.builtins_button.blockSignals(False)
+        self.builtins_button.setVisible(source is not None)
 
     def _hint(self) -> str:
         s = self.session
@@ -300,6 +317,9 @@ class TreePanel(QWidget):
             return "Create a class tree to start teaching: New tree…"
         if not len(s.tree):
             return "Add classes with + (or Insert)."
+        if not any(n for n, _f in s.counts.values()) and s.builtins[0] and not s.builtins[1]:
+            return ("Labels marked ◦ come from the built-in examples of this bundled tree. "
+                    "Drag your own files onto a class to teach it where they are wrong.")
         if not any(n for n, _f in s.counts.values()):
             return ("Drag a few examples from the library onto a class: five kicks on Kick, "
                     "five snares on Snare… every file is labeled at once.")

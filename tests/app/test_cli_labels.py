@@ -38,9 +38,9 @@ def test_teach_classify_and_query(scanned, capsys) -> None:
     assert run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")[0] == 0
     rc, out, _ = run(capsys, "--library", lib, "tree", "list")
     assert out.split() == ["mine"]
-    assert run(capsys, "--library", lib, "tree", "add", "mine", "Synth/Lead")[0] == 0
+    assert run(capsys, "--library", lib, "tree", "add", "mine", "Synth/Sine Lead")[0] == 0
     for node, files in (("Bass", ["bass/b0.wav", "bass/b1.wav"]),
-                        ("Synth/Lead", ["lead/l0.flac", "lead/l1.flac"]),
+                        ("Synth/Sine Lead", ["lead/l0.flac", "lead/l1.flac"]),
                         ("Drums/Hi-hat", ["hats/h0.wav", "hats/h1.wav"])):
         rc, out, err = run(capsys, "--library", lib, "label", "mine", node,
                            *[folder / f for f in files])
@@ -54,7 +54,8 @@ def test_teach_classify_and_query(scanned, capsys) -> None:
     assert set(rows["bass/b3.wav"]) >= {"path", "node", "leaf", "confidence", "backed_off",
                                         "unknown"}
     assert rows["bass/b0.wav"]["support"] and rows["bass/b0.wav"]["node"] == "Bass"
-    assert rows["lead/l0.flac"]["node"] == "Synth/Lead" and rows["lead/l0.flac"]["confidence"] == 1
+    assert rows["lead/l0.flac"]["node"] == "Synth/Sine Lead"
+    assert rows["lead/l0.flac"]["confidence"] == 1
 
     rc, out, _ = run(capsys, "--library", lib, "ls", "--json")
     ls = {Path(r["path"]).name: r for r in json.loads(out)}

@@ -219,9 +219,13 @@ def test_default_trees_content(library: Library) -> None:
     assert [inst.path_str(n) for n in inst.children[inst.root_id]] == [
         "Chordophones", "Aerophones", "Membranophones", "Idiophones", "Electrophones", "Voice"]
     assert [prod.path_str(n) for n in prod.children[prod.root_id]] == [
-        "Drums", "Bass", "Keys", "Strings", "Brass & Winds", "Vocals", "Synth", "FX"]
+        "Drums", "Bass", "Guitar", "Keys", "Strings", "Pads", "Brass & Winds", "Vocals",
+        "Synth", "FX", "Loops"]
     assert [prod.nodes[n].name for n in prod.children[prod.require("Drums").id]] == [
-        "Kick", "Snare", "Clap", "Hi-hat", "Tom", "Cymbal", "Percussion"]
+        "Kick", "Snare", "Clap", "Hi-hat", "Cymbal", "Tom", "Percussion"]
+    for path in ("Keys/Piano", "Keys/Organ", "Keys/Electric Piano", "Synth/Lead",
+                 "Synth/Pluck", "Loops/Drum Loop", "Loops/Music Loop", "Guitar/Electric Guitar"):
+        assert prod.find(path) is not None, path
     raises("no bundled tree named \"instrument\"|did you mean: instruments",
            load_default, "instrument")
     raises("bundled trees: instruments, producer", load_default, "zzz")

@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from app.gui.library_table import LibraryView
 from app.gui.mime import SAMPLE_IDS, files_mime, sample_ids
 from app.gui.tree_panel import ClassTreeModel, TreePanel
-from core.browse import Filter
+from core.browse import COLUMNS, Filter
 
 
 def _node(session, path: str) -> int:
@@ -30,7 +30,7 @@ def test_table_shows_every_file_sorted_and_filtered(qtbot, session) -> None:
     assert names == sorted(names)
     model.sort(0, Qt.SortOrder.DescendingOrder)
     assert model.data(model.index(0, 0)) == max(names)
-    model.sort(4)  # duration
+    model.sort(COLUMNS.index("duration"))
     durations = [session.rows.duration[model.view[r]] for r in range(model.rowCount())]
     assert durations == sorted(durations)
     model.set_filter(Filter(text="snare0"))

@@ -49,7 +49,7 @@ def _wave_pixels(view, row: int) -> np.ndarray:
                      for y in range(image.height())], dtype=int)
 
 
-def test_wave_column_is_present_after_name(qtbot, session, with_peaks) -> None:
+def test_wave_column_is_present_after_confidence(qtbot, session, with_peaks) -> None:
     from PySide6.QtCore import Qt
 
     view = _view(qtbot, session)
@@ -57,7 +57,8 @@ def test_wave_column_is_present_after_name(qtbot, session, with_peaks) -> None:
     assert model.columnCount() == len(COLUMNS) + 1
     col = view.wave.column
     assert model.headerData(col, Qt.Orientation.Horizontal) == "Wave"
-    assert view.horizontalHeader().visualIndex(col) == 1  # right after Name
+    header = view.horizontalHeader()  # right after Confidence
+    assert header.visualIndex(col) == header.visualIndex(COLUMNS.index("confidence")) + 1
     assert view.columnWidth(col) >= 80
     # sorting by it is sorting by length, and never fails
     view.sortByColumn(col, Qt.SortOrder.AscendingOrder)

@@ -76,3 +76,13 @@ def test_gradient_flows_through_every_level():
     loss.backward()
     assert support.grad is not None and torch.isfinite(support.grad).all()
     assert query.grad.abs().sum() > 0
+
+
+def test_distill_loss_is_zero_for_aligned_and_two_for_opposite_embeddings():
+    import torch
+
+    from models.loss import distill_loss
+
+    t = torch.randn(5, 7)
+    assert float(distill_loss(3 * t, t)) == pytest.approx(0.0, abs=1e-5)
+    assert float(distill_loss(-t, t)) == pytest.approx(2.0, abs=1e-5)

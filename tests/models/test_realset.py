@@ -320,3 +320,41 @@ def test_the_corpus_never_reads_the_kits_kept_for_validation(tmp_path, monkeypat
     monkeypatch.setattr(corpus, "HYDROGEN_DIRS", [str(tmp_path)])
     seen = {path.parent.name for _clip, path in corpus._hydrogen_clips(random.Random(0))}
     assert "Some Training Kit" in seen and not seen & set(HYDROGEN_KITS_RESERVED)
+
+
+def test_select_scores_every_snapshot_and_exports_the_best(tmp_path: Path) -> None:
+    import json
+
+    import torch
+
+    from models import select
+    from models.loading import load_model
+    from models.network import EmbeddingNet
+    from models.train import TINY_NETWORK
+
+    root, dl = tmp_path / "pkg", tmp_path / "dl"
+    _fake_tree(root, dl)
+    realset.build(tmp_path / "set", [root], dl, log=lambda _s: None)
+    run = tmp_path / "run"
+    (run / "snapshots").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"arch": "tiny"}))
+    for step, seed in ((100, 1), (200, 2)):
+        torch.manual_seed(seed)
+        torch.save(EmbeddingNet(TINY_NETWORK).state_dict(),
+                   run / "snapshots" / f"ep{step:06d}.pt")
+    got = select.select(run, tmp_path / "set", shots=(1,), min_files=3, log=lambda _s: None)
+    assert set(got["table"]) == {"ep000100", "ep000200"}
+    assert got["best"] == max(got["mean"], key=lambda n: (got["mean"][n], n))
+    assert json.loads((run / "select.json").read_text())["best"] == got["best"]
+    assert select.main([str(run), "--set", str(tmp_path / "set"), "--shots", "1",
+                        "--min-files", "3", "--export"]) == 0
+    model = load_model(run / "model.pt", device="cpu")
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["training"]["selected"]["snapshot"] == got["best"]
+    want = torch.load(run / "snapshots" / f"{got['best']}.pt", weights_only=True)
+    ref = EmbeddingNet(TINY_NETWORK)
+    ref.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                         for k, v in want.items()})
+    x = torch.randn(3, 32, 63)
+    with torch.no_grad():
+        torch.testing.assert_close(model.net(x), ref.eval()(x), rtol=1e-3, atol=1e-3)

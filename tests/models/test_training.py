@@ -128,3 +128,63 @@ def test_training_resumes_from_its_checkpoint(toy_corpus: Path, tmp_path: Path):
     cfg.alpha = 0.25
     with pytest.raises(ValueError, match="other settings"):
         train(cfg, log=lambda _m: None)
+
+
+def _fake_teacher(corpus_dir: Path, dim: int = 24) -> Corpus:
+    """A teacher cache that knows each clip's class: a class direction plus noise."""
+    corpus = Corpus.open(corpus_dir)
+    classes = sorted({c.cls for c in corpus.meta})
+    rng = np.random.default_rng(5)
+    dirs = rng.standard_normal((len(classes), dim))
+    rows = [dirs[classes.index(c.cls)] + 0.3 * rng.standard_normal(dim) for c in corpus.meta]
+    np.save(corpus_dir / "teacher-aisfx.npy", np.asarray(rows, np.float16))
+    return corpus
+
+
+def test_distillation_learns_the_teachers_embedding_and_resumes(toy_corpus: Path,
+                                                                tmp_path: Path):
+    import shutil
+
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(toy_corpus, corpus_dir)
+    _fake_teacher(corpus_dir)
+    cfg = TrainConfig(corpus=str(corpus_dir), out=str(tmp_path / "run"), episodes=30,
+                      n_way=5, k_shot=2, n_query=4, arch="tiny", val_every=10, val_episodes=3,
+                      augment=False, threads=1, device="cpu", distill="aisfx",
+                      distill_weight=1.0, snapshot_every=15, classes="all")
+    torch.manual_seed(0)
+    train(cfg, log=lambda _m: None)
+    log = [json.loads(line) for line in (tmp_path / "run/log.jsonl").read_text().splitlines()]
+    assert all("distill" in r for r in log)
+    assert log[-1]["distill"] < log[0]["distill"]  # the head learns to predict the teacher
+    assert sorted(p.name for p in (tmp_path / "run/snapshots").iterdir()) == [
+        "ep000015.pt", "ep000030.pt"]
+    state = torch.load(tmp_path / "run/last.pt", weights_only=False)
+    assert state["head"] is not None
+    # the head is training-only: the shipped weights are the plain network
+    model = load_model(tmp_path / "run/model.pt")
+    assert not any(k.startswith("head") for k in model.net.state_dict())
+    meta = json.loads((tmp_path / "run/model.json").read_text())
+    assert meta["training"]["distill"] == {"teacher": "aisfx", "weight": 1.0}
+    assert "--distill aisfx" in meta["training"]["command"]
+    # resuming restores the head and continues
+    cfg.episodes = 40
+    train(cfg, log=lambda _m: None)
+    log = [json.loads(line) for line in (tmp_path / "run/log.jsonl").read_text().splitlines()]
+    assert log[-1]["episode"] == 40
+
+
+def test_distillation_without_or_with_a_stale_teacher_cache_says_what_to_run(
+        toy_corpus: Path, tmp_path: Path):
+    import shutil
+
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(toy_corpus, corpus_dir)
+    cfg = TrainConfig(corpus=str(corpus_dir), out=str(tmp_path / "run"), episodes=2,
+                      n_way=5, k_shot=2, n_query=4, arch="tiny", threads=1, device="cpu",
+                      distill="aisfx")
+    with pytest.raises(ValueError, match=r"teacher_embed\.py --teacher aisfx --corpus"):
+        train(cfg, log=lambda _m: None)
+    np.save(corpus_dir / "teacher-aisfx.npy", np.zeros((3, 8), np.float16))
+    with pytest.raises(ValueError, match="does not match the corpus"):
+        train(cfg, log=lambda _m: None)

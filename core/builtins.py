@@ -1,0 +1,247 @@
+"""Built-in examples: what lets a bundled tree label a library before the user teaches it.
+
+``resources/builtins/builtins.npz`` (made by ``python -m models.builtins``) holds, for each
+bundled tree, a few embeddings a node of corpus clips, made with one model. A tree made from
+a bundled one (``create_tree(..., from_default=...)``) records where they come from
+(``trees.builtins_from``) and, node by node, which bundled node's examples it carries
+(``nodes.builtin``: renaming or moving the node keeps them; a node the user adds has none
+until taught). ``trees.builtins_off`` switches them off for one tree.
+
+Built-ins are used only when the library's embeddings come from the very model that made
+them (same model id); otherwise they are ignored, and :func:`status` says so.
+
+How they combine with the user's own examples is the classifier's rule (see
+:mod:`core.classify`).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, select, update
+
+from core.errors import TreeError
+from core.library import Library
+from core.schema import models, nodes, trees
+from core.trees import Tree, _key, default_trees, load_default, read_tree
+
+FORMAT = 1
+#: The tree a fresh library gets (``ensure_default_tree``).
+DEFAULT_TREE = "producer"
+
+
+@dataclass(frozen=True)
+class BuiltinSet:
+    """One bundled tree's built-in examples."""
+
+    tree: str
+    model_id: str
+    paths: tuple[str, ...]  # node paths as in the bundled tree, "/" joined
+    node: np.ndarray  # (n,) index into paths
+    emb: np.ndarray  # (n, dim) float32
+    spread: float  # 95th percentile distance of a corpus clip to its node's nearest example
+    temperature: float  # softmax scale the classifier uses while these are in use
+
+
+def resource_path() -> Path:
+    """Where the built-ins file is (inside the package, or PyInstaller's bundle)."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "resources" / "builtins" / "builtins.npz"
+    return Path(str(resources.files("resources").joinpath("builtins", "builtins.npz")))
+
+
+@functools.lru_cache(maxsize=4)
+def _read(path: str, mtime_ns: int) -> dict[str, BuiltinSet]:
+    try:
+        data = np.load(path, allow_pickle=False)
+        if int(data["format"]) != FORMAT:
+            return {}
+        model_id = str(data["model_id"])
+        out = {}
+        for name in (str(t) for t in data["trees"]):
+            out[name] = BuiltinSet(
+                name, model_id, tuple(str(p) for p in data[f"{name}/paths"]),
+                data[f"{name}/node"].astype(np.int64), data[f"{name}/emb"].astype(np.float32),
+                float(data[f"{name}/spread"]), float(data[f"{name}/temperature"]))
+        return out
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def load_all(path: Path | None = None) -> dict[str, BuiltinSet]:
+    """Every bundled tree's built-ins ({} when the file is missing or unreadable)."""
+    path = path or resource_path()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _read(str(path), mtime)
+
+
+def shipped_model_id(path: Path | None = None) -> str | None:
+    """The model id the built-ins file was made with (None: no usable file)."""
+    sets = load_all(path)
+    return next(iter(sets.values())).model_id if sets else None
+
+
+# -- trees and their built-ins -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TreeBuiltins:
+    """What a tree's built-ins are, as stored in the library."""
+
+    source: str | None  # bundled tree name, None: the tree has none
+    off: bool
+    node_paths: dict[int, str]  # node id → bundled node path
+
+
+def tree_builtins(conn: Connection, tree: Tree) -> TreeBuiltins:
+    row = conn.execute(select(trees.c.builtins_from, trees.c.builtins_off)
+                       .where(trees.c.id == tree.id)).one()
+    mapped = {int(r[0]): str(r[1]) for r in conn.execute(
+        select(nodes.c.id, nodes.c.builtin).where(
+            (nodes.c.tree_id == tree.id) & nodes.c.builtin.is_not(None)))}
+    return TreeBuiltins(row[0], bool(row[1]), mapped)
+
+
+def mark_from_default(conn: Connection, tree: Tree, default: str) -> None:
+    """Record that ``tree`` was made from the bundled tree ``default``: every node whose
+    path is a path of that tree carries its built-ins."""
+    bundled = {_key(p): p for p in _bundled_paths(default)}
+    rows = [{"nid": n, "b": bundled[_key(tree.path_str(n))]} for n in tree.walk()
+            if _key(tree.path_str(n)) in bundled]
+    conn.execute(update(trees).where(trees.c.id == tree.id)
+                 .values(builtins_from=default, builtins_off=False))
+    if rows:
+        from sqlalchemy import bindparam
+
+        conn.execute(update(nodes).where(nodes.c.id == bindparam("nid"))
+                     .values(builtin=bindparam("b")), rows)
+
+
+def _bundled_paths(default: str) -> list[str]:
+    data = load_default(default)
+    out: list[str] = []
+    stack: list[tuple[dict[str, Any], str]] = [(n, "") for n in reversed(data["nodes"])]
+    while stack:
+        node, prefix = stack.pop()
+        path = prefix + node["name"]
+        out.append(path)
+        stack.extend((c, path + "/") for c in reversed(node.get("children", [])))
+    return out
+
+
+def set_builtins(lib: Library, tree_name: str, on: bool, source: str | None = None) -> str:
+    """Switch a tree's built-ins on or off; returns the bundled tree they come from.
+
+    Switching on a tree that never had any (made empty or imported) needs ``source``, the
+    bundled tree whose nodes it matches by path (a tree named like a bundled one matches
+    that one); nodes already mapped keep their mapping.
+    """
+    with lib.transaction() as conn:
+        tree = read_tree(conn, tree_name)
+        current = tree_builtins(conn, tree)
+        if not on:
+            conn.execute(update(trees).where(trees.c.id == tree.id).values(builtins_off=True))
+            return current.source or ""
+        if source is None:
+            source = current.source
+        if source is None:
+            by_key = {_key(n): n for n in default_trees()}
+            source = by_key.get(_key(tree.name))
+        if source is None:
+            raise TreeError(f"tree {tree.name!r} was not made from a bundled tree: say whose "
+                            f"built-ins it takes ({', '.join(default_trees())})")
+        source = load_default(source)["name"]  # checks the name, normalises its case
+        if current.source != source or not current.node_paths:
+            # match by path the nodes that have no mapping yet
+            bundled = {_key(p): p for p in _bundled_paths(source)}
+            from sqlalchemy import bindparam
+
+            rows = [{"nid": n, "b": bundled[_key(tree.path_str(n))]} for n in tree.walk()
+                    if n not in current.node_paths and _key(tree.path_str(n)) in bundled]
+            if rows:
+                conn.execute(update(nodes).where(nodes.c.id == bindparam("nid"))
+                             .values(builtin=bindparam("b")), rows)
+        conn.execute(update(trees).where(trees.c.id == tree.id)
+                     .values(builtins_from=source, builtins_off=False))
+        return source
+
+
+@dataclass(frozen=True)
+class Active:
+    """The built-ins a tree uses now: per node id, its examples (rows of ``emb``)."""
+
+    node_ids: np.ndarray  # (n,) node id of each example
+    emb: np.ndarray  # (n, dim)
+    spread: float
+    temperature: float = 2.0
+
+
+def status(lib: Library, tree: Tree, model_key: int | None) -> tuple[str, Active | None]:
+    """(what to say, the built-ins in use or None).
+
+    The message is one of "on", "off", "none" (the tree has no bundled source), "stale"
+    (made by another model than the library's embeddings), "missing" (no built-ins file).
+    """
+    with lib.reading() as conn:
+        tb = tree_builtins(conn, tree)
+        model_id = None if model_key is None else conn.execute(
+            select(models.c.model_id).where(models.c.id == model_key)).scalar()
+    if tb.source is None:
+        return "none", None
+    if tb.off:
+        return "off", None
+    sets = load_all()
+    bset = sets.get(tb.source)
+    if bset is None:
+        return "missing", None
+    if model_id is not None and bset.model_id != model_id:
+        return "stale", None
+    index = {p: i for i, p in enumerate(bset.paths)}
+    ids, rows = [], []
+    for node_id, path in tb.node_paths.items():
+        if node_id not in tree.nodes:
+            continue
+        i = index.get(path)
+        if i is None:
+            continue
+        hit = np.flatnonzero(bset.node == i)
+        ids.extend([node_id] * len(hit))
+        rows.extend(hit.tolist())
+    if not rows:
+        return "on", None
+    return "on", Active(np.array(ids, dtype=np.int64), bset.emb[rows], bset.spread,
+                        bset.temperature)
+
+
+def ensure_default_tree(lib: Library) -> str | None:
+    """A library without any tree, whose files are embedded by the model the built-ins
+    were made with, gets the bundled :data:`DEFAULT_TREE` (with its built-ins); returns
+    its name, or None when nothing was made (trees already there, or built-ins that could
+    not label these embeddings)."""
+    from core.classify import current_model_key
+    from core.trees import create_tree, list_trees
+
+    if list_trees(lib):
+        return None
+    key = current_model_key(lib)
+    if key is None:
+        return None
+    with lib.reading() as conn:
+        model_id = conn.execute(select(models.c.model_id).where(models.c.id == key)).scalar()
+    sets = load_all()
+    if DEFAULT_TREE not in sets or sets[DEFAULT_TREE].model_id != model_id:
+        return None
+    try:
+        create_tree(lib, DEFAULT_TREE, from_default=DEFAULT_TREE)
+    except TreeError:
+        return None  # made meanwhile by another process
+    return DEFAULT_TREE

@@ -1,0 +1,274 @@
+"""Built-in examples of the bundled trees: the shipped file is fresh and small, and the
+classifier uses them like examples — the user's own outweigh them, a tree can switch them
+off, a custom node has none, a library embedded by another model ignores them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import core.builtins as bi
+from core.classify import Classifier, ClassifyError, file_labels
+from core.errors import TreeError
+from core.labeltext import BUILTIN_MARK, record_text
+from core.library import Library, SampleRecord
+from core.supports import add_supports
+from core.trees import add_node, create_tree, default_trees, load_default, rename_node
+
+DIM = 8
+REGENERATE = "nice -n 10 python -m models.builtins"
+
+
+def _bundled_paths(name: str) -> set[str]:
+    out: set[str] = set()
+    stack = [(n, "") for n in load_default(name)["nodes"]]
+    while stack:
+        node, prefix = stack.pop()
+        out.add(prefix + node["name"])
+        stack.extend((c, prefix + node["name"] + "/") for c in node.get("children", []))
+    return out
+
+
+# -- the shipped file ---------------------------------------------------------------------
+
+def test_shipped_builtins_belong_to_the_shipped_weights() -> None:
+    """Stale built-ins (weights retrained, file not regenerated) fail here."""
+    sidecar = Path(__file__).resolve().parents[2] / "models" / "weights" / "sampletree.json"
+    if not sidecar.is_file():
+        pytest.skip("no shipped weights")
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    weights = sidecar.with_suffix(".pt")
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == meta["sha256"]
+    model_id = f"{meta['name']}-{meta['version']}-{meta['sha256'][:12]}"
+    shipped = bi.shipped_model_id()
+    assert shipped == model_id, (
+        f"resources/builtins/builtins.npz was made with {shipped}, the shipped weights are "
+        f"{model_id}: regenerate it with `{REGENERATE}`")
+    for name, bset in bi.load_all().items():
+        assert bset.emb.shape[1] == meta["embedding_dim"], name
+
+
+def test_shipped_builtins_cover_every_mapped_node_and_fit_in_two_megabytes() -> None:
+    from models.builtins import MAPPING, check_mapping
+
+    check_mapping()  # every mapped node is a node of its bundled tree
+    path = bi.resource_path()
+    assert path.stat().st_size <= 2 * 1024 * 1024
+    sets = bi.load_all()
+    assert set(sets) == set(default_trees()) == set(MAPPING)
+    for name, bset in sets.items():
+        assert set(bset.paths) == set(MAPPING[name]) <= _bundled_paths(name)
+        counts = np.bincount(bset.node, minlength=len(bset.paths))
+        assert counts.min() >= 1 and counts.max() <= 24, name
+        assert np.isfinite(bset.emb).all() and bset.spread > 0 and bset.temperature > 0
+    with np.load(path) as raw:
+        assert raw["producer/emb"].dtype == np.float16
+
+
+# -- a tiny built-ins file and embeddings of our own ------------------------------------------
+
+CENTRES = {"Drums/Kick": np.r_[6, 0, 0, 0, 0, 0, 0, 0.0],
+           "Drums/Snare": np.r_[0, 6, 0, 0, 0, 0, 0, 0.0],
+           "Bass/Synth Bass": np.r_[0, 0, 6, 0, 0, 0, 0, 0.0]}
+
+
+def write_builtins(path: Path, model_id: str = "m-1-abc") -> Path:
+    rng = np.random.default_rng(1)
+    paths = sorted(CENTRES)
+    emb = np.concatenate([CENTRES[p] + 0.2 * rng.standard_normal((3, DIM)) for p in paths])
+    np.savez(path, model_id=np.array(model_id), format=np.array(bi.FORMAT),
+             trees=np.array(["producer"]), **{
+                 "producer/paths": np.array(paths),
+                 "producer/node": np.repeat(np.arange(len(paths)), 3).astype(np.int16),
+                 "producer/emb": emb.astype(np.float16),
+                 "producer/spread": np.array(1.0, np.float32),
+                 "producer/temperature": np.array(1.0, np.float32)})
+    return path
+
+
+@pytest.fixture
+def fake_builtins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = write_builtins(tmp_path / "builtins.npz")
+    monkeypatch.setattr(bi, "resource_path", lambda: path)
+    return path
+
+
+def add_files(lib: Library, model_id: str = "m-1-abc") -> dict[str, int]:
+    """Four kicks, four snares, four basses near the built-ins, and a twin of kick0."""
+    model = lib.ensure_model(model_id, name="m", version="1", sha256="abc", dim=DIM,
+                             trained=True, features={})
+    rng = np.random.default_rng(2)
+    embs: dict[str, np.ndarray] = {}
+    for name, centre in (("kick", CENTRES["Drums/Kick"]), ("snare", CENTRES["Drums/Snare"]),
+                         ("bass", CENTRES["Bass/Synth Bass"])):
+        for i in range(4):
+            embs[f"/lib/{name}{i}.wav"] = (centre + 0.3 * rng.standard_normal((2, DIM))
+                                           ).astype(np.float32)
+    # kick0, pushed a third of the way towards the snares: still nearer the kicks
+    embs["/lib/kick0.wav"] = (CENTRES["Drums/Kick"] * 0.7 + CENTRES["Drums/Snare"] * 0.3
+                              + np.zeros((2, DIM))).astype(np.float32)
+    embs["/lib/twin.wav"] = embs["/lib/kick0.wav"] + np.float32(0.01)
+    lib.write_batch([SampleRecord(path=p, root_id=None, size=1, mtime_ns=1, status="ok",
+                                  starts=np.arange(len(e)) * 0.5, loudness=np.zeros(len(e)),
+                                  embeddings=e, model_id=model, duration_s=1.0)
+                     for p, e in embs.items()])
+    return {p: k.id for p, k in lib.known_samples().items()}
+
+
+def labels(lib: Library, tree: str = "producer") -> dict[str, dict]:
+    return {Path(r["path"]).stem: r for r in file_labels(lib, tree)}
+
+
+def test_zero_examples_label_a_library_with_the_builtins(library: Library,
+                                                         fake_builtins: Path) -> None:
+    add_files(library)
+    create_tree(library, "producer", from_default="producer")
+    report = Classifier(library).refresh("producer")
+    assert report.builtins == "on" and report.supports == 0 and report.classes == 3
+    got = labels(library)
+    for name in ("kick1", "kick2", "kick0", "twin"):
+        assert got[name]["leaf"] == "Drums/Kick", name
+    assert got["snare1"]["leaf"] == "Drums/Snare" and got["bass1"]["leaf"] == "Bass/Synth Bass"
+    assert got["kick1"]["node"] == "Drums/Kick" and not got["kick1"]["unknown"]
+    # kick0 and its twin lie farther from every built-in than the built-ins' own spread
+    assert got["kick0"]["unknown"] and got["twin"]["unknown"]
+    known = [r for r in got.values() if not r["unknown"]]
+    assert len(known) == 11 and all(r["builtin"] for r in known)
+    assert record_text(got["kick1"]) == f"Drums/Kick {BUILTIN_MARK}"
+    assert report.builtin_only_files == 11
+    exp = Classifier(library).explain("producer", ids_of(library)["/lib/kick1.wav"])
+    assert exp["nearest_supports"] == []
+    assert [b["node"] for b in exp["nearest_builtins"]] == ["Drums/Kick"] * 3
+
+
+def ids_of(lib: Library) -> dict[str, int]:
+    return {p: k.id for p, k in lib.known_samples().items()}
+
+
+def test_user_examples_outweigh_the_builtins_near_them(library: Library,
+                                                       fake_builtins: Path) -> None:
+    """kick0 taught as a snare: it and its near twin follow the user; the other kicks keep
+    the built-ins' Kick; labels on taught classes lose the built-in mark."""
+    ids = add_files(library)
+    create_tree(library, "producer", from_default="producer")
+    add_supports(library, "producer", "Drums/Snare", [ids["/lib/kick0.wav"]])
+    Classifier(library).refresh("producer")
+    got = labels(library)
+    assert got["kick0"]["node"] == "Drums/Snare" and got["kick0"]["support"]
+    assert got["twin"]["leaf"] == "Drums/Snare"
+    assert [got[f"kick{i}"]["leaf"] for i in (1, 2, 3)] == ["Drums/Kick"] * 3
+    assert not got["twin"]["builtin"] and not got["snare1"]["builtin"]
+    assert got["kick1"]["builtin"] and got["bass1"]["builtin"]
+    assert not record_text(got["snare1"]).endswith(BUILTIN_MARK)
+
+
+def test_switching_builtins_off_and_on(library: Library, fake_builtins: Path) -> None:
+    ids = add_files(library)
+    create_tree(library, "producer", from_default="producer")
+    bi.set_builtins(library, "producer", False)
+    with pytest.raises(ClassifyError, match="no examples yet"):
+        Classifier(library).refresh("producer")
+    add_supports(library, "producer", "Drums/Snare", [ids["/lib/snare0.wav"]])
+    report = Classifier(library).refresh("producer")
+    assert report.builtins == "off" and report.classes == 1
+    assert {r["leaf"] for r in labels(library).values()} == {"Drums/Snare"}
+    assert bi.set_builtins(library, "producer", True) == "producer"
+    report = Classifier(library).refresh("producer")
+    assert report.builtins == "on" and report.classes == 3
+    assert labels(library)["kick1"]["leaf"] == "Drums/Kick"
+
+
+def test_a_tree_made_from_a_bundled_one_keeps_them_a_custom_node_has_none(
+        library: Library, fake_builtins: Path) -> None:
+    ids = add_files(library)
+    create_tree(library, "mine", from_default="producer")
+    rename_node(library, "mine", "Drums/Kick", "Kicks")  # renaming keeps them
+    add_node(library, "mine", "Drums/808")
+    Classifier(library).refresh("mine")
+    got = labels(library, "mine")
+    assert got["kick1"]["leaf"] == "Drums/Kicks"
+    assert "Drums/808" not in {r["leaf"] for r in got.values()}
+    add_supports(library, "mine", "Drums/808", [ids["/lib/kick2.wav"]])  # taught: it counts
+    report = Classifier(library).refresh("mine")
+    assert report.classes == 4 and labels(library, "mine")["kick2"]["node"] == "Drums/808"
+    # an empty tree (or an imported one) has none until switched on from a bundled tree
+    create_tree(library, "empty")
+    add_node(library, "empty", "Drums/Kick")
+    with pytest.raises(ClassifyError, match="no examples yet"):
+        Classifier(library).refresh("empty")
+    with pytest.raises(TreeError, match="not made from a bundled tree"):
+        bi.set_builtins(library, "empty", True)
+    assert bi.set_builtins(library, "empty", True, "producer") == "producer"
+    Classifier(library).refresh("empty")
+    assert labels(library, "empty")["kick1"]["leaf"] == "Drums/Kick"
+
+
+def test_builtins_of_another_model_are_not_used(library: Library, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = write_builtins(tmp_path / "stale.npz", model_id="m-2-other")
+    monkeypatch.setattr(bi, "resource_path", lambda: stale)
+    add_files(library)
+    create_tree(library, "producer", from_default="producer")
+    with pytest.raises(ClassifyError, match="no examples yet"):
+        Classifier(library).refresh("producer")
+    with Library(tmp_path / "other.sqlite") as other:
+        add_files(other)
+        assert bi.ensure_default_tree(other) is None  # they could not label it
+
+
+def test_a_fresh_library_gets_the_producer_tree_once(library: Library,
+                                                     fake_builtins: Path) -> None:
+    assert bi.ensure_default_tree(library) is None  # nothing embedded yet
+    add_files(library)
+    assert bi.ensure_default_tree(library) == "producer"
+    assert bi.ensure_default_tree(library) is None  # it has a tree now
+    reports = Classifier(library).refresh_all()
+    assert [r.tree for r in reports] == ["producer"] and reports[0].files == 13
+
+
+def test_a_library_made_before_builtins_gets_the_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    from core.schema import MIGRATIONS, SCHEMA_VERSION
+
+    path = tmp_path / "old.sqlite"
+    Library(path).close()
+    with sqlite3.connect(path) as conn:  # as the release before built-ins left it
+        conn.execute("ALTER TABLE trees DROP COLUMN builtins_off")
+        conn.execute("ALTER TABLE trees DROP COLUMN builtins_from")
+        conn.execute("ALTER TABLE nodes DROP COLUMN builtin")
+        conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(bi_migration())}")
+    with Library(path) as lib:
+        assert lib.schema_version == SCHEMA_VERSION
+        create_tree(lib, "producer", from_default="producer")
+        with lib.reading() as conn:
+            tb = bi.tree_builtins(conn, bi.read_tree(conn, "producer"))
+    assert tb.source == "producer" and not tb.off and "Drums/Kick" in tb.node_paths.values()
+
+
+def bi_migration():
+    from core import schema
+
+    return schema._builtins
+
+
+def test_replacing_a_tree_by_import_keeps_the_builtins_of_surviving_nodes(
+        library: Library, fake_builtins: Path) -> None:
+    from core.trees import import_tree, load_tree
+
+    add_files(library)
+    tree = create_tree(library, "producer", from_default="producer")
+    data = tree.to_json()
+    data["nodes"] = [n for n in data["nodes"] if n["name"] != "Bass"]  # Bass goes
+    import_tree(library, data, replace=True)
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, load_tree(library, "producer"))
+    assert tb.source == "producer" and "Drums/Kick" in tb.node_paths.values()
+    assert not any(p.startswith("Bass") for p in tb.node_paths.values())
+    Classifier(library).refresh("producer")
+    got = labels(library)
+    assert got["kick1"]["leaf"] == "Drums/Kick" and got["bass1"]["leaf"] != "Bass/Synth Bass"
