@@ -122,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--tree", metavar="NAME",
                     help="labels from this tree (default: the only tree, if there is one)")
     _add_analysis_args(ls)
+    ls.add_argument("--peaks", action="store_true",
+                    help="each file's waveform thumbnail: a sparkline, or with --json a "
+                         "'peaks' field of 256 hex digits (64 column peaks, then 64 RMS "
+                         "levels; 00 = -60 dBFS or less, ff = 0 dBFS)")
     for module in _command_modules():
         module.register(sub)
     return p
@@ -389,6 +393,8 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
                 or not ((k.status == "error" and k.content_hash is not None)  # as the scanner
                         or (k.status == "ok" and k.model_id in keys))):
             return None
+        if k.status == "ok" and not k.has_peaks:
+            return None  # its waveform thumbnail is to be made (decoded, not embedded)
         walked.add(e.path)
     if problems or not walked.isdisjoint(unanalysed):
         return None
@@ -517,6 +523,9 @@ def _print_report(report: Any) -> None:
               "fingerprints (not embedded again)")
     if line := skipped_summary(r.skipped):
         print(f"  {line}")
+    if n := getattr(r, "thumbnails_added", 0):
+        print(f"  added waveform thumbnails to {n} unchanged "
+              f"{'file' if n == 1 else 'files'} (not embedded again)")
     # Problems the library keeps no record of (unreadable folders, loops, files that
     # vanished) are all printed; the files on record are listed by `ls --problems`.
     unlisted = list(getattr(r, "unlisted", []))
@@ -587,7 +596,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
             analysis=_analysis_filter(args))), args.sort)
         tree, labels = _labels_for_ls(library, args.tree)
         dup_group = _exact_duplicate_groups(library) if args.json else {}
+        if args.peaks:
+            from core import thumbnail
+
+            thumbs = thumbnail.peaks_by_path(library)
     for row in rows:
+        if args.peaks:
+            blob = thumbs.get(row["path"])
+            row["peaks"] = None if blob is None else blob.hex()
         lab = labels.get(row["path"])
         row["label"] = None if lab is None else ("unknown" if lab["unknown"] else lab["node"])
         row["confidence"] = None if lab is None else lab["confidence"]
@@ -609,7 +625,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
             label = (f"  [{row['_text']}]" if row["state"] == UNLABELED
                      else f"  [{row['_text']} {row['confidence']:.2f}]")
         more = _analysis_text(row) if args.long else ""
-        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {row['path']}{label}{more}{extra}")
+        wave = ""
+        if args.peaks:
+            wave = (thumbnail.sparkline(bytes.fromhex(row["peaks"])) if row["peaks"]
+                    else " " * 32) + "  "
+        print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {wave}{row['path']}{label}{more}"
+              f"{extra}")
     if tree is None:
         print(f"{len(rows)} files", file=sys.stderr)
     else:

@@ -95,6 +95,10 @@ def machine_info(device: str) -> dict[str, Any]:
 
 # -- the library on disk -------------------------------------------------------------------------
 
+#: scans make waveform thumbnails (``--no-thumbnails``: not, to measure what they cost)
+THUMBNAILS = True
+
+
 def leaf_folders(library_dir: Path) -> list[tuple[str, int]]:
     """(relative folder, audio files) of every folder that directly holds audio files."""
     from bench.gen_library import read_manifest
@@ -208,7 +212,8 @@ def _decode_pass(paths: list[str], jobs: int, logmel: Any | None) -> dict[str, A
         while pending or followups or inflight:
             while len(inflight) < max_inflight and (pending or followups):
                 task = followups.popleft() if followups else pending.popleft()
-                inflight[pool.submit(_decode_task, *task[:3], params, *task[3:])] = task[0]
+                inflight[pool.submit(_decode_task, *task[:3], params, *task[3:],
+                                     THUMBNAILS)] = task[0]
             done, _ = wait(list(inflight), timeout=0.2, return_when=FIRST_COMPLETED)
             for fut in done:
                 inflight.pop(fut)
@@ -462,7 +467,7 @@ def run_scan_child(launcher: Launcher, library: Path, dirs: list[str], jobs: int
     network, untrained, as before the shipped weights existed)."""
     result_path = work / f"{library.stem}.result.json"
     spec = {"library": str(library), "dirs": dirs, "jobs": jobs, "model_device": model_device,
-            "model_path": model_path, "result": str(result_path)}
+            "model_path": model_path, "result": str(result_path), "peaks": THUMBNAILS}
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
@@ -520,7 +525,8 @@ def _child_main(spec_json: str) -> int:
     t_import = time.perf_counter() - t0
     db = Path(spec["library"])
     lib = Library(db)
-    rep = scan(lib, spec["dirs"], model, options=ScanOptions(jobs=spec["jobs"]))
+    rep = scan(lib, spec["dirs"], model,
+               options=ScanOptions(jobs=spec["jobs"], peaks=spec.get("peaks", True)))
     before = db_sizes(db)
     with sqlite3.connect(db, isolation_level=None) as raw:
         n_windows = raw.execute("SELECT count(*) FROM windows").fetchone()[0]
@@ -562,7 +568,7 @@ def bench_rescan(library: Path, dirs: list[str], jobs: int, repeat: int) -> dict
             known = lib.known_samples()
             t_known = time.perf_counter() - t
             t = time.perf_counter()
-            rep = scan(lib, dirs, None, options=ScanOptions(jobs=jobs))
+            rep = scan(lib, dirs, None, options=ScanOptions(jobs=jobs, peaks=THUMBNAILS))
             t_scan = time.perf_counter() - t
             runs.append({"seconds": t_scan, "report_seconds": rep.seconds, "walk_s": t_walk,
                          "known_samples_s": t_known, "found": rep.found,
@@ -785,7 +791,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="scratch folder for the libraries (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep the scratch libraries")
     p.add_argument("--json", type=Path, default=None, help="save every figure here")
+    p.add_argument("--no-thumbnails", action="store_true",
+                   help="scan without waveform thumbnails (ScanOptions.peaks=False)")
     args = p.parse_args(argv)
+    global THUMBNAILS
+    THUMBNAILS = not args.no_thumbnails
 
     library_dir = args.library_dir.resolve()
     if not library_dir.is_dir():

@@ -22,6 +22,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from core import thumbnail
 from core.audio_ffmpeg import FFMPEG_EXTENSIONS, FFmpegSound, file_phrase, read_head, sniff
 from core.dupsig import PcmHasher
 from core.dupsig import signature as dup_signature
@@ -98,6 +99,8 @@ class Segment:
     # and in segment 0 the file's near-duplicate signature
     audio_hash: str | None = None
     dup_signature: bytes | None = None
+    #: waveform thumbnail of the samples this segment owns (core.thumbnail)
+    envelope: thumbnail.PartialEnvelope | None = None
 
 
 #: Longest part of libsndfile's own words kept in a reason.
@@ -317,10 +320,12 @@ def _loudness_db(windows: np.ndarray) -> np.ndarray:
 
 
 def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
-                   k0: int, k1: int, *, meter: Any = None, keep_signal: bool = False) -> Segment:
+                   k0: int, k1: int, envelope: bool = True, *, meter: Any = None,
+                   keep_signal: bool = False) -> Segment:
     """Decode windows ``k0..k1-1`` of a file, mono at ``params.sample_rate``, gated.
 
-    For core.analysis: ``meter`` (a ``LevelMeter``) is fed the raw blocks read, and
+    With ``envelope``, the segment also carries the thumbnail envelope of its samples. For
+    core.analysis: ``meter`` (a ``LevelMeter``) is fed the raw blocks read, and
     ``keep_signal`` keeps the segment's resampled audio in ``Segment.signal``."""
     path = Path(path)
     target, sr = params.sample_rate, info.sample_rate
@@ -358,6 +363,14 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         raise AudioError("the file holds no audio data (header promises more than is there)")
     y = mono if sr == target else soxr.resample(mono, sr, target, quality="HQ")
     offset = src_a * target // sr
+    part = None
+    if envelope:
+        # -- waveform thumbnail: this segment owns samples [its first window's start, the
+        # next segment's first window's start), the last one up to the end of the file.
+        # Made here, while ``y`` is still in the CPU's cache (after the windows are cut
+        # it cost 4x as much: 0.18 vs 0.05 ms a file).
+        own_b = int(all_starts[k1]) if k1 < len(all_starts) else n_out
+        part = thumbnail.partial(y, offset, int(all_starts[k0]), own_b, n_out)
     idx = starts[:, None] - offset + np.arange(params.win)[None, :]
     padded = np.concatenate([y, np.zeros(params.win, dtype=np.float32)])
     idx = np.clip(idx, 0, len(padded) - 1)
@@ -377,6 +390,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         signal=y if keep_signal else None,
         audio_hash=hasher.hexdigest(),
         dup_signature=dup_signature(y, target) if k0 == 0 else None,
+        envelope=part,
     )
 
 

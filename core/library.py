@@ -73,6 +73,8 @@ class KnownSample:
     model_id: int | None
     content_hash: str | None
     n_windows: int = 0
+    #: the library holds its waveform thumbnail (core.thumbnail)
+    has_peaks: bool = False
 
 
 @dataclass
@@ -98,6 +100,7 @@ class SampleRecord:
     sample_id: int | None = None  # set when rewriting a known sample
     #: core.analysis.Analysis.as_row() (None: none made; a rewritten file loses its old one)
     analysis: dict[str, Any] | None = None
+    peaks: bytes | None = None  # waveform thumbnail (core.thumbnail); None: none
 
 
 _DAMAGE_WORDS = ("malformed", "corrupt", "not a database", "file is encrypted")
@@ -575,9 +578,11 @@ class Library:
     def known_samples(self) -> dict[str, KnownSample]:
         cols = (samples.c.id, samples.c.path, samples.c.size, samples.c.mtime_ns,
                 samples.c.status, samples.c.model_id, samples.c.content_hash,
-                samples.c.n_windows)
+                samples.c.n_windows, schema.peaks.c.sample_id.is_not(None))
+        query = select(*cols).select_from(
+            samples.outerjoin(schema.peaks, schema.peaks.c.sample_id == samples.c.id))
         with self.reading() as conn:
-            return {r[1]: KnownSample(*r) for r in conn.execute(select(*cols))}
+            return {r[1]: KnownSample(*r) for r in conn.execute(query)}
 
     def write_batch(self, records: Sequence[SampleRecord]) -> None:
         """Insert or rewrite a batch of files and their windows in one transaction.
@@ -598,6 +603,8 @@ class Library:
             window_rows: list[dict[str, Any]] = []
             analysis_rows: list[dict[str, Any]] = []
             rewritten: list[int] = []
+            peak_rows: list[tuple[int, bytes]] = []  # waveform thumbnails
+            peakless: list[int] = []
             for rec in records:
                 values = {
                     "root_id": rec.root_id, "path": rec.path, "size": rec.size,
@@ -620,6 +627,10 @@ class Library:
                     rewritten.append(sid)
                 if rec.analysis is not None:
                     analysis_rows.append({**rec.analysis, "sample_id": sid})
+                if rec.peaks is not None:
+                    peak_rows.append((sid, rec.peaks))
+                elif rec.sample_id is not None or rec.path in existing:
+                    peakless.append(sid)  # rewritten without one: the old one is stale
                 if rec.starts is None or not len(rec.starts):
                     continue
                 emb = rec.embeddings
@@ -643,6 +654,10 @@ class Library:
                 conn.execute(insert(windows), window_rows)
             if analysis_rows:
                 conn.execute(insert(schema.analysis), analysis_rows)
+            from core import thumbnail
+
+            thumbnail.drop_peaks(conn, peakless)
+            thumbnail.write_peaks(conn, peak_rows)
 
     # -- analysis (core/analysis) --------------------------------------------------------
 

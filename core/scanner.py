@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core import thumbnail
 from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
@@ -65,6 +66,8 @@ class ScanOptions:
     batch_windows: int = 32
     commit_files: int = 64
     commit_interval_s: float = 2.0
+    #: compute waveform thumbnails while decoding (core.thumbnail)
+    peaks: bool = True
 
 
 @dataclass
@@ -99,6 +102,8 @@ class ScanReport:
     #: unchanged files decoded only for their duplicate fingerprints (core/dupsig.py),
     #: which a library made before those existed gets on its next scan
     fingerprinted: int = 0
+    #: unchanged files given a waveform thumbnail they lacked (decoded, not embedded)
+    thumbnails_added: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -133,7 +138,8 @@ def _stat(path: str) -> tuple[int, int]:
 
 
 def _decode_task(key: int, seg: int, path: str, params: WindowParams,
-                 info: AudioInfo | None, span: tuple[int, int] | None) -> _TaskResult:
+                 info: AudioInfo | None, span: tuple[int, int] | None,
+                 peaks: bool = True) -> _TaskResult:
     """Segment 0 also probes, fingerprints and plans the file; others only decode."""
     res = _TaskResult(key, seg)
     try:
@@ -153,9 +159,9 @@ def _decode_task(key: int, seg: int, path: str, params: WindowParams,
             span = res.plan[0]
         assert span is not None
         if seg == 0:
-            res.segment, res.analysis = _decode_and_analyse(path, info, params, span)
+            res.segment, res.analysis = _decode_and_analyse(path, info, params, span, peaks)
         else:
-            res.segment = decode_segment(path, info, params, *span)
+            res.segment = decode_segment(path, info, params, *span, envelope=peaks)
         res.stat_after = _stat(path)
     except FileNotFoundError:
         res.vanished = True
@@ -186,14 +192,16 @@ def _decode_task(key: int, seg: int, path: str, params: WindowParams,
 # -- analysis (core/analysis): computed on segment 0 in the worker ------------------------
 
 def _decode_and_analyse(path: str, info: AudioInfo, params: WindowParams,
-                        span: tuple[int, int]) -> tuple[Segment, dict[str, Any] | None]:
+                        span: tuple[int, int], envelope: bool = True
+                        ) -> tuple[Segment, dict[str, Any] | None]:
     """Segment 0 decoded as usual, plus the file's analysis from the same read (its raw
     blocks for peak and loudness, its 16 kHz signal for the rest). An analysis that fails
     leaves the file without one; it never fails the file."""
     from core.analysis.level import LevelMeter
 
     meter = LevelMeter(info.sample_rate, info.channels)
-    segment = decode_segment(path, info, params, *span, meter=meter, keep_signal=True)
+    segment = decode_segment(path, info, params, *span, envelope=envelope, meter=meter,
+                             keep_signal=True)
     signal, segment.signal = segment.signal, None  # never sent back to the parent
     return segment, _analysis_row(path, info, params, signal, meter)
 
@@ -231,6 +239,15 @@ def _hash_or_none(path: str) -> str | None:
 
 # -- parent side ------------------------------------------------------------------------
 
+def _file_peaks(segments: list[Segment]) -> bytes | None:
+    """A file's waveform thumbnail from its segments' partial envelopes (all of them,
+    quiet ones included); None when any is missing (thumbnails off)."""
+    parts = [s.envelope for s in segments]
+    if not parts or any(p is None for p in parts):
+        return None
+    return thumbnail.encode(thumbnail.merge(p for p in parts if p is not None))
+
+
 @dataclass
 class _FileJob:
     key: int
@@ -245,15 +262,17 @@ class _FileJob:
     error: str | None = None
     crashes: int = 0
     analysis: dict[str, Any] | None = None
-    #: decoded only for its duplicate fingerprints: not embedded, its record kept as is
-    fingerprint_only: bool = False
+    #: an unchanged file decoded again only for what a library made before them lacks (its
+    #: duplicate fingerprints, its waveform thumbnail, its analysis): not embedded, its
+    #: record kept as is
+    refresh_only: bool = False
 
     def complete(self, embedding: bool) -> bool:
         if self.error is not None:
             return True
         if self.plan is None or len(self.segments) < len(self.plan):
             return False
-        return not embedding or self.fingerprint_only or len(self.embeddings) == len(self.plan)
+        return not embedding or self.refresh_only or len(self.embeddings) == len(self.plan)
 
     def fingerprints(self) -> tuple[str, bytes | None] | None:
         """(decoded-audio hash, near-duplicate signature) of a fully decoded file."""
@@ -438,6 +457,9 @@ class Scanner:
         # unchanged files read only for their fingerprints
         self.dup_rows: list[tuple[str, str | None, bytes | None]] = []
         self.fingerprint_only: set[str] = set()
+        # -- waveform thumbnails of unchanged files that lack one (older libraries)
+        self.peaks_only: set[str] = set()
+        self.ready_peaks: list[tuple[int, bytes]] = []
 
     # -- diff ------------------------------------------------------------------------
 
@@ -475,7 +497,10 @@ class Scanner:
                 report.unchanged += 1
                 if k.id in unfingerprinted:  # duplicates: decoded again, not embedded
                     self.fingerprint_only.add(e.path)
-                    todo.append((e, k))
+                if self.opt.peaks and k.status == "ok" and not k.has_peaks:
+                    self.peaks_only.add(e.path)  # decoded for its thumbnail, not embedded
+                if e.path in self.fingerprint_only or e.path in self.peaks_only:
+                    todo.append((e, k))  # one read for both (Scanner._refresh_only)
             elif (k.status == "missing" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
                   and k.content_hash is not None and not self._needs_decoding(k)):
                 self.lib.move_sample(k.id, e.path, root_id=root_ids[e.root], size=e.size,
@@ -572,15 +597,8 @@ class Scanner:
         e = job.entry
         root_id = self.root_ids[e.root]
         sid = job.known.id if job.known else None
-        if job.fingerprint_only:
-            prints = job.fingerprints()
-            if prints is not None:  # else retried next scan; the record stays as it is
-                self.dup_rows.append((e.path, *prints))
-                report.fingerprinted += 1
-            if sid is not None and job.analysis is not None and sid in self.unanalysed:
-                # the same read fills a missing analysis (core.analysis)
-                self.fp_analysis.append((sid, job.analysis))
-                report.analysed += 1
+        if job.refresh_only:
+            self._refresh_only(job, report)
             return None
         prints = job.fingerprints()
         self.dup_rows.append((e.path, *prints) if prints else (e.path, None, None))
@@ -613,7 +631,36 @@ class Scanner:
             sample_rate=i.sample_rate, channels=i.channels, format=i.format,
             subtype=i.subtype, starts=starts, loudness=loud, embeddings=emb,
             model_id=self.model_key if emb is not None else None, sample_id=sid,
-            analysis=job.analysis)
+            analysis=job.analysis, peaks=_file_peaks(segs))
+
+    def _refresh_only(self, job: _FileJob, report: ScanReport) -> None:
+        """An unchanged file decoded again for what it lacked: its duplicate fingerprints,
+        its thumbnail, its analysis (one read for all three). Nothing is embedded and its
+        record stays as it is."""
+        e = job.entry
+        if e.path in self.fingerprint_only:
+            prints = job.fingerprints()
+            if prints is not None:  # else retried next scan
+                self.dup_rows.append((e.path, *prints))
+                report.fingerprinted += 1
+        if e.path in self.peaks_only:
+            self._thumbnail_only(job, report)
+        sid = job.known.id if job.known else None
+        if sid is not None and job.analysis is not None and sid in self.unanalysed:
+            self.fp_analysis.append((sid, job.analysis))
+            report.analysed += 1
+
+    def _thumbnail_only(self, job: _FileJob, report: ScanReport) -> None:
+        """An unchanged file decoded for the thumbnail it lacked: store only that. A
+        failure or a change seen while reading leaves its record as it was."""
+        if job.error is not None or job.known is None or job.plan is None:
+            return
+        if job.stats - {(job.entry.size, job.entry.mtime_ns)}:
+            return  # changed since the walk: the next scan reads it in full
+        blob = _file_peaks([job.segments[i] for i in sorted(job.segments)])
+        if blob is not None:
+            self.ready_peaks.append((job.known.id, blob))
+            report.thumbnails_added += 1
 
     def _embed_queue(self) -> None:
         if not self.queue or self.model is None:
@@ -640,19 +687,22 @@ class Scanner:
     def _commit(self, report: ScanReport, force: bool = False) -> None:
         due = (len(self.ready) >= self.opt.commit_files
                or time.monotonic() - self.last_commit >= self.opt.commit_interval_s)
-        if not (self.ready or self.to_mark_missing or self.dup_rows) or not (force or due):
+        if not (self.ready or self.to_mark_missing or self.dup_rows or self.ready_peaks) \
+                or not (force or due):
             return
-        with self.lib.transaction():
+        with self.lib.transaction() as conn:
             self.lib.write_batch(self.ready)
             self.lib.mark_missing(self.to_mark_missing)
             write_fingerprints(self.lib, self.dup_rows)
             self.lib.write_analysis(self.fp_analysis)
+            thumbnail.write_peaks(conn, self.ready_peaks)
             if self.scan_id is not None:
                 self.lib.update_scan(self.scan_id, files_done=self.done)
         self.fp_analysis.clear()
         self.ready.clear()
         self.to_mark_missing.clear()
         self.dup_rows.clear()
+        self.ready_peaks.clear()
         self.last_commit = time.monotonic()
 
     def _report_progress(self, message: str = "") -> None:
@@ -744,7 +794,7 @@ class Scanner:
             span = None if seg == 0 else job.plan[seg]  # type: ignore[index]
             try:
                 fut = pool.submit(_decode_task, key, seg, job.entry.path, params,
-                                  job.info if seg else None, span)
+                                  job.info if seg else None, span, self.opt.peaks)
             except BrokenProcessPool:
                 fut = Future()
                 fut.set_exception(BrokenProcessPool("worker died"))
@@ -818,7 +868,8 @@ class Scanner:
                         key, (entry, known) = pending.popleft()
                         self.jobs[key] = _FileJob(
                             key, entry, known,
-                            fingerprint_only=entry.path in self.fingerprint_only)
+                            refresh_only=(entry.path in self.fingerprint_only
+                                          or entry.path in self.peaks_only))
                         submit(key, 0)
                     else:
                         break
@@ -939,7 +990,7 @@ class Scanner:
             followups.extend((res.key, s) for s in range(1, len(res.plan or [])))
         assert res.segment is not None
         job.segments[res.seg] = res.segment
-        if self.model is not None and not job.fingerprint_only:
+        if self.model is not None and not job.refresh_only:
             self.queue.append((res.key, res.seg))
             self.queued_windows += len(res.segment.starts)
 

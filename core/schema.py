@@ -227,6 +227,15 @@ analysis = Table(
     sqlite_with_rowid=False,
 )
 
+
+# Waveform thumbnails (core/thumbnail.py): one small envelope per decoded file.
+peaks = Table(
+    "peaks", metadata,
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 _V1_TABLES = (roots, models, samples, windows)
 _V3_TABLES = (trees, nodes, supports, predictions, relabel_batches, relabel_ops)
 
@@ -307,9 +316,14 @@ def _dup_signatures(conn: Connection) -> None:
                       "ON dup_signatures (audio_hash)"))
 
 
+def _peaks(conn: Connection) -> None:
+    """Waveform thumbnails: an envelope per file, filled by the next scan (no re-embedding)."""
+    metadata.create_all(conn, tables=[peaks])
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis,
-                                                  _dup_signatures]
+                                                  _dup_signatures, _peaks]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -37,6 +37,7 @@ from app.gui.mime import files_mime
 from app.gui.session import Session
 from app.gui.text import folder_in_source, format_name, plain_error
 from app.gui.theme import tokens
+from app.gui.thumbs import WAVE, install_wave_column, wave_header, wave_sort_as, wave_width
 from core.analysis.keys import note_name
 from core.browse import (
     COLUMNS,
@@ -52,7 +53,7 @@ from core.browse import (
 HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
            "duration": "Duration", "format": "Format", "status": "Status",
            "type": "Type", "bpm": "BPM", "key": "Key", "lufs": "LUFS", "peak": "Peak",
-           "bits": "Bits", "rate": "Rate", "channels": "Ch"}
+           "bits": "Bits", "rate": "Rate", "channels": "Ch", WAVE: wave_header}
 #: natural widths (px at the default font); Name and Label give way on a narrow window
 WIDTHS = {"name": 260, "label": 180, "confidence": 86, "duration": 74, "format": 60,
           "folder": 280, "status": 110, "type": 70, "bpm": 56, "key": 50, "lufs": 56,
@@ -60,6 +61,8 @@ WIDTHS = {"name": 260, "label": 180, "confidence": 86, "duration": 74, "format":
 #: what the Status column says for each stored status
 STATUS_TEXT = {"ok": "ok", "error": "unreadable", "missing": "missing", "pending": "scanning"}
 _ANALYSIS = ("type", "bpm", "key", "lufs", "peak", "bits", "rate", "channels")
+#: the snapshot's columns, then the waveform thumbnail (drawn by app/gui/thumbs.py)
+TABLE_COLUMNS = (*COLUMNS, WAVE)
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -180,7 +183,9 @@ class LibraryModel(QAbstractTableModel):
         self._recompute()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self.sort_column = COLUMNS[column]
+        self.sort_column = TABLE_COLUMNS[column]
+        if self.sort_column == WAVE:
+            self.sort_column = wave_sort_as
         self.descending = order == Qt.SortOrder.DescendingOrder
         self._recompute()
 
@@ -210,19 +215,21 @@ class LibraryModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.view)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(TABLE_COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[COLUMNS[section]]
+            return HEADERS[TABLE_COLUMNS[section]]
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         r = int(self.view[index.row()])
-        column = COLUMNS[index.column()]
+        column = TABLE_COLUMNS[index.column()]
+        if column == WAVE:  # painted by the delegate
+            return None
         rows = self.rows
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             if column == "label" and rows.status[r] == "error":
@@ -340,6 +347,7 @@ class LibraryView(QTableView):
         self._sizing = False
         self.fit_columns()
         hh.setStretchLastSection(True)
+        self.wave = install_wave_column(self)
         hh.sectionResized.connect(self._on_section_resized)
         self._pending_select: list[int] = []
         self._syncing = False
@@ -365,7 +373,7 @@ class LibraryView(QTableView):
             return
         width = self.viewport().width()
         w = dict(WIDTHS)
-        fixed = w["confidence"] + w["duration"]
+        fixed = w["confidence"] + w["duration"] + wave_width  # the Wave column too
         w["label"] = int(min(WIDTHS["label"], max(120, width * 0.28)))
         w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - w["label"] - 2)))
         self._sizing = True

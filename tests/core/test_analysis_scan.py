@@ -201,3 +201,36 @@ def test_layout_fields_for_tempo_key_and_type() -> None:
     assert layout.render(values, ".wav") == ["one-shot", "F#2", "x.wav"]
     values = {"name": "x", **analysis_fields(None, 87.5, None, None)}
     assert layout.render(values, ".wav") == ["87.5", "x.wav"]  # unknowns drop their folder
+
+
+def test_an_older_library_lacking_analysis_fingerprints_and_thumbnails_reads_each_file_once(
+        tmp_path: Path, pack: Path, monkeypatch) -> None:
+    """The three things a library made before them lacks come from one read of each file."""
+    import core.scanner as scanner
+
+    lib_path = tmp_path / "lib.sqlite"
+    with Library(lib_path) as lib:
+        scan(lib, [str(pack)], None, options=ScanOptions(jobs=0))
+    con = sqlite3.connect(str(lib_path))
+    for table in ("analysis", "dup_signatures", "peaks"):
+        con.execute(f"DELETE FROM {table}")
+    con.commit()
+    con.close()
+    reads: list[int] = []
+    decode = scanner._decode_task
+
+    def counting(key, seg, *args, **kwargs):
+        reads.append(seg)
+        return decode(key, seg, *args, **kwargs)
+
+    monkeypatch.setattr(scanner, "_decode_task", counting)
+    monkeypatch.setattr(scanner, "_analyse_task", lambda *a: pytest.fail("a second read"))
+    with Library(lib_path) as lib:
+        report = scan(lib, [str(pack)], None, options=ScanOptions(jobs=0))
+        assert lib.analysis_missing() == {}
+    assert (report.analysed, report.fingerprinted, report.thumbnails_added) == (4, 4, 4)
+    assert report.decoded == 0 and reads.count(0) == 4
+    con = sqlite3.connect(str(lib_path))
+    assert [con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("analysis", "dup_signatures", "peaks")] == [4, 4, 4]
+    con.close()
