@@ -189,8 +189,8 @@ def test_layout_is_shown_by_a_dry_run_and_places_the_files(labeled, capsys,
 
 
 @pytest.mark.parametrize(("argv", "says"), [
-    (["--mode", "copy", "--layout", "{label}/{bpm}"],
-     "field {bpm} is unknown; valid fields: {label}, {leaf}"),
+    (["--mode", "copy", "--layout", "{label}/{mood}"],
+     "field {mood} is unknown; valid fields: {label}, {leaf}"),
     (["--mode", "copy", "--layout", "../{name}"], "would leave the destination"),
     (["--mode", "copy", "--layout", "{label}/"], "no file name part"),
     (["--mode", "rename", "--layout", "{name}"], "rename puts the label before each name"),
