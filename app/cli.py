@@ -147,7 +147,9 @@ def _add_analysis_args(ls: argparse.ArgumentParser) -> None:
     g.add_argument("--lufs", metavar="MIN:MAX",
                    help="integrated loudness range, e.g. --lufs=-20:-10")
     g.add_argument("--sort", choices=["path", "bpm", "key", "duration", "lufs", "peak"],
-                   default="path", help="order of the list (key: Camelot order; default path)")
+                   default="path",
+                   help="order of the list: path (the default), bpm, key (Camelot order), "
+                        "duration, lufs or peak")
     g.add_argument("-l", "--long", action="store_true",
                    help="show type, tempo, key or root note and loudness on each line")
 

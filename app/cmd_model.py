@@ -119,8 +119,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train: the protocol's training classes (for the unseen-class "
                         "benchmark); all: every class (the shipped model)")
     t.add_argument("--distill", choices=["aisfx"], default=None,
-                   help="add a distillation loss towards a teacher's embeddings cached beside "
-                        "the corpus (scripts/teacher_embed.py --corpus)")
+                   help="aisfx: add a distillation loss towards that teacher's embeddings, "
+                        "cached beside the corpus (scripts/teacher_embed.py --corpus)")
     t.add_argument("--distill-weight", type=nonnegative_float, default=1.0, metavar="W",
                    help="weight of the distillation loss (1.0)")
     t.add_argument("--snapshot-every", type=count_int, default=0, metavar="N",

@@ -373,14 +373,17 @@ class LibraryView(QTableView):
             return
         width = self.viewport().width()
         w = dict(WIDTHS)
-        fixed = w["confidence"] + w["duration"] + wave_width  # the Wave column too
-        w["label"] = int(min(WIDTHS["label"], max(120, width * 0.28)))
-        w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - w["label"] - 2)))
+        fixed = w["confidence"] + w["duration"]
+        w["label"] = int(min(WIDTHS["label"], max(120, width * 0.25)))
+        # the Wave column (after Confidence) gives way down to 48 px before Name does
+        wave = int(min(wave_width, max(48, width - fixed - 140 - w["label"] - 2)))
+        w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - wave - w["label"] - 2)))
         self._sizing = True
         try:
             for column, px in w.items():
                 if column in COLUMNS:
                     self.setColumnWidth(COLUMNS.index(column), px)
+            self.setColumnWidth(TABLE_COLUMNS.index(WAVE), wave)
         finally:
             self._sizing = False
 
