@@ -90,6 +90,8 @@ def build_library(work: Path, realset: Path | None) -> Path:
     t0 = time.perf_counter()
     with Library(db) as lib:
         run_scan(lib, [str(samples)], lambda _p: None, CancelToken(), device="cpu")
+        if "producer" in trees.list_trees(lib):  # the fresh scan's bundled tree: the shots
+            trees.delete_tree(lib, "producer")  # show a tree taught with 4 examples a class
         trees.create_tree(lib, "Producer")
         for node in sorted(files, key=lambda n: list(REALSET_NODES.values()).index(n)
                            if n in REALSET_NODES.values() else 0):
