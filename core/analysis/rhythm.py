@@ -114,8 +114,8 @@ class KindGuess:
 #: frame-to-frame level change (dB, standard deviation) below which a sound is held
 STEADY_DB = 0.6
 #: a held single event shorter than this is a one-shot; longer, it may be a loop of held
-#: chords (two bars at 180 BPM last 2.67 s)
-HELD_MAX_S = 2.6
+#: chords (2.6 s cost a seed-1/2 phrase in seven its loop reading, 1.8 s one in eleven)
+HELD_MAX_S = 1.8
 
 
 def _steady(rms: np.ndarray) -> bool:

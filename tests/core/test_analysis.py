@@ -250,11 +250,11 @@ def test_analyse_never_claims_anything_on_silence() -> None:
 
 
 def test_a_held_note_cut_while_it_still_sounds_is_a_one_shot(tmp_path: Path) -> None:
-    """A sustained note or pad cut at 1.5–3 s (loops in GUS patches and many sample packs)
+    """A sustained note or pad cut at 1.2–1.7 s (loops in GUS patches and many sample packs)
     still sounds at its end but holds one event: not a loop, no tempo from its length."""
     from tests.analysis_signals import SR, _tone
 
-    for seconds in (1.5, 2.0, 3.0):
+    for seconds in (1.2, 1.5, 1.7):
         t = np.arange(round(seconds * SR)) / SR
         y = _tone(57, t) * np.minimum(1, t / 0.01) * (1 - 0.1 * t / seconds)  # held, no fade
         a = analyse_file(write(tmp_path / f"held{seconds}.wav", 0.6 * y / np.abs(y).max()))
