@@ -106,10 +106,13 @@ def run_once(db: Path, settings_path: Path, n_files: int) -> dict[str, Any]:
     meter = StallMeter()
     steps: dict[str, float] = {}
 
-    meter.start()
     t0 = time.perf_counter()
     window = open_window(db, settings)
     window.show()
+    # Building the window runs before anything is on screen: it counts in the start-up time,
+    # and is reported on its own (a stall is a gap while the window is there to use).
+    built = time.perf_counter() - t0
+    meter.start()
     s = window.session
     ok = _pump_until(app, lambda: s.loaded and window.library.table.rowCount() == n_files
                      and bool(s.rows.label[0]), 120)
@@ -240,7 +243,8 @@ def run_once(db: Path, settings_path: Path, n_files: int) -> dict[str, Any]:
         pass
     window.close()
     app.processEvents()
-    return {"startup_s": startup, "stall_ms": {k: v * 1000 for k, v in steps.items()},
+    return {"startup_s": startup, "build_s": built,
+            "stall_ms": {k: v * 1000 for k, v in steps.items()},
             "teach_to_labels_s": teach_s, "rss_bytes": rss, "thumbnails": thumbs}
 
 
@@ -325,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     each = ", ".join(f"{r['startup_s']:.2f}" for r in runs)
     print(f"start-up to a full table: {med(r['startup_s'] for r in runs):.2f} s median "
           f"({each})   target < 3 s")
+    built = ", ".join(f"{1000 * r['build_s']:.0f}" for r in runs)
+    print(f"  of which building the window, before it is shown: "
+          f"{1000 * med(r['build_s'] for r in runs):.0f} ms median ({built})")
     print(f"drop on a node to new labels shown: "
           f"{med(r['teach_to_labels_s'] for r in runs):.2f} s median")
     w = max(map(len, steps))
