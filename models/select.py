@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     got = select(args.run, args.set, args.every, args.shots, args.min_files)
     if args.export:
-        _, _, meta = _run_architecture(args.run)
-        features, network, _ = _run_architecture(args.run)
+        features, network, meta = _run_architecture(args.run)
         extra = {k: v for k, v in meta.items()
                  if k not in ("name", "version", "sha256", "trained", "embedding_dim",
                               "features", "network")}

@@ -149,6 +149,10 @@ def calibrate(weights: Path | None, set_dir: Path, work: Path, shots=(1, 2, 4, 8
         q = np.array(list(ep.query))
         q_rows = row_of[q]
         q_truth = np.array([node_of[labels[i]] for i in q])
+        # per class: its files that are not this episode's examples (the open-set queries)
+        untaught = {c: np.array([row_of[i] for i in range(len(files))
+                                 if labels[i] == c and i not in support])
+                    for c in ep.classes}
         for temp, conf, factor in grid:
             th = Thresholds(min_confidence=conf, unknown_factor=factor, temperature=temp)
             protos = assemble(tree, rows_sup, None, th)
@@ -161,9 +165,7 @@ def calibrate(weights: Path | None, set_dir: Path, work: Path, shots=(1, 2, 4, 8
             for c in ep.classes:
                 keep = [r for r in rows_sup if r[1] != node_of[c]]
                 p2 = predict(index, assemble(tree, keep, None, th), th)
-                mine = np.array([row_of[i] for i in range(len(files))
-                                 if labels[i] == c and i not in support])
-                opens.append(float(p2.unknown[mine].mean()))
+                opens.append(float(p2.unknown[untaught[c]].mean()))
             m["open_unknown"] = float(np.mean(opens))
             acc[(temp, conf, factor)].setdefault(ep.k, []).append(m)
     table = []
