@@ -450,9 +450,9 @@ class Scanner:
         self.scan_id: int | None = None
         self.analysis_only: dict[int, str] = {}
         # unchanged files with no analysis; those read again for their fingerprints get it
-        # from that read (self.fp_analysis), the others in _analyse_only
+        # from that read (self.refresh_analysis), the others in _analyse_only
         self.unanalysed: set[int] = set()
-        self.fp_analysis: list[tuple[int, dict[str, Any]]] = []
+        self.refresh_analysis: list[tuple[int, dict[str, Any]]] = []
         # duplicates: (path, hash, signature) to write, hash None to drop; and the paths of
         # unchanged files read only for their fingerprints
         self.dup_rows: list[tuple[str, str | None, bytes | None]] = []
@@ -647,7 +647,7 @@ class Scanner:
             self._thumbnail_only(job, report)
         sid = job.known.id if job.known else None
         if sid is not None and job.analysis is not None and sid in self.unanalysed:
-            self.fp_analysis.append((sid, job.analysis))
+            self.refresh_analysis.append((sid, job.analysis))
             report.analysed += 1
 
     def _thumbnail_only(self, job: _FileJob, report: ScanReport) -> None:
@@ -694,11 +694,11 @@ class Scanner:
             self.lib.write_batch(self.ready)
             self.lib.mark_missing(self.to_mark_missing)
             write_fingerprints(self.lib, self.dup_rows)
-            self.lib.write_analysis(self.fp_analysis)
+            self.lib.write_analysis(self.refresh_analysis)
             thumbnail.write_peaks(conn, self.ready_peaks)
             if self.scan_id is not None:
                 self.lib.update_scan(self.scan_id, files_done=self.done)
-        self.fp_analysis.clear()
+        self.refresh_analysis.clear()
         self.ready.clear()
         self.to_mark_missing.clear()
         self.dup_rows.clear()
