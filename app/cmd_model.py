@@ -118,9 +118,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--classes", choices=["train", "all"], default="train",
                    help="train: the protocol's training classes (for the unseen-class "
                         "benchmark); all: every class (the shipped model)")
-    t.add_argument("--distill", choices=["aisfx"], default=None,
-                   help="aisfx: add a distillation loss towards that teacher's embeddings, "
-                        "cached beside the corpus (scripts/teacher_embed.py --corpus)")
+    t.add_argument("--distill", choices=["aisfx", "musicnn", "aisfx,musicnn"], default=None,
+                   help="add a distillation loss towards these teachers' embeddings, cached "
+                        "beside the corpus (scripts/teacher_embed.py --corpus); several: the "
+                        "mean of their losses")
+    t.add_argument("--init", type=Path, default=None, metavar="PT",
+                   help="start from these network weights (a run's best_net.pt or one of "
+                        "its snapshots) instead of random ones")
     t.add_argument("--distill-weight", type=nonnegative_float, default=1.0, metavar="W",
                    help="weight of the distillation loss (1.0)")
     t.add_argument("--snapshot-every", type=count_int, default=0, metavar="N",
@@ -194,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         arch=args.arch, lr=args.lr, val_every=args.val_every, augment=not args.no_augment,
         seed=args.seed, device=args.device, threads=args.threads, classes=args.classes,
         distill=args.distill, distill_weight=args.distill_weight,
-        snapshot_every=args.snapshot_every)
+        snapshot_every=args.snapshot_every, init=str(args.init) if args.init else None)
     with _one_line_errors():
         train(cfg)
     return EXIT_OK

@@ -67,8 +67,9 @@ class TrainConfig:
     name: str = "sampletree"
     version: str = "1"
     classes: str = "train"  # train | all
-    distill: str | None = None  # a teacher cached beside the corpus (aisfx)
+    distill: str | None = None  # teachers cached beside the corpus (aisfx, "aisfx,musicnn")
     distill_weight: float = 1.0
+    init: str | None = None  # start from these network weights (a snapshot or best_net.pt)
     snapshot_every: int = 0
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -84,25 +85,40 @@ class TrainConfig:
 
 
 class Teacher:
-    """A teacher's cached corpus embeddings, standardised per dimension."""
+    """Cached corpus embeddings of one or more teachers, standardised per dimension.
+
+    ``name`` is one teacher (``aisfx``) or several joined by commas (``aisfx,musicnn``):
+    their embeddings are concatenated and :meth:`loss` averages the cosine distance over
+    the teachers, so each weighs the same whatever its width.
+    """
 
     def __init__(self, corpus: Corpus, name: str) -> None:
-        path = corpus.root / f"teacher-{name}.npy"
-        try:
-            raw = np.load(path, mmap_mode="r")
-        except FileNotFoundError:
-            raise ValueError(f"no {name} teacher cache in {corpus.root}: run `python "
-                             f"scripts/teacher_embed.py --teacher {name} --corpus "
-                             f"{corpus.root}` (training-only venv) first") from None
-        if raw.ndim != 2 or len(raw) != len(corpus.meta):
-            raise ValueError(f"{path} does not match the corpus ({raw.shape[0]} rows, "
-                             f"{len(corpus.meta)} clips): embed the corpus again")
-        emb = np.asarray(raw, np.float32)
-        self.emb = (emb - emb.mean(0)) / (emb.std(0) + 1e-6)
-        self.dim = emb.shape[1]
+        blocks, self.slices, start = [], [], 0
+        for one in name.split(","):
+            path = corpus.root / f"teacher-{one}.npy"
+            try:
+                raw = np.load(path, mmap_mode="r")
+            except FileNotFoundError:
+                raise ValueError(f"no {one} teacher cache in {corpus.root}: run `python "
+                                 f"scripts/teacher_embed.py --teacher {one} --corpus "
+                                 f"{corpus.root}` (training-only venv) first") from None
+            if raw.ndim != 2 or len(raw) != len(corpus.meta):
+                raise ValueError(f"{path} does not match the corpus ({raw.shape[0]} rows, "
+                                 f"{len(corpus.meta)} clips): embed the corpus again")
+            emb = np.asarray(raw, np.float32)
+            blocks.append((emb - emb.mean(0)) / (emb.std(0) + 1e-6))
+            self.slices.append(slice(start, start + emb.shape[1]))
+            start += emb.shape[1]
+        self.emb = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+        self.dim = start
 
     def targets(self, idx: np.ndarray, device: torch.device) -> torch.Tensor:
         return torch.from_numpy(self.emb[idx]).to(device)
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The mean over teachers of :func:`models.loss.distill_loss` on its columns."""
+        parts = [distill_loss(pred[:, sl], target[:, sl]) for sl in self.slices]
+        return torch.stack(parts).mean()
 
 
 def _episode_batch(sampler: EpisodeSampler, corpus: Corpus, rng: np.random.Generator,
@@ -169,6 +185,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
     teacher = Teacher(corpus, cfg.distill) if cfg.distill else None
     head = (torch.nn.Linear(network.embedding_dim, teacher.dim).to(device)
             if teacher is not None else None)
+    if cfg.init:
+        net.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=True))
     params = list(net.parameters()) + (list(head.parameters()) if head is not None else [])
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
@@ -181,7 +199,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
     ckpt = out / "last.pt"
     if ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state["config"] != _config_dict(cfg, keep_episodes=False):
+        saved = {"init": None, **state["config"]}  # runs made before --init existed
+        if saved != _config_dict(cfg, keep_episodes=False):
             raise ValueError(f"{ckpt} was made with other settings; use a new --out")
         net.load_state_dict(state["net"])
         if head is not None:
@@ -212,7 +231,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
             loss, stats = hierarchical_loss(emb[:n_s], s_lab, emb[n_s:], q_lab, maps, loss_cfg)
             if teacher is not None and head is not None:
                 idx = np.concatenate([ep.support, ep.query])
-                d = distill_loss(head(emb), teacher.targets(idx, device))
+                d = teacher.loss(head(emb), teacher.targets(idx, device))
                 loss = loss + cfg.distill_weight * d
                 stats["distill"] = float(d.detach())
                 stats["loss"] = float(loss.detach())
@@ -310,6 +329,8 @@ def _cli_args(cfg: TrainConfig) -> list[str]:
         args += ["--classes", cfg.classes]
     if cfg.distill:
         args += ["--distill", cfg.distill, "--distill-weight", str(cfg.distill_weight)]
+    if cfg.init:
+        args += ["--init", cfg.init]
     if cfg.lr != 3e-3:
         args += ["--lr", str(cfg.lr)]
     if cfg.arch != "lean":

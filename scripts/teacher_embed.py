@@ -169,8 +169,32 @@ class Musicnn:
         feats = self.sess.run(self.out, feed_dict={self.x: batch, self.is_training: False})
         return np.asarray(feats).reshape(len(starts), -1).mean(axis=0)
 
+    def embed_clips(self, pcm: np.ndarray, sr: int) -> np.ndarray:
+        """One embedding a row of ``pcm`` (equal-length clips at ``sr``), batched.
 
-def embed_corpus(teacher: Aisfx, corpus: Path, out: Path, batch: int = 256) -> None:
+        A corpus clip (1.5 s) is shorter than one 3 s patch, so each is one zero-padded
+        patch, exactly as :meth:`embed` treats a short file.
+        """
+        import librosa
+        import soxr
+
+        c = self.config
+        n = self.n_frames
+        reps = []
+        for y in pcm:
+            y = y.astype(np.float32)
+            if sr != c.SR:
+                y = soxr.resample(y, sr, c.SR, quality="HQ").astype(np.float32)
+            rep = librosa.feature.melspectrogram(y=y, sr=c.SR, hop_length=c.FFT_HOP,
+                                                 n_fft=c.FFT_SIZE, n_mels=c.N_MELS).T
+            rep = np.log10(10000.0 * rep.astype(np.float32) + 1)[:n]
+            reps.append(np.vstack([rep, np.zeros((n - len(rep), rep.shape[1]), np.float32)]))
+        feats = self.sess.run(self.out, feed_dict={self.x: np.stack(reps),
+                                                   self.is_training: False})
+        return np.asarray(feats).reshape(len(reps), -1)
+
+
+def embed_corpus(teacher: Aisfx | Musicnn, corpus: Path, out: Path, batch: int = 256) -> None:
     """``teacher-<name>.npy`` beside a built corpus: float16, one row a clip, resumable."""
     audio = np.load(corpus / "clips.npy", mmap_mode="r")
     n = len(audio)
@@ -198,15 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", type=Path, default=Path.home() / ".cache/Sampletree/realset")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--limit", type=int, default=0, help="first N files only (a subset)")
+    ap.add_argument("--batch", type=int, default=256, help="clips a batch with --corpus")
     ap.add_argument("--corpus", type=Path, default=None,
-                    help="embed every clip of a built corpus instead (aisfx only): writes "
-                         "teacher-aisfx.npy in that folder, which `sampletree train "
-                         "--distill aisfx` reads")
+                    help="embed every clip of a built corpus instead: writes "
+                         "teacher-NAME.npy in that folder, which `sampletree train "
+                         "--distill NAME` reads")
     args = ap.parse_args(argv)
     if args.corpus is not None:
-        if args.teacher != "aisfx":
-            ap.error("--corpus supports --teacher aisfx")
-        embed_corpus(Aisfx(), args.corpus, args.corpus / "teacher-aisfx.npy")
+        teacher = Aisfx() if args.teacher == "aisfx" else Musicnn()
+        embed_corpus(teacher, args.corpus, args.corpus / f"teacher-{args.teacher}.npy",
+                     batch=args.batch)
         return 0
     if args.out is None:
         ap.error("--out is required with --set")

@@ -130,14 +130,15 @@ def test_training_resumes_from_its_checkpoint(toy_corpus: Path, tmp_path: Path):
         train(cfg, log=lambda _m: None)
 
 
-def _fake_teacher(corpus_dir: Path, dim: int = 24) -> Corpus:
+def _fake_teacher(corpus_dir: Path, dim: int = 24, name: str = "aisfx",
+                  seed: int = 5) -> Corpus:
     """A teacher cache that knows each clip's class: a class direction plus noise."""
     corpus = Corpus.open(corpus_dir)
     classes = sorted({c.cls for c in corpus.meta})
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(seed)
     dirs = rng.standard_normal((len(classes), dim))
     rows = [dirs[classes.index(c.cls)] + 0.3 * rng.standard_normal(dim) for c in corpus.meta]
-    np.save(corpus_dir / "teacher-aisfx.npy", np.asarray(rows, np.float16))
+    np.save(corpus_dir / f"teacher-{name}.npy", np.asarray(rows, np.float16))
     return corpus
 
 
@@ -188,3 +189,41 @@ def test_distillation_without_or_with_a_stale_teacher_cache_says_what_to_run(
     np.save(corpus_dir / "teacher-aisfx.npy", np.zeros((3, 8), np.float16))
     with pytest.raises(ValueError, match="does not match the corpus"):
         train(cfg, log=lambda _m: None)
+
+
+def test_two_teachers_weigh_the_same_and_a_run_can_start_from_earlier_weights(
+        toy_corpus: Path, tmp_path: Path):
+    import shutil
+
+    from models.train import Teacher
+
+    corpus_dir = tmp_path / "corpus"
+    shutil.copytree(toy_corpus, corpus_dir)
+    corpus = _fake_teacher(corpus_dir, dim=24, name="aisfx", seed=5)
+    _fake_teacher(corpus_dir, dim=40, name="musicnn", seed=6)
+    both = Teacher(corpus, "aisfx,musicnn")
+    assert both.dim == 64 and [s.stop - s.start for s in both.slices] == [24, 40]
+    target = both.targets(np.arange(6), torch.device("cpu"))
+    # right on one teacher and opposite on the other: the mean of 0 and 2, whatever the widths
+    pred = torch.cat([target[:, :24], -target[:, 24:]], dim=1)
+    assert float(both.loss(pred, target)) == pytest.approx(1.0, abs=1e-4)
+
+    first = TrainConfig(corpus=str(corpus_dir), out=str(tmp_path / "a"), episodes=10,
+                        n_way=5, k_shot=2, n_query=4, arch="tiny", val_every=5, val_episodes=2,
+                        augment=False, threads=1, device="cpu", classes="all")
+    torch.manual_seed(0)
+    train(first, log=lambda _m: None)
+    init = tmp_path / "a/best_net.pt"
+    cfg = TrainConfig(corpus=str(corpus_dir), out=str(tmp_path / "b"), episodes=4,
+                      n_way=5, k_shot=2, n_query=4, arch="tiny", val_every=2, val_episodes=2,
+                      augment=False, threads=1, device="cpu", classes="all",
+                      distill="aisfx,musicnn", init=str(init), lr=1e-9)
+    train(cfg, log=lambda _m: None)
+    start = torch.load(init, weights_only=True)
+    after = torch.load(tmp_path / "b/best_net.pt", weights_only=True)
+    # at a vanishing learning rate the run stays at the weights it started from
+    key = next(k for k in start if start[k].dtype.is_floating_point and start[k].numel() > 8)
+    assert torch.allclose(after[key], start[key], atol=1e-5)
+    meta = json.loads((tmp_path / "b/model.json").read_text())
+    assert f"--init {init}" in meta["training"]["command"]
+    assert "--distill aisfx,musicnn" in meta["training"]["command"]
