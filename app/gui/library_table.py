@@ -79,7 +79,12 @@ _DOTS: dict[int, QIcon] = {}
 
 
 def class_dot(color: QColor) -> QIcon:
-    """A small round swatch of a class colour (one icon per colour)."""
+    """A small round swatch of a class colour (one icon per colour).
+
+    The same pixmap serves the selected state: left to the style, a selected row's icon is
+    tinted with the highlight colour and a dot of a similar hue disappears. A thin
+    light-and-dark ring keeps it apart from any highlight or row colour.
+    """
     key = color.rgba()
     icon = _DOTS.get(key)
     if icon is None:
@@ -89,10 +94,17 @@ def class_dot(color: QColor) -> QIcon:
         p = QPainter(pixmap)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(255, 255, 255, 200))
+        p.drawEllipse(0, 0, size, size)
+        p.setBrush(QColor(0, 0, 0, 200))
+        p.drawEllipse(1, 1, size - 2, size - 2)
         p.setBrush(color)
         p.drawEllipse(2, 2, size - 4, size - 4)
         p.end()
-        icon = _DOTS[key] = QIcon(pixmap)
+        icon = QIcon()
+        for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected, QIcon.Mode.Active):
+            icon.addPixmap(pixmap, mode)
+        icon = _DOTS[key] = icon
     return icon
 
 

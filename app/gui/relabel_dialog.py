@@ -125,6 +125,7 @@ def _table(model: QAbstractTableModel, name: str, parent: QWidget) -> QTableView
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(True)
     view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a path keeps its file name
     return view
 
 

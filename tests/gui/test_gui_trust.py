@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 COLUMNS = 1200
@@ -372,6 +373,8 @@ def test_relabel_paths_stretch_and_undo_refreshes_the_rows(qtbot, files_session,
     width = view.viewport().width()
     now, becomes = view.columnWidth(0), view.columnWidth(1)
     assert now > width * 0.25 and becomes > width * 0.25, (now, becomes, width)  # was ~85 px
+    # a long path gives way in the middle: its file name, the part that differs, stays
+    assert view.textElideMode() == Qt.TextElideMode.ElideMiddle
     dialog.apply()
     qtbot.waitUntil(lambda: dialog.last_report is not None, timeout=30_000)
     assert {r["state"] for r in dialog.preview_model.rows} == {"done"}
@@ -544,3 +547,18 @@ def test_the_map_remembers_its_projection(qtbot, session, tmp_path) -> None:
     assert second.method.currentData() == "tsne"
     again.setValue("map/method", "umap")  # nonsense falls back to PCA
     assert again.map_method() == "pca"
+
+
+def test_a_class_dot_keeps_its_colour_on_a_selected_row(qtbot) -> None:
+    from PySide6.QtGui import QIcon
+
+    from app.gui.library_table import class_dot
+
+    color = QColor(40, 120, 220)
+    icon = class_dot(color)
+    for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected):
+        image = icon.pixmap(12, 12, mode).toImage()
+        centre = image.pixelColor(image.width() // 2, image.height() // 2)
+        assert (centre.red(), centre.green(), centre.blue()) == (40, 120, 220), mode
+        ring = image.pixelColor(image.width() // 2, max(1, image.height() // 12))
+        assert ring.alpha() > 0 and ring.lightness() < 100  # a dark ring around it
