@@ -468,7 +468,7 @@ class MainWindow(QMainWindow):
     # -- layout persistence ---------------------------------------------------------------------
 
     def _restore_layout(self) -> None:
-        from core.browse import COLUMNS
+        from app.gui.library_table import TABLE_COLUMNS
 
         s = self.session.settings
         geometry, state = s.value("window/geometry"), s.value("window/state")
@@ -478,9 +478,10 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray | bytes):
             self._restored = self.restoreState(QByteArray(state))
         header = s.value("window/table_header")
-        # column widths only for the same columns (their order changed, others may be added)
+        # column widths only for the same columns (their order changed, others may be added;
+        # a header saved before the Wave column existed would put it last)
         if isinstance(header, QByteArray | bytes) and \
-                s.value("window/table_columns") == ",".join(COLUMNS) and \
+                s.value("window/table_columns") == ",".join(TABLE_COLUMNS) and \
                 self.library.horizontalHeader().restoreState(QByteArray(header)):
             self.library._auto_widths = str(s.value("window/table_auto", "true")) \
                 in ("true", "1")
@@ -489,10 +490,10 @@ class MainWindow(QMainWindow):
         s = self.session.settings
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
-        from core.browse import COLUMNS
+        from app.gui.library_table import TABLE_COLUMNS
 
         s.setValue("window/table_header", self.library.horizontalHeader().saveState())
-        s.setValue("window/table_columns", ",".join(COLUMNS))
+        s.setValue("window/table_columns", ",".join(TABLE_COLUMNS))
         s.setValue("window/table_auto", self.library._auto_widths)
         s.sync()
 

@@ -253,3 +253,28 @@ def test_space_plays_and_no_audio_device_is_a_message(qtbot, window) -> None:
         qtbot.keyClick(window.library, Qt.Key.Key_Space)
     assert "playback is off" in got.args[0].lower()
     assert "playback is off" in window.status_text.text().lower()
+
+
+def test_a_header_saved_before_the_wave_column_does_not_move_it_last(qtbot, window) -> None:
+    from app.gui.library_table import TABLE_COLUMNS
+    from app.gui.thumbs import WAVE
+    from core.browse import COLUMNS
+
+    header = window.library.horizontalHeader()
+    wave = TABLE_COLUMNS.index(WAVE)
+    after = header.visualIndex(COLUMNS.index("confidence")) + 1
+    assert header.visualIndex(wave) == after
+    s = window.session.settings
+    # an older version saved its header with the Wave column last, keyed by COLUMNS only
+    header.moveSection(header.visualIndex(wave), header.count() - 1)
+    s.setValue("window/table_header", header.saveState())
+    s.setValue("window/table_columns", ",".join(COLUMNS))
+    header.moveSection(header.visualIndex(wave), after)
+    window._restore_layout()
+    assert header.visualIndex(wave) == after
+    # the app's own saved layout still comes back
+    header.moveSection(header.visualIndex(wave), 1)
+    window.save_layout()
+    header.moveSection(header.visualIndex(wave), after)
+    window._restore_layout()
+    assert header.visualIndex(wave) == 1
