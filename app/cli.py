@@ -517,6 +517,9 @@ def _print_report(report: Any) -> None:
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
           + unreadable)
+    if n := getattr(r, "reembedded", 0):
+        print(f"  the network changed (now {r.model_id}): embedded {n} unchanged "
+              f"{'file' if n == 1 else 'files'} again; examples, trees and labels are kept")
     if getattr(r, "analysed", 0):  # files read before tempo/key analysis existed
         print(f"  analysed {r.analysed} files already in the library (tempo, key, type, "
               "loudness); nothing re-embedded")

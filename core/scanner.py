@@ -104,6 +104,9 @@ class ScanReport:
     fingerprinted: int = 0
     #: unchanged files given a waveform thumbnail they lacked (decoded, not embedded)
     thumbnails_added: int = 0
+    #: of ``changed``: files unchanged on disk, embedded again because the library's
+    #: embeddings came from another network (new weights shipped)
+    reembedded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -508,6 +511,10 @@ class Scanner:
                 report.restored += 1
             else:
                 report.changed += 1
+                if (k.status == "ok" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
+                        and self.model_key is not None and k.model_id is not None
+                        and k.model_id != self.model_key):
+                    report.reembedded += 1  # the file is as it was: the network changed
                 todo.append((e, k))
 
         # Audio-named entries that are no regular file (a FIFO, a link loop…): recorded as

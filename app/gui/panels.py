@@ -622,6 +622,8 @@ def _summary(result: Any) -> str:
     parts = [plural(result.found, "file"), f"{result.new:,} new"]
     if result.changed:
         parts.append(f"{result.changed:,} changed")
+    if getattr(result, "reembedded", 0):
+        parts.append(f"{result.reembedded:,} embedded again by the new network")
     if result.moved:
         parts.append(f"{result.moved:,} moved")
     if result.missing:

@@ -312,6 +312,7 @@ def test_scan_without_model_then_embed_then_change_model(
     assert other.info.model_id != untrained_model.info.model_id
     redone = scan(library, [root], other, options=INLINE)
     assert redone.decoded == 4 and redone.embedded_windows == embedded.windows
+    assert redone.reembedded == 4 and embedded.reembedded == 0  # the scan output says why
     key2 = model_key(library_path, other.info.model_id)
     with raw(library_path) as conn:
         by_model = dict(conn.execute(
