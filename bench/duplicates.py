@@ -50,9 +50,30 @@ def _signatures(rng: np.random.Generator, n: int, durations: np.ndarray) -> list
         snip[:n_snip] = np.round(wave / np.abs(wave).max() * 127).astype(np.int8)
         header = np.zeros(1, dupsig._HEADER)
         header[0] = (dupsig.SIG_VERSION, 0.0, -6.0, n_env, n_snip)
+        # the later stretch: the same tone further on, with its own noise
+        n_late = int(min(dupsig.LATE_LEN, max(0.0, durations[i] - dupsig.LATE_START_S)
+                         * dupsig.LATE_RATE))
+        tl = np.arange(n_late)
+        late = (np.sin(2 * np.pi * freq * tl / dupsig.LATE_RATE + rng.uniform(0, 6.3))
+                + rng.normal(0, 0.5, n_late))
         out.append(header.tobytes() + env.tobytes() + snip.tobytes()
+                   + _late_bytes(late.astype(np.float32), -12.0)
                    + dupsig._spectrum(snip[:n_snip].astype(np.float32) / 127).tobytes())
     return out
+
+
+def _late_bytes(late: np.ndarray, late_db: float) -> bytes:
+    """The later stretch as a signature stores it (core.dupsig._late)."""
+    from core import dupsig
+
+    q = np.zeros(dupsig.LATE_LEN, np.int8)
+    n = len(late)
+    if n:
+        q[:n] = np.clip(np.round(late / max(float(np.abs(late).max()), 1e-9) * 127),
+                        -127, 127).astype(np.int8)
+    head = np.zeros(1, dupsig._LATE_HEADER)
+    head[0] = (n, late_db)
+    return head.tobytes() + q.tobytes()
 
 
 def _near_copy(rng: np.random.Generator, blob: bytes) -> bytes:
@@ -66,7 +87,10 @@ def _near_copy(rng: np.random.Generator, blob: bytes) -> bytes:
                   0, 255).astype(np.uint8)
     snip = s.snip + rng.normal(0, 0.02, len(s.snip)) * (np.arange(len(s.snip)) < s.n_snip)
     q = np.clip(np.round(snip / max(np.abs(snip).max(), 1e-9) * 127), -127, 127)
+    late = (np.zeros(0, np.float32) if s.late is None
+            else s.late + rng.normal(0, 0.02 * float(np.abs(s.late).max()), len(s.late)))
     return (bytes(head) + env.tobytes() + q.astype(np.int8).tobytes()
+            + _late_bytes(late.astype(np.float32), -12.0)
             + dupsig._spectrum((q[:s.n_snip] / 127).astype(np.float32)).tobytes())
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import func, insert, select
 
 from core import dupsig
-from core.dupstore import read_fingerprints
+from core.dupstore import mean_embeddings_raw, read_hashes_and_spectra, read_signatures
 from core.errors import RelabelError
 from core.library import Library
 from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
@@ -226,17 +226,14 @@ def _current_model(lib: Library) -> int | None:
 
 
 def mean_embeddings(lib: Library, model_key: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sample ids, unit-length mean embedding per file, centred on the library's mean)."""
-    ids, _idx, mat = lib.window_embeddings(model_key)
+    """(sample ids, unit-length mean embedding per file, centred on the library's mean).
+    The per-file means are kept in the library (``dup_means``, core/dupstore.py)."""
+    ids, means = mean_embeddings_raw(lib, model_key)
     if not len(ids):
-        return ids, mat
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    sums = np.add.reduceat(mat, starts, axis=0)
-    counts = np.diff(np.r_[starts, len(ids)])[:, None]
-    means = sums / counts
-    means -= means.mean(axis=0, keepdims=True)
+        return ids, means
+    means = means - means.mean(axis=0, keepdims=True)
     means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-9)
-    return ids[starts], means.astype(np.float32)
+    return ids, means.astype(np.float32)
 
 
 def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
@@ -312,11 +309,11 @@ def find_duplicates(lib: Library, *, near: bool = False,
                     min_cos: float = MIN_EMBEDDING_COS) -> Report:
     """Every group of duplicate files (exact only, or exact and near), keeper chosen."""
     t0 = time.perf_counter()
-    ids, hashes, sigs = read_fingerprints(lib)
+    ids, hashes, heads = read_hashes_and_spectra(lib)
     away = quarantined_ids(lib)
     if away:
-        rows = [r for r in zip(ids, hashes, sigs, strict=True) if r[0] not in away]
-        ids, hashes, sigs = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        rows = [r for r in zip(ids, hashes, heads, strict=True) if r[0] not in away]
+        ids, hashes, heads = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     with lib.reading() as conn:
         info = {int(r[0]): r for r in conn.execute(select(
             samples.c.id, samples.c.path, samples.c.format, samples.c.subtype,
@@ -335,13 +332,15 @@ def find_duplicates(lib: Library, *, near: bool = False,
     hash_of = dict(zip(ids, hashes, strict=True))
     n_candidates = 0
     note = ""
-    sig_of = dict(zip(ids, sigs, strict=True))
     parsed: dict[int, dupsig.Signature | None] = {}
 
-    def sig(s: int) -> dupsig.Signature | None:
-        if s not in parsed:
-            parsed[s] = dupsig.parse(sig_of.get(s))
-        return parsed[s]
+    def load(sids: Iterable[int]) -> None:
+        """Parse the signatures of ``sids`` not parsed yet (read in one go)."""
+        want = [s for s in sids if s not in parsed]
+        if want:
+            blobs = read_signatures(lib, want)
+            for s in want:
+                parsed[s] = dupsig.parse(blobs.get(s))
 
     if near:
         model_key = _current_model(lib)
@@ -356,7 +355,8 @@ def find_duplicates(lib: Library, *, near: bool = False,
             emb_ids, vecs = emb_ids[keep], vecs[keep]
             durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
             # an index: files whose snippets' loudest bands lie far apart are not compared
-            blobs = [sig_of.get(int(s)) for s in emb_ids]
+            head_of = dict(zip(ids, heads, strict=True))
+            blobs = [head_of.get(int(s)) for s in emb_ids]
             keys = dupsig.peak_bands(blobs)
             pairs = candidate_pairs(vecs, durs, min_cos=min_cos, keys=keys,
                                     key_tolerance=PEAK_BAND_TOLERANCE)
@@ -375,22 +375,25 @@ def find_duplicates(lib: Library, *, near: bool = False,
                 # likeliest first: a pair already joined through others needs no check
                 cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
                 pairs = pairs[np.argsort(-cos, kind="stable")]
-            for i, j in pairs:
-                a, b = int(emb_ids[i]), int(emb_ids[j])
-                if uf.find(a) == uf.find(b):
-                    continue  # already one group (exact, or through other copies)
-                n_candidates += 1
-                sa, sb = sig(a), sig(b)
-                if sa is None or sb is None:
-                    continue
-                v = dupsig.compare(sa, sb)
-                if v.duplicate:
-                    uf.union(a, b)
+            sid_pairs = emb_ids[pairs] if len(pairs) else np.zeros((0, 2), np.int64)
+            load(int(s) for s in np.unique(sid_pairs))
+            for a in range(0, len(sid_pairs), dupsig.BATCH):
+                todo = [(int(x), int(y)) for x, y in sid_pairs[a:a + dupsig.BATCH]
+                        if uf.find(int(x)) != uf.find(int(y))]
+                todo = [(x, y) for x, y in todo
+                        if parsed.get(x) is not None and parsed.get(y) is not None]
+                n_candidates += len(todo)
+                verdicts = dupsig.compare_many([parsed[x] for x, _ in todo],  # type: ignore[misc]
+                                               [parsed[y] for _, y in todo])  # type: ignore[misc]
+                for (x, y), v in zip(todo, verdicts, strict=True):
+                    if v.duplicate:
+                        uf.union(x, y)
     members: dict[int, list[int]] = {}
     for sid in ids:
         if sid in info:
             members.setdefault(uf.find(sid), []).append(sid)
     groups = []
+    to_compare: list[tuple[Member, Member]] = []
     for sids in members.values():
         if len(sids) < 2:
             continue
@@ -403,13 +406,17 @@ def find_duplicates(lib: Library, *, near: bool = False,
                 m.match = "exact"
             else:
                 m.match = "near"
-                sk, sm = sig(keeper.sample_id), sig(m.sample_id)
-                if sk is not None and sm is not None:
-                    v = dupsig.compare(sk, sm)
-                    # its level against the keeper's
-                    m.similarity, m.gain_db = v.wave_corr, -v.gain_db
+                to_compare.append((keeper, m))
         kind = "exact" if len({hash_of[s] for s in sids}) == 1 else "near"
         groups.append(Group(min(sids), kind, ms, keeper_reason(keeper, ms[1:])))
+    # each near copy's similarity and level against its keeper's, in batches
+    load(s for k, m in to_compare for s in (k.sample_id, m.sample_id))
+    both = [(k, m) for k, m in to_compare
+            if parsed.get(k.sample_id) is not None and parsed.get(m.sample_id) is not None]
+    verdicts = dupsig.compare_many([parsed[k.sample_id] for k, _ in both],  # type: ignore[misc]
+                                   [parsed[m.sample_id] for _, m in both])  # type: ignore[misc]
+    for (_k, m), v in zip(both, verdicts, strict=True):
+        m.similarity, m.gain_db = v.wave_corr, -v.gain_db
     groups.sort(key=lambda g: g.keeper.path)
     return Report(groups, len(ids), missing, near, n_candidates, time.perf_counter() - t0,
                   note)
