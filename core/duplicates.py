@@ -249,22 +249,37 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
     Per key, rows are sorted by duration; each block of ``block`` rows is multiplied only
     by the rows within the tolerances, so the cost follows how many files share a
     duration (and a key), not the square of the library.
+
     """
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 2), np.int64)
-    keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
     v = np.ascontiguousarray(vectors, dtype=np.float32)
+    i, j, _ = _neighbours(v, durations, min_cos=min_cos, neighbours=neighbours,
+                          tolerance_s=tolerance_s, block=block, keys=keys,
+                          key_tolerance=key_tolerance)
+    if not len(i):
+        return np.zeros((0, 2), np.int64)
+    return np.unique(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1), axis=0)
+
+
+def _neighbours(v: np.ndarray, durations: np.ndarray, *, min_cos: float,
+                tolerance_s: float, neighbours: int, block: int,
+                keys: np.ndarray | None, key_tolerance: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, their neighbours, products), each row's best ``neighbours`` first."""
+    n = len(v)
+    keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
     dur = np.asarray(durations, np.float64)
-    out: list[np.ndarray] = []
+    out_i: list[np.ndarray] = []
+    out_j: list[np.ndarray] = []
+    out_s: list[np.ndarray] = []
     for key in np.unique(keys):
         rows = np.flatnonzero(keys == key)
         cols = np.flatnonzero(np.abs(keys - key) <= key_tolerance)
         rows = rows[np.argsort(dur[rows], kind="stable")]
         cols = cols[np.argsort(dur[cols], kind="stable")]
         dr, dc, vc = dur[rows], dur[cols], v[cols]
-        where = np.full(n, -1, np.int64)
-        where[cols] = np.arange(len(cols))
         for a in range(0, len(rows), block):
             b = min(len(rows), a + block)
             lo = int(np.searchsorted(dc, dr[a] - tolerance_s, side="left"))
@@ -272,23 +287,27 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
             if hi - lo < 2:
                 continue
             sims = v[rows[a:b]] @ vc[lo:hi].T
-            # each row's own duration window, as a range of the (sorted) columns
-            first = np.searchsorted(dc[lo:hi], dr[a:b] - tolerance_s, side="left")
-            last = np.searchsorted(dc[lo:hi], dr[a:b] + tolerance_s, side="right")
-            at = np.arange(hi - lo)
-            sims[(at < first[:, None]) | (at >= last[:, None])] = -np.inf
-            me = where[rows[a:b]] - lo  # not itself
-            sims[np.arange(b - a), me] = -np.inf
-            k = min(neighbours, hi - lo)
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            best = np.take_along_axis(sims, top, axis=1)
-            r, c = np.nonzero(best >= min_cos)
-            if len(r):
-                i, j = rows[a:b][r], cols[lo:hi][top[r, c]]
-                out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
-    if not out:
-        return np.zeros((0, 2), np.int64)
-    return np.unique(np.concatenate(out), axis=0)
+            # only the products that reach min_cos are looked at further: their duration
+            # (each row's own window), not the row itself, then each row's best
+            r, c = np.nonzero(sims >= min_cos)
+            if not len(r):
+                continue
+            i, j = rows[a:b][r], cols[lo:hi][c]
+            ok = (np.abs(dr[a:b][r] - dc[lo:hi][c]) <= tolerance_s) & (i != j)
+            r, c, i, j = r[ok], c[ok], i[ok], j[ok]
+            if not len(r):
+                continue
+            s = sims[r, c]
+            order = np.lexsort((-s, r))
+            r, i, j, s = r[order], i[order], j[order], s[order]
+            rank = np.arange(len(r)) - np.searchsorted(r, r, side="left")
+            best = rank < neighbours
+            out_i.append(i[best])
+            out_j.append(j[best])
+            out_s.append(s[best])
+    if not out_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
 
 
 def quarantined_ids(lib: Library) -> set[int]:
@@ -333,6 +352,7 @@ def find_duplicates(lib: Library, *, near: bool = False,
     n_candidates = 0
     note = ""
     parsed: dict[int, dupsig.Signature | None] = {}
+    checked: dict[tuple[int, int], dupsig.Verdict] = {}  # pairs found alike, as compared
 
     def load(sids: Iterable[int]) -> None:
         """Parse the signatures of ``sids`` not parsed yet (read in one go)."""
@@ -388,6 +408,7 @@ def find_duplicates(lib: Library, *, near: bool = False,
                 for (x, y), v in zip(todo, verdicts, strict=True):
                     if v.duplicate:
                         uf.union(x, y)
+                        checked[(x, y)] = v
     members: dict[int, list[int]] = {}
     for sid in ids:
         if sid in info:
@@ -409,9 +430,20 @@ def find_duplicates(lib: Library, *, near: bool = False,
                 to_compare.append((keeper, m))
         kind = "exact" if len({hash_of[s] for s in sids}) == 1 else "near"
         groups.append(Group(min(sids), kind, ms, keeper_reason(keeper, ms[1:])))
-    # each near copy's similarity and level against its keeper's, in batches
-    load(s for k, m in to_compare for s in (k.sample_id, m.sample_id))
-    both = [(k, m) for k, m in to_compare
+    # each near copy's similarity and level against its keeper's: as the search compared
+    # them, else compared now (in batches)
+    rest = []
+    for k, m in to_compare:
+        if (k.sample_id, m.sample_id) in checked:
+            v = checked[(k.sample_id, m.sample_id)]
+            m.similarity, m.gain_db = v.wave_corr, -v.gain_db
+        elif (m.sample_id, k.sample_id) in checked:
+            v = checked[(m.sample_id, k.sample_id)]
+            m.similarity, m.gain_db = v.wave_corr, v.gain_db
+        else:
+            rest.append((k, m))
+    load(s for k, m in rest for s in (k.sample_id, m.sample_id))
+    both = [(k, m) for k, m in rest
             if parsed.get(k.sample_id) is not None and parsed.get(m.sample_id) is not None]
     verdicts = dupsig.compare_many([parsed[k.sample_id] for k, _ in both],  # type: ignore[misc]
                                    [parsed[m.sample_id] for _, m in both])  # type: ignore[misc]

@@ -234,6 +234,14 @@ class Signature:
     #: (version 1, or the file ends before it)
     late: np.ndarray | None = None
 
+    def smooth_env(self) -> np.ndarray:
+        """:func:`_smooth` of the envelope, computed once."""
+        cached = self.__dict__.get("_smooth")
+        if cached is None:
+            cached = _smooth(self.env)
+            object.__setattr__(self, "_smooth", cached)
+        return cached
+
 
 def parse(blob: bytes | None) -> Signature | None:
     """A stored signature, or None (absent, or of another layout version)."""
@@ -402,7 +410,7 @@ def compare(a: Signature, b: Signature) -> Verdict:
 BATCH = 128
 #: Pairs whose best lag correlates below LOOSE_WAVE_CORR by more than this are not
 #: refined to a fraction of a sample (no verdict changes: checked on the tuning seeds).
-PRE_CORR_MARGIN = 0.1
+PRE_CORR_MARGIN = 0.15
 
 
 def compare_many(left: Sequence[Signature], right: Sequence[Signature]) -> list[Verdict]:
@@ -534,7 +542,9 @@ def _compare_batch(left: Sequence[Signature], right: Sequence[Signature]) -> lis
     go = has_lag & enough
     # waveforms that correlate this little at their best lag are not refined: the
     # refinement moves the correlation by far less than the gap to LOOSE_WAVE_CORR
-    peak = np.where(has_lag, ncc[rows, best], 0.0)
+    # (the peak between grid points, from the parabola through the three around it)
+    top = y1 - np.where(fine, (y0 - y2) ** 2 / np.where(fine, 8 * den, -1.0), 0.0)
+    peak = np.where(has_lag, top * norm_whole[rows, at[best]], 0.0)
     poor = go & (peak < LOOSE_WAVE_CORR - PRE_CORR_MARGIN)
     for r in np.flatnonzero(poor):
         k = live[r]
@@ -594,7 +604,7 @@ def _finish(left: Sequence[Signature], right: Sequence[Signature], idx: list[int
 def _envelope_verdict(a: Signature, b: Signature, rho: float, lag: float, lag_s: float,
                       i: int, j: int) -> Verdict:
     lf = round(lag_s * SIG_RATE / ENV_HOP)
-    ea, eb = _smooth(a.env), _smooth(b.env)
+    ea, eb = a.smooth_env(), b.smooth_env()
     ia, ib = max(0, lf), max(0, -lf)
     n = min(len(ea) - ia, len(eb) - ib)
     if n <= 0:
