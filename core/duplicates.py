@@ -46,6 +46,9 @@ MIN_SPECTRAL_CORR = 0.8
 SPECTRAL_NEIGHBOURS = 5
 #: Candidates' loudest snippet bands (of 48, ~9 % apart) differ by at most this many.
 PEAK_BAND_TOLERANCE = 3
+#: ... and for the spectral neighbours (spectra that alike peak in the same band or the
+#: next: 98 % of the true pairs on the tuning seeds), a third of the products.
+SPECTRAL_BAND_TOLERANCE = 1
 SPECTRAL_NEIGHBOUR_CORR = 0.95
 _BLOCK = 512
 
@@ -386,7 +389,7 @@ def find_duplicates(lib: Library, *, near: bool = False,
             spec = dupsig.spectra(blobs)
             by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
                                       neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
-                                      key_tolerance=PEAK_BAND_TOLERANCE)
+                                      key_tolerance=SPECTRAL_BAND_TOLERANCE)
             if len(by_spec):
                 pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
             if len(pairs):

@@ -456,8 +456,8 @@ def _overlap_norms(sa: np.ndarray, sb: np.ndarray, na: np.ndarray, nb: np.ndarra
     rows = len(sa)
     whole = np.arange(-max_lag, max_lag + 1)
     zeros = np.zeros((rows, 1))
-    ca = np.concatenate([zeros, np.cumsum(np.square(sa), axis=1)], axis=1)
-    cb = np.concatenate([zeros, np.cumsum(np.square(sb), axis=1)], axis=1)
+    ca = np.concatenate([zeros, np.cumsum(np.square(sa, dtype=np.float64), axis=1)], axis=1)
+    cb = np.concatenate([zeros, np.cumsum(np.square(sb, dtype=np.float64), axis=1)], axis=1)
     ea = np.empty((rows, len(whole)))
     eb = np.empty((rows, len(whole)))
     overlap = np.empty((rows, len(whole)), np.int64)
@@ -466,15 +466,11 @@ def _overlap_norms(sa: np.ndarray, sb: np.ndarray, na: np.ndarray, nb: np.ndarra
         # both snippets whole: the overlaps are plain slices of the running sums
         n = SNIP_LEN
         fa, fb = ca[full], cb[full]
-        neg = slice(0, max_lag)  # lags -max_lag..-1
-        pos = slice(max_lag, None)  # lags 0..max_lag
-        ea[np.ix_(full, np.arange(max_lag))] = fa[:, n - max_lag:n]
-        ea[np.ix_(full, np.arange(max_lag, len(whole)))] = (fa[:, n:n + 1]
-                                                            - fa[:, :max_lag + 1])
-        eb[np.ix_(full, np.arange(max_lag))] = fb[:, n:n + 1] - fb[:, max_lag:0:-1]
-        eb[np.ix_(full, np.arange(max_lag, len(whole)))] = fb[:, n::-1][:, :max_lag + 1]
-        overlap[full, neg] = n + whole[neg]
-        overlap[full, pos] = n - whole[pos]
+        ea[full] = np.concatenate([fa[:, n - max_lag:n], fa[:, n:n + 1] - fa[:, :max_lag + 1]],
+                                  axis=1)
+        eb[full] = np.concatenate([fb[:, n:n + 1] - fb[:, max_lag:0:-1],
+                                   fb[:, n::-1][:, :max_lag + 1]], axis=1)
+        overlap[full] = n - np.abs(whole)
     part = ~full
     if part.any():
         w = whole[None, :]
@@ -507,14 +503,15 @@ def _compare_batch(left: Sequence[Signature], right: Sequence[Signature]) -> lis
             live.append(k)
     if not live:
         return [v for v in verdicts if v is not None]
-    sa = np.stack([left[k].snip for k in live]).astype(np.float64)
-    sb = np.stack([right[k].snip for k in live]).astype(np.float64)
+    sa = np.stack([left[k].snip for k in live])  # float32
+    sb = np.stack([right[k].snip for k in live])
     na = np.array([left[k].n_snip for k in live], np.int64)
     nb = np.array([right[k].n_snip for k in live], np.int64)
     # -- the lag (as _best_lag, row by row)
     max_lag = int(MAX_LAG_S * SNIP_RATE)
+    # (in single precision: the correlations then move by ~1e-6)
     fa, fb = np.fft.rfft(sa, _N_FFT, axis=1), np.fft.rfft(sb, _N_FFT, axis=1)
-    cc = np.fft.irfft(fa * np.conj(fb), 2 * _N_FFT, axis=1) * 2
+    cc = np.fft.irfft(fa * np.conj(fb), 2 * _N_FFT, axis=1) * np.float32(2)
     m = 2 * max_lag
     window = np.concatenate([cc[:, -m:], cc[:, :m + 1]], axis=1)
     lags = np.arange(-m, m + 1) / 2.0
@@ -560,7 +557,7 @@ def _compare_batch(left: Sequence[Signature], right: Sequence[Signature]) -> lis
     keep = np.flatnonzero(go)
     if len(keep):
         _finish(left, right, [live[r] for r in keep], sa[keep],
-                fb[keep].astype(np.complex64), found[keep],
+                fb[keep], found[keep],
                 i[keep], j[keep], verdicts)
     return [v for v in verdicts if v is not None]
 
@@ -572,7 +569,7 @@ def _finish(left: Sequence[Signature], right: Sequence[Signature], idx: list[int
     matter) the envelopes and the later stretches."""
     at = np.arange(SNIP_LEN)[None, :]
     mask = ((at >= i[:, None]) & (at < j[:, None])).astype(np.float32)
-    xa = sa.astype(np.float32) * mask
+    xa = sa * mask
 
     def corr_at(lag: np.ndarray) -> np.ndarray:
         return _masked_corr(xa, _shift_many(fb, lag) * mask)
