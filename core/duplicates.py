@@ -327,6 +327,58 @@ def quarantined_ids(lib: Library) -> set[int]:
                                                   relabel_ops.c.sample_id.is_not(None)))}
 
 
+def _near_search(lib: Library, model_key: int, min_cos: float,
+                 info: dict[int, Any], head_of: dict[int, bytes | None],
+                 by_hash: dict[str, int], uf: _Union,
+                 parsed: dict[int, dupsig.Signature | None],
+                 checked: dict[tuple[int, int], dupsig.Verdict],
+                 load: Any) -> int:
+    """The near search proper (see :func:`find_duplicates`): joins near copies in ``uf``
+    and returns how many pairs reached the fine check."""
+    n_candidates = 0
+    emb_ids, vecs = mean_embeddings(lib, model_key)
+    # one file per decoded audio: its exact copies follow it through the union
+    reps = set(by_hash.values())
+    keep = np.array([int(s) in reps and int(s) in info for s in emb_ids], bool)
+    emb_ids, vecs = emb_ids[keep], vecs[keep]
+    durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
+    # an index: files whose snippets' loudest bands lie far apart are not compared
+    blobs = [head_of.get(int(s)) for s in emb_ids]
+    keys = dupsig.peak_bands(blobs)
+    pairs = candidate_pairs(vecs, durs, min_cos=min_cos, keys=keys,
+                            key_tolerance=PEAK_BAND_TOLERANCE)
+    # a cheap vectorised first check: the snippets' spectra (shift-free, and
+    # gain-free); their own nearest neighbours are candidates too, for the copies
+    # whose embedding moved (quieter, trimmed) behind other takes of the instrument
+    spec = dupsig.spectra(blobs)
+    by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
+                              neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
+                              key_tolerance=SPECTRAL_BAND_TOLERANCE)
+    if len(by_spec):
+        pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
+    if len(pairs):
+        keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
+        pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
+        # likeliest first: a pair already joined through others needs no check
+        cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
+        pairs = pairs[np.argsort(-cos, kind="stable")]
+    sid_pairs = emb_ids[pairs] if len(pairs) else np.zeros((0, 2), np.int64)
+    load(int(s) for s in np.unique(sid_pairs))
+    for a in range(0, len(sid_pairs), dupsig.BATCH):
+        todo = [(int(x), int(y)) for x, y in sid_pairs[a:a + dupsig.BATCH]
+                if uf.find(int(x)) != uf.find(int(y))]
+        todo = [(x, y) for x, y in todo
+                if parsed.get(x) is not None and parsed.get(y) is not None]
+        n_candidates += len(todo)
+        verdicts = dupsig.compare_many([parsed[x] for x, _ in todo],  # type: ignore[misc]
+                                       [parsed[y] for _, y in todo])  # type: ignore[misc]
+        for (x, y), v in zip(todo, verdicts, strict=True):
+            if v.duplicate:
+                uf.union(x, y)
+                checked[(x, y)] = v
+    return n_candidates
+
+
 def find_duplicates(lib: Library, *, near: bool = False,
                     min_cos: float = MIN_EMBEDDING_COS) -> Report:
     """Every group of duplicate files (exact only, or exact and near), keeper chosen."""
@@ -371,47 +423,15 @@ def find_duplicates(lib: Library, *, near: bool = False,
             note = ("near duplicates are found among embedded files, and none is: scan with "
                     "the network")
         else:
-            emb_ids, vecs = mean_embeddings(lib, model_key)
-            # one file per decoded audio: its exact copies follow it through the union
-            reps = set(by_hash.values())
-            keep = np.array([int(s) in reps and int(s) in info for s in emb_ids], bool)
-            emb_ids, vecs = emb_ids[keep], vecs[keep]
-            durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
-            # an index: files whose snippets' loudest bands lie far apart are not compared
-            head_of = dict(zip(ids, heads, strict=True))
-            blobs = [head_of.get(int(s)) for s in emb_ids]
-            keys = dupsig.peak_bands(blobs)
-            pairs = candidate_pairs(vecs, durs, min_cos=min_cos, keys=keys,
-                                    key_tolerance=PEAK_BAND_TOLERANCE)
-            # a cheap vectorised first check: the snippets' spectra (shift-free, and
-            # gain-free); their own nearest neighbours are candidates too, for the copies
-            # whose embedding moved (quieter, trimmed) behind other takes of the instrument
-            spec = dupsig.spectra(blobs)
-            by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
-                                      neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
-                                      key_tolerance=SPECTRAL_BAND_TOLERANCE)
-            if len(by_spec):
-                pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
-            if len(pairs):
-                keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
-                pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
-                # likeliest first: a pair already joined through others needs no check
-                cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
-                pairs = pairs[np.argsort(-cos, kind="stable")]
-            sid_pairs = emb_ids[pairs] if len(pairs) else np.zeros((0, 2), np.int64)
-            load(int(s) for s in np.unique(sid_pairs))
-            for a in range(0, len(sid_pairs), dupsig.BATCH):
-                todo = [(int(x), int(y)) for x, y in sid_pairs[a:a + dupsig.BATCH]
-                        if uf.find(int(x)) != uf.find(int(y))]
-                todo = [(x, y) for x, y in todo
-                        if parsed.get(x) is not None and parsed.get(y) is not None]
-                n_candidates += len(todo)
-                verdicts = dupsig.compare_many([parsed[x] for x, _ in todo],  # type: ignore[misc]
-                                               [parsed[y] for _, y in todo])  # type: ignore[misc]
-                for (x, y), v in zip(todo, verdicts, strict=True):
-                    if v.duplicate:
-                        uf.union(x, y)
-                        checked[(x, y)] = v
+            # one BLAS thread: the products come in blocks too small for a second one
+            # to pay, and on a busy machine the waiting threads spin (3.4x the CPU time
+            # of the candidate stage at 20k files, measured)
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api="blas"):
+                n_candidates = _near_search(lib, model_key, min_cos, info,
+                                            dict(zip(ids, heads, strict=True)), by_hash,
+                                            uf, parsed, checked, load)
     members: dict[int, list[int]] = {}
     for sid in ids:
         if sid in info:
