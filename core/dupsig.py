@@ -267,14 +267,22 @@ def parse(blob: bytes | None) -> Signature | None:
     return Signature(float(h["onset_s"]), float(h["peak_db"]), env, snip, n_snip, late)
 
 
+def _band_levels(blobs: list[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(n x N_BANDS uint8 band levels, whether each signature has them), in one pass."""
+    _empty = bytes(N_BANDS)
+    have = np.array([bool(b) and b[0] in SIG_VERSIONS and len(b) > N_BANDS  # type: ignore[index]
+                     for b in blobs], bool)
+    joined = b"".join(b[-N_BANDS:] if h else _empty  # type: ignore[index]
+                      for b, h in zip(blobs, have, strict=True))
+    return np.frombuffer(joined, np.uint8).reshape(len(blobs), N_BANDS), have
+
+
 def spectra(blobs: list[bytes | None]) -> np.ndarray:
     """The band levels of many signatures at once (n x N_BANDS float32, dB below the
     loudest band), centred and of unit length, for :func:`spectral_similarity`; a row of
     zeros where a signature is missing."""
-    out = np.zeros((len(blobs), N_BANDS), np.float32)
-    for i, blob in enumerate(blobs):
-        if blob and blob[0] in SIG_VERSIONS and len(blob) > N_BANDS:
-            out[i] = np.frombuffer(blob, np.uint8, N_BANDS, len(blob) - N_BANDS)
+    levels, _have = _band_levels(blobs)
+    out = levels.astype(np.float32)
     out = -np.minimum(out, 2.0 * SPECTRUM_FLOOR_DB) / 2.0
     out -= out.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
@@ -283,12 +291,8 @@ def spectra(blobs: list[bytes | None]) -> np.ndarray:
 
 def peak_bands(blobs: list[bytes | None]) -> np.ndarray:
     """The loudest band of each signature's snippet spectrum (-100 where missing)."""
-    out = np.full(len(blobs), -100, np.int64)
-    for i, blob in enumerate(blobs):
-        if blob and blob[0] in SIG_VERSIONS and len(blob) > N_BANDS:
-            out[i] = int(np.argmin(np.frombuffer(blob, np.uint8, N_BANDS,
-                                                 len(blob) - N_BANDS)))
-    return out
+    levels, have = _band_levels(blobs)
+    return np.where(have, np.argmin(levels, axis=1), -100).astype(np.int64)
 
 
 def spectral_similarity(spec: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
