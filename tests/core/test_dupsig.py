@@ -3,6 +3,7 @@ older layout, and the mean embeddings kept in the library (``dup_means``)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -191,3 +192,19 @@ def test_library_from_before_the_mean_embeddings_upgrades(
                  for g in find_duplicates(lib, near=True, min_cos=-1.0).groups]
         assert after == before and len(after) == 1
         assert len(_means_rows(library_path)) == 2  # filled without re-embedding
+
+
+def test_a_name_that_is_not_utf8_comes_back_as_the_same_path(library: Library,
+                                                             tmp_path: Path) -> None:
+    root = tmp_path / "samples"
+    root.mkdir()
+    x = (bell() * 32767).astype(np.int16)
+    odd = os.fsdecode(os.fsencode(str(root)) + b"/bell \xff.wav")
+    sf.write(str(root / "tmp.wav"), x, SR, subtype="PCM_16")
+    os.rename(root / "tmp.wav", odd)
+    sf.write(str(root / "bell.wav"), x, SR, subtype="PCM_16")
+    scan(library, [str(root)], None, options=ScanOptions(jobs=0))
+    groups = find_duplicates(library).groups
+    assert len(groups) == 1
+    paths = sorted(m.path for m in groups[0].members)
+    assert odd in paths and all(Path(p).exists() for p in paths)
