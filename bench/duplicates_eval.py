@@ -95,46 +95,52 @@ def _write(path: Path, data: np.ndarray, sr: int, **kw: Any) -> None:
     sf.write(str(path), data, sr, **kw)
 
 
+def _named(out: Path, suffix: str) -> Path:
+    """``out`` with ``suffix`` appended (not ``with_suffix``: "Drums_v.1-ride1-mp3" would
+    lose ".1-ride1-mp3", and two originals' copies would overwrite each other)."""
+    return out.with_name(out.name + suffix)
+
+
 def _near_copy(kind: str, x: np.ndarray, sr: int, rng: np.random.Generator, out: Path) -> Path:
     import soxr
 
     xf = x.astype(np.float32) / (32768.0 if x.dtype == np.int16 else 2.0 ** 31)
     if kind == "mp3":
-        p = out.with_suffix(".mp3")
+        p = _named(out, ".mp3")
         y, r = (xf, sr) if sr <= 48_000 else (soxr.resample(xf, sr, 44_100), 44_100)
         _write(p, y, r, format="MP3")
     elif kind == "ogg":
-        p = out.with_suffix(".ogg")
+        p = _named(out, ".ogg")
         y, r = (xf, sr) if sr <= 48_000 else (soxr.resample(xf, sr, 44_100), 44_100)
         _write(p, y, r, format="OGG", subtype="VORBIS")
     elif kind in ("flac_resampled", "resampled"):
         r = int(rng.choice([r for r in (22_050, 32_000, 48_000, 44_100) if r != sr]))
         y = soxr.resample(xf, sr, r)
-        p = out.with_suffix(".flac" if kind == "flac_resampled" else ".wav")
+        p = _named(out, ".flac" if kind == "flac_resampled" else ".wav")
         _write(p, np.clip(y, -1, 1), r, subtype="PCM_24" if kind == "resampled" else "PCM_16")
     elif kind == "gain":
         g = float(rng.choice([-6.0, -3.0, 3.0, 6.0]))
-        p = out.with_suffix(".wav")
+        p = _named(out, ".wav")
         _write(p, xf * 10 ** (g / 20), sr, subtype="FLOAT")
     elif kind == "trim_start":
         n = int(sr * rng.uniform(0.01, 0.1))
-        p = out.with_suffix(".wav")
+        p = _named(out, ".wav")
         _write(p, xf[n:], sr, subtype="PCM_24")
     elif kind == "trim_end":
         n = int(sr * rng.uniform(0.01, 0.1))
-        p = out.with_suffix(".wav")
+        p = _named(out, ".wav")
         _write(p, xf[: max(1, len(xf) - n)], sr, subtype="PCM_24")
     elif kind == "pad":
         a, b = (int(sr * rng.uniform(0.01, 0.1)) for _ in range(2))
         pad_a = np.zeros((a, *xf.shape[1:]), np.float32)
         pad_b = np.zeros((b, *xf.shape[1:]), np.float32)
-        p = out.with_suffix(".wav")
+        p = _named(out, ".wav")
         _write(p, np.concatenate([pad_a, xf, pad_b]), sr, subtype="PCM_24")
     elif kind == "mp3_gain_trim":
         n = int(sr * rng.uniform(0.01, 0.1))
         y = xf[n:] * 10 ** (float(rng.choice([-6.0, 6.0])) / 20)
         y, r = (y, sr) if sr <= 48_000 else (soxr.resample(y, sr, 44_100), 44_100)
-        p = out.with_suffix(".mp3")
+        p = _named(out, ".mp3")
         _write(p, np.clip(y, -1, 1), r, format="MP3")
     else:
         raise ValueError(kind)
@@ -232,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--dump", type=Path, default=None)
+    ap.add_argument("--reuse", action="store_true",
+                    help="search the library a previous run of this seed left (no new set, "
+                         "no scan): for the search's own changes")
     args = ap.parse_args(argv)
 
     from core import dupsig
@@ -249,18 +258,29 @@ def main(argv: list[str] | None = None) -> int:
     from models import load_model
 
     root = args.dir / f"seed{args.seed}"
-    t0 = time.perf_counter()
-    truth = build(root / "files", args.seed, args.kits, args.notes, args.loops)
-    alike: set[frozenset[str]] = truth.pop("__alike__")
-    build_s = time.perf_counter() - t0
     db = root / "library.sqlite"
-    for f in root.glob("library.sqlite*"):
-        shutil.rmtree(f) if f.is_dir() else f.unlink()
-    lib = Library(db)
+    saved = root / "truth.json"
     t0 = time.perf_counter()
-    rep = scan(lib, [str(root / "files")], load_model(device="cpu"),
-               options=ScanOptions(jobs=args.jobs))
-    scan_s = time.perf_counter() - t0
+    if args.reuse and db.is_file() and saved.is_file():
+        # the set and its library as a previous run left them: only the search again
+        stored = json.loads(saved.read_text())
+        truth = {p: tuple(t) for p, t in stored["truth"].items()}
+        alike: set[frozenset[str]] = {frozenset(p) for p in stored["alike"]}
+        lib = Library(db)
+        build_s, scan_s = 0.0, 0.0
+        rep = None
+    else:
+        truth = build(root / "files", args.seed, args.kits, args.notes, args.loops)
+        alike = truth.pop("__alike__")
+        saved.write_text(json.dumps({"truth": truth, "alike": [sorted(p) for p in alike]}))
+        build_s = time.perf_counter() - t0
+        for f in root.glob("library.sqlite*"):
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
+        lib = Library(db)
+        t0 = time.perf_counter()
+        rep = scan(lib, [str(root / "files")], load_model(device="cpu"),
+                   options=ScanOptions(jobs=args.jobs))
+        scan_s = time.perf_counter() - t0
     paths = lib.paths_of(list(range(1, 10 ** 6)))
     by_path = {p: i for i, p in paths.items()}
     present = {p: t for p, t in truth.items() if p in by_path}
@@ -285,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     # hard negatives: other files of one instrument wrongly grouped
     result = {
         "seed": args.seed, "files": len(present), "originals": len(origins),
-        "scan": {"decoded": rep.decoded, "failed": rep.failed, "seconds": round(scan_s, 1)},
+        "scan": None if rep is None else {"decoded": rep.decoded, "failed": rep.failed,
+                                          "seconds": round(scan_s, 1)},
         "build_s": round(build_s, 1),
         "exact": score(found_exact, true_exact), "near": score(found_near, true_near),
         "alike_layer_pairs": len(alike),

@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy import func, insert, select
 
 from core import dupsig
-from core.dupstore import read_fingerprints
+from core.dupstore import mean_embeddings_raw, read_hashes_and_spectra, read_signatures
 from core.errors import RelabelError
 from core.library import Library
 from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
@@ -46,6 +46,9 @@ MIN_SPECTRAL_CORR = 0.8
 SPECTRAL_NEIGHBOURS = 5
 #: Candidates' loudest snippet bands (of 48, ~9 % apart) differ by at most this many.
 PEAK_BAND_TOLERANCE = 3
+#: ... and for the spectral neighbours (spectra that alike peak in the same band or the
+#: next: 98 % of the true pairs on the tuning seeds), a third of the products.
+SPECTRAL_BAND_TOLERANCE = 1
 SPECTRAL_NEIGHBOUR_CORR = 0.95
 _BLOCK = 512
 
@@ -226,17 +229,14 @@ def _current_model(lib: Library) -> int | None:
 
 
 def mean_embeddings(lib: Library, model_key: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sample ids, unit-length mean embedding per file, centred on the library's mean)."""
-    ids, _idx, mat = lib.window_embeddings(model_key)
+    """(sample ids, unit-length mean embedding per file, centred on the library's mean).
+    The per-file means are kept in the library (``dup_means``, core/dupstore.py)."""
+    ids, means = mean_embeddings_raw(lib, model_key)
     if not len(ids):
-        return ids, mat
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    sums = np.add.reduceat(mat, starts, axis=0)
-    counts = np.diff(np.r_[starts, len(ids)])[:, None]
-    means = sums / counts
-    means -= means.mean(axis=0, keepdims=True)
+        return ids, means
+    means = means - means.mean(axis=0, keepdims=True)
     means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-9)
-    return ids[starts], means.astype(np.float32)
+    return ids, means.astype(np.float32)
 
 
 def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
@@ -252,22 +252,37 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
     Per key, rows are sorted by duration; each block of ``block`` rows is multiplied only
     by the rows within the tolerances, so the cost follows how many files share a
     duration (and a key), not the square of the library.
+
     """
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 2), np.int64)
-    keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
     v = np.ascontiguousarray(vectors, dtype=np.float32)
+    i, j, _ = _neighbours(v, durations, min_cos=min_cos, neighbours=neighbours,
+                          tolerance_s=tolerance_s, block=block, keys=keys,
+                          key_tolerance=key_tolerance)
+    if not len(i):
+        return np.zeros((0, 2), np.int64)
+    return np.unique(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1), axis=0)
+
+
+def _neighbours(v: np.ndarray, durations: np.ndarray, *, min_cos: float,
+                tolerance_s: float, neighbours: int, block: int,
+                keys: np.ndarray | None, key_tolerance: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, their neighbours, products), each row's best ``neighbours`` first."""
+    n = len(v)
+    keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
     dur = np.asarray(durations, np.float64)
-    out: list[np.ndarray] = []
+    out_i: list[np.ndarray] = []
+    out_j: list[np.ndarray] = []
+    out_s: list[np.ndarray] = []
     for key in np.unique(keys):
         rows = np.flatnonzero(keys == key)
         cols = np.flatnonzero(np.abs(keys - key) <= key_tolerance)
         rows = rows[np.argsort(dur[rows], kind="stable")]
         cols = cols[np.argsort(dur[cols], kind="stable")]
         dr, dc, vc = dur[rows], dur[cols], v[cols]
-        where = np.full(n, -1, np.int64)
-        where[cols] = np.arange(len(cols))
         for a in range(0, len(rows), block):
             b = min(len(rows), a + block)
             lo = int(np.searchsorted(dc, dr[a] - tolerance_s, side="left"))
@@ -275,23 +290,27 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
             if hi - lo < 2:
                 continue
             sims = v[rows[a:b]] @ vc[lo:hi].T
-            # each row's own duration window, as a range of the (sorted) columns
-            first = np.searchsorted(dc[lo:hi], dr[a:b] - tolerance_s, side="left")
-            last = np.searchsorted(dc[lo:hi], dr[a:b] + tolerance_s, side="right")
-            at = np.arange(hi - lo)
-            sims[(at < first[:, None]) | (at >= last[:, None])] = -np.inf
-            me = where[rows[a:b]] - lo  # not itself
-            sims[np.arange(b - a), me] = -np.inf
-            k = min(neighbours, hi - lo)
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            best = np.take_along_axis(sims, top, axis=1)
-            r, c = np.nonzero(best >= min_cos)
-            if len(r):
-                i, j = rows[a:b][r], cols[lo:hi][top[r, c]]
-                out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
-    if not out:
-        return np.zeros((0, 2), np.int64)
-    return np.unique(np.concatenate(out), axis=0)
+            # only the products that reach min_cos are looked at further: their duration
+            # (each row's own window), not the row itself, then each row's best
+            r, c = np.nonzero(sims >= min_cos)
+            if not len(r):
+                continue
+            i, j = rows[a:b][r], cols[lo:hi][c]
+            ok = (np.abs(dr[a:b][r] - dc[lo:hi][c]) <= tolerance_s) & (i != j)
+            r, c, i, j = r[ok], c[ok], i[ok], j[ok]
+            if not len(r):
+                continue
+            s = sims[r, c]
+            order = np.lexsort((-s, r))
+            r, i, j, s = r[order], i[order], j[order], s[order]
+            rank = np.arange(len(r)) - np.searchsorted(r, r, side="left")
+            best = rank < neighbours
+            out_i.append(i[best])
+            out_j.append(j[best])
+            out_s.append(s[best])
+    if not out_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
 
 
 def quarantined_ids(lib: Library) -> set[int]:
@@ -308,20 +327,76 @@ def quarantined_ids(lib: Library) -> set[int]:
                                                   relabel_ops.c.sample_id.is_not(None)))}
 
 
+def _near_search(lib: Library, model_key: int, min_cos: float,
+                 info: dict[int, Any], head_of: dict[int, bytes | None],
+                 by_hash: dict[str, int], uf: _Union,
+                 parsed: dict[int, dupsig.Signature | None],
+                 checked: dict[tuple[int, int], dupsig.Verdict],
+                 load: Any) -> int:
+    """The near search proper (see :func:`find_duplicates`): joins near copies in ``uf``
+    and returns how many pairs reached the fine check."""
+    n_candidates = 0
+    emb_ids, vecs = mean_embeddings(lib, model_key)
+    # one file per decoded audio: its exact copies follow it through the union
+    reps = set(by_hash.values())
+    keep = np.array([int(s) in reps and int(s) in info for s in emb_ids], bool)
+    emb_ids, vecs = emb_ids[keep], vecs[keep]
+    durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
+    # an index: files whose snippets' loudest bands lie far apart are not compared
+    blobs = [head_of.get(int(s)) for s in emb_ids]
+    keys = dupsig.peak_bands(blobs)
+    pairs = candidate_pairs(vecs, durs, min_cos=min_cos, keys=keys,
+                            key_tolerance=PEAK_BAND_TOLERANCE)
+    # a cheap vectorised first check: the snippets' spectra (shift-free, and
+    # gain-free); their own nearest neighbours are candidates too, for the copies
+    # whose embedding moved (quieter, trimmed) behind other takes of the instrument
+    spec = dupsig.spectra(blobs)
+    by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
+                              neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
+                              key_tolerance=SPECTRAL_BAND_TOLERANCE)
+    if len(by_spec):
+        pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
+    if len(pairs):
+        keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
+        pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
+        # likeliest first: a pair already joined through others needs no check
+        cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
+        pairs = pairs[np.argsort(-cos, kind="stable")]
+    sid_pairs = emb_ids[pairs] if len(pairs) else np.zeros((0, 2), np.int64)
+    load(int(s) for s in np.unique(sid_pairs))
+    for a in range(0, len(sid_pairs), dupsig.BATCH):
+        todo = [(int(x), int(y)) for x, y in sid_pairs[a:a + dupsig.BATCH]
+                if uf.find(int(x)) != uf.find(int(y))]
+        todo = [(x, y) for x, y in todo
+                if parsed.get(x) is not None and parsed.get(y) is not None]
+        n_candidates += len(todo)
+        verdicts = dupsig.compare_many([parsed[x] for x, _ in todo],  # type: ignore[misc]
+                                       [parsed[y] for _, y in todo])  # type: ignore[misc]
+        for (x, y), v in zip(todo, verdicts, strict=True):
+            if v.duplicate:
+                uf.union(x, y)
+                checked[(x, y)] = v
+    return n_candidates
+
+
 def find_duplicates(lib: Library, *, near: bool = False,
                     min_cos: float = MIN_EMBEDDING_COS) -> Report:
     """Every group of duplicate files (exact only, or exact and near), keeper chosen."""
     t0 = time.perf_counter()
-    ids, hashes, sigs = read_fingerprints(lib)
+    ids, hashes, heads = read_hashes_and_spectra(lib)
     away = quarantined_ids(lib)
     if away:
-        rows = [r for r in zip(ids, hashes, sigs, strict=True) if r[0] not in away]
-        ids, hashes, sigs = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+        rows = [r for r in zip(ids, hashes, heads, strict=True) if r[0] not in away]
+        ids, hashes, heads = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     with lib.reading() as conn:
-        info = {int(r[0]): r for r in conn.execute(select(
-            samples.c.id, samples.c.path, samples.c.format, samples.c.subtype,
-            samples.c.sample_rate, samples.c.channels, samples.c.size, samples.c.duration_s)
-            .where(samples.c.status == "ok"))}
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        # (raw: 100k rows through the ORM cost ~0.5 s; a path that is not UTF-8 is
+        # stored as bytes, decoded as schema.FsPath does)
+        info = {int(r[0]): (r[0], os.fsdecode(r[1]) if isinstance(r[1], bytes) else r[1],
+                            *r[2:]) for r in raw.execute(
+            "SELECT id, path, format, subtype, sample_rate, channels, size, duration_s "
+            "FROM samples WHERE status = 'ok'").fetchall()}
     from core.dupstore import count_without_fingerprints
 
     missing = count_without_fingerprints(lib)
@@ -335,13 +410,16 @@ def find_duplicates(lib: Library, *, near: bool = False,
     hash_of = dict(zip(ids, hashes, strict=True))
     n_candidates = 0
     note = ""
-    sig_of = dict(zip(ids, sigs, strict=True))
     parsed: dict[int, dupsig.Signature | None] = {}
+    checked: dict[tuple[int, int], dupsig.Verdict] = {}  # pairs found alike, as compared
 
-    def sig(s: int) -> dupsig.Signature | None:
-        if s not in parsed:
-            parsed[s] = dupsig.parse(sig_of.get(s))
-        return parsed[s]
+    def load(sids: Iterable[int]) -> None:
+        """Parse the signatures of ``sids`` not parsed yet (read in one go)."""
+        want = [s for s in sids if s not in parsed]
+        if want:
+            blobs = read_signatures(lib, want)
+            for s in want:
+                parsed[s] = dupsig.parse(blobs.get(s))
 
     if near:
         model_key = _current_model(lib)
@@ -349,48 +427,21 @@ def find_duplicates(lib: Library, *, near: bool = False,
             note = ("near duplicates are found among embedded files, and none is: scan with "
                     "the network")
         else:
-            emb_ids, vecs = mean_embeddings(lib, model_key)
-            # one file per decoded audio: its exact copies follow it through the union
-            reps = set(by_hash.values())
-            keep = np.array([int(s) in reps and int(s) in info for s in emb_ids], bool)
-            emb_ids, vecs = emb_ids[keep], vecs[keep]
-            durs = np.array([info[int(s)][7] or 0.0 for s in emb_ids], np.float64)
-            # an index: files whose snippets' loudest bands lie far apart are not compared
-            blobs = [sig_of.get(int(s)) for s in emb_ids]
-            keys = dupsig.peak_bands(blobs)
-            pairs = candidate_pairs(vecs, durs, min_cos=min_cos, keys=keys,
-                                    key_tolerance=PEAK_BAND_TOLERANCE)
-            # a cheap vectorised first check: the snippets' spectra (shift-free, and
-            # gain-free); their own nearest neighbours are candidates too, for the copies
-            # whose embedding moved (quieter, trimmed) behind other takes of the instrument
-            spec = dupsig.spectra(blobs)
-            by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
-                                      neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
-                                      key_tolerance=PEAK_BAND_TOLERANCE)
-            if len(by_spec):
-                pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
-            if len(pairs):
-                keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
-                pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
-                # likeliest first: a pair already joined through others needs no check
-                cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
-                pairs = pairs[np.argsort(-cos, kind="stable")]
-            for i, j in pairs:
-                a, b = int(emb_ids[i]), int(emb_ids[j])
-                if uf.find(a) == uf.find(b):
-                    continue  # already one group (exact, or through other copies)
-                n_candidates += 1
-                sa, sb = sig(a), sig(b)
-                if sa is None or sb is None:
-                    continue
-                v = dupsig.compare(sa, sb)
-                if v.duplicate:
-                    uf.union(a, b)
+            # one BLAS thread: the products come in blocks too small for a second one
+            # to pay, and on a busy machine the waiting threads spin (3.4x the CPU time
+            # of the candidate stage at 20k files, measured)
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api="blas"):
+                n_candidates = _near_search(lib, model_key, min_cos, info,
+                                            dict(zip(ids, heads, strict=True)), by_hash,
+                                            uf, parsed, checked, load)
     members: dict[int, list[int]] = {}
     for sid in ids:
         if sid in info:
             members.setdefault(uf.find(sid), []).append(sid)
     groups = []
+    to_compare: list[tuple[Member, Member]] = []
     for sids in members.values():
         if len(sids) < 2:
             continue
@@ -403,13 +454,28 @@ def find_duplicates(lib: Library, *, near: bool = False,
                 m.match = "exact"
             else:
                 m.match = "near"
-                sk, sm = sig(keeper.sample_id), sig(m.sample_id)
-                if sk is not None and sm is not None:
-                    v = dupsig.compare(sk, sm)
-                    # its level against the keeper's
-                    m.similarity, m.gain_db = v.wave_corr, -v.gain_db
+                to_compare.append((keeper, m))
         kind = "exact" if len({hash_of[s] for s in sids}) == 1 else "near"
         groups.append(Group(min(sids), kind, ms, keeper_reason(keeper, ms[1:])))
+    # each near copy's similarity and level against its keeper's: as the search compared
+    # them, else compared now (in batches)
+    rest = []
+    for k, m in to_compare:
+        if (k.sample_id, m.sample_id) in checked:
+            v = checked[(k.sample_id, m.sample_id)]
+            m.similarity, m.gain_db = v.wave_corr, -v.gain_db
+        elif (m.sample_id, k.sample_id) in checked:
+            v = checked[(m.sample_id, k.sample_id)]
+            m.similarity, m.gain_db = v.wave_corr, v.gain_db
+        else:
+            rest.append((k, m))
+    load(s for k, m in rest for s in (k.sample_id, m.sample_id))
+    both = [(k, m) for k, m in rest
+            if parsed.get(k.sample_id) is not None and parsed.get(m.sample_id) is not None]
+    verdicts = dupsig.compare_many([parsed[k.sample_id] for k, _ in both],  # type: ignore[misc]
+                                   [parsed[m.sample_id] for _, m in both])  # type: ignore[misc]
+    for (_k, m), v in zip(both, verdicts, strict=True):
+        m.similarity, m.gain_db = v.wave_corr, -v.gain_db
     groups.sort(key=lambda g: g.keeper.path)
     return Report(groups, len(ids), missing, near, n_candidates, time.perf_counter() - t0,
                   note)

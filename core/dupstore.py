@@ -7,10 +7,14 @@ inside its own batch transaction, and :mod:`core.duplicates` reads through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
 
+import numpy as np
 from sqlalchemy import select
 
+from core.dupsig import N_BANDS, SIG_VERSION
+from core.errors import LibraryError
 from core.library import Library
 from core.schema import dup_signatures, samples
 
@@ -18,13 +22,16 @@ _CHUNK = 500
 
 
 def sample_ids_without_fingerprints(lib: Library) -> set[int]:
-    """Decoded files (status ok) that have no fingerprint yet: a library scanned before
-    fingerprints existed. The scanner reads them again, without embedding them."""
+    """Decoded files (status ok) that have no fingerprint yet, or one of an older layout
+    (core.dupsig.SIG_VERSION): a library scanned before fingerprints existed, or before
+    their latest layout. The scanner reads them again, without embedding them."""
     with lib.reading() as conn:
-        return {int(i) for (i,) in conn.execute(
-            select(samples.c.id)
-            .outerjoin(dup_signatures, dup_signatures.c.sample_id == samples.c.id)
-            .where(samples.c.status == "ok", dup_signatures.c.sample_id.is_(None)))}
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        return {int(i) for (i,) in raw.execute(
+            "SELECT s.id FROM samples s LEFT JOIN dup_signatures d ON d.sample_id = s.id "
+            "WHERE s.status = 'ok' AND (d.sample_id IS NULL OR (d.signature IS NOT NULL "
+            "AND substr(d.signature, 1, 1) != ?))", (bytes([SIG_VERSION]),))}
 
 
 def count_without_fingerprints(lib: Library) -> int:
@@ -68,3 +75,130 @@ def read_fingerprints(lib: Library) -> tuple[list[int], list[str], list[bytes | 
             "JOIN samples s ON s.id = d.sample_id WHERE s.status = 'ok' "
             "ORDER BY d.sample_id").fetchall()
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def read_hashes_and_spectra(lib: Library) -> tuple[list[int], list[str], list[bytes | None]]:
+    """(sample ids, audio hashes, signature heads) of every file with a fingerprint whose
+    status is ok. A head is the signature's version byte and its last
+    :data:`~core.dupsig.N_BANDS` bytes (the snippet's band levels): what
+    :func:`core.dupsig.spectra` and :func:`core.dupsig.peak_bands` read, without reading
+    the whole signatures (~3.4 KB a file). :func:`read_signatures` reads those."""
+    with lib.reading() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        rows = raw.execute(
+            "SELECT d.sample_id, d.audio_hash, substr(d.signature, 1, 1), "
+            f"substr(d.signature, -{N_BANDS}), length(d.signature) FROM dup_signatures d "
+            "JOIN samples s ON s.id = d.sample_id WHERE s.status = 'ok' "
+            "ORDER BY d.sample_id").fetchall()
+    heads = [None if r[2] is None or r[4] is None or r[4] <= N_BANDS else bytes(r[2]) + bytes(r[3])
+             for r in rows]
+    return [r[0] for r in rows], [r[1] for r in rows], heads
+
+
+def read_signatures(lib: Library, sample_ids: Iterable[int]) -> dict[int, bytes | None]:
+    """The whole signatures of ``sample_ids`` (those with one)."""
+    ids = sorted({int(i) for i in sample_ids})
+    out: dict[int, bytes | None] = {}
+    with lib.reading() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        for a in range(0, len(ids), _CHUNK):
+            part = ids[a:a + _CHUNK]
+            out.update(raw.execute(
+                "SELECT sample_id, signature FROM dup_signatures WHERE sample_id IN "
+                f"({','.join('?' * len(part))})", part).fetchall())
+    return out
+
+
+# -- mean embeddings (dup_means) ------------------------------------------------------------
+
+
+def mean_embeddings_raw(lib: Library, model_key: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sample ids, float32 mean window embedding per file) of every file whose windows
+    ``model_key`` embedded, sorted by id. Read from ``dup_means`` where a row holds (same
+    model, same ``samples.scanned_at``); the other files' means are computed from their
+    stored windows and written back, so the next search reads them (a library that
+    cannot be written to is searched all the same)."""
+    with lib.reading() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        dim = int(raw.execute("SELECT dim FROM models WHERE id = ?", (model_key,)).fetchone()[0])
+        rows = raw.execute(
+            "SELECT s.id, s.scanned_at, m.mean FROM samples s LEFT JOIN dup_means m "
+            "ON m.sample_id = s.id AND m.model_id = s.model_id "
+            "AND m.scanned_at IS s.scanned_at "
+            "WHERE s.status = 'ok' AND s.model_id = ? AND s.n_windows > 0 ORDER BY s.id",
+            (model_key,)).fetchall()
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    means = np.zeros((len(rows), dim), np.float32)
+    stale = [k for k, r in enumerate(rows) if r[2] is None or len(r[2]) != 4 * dim]
+    fresh = np.ones(len(rows), bool)
+    fresh[stale] = False
+    if fresh.any():
+        means[fresh] = np.frombuffer(b"".join(r[2] for r, f in zip(rows, fresh, strict=True)
+                                              if f), np.float32).reshape(-1, dim)
+    if stale:
+        want = ids[stale]
+        if len(stale) > len(rows) // 4:
+            w_ids, _idx, mat = lib.window_embeddings(model_key)
+        else:
+            w_ids, mat = _windows_of(lib, model_key, want, dim)
+        keep = np.isin(w_ids, want)
+        w_ids, mat = w_ids[keep], mat[keep]
+        if len(w_ids):
+            starts = np.flatnonzero(np.r_[True, w_ids[1:] != w_ids[:-1]])
+            sums = np.add.reduceat(mat, starts, axis=0)
+            counts = np.diff(np.r_[starts, len(w_ids)])[:, None]
+            got = (sums / counts).astype(np.float32)
+            at = np.searchsorted(ids, w_ids[starts])
+            means[at] = got
+            has = np.zeros(len(rows), bool)
+            has[at] = True
+            # files with no embedded window left are out
+            drop = np.zeros(len(rows), bool)
+            drop[stale] = True
+            drop &= ~has
+            _store_means(lib, [(int(ids[k]), rows[k][1], means[k].tobytes()) for k in at],
+                         model_key)
+            ids, means = ids[~drop], means[~drop]
+        else:
+            ids, means = ids[fresh], means[fresh]
+    return ids, means
+
+
+def _windows_of(lib: Library, model_key: int, sample_ids: np.ndarray, dim: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    ids: list[int] = []
+    blobs: list[bytes] = []
+    with lib.reading() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        part_ids = [int(i) for i in sample_ids]
+        for a in range(0, len(part_ids), _CHUNK):
+            part = part_ids[a:a + _CHUNK]
+            for sid, blob in raw.execute(
+                    "SELECT sample_id, embedding FROM windows WHERE model_id = ? AND "
+                    f"embedding IS NOT NULL AND sample_id IN ({','.join('?' * len(part))}) "
+                    "ORDER BY sample_id, idx", (model_key, *part)):
+                ids.append(sid)
+                blobs.append(blob)
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, dim), np.float32)
+    return (np.asarray(ids, np.int64),
+            np.frombuffer(b"".join(blobs), np.float16).reshape(-1, dim).astype(np.float32))
+
+
+def _store_means(lib: Library, rows: list[tuple[int, float | None, bytes]],
+                 model_key: int) -> None:
+    if not rows or lib.read_only:
+        return
+    try:
+        with lib.transaction() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.executemany(
+                "INSERT OR REPLACE INTO dup_means (sample_id, model_id, scanned_at, mean) "
+                "VALUES (?, ?, ?, ?)", [(sid, model_key, at, blob) for sid, at, blob in rows])
+    except (LibraryError, sqlite3.Error, OSError):
+        pass  # a library on read-only media: searched all the same, without the cache

@@ -321,9 +321,30 @@ def _peaks(conn: Connection) -> None:
     metadata.create_all(conn, tables=[peaks])
 
 
+# -- duplicates: per-file mean embeddings (issue 14) -------------------------------------
+# The near-duplicate search compares each file's mean window embedding (float32, the
+# model's dimensions). Kept here so that a search does not average every window again;
+# a row holds while the file's record is the one it was computed from (same model, same
+# ``samples.scanned_at``). Filled from the stored windows by the first search after a
+# scan (core/dupstore.py), never by re-embedding.
+dup_means = Table(
+    "dup_means", metadata,
+    Column("sample_id", Integer, ForeignKey("samples.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("model_id", Integer, nullable=False),
+    Column("scanned_at", Float),
+    Column("mean", LargeBinary, nullable=False),
+)
+
+
+def _dup_means(conn: Connection) -> None:
+    """Mean embeddings per file for ``sampletree duplicates --near`` (filled at first use)."""
+    metadata.create_all(conn, tables=[dup_means])
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis,
-                                                  _dup_signatures, _peaks]
+                                                  _dup_signatures, _peaks, _dup_means]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
