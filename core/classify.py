@@ -8,17 +8,23 @@ component is a softmax over the negative squared distances (scaled by a temperat
 probability of a class the sum over its components; every class has the same prior (its
 components' weights add up to 1). Per file: the mean of its windows' probabilities.
 
-**How the user's examples and the built-ins combine** (:data:`USER_SHARE_PRIOR`): in a
-tree that uses built-ins, every class keeps its built-ins (weighing 1 together) and the
-user's examples on a node add one more component, their mean, weighing ``n / (n + 32)``
-(n = the user's examples there). The softmax makes weights count only where distances are
-close: a file near the user's examples follows them (a near-duplicate of an example is
-labeled with the user's node even where the built-ins say otherwise; the examples
-themselves always carry their node), while sounds the examples do not reach keep the
-built-ins' label. Letting the user's examples replace the built-ins on their node, or
-weigh more, made more classes worse on the real-sample validation set (the examples there
-come from other kits and patches than the files labeled; docs/eval/builtins.md). A tree
-without built-ins (switched off, or made empty) works as before: one prototype a class, the
+**How the user's examples and the built-ins combine** (:data:`USER_RULE`): in a tree that
+uses built-ins, every class keeps its built-ins (weighing 1 together), and each of the
+user's examples on a node the built-ins speak for (the node, a node above it or below it
+has built-ins) is a component of its own that counts only in its **neighbourhood**: the
+files closer to it than half its distance to the nearest built-in example of a conflicting
+class (one that is neither the node, nor above nor below it). By the triangle inequality
+every file there is closer to the example than to any conflicting built-in, so the
+example's claim is never weaker than theirs; there it weighs 1 (as much as a node's
+built-ins together), beyond it nothing. So a file near the user's examples follows them (a
+near twin of an example takes the user's node even where the built-ins say otherwise; the
+examples themselves always carry their node), and the built-ins keep labeling everything
+the examples do not reach: adding examples never makes a class worse on average on the
+real-sample validation set, where the earlier rule (the examples' mean as one more
+component everywhere, weighing ``n / (n + 32)``) made Mallets and Electric Piano worse
+(docs/eval/builtins.md). Examples on a node the built-ins do not speak for (a custom node)
+keep that earlier rule: their mean weighs ``n / (n + USER_SHARE_PRIOR)`` everywhere. A
+tree without built-ins (switched off, or made empty) works as before: one prototype a class, the
 mean of its examples. A label "rests on built-ins only" when its best class has no example
 of the user's: the app and CLI mark it (``◦``) so the user knows where to teach.
 
@@ -166,6 +172,15 @@ def _path(tree: Tree, node_id: int | None) -> str:
 #: validation set (docs/eval/builtins.md).
 USER_SHARE_PRIOR = 32.0
 
+#: How the user's examples combine with the built-ins on a node the built-ins speak for:
+#: "neighbourhood" (each example counts within half its distance to the nearest conflicting
+#: built-in, see the module docstring) or "mixture" (the examples' mean everywhere, weighing
+#: n / (n + USER_SHARE_PRIOR); the rule before, kept for scripts/eval_builtins.py).
+USER_RULE = "neighbourhood"
+#: The neighbourhood's radius as a share of the distance to the nearest conflicting built-in:
+#: 0.5 is where the triangle inequality guarantees the example is the nearer of the two.
+NEIGHBOURHOOD = 0.5
+
 
 @dataclass
 class Prototypes:
@@ -186,6 +201,7 @@ class Prototypes:
     builtin_only: frozenset[int] = frozenset()  # classes without a user example
     comp_builtin: np.ndarray | None = None  # (C,) bool: a built-in example
     builtins: str = "none"  # core.builtins.status message
+    comp_radius: np.ndarray | None = None  # (C,) squared distance a component reaches (inf)
 
     def components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.comp_proto is None:
@@ -224,10 +240,15 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
 
 def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
              active: _builtins.Active | None, thresholds: Thresholds = Thresholds(),
-             user_share_prior: float | None = None) -> Prototypes:
+             user_share_prior: float | None = None, user_rule: str | None = None
+             ) -> Prototypes:
     """Prototypes from the user's examples ``rows`` (sample id, node id, embedding) and the
-    tree's built-ins in use (``active``, or None). No database: the evaluation calls it."""
+    tree's built-ins in use (``active``, or None). No database: the evaluation calls it.
+    ``user_rule`` / ``user_share_prior``: :data:`USER_RULE` / :data:`USER_SHARE_PRIOR`."""
     prior = USER_SHARE_PRIOR if user_share_prior is None else user_share_prior
+    rule = user_rule or USER_RULE
+    if rule not in ("neighbourhood", "mixture"):
+        raise ValueError(f"unknown user rule {rule!r}")
     if not rows and active is None:
         raise ClassifyError(f"tree {tree.name!r} has no examples yet: label a few files "
                             "(sampletree label TREE NODE FILE...)")
@@ -241,21 +262,40 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
     class_ids = np.array(sorted(set(by_node) | set(built)), dtype=np.int64)
     comp, comp_class, comp_w = [], [], []
     comp_bi: list[bool] = []
+    comp_r: list[float] = []
     for ci, node_id in enumerate(class_ids.tolist()):
         user = by_node.get(node_id)
         bi = built.get(node_id)
+        local = (user is not None and active is not None and rule == "neighbourhood"
+                 and any(_related(tree, node_id, b) for b in built))
         share = 0.0 if user is None else (1.0 if active is None else
                                           len(user) / (len(user) + prior))
-        if user is not None:
+        if local:
+            assert user is not None
+            rival = np.concatenate([e for b, e in built.items()
+                                    if not _related(tree, node_id, b)] or
+                                   [np.empty((0, active.emb.shape[1]), np.float32)])
+            for e in user:  # each example on its own, within its neighbourhood
+                reach = (np.inf if not len(rival) else
+                         NEIGHBOURHOOD ** 2 * float(((rival - e) ** 2).sum(1).min()))
+                comp.append(e)
+                comp_class.append(ci)
+                comp_w.append(1.0)
+                comp_bi.append(False)
+                comp_r.append(reach)
+            share = 0.0  # the node keeps its built-ins
+        elif user is not None:
             comp.append(np.mean(user, axis=0))
             comp_class.append(ci)
             comp_w.append(share)
             comp_bi.append(False)
+            comp_r.append(np.inf)
         if bi is not None and share < 1.0:  # share 1 (prior 0): the user's replace them
             comp.extend(bi)
             comp_class.extend([ci] * len(bi))
             comp_w.extend([1.0 / len(bi)] * len(bi))
             comp_bi.extend([True] * len(bi))
+            comp_r.extend([np.inf] * len(bi))
     comp_proto = np.stack(comp).astype(np.float32)
     comp_cls = np.array(comp_class, dtype=np.int64)
     comp_logw = np.log(np.array(comp_w, dtype=np.float64)).astype(np.float32)
@@ -301,7 +341,14 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
                       [], None if simple else comp_proto, None if simple else comp_cls,
                       None if simple else comp_logw,
                       frozenset(int(n) for n in class_ids if int(n) not in by_node),
-                      None if simple else np.array(comp_bi, dtype=bool))
+                      None if simple else np.array(comp_bi, dtype=bool),
+                      comp_radius=None if simple or np.isinf(comp_r).all()
+                      else np.array(comp_r, dtype=np.float32))
+
+
+def _related(tree: Tree, a: int, b: int) -> bool:
+    """``a`` and ``b`` do not contradict each other: the same node, or one above the other."""
+    return a == b or a in tree.ancestors(b) or b in tree.ancestors(a)
 
 
 # -- prediction ---------------------------------------------------------------------------------
@@ -334,8 +381,11 @@ def _class_probs(x: np.ndarray, protos: Prototypes) -> np.ndarray:
 
     The softmax of -‖x − c‖²/T + log w does not change when every logit of a row moves by
     the same amount, so ‖x‖² is left out: one matrix product and in-place steps a block
-    (3.7× faster than the plain formula with ~240 components)."""
+    (3.7× faster than the plain formula with ~240 components). A component with a finite
+    ``comp_radius`` counts only for rows within that squared distance of it."""
     comp, comp_cls, logw = protos.components()
+    gated = (np.empty(0, np.int64) if protos.comp_radius is None
+             else np.flatnonzero(np.isfinite(protos.comp_radius)))
     n_cls = len(protos.class_ids)
     one_hot = None
     if len(comp) != n_cls or not np.array_equal(comp_cls, np.arange(n_cls)):
@@ -345,10 +395,21 @@ def _class_probs(x: np.ndarray, protos: Prototypes) -> np.ndarray:
     bias = (logw - (comp * comp).sum(1) / protos.temperature).astype(np.float32)
     scale = np.float32(2.0 / protos.temperature)
     out = np.empty((len(x), n_cls), np.float32)
+    if len(gated):
+        assert protos.comp_radius is not None
+        g_cc = (comp[gated] * comp[gated]).sum(1)
+        g_reach = protos.comp_radius[gated]
     for a in range(0, len(x), _CHUNK_ROWS):
-        logits = x[a:a + _CHUNK_ROWS] @ comp.T
+        xb = x[a:a + _CHUNK_ROWS]
+        logits = xb @ comp.T
+        if len(gated):
+            far = ((xb * xb).sum(1)[:, None] - 2.0 * logits[:, gated] + g_cc) > g_reach
         logits *= scale
         logits += bias
+        if len(gated):
+            sub = logits[:, gated]
+            sub[far] = -np.inf
+            logits[:, gated] = sub
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
         total = logits.sum(axis=1, keepdims=True)

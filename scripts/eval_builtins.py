@@ -15,8 +15,10 @@ Conditions, on the same queries (realeval's fixed-seed episodes over the 13 clas
 
 * ``builtins``: zero user examples, built-ins only;
 * ``user``: the K examples a class only (built-ins off) — the app before built-ins;
-* ``both``: built-ins plus the K examples, combined by the rule under test
-  (``--prior``: the user's share of a node is n / (n + prior); 0 = replace).
+* ``both``: built-ins plus the K examples, combined by the app's rule (core.classify.USER_RULE:
+  each example counts in its own neighbourhood);
+* ``both@P``: built-ins plus the K examples by the earlier mixture rule (``--prior``: the
+  examples' mean weighs n / (n + P) everywhere; 0 = the examples replace the built-ins).
 
 The set's classes map onto the producer tree (REALSET_TO_PRODUCER); a user example goes on
 the first node listed. A file's predicted class is its best class, walked up to the first
@@ -221,9 +223,12 @@ def run(set_dir: Path, priors: list[float]) -> dict:
         res = {"builtins": scorer.score(zero, query, labels, classes),
                "user": scorer.score(predict(index, assemble(tree, rows, None, th), th),
                                     query, labels, classes)}
+        res["both"] = scorer.score(predict(index, assemble(tree, rows, active, th), th),
+                                   query, labels, classes)
         for prior in priors:
             res[f"both@{prior:g}"] = scorer.score(
-                predict(index, assemble(tree, rows, active, th, user_share_prior=prior), th),
+                predict(index, assemble(tree, rows, active, th, user_share_prior=prior,
+                                        user_rule="mixture"), th),
                 query, labels, classes)
         out["episodes"][f"{ep.k}-{ep.index}"] = res
     return out
@@ -241,6 +246,11 @@ def summarize(out: dict) -> dict:
                               "mistake_distance", "mistakes_same_top")}
             summ[k][cond]["per_class_f1"] = {
                 c: float(np.mean([v["per_class_f1"][c] for v in vals]))
+                for c in vals[0]["per_class_f1"]}
+            # per class, the median over episodes of (this condition - zero examples)
+            summ[k][cond]["per_class_median_delta"] = {
+                c: float(np.median([v["per_class_f1"][c] - e["builtins"]["per_class_f1"][c]
+                                    for v, e in zip(vals, eps, strict=True)]))
                 for c in vals[0]["per_class_f1"]}
     return summ
 
@@ -272,7 +282,10 @@ def main() -> int:
             if cond.startswith("both"):
                 mine = s[k][cond]["per_class_f1"]
                 worse = {c: round(mine[c] - zero[c], 3) for c in zero if mine[c] < zero[c] - 1e-9}
-                print(f"K={k} {cond}: classes worse than with zero examples: {worse or 'none'}")
+                med = {c: round(d, 3) for c, d in s[k][cond]["per_class_median_delta"].items()
+                       if d < -1e-9}
+                print(f"K={k} {cond}: classes worse than with zero examples: mean over "
+                      f"episodes {worse or 'none'}; median {med or 'none'}")
     for t, v in out["zero_temperatures"].items():
         print(f"zero examples, all files, temperature {t}: macro-F1 {v['macro_f1']:.3f} acc "
               f"{v['accuracy']:.3f} coverage {v['coverage']:.3f} covered&right "
