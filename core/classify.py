@@ -30,8 +30,11 @@ of the user's: the app and CLI mark it (``◦``) so the user knows where to teac
 
 The reported node backs off from the best class towards the root until its probability
 (the sum over the classes below it) reaches ``min_confidence``; a file farther from every
-prototype than the calibrated bound is "unknown". Re-predicting is a few matrix products
-over an in-memory copy of the embeddings (:class:`EmbeddingIndex`).
+prototype than the bound is "unknown", and so is a pure tone, mains hum or near-silence.
+Both come from the model's calibration (:mod:`core.calibration`, measured on the
+real-sample set by ``scripts/calibrate.py``); a model without one falls back to the spread
+of the examples (or built-ins) for the bound, and has no tone guard. Re-predicting is a few
+matrix products over an in-memory copy of the embeddings (:class:`EmbeddingIndex`).
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ import numpy as np
 from sqlalchemy import delete, func, select
 
 from core import builtins as _builtins
+from core import calibration as _calibration
 from core.errors import SampletreeError, TreeError
 from core.library import Library
-from core.schema import predictions, samples, supports, trees
+from core.schema import models, predictions, samples, supports, trees
 from core.trees import Tree, load_tree
 
 
@@ -58,7 +62,10 @@ class ClassifyError(SampletreeError):
 class Thresholds:
     """``min_confidence``: back off above a node whose probability is lower.
     ``unknown_factor``: a file is unknown when its distance to the nearest class exceeds
-    this many times the calibrated spread of the supports (95th percentile, leave-one-out).
+    ``unknown_factor / 2`` times the model's calibrated bound (:mod:`core.calibration`: what
+    95 % of files of taught classes reach on the real-sample set), or, for a model without
+    a calibration, this many times the spread of the supports (95th percentile,
+    leave-one-out) or of the built-ins.
     ``temperature``: softmax scale over squared distances. 2.0 is the scale at which the
     shipped network's probabilities are calibrated on classes it never saw (negative
     log-likelihood minimal on its validation classes, see models/MODEL_CARD.md); None
@@ -202,6 +209,9 @@ class Prototypes:
     comp_builtin: np.ndarray | None = None  # (C,) bool: a built-in example
     builtins: str = "none"  # core.builtins.status message
     comp_radius: np.ndarray | None = None  # (C,) squared distance a component reaches (inf)
+    tone_emb: np.ndarray | None = None  # the model's references of non-musical sounds
+    tone_reach: float = 0.0  # distance: nearer one of them is "not musical material"
+    calibrated: bool = False  # the unknown bound comes from the model's calibration
 
     def components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.comp_proto is None:
@@ -232,19 +242,26 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
             rows.append((sample_id, node_id, emb))
     message, active = (_builtins.status(lib, tree, index.model_key) if use_builtins
                        else ("off", None))
-    protos = assemble(tree, rows, active, thresholds)
+    protos = assemble(tree, rows, active, thresholds,
+                      calibration=_calibration.for_model(_model_id(lib, index.model_key)))
     protos.skipped = skipped
     protos.builtins = message
     return protos
 
 
+def _model_id(lib: Library, model_key: int) -> str | None:
+    with lib.reading() as conn:
+        return conn.execute(select(models.c.model_id).where(models.c.id == model_key)).scalar()
+
+
 def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
              active: _builtins.Active | None, thresholds: Thresholds = Thresholds(),
-             user_share_prior: float | None = None, user_rule: str | None = None
-             ) -> Prototypes:
+             user_share_prior: float | None = None, user_rule: str | None = None, *,
+             calibration: _calibration.Calibration | None = None) -> Prototypes:
     """Prototypes from the user's examples ``rows`` (sample id, node id, embedding) and the
     tree's built-ins in use (``active``, or None). No database: the evaluation calls it.
-    ``user_rule`` / ``user_share_prior``: :data:`USER_RULE` / :data:`USER_SHARE_PRIOR`."""
+    ``user_rule`` / ``user_share_prior``: :data:`USER_RULE` / :data:`USER_SHARE_PRIOR`.
+    ``calibration``: the model's (:mod:`core.calibration`), None for the fallback bound."""
     prior = USER_SHARE_PRIOR if user_share_prior is None else user_share_prior
     rule = user_rule or USER_RULE
     if rule not in ("neighbourhood", "mixture"):
@@ -336,6 +353,13 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
     if active is not None:
         base = max(base, active.spread)
     radius = (base * thresholds.unknown_factor) ** 2
+    calibrated = False
+    if calibration is not None:
+        bound = (calibration.unknown_distance_builtins if active is not None
+                 else calibration.unknown_distance)
+        if np.isfinite(bound) and bound > 0:
+            radius = (bound * thresholds.unknown_factor / _calibration.REFERENCE_FACTOR) ** 2
+            calibrated = True
     simple = active is None
     return Prototypes(tree, class_ids, class_proto, node_proto, rows, temperature, radius,
                       [], None if simple else comp_proto, None if simple else comp_cls,
@@ -343,7 +367,10 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
                       frozenset(int(n) for n in class_ids if int(n) not in by_node),
                       None if simple else np.array(comp_bi, dtype=bool),
                       comp_radius=None if simple or np.isinf(comp_r).all()
-                      else np.array(comp_r, dtype=np.float32))
+                      else np.array(comp_r, dtype=np.float32),
+                      tone_emb=None if calibration is None else calibration.tone_emb,
+                      tone_reach=0.0 if calibration is None else calibration.tone_reach,
+                      calibrated=calibrated)
 
 
 def _related(tree: Tree, a: int, b: int) -> bool:
@@ -474,6 +501,10 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
 
     dist = _nearest(index.file_emb, protos)
     unknown = dist > protos.radius
+    if protos.tone_emb is not None and protos.tone_reach > 0:
+        # a pure tone, mains hum or near silence: not musical material, whatever the tree
+        unknown |= _calibration.nearest_distance(index.file_emb, protos.tone_emb) \
+            < protos.tone_reach
 
     # Supports are labeled by the user: their prediction is their node.
     for sample_id, node_id, _emb in protos.support_rows:
@@ -639,6 +670,11 @@ class Classifier:
             "path": [{"node": _path(tree, n),
                       "distance": float(((protos.node_proto[n] - f) ** 2).sum())} for n in path],
             "unknown_radius": protos.radius,
+            # a pure tone, hum or near-silence: within tone_reach of one of the model's
+            # reference sounds (core.calibration); None without a calibration
+            "tone_distance": None if protos.tone_emb is None else float(
+                _calibration.nearest_distance(f[None, :], protos.tone_emb)[0]),
+            "tone_reach": protos.tone_reach if protos.tone_emb is not None else None,
             "example_spread": _example_spread(protos),
             "nearest_supports": [{"path": paths.get(s), "node": _path(tree, n), "distance": d}
                                  for d, s, n in sup],

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import builtins as bi  # noqa: E402
+from core import calibration as cal_mod  # noqa: E402
 from core.classify import EmbeddingIndex, Thresholds, assemble, predict  # noqa: E402
 from core.library import Library  # noqa: E402
 from core.trees import Tree, create_tree, load_tree  # noqa: E402
@@ -197,17 +198,19 @@ def run(set_dir: Path, priors: list[float]) -> dict:
     active = active_for(tree, bset)
     scorer = Scorer(tree)
     th = Thresholds()
-    out: dict = {"model_id": bset.model_id, "files": len(files), "priors": priors,
+    cal = cal_mod.for_model(bset.model_id)  # the model's unknown bound, as the app uses it
+    out: dict = {"model_id": bset.model_id, "calibrated": cal is not None,
+                 "files": len(files), "priors": priors,
                  "builtin_examples": len(active.emb), "episodes": {}}
 
     # zero examples over the whole set (all 18 classes)
-    zero = predict(index, assemble(tree, [], active, th), th)
+    zero = predict(index, assemble(tree, [], active, th, calibration=cal), th)
     all_classes = sorted(set(labels))
     out["zero_all_files"] = scorer.score(zero, list(range(len(files))), labels, all_classes)
     out["zero_temperatures"] = {}
     for t in (0.5, 1.0, 2.0):  # the built-ins' temperature (models/builtins.py TEMPERATURE)
         act_t = bi.Active(active.node_ids, active.emb, active.spread, t)
-        pred_t = predict(index, assemble(tree, [], act_t, th), th)
+        pred_t = predict(index, assemble(tree, [], act_t, th, calibration=cal), th)
         out["zero_temperatures"][str(t)] = {
             k: v for k, v in scorer.score(pred_t, list(range(len(files))), labels,
                                           all_classes).items() if k != "per_class_f1"}
@@ -221,14 +224,16 @@ def run(set_dir: Path, priors: list[float]) -> dict:
             node = tree.require(REALSET_TO_PRODUCER[c][0]).id
             rows += [(int(i), node, index.file_emb[i]) for i in sup]
         res = {"builtins": scorer.score(zero, query, labels, classes),
-               "user": scorer.score(predict(index, assemble(tree, rows, None, th), th),
+               "user": scorer.score(predict(index, assemble(tree, rows, None, th,
+                                                            calibration=cal), th),
                                     query, labels, classes)}
-        res["both"] = scorer.score(predict(index, assemble(tree, rows, active, th), th),
-                                   query, labels, classes)
+        res["both"] = scorer.score(
+            predict(index, assemble(tree, rows, active, th, calibration=cal), th),
+            query, labels, classes)
         for prior in priors:
             res[f"both@{prior:g}"] = scorer.score(
                 predict(index, assemble(tree, rows, active, th, user_share_prior=prior,
-                                        user_rule="mixture"), th),
+                                        user_rule="mixture", calibration=cal), th),
                 query, labels, classes)
         out["episodes"][f"{ep.k}-{ep.index}"] = res
     return out
