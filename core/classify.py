@@ -172,11 +172,12 @@ def _path(tree: Tree, node_id: int | None) -> str:
     return "" if node_id is None else tree.path_str(node_id)
 
 
-#: In a tree that uses built-ins, a node's user prototype (the mean of the user's n examples
-#: there) weighs n / (n + USER_SHARE_PRIOR), beside the node's built-ins (which weigh 1
-#: together). 0 would make the user's examples replace the built-ins on their node.
-#: 32: the value with the fewest classes made worse by user examples on the real-sample
-#: validation set (docs/eval/builtins.md).
+#: In a tree that uses built-ins, on a node no built-in speaks for (and under the "mixture"
+#: rule everywhere), a node's user prototype (the mean of the user's n examples there) weighs
+#: n / (n + USER_SHARE_PRIOR), beside the built-ins (a node's weigh 1 together). 0 would
+#: make the user's examples replace the built-ins on their node. 32: the mixture's value
+#: with the fewest classes made worse on the real-sample validation set
+#: (docs/eval/builtins.md).
 USER_SHARE_PRIOR = 32.0
 
 #: How the user's examples combine with the built-ins on a node the built-ins speak for:
