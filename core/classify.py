@@ -412,32 +412,33 @@ def _class_probs(x: np.ndarray, protos: Prototypes) -> np.ndarray:
     (3.7× faster than the plain formula with ~240 components). A component with a finite
     ``comp_radius`` counts only for rows within that squared distance of it."""
     comp, comp_cls, logw = protos.components()
-    gated = (np.empty(0, np.int64) if protos.comp_radius is None
-             else np.flatnonzero(np.isfinite(protos.comp_radius)))
+    g0 = len(comp)  # components from g0 on count only within their radius
+    if protos.comp_radius is not None and not np.isinf(protos.comp_radius).all():
+        gated = np.isfinite(protos.comp_radius)
+        order = np.r_[np.flatnonzero(~gated), np.flatnonzero(gated)]  # gated ones last
+        comp, comp_cls, logw = comp[order], comp_cls[order], logw[order]
+        g0 = int((~gated).sum())
+        g_reach = protos.comp_radius[order][g0:]
     n_cls = len(protos.class_ids)
     one_hot = None
     if len(comp) != n_cls or not np.array_equal(comp_cls, np.arange(n_cls)):
         one_hot = np.zeros((len(comp), n_cls), np.float32)
         one_hot[np.arange(len(comp)), comp_cls] = 1.0
     comp = np.ascontiguousarray(comp, dtype=np.float32)
-    bias = (logw - (comp * comp).sum(1) / protos.temperature).astype(np.float32)
+    cc = (comp * comp).sum(1)
+    bias = (logw - cc / protos.temperature).astype(np.float32)
     scale = np.float32(2.0 / protos.temperature)
     out = np.empty((len(x), n_cls), np.float32)
-    if len(gated):
-        assert protos.comp_radius is not None
-        g_cc = (comp[gated] * comp[gated]).sum(1)
-        g_reach = protos.comp_radius[gated]
     for a in range(0, len(x), _CHUNK_ROWS):
         xb = x[a:a + _CHUNK_ROWS]
         logits = xb @ comp.T
-        if len(gated):
-            far = ((xb * xb).sum(1)[:, None] - 2.0 * logits[:, gated] + g_cc) > g_reach
+        if g0 < len(comp):
+            # beyond the radius: ‖x‖² − 2x·c + ‖c‖² > r², i.e. x·c < (‖x‖² + ‖c‖² − r²) / 2
+            far = logits[:, g0:] < 0.5 * ((xb * xb).sum(1)[:, None] + (cc[g0:] - g_reach))
         logits *= scale
         logits += bias
-        if len(gated):
-            sub = logits[:, gated]
-            sub[far] = -np.inf
-            logits[:, gated] = sub
+        if g0 < len(comp):
+            np.putmask(logits[:, g0:], far, -np.inf)
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
         total = logits.sum(axis=1, keepdims=True)
