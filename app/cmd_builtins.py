@@ -13,8 +13,8 @@ def register(ts: argparse._SubParsersAction) -> None:
     """``tree builtins`` (``ts``: the ``tree`` command's subcommands)."""
     b = command(ts, "builtins", "switch a tree's built-in examples on or off",
                 description="A tree made from a bundled one labels files with the built-in "
-                            "examples that ship with Sampletree until you teach it; your "
-                            "own examples on a node outweigh them there. Labels that rest "
+                            "examples that ship with Sampletree until you teach it; near "
+                            "your own examples, yours decide. Labels that rest "
                             "on built-ins only are marked ◦. Off: only your examples count.",
                 examples=("sampletree tree builtins producer off",
                           "sampletree tree builtins mine on --from producer"))

@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="back off to the group above a class less certain than this, 0 to 1 "
                         "(default 0.5)")
     c.add_argument("--unknown-factor", type=positive_float, default=None, metavar="F",
-                   help="unknown beyond this many times the examples' spread, above 0 "
+                   help="how far a file may lie from every class before it is unknown, "
+                        "above 0: 2 is the network's calibrated bound, 3 reaches 1.5x as far "
                         "(default 2)")
     c.set_defaults(func=cmd_classify)
 
@@ -132,6 +133,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
               f"{p['leaf_confidence']:.2f}{', backed off' if p['backed_off'] else ''})")
     else:
         print("Label: unlabeled (no prediction for this file)")
+    if exp.get("tone_distance") is not None and exp["tone_distance"] < exp["tone_reach"]:
+        print(f"Not musical material: {exp['tone_distance']:.3f} from a reference pure tone, "
+              f"hum or near-silence (within {exp['tone_reach']:.3f}), so unknown")
     print(f"Distance to each prototype on the path (unknown beyond "
           f"{exp['unknown_radius'] ** 0.5:.3f}):")
     for step in exp["path"]:

@@ -8,24 +8,33 @@ component is a softmax over the negative squared distances (scaled by a temperat
 probability of a class the sum over its components; every class has the same prior (its
 components' weights add up to 1). Per file: the mean of its windows' probabilities.
 
-**How the user's examples and the built-ins combine** (:data:`USER_SHARE_PRIOR`): in a
-tree that uses built-ins, every class keeps its built-ins (weighing 1 together) and the
-user's examples on a node add one more component, their mean, weighing ``n / (n + 32)``
-(n = the user's examples there). The softmax makes weights count only where distances are
-close: a file near the user's examples follows them (a near-duplicate of an example is
-labeled with the user's node even where the built-ins say otherwise; the examples
-themselves always carry their node), while sounds the examples do not reach keep the
-built-ins' label. Letting the user's examples replace the built-ins on their node, or
-weigh more, made more classes worse on the real-sample validation set (the examples there
-come from other kits and patches than the files labeled; docs/eval/builtins.md). A tree
-without built-ins (switched off, or made empty) works as before: one prototype a class, the
+**How the user's examples and the built-ins combine** (:data:`USER_RULE`): in a tree that
+uses built-ins, every class keeps its built-ins (weighing 1 together), and each of the
+user's examples on a node the built-ins speak for (the node, a node above it or below it
+has built-ins) is a component of its own that counts only in its **neighbourhood**: the
+files closer to it than half its distance to the nearest built-in example of a conflicting
+class (one that is neither the node, nor above nor below it). By the triangle inequality
+every file there is closer to the example than to any conflicting built-in, so the
+example's claim is never weaker than theirs; there it weighs 1 (as much as a node's
+built-ins together), beyond it nothing. So a file near the user's examples follows them (a
+near twin of an example takes the user's node even where the built-ins say otherwise; the
+examples themselves always carry their node), and the built-ins keep labeling everything
+the examples do not reach: adding examples never makes a class worse on average on the
+real-sample validation set, where the earlier rule (the examples' mean as one more
+component everywhere, weighing ``n / (n + 32)``) made Mallets and Electric Piano worse
+(docs/eval/builtins.md). Examples on a node the built-ins do not speak for (a custom node)
+keep that earlier rule: their mean weighs ``n / (n + USER_SHARE_PRIOR)`` everywhere. A
+tree without built-ins (switched off, or made empty) works as before: one prototype a class, the
 mean of its examples. A label "rests on built-ins only" when its best class has no example
 of the user's: the app and CLI mark it (``◦``) so the user knows where to teach.
 
 The reported node backs off from the best class towards the root until its probability
 (the sum over the classes below it) reaches ``min_confidence``; a file farther from every
-prototype than the calibrated bound is "unknown". Re-predicting is a few matrix products
-over an in-memory copy of the embeddings (:class:`EmbeddingIndex`).
+prototype than the bound is "unknown", and so is a pure tone, mains hum or near-silence.
+Both come from the model's calibration (:mod:`core.calibration`, measured on the
+real-sample set by ``scripts/calibrate.py``); a model without one falls back to the spread
+of the examples (or built-ins) for the bound, and has no tone guard. Re-predicting is a few
+matrix products over an in-memory copy of the embeddings (:class:`EmbeddingIndex`).
 """
 
 from __future__ import annotations
@@ -38,9 +47,10 @@ import numpy as np
 from sqlalchemy import delete, func, select
 
 from core import builtins as _builtins
+from core import calibration as _calibration
 from core.errors import SampletreeError, TreeError
 from core.library import Library
-from core.schema import predictions, samples, supports, trees
+from core.schema import models, predictions, samples, supports, trees
 from core.trees import Tree, load_tree
 
 
@@ -52,7 +62,10 @@ class ClassifyError(SampletreeError):
 class Thresholds:
     """``min_confidence``: back off above a node whose probability is lower.
     ``unknown_factor``: a file is unknown when its distance to the nearest class exceeds
-    this many times the calibrated spread of the supports (95th percentile, leave-one-out).
+    ``unknown_factor / 2`` times the model's calibrated bound (:mod:`core.calibration`: what
+    95 % of files of taught classes reach on the real-sample set), or, for a model without
+    a calibration, this many times the spread of the supports (95th percentile,
+    leave-one-out) or of the built-ins.
     ``temperature``: softmax scale over squared distances. 2.0 is the scale at which the
     shipped network's probabilities are calibrated on classes it never saw (negative
     log-likelihood minimal on its validation classes, see models/MODEL_CARD.md); None
@@ -159,12 +172,22 @@ def _path(tree: Tree, node_id: int | None) -> str:
     return "" if node_id is None else tree.path_str(node_id)
 
 
-#: In a tree that uses built-ins, a node's user prototype (the mean of the user's n examples
-#: there) weighs n / (n + USER_SHARE_PRIOR), beside the node's built-ins (which weigh 1
-#: together). 0 would make the user's examples replace the built-ins on their node.
-#: 32: the value with the fewest classes made worse by user examples on the real-sample
-#: validation set (docs/eval/builtins.md).
+#: In a tree that uses built-ins, on a node no built-in speaks for (and under the "mixture"
+#: rule everywhere), a node's user prototype (the mean of the user's n examples there) weighs
+#: n / (n + USER_SHARE_PRIOR), beside the built-ins (a node's weigh 1 together). 0 would
+#: make the user's examples replace the built-ins on their node. 32: the mixture's value
+#: with the fewest classes made worse on the real-sample validation set
+#: (docs/eval/builtins.md).
 USER_SHARE_PRIOR = 32.0
+
+#: How the user's examples combine with the built-ins on a node the built-ins speak for:
+#: "neighbourhood" (each example counts within half its distance to the nearest conflicting
+#: built-in, see the module docstring) or "mixture" (the examples' mean everywhere, weighing
+#: n / (n + USER_SHARE_PRIOR); the rule before, kept for scripts/eval_builtins.py).
+USER_RULE = "neighbourhood"
+#: The neighbourhood's radius as a share of the distance to the nearest conflicting built-in:
+#: 0.5 is where the triangle inequality guarantees the example is the nearer of the two.
+NEIGHBOURHOOD = 0.5
 
 
 @dataclass
@@ -186,6 +209,10 @@ class Prototypes:
     builtin_only: frozenset[int] = frozenset()  # classes without a user example
     comp_builtin: np.ndarray | None = None  # (C,) bool: a built-in example
     builtins: str = "none"  # core.builtins.status message
+    comp_radius: np.ndarray | None = None  # (C,) squared distance a component reaches (inf)
+    tone_emb: np.ndarray | None = None  # the model's references of non-musical sounds
+    tone_reach: float = 0.0  # distance: nearer one of them is "not musical material"
+    calibrated: bool = False  # the unknown bound comes from the model's calibration
 
     def components(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.comp_proto is None:
@@ -216,18 +243,30 @@ def build_prototypes(lib: Library, index: EmbeddingIndex, tree: Tree,
             rows.append((sample_id, node_id, emb))
     message, active = (_builtins.status(lib, tree, index.model_key) if use_builtins
                        else ("off", None))
-    protos = assemble(tree, rows, active, thresholds)
+    protos = assemble(tree, rows, active, thresholds,
+                      calibration=_calibration.for_model(_model_id(lib, index.model_key)))
     protos.skipped = skipped
     protos.builtins = message
     return protos
 
 
+def _model_id(lib: Library, model_key: int) -> str | None:
+    with lib.reading() as conn:
+        return conn.execute(select(models.c.model_id).where(models.c.id == model_key)).scalar()
+
+
 def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
              active: _builtins.Active | None, thresholds: Thresholds = Thresholds(),
-             user_share_prior: float | None = None) -> Prototypes:
+             user_share_prior: float | None = None, user_rule: str | None = None, *,
+             calibration: _calibration.Calibration | None = None) -> Prototypes:
     """Prototypes from the user's examples ``rows`` (sample id, node id, embedding) and the
-    tree's built-ins in use (``active``, or None). No database: the evaluation calls it."""
+    tree's built-ins in use (``active``, or None). No database: the evaluation calls it.
+    ``user_rule`` / ``user_share_prior``: :data:`USER_RULE` / :data:`USER_SHARE_PRIOR`.
+    ``calibration``: the model's (:mod:`core.calibration`), None for the fallback bound."""
     prior = USER_SHARE_PRIOR if user_share_prior is None else user_share_prior
+    rule = user_rule or USER_RULE
+    if rule not in ("neighbourhood", "mixture"):
+        raise ValueError(f"unknown user rule {rule!r}")
     if not rows and active is None:
         raise ClassifyError(f"tree {tree.name!r} has no examples yet: label a few files "
                             "(sampletree label TREE NODE FILE...)")
@@ -241,21 +280,40 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
     class_ids = np.array(sorted(set(by_node) | set(built)), dtype=np.int64)
     comp, comp_class, comp_w = [], [], []
     comp_bi: list[bool] = []
+    comp_r: list[float] = []
     for ci, node_id in enumerate(class_ids.tolist()):
         user = by_node.get(node_id)
         bi = built.get(node_id)
+        local = (user is not None and active is not None and rule == "neighbourhood"
+                 and any(_related(tree, node_id, b) for b in built))
         share = 0.0 if user is None else (1.0 if active is None else
                                           len(user) / (len(user) + prior))
-        if user is not None:
+        if local:
+            assert user is not None
+            rival = np.concatenate([e for b, e in built.items()
+                                    if not _related(tree, node_id, b)] or
+                                   [np.empty((0, active.emb.shape[1]), np.float32)])
+            for e in user:  # each example on its own, within its neighbourhood
+                reach = (np.inf if not len(rival) else
+                         NEIGHBOURHOOD ** 2 * float(((rival - e) ** 2).sum(1).min()))
+                comp.append(e)
+                comp_class.append(ci)
+                comp_w.append(1.0)
+                comp_bi.append(False)
+                comp_r.append(reach)
+            share = 0.0  # the node keeps its built-ins
+        elif user is not None:
             comp.append(np.mean(user, axis=0))
             comp_class.append(ci)
             comp_w.append(share)
             comp_bi.append(False)
+            comp_r.append(np.inf)
         if bi is not None and share < 1.0:  # share 1 (prior 0): the user's replace them
             comp.extend(bi)
             comp_class.extend([ci] * len(bi))
             comp_w.extend([1.0 / len(bi)] * len(bi))
             comp_bi.extend([True] * len(bi))
+            comp_r.extend([np.inf] * len(bi))
     comp_proto = np.stack(comp).astype(np.float32)
     comp_cls = np.array(comp_class, dtype=np.int64)
     comp_logw = np.log(np.array(comp_w, dtype=np.float64)).astype(np.float32)
@@ -296,12 +354,29 @@ def assemble(tree: Tree, rows: list[tuple[int, int, np.ndarray]],
     if active is not None:
         base = max(base, active.spread)
     radius = (base * thresholds.unknown_factor) ** 2
+    calibrated = False
+    if calibration is not None:
+        bound = (calibration.unknown_distance_builtins if active is not None
+                 else calibration.unknown_distance)
+        if np.isfinite(bound) and bound > 0:
+            radius = (bound * thresholds.unknown_factor / _calibration.REFERENCE_FACTOR) ** 2
+            calibrated = True
     simple = active is None
     return Prototypes(tree, class_ids, class_proto, node_proto, rows, temperature, radius,
                       [], None if simple else comp_proto, None if simple else comp_cls,
                       None if simple else comp_logw,
                       frozenset(int(n) for n in class_ids if int(n) not in by_node),
-                      None if simple else np.array(comp_bi, dtype=bool))
+                      None if simple else np.array(comp_bi, dtype=bool),
+                      comp_radius=None if simple or np.isinf(comp_r).all()
+                      else np.array(comp_r, dtype=np.float32),
+                      tone_emb=None if calibration is None else calibration.tone_emb,
+                      tone_reach=0.0 if calibration is None else calibration.tone_reach,
+                      calibrated=calibrated)
+
+
+def _related(tree: Tree, a: int, b: int) -> bool:
+    """``a`` and ``b`` do not contradict each other: the same node, or one above the other."""
+    return a == b or a in tree.ancestors(b) or b in tree.ancestors(a)
 
 
 # -- prediction ---------------------------------------------------------------------------------
@@ -334,21 +409,36 @@ def _class_probs(x: np.ndarray, protos: Prototypes) -> np.ndarray:
 
     The softmax of -‖x − c‖²/T + log w does not change when every logit of a row moves by
     the same amount, so ‖x‖² is left out: one matrix product and in-place steps a block
-    (3.7× faster than the plain formula with ~240 components)."""
+    (3.7× faster than the plain formula with ~240 components). A component with a finite
+    ``comp_radius`` counts only for rows within that squared distance of it."""
     comp, comp_cls, logw = protos.components()
+    g0 = len(comp)  # components from g0 on count only within their radius
+    if protos.comp_radius is not None and not np.isinf(protos.comp_radius).all():
+        gated = np.isfinite(protos.comp_radius)
+        order = np.r_[np.flatnonzero(~gated), np.flatnonzero(gated)]  # gated ones last
+        comp, comp_cls, logw = comp[order], comp_cls[order], logw[order]
+        g0 = int((~gated).sum())
+        g_reach = protos.comp_radius[order][g0:]
     n_cls = len(protos.class_ids)
     one_hot = None
     if len(comp) != n_cls or not np.array_equal(comp_cls, np.arange(n_cls)):
         one_hot = np.zeros((len(comp), n_cls), np.float32)
         one_hot[np.arange(len(comp)), comp_cls] = 1.0
     comp = np.ascontiguousarray(comp, dtype=np.float32)
-    bias = (logw - (comp * comp).sum(1) / protos.temperature).astype(np.float32)
+    cc = (comp * comp).sum(1)
+    bias = (logw - cc / protos.temperature).astype(np.float32)
     scale = np.float32(2.0 / protos.temperature)
     out = np.empty((len(x), n_cls), np.float32)
     for a in range(0, len(x), _CHUNK_ROWS):
-        logits = x[a:a + _CHUNK_ROWS] @ comp.T
+        xb = x[a:a + _CHUNK_ROWS]
+        logits = xb @ comp.T
+        if g0 < len(comp):
+            # beyond the radius: ‖x‖² − 2x·c + ‖c‖² > r², i.e. x·c < (‖x‖² + ‖c‖² − r²) / 2
+            far = logits[:, g0:] < 0.5 * ((xb * xb).sum(1)[:, None] + (cc[g0:] - g_reach))
         logits *= scale
         logits += bias
+        if g0 < len(comp):
+            np.putmask(logits[:, g0:], far, -np.inf)
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
         total = logits.sum(axis=1, keepdims=True)
@@ -413,6 +503,10 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
 
     dist = _nearest(index.file_emb, protos)
     unknown = dist > protos.radius
+    if protos.tone_emb is not None and protos.tone_reach > 0:
+        # a pure tone, mains hum or near silence: not musical material, whatever the tree
+        unknown |= _calibration.nearest_distance(index.file_emb, protos.tone_emb) \
+            < protos.tone_reach
 
     # Supports are labeled by the user: their prediction is their node.
     for sample_id, node_id, _emb in protos.support_rows:
@@ -578,6 +672,11 @@ class Classifier:
             "path": [{"node": _path(tree, n),
                       "distance": float(((protos.node_proto[n] - f) ** 2).sum())} for n in path],
             "unknown_radius": protos.radius,
+            # a pure tone, hum or near-silence: within tone_reach of one of the model's
+            # reference sounds (core.calibration); None without a calibration
+            "tone_distance": None if protos.tone_emb is None else float(
+                _calibration.nearest_distance(f[None, :], protos.tone_emb)[0]),
+            "tone_reach": protos.tone_reach if protos.tone_emb is not None else None,
             "example_spread": _example_spread(protos),
             "nearest_supports": [{"path": paths.get(s), "node": _path(tree, n), "distance": d}
                                  for d, s, n in sup],

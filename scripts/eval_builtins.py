@@ -15,8 +15,10 @@ Conditions, on the same queries (realeval's fixed-seed episodes over the 13 clas
 
 * ``builtins``: zero user examples, built-ins only;
 * ``user``: the K examples a class only (built-ins off) — the app before built-ins;
-* ``both``: built-ins plus the K examples, combined by the rule under test
-  (``--prior``: the user's share of a node is n / (n + prior); 0 = replace).
+* ``both``: built-ins plus the K examples, combined by the app's rule (core.classify.USER_RULE:
+  each example counts in its own neighbourhood);
+* ``both@P``: built-ins plus the K examples by the earlier mixture rule (``--prior``: the
+  examples' mean weighs n / (n + P) everywhere; 0 = the examples replace the built-ins).
 
 The set's classes map onto the producer tree (REALSET_TO_PRODUCER); a user example goes on
 the first node listed. A file's predicted class is its best class, walked up to the first
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core import builtins as bi  # noqa: E402
+from core import calibration as cal_mod  # noqa: E402
 from core.classify import EmbeddingIndex, Thresholds, assemble, predict  # noqa: E402
 from core.library import Library  # noqa: E402
 from core.trees import Tree, create_tree, load_tree  # noqa: E402
@@ -195,17 +198,19 @@ def run(set_dir: Path, priors: list[float]) -> dict:
     active = active_for(tree, bset)
     scorer = Scorer(tree)
     th = Thresholds()
-    out: dict = {"model_id": bset.model_id, "files": len(files), "priors": priors,
+    cal = cal_mod.for_model(bset.model_id)  # the model's unknown bound, as the app uses it
+    out: dict = {"model_id": bset.model_id, "calibrated": cal is not None,
+                 "files": len(files), "priors": priors,
                  "builtin_examples": len(active.emb), "episodes": {}}
 
     # zero examples over the whole set (all 18 classes)
-    zero = predict(index, assemble(tree, [], active, th), th)
+    zero = predict(index, assemble(tree, [], active, th, calibration=cal), th)
     all_classes = sorted(set(labels))
     out["zero_all_files"] = scorer.score(zero, list(range(len(files))), labels, all_classes)
     out["zero_temperatures"] = {}
     for t in (0.5, 1.0, 2.0):  # the built-ins' temperature (models/builtins.py TEMPERATURE)
         act_t = bi.Active(active.node_ids, active.emb, active.spread, t)
-        pred_t = predict(index, assemble(tree, [], act_t, th), th)
+        pred_t = predict(index, assemble(tree, [], act_t, th, calibration=cal), th)
         out["zero_temperatures"][str(t)] = {
             k: v for k, v in scorer.score(pred_t, list(range(len(files))), labels,
                                           all_classes).items() if k != "per_class_f1"}
@@ -219,11 +224,16 @@ def run(set_dir: Path, priors: list[float]) -> dict:
             node = tree.require(REALSET_TO_PRODUCER[c][0]).id
             rows += [(int(i), node, index.file_emb[i]) for i in sup]
         res = {"builtins": scorer.score(zero, query, labels, classes),
-               "user": scorer.score(predict(index, assemble(tree, rows, None, th), th),
+               "user": scorer.score(predict(index, assemble(tree, rows, None, th,
+                                                            calibration=cal), th),
                                     query, labels, classes)}
+        res["both"] = scorer.score(
+            predict(index, assemble(tree, rows, active, th, calibration=cal), th),
+            query, labels, classes)
         for prior in priors:
             res[f"both@{prior:g}"] = scorer.score(
-                predict(index, assemble(tree, rows, active, th, user_share_prior=prior), th),
+                predict(index, assemble(tree, rows, active, th, user_share_prior=prior,
+                                        user_rule="mixture", calibration=cal), th),
                 query, labels, classes)
         out["episodes"][f"{ep.k}-{ep.index}"] = res
     return out
@@ -241,6 +251,11 @@ def summarize(out: dict) -> dict:
                               "mistake_distance", "mistakes_same_top")}
             summ[k][cond]["per_class_f1"] = {
                 c: float(np.mean([v["per_class_f1"][c] for v in vals]))
+                for c in vals[0]["per_class_f1"]}
+            # per class, the median over episodes of (this condition - zero examples)
+            summ[k][cond]["per_class_median_delta"] = {
+                c: float(np.median([v["per_class_f1"][c] - e["builtins"]["per_class_f1"][c]
+                                    for v, e in zip(vals, eps, strict=True)]))
                 for c in vals[0]["per_class_f1"]}
     return summ
 
@@ -272,7 +287,10 @@ def main() -> int:
             if cond.startswith("both"):
                 mine = s[k][cond]["per_class_f1"]
                 worse = {c: round(mine[c] - zero[c], 3) for c in zero if mine[c] < zero[c] - 1e-9}
-                print(f"K={k} {cond}: classes worse than with zero examples: {worse or 'none'}")
+                med = {c: round(d, 3) for c, d in s[k][cond]["per_class_median_delta"].items()
+                       if d < -1e-9}
+                print(f"K={k} {cond}: classes worse than with zero examples: mean over "
+                      f"episodes {worse or 'none'}; median {med or 'none'}")
     for t, v in out["zero_temperatures"].items():
         print(f"zero examples, all files, temperature {t}: macro-F1 {v['macro_f1']:.3f} acc "
               f"{v['accuracy']:.3f} coverage {v['coverage']:.3f} covered&right "

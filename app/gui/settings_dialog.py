@@ -86,8 +86,9 @@ class SettingsDialog(QDialog):
         self.unknown.setAccessibleName("Unknown distance factor")
         self.unknown.setRange(0.5, 10.0)
         self.unknown.setSingleStep(0.25)
-        self.unknown.setToolTip("A file farther from every class than this many times the "
-                                "spread of your examples is 'unknown'")
+        self.unknown.setToolTip("How far from every class a file may lie before it is "
+                                "'unknown': 2 is the network's calibrated bound, 3 reaches "
+                                "1.5 times as far")
         self.theme = QComboBox(self)
         self.theme.setObjectName("theme")
         self.theme.setAccessibleName("Theme")

@@ -166,6 +166,30 @@ def test_user_examples_outweigh_the_builtins_near_them(library: Library,
     assert not record_text(got["snare1"]).endswith(BUILTIN_MARK)
 
 
+def test_a_user_example_claims_only_its_own_neighbourhood(library: Library,
+                                                          fake_builtins: Path) -> None:
+    """kick0 taught as a snare. A file 1.6 away from it (beyond half its distance to the
+    nearest Kick built-in, ~2.5) but much nearer to it than to any built-in keeps the
+    built-ins' Kick: the earlier rule (the examples' mean as a component everywhere,
+    weighing n/(n+32)) pulled it to Snare. The example's near twin still follows it."""
+    ids = add_files(library)
+    model = library.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=DIM,
+                                 trained=True, features={})
+    beside = CENTRES["Drums/Kick"] * 0.7 + CENTRES["Drums/Snare"] * 0.3
+    beside[3] = 1.6
+    library.write_batch([SampleRecord(
+        path="/lib/beside.wav", root_id=None, size=1, mtime_ns=1, status="ok",
+        starts=np.arange(2) * 0.5, loudness=np.zeros(2),
+        embeddings=np.tile(beside, (2, 1)).astype(np.float32), model_id=model,
+        duration_s=1.0)])
+    create_tree(library, "producer", from_default="producer")
+    add_supports(library, "producer", "Drums/Snare", [ids["/lib/kick0.wav"]])
+    Classifier(library).refresh("producer")
+    got = labels(library)
+    assert got["twin"]["leaf"] == "Drums/Snare"
+    assert got["beside"]["leaf"] == "Drums/Kick"
+
+
 def test_switching_builtins_off_and_on(library: Library, fake_builtins: Path) -> None:
     ids = add_files(library)
     create_tree(library, "producer", from_default="producer")
