@@ -504,9 +504,13 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
     dist = _nearest(index.file_emb, protos)
     unknown = dist > protos.radius
     if protos.tone_emb is not None and protos.tone_reach > 0:
-        # a pure tone, mains hum or near silence: not musical material, whatever the tree
-        unknown |= _calibration.nearest_distance(index.file_emb, protos.tone_emb) \
-            < protos.tone_reach
+        # a pure tone, mains hum or near silence: not musical material, unless an example
+        # (the user's or a built-in) lies as near to it as the tones' reach: a user who
+        # teaches sine subs gets them labeled, and a flute note that close to a flute keeps
+        # its label
+        tone = _calibration.nearest_distance(index.file_emb, protos.tone_emb)
+        reach2 = protos.tone_reach * protos.tone_reach
+        unknown |= (tone < protos.tone_reach) & (dist >= reach2)
 
     # Supports are labeled by the user: their prediction is their node.
     for sample_id, node_id, _emb in protos.support_rows:

@@ -184,3 +184,21 @@ def test_a_pure_sine_or_hum_is_not_labeled_as_an_instrument(tmp_path: Path, caps
                  str(folder / "sine523.wav")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Label: unknown") and "Not musical material" in out
+
+
+def test_a_tone_nearer_an_example_than_any_reference_keeps_its_label(
+        library: Library, calibrated: Path) -> None:
+    """A producer who teaches sine subs gets sines labeled: the guard steps aside where an
+    example is nearer than every reference tone."""
+    rng = np.random.default_rng(9)
+    centres = {"a": np.eye(DIM)[0] * 3, "b": np.eye(DIM)[1] * 3,
+               "sine": np.eye(DIM)[6] * 2.5}  # the reference tone's own place
+    embs = {f"/lib/{k}{i}.wav": (c + 0.02 * rng.standard_normal((2, DIM))).astype(np.float32)
+            for k, c in centres.items() for i in range(2)}
+    ids = add_files(library, embs)
+    tree = make_tree(library, "t", ["A", "B", "SUB"])
+    for k, node in (("a", "A"), ("b", "B"), ("sine", "SUB")):
+        support(library, tree, node, ids[f"/lib/{k}0.wav"])
+    Classifier(library).refresh("t")
+    got = _labels(library)
+    assert not got["sine1"]["unknown"] and got["sine1"]["leaf"] == "SUB"
