@@ -37,3 +37,20 @@ def test_a_slow_arpeggio_reads_slow_not_double(tmp_path: Path, bpm: float, per_b
     a = analyse_file(write(tmp_path / "arp.wav", arpeggio(chords, bpm, per_beat)))
     assert a.kind == "loop" and a.bpm is not None
     assert abs(a.bpm / bpm - 1) <= 0.02, a
+
+
+# -- key -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("chords", "key"), [
+    ([C, G, C, G], "C"),
+    ([C, G], "C"),
+    ([[n + 2 for n in c] for c in (C, G, C, G)], "D"),
+    ([AM, E, AM, E], "Am"),
+])
+def test_a_one_five_loop_reads_as_the_one(tmp_path: Path, chords: list[list[int]],
+                                          key: str) -> None:
+    # a whole-file Krumhansl profile reads I–V as V (the first analysis said G for C)
+    from tests.analysis_signals import progression
+
+    a = analyse_file(write(tmp_path / "i_v.wav", progression(chords)))
+    assert a.kind == "loop" and a.key == key, a
