@@ -84,7 +84,9 @@ def frame_chroma(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float,
     peak = is_max & (m > 8 * np.median(m, axis=1, keepdims=True) + 1e-12)
     pc = np.round(12 * np.log2(f / 440.0) + 69).astype(int) % 12
     weight = np.log1p(100.0 * m / (m.max() + 1e-12)) * peak
-    per_frame = weight @ np.eye(12)[pc]
+    per_frame = np.zeros((len(m), 12))
+    for k in range(12):
+        per_frame[:, k] = weight[:, pc == k].sum(axis=1)
     per_frame /= per_frame.sum(axis=1, keepdims=True) + 1e-12
     # the bass: each frame's lowest strong peak (chords in loops sit on their root)
     strong = peak & (m > 0.2 * m.max(axis=1, keepdims=True))
@@ -145,6 +147,19 @@ def _kk(v: np.ndarray) -> np.ndarray:
     return _PROFILES @ (x / n) if n > 0 else np.zeros(24)
 
 
+def _key_index() -> tuple[np.ndarray, ...]:
+    """Per key (24): tonic, third, the other mode's third, fifth, second, scale (24 × 7)."""
+    t = np.arange(24) % 12
+    minor = np.arange(24) >= 12
+    third = np.where(minor, t + 3, t + 4) % 12
+    other = np.where(minor, t + 4, t + 3) % 12
+    scale = (t[:, None] + np.where(minor[:, None], _MINOR_SCALE, _MAJOR_SCALE)) % 12
+    return t, third, other, (t + 7) % 12, (t + 2) % 12, scale
+
+
+_KEY_INDEX = _key_index()
+
+
 def key_features(per_frame: np.ndarray, bass: np.ndarray) -> np.ndarray:
     """24 keys (C…B major, then C…B minor) × what speaks for each as the key:
 
@@ -164,19 +179,12 @@ def key_features(per_frame: np.ndarray, bass: np.ndarray) -> np.ndarray:
     whole, first, last = (_unit(per_frame.sum(axis=0)), _unit(per_frame[:q].sum(axis=0)),
                           _unit(per_frame[-q:].sum(axis=0)))
     b_whole, b_first = _unit(bass.sum(axis=0)), _unit(bass[:q].sum(axis=0))
-    kk_whole, kk_first = _kk(whole), _kk(first)
-    out = np.zeros((24, 10))
-    for k in range(24):
-        t, minor = k % 12, k >= 12
-        third, other = (t + 3) % 12 if minor else (t + 4) % 12, (t + 4) % 12 if minor else (
-            t + 3) % 12
-        fifth = (t + 7) % 12
-        triad = [t, third, fifth]
-        scale = (t + (_MINOR_SCALE if minor else _MAJOR_SCALE)) % 12
-        out[k] = (kk_whole[k], kk_first[k], first[triad].sum(), whole[triad].sum(),
-                  whole[scale].sum(), b_first[t], b_whole[t], b_whole[fifth],
-                  whole[third] - whole[other], last[[fifth, (t + 2) % 12]].sum())
-    return out
+    t, third, other, fifth, second, scale = _KEY_INDEX
+    triad = np.stack([t, third, fifth], axis=1)
+    return np.stack([_kk(whole), _kk(first), first[triad].sum(axis=1),
+                     whole[triad].sum(axis=1), whole[scale].sum(axis=1), b_first[t],
+                     b_whole[t], b_whole[fifth], whole[third] - whole[other],
+                     last[fifth] + last[second]], axis=1)
 
 
 #: weights of ``key_features`` (a key's score is their sum; the best score is the key),
