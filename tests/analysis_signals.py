@@ -46,12 +46,15 @@ def _tone(midi: float, t: np.ndarray) -> np.ndarray:
     return sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3, 4))
 
 
-def progression(chords: list[list[int]], bpm: float = 100, sr: int = SR) -> np.ndarray:
-    """One chord a bar (root-position triads with the root an octave down in the bass)."""
-    bar = 4 * 60 / bpm
+def progression(chords: list[list[int]], bpm: float = 100, sr: int = SR, *,
+                per_bar: int = 1, bass: bool = True) -> np.ndarray:
+    """``per_bar`` chords a bar (root-position triads, with the root an octave down in the
+    bass when ``bass``)."""
+    bar = 4 * 60 / bpm / per_bar
     t = np.arange(round(bar * sr)) / sr
     env = np.minimum(1, t / 0.01) * (0.6 + 0.4 * np.exp(-t * 2))
-    parts = [sum(_tone(m, t) for m in [c[0] - 12, *c]) * env for c in chords]
+    parts = [sum(_tone(m, t) for m in ([c[0] - 12] if bass else []) + list(c)) * env
+             for c in chords]
     y = np.concatenate(parts)
     return 0.8 * y / np.abs(y).max()
 
