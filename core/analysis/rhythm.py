@@ -313,7 +313,7 @@ def tempo(o: Onsets, duration_s: float, *, whole_file: bool = True) -> TempoGues
 # -- metrical level: the beat, or its half or double ---------------------------------------
 
 #: logistic weights of the metrical-level model over ``_level_features`` (in that order),
-#: with the bias last; fitted on tuning seeds (1, 3, 5, 6, 7) of ``bench.analysis_eval``,
+#: with the bias last; fitted by ``bench.analysis_fit`` on tuning seeds (1, 3, 5, 6, 7),
 #: never on the seeds reported (2, 4); see docs/eval/analysis.md
 LEVEL_WEIGHTS = (-15.14, 3.224, -16.72, 16.9, -5.77, 4.571, 7.346, 0.1547, 0.1251, 10.61,
                  7.891, -10.76)
