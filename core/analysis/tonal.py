@@ -188,8 +188,9 @@ def key_features(per_frame: np.ndarray, bass: np.ndarray) -> np.ndarray:
 
 
 #: weights of ``key_features`` (a key's score is their sum; the best score is the key),
-#: fitted by ``bench.analysis_fit`` as a conditional logit on the phrases of tuning seeds (1, 3, 5, 6, 7) of
-#: ``bench.analysis_eval``, never on the seeds reported (2, 4); see docs/eval/analysis.md
+#: fitted by ``bench.analysis_fit`` as a conditional logit on the phrases of tuning seeds
+#: (1, 3, 5, 6, 7) of ``bench.analysis_eval``, never on the seeds reported (2, 4); see
+#: docs/eval/analysis.md
 KEY_WEIGHTS = np.array([0.05599, 0.8467, 2.162, -0.6727, 18.18, 1.547, 1.15, 1.319, -0.6154,
                         2.053])
 
