@@ -243,7 +243,12 @@ def _degree(scale: list[int], d: int) -> int:
     return scale[d % 7] + 12 * (d // 7)
 
 
-def plan_phrase(cls: str, rng: np.random.Generator) -> Phrase:
+def plan_phrase(cls: str, rng: np.random.Generator, *, bass_on_tonic: bool = False) -> Phrase:
+    """One phrase's notes. A bass line's roots sit on MIDI 28 (E1) + the chord's degree
+    above ``key``, so it sounds four semitones above the key it was planned in: the corpus
+    was built so and stays reproducible (the default). ``bass_on_tonic`` builds it on the
+    key's own tonic instead (E1–D#2, the same register), for evaluation sets whose truth is
+    the key; every random draw is the same either way."""
     program = int(rng.choice(PHRASE_PROGRAMS[cls]))
     bpm = round(float(rng.uniform(70, 150)), 1)
     bars = int(rng.choice([1, 2]))
@@ -268,8 +273,8 @@ def plan_phrase(cls: str, rng: np.random.Generator) -> Phrase:
             for k in range(round(chord_len / step)):
                 if k and rng.random() > 0.65:
                     continue
-                root = 28 + (key + _degree(scale, d)) % 12 + (12 if key > 6 and rng.random() < .5
-                                                             else 0)
+                pc = (key + _degree(scale, d) - (4 if bass_on_tonic else 0)) % 12
+                root = 28 + pc + (12 if key > 6 and rng.random() < .5 else 0)
                 pitch = root + int(rng.choice([0, 0, 0, 7, 12, -5]))
                 notes.append((t0 + k * step, step * legato, int(np.clip(pitch, 24, 60)),
                               int(rng.integers(70, 121))))
