@@ -48,9 +48,13 @@ class LevelMeter:
     def __init__(self, rate: int, channels: int) -> None:
         self.rate = rate
         self.channels = channels
-        (self._sb, self._sa), (self._hb, self._ha) = k_weighting(rate)
-        self._zs = np.zeros((2, channels))
-        self._zh = np.zeros((2, channels))
+        (sb, sa), (hb, ha) = k_weighting(rate)
+        # float32 filters over each channel's contiguous samples: 2-3x cheaper than float64
+        # down the frames axis of an interleaved block, and within 0.001 LU of it
+        self._sb, self._sa = sb.astype(np.float32), sa.astype(np.float32)
+        self._hb, self._ha = hb.astype(np.float32), ha.astype(np.float32)
+        self._zs = np.zeros((channels, 2), np.float32)
+        self._zh = np.zeros((channels, 2), np.float32)
         self.step = max(1, round(rate * 0.1))
         self._partial = np.zeros(channels)
         self._partial_n = 0
@@ -65,24 +69,35 @@ class LevelMeter:
             return
         from scipy.signal import lfilter  # here: ls and the app read bit_depth alone
 
-        x = block if block.dtype == np.float64 else block.astype(np.float64)
+        x = np.ascontiguousarray(block.T, dtype=np.float32)  # channels × frames
         if not np.isfinite(x).all():
             x = np.nan_to_num(x)
-        self.peak = max(self.peak, float(np.max(np.abs(x))))
-        y, self._zs = lfilter(self._sb, self._sa, x, axis=0, zi=self._zs)
-        y, self._zh = lfilter(self._hb, self._ha, y, axis=0, zi=self._zh)
+        self.peak = max(self.peak, float(x.max()), -float(x.min()))
+        y, self._zs = lfilter(self._sb, self._sa, x, axis=1, zi=self._zs)
+        y, self._zh = lfilter(self._hb, self._ha, y, axis=1, zi=self._zh)
         sq = np.square(y, out=y)
-        self.frames += len(sq)
+        n = sq.shape[1]
+        self.frames += n
         pos = 0
-        while pos < len(sq):
-            take = min(self.step - self._partial_n, len(sq) - pos)
-            self._partial += sq[pos:pos + take].sum(axis=0)
+        if self._partial_n:  # complete the step begun by the last block
+            take = min(self.step - self._partial_n, n)
+            self._partial += sq[:, :take].sum(axis=1, dtype=np.float64)
             self._partial_n += take
-            pos += take
+            pos = take
             if self._partial_n == self.step:
                 self._steps.append(self._partial)
                 self._partial = np.zeros(self.channels)
                 self._partial_n = 0
+        whole = (n - pos) // self.step
+        if whole:  # the block's whole steps at once
+            end = pos + whole * self.step
+            sums = sq[:, pos:end].reshape(self.channels, whole, self.step).sum(
+                axis=2, dtype=np.float64)
+            self._steps.extend(sums.T.copy())
+            pos = end
+        if pos < n:
+            self._partial += sq[:, pos:].sum(axis=1, dtype=np.float64)
+            self._partial_n += n - pos
 
     @property
     def peak_db(self) -> float | None:
