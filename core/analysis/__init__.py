@@ -3,7 +3,7 @@
 Computed in the scan's decode workers from the audio segment 0 already decoded (16 kHz
 mono, the file's first 30 s), the file's header, its ``acid``/``smpl`` chunks and its
 name; peak and loudness come from the file's own samples as they are read. numpy only
-(plus scipy's ``lfilter`` for the K-weighting filters); no torch, no Qt, no library.
+(plus scipy.fft); no torch, no Qt, no library.
 
 Each value says where it came from: ``tag`` (the file's chunks), ``name`` (its file
 name), or ``audio`` (estimated here). Stated facts win over estimates. Estimates are made
