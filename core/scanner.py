@@ -310,7 +310,7 @@ def _make_pool(jobs: int) -> Executor:
         # never from this one (torch's threads do not survive a fork).
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["core.audio", "core.analysis.rhythm",
-                                    "core.analysis.tonal", "core.analysis.level", "scipy.signal"])
+                                    "core.analysis.tonal", "core.analysis.level", "scipy.fft"])
     else:
         ctx = multiprocessing.get_context("spawn")
     # A lifeline: only this process holds the write end. Each worker watches the read

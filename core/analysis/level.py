@@ -3,7 +3,9 @@ file's own samples, at its own rate, on every channel, as the decoder reads them
 
 K-weighting is the standard's two biquads (a high shelf of +4 dB above ~1.7 kHz and a
 high-pass at ~38 Hz), their coefficients derived for any sample rate from the analogue
-prototype (at 48 kHz they equal the standard's table). Gating: 400 ms blocks every
+prototype (at 48 kHz they equal the standard's table), applied as their frequency response
+to FFTs of each block behind its history (the same output as the IIR filters, cheaper,
+with no scipy.signal). Gating: 400 ms blocks every
 100 ms, an absolute gate at −70 LUFS and a relative gate 10 LU below the mean. A file
 shorter than one block is measured as a single block (the standard would give nothing,
 and most one-shots are that short). Channels are summed with weight 1 (the 1.41 of
@@ -12,6 +14,7 @@ surround channels is not applied: sample libraries are mono or stereo).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -39,6 +42,31 @@ def k_weighting(rate: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
     return (shelf_b, shelf_a), (hp_b, hp_a)
 
 
+#: the K-weighting's impulse response is below 1e-6 of its start after this (the high-pass's
+#: double pole at 38 Hz decays as t·exp(-240 t))
+_TAIL_S = 0.1
+
+
+def _fft_len(n: int) -> int:
+    """The smallest of 2^k, 1.25 x 2^k and 1.5 x 2^k that holds ``n``: a few lengths an
+    octave, so that their responses (:func:`_k_response`) are made once, not each file."""
+    top = 1 << max(3, (n - 1).bit_length())
+    return next(c for c in (top * 5 // 8, top * 3 // 4, top) if c >= n)
+
+
+@functools.lru_cache(maxsize=256)
+def _k_response(rate: int, m: int) -> np.ndarray:
+    """Both biquads' frequency response at the ``m // 2 + 1`` bins of an ``m``-point real
+    FFT at ``rate`` (complex64)."""
+    z1 = np.exp(-2j * np.pi * np.arange(m // 2 + 1) / m)  # z^-1 on the bins
+    h = np.ones(m // 2 + 1, np.complex128)
+    for b, a in k_weighting(rate):
+        h *= (b[0] + z1 * (b[1] + z1 * b[2])) / (a[0] + z1 * (a[1] + z1 * a[2]))
+    out = h.astype(np.complex64)
+    out.setflags(write=False)
+    return out
+
+
 class LevelMeter:
     """Fed the file's blocks in order (frames × channels, float), gives peak and loudness.
 
@@ -48,9 +76,8 @@ class LevelMeter:
     def __init__(self, rate: int, channels: int) -> None:
         self.rate = rate
         self.channels = channels
-        (self._sb, self._sa), (self._hb, self._ha) = k_weighting(rate)
-        self._zs = np.zeros((2, channels))
-        self._zh = np.zeros((2, channels))
+        # the last _TAIL_S of input, each channel: the filters' memory for the next block
+        self._history = np.zeros((channels, max(1, round(rate * _TAIL_S))), np.float32)
         self.step = max(1, round(rate * 0.1))
         self._partial = np.zeros(channels)
         self._partial_n = 0
@@ -63,26 +90,47 @@ class LevelMeter:
             block = block[:, None]
         if not len(block):
             return
-        from scipy.signal import lfilter  # here: ls and the app read bit_depth alone
+        from scipy import fft  # here: ls and the app read bit_depth alone
 
-        x = block if block.dtype == np.float64 else block.astype(np.float64)
+        x = np.ascontiguousarray(block.T, dtype=np.float32)  # channels × frames
         if not np.isfinite(x).all():
             x = np.nan_to_num(x)
-        self.peak = max(self.peak, float(np.max(np.abs(x))))
-        y, self._zs = lfilter(self._sb, self._sa, x, axis=0, zi=self._zs)
-        y, self._zh = lfilter(self._hb, self._ha, y, axis=0, zi=self._zh)
+        self.peak = max(self.peak, float(x.max()), -float(x.min()))
+        # K-weighting as a product of spectra: the block behind the input that came before
+        # it (the filters' memory), transformed at a length >= both together; the
+        # block's part of the result is the IIR filters' output (their response has died
+        # away within _TAIL_S, so neither the history's cut nor the wrap-around shows).
+        # 2-3x cheaper than scipy's lfilter, and no scipy.signal import (0.4-0.6 s CPU
+        # each scan, in the decode workers' forkserver).
+        hist = self._history.shape[1]
+        ext = np.concatenate([self._history, x], axis=1)
+        m = _fft_len(ext.shape[1])
+        y = fft.irfft(fft.rfft(ext, m, axis=1) * _k_response(self.rate, m), m, axis=1)
+        y = y[:, hist:hist + x.shape[1]]
+        self._history = ext[:, -hist:].copy()
         sq = np.square(y, out=y)
-        self.frames += len(sq)
+        n = sq.shape[1]
+        self.frames += n
         pos = 0
-        while pos < len(sq):
-            take = min(self.step - self._partial_n, len(sq) - pos)
-            self._partial += sq[pos:pos + take].sum(axis=0)
+        if self._partial_n:  # complete the step begun by the last block
+            take = min(self.step - self._partial_n, n)
+            self._partial += sq[:, :take].sum(axis=1, dtype=np.float64)
             self._partial_n += take
-            pos += take
+            pos = take
             if self._partial_n == self.step:
                 self._steps.append(self._partial)
                 self._partial = np.zeros(self.channels)
                 self._partial_n = 0
+        whole = (n - pos) // self.step
+        if whole:  # the block's whole steps at once
+            end = pos + whole * self.step
+            sums = sq[:, pos:end].reshape(self.channels, whole, self.step).sum(
+                axis=2, dtype=np.float64)
+            self._steps.extend(sums.T.copy())
+            pos = end
+        if pos < n:
+            self._partial += sq[:, pos:].sum(axis=1, dtype=np.float64)
+            self._partial_n += n - pos
 
     @property
     def peak_db(self) -> float | None:

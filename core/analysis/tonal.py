@@ -238,13 +238,15 @@ def _yin_frame_batch(fr: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     # r_w(tau) = sum_{j<w} x_j x_{j+tau}: the first half against the whole frame
     head = np.zeros_like(fr)
     head[:, :w] = fr[:, :w]
-    cross = np.fft.rfft(fr, 2 * n, axis=1) * np.conj(np.fft.rfft(head, 2 * n, axis=1))
-    acf = np.fft.irfft(cross, axis=1)[:, :w + 1]
+    # j + tau < 2w = n for every term: a circular correlation of length n is the linear
+    # one (half the FFT work of 2n)
+    cross = np.fft.rfft(fr, n, axis=1) * np.conj(np.fft.rfft(head, n, axis=1))
+    acf = np.fft.irfft(cross, n, axis=1)[:, :w + 1]
     sq = np.square(fr)
     cs = np.concatenate([np.zeros((len(fr), 1)), np.cumsum(sq, axis=1)], axis=1)
     taus = np.arange(w + 1)
     e0 = cs[:, w][:, None]
-    et = cs[:, taus + w] - cs[:, taus]
+    et = cs[:, w:2 * w + 1] - cs[:, :w + 1]
     d = np.maximum(0.0, e0 + et - 2 * acf)
     d[:, 0] = 0
     cum = np.cumsum(d[:, 1:], axis=1)
@@ -252,22 +254,22 @@ def _yin_frame_batch(fr: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     cmnd[:, 1:] = d[:, 1:] * taus[1:] / np.maximum(cum, 1e-12)
     lo = max(2, int(sr / MAX_F0))
     hi = min(w - 1, int(sr / MIN_F0))
-    f0 = np.full(len(fr), np.nan)
-    ap = np.ones(len(fr))
-    for i in range(len(fr)):
-        row = cmnd[i]
-        below = np.flatnonzero(row[lo:hi] < YIN_THRESHOLD)
-        if len(below):
-            t = lo + int(below[0])
-            while t + 1 < hi and row[t + 1] < row[t]:
-                t += 1
-        else:
-            t = lo + int(np.argmin(row[lo:hi]))
-        a, b, c = row[t - 1], row[t], row[t + 1]
-        den = a - 2 * b + c
-        frac = 0.5 * (a - c) / den if den > 0 else 0.0
-        f0[i] = sr / (t + frac)
-        ap[i] = float(b)
+    # per frame: the first tau under the threshold, then on down to the dip's bottom
+    # (else the lowest tau), all frames at once
+    sub = cmnd[:, lo:hi]
+    below = sub < YIN_THRESHOLD
+    first = np.argmax(below, axis=1)
+    stop = np.ones_like(below)
+    stop[:, :-1] = ~(sub[:, 1:] < sub[:, :-1])
+    stop &= np.arange(hi - lo)[None, :] >= first[:, None]
+    t = lo + np.where(below.any(axis=1), np.argmax(stop, axis=1), np.argmin(sub, axis=1))
+    rows = np.arange(len(fr))
+    a, b, c = cmnd[rows, t - 1], cmnd[rows, t], cmnd[rows, t + 1]
+    den = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(den > 0, 0.5 * (a - c) / den, 0.0)
+    f0 = sr / (t + frac)
+    ap = b.astype(np.float64)
     return f0, ap
 
 

@@ -1,0 +1,152 @@
+"""The scan's analysis made cheaper must give the same answers: the loudness meter (its
+filters applied as spectra) against a plain float64 IIR BS.1770 reference, the batched YIN
+against its definition, the onsets computed only where something reads them; and the
+decode workers no longer import scipy.signal (docs/eval/analysis.md, scan cost)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+import core.analysis.rhythm as rhythm
+from core.analysis import analyse
+from core.analysis.level import LevelMeter, k_weighting
+from core.analysis.tonal import YIN_N, YIN_THRESHOLD, _yin_frame_batch
+
+# -- loudness ------------------------------------------------------------------------------
+
+
+def _reference_lufs(x: np.ndarray, rate: int) -> float | None:
+    """BS.1770-4 in float64, the whole signal filtered at once (frames × channels)."""
+    (sb, sa), (hb, ha) = k_weighting(rate)
+    y = lfilter(hb, ha, lfilter(sb, sa, x.astype(np.float64), axis=0), axis=0)
+    step = round(rate * 0.1)
+    n = len(y) // step
+    steps = np.square(y[:n * step]).reshape(n, step, -1).sum(axis=1)
+    if n < 4:
+        power = float(np.square(y).sum()) / len(y)
+        return None if power <= 0 else -0.691 + 10 * math.log10(power)
+    power = ((steps[:-3] + steps[1:-2] + steps[2:-1] + steps[3:]) / (4 * step)).sum(axis=1)
+    loud = -0.691 + 10 * np.log10(np.maximum(power, 1e-30))
+    gated = power[loud > -70]
+    rel = -0.691 + 10 * math.log10(float(gated.mean())) - 10
+    return -0.691 + 10 * math.log10(float(power[(loud > -70) & (loud > rel)].mean()))
+
+
+def _signals(rate: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(rate)
+    t = np.arange(rate * 3) / rate
+    white = rng.standard_normal((len(t), 2))
+    short = t[:int(0.3 * rate)]
+    return {
+        # +6 dB an octave: most of its loudness is in the K-weighting's shelf
+        "bright noise": np.diff(white, axis=0, prepend=0.0) * 0.3,
+        # an 808-like decay near the high-pass's corner: its poles sit nearest to 1
+        "50 Hz decay": (np.sin(2 * np.pi * 50 * t) * np.exp(-2 * t))[:, None] * 0.8,
+        "kick, one block": (np.sin(2 * np.pi * (50 + 200 * np.exp(-30 * short)) * short)
+                            * np.exp(-8 * short))[:, None],
+    }
+
+
+@pytest.mark.parametrize("rate", [22_050, 44_100, 96_000])
+def test_the_meter_matches_a_float64_iir_reference_in_any_blocks(rate: int) -> None:
+    for name, x in _signals(rate).items():
+        x = x.astype(np.float32)
+        ref = _reference_lufs(x, rate)
+        # blocks that split 100 ms steps anywhere, down to a single frame
+        for sizes in ([1 << 16], [7919, 1, 4410, 65536], [rate // 10, rate // 10 + 1]):
+            m = LevelMeter(rate, x.shape[1])
+            pos, i = 0, 0
+            while pos < len(x):
+                take = sizes[i % len(sizes)]
+                m.feed(x[pos:pos + take])
+                pos += take
+                i += 1
+            assert m.lufs is not None and ref is not None
+            assert abs(m.lufs - ref) <= 0.006, (name, sizes, m.lufs, ref)  # rounding
+            assert m.peak_db == round(20 * math.log10(float(np.abs(x).max())), 2)
+            assert m.frames == len(x)
+
+
+# -- root note: YIN ----------------------------------------------------------------------
+
+
+def _yin_by_definition(frame: np.ndarray, sr: int) -> float:
+    """f0 of one frame from the difference function summed term by term."""
+    w = YIN_N // 2
+    taus = np.arange(w + 1)
+    d = np.array([float(np.sum((frame[:w] - frame[t:t + w]) ** 2)) for t in taus])
+    cmnd = np.ones(w + 1)
+    cmnd[1:] = d[1:] * taus[1:] / np.maximum(np.cumsum(d[1:]), 1e-12)
+    lo, hi = max(2, int(sr / 2000.0)), min(w - 1, int(sr / 30.0))
+    below = np.flatnonzero(cmnd[lo:hi] < YIN_THRESHOLD)
+    if len(below):
+        t = lo + int(below[0])
+        while t + 1 < hi and cmnd[t + 1] < cmnd[t]:
+            t += 1
+    else:
+        t = lo + int(np.argmin(cmnd[lo:hi]))
+    a, b, c = cmnd[t - 1], cmnd[t], cmnd[t + 1]
+    den = a - 2 * b + c
+    return sr / (t + (0.5 * (a - c) / den if den > 0 else 0.0))
+
+
+def test_batched_yin_matches_its_definition() -> None:
+    sr = 16_000
+    rng = np.random.default_rng(7)
+    t = np.arange(YIN_N) / sr
+    frames = [np.sin(2 * np.pi * f * t) + 0.4 * np.sin(2 * np.pi * 2 * f * t)
+              for f in (41.2, 110.0, 440.0, 1318.5)]
+    frames += [rng.standard_normal(YIN_N), 0.3 * np.sin(2 * np.pi * 220 * t)
+               + rng.standard_normal(YIN_N) * 0.2]
+    f0, _ap = _yin_frame_batch(np.array(frames), sr)
+    for got, frame in zip(f0, frames, strict=True):
+        assert got == pytest.approx(_yin_by_definition(frame, sr), rel=1e-9)
+
+
+# -- onsets only where they are read ------------------------------------------------------
+
+
+def test_a_short_one_shot_never_computes_onsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    sr = 16_000
+    t = np.arange(int(0.6 * sr)) / sr
+    note = (np.sin(2 * np.pi * 220 * t) * np.exp(-3 * t)).astype(np.float32)
+    calls: list[int] = []
+    real = rhythm.onsets
+
+    def counting(y: np.ndarray, rate: int) -> rhythm.Onsets:
+        calls.append(len(y))
+        return real(y, rate)
+
+    monkeypatch.setattr(rhythm, "onsets", counting)
+    a = analyse(note, sr, len(note) / sr)
+    assert a.kind == "oneshot" and a.root_note == "A3"
+    assert calls == []  # its length decided; the onsets were never needed
+    # a name that calls it a loop asks for a tempo, which reads them
+    analyse(note, sr, len(note) / sr, name="tiny_loop.wav")
+    assert len(calls) == 1
+    # a second or more: the loop-or-one-shot guess reads them
+    long = np.tile(note, 3)
+    analyse(long, sr, len(long) / sr)
+    assert len(calls) == 2
+
+
+def test_the_decode_workers_do_without_scipy_signal(tmp_path: Path) -> None:
+    """Its import cost 0.4-0.6 s of CPU at the start of every scan (the workers' forkserver
+    preloaded it for the K-weighting's lfilter)."""
+    from tests.analysis_signals import drum_loop, write
+
+    path = write(tmp_path / "loop.wav", drum_loop(120.0, 2))
+    code = ("import sys; from core.audio import WindowParams; import core.scanner as s; "
+            f"r = s._decode_task(0, 0, {str(path)!r}, WindowParams(), None, None); "
+            "assert r.analysis and r.analysis['lufs'] is not None, r.error; "
+            "print('scipy.signal' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False"
