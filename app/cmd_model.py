@@ -119,9 +119,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="train: the protocol's training classes (for the unseen-class "
                         "benchmark); all: every class (the shipped model)")
     t.add_argument("--distill", choices=["aisfx", "musicnn", "aisfx,musicnn"], default=None,
-                   help="add a distillation loss towards these teachers' embeddings, cached "
-                        "beside the corpus (scripts/teacher_embed.py --corpus); several: the "
-                        "mean of their losses")
+                   help="add a distillation loss towards a teacher's embeddings, cached "
+                        "beside the corpus (scripts/teacher_embed.py --corpus): aisfx (sound "
+                        "effects CNN), musicnn (music tagger), or aisfx,musicnn (the mean of "
+                        "both losses)")
     t.add_argument("--init", type=Path, default=None, metavar="PT",
                    help="start from these network weights (a run's best_net.pt or one of "
                         "its snapshots) instead of random ones")
