@@ -108,6 +108,55 @@ def sample_episodes(labels: Sequence[str], groups: Sequence[str], shots: Iterabl
     return out
 
 
+def paired_episodes(labels: Sequence[str], groups: Sequence[str],
+                    shots: Iterable[int] = SHOTS, n_episodes: int = EPISODES,
+                    seed: int = SEED, min_files: int | None = None) -> list[Episode]:
+    """Episodes whose queries are the same at every K (``--paired``).
+
+    For each episode and class, the groups are shuffled once; the first ones that hold
+    max(K) files are the support pool, the rest are the queries (every file of those
+    groups). The K supports are the first K files of one shuffle of the pool, so K = 1's
+    example is among K = 2's, and so on: only the number of examples changes from one K to
+    the next, and a rise (or fall) with K is the examples' doing, not the queries'. A class
+    whose groups cannot leave any file to query takes its queries from the pool's files
+    that no K uses.
+    """
+    shots = tuple(sorted(set(shots)))
+    top = shots[-1]
+    min_files = min_files if min_files is not None else top + 2
+    classes = eligible_classes(labels, min_files)
+    by_class: dict[str, dict[str, list[int]]] = {c: {} for c in classes}
+    for i, (lab, grp) in enumerate(zip(labels, groups, strict=True)):
+        if lab in by_class:
+            by_class[lab].setdefault(grp, []).append(i)
+    per_k: dict[int, list[Episode]] = {k: [] for k in shots}
+    for e in range(n_episodes):
+        rng = np.random.default_rng([seed, 99, e])
+        supports: dict[int, list[tuple[int, ...]]] = {k: [] for k in shots}
+        queries: list[int] = []
+        for c in classes:
+            gmap = by_class[c]
+            names = sorted(gmap)
+            order = [names[j] for j in rng.permutation(len(names))]
+            pool: list[int] = []
+            used = 0
+            for g in order:
+                if len(pool) >= top:
+                    break
+                pool.extend(gmap[g])
+                used += 1
+            picked = [int(x) for x in rng.permutation(pool)]
+            rest = [i for g in order[used:] for i in gmap[g]]
+            if not rest:
+                rest = picked[top:]
+            for k in shots:
+                supports[k].append(tuple(sorted(picked[:k])))
+            queries.extend(sorted(rest))
+        for k in shots:
+            per_k[k].append(Episode(k, e, tuple(classes), tuple(supports[k]), tuple(queries)))
+    return [ep for k in shots for ep in per_k[k]]
+
+
 def f1_scores(truth: Sequence[int], pred: Sequence[int], n_classes: int
               ) -> tuple[float, float, np.ndarray]:
     """(macro-F1, accuracy, per-class F1) for integer labels 0..n_classes-1.
@@ -316,7 +365,7 @@ def write_report(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> No
 
 def run(set_dir: Path, specs: Sequence[str], out: Path | None, shots: Sequence[int] = SHOTS,
         n_episodes: int = EPISODES, seed: int = SEED, min_files: int | None = None,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
+        log: Callable[[str], None] = print, paired: bool = False) -> dict[str, Any]:
     manifest = load_manifest(set_dir)
     files = manifest["files"]
     rel = [f["path"] for f in files]
@@ -324,7 +373,8 @@ def run(set_dir: Path, specs: Sequence[str], out: Path | None, shots: Sequence[i
     labels = [f["label"] for f in files]
     groups = [f["group"] for f in files]
     min_files = min_files if min_files is not None else max(shots) + 2
-    episodes = sample_episodes(labels, groups, shots, n_episodes, seed, min_files)
+    make = paired_episodes if paired else sample_episodes
+    episodes = make(labels, groups, shots, n_episodes, seed, min_files)
     classes = list(episodes[0].classes) if episodes else []
     log(f"{len(files)} files; {len(classes)} classes with ≥ {min_files} files; "
         f"{len(episodes)} episodes")
@@ -364,6 +414,7 @@ def run(set_dir: Path, specs: Sequence[str], out: Path | None, shots: Sequence[i
             f"K={k}: {scores[str(k)]['f1_median']:.3f}" for k in shots) + f"  ({dt:.0f} s)")
     meta = {"manifest": manifest_digest(files), "files": len(files), "classes": classes,
             "min_files": min_files, "shots": list(shots), "episodes": n_episodes, "seed": seed,
+            "paired": paired,
             "queries_per_k": {str(k): len(next(ep.query for ep in episodes if ep.k == k))
                               for k in shots} if episodes else {}}
     if out is not None:
@@ -384,12 +435,15 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--min-files", type=int, default=None,
                     help="classes need this many files (default: max K + 2)")
+    ap.add_argument("--paired", action="store_true",
+                    help="the same queries at every K (supports nested: K=1's example is "
+                         "among K=2's): a rise with K is the examples' doing")
     args = ap.parse_args(list(argv) if argv is not None else None)
     from models.loading import ModelError
 
     try:
         run(args.set, args.embedders, args.out, tuple(args.shots), args.episodes, args.seed,
-            args.min_files)
+            args.min_files, paired=args.paired)
     except (RealsetError, ModelError) as exc:
         print(f"sampletree: error: {exc}", file=sys.stderr)
         return 2

@@ -207,6 +207,29 @@ def test_episodes_keep_support_and_query_groups_apart() -> None:
     assert [e.support for e in other] != [e.support for e in eps if e.k == 2]
 
 
+def test_paired_episodes_keep_the_queries_at_every_k_and_nest_the_supports() -> None:
+    from models.realeval import paired_episodes
+
+    labels, groups = _toy_labels()
+    eps = paired_episodes(labels, groups, shots=(1, 2, 4, 8), n_episodes=3, seed=7)
+    assert eps == paired_episodes(labels, groups, shots=(1, 2, 4, 8), n_episodes=3, seed=7)
+    assert len(eps) == 12
+    by = {(ep.k, ep.index): ep for ep in eps}
+    for e in range(3):
+        assert len({by[k, e].query for k in (1, 2, 4, 8)}) == 1  # the same queries
+        for small, big in ((1, 2), (2, 4), (4, 8)):
+            for a, b in zip(by[small, e].support, by[big, e].support, strict=True):
+                assert set(a) <= set(b) and len(b) == big  # nested
+        q = set(by[1, e].query)
+        for c, sup in zip(by[8, e].classes, by[8, e].support, strict=True):
+            assert not set(sup) & q and all(labels[i] == c for i in sup)
+            s_groups = {groups[i] for i in sup}
+            q_groups = {groups[i] for i in q if labels[i] == c}
+            assert q_groups, c  # every class keeps queries
+            if c in ("A", "C"):  # enough groups: support and query sources apart
+                assert not s_groups & q_groups, c
+
+
 def test_f1_by_hand() -> None:
     macro, acc, per = f1_scores([0, 0, 1, 1], [0, 1, 1, 1], 2)
     assert per[0] == pytest.approx(2 / 3) and per[1] == pytest.approx(0.8)
