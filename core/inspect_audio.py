@@ -91,7 +91,9 @@ def window_timeline(classifier: Classifier, tree_name: str, sample_id: int,
     protos = build_prototypes(classifier.lib, index, tree, classifier.thresholds)
     a, b = int(index.offsets[r]), int(index.offsets[r + 1])
     emb = index.win_emb[a:b]
-    p = _class_probs(emb, protos)  # components: the user's and the built-in examples
+    # components: the user's and the built-in examples; an example's neighbourhood is
+    # judged on the whole file, as the file's label is
+    p = _class_probs(emb, protos, gate=(index.file_emb[r:r + 1], np.zeros(len(emb), int)))
     near = _nearest(emb, protos)
     best = p.argmax(axis=1)
     conf = p[np.arange(len(best)), best]

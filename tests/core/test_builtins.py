@@ -190,6 +190,31 @@ def test_a_user_example_claims_only_its_own_neighbourhood(library: Library,
     assert got["beside"]["leaf"] == "Drums/Kick"
 
 
+def test_a_copy_of_an_example_follows_it_even_when_its_windows_spread(
+        library: Library, fake_builtins: Path) -> None:
+    """The neighbourhood is judged on the whole file (the mean of its windows, what an
+    example is): a long example whose windows spread far apart, taught as a snare, and an
+    exact copy of it. Judged window by window, each window of the copy lay beyond the
+    example's reach and the copy kept the built-ins' Kick."""
+    model = library.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=DIM,
+                                 trained=True, features={})
+    add_files(library)
+    mean = CENTRES["Drums/Kick"] * 0.8
+    spread = np.zeros(DIM)
+    spread[5] = 2.2  # each window this far from the file's mean, on either side
+    wins = np.stack([mean + spread, mean - spread]).astype(np.float32)
+    for name in ("example", "copy"):
+        library.write_batch([SampleRecord(
+            path=f"/lib/{name}.wav", root_id=None, size=1, mtime_ns=1, status="ok",
+            starts=np.arange(2) * 0.5, loudness=np.zeros(2), embeddings=wins,
+            model_id=model, duration_s=1.0)])
+    ids = {Path(p).stem: k.id for p, k in library.known_samples().items()}
+    create_tree(library, "producer", from_default="producer")
+    add_supports(library, "producer", "Drums/Snare", [ids["example"]])
+    Classifier(library).refresh("producer")
+    assert labels(library)["copy"]["leaf"] == "Drums/Snare"
+
+
 def test_switching_builtins_off_and_on(library: Library, fake_builtins: Path) -> None:
     ids = add_files(library)
     create_tree(library, "producer", from_default="producer")
