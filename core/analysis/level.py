@@ -93,8 +93,8 @@ class LevelMeter:
         from scipy import fft  # here: ls and the app read bit_depth alone
 
         x = np.ascontiguousarray(block.T, dtype=np.float32)  # channels × frames
-        if not np.isfinite(x).all():
-            x = np.nan_to_num(x)
+        if not np.isfinite(x).all():  # corrupt samples say nothing of the level: silence
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         self.peak = max(self.peak, float(x.max()), -float(x.min()))
         # K-weighting as a product of spectra: the block behind the input that came before
         # it (the filters' memory), transformed at a length >= both together; the

@@ -150,3 +150,20 @@ def test_the_decode_workers_do_without_scipy_signal(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_nan_and_inf_samples_do_not_make_up_a_level() -> None:
+    """A float file with NaN and ±inf samples: its level is the rest's (inf once gave a
+    770 dBFS peak and no loudness)."""
+    from core.analysis.level import LevelMeter
+
+    x = (0.5 * np.sin(2 * np.pi * 440 * np.arange(88_200) / 44_100)).astype(np.float32)
+    bad = x.copy()
+    bad[::5000] = np.nan
+    bad[2500::20_000] = np.inf
+    bad[7500::20_000] = -np.inf
+    clean, dirty = LevelMeter(44_100, 1), LevelMeter(44_100, 1)
+    clean.feed(x)
+    dirty.feed(bad)
+    assert dirty.peak_db == clean.peak_db
+    assert dirty.lufs is not None and abs(dirty.lufs - clean.lufs) < 0.1
