@@ -517,6 +517,16 @@ def _print_report(report: Any) -> None:
     print(f"  decoded {r.decoded} files into {r.windows} windows; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
           + unreadable)
+    if changed := getattr(r, "examples_changed", None):
+        n_ex = len(changed)
+        print(f"  ! {n_ex} {'example' if n_ex == 1 else 'examples'} changed on disk since "
+              "taught: the tree "
+              "learns from the new audio now; check it (`sampletree explain TREE FILE`) or "
+              "`sampletree unlabel TREE FILE`:")
+        for ex in changed[:20]:
+            print(f"    {_shown(ex['path'])}  ({ex['tree']}: {ex['node']})")
+        if len(changed) > 20:
+            print(f"    … and {len(changed) - 20} more (`sampletree scan --json`)")
     if n := getattr(r, "reembedded", 0):
         print(f"  the network changed (now {r.model_id}): embedded {n} unchanged "
               f"{'file' if n == 1 else 'files'} again; examples, trees and labels are kept")

@@ -107,6 +107,9 @@ class ScanReport:
     #: of ``changed``: files unchanged on disk, embedded again because the library's
     #: embeddings came from another network (new weights shipped)
     reembedded: int = 0
+    #: examples (supports) whose audio changed on disk in this scan: the trees now learn
+    #: from the new audio; {"path", "tree", "node"} each (the user should check them)
+    examples_changed: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -463,6 +466,8 @@ class Scanner:
         # -- waveform thumbnails of unchanged files that lack one (older libraries)
         self.peaks_only: set[str] = set()
         self.ready_peaks: list[tuple[int, bytes]] = []
+        # -- files read before whose bytes changed: sample id -> their old content hash
+        self.changed_ok: dict[int, str | None] = {}
 
     # -- diff ------------------------------------------------------------------------
 
@@ -511,6 +516,8 @@ class Scanner:
                 report.restored += 1
             else:
                 report.changed += 1
+                if k.status == "ok" and (k.size, k.mtime_ns) != (e.size, e.mtime_ns):
+                    self.changed_ok[k.id] = k.content_hash  # an example? (see scan())
                 if (k.status == "ok" and (k.size, k.mtime_ns) == (e.size, e.mtime_ns)
                         and self.model_key is not None and k.model_id is not None
                         and k.model_id != self.model_key):
@@ -1016,6 +1023,43 @@ def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None,
         scanner = Scanner(library, model, options or ScanOptions(), progress,
                           cancel or CancelToken())
         scanner.run(dirs, report)
+        if scanner.changed_ok:
+            report.examples_changed = _examples_changed(library, scanner.changed_ok)
     report.errors_in_library = int(library.stats()["by_status"].get("error", 0))
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _examples_changed(library: Library, old_hash: dict[int, str | None]) -> list[dict[str, str]]:
+    """The examples among the files whose bytes changed and now decode to other audio."""
+    from sqlalchemy import select
+
+    from core.schema import nodes, samples, supports, trees
+
+    ids = list(old_hash)
+    out: list[dict[str, str]] = []
+    with library.reading() as conn:
+        rows = []
+        for a in range(0, len(ids), 500):
+            part = ids[a:a + 500]
+            rows += conn.execute(
+                select(supports.c.sample_id, samples.c.path, samples.c.content_hash,
+                       trees.c.name, supports.c.node_id, trees.c.id)
+                .join(samples, samples.c.id == supports.c.sample_id)
+                .join(trees, trees.c.id == supports.c.tree_id)
+                .where(supports.c.sample_id.in_(part))).all()
+        names: dict[int, tuple[str, int | None]] = {}
+        for tree_id in {r[5] for r in rows}:
+            for nid, name, parent in conn.execute(
+                    select(nodes.c.id, nodes.c.name, nodes.c.parent_id)
+                    .where(nodes.c.tree_id == tree_id)).all():
+                names[nid] = (name, parent)
+    for sid, path, new_hash, tree, node_id, _tid in rows:
+        if new_hash is not None and new_hash == old_hash[sid]:
+            continue  # touched, same audio
+        parts, n = [], node_id
+        while n is not None and n in names and names[n][1] is not None:
+            parts.append(names[n][0])
+            n = names[n][1]
+        out.append({"path": path, "tree": tree, "node": "/".join(reversed(parts))})
+    return sorted(out, key=lambda d: (d["tree"], d["path"]))

@@ -622,6 +622,9 @@ def _summary(result: Any) -> str:
     parts = [plural(result.found, "file"), f"{result.new:,} new"]
     if result.changed:
         parts.append(f"{result.changed:,} changed")
+    if changed := getattr(result, "examples_changed", None):
+        parts.append(f"{plural(len(changed), 'example')} changed on disk since taught "
+                     "(check them: the tree learns from the new audio)")
     if getattr(result, "reembedded", 0):
         parts.append(f"{result.reembedded:,} embedded again by the new network")
     if result.moved:

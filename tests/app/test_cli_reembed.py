@@ -23,3 +23,16 @@ def test_the_app_says_it_too() -> None:
 
     text = _summary(ScanReport(roots=["/s"], found=5, changed=5, reembedded=5))
     assert "5 embedded again by the new network" in text
+
+
+def test_the_summary_names_examples_whose_audio_changed(capsys) -> None:
+    from app.gui.panels import _summary
+
+    report = ScanReport(roots=["/s"], found=2, changed=1, decoded=1, errors_in_library=0,
+                        examples_changed=[{"path": "/s/piano.wav", "tree": "mine",
+                                           "node": "Keys/Piano"}])
+    _print_report(report)
+    out = capsys.readouterr().out
+    assert "! 1 example changed on disk since taught" in out
+    assert "/s/piano.wav  (mine: Keys/Piano)" in out
+    assert "1 example changed on disk since taught" in _summary(report)

@@ -648,3 +648,31 @@ def test_a_worker_killed_mid_result_does_not_hang_the_process(tmp_path: Path) ->
                           capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "manager alive: False" in proc.stdout, proc.stdout
+
+
+def test_an_example_whose_audio_changed_is_named_by_the_scan(
+        library: Library, write_audio, untrained_model, tmp_path: Path) -> None:
+    """A file taught as an example whose audio is replaced keeps teaching its node with the
+    new audio: the scan names it (tree and node) so the user can check it; a file touched
+    without new audio, or a changed file that is no example, is not named."""
+    import os
+
+    from core.supports import add_supports
+    from core.trees import add_node, create_tree
+
+    root = str(tmp_path / "samples")
+    piano = write_audio("piano.wav", seconds=1.0, freq=262)
+    other = write_audio("other.wav", seconds=1.0, freq=330)
+    scan(library, [root], untrained_model, options=INLINE)
+    create_tree(library, "mine")
+    add_node(library, "mine", "Keys/Piano")
+    add_supports(library, "mine", "Keys/Piano", [str(piano)])
+    write_audio("piano.wav", seconds=1.2, freq=150, seed=3)  # now another sound
+    write_audio("other.wav", seconds=1.3, freq=500)
+    report = scan(library, [root], untrained_model, options=INLINE)
+    assert report.examples_changed == [{"path": str(piano), "tree": "mine",
+                                        "node": "Keys/Piano"}]
+    st = piano.stat()
+    os.utime(piano, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same audio
+    assert scan(library, [root], untrained_model, options=INLINE).examples_changed == []
+    assert other.exists()
