@@ -114,8 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     un.set_defaults(func=_unlabel)
 
 
-def _refresh(lib: Any, tree: str) -> None:
-    """Every label follows an edit at once (when there is something to predict with)."""
+def _refresh(lib: Any, tree: str, quiet: bool = False) -> None:
+    """Every label follows an edit at once (when there is something to predict with).
+    ``quiet``: say nothing when there is not (a new tree, a node added to an untaught one)."""
     from app.common import label_counts
     from core.classify import Classifier, ClassifyError
     from core.labeltext import summary
@@ -123,7 +124,8 @@ def _refresh(lib: Any, tree: str) -> None:
     try:
         r = Classifier(lib).refresh(tree)
     except ClassifyError as exc:
-        print(f"labels not updated: {exc}", file=sys.stderr)
+        if not quiet:
+            print(f"labels not updated: {exc}", file=sys.stderr)
         return
     print(f"labels updated: {summary(label_counts(lib, tree))} ({r.classes} classes; "
           f"{r.seconds * 1000:.0f} ms)", file=sys.stderr)
@@ -134,7 +136,8 @@ def _create(args: argparse.Namespace) -> int:
 
     with open_library(args, create=True) as lib:
         tree = create_tree(lib, args.name, from_default=args.default)
-    print(f"created tree {tree.name!r} with {len(tree)} nodes")
+        print(f"created tree {tree.name!r} with {len(tree)} nodes")
+        _refresh(lib, args.name, quiet=True)  # a copy of a bundled tree labels at once
     return EXIT_OK
 
 
@@ -161,6 +164,7 @@ def _add(args: argparse.Namespace) -> int:
     with open_library(args, create=False) as lib:
         node = add_node(lib, args.name, args.path)
         print(f"added {load_tree(lib, args.name).path_str(node.id)}")
+        _refresh(lib, args.name, quiet=True)
     return EXIT_OK
 
 

@@ -91,3 +91,18 @@ def test_tree_builtins_off_and_on(fresh, capsys) -> None:
     rc, out, err = run(capsys, "--library", lib, "tree", "builtins", "mine", "on", "--from",
                        "producer")
     assert rc == 0 and "labels updated" in err
+
+
+def test_a_tree_made_from_a_bundled_one_is_labeled_at_once(fresh, capsys) -> None:
+    """`tree create --from producer` labels the library at once (its built-ins), and a
+    node added to a tree relabels it; an empty new tree says nothing it cannot do."""
+    lib, _folder, _out = fresh
+    rc, _out, err = run(capsys, "--library", lib, "tree", "create", "copy", "--from",
+                        "producer")
+    assert rc == 0 and "labels updated" in err
+    rc, _out, err = run(capsys, "--library", lib, "ls", "--tree", "copy")
+    assert rc == 0 and " 0 unlabeled" in err
+    rc, _out, err = run(capsys, "--library", lib, "tree", "add", "copy", "Drums/Perc 2")
+    assert rc == 0 and "labels updated" in err
+    rc, _out, err = run(capsys, "--library", lib, "tree", "create", "empty")
+    assert rc == 0 and "labels" not in err
