@@ -581,17 +581,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _labels_for_ls(library: Any, tree: str | None) -> tuple[str | None, dict[str, dict[str, Any]]]:
+def _labels_for_ls(library: Any, tree: str | None
+                   ) -> tuple[str | None, dict[str, dict[str, Any]], list[str]]:
+    """(the tree whose labels to show, its labels by path, every tree's name)."""
     from core.classify import file_labels
     from core.schema import trees
 
+    with library.reading() as conn:
+        names = sorted(r[0] for r in conn.execute(trees.select().with_only_columns(trees.c.name)))
     if tree is None:
-        with library.reading() as conn:
-            names = [r[0] for r in conn.execute(trees.select().with_only_columns(trees.c.name))]
         if len(names) != 1:
-            return None, {}
+            return None, {}, names
         tree = names[0]
-    return tree, {r["path"]: r for r in file_labels(library, tree)}
+    return tree, {r["path"]: r for r in file_labels(library, tree)}, names
 
 
 def _exact_duplicate_groups(library: Any) -> dict[str, int]:
@@ -609,7 +611,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         rows = _sort_rows(list(library.list_samples(
             status=PROBLEM_STATUSES if args.problems else args.status,
             analysis=_analysis_filter(args))), args.sort)
-        tree, labels = _labels_for_ls(library, args.tree)
+        tree, labels, tree_names = _labels_for_ls(library, args.tree)
         dup_group = _exact_duplicate_groups(library) if args.json else {}
         if args.peaks:
             from core import thumbnail
@@ -647,7 +649,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {wave}{row['path']}{label}{more}"
               f"{extra}")
     if tree is None:
-        print(f"{len(rows)} files", file=sys.stderr)
+        hint = ""
+        if len(tree_names) > 1:  # which tree's labels? say how to see them
+            hint = (f" (labels: {len(tree_names)} trees, choose one with --tree NAME: "
+                    + ", ".join(tree_names[:6]) + (", …" if len(tree_names) > 6 else "") + ")")
+        print(f"{len(rows)} files{hint}", file=sys.stderr)
     else:
         print(f"{summary(count_states(r['state'] for r in rows))} (tree {tree})",
               file=sys.stderr)

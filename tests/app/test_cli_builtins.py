@@ -106,3 +106,11 @@ def test_a_tree_made_from_a_bundled_one_is_labeled_at_once(fresh, capsys) -> Non
     assert rc == 0 and "labels updated" in err
     rc, _out, err = run(capsys, "--library", lib, "tree", "create", "empty")
     assert rc == 0 and "labels" not in err
+
+
+def test_plain_ls_with_several_trees_says_how_to_see_labels(fresh, capsys) -> None:
+    lib, _folder, _out = fresh
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    rc, out, err = run(capsys, "--library", lib, "ls")
+    assert rc == 0 and "[" not in out  # no tree chosen: no labels
+    assert "labels: 2 trees, choose one with --tree NAME: mine, producer" in err
