@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,20 +131,38 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _checked(parser: str, keep_text: bool = False) -> Callable[[str], Any]:
+    """An argparse type from a core.analysis.query parser (imported when a value comes:
+    building the command line stays light): a wrong value is a usage error (the usage line
+    and exit 2, as for every other option), its message the parser's."""
+    def check(text: str) -> Any:
+        from core.analysis import query
+
+        try:
+            value = getattr(query, parser)(text)
+        except SampletreeError as exc:
+            msg = str(exc)  # "--bpm 'abc' is not…": argparse names the option itself
+            raise argparse.ArgumentTypeError(msg.split(" ", 1)[-1] if msg.startswith("--")
+                                             else msg) from None
+        return text if keep_text else value
+    return check
+
+
 def _add_analysis_args(ls: argparse.ArgumentParser) -> None:
     """``ls`` filters and columns from core/analysis (tempo, key, loop/one-shot, loudness)."""
     g = ls.add_argument_group("tempo, key, type and loudness (filled by scans)")
-    g.add_argument("--bpm", metavar="RANGE",
+    g.add_argument("--bpm", metavar="RANGE", type=_checked("parse_bpm"),
                    help="tempo range, e.g. 120-128, or one tempo ±2%% (124); a loop whose "
                         "half/double-time reading is in range matches too")
-    g.add_argument("--key", metavar="KEY",
+    g.add_argument("--key", metavar="KEY", type=_checked("parse_keys", keep_text=True),
                    help="key(s), e.g. Am, F#m, C, 'Bb minor', 8A (Camelot), several with "
                         "commas; a tonal one-shot matches by its root note")
     g.add_argument("--compatible", action="store_true",
                    help="with --key: also the compatible keys (relative key and a fifth "
                         "either way on the Camelot wheel)")
-    g.add_argument("--type", dest="kind", metavar="TYPE", help="loop or oneshot")
-    g.add_argument("--lufs", metavar="MIN:MAX",
+    g.add_argument("--type", dest="kind", metavar="TYPE", type=_checked("parse_kind"),
+                   help="loop or oneshot")
+    g.add_argument("--lufs", metavar="MIN:MAX", type=_checked("parse_db_range"),
                    help="integrated loudness range, e.g. --lufs=-20:-10")
     g.add_argument("--sort", choices=["path", "bpm", "key", "duration", "lufs", "peak"],
                    default="path",
@@ -155,21 +173,15 @@ def _add_analysis_args(ls: argparse.ArgumentParser) -> None:
 
 
 def _analysis_filter(args: argparse.Namespace) -> Any:
-    from core.analysis.query import (
-        AnalysisFilter,
-        parse_bpm,
-        parse_db_range,
-        parse_keys,
-        parse_kind,
-    )
+    from core.analysis.query import AnalysisFilter, parse_keys
 
     if args.compatible and not args.key:
         raise SampletreeError("--compatible goes with --key (e.g. --key Am --compatible)")
-    return AnalysisFilter(
-        bpm=parse_bpm(args.bpm) if args.bpm else None,
+    return AnalysisFilter(  # --bpm, --type and --lufs come parsed (checked by argparse)
+        bpm=args.bpm or None,
         keys=parse_keys(args.key, args.compatible) if args.key else (),
-        kind=parse_kind(args.kind) if args.kind else None,
-        lufs=parse_db_range(args.lufs) if args.lufs else None)
+        kind=args.kind or None,
+        lufs=args.lufs or None)
 
 
 def _analysis_text(row: dict[str, Any]) -> str:

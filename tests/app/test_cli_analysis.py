@@ -79,13 +79,23 @@ def test_ls_sort_and_long(capsys, lib: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "says"), [
-    (["--bpm", "fast"], "--bpm 'fast' is not a tempo or a range"),
-    (["--key", "H#"], "--key 'H#' is not a key"),
-    (["--type", "drum"], "--type 'drum': choose loop or oneshot"),
-    (["--compatible"], "--compatible goes with --key"),
-    (["--lufs", "-20"], "--lufs '-20' is not a range"),
+    (["--bpm", "fast"], "argument --bpm: 'fast' is not a tempo or a range"),
+    (["--key", "H#"], "argument --key: 'H#' is not a key"),
+    (["--type", "drum"], "argument --type: 'drum': choose loop or oneshot"),
+    (["--lufs", "-20"], "argument --lufs: '-20' is not a range"),
 ])
-def test_bad_filters_are_one_line(capsys, lib: Path, args: list[str], says: str) -> None:
-    rc, out, err = ls(capsys, lib, *args)
-    assert rc != 0 and out == "" and says in err and err.count("\n") == 1
-    assert err.startswith("sampletree: error:")
+def test_bad_filter_values_are_usage_errors(capsys, lib: Path, args: list[str],
+                                            says: str) -> None:
+    """As every other wrong option value: the usage, one error line, exit 2."""
+    with pytest.raises(SystemExit) as done:
+        ls(capsys, lib, *args)
+    out, err = capsys.readouterr()
+    assert done.value.code == 2 and out == "" and err.startswith("usage: sampletree ls")
+    assert err.splitlines()[-1] == f"sampletree: error: {says}" or \
+        err.splitlines()[-1].startswith(f"sampletree: error: {says}")
+
+
+def test_compatible_without_a_key_is_one_line(capsys, lib: Path) -> None:
+    rc, out, err = ls(capsys, lib, "--compatible")
+    assert rc != 0 and out == "" and "--compatible goes with --key" in err
+    assert err.count("\n") == 1 and err.startswith("sampletree: error:")
