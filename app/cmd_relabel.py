@@ -120,18 +120,20 @@ def cmd_relabel(args: argparse.Namespace) -> int:
                             min_confidence=args.min_confidence, nodes=args.nodes,
                             folders=args.folders, layout=args.layout)
         rows = preview(lib, plan.batch_id)
-        if args.dry_run:
-            discard_batch(lib, plan.batch_id)  # a dry run stores nothing
+        nothing = plan.files == 0  # e.g. the same relabel again: everything is in place
+        if args.dry_run or nothing:
+            discard_batch(lib, plan.batch_id)  # a dry run (or an empty batch) stores nothing
         try:
-            report = None if args.dry_run else apply_batch(lib, plan.batch_id,
-                                                           cancel=CancelToken())
+            report = None if args.dry_run or nothing else apply_batch(
+                lib, plan.batch_id, cancel=CancelToken())
         except JobBusy:
             discard_batch(lib, plan.batch_id)  # refused before any step: nothing stored
             raise
     skipped = {SKIP_REASONS.get(k, k): n for k, n in plan.skipped.items() if n}
     if args.json:
         out: dict[str, Any] = {
-            "batch": None if args.dry_run else plan.batch_id, "dry_run": args.dry_run,
+            "batch": None if args.dry_run or nothing else plan.batch_id,
+            "dry_run": args.dry_run,
             "layout": plan.layout, "files": plan.files,
             "skipped": skipped,
             "operations": [{k: printable(v) if k in {"src", "dst"} else v
@@ -149,6 +151,8 @@ def cmd_relabel(args: argparse.Namespace) -> int:
             print(f"layout: {plan.layout} (under {printable(plan.dest)})")
         if args.dry_run:
             print(f"dry run: {plan.files} files planned; nothing changed, nothing stored")
+        elif nothing:
+            print("nothing to do: no file to relabel (no batch stored)")
         else:
             print(f"batch {plan.batch_id}: {plan.files} files applied; undo with "
                   f"`sampletree undo {plan.batch_id}`")

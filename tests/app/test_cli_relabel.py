@@ -131,7 +131,8 @@ def test_resume_finishes_a_killed_relabel_and_a_second_run_changes_nothing(
     rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move", "--dest",
                        dest)
     assert rc == 0, err
-    assert f"{N} already where the plan puts it" in out and "0 files applied" in out
+    assert f"{N} already where the plan puts it" in out
+    assert "nothing to do: no file to relabel (no batch stored)" in out
     assert snapshot(dest) == after
     rc, out, err = run(capsys, "--library", lib, "relabel", "--resume", str(batch))
     assert rc == 1 and "only a planned (or failed, or cancelled) batch" in err
@@ -225,3 +226,18 @@ def test_a_relabel_refused_as_busy_leaves_no_batch_behind(labeled, capsys,
     assert snapshot(root) == before and not (tmp_path / "sorted").exists()
     rc, out, err = run(capsys, "--library", lib, "batches", "--json")
     assert rc == 0 and json.loads(out) == []
+
+
+def test_the_same_relabel_again_stores_no_empty_batch(labeled, capsys, tmp_path: Path) -> None:
+    lib, _root = labeled
+    dest = tmp_path / "sorted"
+    argv = ("--library", lib, "relabel", "kit", "--mode", "copy", "--dest", dest)
+    rc, _out, err = run(capsys, *argv)
+    assert rc == 0, err
+    rc, out, _err = run(capsys, "--library", lib, "batches")
+    before = out.count("\n")
+    rc, out, err = run(capsys, *argv)  # everything is in place already
+    assert rc == 0 and "nothing to do: no file to relabel (no batch stored)" in out, (out, err)
+    assert "undo with" not in out
+    rc, out, _err = run(capsys, "--library", lib, "batches")
+    assert out.count("\n") == before
