@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "other tags); with --near also copies re-encoded (MP3, OGG, FLAC), "
                     "resampled, gain-changed, trimmed or padded. Each group names the copy "
                     "to keep: lossless over lossy, then the higher sample rate, bit depth "
-                    "and channel count, then the shortest path. --quarantine DIR shows "
+                    "and channel count, then an example in a tree, then the shortest path. "
+                    "--quarantine DIR shows "
                     "where the other copies would go; with --apply they are moved there as "
                     "a relabel batch (journaled; `sampletree undo BATCH` puts them back; "
                     "nothing is deleted).",

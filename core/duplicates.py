@@ -13,7 +13,7 @@
 
 Groups are the connected sets of matched files. The **keeper** is the best copy:
 lossless over lossy, then the higher rate, then the higher bit depth, then more channels,
-then the shortest path. :func:`plan_quarantine` moves the other copies into a quarantine
+then a file that is an example in a tree, then the shortest path. :func:`plan_quarantine` moves the other copies into a quarantine
 folder as a relabel batch (core/relabel): journaled step by step, undoable with
 ``sampletree undo BATCH``, nothing ever deleted.
 """
@@ -77,6 +77,8 @@ class Member:
     match: str = ""
     similarity: float | None = None  # waveform correlation with the keeper's (near)
     gain_db: float | None = None  # its level against the keeper's (near)
+    #: the file is an example (a support) in some tree: kept before an equal copy
+    example: bool = False
 
     @property
     def lossless(self) -> bool:
@@ -98,7 +100,8 @@ class Member:
 
     def as_dict(self) -> dict[str, Any]:
         return {"sample_id": self.sample_id, "path": self.path, "keep": self.keep,
-                "match": self.match, "format": self.format, "subtype": self.subtype,
+                "match": self.match, "example": self.example, "format": self.format,
+                "subtype": self.subtype,
                 "sample_rate": self.sample_rate, "channels": self.channels,
                 "size": self.size, "duration_s": None if self.duration_s is None
                 else round(self.duration_s, 3), "lossless": self.lossless,
@@ -159,7 +162,7 @@ def is_lossless(fmt: str | None, subtype: str | None) -> bool:
 def quality_key(m: Member) -> tuple[Any, ...]:
     """Sorts the best copy first."""
     return (not m.lossless, -(m.sample_rate or 0), -m.bits, -(m.channels or 0),
-            len(m.path), m.path)
+            not m.example, len(m.path), m.path)
 
 
 def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
@@ -176,6 +179,8 @@ def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
         return f"highest bit depth: {q}"
     if (keeper.channels or 0) > (best.channels or 0):
         return f"most channels ({keeper.channels}): {q}"
+    if keeper.example and not best.example:
+        return f"same quality ({q}); an example in a tree"
     return f"same quality ({q}); shortest path"
 
 
@@ -440,12 +445,13 @@ def find_duplicates(lib: Library, *, near: bool = False,
     for sid in ids:
         if sid in info:
             members.setdefault(uf.find(sid), []).append(sid)
+    examples = _examples(lib)
     groups = []
     to_compare: list[tuple[Member, Member]] = []
     for sids in members.values():
         if len(sids) < 2:
             continue
-        ms = [Member(s, *info[s][1:]) for s in sorted(sids)]
+        ms = [Member(s, *info[s][1:], example=s in examples) for s in sorted(sids)]
         ms.sort(key=quality_key)
         ms[0].keep, ms[0].match = True, "keeper"
         keeper = ms[0]
@@ -589,3 +595,13 @@ def quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[st
         discard_batch(lib, batch_id)
         raise RelabelError("no extra copy to move (none left, or their files are gone)")
     return apply_batch(lib, batch_id)
+
+
+def _examples(lib: Library) -> set[int]:
+    """Sample ids that are an example (a support) in any tree."""
+    from sqlalchemy import select
+
+    from core.schema import supports
+
+    with lib.reading() as conn:
+        return {int(r[0]) for r in conn.execute(select(supports.c.sample_id).distinct())}

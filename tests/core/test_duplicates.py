@@ -99,6 +99,23 @@ def test_exact_duplicates_across_containers_and_tags(library: Library, exact_set
     assert "embedded" in near.note and len(near.groups) == 1
 
 
+def test_an_example_is_kept_before_an_equal_copy(library: Library, exact_set: Path) -> None:
+    """Same quality: a file a tree learns from is kept, whatever its path's length (the
+    shortest path once put a stray copy first and sent the example to quarantine)."""
+    from core.supports import add_supports
+    from core.trees import add_node, create_tree
+
+    scan_here(library, exact_set)
+    example = str(exact_set / "tagged" / "snare copy.wav")  # the longest path of the three
+    create_tree(library, "mine")
+    add_node(library, "mine", "Drums/Snare")
+    add_supports(library, "mine", "Drums/Snare", [example])
+    g = find_duplicates(library).groups[0]
+    assert g.keeper.path == example and g.keeper.example
+    assert g.reason.endswith("an example in a tree")
+    assert [m.as_dict()["example"] for m in g.members if not m.keep] == [False, False]
+
+
 def test_keeper_prefers_lossless_then_rate_then_depth(library: Library, tmp_path: Path) -> None:
     from core.duplicates import Member, keeper_reason, quality_key
 
