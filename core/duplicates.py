@@ -14,8 +14,9 @@
 Groups are the connected sets of matched files. The **keeper** is the best copy:
 lossless over lossy, then the higher rate, then the higher bit depth, then more channels,
 then a file that is an example in a tree, then the shortest path.
-:func:`plan_quarantine` moves the other copies into a quarantine folder as a relabel batch (core/relabel): journaled step by step, undoable with
-``sampletree undo BATCH``, nothing ever deleted.
+:func:`plan_quarantine` moves the other copies into a quarantine folder as a relabel batch
+(core/relabel): journaled step by step, undoable with ``sampletree undo BATCH``, nothing
+ever deleted.
 """
 
 from __future__ import annotations
