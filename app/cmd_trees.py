@@ -184,12 +184,20 @@ def _show(args: argparse.Namespace) -> int:
                                       .where((predictions.c.tree_id == tree.id)
                                              & ~predictions.c.unknown)
                                       .group_by(predictions.c.node_id)).all())
+        from core.builtins import status
+
+        _msg, active = status(lib, tree, None)  # the built-in examples the tree uses
+        n_bi: dict[int, int] = {}
+        if active is not None:
+            for nid in active.node_ids.tolist():
+                n_bi[nid] = n_bi.get(nid, 0) + 1
     if args.json:
         data = tree.to_json()
 
         def annotate(items: list[dict[str, Any]], parent: int) -> None:
             for item, nid in zip(items, tree.children[parent], strict=True):
                 item["examples"] = n_sup.get(nid, 0)
+                item["builtin_examples"] = n_bi.get(nid, 0)
                 item["files"] = n_lab.get(nid, 0)
                 annotate(item.get("children", []), nid)
 
@@ -201,7 +209,11 @@ def _show(args: argparse.Namespace) -> int:
     while stack:
         nid, depth = stack.pop()
         node = tree.nodes[nid]
-        counts = f"{n_sup.get(nid, 0)} examples, {n_lab.get(nid, 0)} files"
+        n_ex, n_files = n_sup.get(nid, 0), n_lab.get(nid, 0)
+        counts = f"{n_ex} {'example' if n_ex == 1 else 'examples'}"
+        if n_bi.get(nid):
+            counts += f" (◦ {n_bi[nid]} built-in)"
+        counts += f", {n_files} {'file' if n_files == 1 else 'files'}"
         print(f"{'  ' * depth}{node.name}  ({counts})")
         stack.extend((c, depth + 1) for c in reversed(tree.children[nid]))
     return EXIT_OK

@@ -114,3 +114,15 @@ def test_plain_ls_with_several_trees_says_how_to_see_labels(fresh, capsys) -> No
     rc, out, err = run(capsys, "--library", lib, "ls")
     assert rc == 0 and "[" not in out  # no tree chosen: no labels
     assert "labels: 2 trees, choose one with --tree NAME: mine, producer" in err
+
+
+def test_tree_show_counts_the_built_in_examples(fresh, capsys) -> None:
+    lib, _folder, _out = fresh
+    rc, out, _err = run(capsys, "--library", lib, "tree", "show", "producer")
+    assert rc == 0
+    kick = next(line for line in out.splitlines() if line.strip().startswith("Kick "))
+    assert "0 examples (◦ " in kick and " built-in)" in kick
+    rc, out, _err = run(capsys, "--library", lib, "tree", "show", "producer", "--json")
+    nodes = json.loads(out)["nodes"]
+    drums = next(n for n in nodes if n["name"] == "Drums")
+    assert next(c for c in drums["children"] if c["name"] == "Kick")["builtin_examples"] > 0
