@@ -1034,32 +1034,23 @@ def _examples_changed(library: Library, old_hash: dict[int, str | None]) -> list
     """The examples among the files whose bytes changed and now decode to other audio."""
     from sqlalchemy import select
 
-    from core.schema import nodes, samples, supports, trees
+    from core.schema import samples, supports, trees
+    from core.trees import read_tree
 
     ids = list(old_hash)
     out: list[dict[str, str]] = []
     with library.reading() as conn:
         rows = []
         for a in range(0, len(ids), 500):
-            part = ids[a:a + 500]
             rows += conn.execute(
                 select(supports.c.sample_id, samples.c.path, samples.c.content_hash,
-                       trees.c.name, supports.c.node_id, trees.c.id)
+                       trees.c.name, supports.c.node_id)
                 .join(samples, samples.c.id == supports.c.sample_id)
                 .join(trees, trees.c.id == supports.c.tree_id)
-                .where(supports.c.sample_id.in_(part))).all()
-        names: dict[int, tuple[str, int | None]] = {}
-        for tree_id in {r[5] for r in rows}:
-            for nid, name, parent in conn.execute(
-                    select(nodes.c.id, nodes.c.name, nodes.c.parent_id)
-                    .where(nodes.c.tree_id == tree_id)).all():
-                names[nid] = (name, parent)
-    for sid, path, new_hash, tree, node_id, _tid in rows:
+                .where(supports.c.sample_id.in_(ids[a:a + 500]))).all()
+        loaded = {name: read_tree(conn, name) for name in {r[3] for r in rows}}
+    for sid, path, new_hash, tree, node_id in rows:
         if new_hash is not None and new_hash == old_hash[sid]:
             continue  # touched, same audio
-        parts, n = [], node_id
-        while n is not None and n in names and names[n][1] is not None:
-            parts.append(names[n][0])
-            n = names[n][1]
-        out.append({"path": path, "tree": tree, "node": "/".join(reversed(parts))})
+        out.append({"path": path, "tree": tree, "node": loaded[tree].path_str(node_id)})
     return sorted(out, key=lambda d: (d["tree"], d["path"]))
