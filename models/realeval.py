@@ -65,6 +65,20 @@ def eligible_classes(labels: Sequence[str], min_files: int) -> list[str]:
     return sorted(c for c, n in counts.items() if n >= min_files)
 
 
+def _files_by_group(labels: Sequence[str], groups: Sequence[str], classes: Sequence[str]
+                    ) -> dict[str, dict[str, list[int]]]:
+    """class → its independence groups → the indices of their files."""
+    by_class: dict[str, dict[str, list[int]]] = {c: {} for c in classes}
+    for i, (lab, grp) in enumerate(zip(labels, groups, strict=True)):
+        if lab in by_class:
+            by_class[lab].setdefault(grp, []).append(i)
+    return by_class
+
+
+def _shuffled(names: list[str], rng: np.random.Generator) -> list[str]:
+    return [names[j] for j in rng.permutation(len(names))]
+
+
 def sample_episodes(labels: Sequence[str], groups: Sequence[str], shots: Iterable[int] = SHOTS,
                     n_episodes: int = EPISODES, seed: int = SEED,
                     min_files: int | None = None) -> list[Episode]:
@@ -76,10 +90,7 @@ def sample_episodes(labels: Sequence[str], groups: Sequence[str], shots: Iterabl
     shots = tuple(shots)
     min_files = min_files if min_files is not None else max(shots) + 2
     classes = eligible_classes(labels, min_files)
-    by_class: dict[str, dict[str, list[int]]] = {c: {} for c in classes}
-    for i, (lab, grp) in enumerate(zip(labels, groups, strict=True)):
-        if lab in by_class:
-            by_class[lab].setdefault(grp, []).append(i)
+    by_class = _files_by_group(labels, groups, classes)
     out: list[Episode] = []
     for k in shots:
         for e in range(n_episodes):
@@ -89,7 +100,7 @@ def sample_episodes(labels: Sequence[str], groups: Sequence[str], shots: Iterabl
             for c in classes:
                 gmap = by_class[c]
                 names = sorted(gmap)
-                order = [names[j] for j in rng.permutation(len(names))]
+                order = _shuffled(names, rng)
                 pool: list[int] = []
                 used: set[str] = set()
                 for g in order:  # fewest groups that hold K files
@@ -125,10 +136,7 @@ def paired_episodes(labels: Sequence[str], groups: Sequence[str],
     top = shots[-1]
     min_files = min_files if min_files is not None else top + 2
     classes = eligible_classes(labels, min_files)
-    by_class: dict[str, dict[str, list[int]]] = {c: {} for c in classes}
-    for i, (lab, grp) in enumerate(zip(labels, groups, strict=True)):
-        if lab in by_class:
-            by_class[lab].setdefault(grp, []).append(i)
+    by_class = _files_by_group(labels, groups, classes)
     per_k: dict[int, list[Episode]] = {k: [] for k in shots}
     for e in range(n_episodes):
         rng = np.random.default_rng([seed, 99, e])
@@ -136,8 +144,7 @@ def paired_episodes(labels: Sequence[str], groups: Sequence[str],
         queries: list[int] = []
         for c in classes:
             gmap = by_class[c]
-            names = sorted(gmap)
-            order = [names[j] for j in rng.permutation(len(names))]
+            order = _shuffled(sorted(gmap), rng)
             pool: list[int] = []
             used = 0
             for g in order:
