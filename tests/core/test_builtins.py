@@ -18,6 +18,7 @@ from core.labeltext import BUILTIN_MARK, record_text
 from core.library import Library, SampleRecord
 from core.supports import add_supports
 from core.trees import add_node, create_tree, default_trees, load_default, rename_node
+from tests.old_library import as_before
 
 DIM = 8
 REGENERATE = "nice -n 10 python -m models.builtins"
@@ -280,17 +281,13 @@ def test_a_fresh_library_gets_the_producer_tree_once(library: Library,
 
 
 def test_a_library_made_before_builtins_gets_the_columns(tmp_path: Path) -> None:
-    import sqlite3
-
-    from core.schema import MIGRATIONS, SCHEMA_VERSION
+    from core.schema import SCHEMA_VERSION
 
     path = tmp_path / "old.sqlite"
     Library(path).close()
-    with sqlite3.connect(path) as conn:  # as the release before built-ins left it
-        conn.execute("ALTER TABLE trees DROP COLUMN builtins_off")
-        conn.execute("ALTER TABLE trees DROP COLUMN builtins_from")
-        conn.execute("ALTER TABLE nodes DROP COLUMN builtin")
-        conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(bi_migration())}")
+    as_before(path, bi_migration(), "ALTER TABLE trees DROP COLUMN builtins_off",
+              "ALTER TABLE trees DROP COLUMN builtins_from",
+              "ALTER TABLE nodes DROP COLUMN builtin")
     with Library(path) as lib:
         assert lib.schema_version == SCHEMA_VERSION
         create_tree(lib, "producer", from_default="producer")

@@ -21,6 +21,7 @@ from core.dupstore import (
 )
 from core.library import Library
 from core.scanner import ScanOptions, scan
+from tests.old_library import as_before
 
 SR = 44_100
 
@@ -181,10 +182,7 @@ def test_library_from_before_the_mean_embeddings_upgrades(
         scan(lib, [str(root)], untrained_model, options=ScanOptions(jobs=0))
         before = [[m.path for m in g.members]
                   for g in find_duplicates(lib, near=True, min_cos=-1.0).groups]
-    older = schema.MIGRATIONS.index(schema._dup_means)
-    with sqlite3.connect(str(library_path)) as conn:
-        conn.execute("DROP TABLE dup_means")
-        conn.execute(f"PRAGMA user_version = {older}")
+    as_before(library_path, schema._dup_means, "DROP TABLE dup_means")
     with Library(library_path) as lib:
         assert lib.schema_version == schema.SCHEMA_VERSION
         assert _means_rows(library_path) == {}

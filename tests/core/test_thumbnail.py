@@ -17,6 +17,7 @@ from core import schema, thumbnail
 from core.audio import WindowParams, decode_segment, plan_segments, probe
 from core.library import Library
 from core.scanner import ScanOptions, _file_peaks, scan
+from tests.old_library import as_before
 
 INLINE = ScanOptions(jobs=0)
 SR = 16_000
@@ -181,10 +182,7 @@ def test_older_library_gets_thumbnails_on_rescan_without_reembedding(
     embedded = windows_blob(library_path)
     assert len(fresh) == 2 and all(e[2] is not None for e in embedded)
     # the library as the version before thumbnails left it
-    older = schema.MIGRATIONS.index(schema._peaks)
-    with sqlite3.connect(str(library_path)) as conn:
-        conn.execute("DROP TABLE peaks")
-        conn.execute(f"PRAGMA user_version = {older}")
+    as_before(library_path, schema._peaks, "DROP TABLE peaks")
     with Library(library_path) as lib:
         assert lib.schema_version == schema.SCHEMA_VERSION
         assert stored(library_path) == {}
