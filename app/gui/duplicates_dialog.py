@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.gui import dialogs
 from app.gui.session import Session
-from app.gui.text import plural
+from app.gui.text import file_in_source, plural
 from core.duplicates import Group, Report, find_duplicates, quarantine
 from core.paths import display_path
 from core.relabel import undo_batch
@@ -49,6 +49,8 @@ class DuplicatesDialog(QDialog):
         self.last_report: Any = None
         self._filling = False
         self._pending: tuple[Any, Any] | None = None
+        #: what the last move or undo did: kept above the next find's summary
+        self._outcome = ""
 
         top = QHBoxLayout()
         self.near = QCheckBox("&Near duplicates too (re-encoded, resampled, gain-changed, "
@@ -65,6 +67,8 @@ class DuplicatesDialog(QDialog):
         self.tree.setHeaderLabels(["Keep", "File", "Quality", "Match"])
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # "Kick/copy of Kick 808.wav": the folder's start and the name tell copies apart
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.itemChanged.connect(self._keep_changed)
         self.tree.itemDoubleClicked.connect(lambda item, _col: self.play(item))
 
@@ -122,6 +126,7 @@ class DuplicatesDialog(QDialog):
         self.find_button.setEnabled(True)
         self._filling = True
         self.tree.clear()
+        roots = [display_path(r) for r in self.session.roots]
         for g in report.groups:
             top = QTreeWidgetItem(self.tree, [
                 "", f"{g.kind.capitalize()} duplicates: {plural(len(g.members), 'file')}",
@@ -132,7 +137,8 @@ class DuplicatesDialog(QDialog):
                 match = "" if m.keep else ("same audio" if m.match == "exact" else
                                            f"near ({m.similarity or 0:.3f}, "
                                            f"{round(m.gain_db or 0.0, 1) + 0.0:+.1f} dB)")
-                child = QTreeWidgetItem(top, ["", display_path(m.path), m.quality(), match])
+                child = QTreeWidgetItem(top, ["", file_in_source(display_path(m.path), roots),
+                                              m.quality(), match])
                 child.setData(0, _ROLE, ("file", g.id, m.sample_id, m.path))
                 child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 child.setCheckState(0, Qt.CheckState.Checked if m.keep
@@ -149,6 +155,9 @@ class DuplicatesDialog(QDialog):
         if report.unfingerprinted:
             text += (f" {plural(report.unfingerprinted, 'file')} were scanned before "
                      "duplicates were looked for: rescan to include them.")
+        if self._outcome:  # the move or undo just done stays in view, with its batch
+            text = f"{self._outcome}\nNow: {text}"
+            self._outcome = ""
         self.summary.setText(text)
         self.move_button.setEnabled(bool(report.groups))
 
@@ -262,9 +271,9 @@ class DuplicatesDialog(QDialog):
         self.last_report = report
         self.last_batch_id = report.batch_id
         self.undo_button.setEnabled(True)
-        self.summary.setText(
-            f"Batch {report.batch_id}: {report.message}. Undo puts every file back "
-            f"(or `sampletree undo {report.batch_id}`).")
+        self._outcome = (f"Batch {report.batch_id}: {report.message}. Undo puts every file "
+                         f"back (or `sampletree undo {report.batch_id}`).")
+        self.summary.setText(self._outcome)
         self.session.reload()
         self.find()
 
@@ -286,7 +295,8 @@ class DuplicatesDialog(QDialog):
     def _undone(self, report: Any) -> None:
         self.last_report = report
         self.last_batch_id = None
-        self.summary.setText(f"Batch {report.batch_id} undone: "
-                             f"{plural(report.restored, 'file')} back where they were.")
+        self._outcome = (f"Batch {report.batch_id} undone: "
+                         f"{plural(report.restored, 'file')} back where they were.")
+        self.summary.setText(self._outcome)
         self.session.reload()
         self.find()

@@ -112,3 +112,44 @@ def test_duplicates_dialog_needs_a_quarantine_folder(qtbot, dup_session) -> None
     qtbot.waitUntil(lambda: "Nothing moved" in dialog.summary.text(), timeout=20_000)
     assert "inside" in dialog.summary.text()
     assert (root / "a" / "clap.wav").exists()
+
+
+def test_duplicates_name_files_by_folder_and_keep_what_a_move_did(qtbot, dup_session,
+                                                                 tmp_path) -> None:
+    """Found by a fresh-eyes review: the File column showed absolute paths cut at the end
+    ("/home/me/Samples/Dru…" on every row, no copy told apart), and the line saying what a
+    move or an undo did (its batch, how to undo) was replaced at once by the next look's
+    "0 groups…"."""
+    from PySide6.QtCore import Qt
+
+    from app.gui.duplicates_dialog import DuplicatesDialog
+
+    session, root = dup_session
+    dialog = DuplicatesDialog(session, FakePlayer())
+    qtbot.addWidget(dialog)
+    dialog.near.setChecked(False)
+    dialog.find()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=20_000)
+    group = dialog.tree.topLevelItem(0)
+    names = sorted(group.child(i).text(1) for i in range(group.childCount()))
+    assert names == ["a/clap.wav", "b/deeper/clap.flac"]  # inside the scanned folder
+    assert sorted(group.child(i).toolTip(1) for i in range(2)) == \
+        sorted([str(root / "a" / "clap.wav"), str(root / "b" / "deeper" / "clap.flac")])
+    assert dialog.tree.textElideMode() == Qt.TextElideMode.ElideMiddle
+
+    dialog.dest.setText(str(tmp_path / "Quarantine"))
+    dialog.move_extras()
+    qtbot.waitUntil(lambda: dialog.last_batch_id is not None, timeout=30_000)
+    batch = dialog.last_batch_id
+    qtbot.waitUntil(lambda: dialog.find_button.isEnabled()
+                    and dialog.tree.topLevelItemCount() == 0, timeout=20_000)
+    text = dialog.summary.text()
+    assert f"Batch {batch}:" in text and "Undo puts every file back" in text
+    assert "0 groups" in text  # and what the new look found
+
+    dialog.undo_move()
+    qtbot.waitUntil(lambda: dialog.last_batch_id is None, timeout=30_000)
+    qtbot.waitUntil(lambda: dialog.find_button.isEnabled()
+                    and dialog.tree.topLevelItemCount() == 1, timeout=20_000)
+    text = dialog.summary.text()
+    assert f"Batch {batch} undone" in text and "1 group of exact duplicates" in text
