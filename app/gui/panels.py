@@ -449,12 +449,16 @@ class SuggestionsPanel(QWidget):
     def refresh(self) -> None:
         name = self.session.tree_name
         rows = self.session.rows
-        if name is None or not rows.support.any():
+        # a bundled tree's built-in examples label the library from the first scan: its
+        # least certain files are where teaching helps most
+        source, off = self.session.builtins
+        builtins_on = source is not None and not off
+        if name is None or not (rows.support.any() or builtins_on):
             self.list.clear()
             self.note.setText("Suggestions appear once the tree has examples.")
             return
         classes = set(rows.label[rows.support].tolist())
-        if len(classes) < 2:
+        if len(classes) < 2 and not builtins_on:
             # with one class every file is that class at 100 %: nothing is uncertain yet
             self.list.clear()
             only = next(iter(classes), "").replace("/", " › ")

@@ -127,3 +127,38 @@ def test_a_fresh_library_scanned_in_the_app_opens_on_a_labeled_table(qtbot, tmp_
         assert any(label.endswith(BUILTIN_MARK) for label in shown), shown
     finally:
         s.close()
+
+
+def test_label_these_next_lists_files_from_the_builtin_labels(qtbot, builtins_library,
+                                                              settings) -> None:
+    """Found by a fresh-eyes review: after the first scan every file is labeled from the
+    bundled tree's built-in examples, yet "Label these next" said "Suggestions appear once
+    the tree has examples", and after one taught example "every example is in one class…
+    none is less certain" although the built-ins label every class."""
+    from app.gui.panels import SAMPLE_ID, SuggestionsPanel
+    from app.gui.session import Session
+
+    settings.setValue("tree", "producer")
+    s = Session(builtins_library[0], settings)
+    try:
+        panel = SuggestionsPanel(s)
+        qtbot.addWidget(panel)
+        s.reload()
+        qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+        s.refresh_labels()
+        qtbot.waitUntil(lambda: s.rows.builtin is not None and s.rows.builtin.any(),
+                        timeout=10_000)
+        assert not s.rows.support.any()  # nothing taught yet
+        qtbot.waitUntil(lambda: panel.list.count() > 0, timeout=10_000)
+        assert "drag each onto its class" in panel.note.text()
+        # one example of one class: the built-ins still label the others
+        kick = builtins_library[1]["kick00.wav"]
+        node = next(n for n in s.tree.walk() if s.tree.path_str(n) == "Drums/Kick")
+        s.teach(node, [kick])
+        qtbot.waitUntil(lambda: bool(s.rows.support.any()), timeout=10_000)
+        qtbot.waitUntil(lambda: panel.list.count() > 0, timeout=10_000)
+        assert "one class" not in panel.note.text()
+        shown = {int(panel.list.item(i).data(SAMPLE_ID)) for i in range(panel.list.count())}
+        assert kick not in shown  # an example is never suggested
+    finally:
+        s.close()
