@@ -306,6 +306,18 @@ def _sources(src: tuple[Any, ...]) -> str:
     return "; ".join(parts)
 
 
+def sources_of(text: str) -> dict[str, str]:
+    """:func:`_sources`' words read back: ``{"tempo": "name", "key": "audio", …}`` (type,
+    tempo, key, root note → tag, name, audio)."""
+    words = {v: k for k, v in _SOURCE_WORDS.items()}
+    out: dict[str, str] = {}
+    for part in (text or "").split("; "):
+        what, _sep, where = part.partition(" from ")
+        if where in words:
+            out[what] = words[where]
+    return out
+
+
 def empty_rows() -> Rows:
     """A snapshot of no files (before the library is read)."""
     e = np.empty(0, dtype=object)

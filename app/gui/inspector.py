@@ -51,15 +51,46 @@ DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than 
                 "distance where the tree says unknown")
 
 
-def analysis_details(rows: Any, r: int) -> list[str]:
-    """What a scan found of a file: type, tempo, key or root note, loudness, bit depth."""
-    from app.gui.library_table import analysis_cell
+#: where a detected value came from, as the inspector says it
+SOURCE_SHORT = {"tag": "tags", "name": "name", "audio": "audio"}
+SOURCE_TIP = ("Where each value comes from: (tags) the file's metadata, (name) its file "
+              "name, (audio) measured from the sound: a guess to check by ear")
 
-    out = [analysis_cell(rows, r, "type")]
+
+def detected_text(rows: Any, r: int) -> str:
+    """Type, tempo, key and root note, each with where it came from: ``Loop (audio) ·
+    120 BPM (name) · Am (name)``; "" when a scan found none of them."""
+    from app.gui.library_table import analysis_cell
+    from core.analysis.keys import note_name
+    from core.browse import sources_of
+
+    src = sources_of(str(rows.column("sources")[r] or ""))
+
+    def said(text: str, what: str) -> str:
+        where = SOURCE_SHORT.get(src.get(what, ""), "")
+        return f"{text} ({where})" if where else text
+
+    out = []
+    kind = analysis_cell(rows, r, "type")
+    if kind:
+        out.append(said(kind, "type"))
     bpm = analysis_cell(rows, r, "bpm")
     if bpm and bpm != "—":
-        out.append(f"{bpm} BPM")
-    out.append(analysis_cell(rows, r, "key").replace("—", ""))
+        out.append(said(f"{bpm} BPM", "tempo"))
+    key = str(rows.column("key")[r] or "")
+    root = int(rows.column("root")[r])
+    if key:
+        out.append(said(key, "key"))
+    if root >= 0:  # a one-shot's pitch (beside a key, when both were found)
+        out.append(said(f"root {note_name(root)}" if key else note_name(root), "root note"))
+    return " · ".join(out)
+
+
+def analysis_details(rows: Any, r: int) -> list[str]:
+    """The file's levels and bit depth (type, tempo and key: :func:`detected_text`)."""
+    from app.gui.library_table import analysis_cell
+
+    out = []
     lufs, peak = analysis_cell(rows, r, "lufs"), analysis_cell(rows, r, "peak")
     if lufs:
         out.append(f"{lufs} LUFS")
@@ -280,6 +311,11 @@ class Inspector(QWidget):
         self.info = QLabel(self)
         self.info.setAccessibleName("File details")
         self.info.setWordWrap(True)
+        self.detected = QLabel(self)
+        self.detected.setObjectName("detected")
+        self.detected.setAccessibleName("Type, tempo and key")
+        self.detected.setWordWrap(True)
+        self.detected.setToolTip(SOURCE_TIP)
         self.label = QLabel(self)
         self.label.setObjectName("predictedLabel")
         self.label.setAccessibleName("Label")
@@ -309,6 +345,8 @@ class Inspector(QWidget):
         buttons.addStretch(1)
         form = QFormLayout()
         form.addRow("Details", self.info)
+        form.addRow("Detected", self.detected)
+        self.form = form
         form.addRow("Label", self.label)
         form.addRow("Confidence", self.confidence)
         layout = QVBoxLayout(self)
@@ -338,8 +376,9 @@ class Inspector(QWidget):
         self.sample_id = None
         self.title.setText("No file selected")
         self.where.setText("Select a file in the library (or the map) to see and hear it.")
-        for w in (self.info, self.label, self.confidence):
+        for w in (self.info, self.detected, self.label, self.confidence):
             w.setText("")
+        self._show_detected("")
         self._set_problem("")
         self.wave.set_peaks(None, "No file selected")
         self.wave.set_spans([])
@@ -434,7 +473,7 @@ class Inspector(QWidget):
                             f"{self.wave.peaks.channels} ch"]
             details += analysis_details(rows, r)
         self.info.setText(" · ".join(details))
-        self.info.setToolTip(rows.column("sources")[r] if rows.sources is not None else "")
+        self._show_detected(detected_text(rows, r) if status == "ok" else "")
         label = rows.label[r]
         n_examples = int(rows.support.sum())
         self.confidence.setToolTip("")
@@ -477,6 +516,11 @@ class Inspector(QWidget):
                                            "are from each other: no confidence to give")
             else:
                 self.confidence.setText(f"{rows.confidence[r] * 100:.0f} %")
+
+    def _show_detected(self, text: str) -> None:
+        """The Detected row, hidden (with its label) when a scan found nothing."""
+        self.detected.setText(text)
+        self.form.setRowVisible(self.detected, bool(text))
 
     # -- waveform ---------------------------------------------------------------------------
 

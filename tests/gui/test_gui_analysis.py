@@ -94,3 +94,40 @@ def test_filter_bar_filters_by_type_tempo_and_key(qtbot, analysed_session) -> No
     assert view.table.rowCount() == 20
     bar.key.setCurrentIndex(bar.key.findText("F#m"))
     assert view.table.rowCount() == 0
+
+
+def test_inspector_says_where_tempo_key_and_root_came_from(qtbot, analysed_session) -> None:
+    """Found by a fresh-eyes review: the inspector listed "Loop · 149.3 BPM · G" in one line
+    of details, whether the tempo was read from the file's name or guessed from the audio
+    (a held organ note came out a 149 BPM loop); the source was only in a tooltip."""
+    from app.gui.inspector import Inspector
+    from app.gui.player import Player
+
+    s = analysed_session
+    path = s.library_path
+    ids = {str(s.rows.name[i]): int(s.rows.ids[i]) for i in range(len(s.rows))}
+    con = sqlite3.connect(str(path))
+    con.execute("UPDATE analysis SET kind_source='audio', bpm_source='name', "
+                "key_source='name' WHERE sample_id=?", (ids["bass01.wav"],))
+    con.execute("UPDATE analysis SET kind_source='tag', root_source='audio' "
+                "WHERE sample_id=?", (ids["kick00.wav"],))
+    con.commit()
+    con.close()
+    s.loaded = False
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    inspector = Inspector(s, Player())
+    qtbot.addWidget(inspector)
+    inspector.autoplay.setChecked(False)
+    inspector.resize(360, 800)
+    inspector.show()
+    s.select([ids["bass01.wav"]], None)
+    assert inspector.detected.text() == "Loop (audio) · 124 BPM (name) · Am (name)"
+    assert inspector.detected.isVisible()
+    assert "BPM" not in inspector.info.text()  # said once, with its source
+    s.select([ids["kick00.wav"]], None)
+    assert inspector.detected.text() == "One-shot (tags) · C2 (audio)"
+    s.select([ids["snare00.wav"]], None)  # no source stored: the value alone
+    assert inspector.detected.text() == "One-shot"
+    s.select([], None)
+    assert not inspector.detected.isVisible()
