@@ -50,14 +50,27 @@ from core.browse import (
     select_rows,
 )
 
-HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Confidence",
-           "duration": "Duration", "format": "Format", "status": "Status",
+HEADERS = {"name": "Name", "folder": "Folder", "label": "Label", "confidence": "Conf.",
+           "duration": "Length", "format": "Format", "status": "Status",
            "type": "Type", "bpm": "BPM", "key": "Key", "lufs": "LUFS", "peak": "Peak",
            "bits": "Bits", "rate": "Rate", "channels": "Ch", WAVE: wave_header}
-#: natural widths (px at the default font); Name and Label give way on a narrow window
-WIDTHS = {"name": 260, "label": 180, "confidence": 86, "duration": 74, "format": 60,
-          "folder": 280, "status": 110, "type": 70, "bpm": 56, "key": 50, "lufs": 56,
+#: the headers' words in full (their tooltips)
+HEADER_TIPS = {"confidence": "Confidence: how sure the tree is of the label",
+               "duration": "Length of the file", "lufs": "Integrated loudness (LUFS)",
+               "peak": "Sample peak (dBFS)", "bits": "Bit depth", "rate": "Sample rate",
+               "channels": "Channels", "type": "Loop or one-shot",
+               "key": "Key (a one-shot's root note)", "bpm": "Tempo (loops)"}
+#: natural widths (px at the default font): each header fits with its sort arrow and
+#: each value ("100 %", "149.3", "C#m", "One-shot") fits; Name and Label give way on a
+#: narrow window
+WIDTHS = {"name": 260, "label": 180, "confidence": 60, "duration": 66, "format": 60,
+          "folder": 280, "status": 110, "type": 66, "bpm": 52, "key": 48, "lufs": 56,
           "peak": 56, "bits": 45, "rate": 60, "channels": 35}
+#: what a producer reads first, in this order from the left (Wave goes after Confidence);
+#: the other columns follow in the model's order
+LEAD = ("name", "label", "confidence", WAVE, "duration", "bpm", "key", "type")
+#: Name keeps this much before the Wave column gives way below its natural width
+NAME_FIRST = 170
 #: what the Status column says for each stored status
 STATUS_TEXT = {"ok": "ok", "error": "unreadable", "missing": "missing", "pending": "scanning"}
 _ANALYSIS = ("type", "bpm", "key", "lufs", "peak", "bits", "rate", "channels")
@@ -233,6 +246,9 @@ class LibraryModel(QAbstractTableModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[TABLE_COLUMNS[section]]
+        if orientation == Qt.Orientation.Horizontal and role in (
+                Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            return HEADER_TIPS.get(TABLE_COLUMNS[section])
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -360,6 +376,8 @@ class LibraryView(QTableView):
         self.fit_columns()
         hh.setStretchLastSection(True)
         self.wave = install_wave_column(self)
+        for i, column in enumerate(LEAD):  # Name, Label, Confidence, Wave, Length, BPM, Key…
+            hh.moveSection(hh.visualIndex(TABLE_COLUMNS.index(column)), i)
         hh.sectionResized.connect(self._on_section_resized)
         self._pending_select: list[int] = []
         self._syncing = False
@@ -379,16 +397,17 @@ class LibraryView(QTableView):
         self.table.colors = self.session.colors
 
     def fit_columns(self) -> None:
-        """Widths for the viewport: Name, Label and Confidence always fit; Name and Label
-        give way first, the details (Folder, Status) scroll when the window is narrow."""
+        """Widths for the viewport: Name, Label and Confidence always fit, then Length,
+        BPM and Key (at 1280 px and up): Name and Label give way first, the Wave
+        column narrows before Name goes below 170 px, and the details (Folder, Status)
+        scroll when the window is narrow."""
         if not self._auto_widths:
             return
         width = self.viewport().width()
         w = dict(WIDTHS)
-        fixed = w["confidence"] + w["duration"]
+        fixed = sum(w[c] for c in ("confidence", "duration", "bpm", "key"))
         w["label"] = int(min(WIDTHS["label"], max(120, width * 0.25)))
-        # the Wave column (after Confidence) gives way down to 48 px before Name does
-        wave = int(min(wave_width, max(48, width - fixed - 140 - w["label"] - 2)))
+        wave = int(min(wave_width, max(48, width - fixed - NAME_FIRST - w["label"] - 2)))
         w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - wave - w["label"] - 2)))
         self._sizing = True
         try:

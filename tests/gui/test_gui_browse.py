@@ -147,6 +147,38 @@ def test_key_columns_and_filters_fit_the_window(qtbot, session, size) -> None:
         assert dock.features() & dock.DockWidgetFeature.DockWidgetClosable
 
 
+@pytest.mark.parametrize("size", [(1024, 700), (1280, 800), (1600, 1000)])
+def test_tempo_and_key_are_in_view_and_every_header_fits(qtbot, session, size) -> None:
+    """Found by a fresh-eyes review: at 1280×800 the table showed Name, Label, Confidence,
+    Wave and Duration only, BPM and Key a scroll away (Confidence took 86 px for "100 %").
+    Now Length, BPM and Key follow the Wave column and fit from 1280 px up, Name keeps at
+    least 150 px there, and no header or value of these columns is cut."""
+    from PySide6.QtWidgets import QStyle
+
+    from app.gui.library_table import HEADERS, TABLE_COLUMNS
+
+    window = _window(qtbot, session, size)
+    view = window.library
+    hh = view.horizontalHeader()
+    width = view.viewport().width()
+    order = [TABLE_COLUMNS[hh.logicalIndex(v)] for v in range(8)]
+    assert order == ["name", "label", "confidence", "wave", "duration", "bpm", "key", "type"]
+    if size[0] >= 1280:
+        for column in ("name", "label", "confidence", "duration", "bpm", "key"):
+            x0, x1 = _visible_span(view, column)
+            assert x0 >= 0 and x1 <= width, (size, column, x0, x1, width)
+        assert view.columnWidth(COLUMNS.index("name")) >= 150
+    style = hh.style()
+    arrow = style.pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize) + \
+        4 * style.pixelMetric(QStyle.PixelMetric.PM_HeaderMargin)
+    fm, hfm = view.fontMetrics(), hh.fontMetrics()
+    for column, widest in (("confidence", "100 %"), ("duration", "12:05"), ("bpm", "149.3"),
+                           ("key", "C#m"), ("type", "One-shot")):
+        w = view.columnWidth(COLUMNS.index(column))
+        assert w >= hfm.horizontalAdvance(HEADERS[column]) + arrow, (column, w)
+        assert w >= fm.horizontalAdvance(widest) + 8, (column, w)
+
+
 def test_filter_bar_folds_to_two_rows_rather_than_clipping(qtbot, session) -> None:
     from app.gui.panels import FilterBar
 
