@@ -96,6 +96,22 @@ class Rows:
             self._rank[column] = rank
         return self._rank[column]
 
+    def missing(self, column: str) -> np.ndarray | None:
+        """Rows with no value in ``column`` (no tempo, key, type, level, label…), or None
+        for a column every row has."""
+        name = f"missing:{column}"
+        if name not in self._rank:
+            if column in NUMERIC:
+                got = np.isnan(self.column(column))
+            elif column == "key":
+                got = (self.column("key") == "") & (self.column("root") < 0)
+            elif column in ("type", "label"):
+                got = self.column(column) == ""
+            else:
+                return None
+            self._rank[name] = np.asarray(got, dtype=bool)
+        return self._rank[name]
+
     def column(self, name: str) -> np.ndarray:
         """An analysis column, or one of unknowns when this snapshot has none."""
         values = getattr(self, name)
@@ -154,7 +170,8 @@ class Rows:
                        support=pick(labels.support, False), tree=labels.tree,
                        builtin=None if labels.builtin is None else pick(labels.builtin, False),
                        _rank={k: v for k, v in self._rank.items()
-                              if k not in ("label", "confidence", "text:label")},
+                              if k not in ("label", "confidence", "text:label",
+                                           "missing:label", "missing:confidence")},
                        _hay=None)
 
 
@@ -232,9 +249,13 @@ def select_rows(rows: Rows, flt: Filter, sort: str = "name", descending: bool = 
                      key=rows.column("key"), root=rows.column("root"),
                      kind=rows.column("type"), lufs=rows.column("lufs"))
     idx = np.flatnonzero(keep)
-    key = rows.rank(sort if sort in COLUMNS else "name")[idx]
-    order = np.argsort(-key if descending else key, kind="stable")
-    return idx[order]
+    sort = sort if sort in COLUMNS else "name"
+    key = rows.rank(sort)[idx]
+    idx = idx[np.argsort(-key if descending else key, kind="stable")]
+    missing = rows.missing(sort)
+    if missing is not None:  # no tempo, key, level or label: last both ways, as `ls --sort`
+        idx = idx[np.argsort(missing[idx], kind="stable")]
+    return idx
 
 
 # -- loading ---------------------------------------------------------------------------------

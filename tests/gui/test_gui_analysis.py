@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.analysis import ANALYSIS_VERSION
+from core.browse import COLUMNS
 
 
 @pytest.fixture
@@ -37,8 +38,6 @@ def analysed_session(qtbot, synth_library, settings) -> Iterator[object]:
 
 
 def _cell(view, row: int, column: str) -> str:
-    from core.browse import COLUMNS
-
     model = view.table
     return model.data(model.index(row, COLUMNS.index(column)))
 
@@ -131,3 +130,32 @@ def test_inspector_says_where_tempo_key_and_root_came_from(qtbot, analysed_sessi
     assert inspector.detected.text() == "One-shot"
     s.select([], None)
     assert not inspector.detected.isVisible()
+
+
+def test_files_without_tempo_or_key_sort_last_both_ways(qtbot, analysed_session) -> None:
+    """Found by a fresh-eyes review: sorting by BPM put every one-shot (no tempo) above
+    the loops, and sorting by Key descending put every drum (no key) first; now files
+    without a value go last in both directions, as `sampletree ls --sort` has them."""
+    from PySide6.QtCore import Qt
+
+    from app.gui.library_table import LibraryView
+
+    view = LibraryView(analysed_session)
+    qtbot.addWidget(view)
+    analysed_session.rowsChanged.emit()
+    model = view.table
+
+    def column(name: str) -> list[str]:
+        return [_cell(view, r, name) for r in range(model.rowCount())]
+
+    for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+        view.sortByColumn(COLUMNS.index("bpm"), order)
+        bpms = column("bpm")
+        assert all(bpms[:10]) and not any(bpms[10:]), bpms  # the 10 loops first
+        tempos = [float(b) for b in bpms[:10]]
+        assert tempos == sorted(tempos, reverse=order == Qt.SortOrder.DescendingOrder)
+        view.sortByColumn(COLUMNS.index("key"), order)
+        keys = column("key")
+        assert "—" not in keys[:20] and keys[20:] == ["—"] * 10, keys  # snares: no key
+        view.sortByColumn(COLUMNS.index("lufs"), order)
+        assert column("lufs")[0] != ""
