@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -32,7 +33,7 @@ from PySide6.QtWidgets import (
 from app.gui import dialogs
 from app.gui.engine import Job
 from app.gui.session import Session
-from app.gui.text import plural
+from app.gui.text import file_in_source, plural
 from core.errors import RelabelError
 from core.paths import display_path
 from core.relabel import (
@@ -75,6 +76,8 @@ class RowsModel(QAbstractTableModel):
         super().__init__(parent)
         self.columns = columns
         self.rows: list[dict[str, Any]] = []
+        #: (column, full path) → the path as the table shows it (the tooltip keeps it whole)
+        self.shorten: Callable[[str, str], str] | None = None
 
     def set_rows(self, rows: list[dict[str, Any]]) -> None:
         self.beginResetModel()
@@ -96,9 +99,13 @@ class RowsModel(QAbstractTableModel):
         if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole,
                                                Qt.ItemDataRole.ToolTipRole):
             return None
-        value = self.rows[index.row()].get(self.columns[index.column()][0])
+        column = self.columns[index.column()][0]
+        value = self.rows[index.row()].get(column)
         if value is None:
             return ""
+        if self.shorten is not None and column in ("src", "dst") and isinstance(value, str) \
+                and role == Qt.ItemDataRole.DisplayRole:
+            return self.shorten(column, display_path(value))
         if isinstance(value, float):
             return f"{value * 100:.0f} %"
         if self.columns[index.column()][0] == "label" and isinstance(value, str):
@@ -240,6 +247,9 @@ class RelabelDialog(QDialog):
         # -- preview
         self.preview_model = RowsModel([("src", "Now"), ("dst", "Becomes"), ("label", "Label"),
                                         ("confidence", "Confidence"), ("state", "State")], self)
+        self.preview_model.shorten = self._short_path
+        #: the destination of the batch shown (its files show under its name)
+        self.shown_dest: str | None = None
         self.preview_view = _table(self.preview_model, "previewTable", self)
         self.preview_view.setAccessibleName("Preview")
         _stretch(self.preview_view, (0, 1))  # Now and Becomes share the width
@@ -435,6 +445,7 @@ class RelabelDialog(QDialog):
             plan, rows = result
             self.plan = plan
             self.last_batch_id = plan.batch_id
+            self.shown_dest = dest
             self.preview_model.set_rows(rows)
             skipped = ", ".join(f"{n:,} {SKIP_REASONS.get(k, k)}"
                                 for k, n in plan.skipped.items() if n)
@@ -486,6 +497,7 @@ class RelabelDialog(QDialog):
         self.undo_now(batch_id)
 
     def undo_now(self, batch_id: int) -> None:
+        self.shown_dest = self._batch_dest(batch_id) or self.shown_dest
         def work(lib: Any, progress: Any, cancel: Any) -> tuple[UndoReport, list[dict]]:
             report = undo_batch(lib, batch_id, progress=progress, cancel=cancel)
             return report, preview(lib, batch_id)
@@ -527,10 +539,28 @@ class RelabelDialog(QDialog):
             return None
         return int(self.history_model.rows[rows[0].row()]["id"])
 
+    def _batch_dest(self, batch: int) -> str | None:
+        for row in self.history_model.rows:
+            if int(row["id"]) == batch and row.get("dest") not in (None, "(in place)"):
+                return str(row["dest"])
+        return None
+
+    def _short_path(self, column: str, path: str) -> str:
+        """Where a file is and where it goes, as a producer reads them: inside its source
+        folder (``Bass/Fingered A1.flac``), and under the destination's name
+        (``Sorted/Bass/Electric Bass/Fingered A1.flac``): the label's folders stay in view
+        where a full path elided in the middle lost them."""
+        dest = display_path(self.shown_dest) if self.shown_dest else ""
+        dest = dest.rstrip("/\\") or dest
+        if column == "dst" and dest and path.startswith(dest + os.sep):
+            return f"{os.path.basename(dest) or dest}/{path[len(dest) + 1:]}"
+        return file_in_source(path, [display_path(r) for r in self.session.roots])
+
     def _show_batch(self) -> None:
         batch = self._selected_batch()
         if batch is None:
             return
+        self.shown_dest = self._batch_dest(batch)
 
         def done(rows: list[dict[str, Any]]) -> None:
             self.preview_model.set_rows(rows)
