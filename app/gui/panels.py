@@ -650,13 +650,15 @@ class Welcome(QWidget):
         steps = QLabel(
             "<ol>"
             "<li><b>Add a folder of samples.</b> Sampletree listens to every file "
-            "(WAV, AIFF, FLAC, OGG, MP3) and remembers what each second sounds like.</li>"
-            "<li><b>Make a class tree</b> — start from a bundled one or your own: "
-            "Drums › Kick, Drums › Snare, Bass…</li>"
-            "<li><b>Drag a few examples onto a class.</b> Five kicks on Kick, five snares on "
-            "Snare: the whole library is labeled at once.</li>"
-            "<li><b>Audition, correct, find similar</b>, then <b>relabel</b> folders in batch "
-            "— with undo.</li></ol>", self)
+            "(WAV, AIFF, FLAC, OGG, MP3…), finds loops, tempo and key, and labels it at once "
+            "with the bundled producer tree (Drums › Kick, Keys › Piano, Loops…); "
+            "◦ marks a label that rests on the tree's built-in examples.</li>"
+            "<li><b>Teach it where it is wrong:</b> drag a file onto its class in the class "
+            "tree (\u201cLabel these next\u201d lists the least certain ones). The whole "
+            "library is labeled again at once. Or start your own tree: New tree…</li>"
+            "<li><b>Audition</b> (Space, ↑ ↓), <b>filter</b> by tempo, key and type, "
+            "<b>find similar</b>, then <b>relabel</b> folders in batch — with undo.</li>"
+            "</ol>", self)
         steps.setWordWrap(True)
         steps.setAccessibleName("Getting started")
         self.add_button = _button("Add a folder of samples…", "Choose a folder to scan (Ctrl+O)",

@@ -272,6 +272,7 @@ class TreePanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addLayout(buttons)
         session.treeChanged.connect(self.rebuild)
+        session.rootsChanged.connect(self._rehint)  # a scan starts or ends
         self.rebuild()
 
     def _action(self, text: str, key: QKeySequence, slot: Any) -> QAction:
@@ -311,8 +312,15 @@ class TreePanel(QWidget):
         self.builtins_button.blockSignals(False)
         self.builtins_button.setVisible(source is not None)
 
+    def _rehint(self) -> None:
+        self.hint.setText(self._hint())
+        self.hint.setVisible(bool(self.hint.text()))
+
     def _hint(self) -> str:
         s = self.session
+        if s.tree is None and s.scanning:  # the first scan makes the producer tree
+            return ("When this scan ends, its files are labeled with the bundled producer "
+                    "tree: it shows here.")
         if s.tree is None:
             return "Create a class tree to start teaching: New tree…"
         if not len(s.tree):

@@ -162,3 +162,38 @@ def test_label_these_next_lists_files_from_the_builtin_labels(qtbot, builtins_li
         assert kick not in shown  # an example is never suggested
     finally:
         s.close()
+
+
+def test_first_run_words_say_the_first_scan_labels_with_the_bundled_tree(
+        qtbot, tmp_path, settings) -> None:
+    """Found by a fresh-eyes review: the welcome page said to make a class tree first, and
+    while the first scan ran the class tree said "Create a class tree to start teaching",
+    though that scan labels everything with the bundled producer tree by itself."""
+    from app.gui.panels import Welcome
+    from app.gui.session import Session
+    from app.gui.tree_panel import TreePanel
+    from core.library import Library
+
+    Library(tmp_path / "new.sqlite", create=True).close()
+    s = Session(tmp_path / "new.sqlite", settings)
+    try:
+        s.reload()
+        qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+        panel = TreePanel(s)
+        qtbot.addWidget(panel)
+        assert panel.hint.text().startswith("Create a class tree")  # no scan, no tree
+        s.scanning = [str(tmp_path)]  # as Session.scan sets it when a scan starts
+        s.roots = [str(tmp_path)]
+        s.rootsChanged.emit()
+        assert "bundled producer tree" in panel.hint.text()
+        assert "Create a class tree" not in panel.hint.text()
+        s.scanning = []
+        s.rootsChanged.emit()
+        assert panel.hint.text().startswith("Create a class tree")
+    finally:
+        s.close()
+    welcome = Welcome(lambda: None, lambda: None)
+    qtbot.addWidget(welcome)
+    steps = next(w.text() for w in welcome.findChildren(type(panel.hint))
+                 if w.accessibleName() == "Getting started")
+    assert "bundled producer tree" in steps and "Make a class tree" not in steps
