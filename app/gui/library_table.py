@@ -69,8 +69,9 @@ WIDTHS = {"name": 260, "label": 180, "confidence": 60, "duration": 66, "format":
 #: what a producer reads first, in this order from the left (Wave goes after Confidence);
 #: the other columns follow in the model's order
 LEAD = ("name", "label", "confidence", WAVE, "duration", "bpm", "key", "type")
-#: Name keeps this much before the Wave column gives way below its natural width
-NAME_FIRST = 170
+#: Name keeps this much before the Wave column gives way below its natural width (down
+#: to 48 px)
+NAME_FIRST = 190
 #: what the Status column says for each stored status
 STATUS_TEXT = {"ok": "ok", "error": "unreadable", "missing": "missing", "pending": "scanning"}
 _ANALYSIS = ("type", "bpm", "key", "lufs", "peak", "bits", "rate", "channels")
@@ -399,7 +400,7 @@ class LibraryView(QTableView):
     def fit_columns(self) -> None:
         """Widths for the viewport: Name, Label and Confidence always fit, then Length,
         BPM and Key (at 1280 px and up): Name and Label give way first, the Wave
-        column narrows before Name goes below 170 px, and the details (Folder, Status)
+        column narrows before Name goes below 190 px, and the details (Folder, Status)
         scroll when the window is narrow."""
         if not self._auto_widths:
             return
