@@ -399,15 +399,18 @@ class LibraryView(QTableView):
 
     def fit_columns(self) -> None:
         """Widths for the viewport: Name, Label and Confidence always fit, then Length,
-        BPM and Key (at 1280 px and up): Name and Label give way first, the Wave
-        column narrows before Name goes below 190 px, and the details (Folder, Status)
-        scroll when the window is narrow."""
+        and BPM and Key when Name keeps 190 px beside them (a 1280-px window): the Wave
+        column narrows before Name goes below 190 px, Name and Label give way last, and
+        the details (Folder, Status) scroll when the window is narrow."""
         if not self._auto_widths:
             return
         width = self.viewport().width()
         w = dict(WIDTHS)
-        fixed = sum(w[c] for c in ("confidence", "duration", "bpm", "key"))
         w["label"] = int(min(WIDTHS["label"], max(120, width * 0.25)))
+        fixed = sum(w[c] for c in ("confidence", "duration", "bpm", "key"))
+        if width - fixed - NAME_FIRST - w["label"] - 2 < 48:
+            # a laptop: Name before BPM and Key (they scroll into view)
+            fixed = w["confidence"] + w["duration"]
         wave = int(min(wave_width, max(48, width - fixed - NAME_FIRST - w["label"] - 2)))
         w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - wave - w["label"] - 2)))
         self._sizing = True
