@@ -109,7 +109,7 @@ class MapCanvas(QWidget):
         proj = self.owner.projection
         if proj is None or not len(proj.xy):
             p.setPen(self.palette().placeholderText().color())
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.owner.empty_text)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.owner.placeholder())
             return
         sel = self.owner.selected_rows
         if len(sel):
@@ -276,11 +276,16 @@ class MapView(QWidget):
         else:
             self._stale = True  # projected when the map is shown
 
+    def placeholder(self) -> str:
+        """What the empty canvas says: the map is being computed, or why there is none."""
+        return "Computing the map…" if self._computing else self.empty_text
+
     def recompute(self) -> None:
         method = self.method.currentData() or "pca"
         self._computing = True
         self._stale = False
         self.status.setText("Computing the map…")
+        self.canvas.update()
 
         def done(proj: Projection) -> None:
             self._computing = False

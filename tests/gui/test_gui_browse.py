@@ -387,3 +387,19 @@ def test_map_points_are_big_and_the_legend_follows_the_tree(qtbot, session) -> N
     bass = session.colors["Bass"].name()
     span = [dx for dx in range(-6, 7) if QColor(image.pixel(x + dx, y)).name() == bass]
     assert len(span) >= 6, span
+
+
+def test_map_says_it_is_computing_rather_than_that_nothing_is_scanned(qtbot, session) -> None:
+    """Found by a fresh-eyes review: while the map was computed its empty canvas said "The
+    map appears once files are scanned" under a status line saying "Computing the map…"."""
+    from app.gui.map_view import MapView
+
+    view = MapView(session, RecordingPlayer())
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    session.engine.call(lambda _state: time.sleep(0.5), key="hold")  # the engine is busy
+    view.recompute()
+    assert view.projection is None and view.placeholder() == "Computing the map…"
+    qtbot.waitUntil(lambda: view.projection is not None, timeout=20_000)
+    assert view.placeholder() != "Computing the map…"
