@@ -11,6 +11,7 @@ from pathlib import Path
 from app.common import EXIT_ERROR, EXIT_OK, command, printable
 from app.paths import default_library_path
 from core.errors import SampletreeError
+from core.words import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,8 +62,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps({"library": str(path), "ok": not problems, "problems": problems,
                           "seconds": round(took, 3)}, indent=1))
     elif problems:
-        print(f"{printable(str(path))}: DAMAGED ({len(problems)} problem"
-              f"{'s' if len(problems) != 1 else ''} found):")
+        print(f"{printable(str(path))}: DAMAGED ({plural(len(problems), 'problem')} "
+              "found):")
         for p in problems[:10]:
             print(f"  ! {p}")
         print("Nothing will write to it. `sampletree restore` puts back the last good backup "

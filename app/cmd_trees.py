@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from app.common import EXIT_OK, JSON_HELP, command, count_int, open_library
+from core.words import plural
 
 _NAME = "the tree (`sampletree tree list`)"
 _NODE = "a node of the tree, its path from the top level with '/': Drums/Kick"
@@ -127,7 +128,7 @@ def _refresh(lib: Any, tree: str, quiet: bool = False) -> None:
         if not quiet:
             print(f"labels not updated: {exc}", file=sys.stderr)
         return
-    print(f"labels updated: {summary(label_counts(lib, tree))} ({r.classes} classes; "
+    print(f"labels updated: {summary(label_counts(lib, tree))} ({plural(r.classes, 'class')}; "
           f"{r.seconds * 1000:.0f} ms)", file=sys.stderr)
 
 
@@ -136,7 +137,7 @@ def _create(args: argparse.Namespace) -> int:
 
     with open_library(args, create=True) as lib:
         tree = create_tree(lib, args.name, from_default=args.default)
-        print(f"created tree {tree.name!r} with {len(tree)} nodes")
+        print(f"created tree {tree.name!r} with {plural(len(tree), 'node')}")
         _refresh(lib, args.name, quiet=True)  # a copy of a bundled tree labels at once
     return EXIT_OK
 
@@ -224,7 +225,7 @@ def _import(args: argparse.Namespace) -> int:
 
     with open_library(args, create=True) as lib:
         tree = import_tree(lib, args.file, name=args.name, replace=args.replace)
-    print(f"imported tree {tree.name!r} with {len(tree)} nodes")
+    print(f"imported tree {tree.name!r} with {plural(len(tree), 'node')}")
     return EXIT_OK
 
 
@@ -276,7 +277,7 @@ def _rm(args: argparse.Namespace) -> int:
             _refresh(lib, args.name)
         else:
             removed = delete_tree(lib, args.name)
-    print(f"deleted {removed.nodes} nodes and {removed.supports} examples")
+    print(f"deleted {plural(removed.nodes, 'node')} and {plural(removed.supports, 'example')}")
     return EXIT_OK
 
 
@@ -285,7 +286,7 @@ def _label(args: argparse.Namespace) -> int:
 
     with open_library(args, create=False) as lib:
         n = add_supports(lib, args.tree, args.node, args.files, window_idx=args.window)
-        print(f"{n} example{'s' if n != 1 else ''} of {args.node}")
+        print(f"{plural(n, 'example')} of {args.node}")
         _refresh(lib, args.tree)
     return EXIT_OK
 
@@ -295,7 +296,7 @@ def _unlabel(args: argparse.Namespace) -> int:
 
     with open_library(args, create=False) as lib:
         n = remove_supports(lib, args.tree, args.files)
-        print(f"removed {n} example{'s' if n != 1 else ''}")
+        print(f"removed {plural(n, 'example')}")
         _refresh(lib, args.tree)
     return EXIT_OK
 
