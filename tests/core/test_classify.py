@@ -160,8 +160,8 @@ def test_explain_gives_path_distances_and_nearest_supports(world) -> None:
     # the scale the app's close/near/far words use: the nearest kick examples lie within the
     # usual distance between two examples of one class, below the unknown bound
     spread = exp["example_spread"]
-    assert 0 < spread < np.sqrt(exp["unknown_radius"])
-    assert np.sqrt(exp["nearest_supports"][0]["distance"]) <= spread * 1.5
+    assert 0 < spread < exp["unknown_distance"]
+    assert exp["nearest_supports"][0]["distance"] <= spread * 1.5
 
 
 def test_similar_files_and_windows_exclude_the_query(world) -> None:
