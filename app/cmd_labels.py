@@ -10,8 +10,8 @@ from typing import Any
 from app.common import (
     EXIT_OK,
     JSON_HELP,
+    check_window,
     command,
-    count_int,
     fraction,
     label_counts,
     open_library,
@@ -19,6 +19,7 @@ from app.common import (
     positive_int,
     printable,
     sample_id_for,
+    window_index,
 )
 from core.words import plural
 
@@ -59,17 +60,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = command(sub, "similar", "the files that sound most like FILE",
                 description="The files that sound most like FILE, closest first, with their "
-                            "distance (smaller is closer; 0 is the same sound).",
+                            "distance (smaller is closer; 0 is the same sound). Each file is "
+                            "listed once (with --window, by its nearest window); exact "
+                            "duplicates (files of the very same audio, as `duplicates` "
+                            "finds them) are listed once, with their copies named below "
+                            "(`copies` in --json), and copies of FILE itself are left out "
+                            "and named on stderr. Files missing from disk are not listed.",
                 examples=("sampletree similar ~/Samples/kicks/k1.wav -k 10",
                           "sampletree similar ~/Samples/loop.wav --window 3"))
     s.add_argument("file", metavar="FILE", help="a file of the library")
     s.add_argument("-k", type=positive_int, default=20, metavar="N",
                    help="how many files, 1 or more (20)")
-    s.add_argument("--window", type=count_int, default=None, metavar="I",
-                   help="search by one window of FILE (its index, from 0), among "
-                        "all windows")
+    s.add_argument("--window", type=window_index, default=None, metavar="I",
+                   help="search by one window of FILE (its index: 0 is the first, up to "
+                        "its number of windows - 1; `ls` shows how many), among all windows")
     s.add_argument("--json", action="store_true", help=JSON_HELP)
-    s.set_defaults(func=cmd_similar)
+    s.set_defaults(func=cmd_similar, parser=s)
 
     g = command(sub, "suggest", "the files whose labels are least certain",
                 description="The files whose labels are least certain, least first: giving "
@@ -128,7 +134,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from core.labeltext import record_text
 
     with open_library(args, create=False) as lib:
-        exp = Classifier(lib).explain(args.tree, sample_id_for(lib, args.file))
+        exp = Classifier(lib).explain(args.tree, sample_id_for(lib, args.file,
+                                                                embedded="explain"))
     if args.json:
         print(json.dumps(exp, indent=1, default=printable))
         return EXIT_OK
@@ -170,13 +177,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_similar(args: argparse.Namespace) -> int:
     from core.classify import Classifier
+    from core.duplicates import exact_groups
 
     with open_library(args, create=False) as lib:
-        hits = Classifier(lib).similar(sample_id_for(lib, args.file), args.k,
-                                       window_idx=args.window)
-        paths = lib.paths_of([h[0] for h in hits])
-    rows = [{"path": printable(paths.get(s)), "window": w, "distance": round(d ** 0.5, 4)}
+        query = sample_id_for(lib, args.file, embedded="compare")
+        if args.window is not None:
+            check_window(args, lib, args.file)
+        groups = exact_groups(lib)  # files of the same audio: listed once
+        gone = [k.id for k in lib.known_samples().values() if k.status == "missing"]
+        hits = Classifier(lib).similar(query, args.k, window_idx=args.window,
+                                       same_audio=groups, skip=gone)
+        members: dict[int, list[int]] = {}
+        for sid, g in sorted(groups.items()):
+            members.setdefault(g, []).append(sid)
+        copies = {s: [c for c in members.get(groups.get(s, -1), []) if c != s]
+                  for s in [query, *(h[0] for h in hits)]}
+        paths = lib.paths_of(sorted({c for cs in copies.values() for c in cs}
+                                    | {h[0] for h in hits}))
+    rows = [{"path": printable(paths.get(s)), "window": w, "distance": round(d ** 0.5, 4),
+             "copies": [printable(paths.get(c)) for c in copies[s]]}
             for s, w, d in hits]
+    if copies[query]:  # the query's own copies are the query again: named, not listed
+        print(f"{plural(len(copies[query]), 'exact copy', 'exact copies')} of "
+              f"{printable(args.file)} (the same audio) left out: "
+              + ", ".join(printable(paths.get(c)) for c in copies[query]), file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
@@ -184,6 +208,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
     for r in rows:
         where = f" @window {r['window']}" if r["window"] is not None else ""
         print(f"{r['distance']:8.3f}  {r['path']}{where}")
+        if r["copies"]:
+            print(f"{'':8}  and {plural(len(r['copies']), 'exact copy', 'exact copies')}: "
+                  + ", ".join(r["copies"]))
     return EXIT_OK
 
 

@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from app.common import EXIT_OK, JSON_HELP, command, count_int, open_library
+from app.common import (
+    EXIT_OK,
+    JSON_HELP,
+    check_window,
+    command,
+    count_int,
+    open_library,
+    window_index,
+)
 from core.words import plural
 
 _NAME = "the tree (`sampletree tree list`)"
@@ -104,10 +112,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("tree", metavar="NAME", help=_NAME)
     lab.add_argument("node", metavar="NODE/PATH", help=_NODE)
     lab.add_argument("files", nargs="+", metavar="FILE", help="files of the library")
-    lab.add_argument("--window", type=count_int, default=None, metavar="I",
-                     help="use only this window of the file (its index, from 0) as "
-                          "the example")
-    lab.set_defaults(func=_label)
+    lab.add_argument("--window", type=window_index, default=None, metavar="I",
+                     help="use only this window of the file as the example (its index: 0 "
+                          "is the first, up to its number of windows - 1; `ls` shows how "
+                          "many)")
+    lab.set_defaults(func=_label, parser=lab)
     un = command(sub, "unlabel", "files stop being examples; labels update",
                  examples=("sampletree unlabel mine k2.wav",))
     un.add_argument("tree", metavar="NAME", help=_NAME)
@@ -285,6 +294,9 @@ def _label(args: argparse.Namespace) -> int:
     from core.supports import add_supports
 
     with open_library(args, create=False) as lib:
+        if args.window is not None:
+            for f in args.files:
+                check_window(args, lib, f)
         n = add_supports(lib, args.tree, args.node, args.files, window_idx=args.window)
         print(f"{plural(n, 'example')} of {args.node}")
         _refresh(lib, args.tree)

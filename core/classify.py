@@ -40,6 +40,7 @@ matrix products over an in-memory copy of the embeddings (:class:`EmbeddingIndex
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -641,34 +642,64 @@ class Classifier:
                                 "model, or unreadable)")
         return index, r
 
-    def similar(self, sample_id: int, k: int = 20, *, window_idx: int | None = None
+    def similar(self, sample_id: int, k: int = 20, *, window_idx: int | None = None,
+                same_audio: Mapping[int, int] | None = None, skip: Collection[int] = ()
                 ) -> list[tuple[int, int | None, float]]:
-        """The ``k`` nearest files — or windows, given ``window_idx`` — itself excluded.
+        """The ``k`` nearest files, each once, itself excluded. With ``window_idx``: by
+        that window of the file, among every window of the others; each file is then
+        listed once, by its nearest window.
+
+        ``same_audio`` (sample id → group, :func:`core.duplicates.exact_groups`): files
+        holding the very same audio. Those of the query's group are left out (they are
+        the query again), and of each other group only the nearest file is listed.
+        ``skip``: files never listed (the command line's: those missing from disk).
 
         Returns (sample_id, window index or None, squared distance), nearest first.
         """
         index, r = self._row(sample_id)
         if window_idx is None:
             q, pool = index.file_emb[r], index.file_emb
-            exclude = np.array([r])
         else:
             q = index.window(sample_id, window_idx)
             if q is None:
                 raise ClassifyError(f"this file has no window {window_idx}")
             pool = index.win_emb
-            exclude = np.arange(index.offsets[r], index.offsets[r + 1])  # the whole file
         d = (pool * pool).sum(1) - 2.0 * (pool @ q) + float(q @ q)
-        d[exclude] = np.inf
-        k = max(0, min(k, len(d) - len(exclude)))
-        if k == 0:
+        if window_idx is not None:  # each file by its nearest window
+            d = np.minimum.reduceat(d, index.offsets[:-1])
+        groups = same_audio or {}
+        d[r] = np.inf
+        if len(skip):
+            d[np.isin(index.sample_ids, list(skip))] = np.inf
+        mine = groups.get(sample_id)
+        if mine is not None:
+            d[np.isin(index.sample_ids, [s for s, g in groups.items() if g == mine])] = np.inf
+        # copies are left out after the cut: ask for as many more as could be dropped
+        want = min(int(np.isfinite(d).sum()), k + sum(1 for s in groups if s != sample_id))
+        if want <= 0 or k <= 0:
             return []
-        top = np.argpartition(d, k - 1)[:k]
-        top = top[np.argsort(d[top])]
-        if window_idx is None:
-            return [(int(index.sample_ids[i]), None, float(max(d[i], 0.0))) for i in top]
-        files = np.searchsorted(index.offsets, top, side="right") - 1
-        return [(int(index.sample_ids[f]), int(index.win_idx[i]), float(max(d[i], 0.0)))
-                for f, i in zip(files, top, strict=True)]
+        top = np.argpartition(d, want - 1)[:want]
+        top = top[np.lexsort((index.sample_ids[top], d[top]))]  # ties: the older file
+        out: list[tuple[int, int | None, float]] = []
+        seen: set[int] = set()
+        for i in top:
+            if not np.isfinite(d[i]):
+                break
+            sid = int(index.sample_ids[i])
+            group = groups.get(sid)
+            if group is not None:
+                if group in seen:
+                    continue
+                seen.add(group)
+            win = None
+            if window_idx is not None:
+                a, b = index.offsets[i], index.offsets[i + 1]
+                dw = ((index.win_emb[a:b] - q) ** 2).sum(1)
+                win = int(index.win_idx[a + int(np.argmin(dw))])
+            out.append((sid, win, float(max(d[i], 0.0))))
+            if len(out) == k:
+                break
+        return out
 
     def explain(self, tree_name: str, sample_id: int, n_supports: int = 5) -> dict[str, Any]:
         """Why a file got its label: the path from the top of the tree down to the class
