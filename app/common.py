@@ -185,10 +185,10 @@ def label_counts(lib: Library, tree_name: str) -> dict[str, int]:
 
 
 def window_index(text: str) -> int:
-    """An argparse type: a window index, a whole number (its range depends on the file:
-    :func:`check_window`)."""
-    return _number(int, text, lambda v: True, "a window index (a whole number; 0 is the "
-                                                "first window)")
+    """An argparse type: a window index, a whole number from 0 (its upper end depends on
+    the file: :func:`check_window`)."""
+    return _number(int, text, lambda v: v >= 0, "a window index (a whole number from 0: "
+                                                  "0 is the first window)")
 
 
 def check_window(args: argparse.Namespace, lib: Library, path: str) -> None:
@@ -226,8 +226,8 @@ def sample_id_for(lib: Library, path: str, *, embedded: str | None = None) -> in
             raise SampletreeError(f"{shown} is a folder, not a file of the library "
                                   "(`sampletree ls` lists them)")
         if not os.path.lexists(full):
-            raise SampletreeError(f"{shown}: no such file, and none of that name in the "
-                                  "library (`sampletree ls` lists them)")
+            raise SampletreeError(f"{shown}: no such file, and not in the library "
+                                  "(`sampletree ls` lists its files)")
         if any(full.startswith(r.rstrip(os.sep) + os.sep) for r in lib.roots()):
             raise SampletreeError(f"{shown} is not in the library: the scans of its folder "
                                   "passed it over (not audio) or it came after the last scan")

@@ -33,7 +33,7 @@ def scanned(write_audio, tmp_path: Path, capsys, weights: Path) -> tuple[Path, P
     ("garbage.wav", "garbage.wav could not be read at the last scan: "),
     ("cut.wav", "cut.wav could not be read at the last scan: "),
     ("", "kit is a folder, not a file of the library"),
-    ("nowhere.wav", "nowhere.wav: no such file"),
+    ("nowhere.wav", "nowhere.wav: no such file, and not in the library"),
     ("notes.txt", "notes.txt is not in the library: the scans of its folder passed it over"),
     ("EMPTY", "no file given"),
 ])
