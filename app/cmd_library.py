@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -102,6 +103,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
           f"({printable(done['restored_from'])}).")
     for aside in done["kept_aside"]:
         print(f"  the replaced file is kept as {printable(aside)}")
+    carried = done.get("relabels") or {}
+    if carried.get("batches"):
+        print(f"  relabel {'batch' if len(carried['batches']) == 1 else 'batches'} since the "
+              f"backup kept: {', '.join(map(str, carried['batches']))} "
+              f"({plural(carried['followed'], 'moved file')} followed to where "
+              f"{'it is' if carried['followed'] == 1 else 'they are'} now)")
+    if carried.get("note"):
+        print(f"sampletree: note: {carried['note']}", file=sys.stderr)
     if args.no_rescan:
         return EXIT_OK
     from app.cli import cmd_scan

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import LibraryError
+from core.errors import LibraryError, SampletreeError
 
 if TYPE_CHECKING:
     from core.library import Library
@@ -236,4 +236,22 @@ def restore(library: str | Path, source: str | Path | None = None) -> dict[str, 
     clear_damaged(path)
     damage_marker(path).unlink(missing_ok=True)
     return {"library": str(path), "restored_from": str(chosen), "backup_made_at": made_at,
-            "kept_aside": kept_aside}
+            "kept_aside": kept_aside, "relabels": _carry_relabels(path, kept_aside)}
+
+
+def _carry_relabels(path: Path, kept_aside: list[str]) -> dict[str, Any]:
+    """The relabel batches the replaced library journaled since the backup, carried into
+    the restored one with the moves they made (:mod:`core.relabel.carry`): the files they
+    moved are known at their new place, not missing."""
+    from core.library import Library
+    from core.relabel.carry import carry_journal
+
+    replaced = next((p for p in kept_aside if not p.endswith(("-wal", "-shm"))), None)
+    if replaced is None:
+        return {"batches": [], "followed": 0, "note": None}
+    try:
+        with Library(path, create=False) as lib:
+            got = carry_journal(lib, replaced)
+    except SampletreeError as exc:  # the backup is in place all the same
+        return {"batches": [], "followed": 0, "note": str(exc)}
+    return {"batches": got.batches, "followed": got.followed, "note": got.note}
