@@ -63,8 +63,8 @@ def test_relabel_rescan_restore_undo(capsys, write_audio, tmp_path: Path, weight
     pre_relabel = next(b["path"] for b in json.loads(out) if b["reason"] == "relabel")
     rc, out, err = run(capsys, "--library", lib, "restore", "--from", pre_relabel)
     assert rc == 0, err
-    assert f"relabel batch since the backup kept: {batch} ({len(moved)} moved files" in out
     check_followed()  # was: every moved file "missing", the sorted copies unknown
+    assert f"relabel batch since the backup kept: {batch} ({len(moved)} moved files" in out
 
     rc, out, err = run(capsys, "--library", lib, "undo", str(batch))
     assert rc == 0, err
