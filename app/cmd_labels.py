@@ -176,15 +176,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
     from core.classify import Classifier
     from core.duplicates import exact_groups
+    from core.schema import samples
 
     with open_library(args, create=False) as lib:
         query = sample_id_for(lib, args.file, embedded="compare")
         if args.window is not None:
             check_window(args, lib, args.file)
         groups = exact_groups(lib)  # files of the same audio: listed once
-        gone = [k.id for k in lib.known_samples().values() if k.status == "missing"]
+        with lib.reading() as conn:  # files missing from disk are not offered
+            gone = [i for (i,) in conn.execute(select(samples.c.id)
+                                               .where(samples.c.status == "missing"))]
         hits = Classifier(lib).similar(query, args.k, window_idx=args.window,
                                        same_audio=groups, skip=gone)
         members: dict[int, list[int]] = {}
