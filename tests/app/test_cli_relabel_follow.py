@@ -47,12 +47,12 @@ def test_relabel_rescan_restore_undo(capsys, write_audio, tmp_path: Path, weight
     assert len(moved) >= 4 and all(Path(d).is_file() for d in moved.values())
 
     def check_followed() -> None:
-        rc, out, _ = run(capsys, "--library", lib, "status", "--json")
+        _rc, out, _ = run(capsys, "--library", lib, "status", "--json")
         assert json.loads(out)["by_status"] == {"ok": 6}, out
         now = listing(capsys, lib)
         for src, dst in moved.items():
             assert src not in now and now[dst]["label"] == before[src]["label"]
-        rc, out, _ = run(capsys, "--library", lib, "tree", "show", "t", "--json")
+        _rc, out, _ = run(capsys, "--library", lib, "tree", "show", "t", "--json")
         assert {n["name"]: n["examples"] for n in json.loads(out)["nodes"]} == {"Bass": 2,
                                                                                "Lead": 2}
 

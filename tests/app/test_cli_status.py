@@ -60,3 +60,26 @@ def test_status_after_a_rescan(capsys, write_audio, tmp_path: Path, weights: Pat
     aside.write_bytes(b"\0" * 4_000_000)
     size = json.loads(run(capsys, "--library", lib, "status", "--json")[1])["bytes"]
     assert 0 < size < 4_000_000
+
+
+def test_a_library_from_before_gets_the_scan_report(capsys, write_audio, tmp_path: Path,
+                                                    weights: Path) -> None:
+    """Migration ``_scan_report``: an older library's scans have no report (status says
+    what it knows), the next scan's has one."""
+    from core import schema
+    from tests.old_library import as_before
+
+    f = write_audio("kit/a.wav")
+    lib = tmp_path / "lib.sqlite"
+    scan = ["--library", lib, "scan", f.parent, "--jobs", "0", "--model", weights, "--quiet"]
+    assert run(capsys, *scan)[0] == 0
+    as_before(lib, schema._scan_report, "ALTER TABLE scans DROP COLUMN report")
+    rc, out, _ = run(capsys, "--library", lib, "status", "--json")
+    stats = json.loads(out)
+    assert rc == 0 and stats["schema_version"] == schema.SCHEMA_VERSION
+    assert stats["last_scan"]["report"] is None
+    assert "Last scan: " in run(capsys, "--library", lib, "status")[1]
+    f.unlink()
+    assert run(capsys, *scan)[0] == 0
+    rc, out, _ = run(capsys, "--library", lib, "status", "--json")
+    assert json.loads(out)["last_scan"]["report"]["missing"] == 1
