@@ -508,7 +508,7 @@ def _plain_progress():
             last[0] = now
             printed[0] = (p.done, p.total)
             eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
-            print(f"{p.stage}: {p.done}/{p.total} files, {p.rate:.1f} files/s{eta}",
+            print(f"{p.stage}: {p.done}/{plural(p.total, 'file')}, {p.rate:.1f} files/s{eta}",
                   file=sys.stderr)
 
         yield update

@@ -209,8 +209,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), indent=1, default=printable))
     else:
+        removed = plural(report.removed, "copy, link or sidecar", "copies, links or sidecars")
         print(f"batch {args.batch}: {report.state}; {plural(report.restored, 'file')} "
-              f"restored, {report.removed} copies/links/sidecars removed")
+              f"restored, {removed} removed")
         _print_pairs("changed since the batch (restored anyway)",
                      [(p, "") for p in report.modified])
         _print_pairs("kept", report.kept)

@@ -111,7 +111,7 @@ class SelfTestReport:
             if isinstance(got, str):
                 out.append(f"the map ({method}) could not be drawn: {got}")
             elif got[0] != embedded:
-                out.append(f"the map ({method}) placed {got[0]} of {embedded} files")
+                out.append(f"the map ({method}) placed {got[0]} of {plural(embedded, 'file')}")
         return out
 
     @property
