@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import LibraryError, SampletreeError
+from core.errors import LibraryError
 
 if TYPE_CHECKING:
     from core.library import Library
@@ -252,6 +252,8 @@ def _carry_relabels(path: Path, kept_aside: list[str]) -> dict[str, Any]:
     try:
         with Library(path, create=False) as lib:
             got = carry_journal(lib, replaced)
-    except SampletreeError as exc:  # the backup is in place all the same
-        return {"batches": [], "followed": 0, "note": str(exc)}
+    except Exception as exc:  # the backup is in place all the same: never fail the
+        # restore for what could not be carried (a damaged replaced library)
+        return {"batches": [], "followed": 0,
+                "note": f"the relabels made since the backup could not be kept ({exc})"}
     return {"batches": got.batches, "followed": got.followed, "note": got.note}
