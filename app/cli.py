@@ -35,6 +35,7 @@ from app.common import printable as _printable
 from app.paths import default_library_path
 from core.errors import SampletreeError
 from core.paths import one_line
+from core.words import plural
 
 #: What ``ls --problems`` lists: every file a scan reports a problem with.
 PROBLEM_STATUSES = ("error", "missing", "pending")
@@ -346,7 +347,7 @@ def _nothing_changed(args: argparse.Namespace, roots: list[str], walked: set[str
     library = _open_library(args, create=False)
     with library, job_lock(library.path, "scan"):
         scan_id = library.start_scan(0)
-        library.update_scan(scan_id, files_done=0, state="done")
+        library.update_scan(scan_id, files_done=0, state="done", report=report.counts())
         report.errors_in_library = int(library.stats()["by_status"].get("error", 0))
     report.seconds = time.perf_counter() - t0
     if args.json:
@@ -507,7 +508,7 @@ def _plain_progress():
             last[0] = now
             printed[0] = (p.done, p.total)
             eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
-            print(f"{p.stage}: {p.done}/{p.total} files, {p.rate:.1f} files/s{eta}",
+            print(f"{p.stage}: {p.done}/{plural(p.total, 'file')}, {p.rate:.1f} files/s{eta}",
                   file=sys.stderr)
 
         yield update
@@ -518,7 +519,7 @@ def _plain_progress():
 def _print_report(report: Any) -> None:
     r = report
     roots = ", ".join(_shown(p) for p in r.roots)
-    print(f"Scanned {roots} in {r.seconds:.1f} s: {r.found} audio files "
+    print(f"Scanned {roots} in {r.seconds:.1f} s: {plural(r.found, 'audio file')} "
           f"({r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.moved} moved, "
           f"{r.missing} missing)")
     from core.walk import skipped_summary
@@ -526,12 +527,12 @@ def _print_report(report: Any) -> None:
     unreadable = f"; {r.failed} unreadable"
     if r.errors_in_library != r.failed:
         unreadable += f" now, {r.errors_in_library} in the library"
-    print(f"  decoded {r.decoded} files into {r.windows} windows; "
+    print(f"  decoded {plural(r.decoded, 'file')} into {plural(r.windows, 'window')}; "
           f"{r.embedded_windows} embedded" + (f" with {r.model_id}" if r.model_id else "")
           + unreadable)
     if changed := getattr(r, "examples_changed", None):
         n_ex = len(changed)
-        print(f"  ! {n_ex} {'example' if n_ex == 1 else 'examples'} changed on disk since "
+        print(f"  ! {plural(n_ex, 'example')} changed on disk since "
               "taught: the tree "
               "learns from the new audio now; check it (`sampletree explain TREE FILE`) or "
               "`sampletree unlabel TREE FILE`:")
@@ -540,19 +541,19 @@ def _print_report(report: Any) -> None:
         if len(changed) > 20:
             print(f"    … and {len(changed) - 20} more (`sampletree scan --json`)")
     if n := getattr(r, "reembedded", 0):
-        print(f"  the network changed (now {r.model_id}): embedded {n} unchanged "
-              f"{'file' if n == 1 else 'files'} again; examples, trees and labels are kept")
+        print(f"  the network changed (now {r.model_id}): embedded "
+              f"{plural(n, 'unchanged file')} again; examples, trees and labels are kept")
     if getattr(r, "analysed", 0):  # files read before tempo/key analysis existed
-        print(f"  analysed {r.analysed} files already in the library (tempo, key, type, "
+        print(f"  analysed {plural(r.analysed, 'file')} already in the library (tempo, key, type, "
               "loudness); nothing re-embedded")
     if getattr(r, "fingerprinted", 0):
-        print(f"  read {r.fingerprinted} unchanged files again for their duplicate "
+        print(f"  read {plural(r.fingerprinted, 'unchanged file')} again for their duplicate "
               "fingerprints (not embedded again)")
     if line := skipped_summary(r.skipped):
         print(f"  {line}")
     if n := getattr(r, "thumbnails_added", 0):
-        print(f"  added waveform thumbnails to {n} unchanged "
-              f"{'file' if n == 1 else 'files'} (not embedded again)")
+        print(f"  added waveform thumbnails to {plural(n, 'unchanged file')} "
+              "(not embedded again)")
     # Problems the library keeps no record of (unreadable folders, loops, files that
     # vanished) are all printed; the files on record are listed by `ls --problems`.
     unlisted = list(getattr(r, "unlisted", []))
@@ -571,8 +572,14 @@ def _print_report(report: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from app.status import label_summaries, scan_alive, scan_text
+
     with _open_library(args, create=False) as library:
         stats = library.stats()
+        stats["labels"] = label_summaries(library)
+    last = stats["last_scan"]
+    if last and last["state"] == "running" and not scan_alive(stats["library"]):
+        last["state"] = "interrupted"  # killed: its process is gone (the next scan resumes)
     if args.json:
         print(json.dumps(stats, indent=2))
         return EXIT_OK
@@ -581,15 +588,17 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"{stats['bytes'] / 1e6:.1f} MB)")
     print(f"Folders: {', '.join(_shown(r) for r in stats['roots']) or '(none)'}")
     print(f"Files: {stats['files']} — " + ", ".join(f"{n} {s}" for s, n in sorted(by.items())))
-    print(f"Audio: {stats['audio_hours']:.2f} h in {stats['windows']} windows"
+    print(f"Audio: {stats['audio_hours']:.2f} h in {plural(stats['windows'], 'window')}"
           + (f" ({stats['bytes_per_window']:.0f} bytes/window)" if stats["windows"] else ""))
     emb = stats["embedded_windows"]
-    print("Embedded: " + (", ".join(f"{n} windows by {m}" for m, n in emb.items()) or "none"))
-    last = stats["last_scan"]
+    print("Embedded: " + (", ".join(f"{plural(n, 'window')} by {m}" for m, n in emb.items())
+                          or "none"))
+    from core.labeltext import summary
+
+    for tree, counts in stats["labels"].items():
+        print(f"Labels ({tree}): {summary(counts)}")
     if last:
-        work = (f"{last['files_done']}/{last['files_total']} files read" if last["files_total"]
-                else "nothing had changed")
-        print(f"Last scan: {last['state']}, {work}")
+        print(f"Last scan: {scan_text(last)}")
     return EXIT_OK
 
 
@@ -663,9 +672,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if tree is None:
         hint = ""
         if len(tree_names) > 1:  # which tree's labels? say how to see them
-            hint = (f" (labels: {len(tree_names)} trees, choose one with --tree NAME: "
+            hint = (f" (labels: {plural(len(tree_names), 'tree')}, choose one with --tree NAME: "
                     + ", ".join(tree_names[:6]) + (", …" if len(tree_names) > 6 else "") + ")")
-        print(f"{len(rows)} files{hint}", file=sys.stderr)
+        print(f"{plural(len(rows), 'file')}{hint}", file=sys.stderr)
     else:
         print(f"{summary(count_states(r['state'] for r in rows))} (tree {tree})",
               file=sys.stderr)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from app.common import EXIT_OK, JSON_HELP, command, open_library, printable
+from core.words import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +81,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1, default=printable))
     else:
         for g in report.groups:
-            print(f"group {g.id} ({g.kind}, {len(g.members)} files): keep "
+            print(f"group {g.id} ({g.kind}, {plural(len(g.members), 'file')}): keep "
                   f"{printable(g.keeper.path)} — {g.reason}")
             for m in g.members:
                 print(_line(m))
@@ -91,15 +92,18 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
                 print(f"batch {batch_id}: {applied.message}; undo with "
                       f"`sampletree undo {batch_id}`")
             elif moves:
-                print(f"preview: {len(moves)} copies would move; nothing changed "
+                print(f"preview: {plural(len(moves), 'copy')} would move; nothing changed "
                       "(add --apply to move them)")
     kind = "exact and near" if args.near else "exact"
-    print(f"{len(report.groups)} groups of {kind} duplicates, {report.extras} extra copies "
-          f"({report.files} files checked, {report.seconds:.2f} s)", file=sys.stderr)
+    print(f"{plural(len(report.groups), 'group')} of {kind} duplicates, "
+          f"{plural(report.extras, 'extra copy', 'extra copies')} "
+          f"({plural(report.files, 'file')} checked, {report.seconds:.2f} s)", file=sys.stderr)
     if report.note:
         print(f"sampletree: note: {report.note}", file=sys.stderr)
     if report.unfingerprinted:
-        print(f"sampletree: note: {report.unfingerprinted} files were scanned before "
+        n = report.unfingerprinted
+        print(f"sampletree: note: {plural(n, 'file')} {'was' if n == 1 else 'were'} "
+              "scanned before "
               "duplicates were looked for; rescan their folders to include them",
               file=sys.stderr)
     if args.apply and applied is not None and (applied.failed or applied.state == "failed"):

@@ -10,8 +10,8 @@ from typing import Any
 from app.common import (
     EXIT_OK,
     JSON_HELP,
+    check_window,
     command,
-    count_int,
     fraction,
     label_counts,
     open_library,
@@ -19,7 +19,9 @@ from app.common import (
     positive_int,
     printable,
     sample_id_for,
+    window_index,
 )
+from core.words import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,9 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=cmd_classify)
 
     e = command(sub, "explain", "why a file got its label",
-                description="Why a file got its label: its distance to each prototype on the "
-                            "path from the top of the tree, and its nearest examples (smaller "
-                            "is closer).",
+                description="Why a file got its label, as `ls` and `classify` show it: "
+                            "the path from the top of the tree down to its class, each "
+                            "node with its probability (the label is the deepest node "
+                            "certain enough) and its distance to the file (to the node's "
+                            "nearest prototype; smaller is closer), then the nearest "
+                            "examples. Distances are plain, as `similar` gives them, in "
+                            "text and in --json.",
                 examples=("sampletree explain mine ~/Samples/kicks/k9.wav",))
     e.add_argument("tree", metavar="NAME", help="the tree (`sampletree tree list`)")
     e.add_argument("file", metavar="FILE", help="a file of the library")
@@ -54,17 +60,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = command(sub, "similar", "the files that sound most like FILE",
                 description="The files that sound most like FILE, closest first, with their "
-                            "distance (smaller is closer; 0 is the same sound).",
+                            "distance (smaller is closer; 0 is the same sound). Each file is "
+                            "listed once (with --window, by its nearest window); exact "
+                            "duplicates (files of the very same audio, as `duplicates` "
+                            "finds them) are listed once, with their copies named below "
+                            "(`copies` in --json), and copies of FILE itself are left out "
+                            "and named on stderr. Files missing from disk are not listed.",
                 examples=("sampletree similar ~/Samples/kicks/k1.wav -k 10",
                           "sampletree similar ~/Samples/loop.wav --window 3"))
     s.add_argument("file", metavar="FILE", help="a file of the library")
     s.add_argument("-k", type=positive_int, default=20, metavar="N",
                    help="how many files, 1 or more (20)")
-    s.add_argument("--window", type=count_int, default=None, metavar="I",
-                   help="search by one window of FILE (its index, from 0), among "
-                        "all windows")
+    s.add_argument("--window", type=window_index, default=None, metavar="I",
+                   help="search by one window of FILE (its index: 0 is the first, up to "
+                        "its number of windows - 1; `ls` shows how many), among all windows")
     s.add_argument("--json", action="store_true", help=JSON_HELP)
-    s.set_defaults(func=cmd_similar)
+    s.set_defaults(func=cmd_similar, parser=s)
 
     g = command(sub, "suggest", "the files whose labels are least certain",
                 description="The files whose labels are least certain, least first: giving "
@@ -91,8 +102,8 @@ def _thresholds(args: argparse.Namespace):  # -> Thresholds
 
 def _builtin_words(report: Any) -> str:
     """How the tree's built-in examples took part, for the summary line."""
-    return {"on": f" and built-in examples, {report.builtin_only_files} labels on built-ins "
-                  "only (◦)",
+    return {"on": f" and built-in examples, {plural(report.builtin_only_files, 'label')} on "
+                  "built-ins only (◦)",
             "stale": "; built-in examples not used: they belong to another network"}.get(
         report.builtins, "")
 
@@ -112,53 +123,89 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['confidence']:5.2f}  {record_text(r):<28} {printable(r['path'])}")
     print(f"{summary(counts)} "
-          f"(tree {args.tree}; {report.classes} classes from {report.supports} examples"
+          f"(tree {args.tree}; {plural(report.classes, 'class')} from "
+          f"{plural(report.supports, 'example')}"
           f"{_builtin_words(report)}; {report.seconds * 1000:.0f} ms)", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from core.classify import Classifier
-    from core.labeltext import label_text
+    from core.labeltext import record_text
 
     with open_library(args, create=False) as lib:
-        exp = Classifier(lib).explain(args.tree, sample_id_for(lib, args.file))
+        exp = Classifier(lib).explain(args.tree, sample_id_for(lib, args.file,
+                                                                embedded="explain"))
     if args.json:
         print(json.dumps(exp, indent=1, default=printable))
         return EXIT_OK
     p = exp["prediction"]
-    if p:
-        state = label_text(p["node"], backed_off=p["backed_off"], unknown=p["unknown"])
-        print(f"Label: {state} (confidence {p['confidence']:.2f}; best leaf {p['leaf']} at "
-              f"{p['leaf_confidence']:.2f}{', backed off' if p['backed_off'] else ''})")
-    else:
+    if p is None:
         print("Label: unlabeled (no prediction for this file)")
+    elif p["support"]:
+        print(f"Label: {record_text(p)} (an example you gave: labeled as you said)")
+    else:
+        print(f"Label: {record_text(p)} (confidence {p['confidence']:.2f}; best class "
+              f"{p['leaf']} at {p['leaf_confidence']:.2f}"
+              f"{', backed off' if p['backed_off'] and p['node'] else ''})")
+    print(f"Path to the best class (the label is the deepest node of probability "
+          f"{exp['min_confidence']:.2f} or more; distance to the node's nearest prototype, "
+          "smaller is closer):")
+    print("   prob  distance  node")
+    for step in exp["path"]:
+        d = "       —" if step["distance"] is None else f"{step['distance']:8.3f}"
+        print(f"  {step['probability']:5.2f}  {d}  {step['node']}"
+              + ("  ← label" if step["label"] else ""))
+    if p and not p["support"] and not p["unknown"] and not p["node"]:
+        print(f"  no node reaches {exp['min_confidence']:.2f}: uncertain")
+    far = exp["distance"] > exp["unknown_distance"]
+    print(f"Nearest prototype: {exp['distance']:.3f} (unknown beyond "
+          f"{exp['unknown_distance']:.3f}{': so unknown' if far else ''})")
     if exp.get("tone_distance") is not None and exp["tone_distance"] < exp["tone_reach"]:
         print(f"Not musical material: {exp['tone_distance']:.3f} from a reference pure tone, "
               f"hum or near-silence (within {exp['tone_reach']:.3f}), so unknown")
-    print(f"Distance to each prototype on the path (unknown beyond "
-          f"{exp['unknown_radius'] ** 0.5:.3f}):")
-    for step in exp["path"]:
-        print(f"  {step['distance'] ** 0.5:8.3f}  {step['node']}")
-    print("Nearest examples:")
+    if exp["nearest_supports"]:
+        print("Nearest examples:")
     for s in exp["nearest_supports"]:
-        print(f"  {s['distance'] ** 0.5:8.3f}  {s['node']:<24} {printable(s['path'])}")
+        print(f"  {s['distance']:8.3f}  {s['node']:<24} {printable(s['path'])}")
     if exp.get("nearest_builtins"):
         print("Nearest built-in examples (◦):")
         for s in exp["nearest_builtins"]:
-            print(f"  {s['distance'] ** 0.5:8.3f}  {s['node']}")
+            print(f"  {s['distance']:8.3f}  {s['node']}")
     return EXIT_OK
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
     from core.classify import Classifier
+    from core.duplicates import exact_groups
+    from core.schema import samples
 
     with open_library(args, create=False) as lib:
-        hits = Classifier(lib).similar(sample_id_for(lib, args.file), args.k,
-                                       window_idx=args.window)
-        paths = lib.paths_of([h[0] for h in hits])
-    rows = [{"path": printable(paths.get(s)), "window": w, "distance": round(d ** 0.5, 4)}
+        query = sample_id_for(lib, args.file, embedded="compare")
+        if args.window is not None:
+            check_window(args, lib, args.file)
+        groups = exact_groups(lib)  # files of the same audio: listed once
+        with lib.reading() as conn:  # files missing from disk are not offered
+            gone = [i for (i,) in conn.execute(select(samples.c.id)
+                                               .where(samples.c.status == "missing"))]
+        hits = Classifier(lib).similar(query, args.k, window_idx=args.window,
+                                       same_audio=groups, skip=gone)
+        members: dict[int, list[int]] = {}
+        for sid, g in sorted(groups.items()):
+            members.setdefault(g, []).append(sid)
+        copies = {s: [c for c in members.get(groups.get(s, -1), []) if c != s]
+                  for s in [query, *(h[0] for h in hits)]}
+        paths = lib.paths_of(sorted({c for cs in copies.values() for c in cs}
+                                    | {h[0] for h in hits}))
+    rows = [{"path": printable(paths.get(s)), "window": w, "distance": round(d ** 0.5, 4),
+             "copies": [printable(paths.get(c)) for c in copies[s]]}
             for s, w, d in hits]
+    if copies[query]:  # the query's own copies are the query again: named, not listed
+        print(f"{plural(len(copies[query]), 'exact copy', 'exact copies')} of "
+              f"{printable(args.file)} (the same audio) left out: "
+              + ", ".join(printable(paths.get(c)) for c in copies[query]), file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
@@ -166,6 +213,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
     for r in rows:
         where = f" @window {r['window']}" if r["window"] is not None else ""
         print(f"{r['distance']:8.3f}  {r['path']}{where}")
+        if r["copies"]:
+            print(f"{'':8}  and {plural(len(r['copies']), 'exact copy', 'exact copies')}: "
+                  + ", ".join(r["copies"]))
     return EXIT_OK
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 from app.common import EXIT_ERROR, EXIT_OK, command, printable
 from app.paths import default_library_path
 from core.errors import SampletreeError
+from core.words import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,8 +63,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps({"library": str(path), "ok": not problems, "problems": problems,
                           "seconds": round(took, 3)}, indent=1))
     elif problems:
-        print(f"{printable(str(path))}: DAMAGED ({len(problems)} problem"
-              f"{'s' if len(problems) != 1 else ''} found):")
+        print(f"{printable(str(path))}: DAMAGED ({plural(len(problems), 'problem')} "
+              "found):")
         for p in problems[:10]:
             print(f"  ! {p}")
         print("Nothing will write to it. `sampletree restore` puts back the last good backup "
@@ -101,6 +103,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
           f"({printable(done['restored_from'])}).")
     for aside in done["kept_aside"]:
         print(f"  the replaced file is kept as {printable(aside)}")
+    carried = done.get("relabels") or {}
+    if carried.get("batches"):
+        print(f"  relabel {'batch' if len(carried['batches']) == 1 else 'batches'} since the "
+              f"backup kept: {', '.join(map(str, carried['batches']))} "
+              f"({plural(carried['followed'], 'moved file')} followed to where "
+              f"{'it is' if carried['followed'] == 1 else 'they are'} now)")
+    if carried.get("note"):
+        print(f"sampletree: note: {carried['note']}", file=sys.stderr)
     if args.no_rescan:
         return EXIT_OK
     from app.cli import cmd_scan

@@ -19,6 +19,7 @@ from app.common import (
 )
 from core.errors import SampletreeError
 from core.relabel.layout import DEFAULT_LAYOUT, FIELDS
+from core.words import plural
 
 MODES = ["move", "copy", "hardlink", "symlink", "rename", "sidecar"]
 
@@ -113,7 +114,8 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         args.parser.error("give the tree NAME and --mode (or --resume BATCH)")
     with open_library(args, create=False) as lib:
         for b in unfinished_batches(lib):
-            print(f"sampletree: note: batch {b['id']} stopped with {b['left']} files left; "
+            print(f"sampletree: note: batch {b['id']} stopped with "
+                  f"{plural(b['left'], 'file')} left; "
                   f"finish it with `sampletree relabel --resume {b['id']}` or undo it with "
                   f"`sampletree undo {b['id']}`", file=sys.stderr)
         plan = plan_relabel(lib, args.tree, args.mode, args.dest,
@@ -150,11 +152,11 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         if plan.layout is not None:
             print(f"layout: {plan.layout} (under {printable(plan.dest)})")
         if args.dry_run:
-            print(f"dry run: {plan.files} files planned; nothing changed, nothing stored")
+            print(f"dry run: {plural(plan.files, 'file')} planned; nothing changed, nothing stored")
         elif nothing:
             print("nothing to do: no file to relabel (no batch stored)")
         else:
-            print(f"batch {plan.batch_id}: {plan.files} files applied; undo with "
+            print(f"batch {plan.batch_id}: {plural(plan.files, 'file')} applied; undo with "
                   f"`sampletree undo {plan.batch_id}`")
         if report is not None:
             _print_report(report)
@@ -207,8 +209,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), indent=1, default=printable))
     else:
-        print(f"batch {args.batch}: {report.state}; {report.restored} files restored, "
-              f"{report.removed} copies/links/sidecars removed")
+        removed = plural(report.removed, "copy, link or sidecar", "copies, links or sidecars")
+        print(f"batch {args.batch}: {report.state}; {plural(report.restored, 'file')} "
+              f"restored, {removed} removed")
         _print_pairs("changed since the batch (restored anyway)",
                      [(p, "") for p in report.modified])
         _print_pairs("kept", report.kept)
@@ -233,7 +236,8 @@ def cmd_batches(args: argparse.Namespace) -> int:
         return EXIT_OK
     for b in batches:
         print(f"{b['id']:>5}  {b['state']:<11} {b['mode']:<8} {b.get('tree') or '':<16} "
-              f"{b.get('files', '')} files  {printable(b.get('dest')) or ''}")
+              f"{plural(b['files'], 'file') if 'files' in b else ''}  "
+              f"{printable(b.get('dest')) or ''}")
     return EXIT_OK
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.common import EXIT_ERROR, EXIT_OK
 from core.errors import SampletreeError
+from core.words import plural
 
 
 class SelfTestAction(argparse.Action):
@@ -43,8 +44,8 @@ def run(*, debug: bool = False, jobs: int | None = None) -> int:
             raise
         print(f"sampletree: error: self-test could not run: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"  network {report.model_id}; {report.classes} classes, "
-          f"{len(report.results)} files classified by a tree that did not see them")
+    print(f"  network {report.model_id}; {plural(report.classes, 'class')}, "
+          f"{plural(len(report.results), 'file')} classified by a tree that did not see them")
     for r in report.results:
         mark = "ok   " if r.exact else ("ok ~ " if r.right else "WRONG")
         got = r.label or "uncertain"

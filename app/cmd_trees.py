@@ -7,7 +7,16 @@ import json
 import sys
 from typing import Any
 
-from app.common import EXIT_OK, JSON_HELP, command, count_int, open_library
+from app.common import (
+    EXIT_OK,
+    JSON_HELP,
+    check_window,
+    command,
+    count_int,
+    open_library,
+    window_index,
+)
+from core.words import plural
 
 _NAME = "the tree (`sampletree tree list`)"
 _NODE = "a node of the tree, its path from the top level with '/': Drums/Kick"
@@ -103,10 +112,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("tree", metavar="NAME", help=_NAME)
     lab.add_argument("node", metavar="NODE/PATH", help=_NODE)
     lab.add_argument("files", nargs="+", metavar="FILE", help="files of the library")
-    lab.add_argument("--window", type=count_int, default=None, metavar="I",
-                     help="use only this window of the file (its index, from 0) as "
-                          "the example")
-    lab.set_defaults(func=_label)
+    lab.add_argument("--window", type=window_index, default=None, metavar="I",
+                     help="use only this window of the file as the example (its index: 0 "
+                          "is the first, up to its number of windows - 1; `ls` shows how "
+                          "many)")
+    lab.set_defaults(func=_label, parser=lab)
     un = command(sub, "unlabel", "files stop being examples; labels update",
                  examples=("sampletree unlabel mine k2.wav",))
     un.add_argument("tree", metavar="NAME", help=_NAME)
@@ -127,7 +137,7 @@ def _refresh(lib: Any, tree: str, quiet: bool = False) -> None:
         if not quiet:
             print(f"labels not updated: {exc}", file=sys.stderr)
         return
-    print(f"labels updated: {summary(label_counts(lib, tree))} ({r.classes} classes; "
+    print(f"labels updated: {summary(label_counts(lib, tree))} ({plural(r.classes, 'class')}; "
           f"{r.seconds * 1000:.0f} ms)", file=sys.stderr)
 
 
@@ -136,7 +146,7 @@ def _create(args: argparse.Namespace) -> int:
 
     with open_library(args, create=True) as lib:
         tree = create_tree(lib, args.name, from_default=args.default)
-        print(f"created tree {tree.name!r} with {len(tree)} nodes")
+        print(f"created tree {tree.name!r} with {plural(len(tree), 'node')}")
         _refresh(lib, args.name, quiet=True)  # a copy of a bundled tree labels at once
     return EXIT_OK
 
@@ -224,7 +234,7 @@ def _import(args: argparse.Namespace) -> int:
 
     with open_library(args, create=True) as lib:
         tree = import_tree(lib, args.file, name=args.name, replace=args.replace)
-    print(f"imported tree {tree.name!r} with {len(tree)} nodes")
+    print(f"imported tree {tree.name!r} with {plural(len(tree), 'node')}")
     return EXIT_OK
 
 
@@ -276,7 +286,7 @@ def _rm(args: argparse.Namespace) -> int:
             _refresh(lib, args.name)
         else:
             removed = delete_tree(lib, args.name)
-    print(f"deleted {removed.nodes} nodes and {removed.supports} examples")
+    print(f"deleted {plural(removed.nodes, 'node')} and {plural(removed.supports, 'example')}")
     return EXIT_OK
 
 
@@ -284,8 +294,11 @@ def _label(args: argparse.Namespace) -> int:
     from core.supports import add_supports
 
     with open_library(args, create=False) as lib:
+        if args.window is not None:
+            for f in args.files:
+                check_window(args, lib, f)
         n = add_supports(lib, args.tree, args.node, args.files, window_idx=args.window)
-        print(f"{n} example{'s' if n != 1 else ''} of {args.node}")
+        print(f"{plural(n, 'example')} of {args.node}")
         _refresh(lib, args.tree)
     return EXIT_OK
 
@@ -295,7 +308,7 @@ def _unlabel(args: argparse.Namespace) -> int:
 
     with open_library(args, create=False) as lib:
         n = remove_supports(lib, args.tree, args.files)
-        print(f"removed {n} example{'s' if n != 1 else ''}")
+        print(f"removed {plural(n, 'example')}")
         _refresh(lib, args.tree)
     return EXIT_OK
 

@@ -25,6 +25,7 @@ __all__ = [
     "JSON_HELP",
     "HelpFormatter",
     "Parser",
+    "check_window",
     "command",
     "count_int",
     "file_count",
@@ -37,6 +38,7 @@ __all__ = [
     "positive_int",
     "printable",
     "sample_id_for",
+    "window_index",
 ]
 
 
@@ -182,12 +184,62 @@ def label_counts(lib: Library, tree_name: str) -> dict[str, int]:
     return counts
 
 
-def sample_id_for(lib: Library, path: str) -> int:
-    """The library's id of a file given on the command line."""
-    from core.errors import SampletreeError
+def window_index(text: str) -> int:
+    """An argparse type: a window index, a whole number from 0 (its upper end depends on
+    the file: :func:`check_window`)."""
+    return _number(int, text, lambda v: v >= 0, "a window index (a whole number from 0: "
+                                                  "0 is the first window)")
 
+
+def check_window(args: argparse.Namespace, lib: Library, path: str) -> None:
+    """``--window I`` of a file of the library: an index outside the file's windows is a
+    wrong command line, as any number out of range (the usage, then the allowed range,
+    exit 2). Files the library has no windows of are left to the command to refuse."""
+    from core.words import plural
+
+    known = lib.known_samples().get(os.path.abspath(path))
+    n = 0 if known is None else known.n_windows
+    if n and not 0 <= args.window < n:
+        allowed = "0" if n == 1 else f"0 to {n - 1}"
+        args.parser.error(f"argument --window: {args.window} is out of range: "
+                          f"{printable(path)} has {plural(n, 'window')}, so --window is "
+                          f"{allowed}")
+
+
+def sample_id_for(lib: Library, path: str, *, embedded: str | None = None) -> int:
+    """The library's id of a file given on the command line. ``embedded``: what the
+    command does with its embeddings ("explain", "compare"): a file that has none (it
+    could not be read, was not read yet, or was scanned without the network) is then
+    refused with the reason, in one line."""
+    from sqlalchemy import select
+
+    from core.errors import SampletreeError
+    from core.schema import samples
+
+    shown = printable(path)
+    if not str(path).strip():
+        raise SampletreeError("no file given (the path is empty)")
     full = os.path.abspath(path)
     known = lib.known_samples().get(full)
     if known is None:
-        raise SampletreeError(f"{path} is not in the library; scan its folder first")
+        if os.path.isdir(full):
+            raise SampletreeError(f"{shown} is a folder, not a file of the library "
+                                  "(`sampletree ls` lists them)")
+        if not os.path.lexists(full):
+            raise SampletreeError(f"{shown}: no such file, and not in the library "
+                                  "(`sampletree ls` lists its files)")
+        if any(full.startswith(r.rstrip(os.sep) + os.sep) for r in lib.roots()):
+            raise SampletreeError(f"{shown} is not in the library: the scans of its folder "
+                                  "passed it over (not audio) or it came after the last scan")
+        raise SampletreeError(f"{shown} is not in the library; scan its folder first")
+    if embedded and known.model_id is None:
+        with lib.reading() as conn:
+            error = conn.execute(select(samples.c.error)
+                                 .where(samples.c.id == known.id)).scalar()
+        why = {"error": f"could not be read at the last scan: {error or 'unknown error'};",
+               "pending": "has not been read yet (a scan stopped before it): scan its "
+                          "folder again;",
+               "missing": "was missing at the last scan and was never read;"}.get(
+            known.status, "was scanned without the network: scan it again with the model;")
+        raise SampletreeError(f"{shown} {why} it has no embeddings to {embedded}")
     return known.id

@@ -236,4 +236,24 @@ def restore(library: str | Path, source: str | Path | None = None) -> dict[str, 
     clear_damaged(path)
     damage_marker(path).unlink(missing_ok=True)
     return {"library": str(path), "restored_from": str(chosen), "backup_made_at": made_at,
-            "kept_aside": kept_aside}
+            "kept_aside": kept_aside, "relabels": _carry_relabels(path, kept_aside)}
+
+
+def _carry_relabels(path: Path, kept_aside: list[str]) -> dict[str, Any]:
+    """The relabel batches the replaced library journaled since the backup, carried into
+    the restored one with the moves they made (:mod:`core.relabel.carry`): the files they
+    moved are known at their new place, not missing."""
+    from core.library import Library
+    from core.relabel.carry import carry_journal
+
+    replaced = next((p for p in kept_aside if not p.endswith(("-wal", "-shm"))), None)
+    if replaced is None:
+        return {"batches": [], "followed": 0, "note": None}
+    try:
+        with Library(path, create=False) as lib:
+            got = carry_journal(lib, replaced)
+    except Exception as exc:  # the backup is in place all the same: never fail the
+        # restore for what could not be carried (a damaged replaced library)
+        return {"batches": [], "followed": 0,
+                "note": f"the relabels made since the backup could not be kept ({exc})"}
+    return {"batches": got.batches, "followed": got.followed, "note": got.note}

@@ -40,6 +40,7 @@ matrix products over an in-memory copy of the embeddings (:class:`EmbeddingIndex
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -458,6 +459,15 @@ def _class_probs(x: np.ndarray, protos: Prototypes,
     return out
 
 
+def _file_class_probs(index: EmbeddingIndex, protos: Prototypes, r: int) -> np.ndarray:
+    """(L,) class probabilities of the file at row ``r``: the mean over its windows, as
+    :func:`predict` makes them."""
+    a, b = int(index.offsets[r]), int(index.offsets[r + 1])
+    win_p = _class_probs(index.win_emb[a:b], protos,
+                         gate=(index.file_emb[r:r + 1], np.zeros(b - a, dtype=np.int64)))
+    return win_p.mean(axis=0)
+
+
 def _nearest(x: np.ndarray, protos: Prototypes) -> np.ndarray:
     """Squared distance of each row of ``x`` to its nearest component."""
     comp = np.ascontiguousarray(protos.components()[0], dtype=np.float32)
@@ -632,61 +642,113 @@ class Classifier:
                                 "model, or unreadable)")
         return index, r
 
-    def similar(self, sample_id: int, k: int = 20, *, window_idx: int | None = None
+    def similar(self, sample_id: int, k: int = 20, *, window_idx: int | None = None,
+                same_audio: Mapping[int, int] | None = None, skip: Collection[int] = ()
                 ) -> list[tuple[int, int | None, float]]:
-        """The ``k`` nearest files — or windows, given ``window_idx`` — itself excluded.
+        """The ``k`` nearest files, each once, itself excluded. With ``window_idx``: by
+        that window of the file, among every window of the others; each file is then
+        listed once, by its nearest window.
+
+        ``same_audio`` (sample id → group, :func:`core.duplicates.exact_groups`): files
+        holding the very same audio. Those of the query's group are left out (they are
+        the query again), and of each other group only the nearest file is listed.
+        ``skip``: files never listed (the command line's: those missing from disk).
 
         Returns (sample_id, window index or None, squared distance), nearest first.
         """
         index, r = self._row(sample_id)
         if window_idx is None:
             q, pool = index.file_emb[r], index.file_emb
-            exclude = np.array([r])
         else:
             q = index.window(sample_id, window_idx)
             if q is None:
                 raise ClassifyError(f"this file has no window {window_idx}")
             pool = index.win_emb
-            exclude = np.arange(index.offsets[r], index.offsets[r + 1])  # the whole file
         d = (pool * pool).sum(1) - 2.0 * (pool @ q) + float(q @ q)
-        d[exclude] = np.inf
-        k = max(0, min(k, len(d) - len(exclude)))
-        if k == 0:
+        if window_idx is not None:  # each file by its nearest window
+            d = np.minimum.reduceat(d, index.offsets[:-1])
+        groups = same_audio or {}
+        d[r] = np.inf
+        if len(skip):
+            d[np.isin(index.sample_ids, list(skip))] = np.inf
+        mine = groups.get(sample_id)
+        if mine is not None:
+            d[np.isin(index.sample_ids, [s for s, g in groups.items() if g == mine])] = np.inf
+        # copies are left out after the cut: ask for as many more as could be dropped
+        want = min(int(np.isfinite(d).sum()), k + sum(1 for s in groups if s != sample_id))
+        if want <= 0 or k <= 0:
             return []
-        top = np.argpartition(d, k - 1)[:k]
-        top = top[np.argsort(d[top])]
-        if window_idx is None:
-            return [(int(index.sample_ids[i]), None, float(max(d[i], 0.0))) for i in top]
-        files = np.searchsorted(index.offsets, top, side="right") - 1
-        return [(int(index.sample_ids[f]), int(index.win_idx[i]), float(max(d[i], 0.0)))
-                for f, i in zip(files, top, strict=True)]
+        top = np.argpartition(d, want - 1)[:want]
+        top = top[np.lexsort((index.sample_ids[top], d[top]))]  # ties: the older file
+        out: list[tuple[int, int | None, float]] = []
+        seen: set[int] = set()
+        for i in top:
+            if not np.isfinite(d[i]):
+                break
+            sid = int(index.sample_ids[i])
+            group = groups.get(sid)
+            if group is not None:
+                if group in seen:
+                    continue
+                seen.add(group)
+            win = None
+            if window_idx is not None:
+                a, b = index.offsets[i], index.offsets[i + 1]
+                dw = ((index.win_emb[a:b] - q) ** 2).sum(1)
+                win = int(index.win_idx[a + int(np.argmin(dw))])
+            out.append((sid, win, float(max(d[i], 0.0))))
+            if len(out) == k:
+                break
+        return out
 
     def explain(self, tree_name: str, sample_id: int, n_supports: int = 5) -> dict[str, Any]:
-        """Why a file got its label: distances on the path and the nearest supports."""
+        """Why a file got its label: the path from the top of the tree down to the class
+        its label comes from (the stored prediction's best class, as ``ls`` and
+        ``classify`` show it), with each node's probability (what the label backs off
+        by) and the distance to the node's nearest prototype; the nearest supports and
+        built-ins. Every distance is plain (not squared), as ``similar`` gives them."""
         index, r = self._row(sample_id)
         tree = load_tree_nodes(self.lib, tree_name)
         protos = build_prototypes(self.lib, index, tree, self.thresholds)
         f = index.file_emb[r]
-        d_class = ((protos.class_proto - f) ** 2).sum(1)
-        leaf = int(protos.class_ids[int(np.argmin(d_class))])
-        path = list(reversed(_up(tree, leaf)))
-        sup = sorted(((float(((e - f) ** 2).sum()), sid, nid) for sid, nid, e in
+        probs = _file_class_probs(index, protos, r)
+        with self.lib.reading() as conn:
+            stored = conn.execute(select(predictions).where(
+                (predictions.c.tree_id == tree.id)
+                & (predictions.c.sample_id == sample_id))).mappings().first()
+        support = any(sid == sample_id for sid, _n, _e in protos.support_rows)
+        leaf = (int(stored["leaf_id"]) if stored is not None and stored["leaf_id"] in tree.nodes
+                else int(protos.class_ids[int(np.argmax(probs))]))
+        shown = None if stored is None or stored["unknown"] else stored["node_id"]
+        comp, comp_cls, _w = protos.components()
+        d_comp = np.sqrt(np.maximum(((comp - f) ** 2).sum(1), 0.0))
+        path = []
+        for node in reversed(_up(tree, leaf)):
+            under = np.array([node in _up(tree, int(c)) for c in protos.class_ids])
+            near = d_comp[under[comp_cls]]
+            path.append({"node": _path(tree, node), "probability": float(probs[under].sum()),
+                         "distance": float(near.min()) if len(near) else None,
+                         "label": node == shown})
+        sup = sorted(((float(np.sqrt(((e - f) ** 2).sum())), sid, nid) for sid, nid, e in
                       protos.support_rows if sid != sample_id))[:n_supports]
         with self.lib.reading() as conn:
             paths = dict(conn.execute(select(samples.c.id, samples.c.path)
                                       .where(samples.c.id.in_([s for _d, s, _n in sup]))).all())
-            stored = conn.execute(select(predictions).where(
-                (predictions.c.tree_id == tree.id)
-                & (predictions.c.sample_id == sample_id))).mappings().first()
         return {
             "prediction": None if stored is None else {
                 "node": _path(tree, stored["node_id"]), "leaf": _path(tree, stored["leaf_id"]),
                 "confidence": stored["confidence"], "leaf_confidence": stored["leaf_confidence"],
                 "backed_off": bool(stored["backed_off"]), "unknown": bool(stored["unknown"]),
+                "support": support,
+                "builtin": (not support and leaf in protos.builtin_only
+                            and not stored["unknown"]),
             },
-            "path": [{"node": _path(tree, n),
-                      "distance": float(((protos.node_proto[n] - f) ** 2).sum())} for n in path],
-            "unknown_radius": protos.radius,
+            "path": path,
+            "min_confidence": self.thresholds.min_confidence,
+            # the nearest prototype of any class: a file farther than unknown_distance is
+            # unknown
+            "distance": float(d_comp.min()),
+            "unknown_distance": float(np.sqrt(protos.radius)),
             # a pure tone, hum or near-silence: within tone_reach of one of the model's
             # reference sounds (core.calibration); None without a calibration
             "tone_distance": None if protos.tone_emb is None else float(
@@ -714,11 +776,11 @@ class Classifier:
 
 
 def _nearest_builtins(protos: Prototypes, f: np.ndarray, n: int = 3) -> list[dict[str, Any]]:
-    """The ``n`` built-in examples nearest the file: their node and squared distance."""
+    """The ``n`` built-in examples nearest the file: their node and distance."""
     if protos.comp_proto is None or protos.comp_builtin is None or protos.comp_class is None:
         return []
     rows = np.flatnonzero(protos.comp_builtin)
-    d = ((protos.comp_proto[rows] - f) ** 2).sum(1)
+    d = np.sqrt(np.maximum(((protos.comp_proto[rows] - f) ** 2).sum(1), 0.0))
     order = np.argsort(d)[:n]
     return [{"node": _path(protos.tree, int(protos.class_ids[protos.comp_class[rows[i]]])),
              "distance": float(d[i])} for i in order]

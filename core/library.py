@@ -722,12 +722,16 @@ class Library:
             ).inserted_primary_key[0])
 
     def update_scan(self, scan_id: int, *, files_done: int, state: str = "running",
-                    message: str | None = None) -> None:
+                    message: str | None = None, report: dict[str, int] | None = None) -> None:
+        """``report``: what the scan found (counts: found, new, changed, unchanged, moved,
+        restored, missing, failed), shown by ``status``."""
         values: dict[str, Any] = {"files_done": files_done, "state": state}
         if state != "running":
             values["finished_at"] = time.time()
         if message is not None:
             values["message"] = message
+        if report is not None:
+            values["report"] = json.dumps(report)
         with self.transaction() as conn:
             conn.execute(update(scans).where(scans.c.id == scan_id).values(**values))
 
@@ -749,8 +753,11 @@ class Library:
             hours = conn.execute(select(func.coalesce(func.sum(samples.c.duration_s), 0.0))
                                  .where(samples.c.status == "ok")).scalar_one()
             last = conn.execute(select(scans).order_by(scans.c.id.desc()).limit(1)).first()
-        size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*")
-                   if p.is_file() and not p.name.endswith(".bak"))
+        # the library and its SQLite companions only (not a copy that `restore` set aside
+        # as LIBRARY.replaced-…, nor the job lock)
+        size = sum(p.stat().st_size for p in (self.path.with_name(self.path.name + x)
+                                               for x in ("", "-wal", "-shm"))
+                   if p.is_file())
         return {
             "library": str(self.path),
             "schema_version": schema.SCHEMA_VERSION,
@@ -766,6 +773,7 @@ class Library:
                 "state": last.state, "files_done": last.files_done,
                 "files_total": last.files_total, "started_at": last.started_at,
                 "finished_at": last.finished_at, "message": last.message,
+                "report": json.loads(last.report) if last.report else None,
             },
         }
 

@@ -70,6 +70,11 @@ class ScanOptions:
     peaks: bool = True
 
 
+#: The counts of a scan's report that the scan journal keeps (``sampletree status``).
+SCAN_COUNTS = ("found", "new", "changed", "unchanged", "moved", "restored", "missing",
+               "failed")
+
+
 @dataclass
 class ScanReport:
     roots: list[str]
@@ -110,6 +115,10 @@ class ScanReport:
     #: examples (supports) whose audio changed on disk in this scan: the trees now learn
     #: from the new audio; {"path", "tree", "node"} each (the user should check them)
     examples_changed: list[dict[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """What the scan found, as ``status`` shows it (kept in ``scans.report``)."""
+        return {k: int(getattr(self, k)) for k in SCAN_COUNTS}
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -786,10 +795,11 @@ class Scanner:
             # If the library itself is failing (disk full), the error re-raised says so.
             with contextlib.suppress(SampletreeError):
                 self.lib.update_scan(self.scan_id, files_done=self.done, state=state,
-                                     message=str(exc)[:500])
+                                     message=str(exc)[:500], report=report.counts())
             raise
         state = "cancelled" if report.cancelled else "done"
-        self.lib.update_scan(self.scan_id, files_done=self.done, state=state)
+        self.lib.update_scan(self.scan_id, files_done=self.done, state=state,
+                             report=report.counts())
 
     def _decode_all(self, todo: list[_Todo],
                     report: ScanReport) -> None:

@@ -118,6 +118,9 @@ scans = Table(
     Column("files_done", Integer, nullable=False, server_default="0"),
     Column("files_total", Integer, nullable=False, server_default="0"),
     Column("message", Text),
+    # what the scan found, as JSON: found, new, changed, unchanged, moved, restored,
+    # missing, failed (``sampletree status``; NULL for scans from before it was kept)
+    Column("report", Text),
 )
 
 trees = Table(
@@ -342,9 +345,18 @@ def _dup_means(conn: Connection) -> None:
     metadata.create_all(conn, tables=[dup_means])
 
 
+def _scan_report(conn: Connection) -> None:
+    """What each scan found (``scans.report``), for ``sampletree status``. (``_v2``
+    creates the table from today's definition: only an older library gets it here.)"""
+    have = {r[1] for r in conn.execute(text("PRAGMA table_info(scans)"))}
+    if "report" not in have:
+        conn.execute(text("ALTER TABLE scans ADD COLUMN report TEXT"))
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis,
-                                                  _dup_signatures, _peaks, _dup_means]
+                                                  _dup_signatures, _peaks, _dup_means,
+                                                  _scan_report]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

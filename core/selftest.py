@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import SampletreeError
+from core.words import plural
 
 if TYPE_CHECKING:
     from core.classify import Classifier
@@ -98,7 +99,7 @@ class SelfTestReport:
         """Why the self-test failed; empty when it passed."""
         out = [f"{p}: could not be read ({why})" for p, why in self.failed]
         if self.not_embedded:
-            out.append(f"{self.not_embedded} demo files were decoded but not embedded")
+            out.append(f"{plural(self.not_embedded, 'demo file')} decoded but not embedded")
         if not self.results:
             out.append("no demo file was classified")
         elif self.accuracy < self.min_accuracy:
@@ -110,7 +111,7 @@ class SelfTestReport:
             if isinstance(got, str):
                 out.append(f"the map ({method}) could not be drawn: {got}")
             elif got[0] != embedded:
-                out.append(f"the map ({method}) placed {got[0]} of {embedded} files")
+                out.append(f"the map ({method}) placed {got[0]} of {plural(embedded, 'file')}")
         return out
 
     @property
@@ -197,7 +198,8 @@ def _run(model: EmbeddingModel, demo: Path, classes: dict[str, list[Path]], work
         report.failed = [(_rel(p, demo), why) for p, why in scanned.problems]
         rows = list(lib.list_samples())
         report.not_embedded = sum(1 for r in rows if r["status"] == "ok" and not r["embedded_by"])
-        say(f"  {scanned.found} files, {scanned.decoded} decoded, {scanned.windows} windows, "
+        say(f"  {plural(scanned.found, 'file')}, {scanned.decoded} decoded, "
+            f"{plural(scanned.windows, 'window')}, "
             f"{scanned.embedded_windows} embedded in {scanned.seconds:.1f} s")
         report.classes = len(classes)
         truth = {str(p.resolve()): c for c, files in classes.items() for p in files}
@@ -256,7 +258,7 @@ def _check_map(classifier: Classifier, demo: Path, truth: dict[str, str],
         same = sum(classes[int(np.argmin(d[i]))] == classes[i] for i in graded)
         purity = same / len(graded) if graded else 0.0
         report.maps[method] = (int(ok.sum()), proj.seconds, purity)
-        say(f"  map ({method}): {int(ok.sum())} files placed in {proj.seconds:.2f} s; "
+        say(f"  map ({method}): {plural(int(ok.sum()), 'file')} placed in {proj.seconds:.2f} s; "
             f"nearest file of the same class for {purity:.0%}")
 
 

@@ -25,6 +25,7 @@ from core.library import Library
 from core.paths import display_path as _printable
 from core.schema import samples, supports
 from core.trees import read_tree, split_path
+from core.words import plural
 
 #: A file as the caller names it: a path (str or os.PathLike) or a sample id.
 SampleRef = str | os.PathLike[str] | int
@@ -134,7 +135,7 @@ def add_supports(lib: Library, tree_name: str, node_path: str | Sequence[str],
                 raise TreeError(f"{shown} could not be read ({s.error or 'unknown error'}); "
                                 "it cannot be an example")
             if window_idx is not None and s.n_windows and window_idx >= s.n_windows:
-                raise TreeError(f"{shown} has {s.n_windows} window(s) "
+                raise TreeError(f"{shown} has {plural(s.n_windows, 'window')} "
                                 f"(0–{s.n_windows - 1}); there is no window {window_idx}")
         current: dict[int, tuple[int, int | None]] = {}
         ids = [s.id for s in found]

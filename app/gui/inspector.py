@@ -602,12 +602,12 @@ class Inspector(QWidget):
             if sid != self.sample_id or got is None:
                 return
             self.nearest.clear()
-            radius = got.get("unknown_radius")
-            self._bound = math.sqrt(radius) if radius is not None and radius > 0 else None
+            bound = got.get("unknown_distance")  # explain's distances are plain
+            self._bound = bound if bound is not None and bound > 0 else None
             self._spread = got.get("example_spread")
             roots = [display_path(r) for r in self.session.roots]
             for s in got["nearest_supports"]:
-                d = math.sqrt(max(s["distance"], 0))
+                d = s["distance"]
                 # class and nearness first: a narrow dock still shows them
                 where = file_in_source(display_path(s["path"]), roots) if s["path"] else "?"
                 item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
@@ -616,7 +616,7 @@ class Inspector(QWidget):
                 item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
             for s in got.get("nearest_builtins", []):
-                d = math.sqrt(max(s["distance"], 0))
+                d = s["distance"]
                 item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
                                        f"{distance_text(d, self._spread, self._bound)}\n"
                                        f"    built-in example {BUILTIN_MARK}")

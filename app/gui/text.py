@@ -52,7 +52,7 @@ def nearness(distance: float, spread: float | None, bound: float | None) -> str:
 
     ``spread``: the median distance between two examples of one class (how far apart
     sounds the user put together are); ``bound``: the distance beyond which the tree calls
-    a file unknown (the square root of the classifier's ``unknown_radius``). Close: no
+    a file unknown (``unknown_distance`` of ``Classifier.explain``). Close: no
     farther than two examples of a class usually are; far: beyond the unknown bound;
     near: in between. "" when there is no scale (a tree without two examples of a class).
     """

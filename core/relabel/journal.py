@@ -48,6 +48,7 @@ from core.schema import (
     relabel_ops,
     samples,
 )
+from core.words import plural
 
 # -- the lock --------------------------------------------------------------------------------
 
@@ -291,9 +292,11 @@ class _Run:
         for i, op in enumerate(todo):
             if cancel.cancelled:
                 n = already + done_here
-                self.set_batch("cancelled", f"cancelled after {n} of {report.total} files; "
-                               "resume it (apply it again) to finish, or undo it")
-                report.state, report.message = self.batch.state, f"cancelled after {n} files"
+                self.set_batch("cancelled", f"cancelled after {n} of "
+                               f"{plural(report.total, 'file')}; resume it (apply it again) "
+                               "to finish, or undo it")
+                report.state = self.batch.state
+                report.message = f"cancelled after {plural(n, 'file')}"
                 report.done = done_here
                 return
             try:
@@ -303,7 +306,7 @@ class _Run:
                 report.failed.append((op["src"], str(stop)))
                 report.done = done_here
                 msg = (f"{stop}; the batch stopped after {already + done_here} of "
-                       f"{report.total} files — undo it, or fix this and resume it "
+                       f"{plural(report.total, 'file')} — undo it, or fix this and resume it "
                        "(apply it again)")
                 self.set_batch("failed", msg)
                 report.state, report.message = "failed", msg
@@ -318,7 +321,8 @@ class _Run:
             progress(Progress("relabel", i + 1, len(todo), rate,
                               RateMeter.eta(i + 1, len(todo), rate), _show(op["src"])))
         report.done = done_here
-        parts = [f"{already + done_here} of {report.total} files {_VERB[self.batch.mode]}"]
+        parts = [f"{already + done_here} of {plural(report.total, 'file')} "
+                 f"{_VERB[self.batch.mode]}"]
         if report.skipped:
             parts.append(f"{len(report.skipped)} skipped")
         if report.failed:
@@ -445,7 +449,8 @@ class _Run:
         for i, op in enumerate(todo):
             if cancel.cancelled:
                 left = len(todo) - i
-                msg = f"undo cancelled: {left} files are still relabeled; run undo again"
+                msg = (f"undo cancelled: {plural(left, 'file')} {_are(left)} still relabeled; "
+                       "run undo again")
                 self.set_batch("cancelled", msg)
                 report.state, report.message = "cancelled", msg
                 return
@@ -466,9 +471,10 @@ class _Run:
         with self.lib.reading() as conn:
             left = len(_ops(conn, self.batch.id, ("done",)))
         if left:
-            msg = (f"{left} files could not be put back; fix the problem and run undo again"
-                   if report is not None else
-                   f"{left} files are still relabeled; run undo again to finish")
+            msg = (f"{plural(left, 'file')} could not be put back; fix the problem and run "
+                   "undo again" if report is not None else
+                   f"{plural(left, 'file')} {_are(left)} still relabeled; run undo again to "
+                   "finish")
             self.set_batch("failed", msg)
         else:
             for d in self.batch.options.get("new_dirs", []):
@@ -616,11 +622,11 @@ class _Run:
         done = sum(op["state"] == "done" for op in ops)
         left = sum(op["state"] == "planned" for op in ops)
         if left:
-            msg = (f"interrupted after {done} of {len(ops)} files; resume it (apply it "
+            msg = (f"interrupted after {done} of {plural(len(ops), 'file')}; resume it (apply it "
                    "again) to finish, or undo it")
             self.set_batch("failed", msg)
         else:
-            msg = f"{done} of {len(ops)} files {_VERB[self.batch.mode]}"
+            msg = f"{done} of {plural(len(ops), 'file')} {_VERB[self.batch.mode]}"
             self.set_batch("applied", msg)
         return f"relabel batch {self.batch.id} was interrupted while being applied: {msg}"
 
@@ -697,6 +703,10 @@ class _Run:
                         lost=None if has_to or os.path.lexists(old) else old)
         else:
             self.set_op(op, state="done", message=None)
+
+
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
 
 
 def _recover_locked(lib: Library) -> list[str]:

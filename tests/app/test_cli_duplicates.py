@@ -52,7 +52,7 @@ def test_duplicates_text_and_json(capsys, scanned: tuple[Path, Path]) -> None:
     # keeper is the shorter path (both lossless, same rate; bit depth of the container
     # does not make the same samples better)
     assert "a/hit.flac" in lines[0] or "b/hit copy.wav" in lines[0]
-    assert "1 groups of exact duplicates, 1 extra copies" in err
+    assert "1 group of exact duplicates, 1 extra copy" in err
     rc, out, _err = run(capsys, "--library", lib, "duplicates", "--json")
     data = json.loads(out)
     assert data["groups"] == 1 and data["extra_copies"] == 1 and data["near"] is False
@@ -82,7 +82,7 @@ def test_quarantine_preview_apply_and_undo(capsys, scanned: tuple[Path, Path],
     dest = tmp_path / "quarantine"
     rc, out, err = run(capsys, "--library", lib, "duplicates", "--quarantine", dest)
     assert rc == 0, err
-    assert "preview: 1 copies would move; nothing changed" in out
+    assert "preview: 1 copy would move; nothing changed" in out
     assert digests(root) == before and not dest.exists()
     rc, out, err = run(capsys, "--library", lib, "batches", "--json")
     assert json.loads(out) == []  # a preview stores no batch
@@ -102,7 +102,7 @@ def test_quarantine_preview_apply_and_undo(capsys, scanned: tuple[Path, Path],
     assert rc == 0, err
     assert digests(root) == before
     rc, out, err = run(capsys, "--library", lib, "duplicates")
-    assert "1 groups" in err
+    assert "1 group of" in err
 
 
 def test_duplicates_bad_input_is_one_line(capsys, scanned: tuple[Path, Path]) -> None:
@@ -132,4 +132,4 @@ def test_rescan_of_an_older_library_fingerprints_without_embedding(
     assert "read 4 unchanged files again for their duplicate fingerprints" in out
     assert "decoded 0 files" in out and "0 embedded" in out
     rc, _out, err = run(capsys, "--library", lib, "duplicates")
-    assert "1 groups" in err and "rescan" not in err
+    assert "1 group of" in err and "rescan" not in err

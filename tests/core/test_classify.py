@@ -154,14 +154,17 @@ def test_explain_gives_path_distances_and_nearest_supports(world) -> None:
     clf.refresh("prod")
     exp = clf.explain("prod", ids["/lib/kick5.wav"], n_supports=3)
     assert [p["node"] for p in exp["path"]] == ["Drums", "Drums/Kick"]
-    assert exp["path"][1]["distance"] < exp["path"][0]["distance"]
+    # a group holds its classes' prototypes: it is as near, and at least as likely
+    assert exp["path"][0]["distance"] <= exp["path"][1]["distance"]
+    assert exp["path"][0]["probability"] >= exp["path"][1]["probability"]
+    assert exp["path"][1]["label"] and exp["distance"] == exp["path"][0]["distance"]
     assert [s["node"] for s in exp["nearest_supports"]] == ["Drums/Kick"] * 3
     assert exp["prediction"]["node"] == "Drums/Kick"
     # the scale the app's close/near/far words use: the nearest kick examples lie within the
     # usual distance between two examples of one class, below the unknown bound
     spread = exp["example_spread"]
-    assert 0 < spread < np.sqrt(exp["unknown_radius"])
-    assert np.sqrt(exp["nearest_supports"][0]["distance"]) <= spread * 1.5
+    assert 0 < spread < exp["unknown_distance"]
+    assert exp["nearest_supports"][0]["distance"] <= spread * 1.5
 
 
 def test_similar_files_and_windows_exclude_the_query(world) -> None:

@@ -104,7 +104,7 @@ def test_window_index(kit: Library, tmp_path: Path) -> None:
     assert where(kit)["a.wav"] == ("Bass", 2)
     assert add_supports(kit, "kit", "Bass", [ids["a.wav"]]) == 1  # the whole file now
     assert where(kit)["a.wav"] == ("Bass", None)
-    raises('has 3 window(s) (0–2)|there is no window 3', add_supports, kit, "kit", "Bass",
+    raises('has 3 windows (0–2)|there is no window 3', add_supports, kit, "kit", "Bass",
            [ids["a.wav"]], window_idx=3)
     for bad in (-1, True, 1.5):
         raises("window index is a whole number", add_supports, kit, "kit", "Bass",
