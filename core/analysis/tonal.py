@@ -192,7 +192,7 @@ def _salient_bass(notes: np.ndarray) -> np.ndarray:
 
 
 _LOW = NOTE_MIDI < 60
-_LOW_PC = NOTE_MIDI[_LOW] % 12
+_LOW_FOLD = (NOTE_MIDI[_LOW, None] % 12 == np.arange(12)[None, :]).astype(np.float64)
 _ROLL = (np.arange(12)[:, None] + np.arange(12)[None, :]) % 12  # [t, i] = (t + i) % 12
 
 
@@ -206,8 +206,7 @@ def key_inputs(f: KeyFrames) -> tuple[np.ndarray, float]:
     q = max(1, n // 4)
     sal = _salient_bass(f.notes)
     low_e = np.log1p(f.notes[:, _LOW] / (f.notes.max(axis=1, keepdims=True) * 1e-3 + 1e-20))
-    low = np.zeros((n, 12))
-    np.add.at(low.T, _LOW_PC, low_e.T)
+    low = low_e @ _LOW_FOLD
     low /= low.sum(axis=1, keepdims=True) + 1e-12
     profiles = [_unit(x.sum(axis=0)) for x in (
         f.chroma, f.chroma[:q], f.chroma[-q:], sal, sal[:q], sal[-q:], low, low[:q])]
