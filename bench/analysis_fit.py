@@ -1,16 +1,21 @@
 """Fit the tempo metrical-level model and the key model of core/analysis on tuning seeds.
 
     python -m bench.analysis_fit [--seeds 1,3,5,6,7] [--loops 240] [--phrases 160]
+    python -m bench.analysis_fit --key-model resources/analysis/key_model.npz \
+        [--key-seeds 1,3,5,6,...,21]
 
 Builds each seed's drum loops and phrases as ``bench.analysis_eval`` does (written as
 44.1 kHz WAVs and decoded by the scan's own path), then fits
 
 * ``rhythm.LEVEL_WEIGHTS``: a logistic regression on ``rhythm._level_features`` of every
-  loop whose winner or its half/double is right (label: the faster one is);
-* ``tonal.KEY_WEIGHTS``: a conditional logit over the 24 keys on ``tonal.key_features``
-  of every phrase.
+  loop whose winner or its half/double is right (label: the faster one is), printed for
+  pasting into the code;
+* with ``--key-model``: ``tonal.KeyModel`` (one hidden layer per mode over each tonic's
+  ``tonal.key_inputs``, a softmax over the 24 keys) on the phrases of ``--key-seeds``,
+  written as the .npz the app loads. (``tonal.KEY_WEIGHTS``, the first key model, was
+  fitted by an earlier version of this script on seeds 1, 3, 5, 6, 7.)
 
-and prints both for pasting into the code. Never pass the seeds that are reported (2, 4).
+Never pass the seeds that are reported (2, 4): the script refuses them.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Key (tonic and mode) of tonal material and the root note of a tonal one-shot (numpy).
 
-Key: a chroma vector per 8,192-point frame from its spectral peaks (40 Hz–2.5 kHz), each
-peak's magnitude (log-compressed) going to its pitch class, and the frame's bass (lowest
-strong peak). Each of the 24 keys is scored by a weighted sum of what speaks for it
-(``key_features``: Krumhansl–Kessler correlation of the whole file and of its first
-quarter, the tonic triad in the first chord, the scale's share, the bass on the tonic and
-the fifth, the third, a V before the loop comes round); the weights were fitted on tuning
-seeds of ``bench.analysis_eval``.
+Key: per 8,192-point frame, a chroma vector from its spectral peaks (40 Hz–2.5 kHz), each
+peak's magnitude (log-compressed) going to its pitch class, the frame's bass (lowest strong
+peak), and its energy by semitone (E1–C6). Each of the 24 keys is scored by a small
+network (``KeyModel``: one hidden layer per mode over eight profiles rotated to the key's
+tonic: the chroma of the whole file, its first and its last quarter, the salient bass of
+the same three, the chroma of the notes below C4) beside the first model (``key_features``:
+Krumhansl–Kessler correlations, the tonic triad in the first chord, the scale's share, the
+bass on the tonic and the fifth, the third, a V before the loop comes round); both were
+fitted on tuning seeds of ``bench.analysis_eval``, never on the seeds reported.
 
 Root note: YIN (de Cheveigné & Kawahara) on 2,048-sample frames after the attack; the
 median of the voiced frames' pitch, rounded to the nearest semitone.
@@ -37,10 +39,11 @@ KEY_HOP = 2048
 #: a key is claimed only above these (set on the evaluation's development seed, see
 #: docs/eval/analysis.md): tonality = share of the 200 Hz–2.5 kHz energy in narrow peaks
 #: (drum loops: median 0.30, tonal phrases: 0.74), flatness = median spectral flatness of
-#: 100 Hz–4 kHz (drums 0.52, phrases 0.25), and the best profile correlation
+#: 100 Hz–4 kHz (drums 0.52, phrases 0.25)
 MIN_TONALITY = 0.45
 MAX_FLATNESS = 0.45
-#: and the chosen key's share of the key model's probability (``key_features``)
+#: and the chosen key's share of the probability (``key_probabilities``; 0.5 keeps the
+#: tuning seeds' drum loops given a key at 2 %, as the first model's claim rule did)
 MIN_KEY_P = 0.5
 
 
