@@ -1,16 +1,21 @@
 """Fit the tempo metrical-level model and the key model of core/analysis on tuning seeds.
 
     python -m bench.analysis_fit [--seeds 1,3,5,6,7] [--loops 240] [--phrases 160]
+    python -m bench.analysis_fit --key-model resources/analysis/key_model.npz \
+        [--key-seeds 1,3,5,6,...,21]
 
 Builds each seed's drum loops and phrases as ``bench.analysis_eval`` does (written as
 44.1 kHz WAVs and decoded by the scan's own path), then fits
 
 * ``rhythm.LEVEL_WEIGHTS``: a logistic regression on ``rhythm._level_features`` of every
-  loop whose winner or its half/double is right (label: the faster one is);
-* ``tonal.KEY_WEIGHTS``: a conditional logit over the 24 keys on ``tonal.key_features``
-  of every phrase.
+  loop whose winner or its half/double is right (label: the faster one is), printed for
+  pasting into the code;
+* with ``--key-model``: ``tonal.KeyModel`` (one hidden layer per mode over each tonic's
+  ``tonal.key_inputs``, a softmax over the 24 keys) on the phrases of ``--key-seeds``,
+  written as the .npz the app loads. (``tonal.KEY_WEIGHTS``, the first key model, was
+  fitted by an earlier version of this script on seeds 1, 3, 5, 6, 7.)
 
-and prints both for pasting into the code. Never pass the seeds that are reported (2, 4).
+Never pass the seeds that are reported (2, 4): the script refuses them.
 """
 
 from __future__ import annotations
@@ -76,22 +81,59 @@ def level_rows(decoded: list) -> tuple[np.ndarray, np.ndarray]:
     return np.array(rows), np.array(labels)
 
 
-def key_rows(decoded: list) -> tuple[np.ndarray, np.ndarray]:
+def key_rows(decoded: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(phrases × 12 × inputs: ``tonal.key_inputs``, phrases: the share below C3,
+    phrases: the true key's index, C…B major then C…B minor)."""
     from core.analysis import tonal
     from core.analysis.keys import parse_key
 
-    rows, labels = [], []
+    rows, bassy, labels = [], [], []
     for it, y, _dur in decoded:
         if it.kind != "phrase":
             continue
-        per, bass, _t, _f = tonal.frame_chroma(y, 16_000)
-        if not len(per):
+        f = tonal.key_frames(y, 16_000)
+        if not len(f.chroma):
             continue
         parsed = parse_key(it.key)
         assert parsed is not None
-        rows.append(tonal.key_features(per, bass))
+        x, b = tonal.key_inputs(f)
+        rows.append(x)
+        bassy.append(b)
         labels.append(parsed[0] + 12 * parsed[1])
-    return np.array(rows), np.array(labels)
+    return np.array(rows), np.array(bassy), np.array(labels)
+
+
+def fit_key_model(x: np.ndarray, bassy: np.ndarray, y: np.ndarray, hidden: int = 16,
+                  weight_decay: float = 1e-2, epochs: int = 800) -> dict[str, np.ndarray]:
+    """``tonal.KeyModel``'s arrays: one hidden layer per mode over each tonic's rotated
+    inputs, a softmax over the 24 keys, full-batch Adam (torch, CPU, seeded)."""
+    import torch
+
+    torch.manual_seed(0)
+    mean, std = x.reshape(-1, x.shape[2]).mean(axis=0), x.reshape(-1, x.shape[2]).std(axis=0)
+    std = std + 1e-6
+    z = torch.tensor(np.concatenate([(x - mean) / std, np.repeat(bassy[:, None, None], 12,
+                                                                 axis=1)], axis=2),
+                     dtype=torch.float32)
+    labels = torch.tensor(y)
+    nets = [torch.nn.Sequential(torch.nn.Linear(z.shape[2], hidden), torch.nn.ReLU(),
+                                torch.nn.Linear(hidden, 1)) for _ in range(2)]
+    params = [p for n in nets for p in n.parameters()]
+    opt = torch.optim.Adam(params, lr=3e-3, weight_decay=weight_decay)
+    for _ in range(epochs):
+        opt.zero_grad()
+        scores = torch.cat([nets[0](z)[..., 0], nets[1](z)[..., 0]], dim=1)
+        torch.nn.functional.cross_entropy(scores, labels).backward()
+        opt.step()
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t.detach().numpy().astype(np.float32)
+
+    return {"mean": mean.astype(np.float32), "std": std.astype(np.float32),
+            "w1": np.stack([arr(n[0].weight.T) for n in nets]),
+            "b1": np.stack([arr(n[0].bias) for n in nets]),
+            "w2": np.stack([arr(n[2].weight[0]) for n in nets]),
+            "b2": np.array([float(n[2].bias[0].detach()) for n in nets], np.float32)}
 
 
 def fit_logit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -103,25 +145,32 @@ def fit_logit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return w, float(clf.intercept_[0] - (clf.coef_[0] * mu / sd).sum())
 
 
-def fit_conditional_logit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
-    """Softmax over the 24 keys of ``x @ w`` (x: items × 24 × features)."""
-    from scipy.optimize import minimize
+#: tuning seeds whose phrases fit the key model (never 2 or 4)
+KEY_SEEDS = (1, 3, *range(5, 22))
 
-    d = x.shape[2]
-    mu, sd = x.reshape(-1, d).mean(axis=0), x.reshape(-1, d).std(axis=0) + 1e-9
-    z = (x - mu) / sd
-    rows = np.arange(len(y))
 
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        s = z @ w
-        s = s - s.max(axis=1, keepdims=True)
-        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-        p = np.exp(logp)
-        value = -logp[rows, y].mean() + l2 * w @ w
-        grad = -(z[rows, y] - (p[:, :, None] * z).sum(axis=1)).mean(axis=0) + 2 * l2 * w
-        return float(value), grad
+def fit_key(out: Path, seeds: list[int], n_phrases: int) -> int:
+    from bench.analysis_eval import tonal_phrases
 
-    return minimize(loss, np.zeros(d), jac=True, method="L-BFGS-B").x / sd
+    decoded = []
+    with tempfile.TemporaryDirectory(prefix="sampletree-analysis-fit-") as tmp:
+        for seed in seeds:
+            work = Path(tmp) / str(seed)
+            work.mkdir()
+            decoded += _decoded(tonal_phrases(n_phrases, seed, work), work)
+    x, bassy, y = key_rows(decoded)
+    arrays = fit_key_model(x, bassy, y)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)  # type: ignore[arg-type]
+    from core.analysis.tonal import KeyModel
+
+    model = KeyModel(*(arrays[k].astype(np.float64) for k in
+                       ("mean", "std", "w1", "b1", "w2", "b2")))
+    exact = float(np.mean([int(np.argmax(model.probabilities(xi, bi))) == yi
+                           for xi, bi, yi in zip(x, bassy, y, strict=True)]))
+    print(f"# key: {len(y)} phrases of seeds {seeds}, {100 * exact:.1f} % exact (training)")
+    print(f"wrote {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,13 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1,3,5,6,7")
     ap.add_argument("--loops", type=int, default=240)
     ap.add_argument("--phrases", type=int, default=160)
+    ap.add_argument("--key-model", type=Path, help="fit the key model and write it here "
+                    "(resources/analysis/key_model.npz)")
+    ap.add_argument("--key-seeds", default=",".join(str(s) for s in KEY_SEEDS),
+                    help="the seeds whose phrases the key model is fitted on")
     args = ap.parse_args(argv)
     from bench.analysis_eval import _hydrogen_banks, drum_loops, tonal_phrases
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    if {2, 4} & set(seeds):
+    key_seeds = [int(s) for s in args.key_seeds.split(",")]
+    if {2, 4} & (set(seeds) | set(key_seeds)):
         print("bench.analysis_fit: error: seeds 2 and 4 are the reported ones", file=sys.stderr)
         return 2
+    if args.key_model:
+        return fit_key(args.key_model, key_seeds, args.phrases)
     banks = _hydrogen_banks()
     decoded = []
     with tempfile.TemporaryDirectory(prefix="sampletree-analysis-fit-") as tmp:
@@ -149,11 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     right = float((((xl @ w + b) >= 0).astype(int) == yl).mean())
     print(f"# metrical level: {len(yl)} loops, {100 * right:.1f} % right (training)")
     print("LEVEL_WEIGHTS = (" + ", ".join(f"{v:.4g}" for v in [*w, b]) + ")")
-    xk, yk = key_rows(decoded)
-    wk = fit_conditional_logit(xk, yk)
-    exact = float(((xk @ wk).argmax(axis=1) == yk).mean())
-    print(f"# key: {len(yk)} phrases, {100 * exact:.1f} % exact (training, unclaimed)")
-    print("KEY_WEIGHTS = np.array([" + ", ".join(f"{v:.4g}" for v in wk) + "])")
     return 0
 
 

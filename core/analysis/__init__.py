@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from core.analysis.level import LevelMeter
 
 #: Bump when an estimate changes: rows of an older version are redone by the next scan.
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 __all__ = ["ANALYSIS_VERSION", "Analysis", "analyse", "analyse_file"]
 
@@ -82,8 +82,8 @@ class _LazyOnsets:
 def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
             chunks: ChunkFacts | None = None, meter: LevelMeter | None = None) -> Analysis:
     """Analyse ``y`` (mono float at ``sr``: the file's first part or all of it)."""
-    from core.analysis.rhythm import Onsets, loop_or_oneshot, tempo
-    from core.analysis.tonal import estimate_key, root_note
+    from core.analysis.rhythm import Onsets, later_onsets, loop_or_oneshot, starts_quiet, tempo
+    from core.analysis.tonal import PitchGuess, estimate_key, one_held_note, root_note
 
     chunks = chunks or ChunkFacts()
     facts: NameFacts = parse_name(name) if name else NameFacts()
@@ -94,6 +94,7 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
     whole_file = len(y) / sr >= duration_s - 0.05
     silent = not len(y) or max(float(y.max()), -float(y.min())) < 1e-5
     o = None if silent else cast(Onsets, _LazyOnsets(y, sr))
+    pitch: PitchGuess | None = None
 
     # loop or one-shot
     if chunks.oneshot is not None:
@@ -104,6 +105,23 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
     elif o is not None:
         guess = loop_or_oneshot(o, duration_s)
         out.kind, out.kind_confidence, out.kind_source = guess.kind, guess.confidence, "audio"
+        quiet = guess.held or (guess.kind == "loop" and later_onsets(o) == 0)
+        quiet = quiet and starts_quiet(y, sr)
+        if guess.kind == "loop" and quiet:
+            # one attack and nothing after it: a held single note (an organ, brass or pad
+            # note cut while it sounds) is a one-shot whatever its length; a held chord
+            # (one attack too) stays a loop, and so does an excerpt cut from music (which
+            # starts at full level, where a sample starts from silence)
+            pitch = root_note(y, sr)
+            if one_held_note(y, sr, pitch):
+                out.kind, out.kind_confidence = "oneshot", 0.8
+        elif guess.held and not quiet:
+            # one held event under HELD_MAX_S that starts at full level: a held chord (a
+            # virtual pitch below its notes) is a one-bar loop of that chord; a note, or a
+            # sound with no pitch, stays a one-shot
+            pitch = root_note(y, sr)
+            if pitch.midi is not None and not one_held_note(y, sr, pitch):
+                out.kind, out.kind_confidence = "loop", 0.6
 
     # tempo
     if chunks.bpm is not None:
@@ -141,7 +159,7 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
     if stated_root is not None:
         out.root_midi, out.root_confidence, out.root_source = stated_root, 1.0, root_source
     elif o is not None and out.kind == "oneshot":
-        p = root_note(y, sr)
+        p = pitch if pitch is not None else root_note(y, sr)
         if p.midi is not None:
             out.root_midi, out.root_confidence, out.root_source = p.midi, p.confidence, "audio"
         elif chunks.unity_note is not None:

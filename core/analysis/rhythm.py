@@ -121,6 +121,7 @@ def _peaks(env: np.ndarray, rms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class KindGuess:
     kind: str  # "loop" | "oneshot"
     confidence: float
+    held: bool = False  # a one-shot only because it is one held event (HELD_MAX_S)
 
 
 #: frame-to-frame level change (dB, standard deviation) below which a sound is held
@@ -139,6 +140,29 @@ def _steady(rms: np.ndarray) -> bool:
     return len(after) <= 4 or float(np.std(np.diff(after))) < STEADY_DB
 
 
+#: a file whose first 10 ms are this far below its loudest 10 ms starts from silence (a
+#: sample begins at its note's attack; an excerpt cut from music starts at full level).
+#: Our real-sample set: held organ, brass, string and wind notes −15 to −37 dB, 4 s
+#: excerpts of band and guitar recordings −0.5 to −14.5 dB
+QUIET_START_DB = -15.0
+
+
+def starts_quiet(y: np.ndarray, sr: int) -> bool:
+    n = max(1, sr // 100)
+    blocks = len(y) // n
+    if blocks < 2:
+        return False
+    rms = np.sqrt(np.mean(np.square(y[:blocks * n].reshape(blocks, n), dtype=np.float64),
+                          axis=1))
+    top = float(rms.max())
+    return top > 0 and 20 * math.log10(max(float(rms[0]), 1e-12) / top) <= QUIET_START_DB
+
+
+def later_onsets(o: Onsets) -> int:
+    """Onsets after the attack (its first 0.15 s)."""
+    return int(np.sum(o.peaks > 0.15 * o.fps))
+
+
 def loop_or_oneshot(o: Onsets, duration_s: float) -> KindGuess:
     """A one-shot is short, or one event that dies away; a loop holds repeated events
     and still sounds at its last moment (it is cut at a bar line, not faded out)."""
@@ -151,7 +175,7 @@ def loop_or_oneshot(o: Onsets, duration_s: float) -> KindGuess:
     n_tail = max(1, round(0.1 * o.fps))
     tail = rms[-n_tail - 4:-4] if len(rms) > n_tail + 8 else rms[-n_tail:]
     end_db = 20 * math.log10(max(float(tail.mean()), 1e-9) / top)
-    later = int(np.sum(o.peaks > 0.15 * o.fps))
+    later = later_onsets(o)
     score = 1.2 * min(3, later) - 1.5
     # still sounding at the very end: cut at a bar line (a one-shot fades out)
     score += 1.6 if end_db > -20 else (0.3 if end_db > -30 else -1.0)
@@ -160,9 +184,12 @@ def loop_or_oneshot(o: Onsets, duration_s: float) -> KindGuess:
         # one event and a smooth level after it: a held note or a pad cut while it still
         # sounds (sample packs are full of them) is a one-shot, not a one-event loop; a
         # dense mix (no single onset stands out, but the level moves) can still be a loop
+        held = score > 0
         score = min(score, -0.4)
+    else:
+        held = False
     conf = 1 / (1 + math.exp(-abs(score)))
-    return KindGuess("loop" if score > 0 else "oneshot", round(conf, 3))
+    return KindGuess("loop" if score > 0 else "oneshot", round(conf, 3), held)
 
 
 # -- tempo -------------------------------------------------------------------------------
