@@ -305,13 +305,26 @@ def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
             meter(block)
         if hasher is not None:
             hasher.update(block, start + pos)
-        out[pos : pos + len(block)] = block.mean(axis=1)
+        _mix(block, out[pos : pos + len(block)])
         pos += len(block)
     out = out[:pos]
     # float files can carry NaN/inf; they would poison every embedding downstream
     if not np.isfinite(out).all():
         np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     return out
+
+
+def _mix(block: np.ndarray, out: np.ndarray) -> None:
+    """``block.mean(axis=1)`` into ``out``, bit for bit: numpy's mean over a short inner
+    axis costs ~30x a plain sum (0.57 vs 0.02 ms for 1.2 s of stereo at 44.1 kHz); the
+    sum of two float32 halved is what it computes for two channels."""
+    if block.shape[1] == 1:
+        out[:] = block[:, 0]
+    elif block.shape[1] == 2:
+        np.add(block[:, 0], block[:, 1], out=out)
+        out *= np.float32(0.5)
+    else:
+        out[:] = block.mean(axis=1)
 
 
 def _loudness_db(windows: np.ndarray) -> np.ndarray:
@@ -362,6 +375,8 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     if len(mono) == 0:
         raise AudioError("the file holds no audio data (header promises more than is there)")
     y = mono if sr == target else soxr.resample(mono, sr, target, quality="HQ")
+    if meter is not None:  # core.analysis.level: the loudness's low band is this signal
+        meter.low_band(y, target)
     offset = src_a * target // sr
     part = None
     if envelope:

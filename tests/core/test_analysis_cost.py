@@ -167,3 +167,87 @@ def test_nan_and_inf_samples_do_not_make_up_a_level() -> None:
     dirty.feed(bad)
     assert dirty.peak_db == clean.peak_db
     assert dirty.lufs is not None and abs(dirty.lufs - clean.lufs) < 0.1
+
+
+# -- the scan's split loudness meter ---------------------------------------------------------
+
+
+def _scan_low_band(x: np.ndarray, rate: int) -> np.ndarray:
+    """The scan's 16 kHz signal: the mono mix (as core.audio makes it), resampled."""
+    import soxr
+
+    from core.audio import _mix
+
+    mono = np.empty(len(x), np.float32)
+    _mix(x, mono)
+    return soxr.resample(mono, rate, 16_000, quality="HQ")
+
+
+def _wide_stereo(rate: int) -> np.ndarray:
+    """Left and right unrelated (a side signal as loud as the mid), bright and dark."""
+    rng = np.random.default_rng(rate + 1)
+    n = int(2.5 * rate)
+    left = np.diff(rng.standard_normal(n + 1)) * 0.2  # +6 dB an octave
+    right = np.cumsum(rng.standard_normal(n)) * 0.002  # -6 dB an octave
+    right -= np.convolve(right, np.ones(501) / 501, mode="same")
+    return np.stack([left, right], axis=1)
+
+
+@pytest.mark.parametrize("rate", [22_050, 44_100, 48_000, 96_000])
+def test_the_split_meter_matches_the_exact_one(rate: int) -> None:
+    from core.analysis.level import SplitLevelMeter, scan_meter
+
+    signals = dict(_signals(rate), **{"wide stereo": _wide_stereo(rate)})
+    signals["hat and kick, stereo"] = np.concatenate(
+        [signals["bright noise"][: rate // 2],
+         np.repeat(signals["50 Hz decay"][: rate * 2], 2, axis=1)])
+    for name, x in signals.items():
+        x = x.astype(np.float32)
+        exact = LevelMeter(rate, x.shape[1])
+        split = scan_meter(rate, x.shape[1])
+        assert isinstance(split, SplitLevelMeter)
+        for a in range(0, len(x), 1 << 16):  # the decoder's blocks
+            exact.feed(x[a:a + (1 << 16)])
+            split.feed(x[a:a + (1 << 16)])
+        split.low_band(_scan_low_band(x, rate), 16_000)
+        assert exact.lufs is not None and split.lufs is not None
+        assert abs(split.lufs - exact.lufs) <= 0.03, (name, split.lufs, exact.lufs)
+        assert split.peak_db == exact.peak_db  # the peak stays exact
+        assert split.frames == exact.frames == len(x)
+
+
+def test_the_scan_meter_is_exact_where_the_split_does_not_apply() -> None:
+    from core.analysis.level import scan_meter
+
+    assert type(scan_meter(44_100, 6)) is LevelMeter  # surround: every channel
+    assert type(scan_meter(16_000, 2)) is LevelMeter  # nothing above the low band
+    assert type(scan_meter(11_025, 1)) is LevelMeter
+
+
+def test_the_split_meter_on_silence_and_a_one_block_file() -> None:
+    from core.analysis.level import scan_meter
+
+    rate = 48_000
+    silent = scan_meter(rate, 2)
+    silent.feed(np.zeros((rate, 2), np.float32))
+    silent.low_band(np.zeros(16_000, np.float32), 16_000)
+    assert silent.lufs is None and silent.peak_db is None
+    t = np.arange(rate // 10) / rate  # 100 ms: one block, shorter than 400 ms
+    x = (0.3 * np.sin(2 * np.pi * 6000 * t))[:, None].astype(np.float32)
+    exact, split = LevelMeter(rate, 1), scan_meter(rate, 1)
+    exact.feed(x)
+    split.feed(x)
+    split.low_band(_scan_low_band(x, rate), 16_000)
+    assert split.lufs == pytest.approx(exact.lufs, abs=0.03)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_the_mono_mix_is_numpys_mean_bit_for_bit(channels: int) -> None:
+    from core.audio import _mix
+
+    rng = np.random.default_rng(channels)
+    block = rng.standard_normal((7919, channels)).astype(np.float32)
+    block[::97] *= 1e-30  # denormal-sized values too
+    out = np.empty(len(block), np.float32)
+    _mix(block, out)
+    assert out.tobytes() == block.mean(axis=1).tobytes()
