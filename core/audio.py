@@ -327,6 +327,27 @@ def _mix(block: np.ndarray, out: np.ndarray) -> None:
         out[:] = block.mean(axis=1)
 
 
+def _cut_windows_indexed(y: np.ndarray, rel: np.ndarray, win: int) -> np.ndarray:
+    """Windows of ``win`` samples of ``y`` from ``rel``: index arrays, clipped at 0 and
+    zero past the end."""
+    padded = np.concatenate([y, np.zeros(win, dtype=np.float32)])
+    idx = rel[:, None] + np.arange(win)[None, :]
+    idx = np.clip(idx, 0, len(padded) - 1)
+    idx[idx >= len(y)] = len(padded) - 1  # past the end → the zero pad
+    return padded[idx].astype(np.float32, copy=False)
+
+
+def _cut_windows(y: np.ndarray, rel: np.ndarray, win: int) -> np.ndarray:
+    """:func:`_cut_windows_indexed`, the same bytes; where every window starts inside the
+    signal (always, from the decoder) a strided view of the zero-padded signal, copied
+    once (the index array cost ~0.15 ms a file)."""
+    if not len(rel) or rel.min() < 0 or rel.max() > len(y):
+        return _cut_windows_indexed(y, rel, win)
+    padded = np.concatenate([y, np.zeros(win, dtype=np.float32)])
+    return np.lib.stride_tricks.sliding_window_view(padded, win)[rel].astype(
+        np.float32, copy=False)
+
+
 def _loudness_db(windows: np.ndarray) -> np.ndarray:
     power = np.mean(np.square(windows, dtype=np.float64), axis=1)
     return (10.0 * np.log10(power + 1e-12)).astype(np.float32)
@@ -386,11 +407,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         # it cost 4x as much: 0.18 vs 0.05 ms a file).
         own_b = int(all_starts[k1]) if k1 < len(all_starts) else n_out
         part = thumbnail.partial(y, offset, int(all_starts[k0]), own_b, n_out)
-    idx = starts[:, None] - offset + np.arange(params.win)[None, :]
-    padded = np.concatenate([y, np.zeros(params.win, dtype=np.float32)])
-    idx = np.clip(idx, 0, len(padded) - 1)
-    idx[idx >= len(y)] = len(padded) - 1  # past the end → the zero pad
-    windows = padded[idx].astype(np.float32, copy=False)
+    windows = _cut_windows(y, starts - offset, params.win)
     loud = _loudness_db(windows)
     keep = loud > params.gate_db
     fallback = not keep.any()

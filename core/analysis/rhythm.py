@@ -66,8 +66,14 @@ def onsets(y: np.ndarray, sr: int) -> Onsets:
         y = y / peak  # flux in comparable units whatever the level
     mag = spectrogram(y, N_FFT, HOP)
     fps = sr / HOP
-    logm = np.log1p(1000.0 * mag)
-    flux = np.maximum(0.0, np.diff(logm, axis=0, prepend=logm[:1]))
+    logm = np.multiply(mag, 1000.0)
+    np.log1p(logm, out=logm)
+    # the frame-to-frame rise (the first frame none), in one buffer: np.diff with
+    # prepend made two more copies of the spectrogram
+    flux = np.empty_like(logm)
+    flux[0] = 0.0
+    np.subtract(logm[1:], logm[:-1], out=flux[1:])
+    np.maximum(flux, 0.0, out=flux)
     # the last frames run into the zero padding: a sound cut off there smears across the
     # spectrum, which is no onset
     edge = N_FFT // (2 * HOP)
@@ -97,8 +103,13 @@ def _peaks(env: np.ndarray, rms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0)
     w = max(1, round(0.04 * fps))
     padded = np.pad(env, w, mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
-    is_max = env >= windows.max(axis=1)
+    # the running maximum over ±w frames as 2w + 1 shifted maxima (a window view's
+    # max(axis=1) cost ~10x as much on these short envelopes; the same values)
+    n = len(env)
+    top = padded[:n].copy()
+    for k in range(1, 2 * w + 1):
+        np.maximum(top, padded[k:k + n], out=top)
+    is_max = env >= top
     sounding = rms > rms.max() * 10 ** (-40 / 20) if rms.max() > 0 else rms >= 0
     base = float(np.median(env[sounding])) if sounding.any() else 0.0
     floor = max(ONSET_FLOOR, ONSET_RATIO * base)

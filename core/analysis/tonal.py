@@ -291,8 +291,20 @@ def root_note(y: np.ndarray, sr: int) -> PitchGuess:
     fr = fr[live]
     if not len(fr):
         return PitchGuess(None, None, 0.0, None, 0.0)
-    f0, ap = _yin_frame_batch(fr, sr)
+    # a little over half the frames first: when even all the others voiced could not
+    # reach MIN_VOICED, the answer is None already (most drum hits and noises: ~45 % of
+    # their YIN saved; the frames are independent, so f0 is the same either way)
+    n = len(fr)
+    h = n // 2 + 1 if n >= 8 else n
+    f0, ap = _yin_frame_batch(fr[:h], sr)
     voiced = ap < 0.25
+    if h < n:
+        if (int(voiced.sum()) + n - h) / n < MIN_VOICED:
+            share = float(voiced.mean())  # (of the frames looked at)
+            return PitchGuess(None, None, round(share * 0.5, 3), None, round(share, 3))
+        f_rest, ap_rest = _yin_frame_batch(fr[h:], sr)
+        f0, ap = np.concatenate([f0, f_rest]), np.concatenate([ap, ap_rest])
+        voiced = ap < 0.25
     share = float(voiced.mean())
     if share < MIN_VOICED or voiced.sum() < 1:
         return PitchGuess(None, None, round(share * 0.5, 3), None, round(share, 3))

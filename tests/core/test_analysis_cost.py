@@ -251,3 +251,94 @@ def test_the_mono_mix_is_numpys_mean_bit_for_bit(channels: int) -> None:
     out = np.empty(len(block), np.float32)
     _mix(block, out)
     assert out.tobytes() == block.mean(axis=1).tobytes()
+
+
+# -- the same answers from cheaper code paths ------------------------------------------------
+
+
+def test_root_notes_looked_at_half_first_are_the_whole_batchs() -> None:
+    """YIN on a little over half the frames first (stopping when the rest could not make
+    the file voiced) gives what YIN on every frame gives."""
+    from core.analysis.tonal import MIN_VOICED, root_note
+
+    sr = 16_000
+    rng = np.random.default_rng(3)
+    t = np.arange(int(1.6 * sr)) / sr
+    tone = 0.5 * np.sin(2 * np.pi * 146.83 * t)  # D3
+    noise = 0.5 * rng.standard_normal(len(t))
+    cases = {"tone": tone, "noise": noise}
+    for cut in (0.35, 0.45, 0.5, 0.55, 0.7):  # noise, then the tone: voiced late
+        k = int(cut * len(t))
+        cases[f"noise then tone at {cut}"] = np.concatenate([noise[:k], tone[k:]])
+        cases[f"tone then noise at {cut}"] = np.concatenate([tone[:k], noise[k:]])
+    for name, y in cases.items():
+        y = y.astype(np.float32)
+        y[0] = 1.0  # the onset at the start, so that the frames cover the cases' halves
+        got = root_note(y, sr)
+        # by the definition: every live frame through YIN at once
+        seg = y[int(0.03 * sr):int(1.5 * sr)]
+        fr = np.lib.stride_tricks.sliding_window_view(seg, YIN_N)[::512].astype(np.float64)
+        rms = np.sqrt(np.mean(np.square(fr), axis=1))
+        fr = fr[rms > rms.max() * 10 ** (-30 / 20)]
+        _f0, ap = _yin_frame_batch(fr, sr)
+        voiced = ap < 0.25
+        if voiced.mean() < MIN_VOICED:
+            assert got.midi is None, name
+        else:
+            assert got.voiced == round(float(voiced.mean()), 3), name
+            assert got.f0 is not None and got.midi is not None, name
+    assert root_note(tone.astype(np.float32), sr).note == "D3"
+
+
+def _onsets_as_before(y: np.ndarray, sr: int) -> tuple[np.ndarray, ...]:
+    """The onset envelope's formulas as first written (np.diff, a window view's max)."""
+    peak = float(np.max(np.abs(y)))
+    y = y / peak
+    mag = rhythm.spectrogram(y, rhythm.N_FFT, rhythm.HOP)
+    logm = np.log1p(1000.0 * mag)
+    flux = np.maximum(0.0, np.diff(logm, axis=0, prepend=logm[:1]))
+    edge = rhythm.N_FFT // (2 * rhythm.HOP)
+    flux[-edge:] = 0.0
+    env = flux.sum(axis=1)
+    w = max(1, round(0.04 * sr / rhythm.HOP))
+    window_max = np.lib.stride_tricks.sliding_window_view(
+        np.pad(env, w, mode="edge"), 2 * w + 1).max(axis=1)
+    return env, window_max
+
+
+def test_onsets_are_the_same_bit_for_bit() -> None:
+    import soxr
+
+    from tests.analysis_signals import drum_loop
+
+    sr = 16_000
+    y = soxr.resample(drum_loop(97.0, 2).astype(np.float32), 44_100, sr, quality="HQ")
+    o = rhythm.onsets(y, sr)
+    env, window_max = _onsets_as_before(y, sr)
+    assert o.env.tobytes() == env.tobytes()
+    sounding = o.rms > o.rms.max() * 10 ** (-40 / 20)
+    floor = max(rhythm.ONSET_FLOOR, rhythm.ONSET_RATIO * float(np.median(env[sounding])))
+    expected = [c for c in np.flatnonzero((env >= window_max) & (env > floor))]
+    assert len(o.peaks) > 8
+    assert set(o.peaks.tolist()) <= set(expected)  # the maxima, then ≥ 50 ms apart
+
+
+def test_windows_cut_as_slices_are_the_index_arrays() -> None:
+    from core.audio import _cut_windows, _cut_windows_indexed
+
+    rng = np.random.default_rng(5)
+    win = 16_000
+    for n in (100, 15_999, 16_000, 16_001, 40_123):
+        y = rng.uniform(-1, 1, n).astype(np.float32)
+        starts = [np.array([0]), np.arange(0, max(1, n - win + 1), 8_000),
+                  np.array([0, n - win if n > win else 0, n]),  # the last one aligned
+                  np.array([3, n // 2, n - 1, n])]
+        for rel in starts:
+            rel = rel.astype(np.int64)
+            assert _cut_windows(y, rel, win).tobytes() == _cut_windows_indexed(
+                y, rel, win).tobytes()
+    # outside the signal (never from the decoder): the index arrays' rule still holds
+    y = rng.uniform(-1, 1, 20_000).astype(np.float32)
+    for rel in (np.array([-5, 0]), np.array([0, 20_001])):
+        assert _cut_windows(y, rel, win).tobytes() == _cut_windows_indexed(
+            y, rel, win).tobytes()
