@@ -1,5 +1,9 @@
 """Sample peak (dBFS) and integrated loudness (LUFS, ITU-R BS.1770-4), measured on the
-file's own samples, at its own rate, on every channel, as the decoder reads them.
+file's own samples as the decoder reads them: :class:`LevelMeter` K-weights every channel
+at the file's own rate; the scan's :class:`SplitLevelMeter` (mono and stereo above 16 kHz)
+K-weights the 16 kHz signal the scan makes anyway and adds the flat-weighted band above it
+(the same peak; the loudness within 0.01 LU on 499 of 500 library files, see
+docs/eval/analysis.md).
 
 K-weighting is the standard's two biquads (a high shelf of +4 dB above ~1.7 kHz and a
 high-pass at ~38 Hz), their coefficients derived for any sample rate from the analogue

@@ -342,3 +342,27 @@ def test_windows_cut_as_slices_are_the_index_arrays() -> None:
     for rel in (np.array([-5, 0]), np.array([0, 20_001])):
         assert _cut_windows(y, rel, win).tobytes() == _cut_windows_indexed(
             y, rel, win).tobytes()
+
+
+def _grid_by_definition(env: np.ndarray, fps: float, bpm: float, beats: list[int]) -> float:
+    beat = 60.0 * fps / bpm
+    w = max(1, round(0.03 * fps))
+    vals, k = [], 0
+    while beat * k < len(env) - 1:
+        if k % 4 in beats:
+            i = round(beat * k)
+            vals.append(float(env[max(0, i - w):i + w + 1].max()))
+        k += 1
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def test_the_beat_grid_is_its_definition_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    fps = 16_000 / rhythm.HOP
+    # tempi whose beats fall on half frames too (round half to even, as round() does)
+    for bpm in [120.0, 93.75, 62.5, 150.0, *rng.uniform(55, 200, 60)]:
+        for n in (1, 2, 7, 300, 1001):
+            env = rng.random(n).astype(np.float32)
+            for beats in ([1, 3], [0, 2], [0]):
+                assert rhythm._grid(env, fps, bpm, beats) == _grid_by_definition(
+                    env, fps, bpm, beats)
