@@ -225,13 +225,16 @@ def _grid(env: np.ndarray, fps: float, bpm: float, beats: list[int], per_bar: in
     # a loop file: _backbeat asks for four grids per tempo candidate); the same values
     k = np.arange(math.ceil((len(env) - 1) / beat) + 1 if beat > 0 else 0)
     t = beat * k
-    on = (t < len(env) - 1) & np.isin(k % per_bar, beats)
-    if not on.any():
+    wanted = np.zeros(per_bar, bool)
+    wanted[[b % per_bar for b in beats if 0 <= b < per_bar]] = True
+    t = t[(t < len(env) - 1) & wanted[k % per_bar]]
+    if not len(t):
         return 0.0
-    i = np.rint(t[on]).astype(np.int64)  # round half to even, as round() does
-    edge = np.full(w, -np.inf, env.dtype)  # outside the envelope: never the maximum
-    padded = np.concatenate([edge, env, edge])
-    vals = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)[i].max(axis=1)
+    i = np.rint(t).astype(np.int64)  # round half to even, as round() does
+    # ±w frames around each (outside the envelope: -inf, never the maximum)
+    padded = np.concatenate([np.full(w, -np.inf, env.dtype), env,
+                             np.full(w, -np.inf, env.dtype)])
+    vals = padded[i[:, None] + np.arange(2 * w + 1)].max(axis=1)
     return float(np.mean(vals.astype(np.float64)))
 
 
