@@ -366,3 +366,27 @@ def test_the_beat_grid_is_its_definition_bit_for_bit() -> None:
             for beats in ([1, 3], [0, 2], [0]):
                 assert rhythm._grid(env, fps, bpm, beats) == _grid_by_definition(
                     env, fps, bpm, beats)
+
+
+def test_yin_stops_at_half_the_frames_of_a_sound_with_no_pitch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.analysis.tonal as tonal
+
+    sr = 16_000
+    rows: list[int] = []
+    real = tonal._yin_frame_batch
+
+    def counting(fr: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        rows.append(len(fr))
+        return real(fr, rate)
+
+    monkeypatch.setattr(tonal, "_yin_frame_batch", counting)
+    noise = np.random.default_rng(2).standard_normal(int(1.6 * sr)).astype(np.float32)
+    assert tonal.root_note(noise, sr).midi is None
+    live = 1 + (int(1.47 * sr) - YIN_N) // 512  # every frame is live: steady noise
+    assert rows == [live // 2 + 1]  # a little over half, then no more
+    rows.clear()
+    t = np.arange(int(1.6 * sr)) / sr
+    assert tonal.root_note((0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32),
+                           sr).note == "A3"
+    assert sum(rows) == live  # a pitched sound: every frame, in two batches
