@@ -244,7 +244,12 @@ class SplitLevelMeter:
     mono mix, and for stereo the side signal resampled the same way: L² + R² = 2M² + 2S²),
     plus the flat gain times the energy above it (the raw step energy, which costs one
     pass over the samples, less the low band's). Two 16 kHz FFTs a file instead of two at
-    the file's rate on every channel: 4-6x cheaper at 44.1-96 kHz.
+    the file's rate on every channel (the meter as a whole: 1.5 instead of 2.1 CPU ms a
+    file on the bench library, side signal's resampling included).
+
+    A file with NaN or ±inf samples (silence here, as in :class:`LevelMeter`; the scan's
+    mono mix clips ±inf to ±1 instead) gets its low band from the meter's own mix of the
+    cleaned samples, resampled here.
     """
 
     def __init__(self, rate: int, channels: int) -> None:
@@ -255,6 +260,8 @@ class SplitLevelMeter:
         self.step = max(1, round(rate * 0.1))
         self._raw = _Steps(1, self.step)  # every channel's samples squared, summed
         self._side: list[np.ndarray] = []
+        self._mid: list[np.ndarray] = []  # only read when samples were not finite
+        self._dirty = False
         self._energy: tuple[np.ndarray, np.ndarray, int] | None = None
         self.peak = 0.0
         self.frames = 0
@@ -264,15 +271,20 @@ class SplitLevelMeter:
             block = block[:, None]
         if not len(block):
             return
-        x = _finite(block.astype(np.float32, copy=False))
+        x = block.astype(np.float32, copy=False)
+        if not np.isfinite(x).all():
+            x = _finite(x)
+            self._dirty = True
         self.peak = max(self.peak, float(x.max()), -float(x.min()))
         if self.channels == 2:
             left, right = x[:, 0], x[:, 1]
             e = np.square(left)
             e += np.square(right)
             self._side.append((left - right) * np.float32(0.5))
+            self._mid.append((left + right) * np.float32(0.5))
         else:
             e = np.square(x[:, 0])
+            self._mid.append(x[:, 0])
         self._raw.add(e[None, :])
         self.frames += len(x)
         self._energy = None
@@ -287,6 +299,10 @@ class SplitLevelMeter:
             raise ValueError(f"the low band is at {LOW_RATE} Hz")
         ratio = rate / self.rate
         n = min(len(y), round(self.frames * ratio))
+        if self._dirty:  # the scan's mix clipped ±inf to ±1: our own, cleaned, instead
+            y = soxr.resample(np.concatenate(self._mid), self.rate, rate, quality="HQ")
+            n = min(len(y), n)
+        self._mid = []
         rows = [np.asarray(y[:n], np.float32)]
         if self.channels == 2 and self._side:
             side = np.concatenate(self._side) if len(self._side) > 1 else self._side[0]

@@ -390,3 +390,28 @@ def test_yin_stops_at_half_the_frames_of_a_sound_with_no_pitch(
     assert tonal.root_note((0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32),
                            sr).note == "A3"
     assert sum(rows) == live  # a pitched sound: every frame, in two batches
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_split_meter_counts_nan_and_inf_as_silence_too(channels: int) -> None:
+    import soxr
+
+    from core.analysis.level import scan_meter
+    from core.audio import _mix
+
+    rate = 44_100
+    x = (0.5 * np.sin(2 * np.pi * 440 * np.arange(88_200) / rate)).astype(np.float32)
+    x = np.repeat(x[:, None], channels, axis=1)
+    bad = x.copy()
+    bad[::5000] = np.nan
+    bad[2500::50] = np.inf  # enough that the mix's ±1 clicks would add ~0.6 dB
+    bad[2525::50] = -np.inf
+    exact, split = LevelMeter(rate, channels), scan_meter(rate, channels)
+    exact.feed(bad)
+    split.feed(bad)
+    mono = np.empty(len(bad), np.float32)  # the scan's mix: ±inf clipped to ±1
+    _mix(bad, mono)
+    np.nan_to_num(mono, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    split.low_band(soxr.resample(mono, rate, 16_000, quality="HQ"), 16_000)
+    assert split.peak_db == exact.peak_db
+    assert split.lufs is not None and split.lufs == pytest.approx(exact.lufs, abs=0.02)
