@@ -305,13 +305,47 @@ def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
             meter(block)
         if hasher is not None:
             hasher.update(block, start + pos)
-        out[pos : pos + len(block)] = block.mean(axis=1)
+        _mix(block, out[pos : pos + len(block)])
         pos += len(block)
     out = out[:pos]
     # float files can carry NaN/inf; they would poison every embedding downstream
     if not np.isfinite(out).all():
         np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     return out
+
+
+def _mix(block: np.ndarray, out: np.ndarray) -> None:
+    """``block.mean(axis=1)`` into ``out``, bit for bit: numpy's mean over a short inner
+    axis costs ~30x a plain sum (0.57 vs 0.02 ms for 1.2 s of stereo at 44.1 kHz); the
+    sum of two float32 halved is what it computes for two channels."""
+    if block.shape[1] == 1:
+        out[:] = block[:, 0]
+    elif block.shape[1] == 2:
+        np.add(block[:, 0], block[:, 1], out=out)
+        out *= np.float32(0.5)
+    else:
+        out[:] = block.mean(axis=1)
+
+
+def _cut_windows_indexed(y: np.ndarray, rel: np.ndarray, win: int) -> np.ndarray:
+    """Windows of ``win`` samples of ``y`` from ``rel``: index arrays, clipped at 0 and
+    zero past the end."""
+    padded = np.concatenate([y, np.zeros(win, dtype=np.float32)])
+    idx = rel[:, None] + np.arange(win)[None, :]
+    idx = np.clip(idx, 0, len(padded) - 1)
+    idx[idx >= len(y)] = len(padded) - 1  # past the end → the zero pad
+    return padded[idx].astype(np.float32, copy=False)
+
+
+def _cut_windows(y: np.ndarray, rel: np.ndarray, win: int) -> np.ndarray:
+    """:func:`_cut_windows_indexed`, the same bytes; where every window starts inside the
+    signal (always, from the decoder) a strided view of the zero-padded signal, copied
+    once (the index array cost ~0.15 ms a file)."""
+    if not len(rel) or rel.min() < 0 or rel.max() > len(y):
+        return _cut_windows_indexed(y, rel, win)
+    padded = np.concatenate([y, np.zeros(win, dtype=np.float32)])
+    return np.lib.stride_tricks.sliding_window_view(padded, win)[rel].astype(
+        np.float32, copy=False)
 
 
 def _loudness_db(windows: np.ndarray) -> np.ndarray:
@@ -362,6 +396,8 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     if len(mono) == 0:
         raise AudioError("the file holds no audio data (header promises more than is there)")
     y = mono if sr == target else soxr.resample(mono, sr, target, quality="HQ")
+    if meter is not None:  # core.analysis.level: the loudness's low band is this signal
+        meter.low_band(y, target)
     offset = src_a * target // sr
     part = None
     if envelope:
@@ -371,11 +407,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         # it cost 4x as much: 0.18 vs 0.05 ms a file).
         own_b = int(all_starts[k1]) if k1 < len(all_starts) else n_out
         part = thumbnail.partial(y, offset, int(all_starts[k0]), own_b, n_out)
-    idx = starts[:, None] - offset + np.arange(params.win)[None, :]
-    padded = np.concatenate([y, np.zeros(params.win, dtype=np.float32)])
-    idx = np.clip(idx, 0, len(padded) - 1)
-    idx[idx >= len(y)] = len(padded) - 1  # past the end → the zero pad
-    windows = padded[idx].astype(np.float32, copy=False)
+    windows = _cut_windows(y, starts - offset, params.win)
     loud = _loudness_db(windows)
     keep = loud > params.gate_db
     fallback = not keep.any()

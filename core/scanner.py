@@ -212,9 +212,9 @@ def _decode_and_analyse(path: str, info: AudioInfo, params: WindowParams,
     """Segment 0 decoded as usual, plus the file's analysis from the same read (its raw
     blocks for peak and loudness, its 16 kHz signal for the rest). An analysis that fails
     leaves the file without one; it never fails the file."""
-    from core.analysis.level import LevelMeter
+    from core.analysis.level import scan_meter
 
-    meter = LevelMeter(info.sample_rate, info.channels)
+    meter = scan_meter(info.sample_rate, info.channels)
     segment = decode_segment(path, info, params, *span, envelope=envelope, meter=meter,
                              keep_signal=True)
     signal, segment.signal = segment.signal, None  # never sent back to the parent

@@ -25,7 +25,7 @@ from core.analysis.keys import note_name
 from core.analysis.names import NameFacts, parse_name
 
 if TYPE_CHECKING:
-    from core.analysis.level import LevelMeter
+    from core.analysis.level import LevelMeter, SplitLevelMeter
 
 #: Bump when an estimate changes: rows of an older version are redone by the next scan.
 ANALYSIS_VERSION = 3
@@ -80,7 +80,8 @@ class _LazyOnsets:
 
 
 def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
-            chunks: ChunkFacts | None = None, meter: LevelMeter | None = None) -> Analysis:
+            chunks: ChunkFacts | None = None,
+            meter: LevelMeter | SplitLevelMeter | None = None) -> Analysis:
     """Analyse ``y`` (mono float at ``sr``: the file's first part or all of it)."""
     from core.analysis.rhythm import Onsets, later_onsets, loop_or_oneshot, starts_quiet, tempo
     from core.analysis.tonal import PitchGuess, estimate_key, one_held_note, root_note
@@ -171,12 +172,12 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
 
 def analyse_file(path: str | os.PathLike[str]) -> Analysis:
     """Analyse a file on its own as a scan does (decode of segment 0, chunks, name)."""
-    from core.analysis.level import LevelMeter
+    from core.analysis.level import scan_meter
     from core.audio import WindowParams, decode_segment, plan_segments, probe
 
     params = WindowParams()
     info = probe(path)
-    meter = LevelMeter(info.sample_rate, info.channels)
+    meter = scan_meter(info.sample_rate, info.channels)
     seg = decode_segment(path, info, params, *plan_segments(info, params)[0], meter=meter,
                          keep_signal=True)
     assert seg.signal is not None

@@ -167,3 +167,251 @@ def test_nan_and_inf_samples_do_not_make_up_a_level() -> None:
     dirty.feed(bad)
     assert dirty.peak_db == clean.peak_db
     assert dirty.lufs is not None and abs(dirty.lufs - clean.lufs) < 0.1
+
+
+# -- the scan's split loudness meter ---------------------------------------------------------
+
+
+def _scan_low_band(x: np.ndarray, rate: int) -> np.ndarray:
+    """The scan's 16 kHz signal: the mono mix (as core.audio makes it), resampled."""
+    import soxr
+
+    from core.audio import _mix
+
+    mono = np.empty(len(x), np.float32)
+    _mix(x, mono)
+    return soxr.resample(mono, rate, 16_000, quality="HQ")
+
+
+def _wide_stereo(rate: int) -> np.ndarray:
+    """Left and right unrelated (a side signal as loud as the mid), bright and dark."""
+    rng = np.random.default_rng(rate + 1)
+    n = int(2.5 * rate)
+    left = np.diff(rng.standard_normal(n + 1)) * 0.2  # +6 dB an octave
+    right = np.cumsum(rng.standard_normal(n)) * 0.002  # -6 dB an octave
+    right -= np.convolve(right, np.ones(501) / 501, mode="same")
+    return np.stack([left, right], axis=1)
+
+
+@pytest.mark.parametrize("rate", [22_050, 44_100, 48_000, 96_000])
+def test_the_split_meter_matches_the_exact_one(rate: int) -> None:
+    from core.analysis.level import SplitLevelMeter, scan_meter
+
+    signals = dict(_signals(rate), **{"wide stereo": _wide_stereo(rate)})
+    signals["hat and kick, stereo"] = np.concatenate(
+        [signals["bright noise"][: rate // 2],
+         np.repeat(signals["50 Hz decay"][: rate * 2], 2, axis=1)])
+    for name, x in signals.items():
+        x = x.astype(np.float32)
+        exact = LevelMeter(rate, x.shape[1])
+        split = scan_meter(rate, x.shape[1])
+        assert isinstance(split, SplitLevelMeter)
+        for a in range(0, len(x), 1 << 16):  # the decoder's blocks
+            exact.feed(x[a:a + (1 << 16)])
+            split.feed(x[a:a + (1 << 16)])
+        split.low_band(_scan_low_band(x, rate), 16_000)
+        assert exact.lufs is not None and split.lufs is not None
+        assert abs(split.lufs - exact.lufs) <= 0.03, (name, split.lufs, exact.lufs)
+        assert split.peak_db == exact.peak_db  # the peak stays exact
+        assert split.frames == exact.frames == len(x)
+
+
+def test_the_scan_meter_is_exact_where_the_split_does_not_apply() -> None:
+    from core.analysis.level import scan_meter
+
+    assert type(scan_meter(44_100, 6)) is LevelMeter  # surround: every channel
+    assert type(scan_meter(16_000, 2)) is LevelMeter  # nothing above the low band
+    assert type(scan_meter(11_025, 1)) is LevelMeter
+
+
+def test_the_split_meter_on_silence_and_a_one_block_file() -> None:
+    from core.analysis.level import scan_meter
+
+    rate = 48_000
+    silent = scan_meter(rate, 2)
+    silent.feed(np.zeros((rate, 2), np.float32))
+    silent.low_band(np.zeros(16_000, np.float32), 16_000)
+    assert silent.lufs is None and silent.peak_db is None
+    t = np.arange(rate // 10) / rate  # 100 ms: one block, shorter than 400 ms
+    x = (0.3 * np.sin(2 * np.pi * 6000 * t))[:, None].astype(np.float32)
+    exact, split = LevelMeter(rate, 1), scan_meter(rate, 1)
+    exact.feed(x)
+    split.feed(x)
+    split.low_band(_scan_low_band(x, rate), 16_000)
+    assert split.lufs == pytest.approx(exact.lufs, abs=0.03)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_the_mono_mix_is_numpys_mean_bit_for_bit(channels: int) -> None:
+    from core.audio import _mix
+
+    rng = np.random.default_rng(channels)
+    block = rng.standard_normal((7919, channels)).astype(np.float32)
+    block[::97] *= 1e-30  # denormal-sized values too
+    out = np.empty(len(block), np.float32)
+    _mix(block, out)
+    assert out.tobytes() == block.mean(axis=1).tobytes()
+
+
+# -- the same answers from cheaper code paths ------------------------------------------------
+
+
+def test_root_notes_looked_at_half_first_are_the_whole_batchs() -> None:
+    """YIN on a little over half the frames first (stopping when the rest could not make
+    the file voiced) gives what YIN on every frame gives."""
+    from core.analysis.tonal import MIN_VOICED, root_note
+
+    sr = 16_000
+    rng = np.random.default_rng(3)
+    t = np.arange(int(1.6 * sr)) / sr
+    tone = 0.5 * np.sin(2 * np.pi * 146.83 * t)  # D3
+    noise = 0.5 * rng.standard_normal(len(t))
+    cases = {"tone": tone, "noise": noise}
+    for cut in (0.35, 0.45, 0.5, 0.55, 0.7):  # noise, then the tone: voiced late
+        k = int(cut * len(t))
+        cases[f"noise then tone at {cut}"] = np.concatenate([noise[:k], tone[k:]])
+        cases[f"tone then noise at {cut}"] = np.concatenate([tone[:k], noise[k:]])
+    for name, y in cases.items():
+        y = y.astype(np.float32)
+        y[0] = 1.0  # the onset at the start, so that the frames cover the cases' halves
+        got = root_note(y, sr)
+        # by the definition: every live frame through YIN at once
+        seg = y[int(0.03 * sr):int(1.5 * sr)]
+        fr = np.lib.stride_tricks.sliding_window_view(seg, YIN_N)[::512].astype(np.float64)
+        rms = np.sqrt(np.mean(np.square(fr), axis=1))
+        fr = fr[rms > rms.max() * 10 ** (-30 / 20)]
+        _f0, ap = _yin_frame_batch(fr, sr)
+        voiced = ap < 0.25
+        if voiced.mean() < MIN_VOICED:
+            assert got.midi is None, name
+        else:
+            assert got.voiced == round(float(voiced.mean()), 3), name
+            assert got.f0 is not None and got.midi is not None, name
+    assert root_note(tone.astype(np.float32), sr).note == "D3"
+
+
+def _onsets_as_before(y: np.ndarray, sr: int) -> tuple[np.ndarray, ...]:
+    """The onset envelope's formulas as first written (np.diff, a window view's max)."""
+    peak = float(np.max(np.abs(y)))
+    y = y / peak
+    mag = rhythm.spectrogram(y, rhythm.N_FFT, rhythm.HOP)
+    logm = np.log1p(1000.0 * mag)
+    flux = np.maximum(0.0, np.diff(logm, axis=0, prepend=logm[:1]))
+    edge = rhythm.N_FFT // (2 * rhythm.HOP)
+    flux[-edge:] = 0.0
+    env = flux.sum(axis=1)
+    w = max(1, round(0.04 * sr / rhythm.HOP))
+    window_max = np.lib.stride_tricks.sliding_window_view(
+        np.pad(env, w, mode="edge"), 2 * w + 1).max(axis=1)
+    return env, window_max
+
+
+def test_onsets_are_the_same_bit_for_bit() -> None:
+    import soxr
+
+    from tests.analysis_signals import drum_loop
+
+    sr = 16_000
+    y = soxr.resample(drum_loop(97.0, 2).astype(np.float32), 44_100, sr, quality="HQ")
+    o = rhythm.onsets(y, sr)
+    env, window_max = _onsets_as_before(y, sr)
+    assert o.env.tobytes() == env.tobytes()
+    sounding = o.rms > o.rms.max() * 10 ** (-40 / 20)
+    floor = max(rhythm.ONSET_FLOOR, rhythm.ONSET_RATIO * float(np.median(env[sounding])))
+    expected = [c for c in np.flatnonzero((env >= window_max) & (env > floor))]
+    assert len(o.peaks) > 8
+    assert set(o.peaks.tolist()) <= set(expected)  # the maxima, then ≥ 50 ms apart
+
+
+def test_windows_cut_as_slices_are_the_index_arrays() -> None:
+    from core.audio import _cut_windows, _cut_windows_indexed
+
+    rng = np.random.default_rng(5)
+    win = 16_000
+    for n in (100, 15_999, 16_000, 16_001, 40_123):
+        y = rng.uniform(-1, 1, n).astype(np.float32)
+        starts = [np.array([0]), np.arange(0, max(1, n - win + 1), 8_000),
+                  np.array([0, n - win if n > win else 0, n]),  # the last one aligned
+                  np.array([3, n // 2, n - 1, n])]
+        for rel in starts:
+            rel = rel.astype(np.int64)
+            assert _cut_windows(y, rel, win).tobytes() == _cut_windows_indexed(
+                y, rel, win).tobytes()
+    # outside the signal (never from the decoder): the index arrays' rule still holds
+    y = rng.uniform(-1, 1, 20_000).astype(np.float32)
+    for rel in (np.array([-5, 0]), np.array([0, 20_001])):
+        assert _cut_windows(y, rel, win).tobytes() == _cut_windows_indexed(
+            y, rel, win).tobytes()
+
+
+def _grid_by_definition(env: np.ndarray, fps: float, bpm: float, beats: list[int]) -> float:
+    beat = 60.0 * fps / bpm
+    w = max(1, round(0.03 * fps))
+    vals, k = [], 0
+    while beat * k < len(env) - 1:
+        if k % 4 in beats:
+            i = round(beat * k)
+            vals.append(float(env[max(0, i - w):i + w + 1].max()))
+        k += 1
+    return float(np.mean(vals)) if vals else 0.0
+
+
+def test_the_beat_grid_is_its_definition_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    fps = 16_000 / rhythm.HOP
+    # tempi whose beats fall on half frames too (round half to even, as round() does)
+    for bpm in [120.0, 93.75, 62.5, 150.0, *rng.uniform(55, 200, 60)]:
+        for n in (1, 2, 7, 300, 1001):
+            env = rng.random(n).astype(np.float32)
+            for beats in ([1, 3], [0, 2], [0]):
+                assert rhythm._grid(env, fps, bpm, beats) == _grid_by_definition(
+                    env, fps, bpm, beats)
+
+
+def test_yin_stops_at_half_the_frames_of_a_sound_with_no_pitch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.analysis.tonal as tonal
+
+    sr = 16_000
+    rows: list[int] = []
+    real = tonal._yin_frame_batch
+
+    def counting(fr: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        rows.append(len(fr))
+        return real(fr, rate)
+
+    monkeypatch.setattr(tonal, "_yin_frame_batch", counting)
+    noise = np.random.default_rng(2).standard_normal(int(1.6 * sr)).astype(np.float32)
+    assert tonal.root_note(noise, sr).midi is None
+    live = 1 + (int(1.47 * sr) - YIN_N) // 512  # every frame is live: steady noise
+    assert rows == [live // 2 + 1]  # a little over half, then no more
+    rows.clear()
+    t = np.arange(int(1.6 * sr)) / sr
+    assert tonal.root_note((0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32),
+                           sr).note == "A3"
+    assert sum(rows) == live  # a pitched sound: every frame, in two batches
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_split_meter_counts_nan_and_inf_as_silence_too(channels: int) -> None:
+    import soxr
+
+    from core.analysis.level import scan_meter
+    from core.audio import _mix
+
+    rate = 44_100
+    x = (0.5 * np.sin(2 * np.pi * 440 * np.arange(88_200) / rate)).astype(np.float32)
+    x = np.repeat(x[:, None], channels, axis=1)
+    bad = x.copy()
+    bad[::5000] = np.nan
+    bad[2500::50] = np.inf  # enough that the mix's ±1 clicks would add ~0.6 dB
+    bad[2525::50] = -np.inf
+    exact, split = LevelMeter(rate, channels), scan_meter(rate, channels)
+    exact.feed(bad)
+    split.feed(bad)
+    mono = np.empty(len(bad), np.float32)  # the scan's mix: ±inf clipped to ±1
+    _mix(bad, mono)
+    np.nan_to_num(mono, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    split.low_band(soxr.resample(mono, rate, 16_000, quality="HQ"), 16_000)
+    assert split.peak_db == exact.peak_db
+    assert split.lufs is not None and split.lufs == pytest.approx(exact.lufs, abs=0.02)
