@@ -11,9 +11,10 @@
   (waveform and envelope of the file's start, alignment- and gain-tolerant), which
   rejects other takes of the same instrument.
 
-Groups are the connected sets of matched files. The **keeper** is the best copy:
-lossless over lossy, then the higher rate, then the higher bit depth, then more channels,
-then a file that is an example in a tree, then the shortest path.
+Groups are the connected sets of matched files. The **keeper** is the best copy: the
+higher bit depth (float counts as 24-bit, lossy as none), then lossless over lossy, then
+the higher rate, then more channels; among equals a file that is an example in a tree,
+then a name that states tempo, key or root note, then the shortest path.
 :func:`plan_quarantine` moves the other copies into a quarantine folder as a relabel batch
 (core/relabel): journaled step by step, undoable with ``sampletree undo BATCH``, nothing
 ever deleted.
@@ -95,6 +96,22 @@ class Member:
     def bits(self) -> int:
         return _BITS.get((self.subtype or "").upper(), 0)
 
+    @property
+    def depth(self) -> int:
+        """Bit depth as the keeper ranks it: float counts as 24-bit, lossy as 0."""
+        if not self.lossless:
+            return 0
+        return min(self.bits, 24) if (self.subtype or "").upper() in ("FLOAT", "DOUBLE") \
+            else self.bits
+
+    @property
+    def named_facts(self) -> int:
+        """How many of tempo, key and root note the file's name states."""
+        from core.analysis.names import parse_name
+
+        f = parse_name(os.path.basename(self.path))
+        return sum(v is not None for v in (f.bpm, f.key, f.root_midi))
+
     def quality(self) -> str:
         parts = [(self.format or "?").upper()]
         if self.bits:
@@ -167,9 +184,12 @@ def is_lossless(fmt: str | None, subtype: str | None) -> bool:
 
 
 def quality_key(m: Member) -> tuple[Any, ...]:
-    """Sorts the best copy first."""
-    return (not m.lossless, -(m.sample_rate or 0), -m.bits, -(m.channels or 0),
-            not m.example, len(m.path), m.path)
+    """Sorts the best copy first: the deepest samples (a float file counts as 24-bit: it
+    holds no more than that), lossless over lossy, the higher rate, more channels; among
+    equals a file that is an example in a tree, then a name that states more (tempo, key,
+    root note: ``Loop_124bpm_Am.wav`` over ``Loop copy.wav``), then the shortest path."""
+    return (-m.depth, not m.lossless, -(m.sample_rate or 0), -(m.channels or 0),
+            not m.example, -m.named_facts, len(m.path), m.path)
 
 
 def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
@@ -180,14 +200,16 @@ def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
     q = keeper.quality()
     if keeper.lossless and not best.lossless:
         return f"lossless over lossy: {q}"
+    if keeper.depth > best.depth:
+        return f"highest bit depth: {q}"
     if (keeper.sample_rate or 0) > (best.sample_rate or 0):
         return f"highest sample rate: {q}"
-    if keeper.bits > best.bits:
-        return f"highest bit depth: {q}"
     if (keeper.channels or 0) > (best.channels or 0):
         return f"most channels ({keeper.channels}): {q}"
     if keeper.example and not best.example:
         return f"same quality ({q}); an example in a tree"
+    if keeper.named_facts > best.named_facts:
+        return f"same quality ({q}); its name states tempo, key or note"
     return f"same quality ({q}); shortest path"
 
 
