@@ -386,7 +386,8 @@ def _near_search(lib: Library, model_key: int, min_cos: float,
     # whose embedding moved (quieter, trimmed) behind other takes of the instrument
     spec = dupsig.spectra(blobs)
     by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
-                              neighbours=SPECTRAL_NEIGHBOURS, keys=keys,
+                              neighbours=SPECTRAL_NEIGHBOURS,
+                              keys=dupsig.centroid_bands(blobs),
                               key_tolerance=SPECTRAL_BAND_TOLERANCE)
     if len(by_spec):
         pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
