@@ -9,7 +9,9 @@
   each block against the files within :data:`~core.dupsig.DURATION_TOLERANCE_S`). Each
   candidate pair then has to pass the fine check of :func:`core.dupsig.compare`
   (waveform and envelope of the file's start, alignment- and gain-tolerant), which
-  rejects other takes of the same instrument.
+  rejects other takes of the same instrument. A copy trimmed past its attack holds only
+  a decay another velocity layer may share: such pairs are joined last, and not where
+  they would put two whole recordings that differ into one group (:func:`_join_partial`).
 
 Groups are the connected sets of matched files. The **keeper** is the best copy: the
 higher bit depth (float counts as 24-bit, lossy as none), then lossless over lossy, then
