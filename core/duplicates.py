@@ -50,9 +50,11 @@ MIN_SPECTRAL_CORR = 0.8
 SPECTRAL_NEIGHBOURS = 5
 #: Candidates' loudest snippet bands (of 48, ~9 % apart) differ by at most this many.
 PEAK_BAND_TOLERANCE = 3
-#: ... and for the spectral neighbours (spectra that alike peak in the same band or the
-#: next: 98 % of the true pairs on the tuning seeds), a third of the products.
-SPECTRAL_BAND_TOLERANCE = 1
+#: ... and the spectral neighbours: their spectra's power-weighted centres differ by at
+#: most this many half bands (the loudest band jumped between copies of flat spectra;
+#: centres within half a band cost fewer products than loudest bands within one, and
+#: found the same on the tuning seeds 0, 1, 3).
+SPECTRAL_CENTRE_TOLERANCE = 1
 SPECTRAL_NEIGHBOUR_CORR = 0.95
 #: A pair aligned with one file's snippet starting more than this after the other's (one
 #: file starts inside the other's sound: trimmed past its attack) is joined only after
@@ -389,8 +391,8 @@ def _near_search(lib: Library, model_key: int, min_cos: float,
     spec = dupsig.spectra(blobs)
     by_spec = candidate_pairs(spec, durs, min_cos=SPECTRAL_NEIGHBOUR_CORR,
                               neighbours=SPECTRAL_NEIGHBOURS,
-                              keys=dupsig.centroid_bands(blobs),
-                              key_tolerance=SPECTRAL_BAND_TOLERANCE)
+                              keys=dupsig.spectral_centres(blobs),
+                              key_tolerance=SPECTRAL_CENTRE_TOLERANCE)
     if len(by_spec):
         pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
     if len(pairs):

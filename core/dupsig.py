@@ -330,14 +330,15 @@ def peak_bands(blobs: list[bytes | None]) -> np.ndarray:
     return np.where(have, np.argmin(levels, axis=1), -100).astype(np.int64)
 
 
-def centroid_bands(blobs: list[bytes | None]) -> np.ndarray:
-    """The power-weighted centre of each signature's snippet spectrum, in bands (rounded;
-    -100 where missing): unlike the loudest band it does not jump between two peaks of
-    nearly one level, so spectra that correlate closely have centres close together."""
+def spectral_centres(blobs: list[bytes | None]) -> np.ndarray:
+    """The power-weighted centre of each signature's snippet spectrum, in half bands
+    (rounded; -100 where missing): unlike the loudest band it does not jump between two
+    peaks of nearly one level, so spectra that correlate closely have centres close
+    together."""
     levels, have = _band_levels(blobs)
     power = np.power(10.0, -np.minimum(levels, 2.0 * SPECTRUM_FLOOR_DB) / 20.0)  # 0.5 dB
     centre = power @ np.arange(N_BANDS, dtype=np.float64) / np.maximum(power.sum(1), 1e-12)
-    return np.where(have, np.round(centre), -100).astype(np.int64)
+    return np.where(have, np.round(2.0 * centre), -100).astype(np.int64)
 
 
 def spectral_similarity(spec: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:

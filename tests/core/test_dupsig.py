@@ -233,18 +233,27 @@ def test_a_lossy_copy_of_a_noisy_sound_is_one_recording_another_take_is_not() ->
 
 
 def test_spectral_centres_stay_close_where_the_loudest_band_jumps() -> None:
-    # two peaks of nearly one level, 12 bands apart: which is the loudest flips between
-    # copies (the loudest band jumps by 12), the power-weighted centre does not move far
-    def blob(first_db: float, second_db: float) -> bytes:
-        levels = np.full(dupsig.N_BANDS, 80, np.uint8)  # 40 dB below
-        levels[10] = round(2 * first_db)
-        levels[22] = round(2 * second_db)
-        levels -= levels.min()
+    def blob(levels_db: np.ndarray) -> bytes:
+        levels = np.round(2 * (levels_db - levels_db.min())).astype(np.uint8)
         return bytes([dupsig.SIG_VERSION]) + levels.tobytes()
 
-    a, b = blob(0.0, 0.5), blob(0.5, 0.0)
-    peaks = dupsig.peak_bands([a, b])
-    assert abs(int(peaks[0]) - int(peaks[1])) == 12
-    centres = dupsig.centroid_bands([a, b, None])
-    assert abs(int(centres[0]) - int(centres[1])) <= 1 and 10 < centres[0] < 22
+    # a flat spectrum (a crash) and a copy of it whose bands moved by up to ±0.5 dB (a
+    # codec, a resampler): the loudest band jumps far, the centre stays within a half band
+    rng = np.random.default_rng(1)
+    flat = rng.uniform(0, 3, dupsig.N_BANDS)  # dB below the loudest, as stored
+    moved = flat + rng.uniform(-0.5, 0.5, dupsig.N_BANDS)
+    peaks = dupsig.peak_bands([blob(flat), blob(moved)])
+    centres = dupsig.spectral_centres([blob(flat), blob(moved), None])  # in half bands
+    assert abs(int(peaks[0]) - int(peaks[1])) > 3
+    assert abs(int(centres[0]) - int(centres[1])) <= 1
     assert centres[2] == -100
+    # two peaks of nearly one level, 12 bands apart: the loudest band jumps by 12, the
+    # centre by one band
+    two = np.full(dupsig.N_BANDS, -40.0)
+    two[10], two[22] = 0.0, -0.5
+    other = two.copy()
+    other[10], other[22] = -0.5, 0.0
+    peaks = dupsig.peak_bands([blob(-two), blob(-other)])
+    centres = dupsig.spectral_centres([blob(-two), blob(-other)])
+    assert abs(int(peaks[0]) - int(peaks[1])) == 12
+    assert abs(int(centres[0]) - int(centres[1])) <= 2 and 20 < centres[0] < 44
