@@ -440,11 +440,11 @@ def _join_partial(partial: list[tuple[float, int, int, float]], uf: _Union,
     A copy trimmed past the strike holds only the decay, and another velocity layer of
     the same drum decays with the same waveform (0.99 against 0.9999 for the copy's own
     original): on its own the check cannot tell which recording it came from. The groups
-    can: each group keeps its members' starts on one time line; where a join would line
-    up the earliest-starting members of both groups (the whole recordings), those two
-    are compared, and a join they contradict is not made. Best first, a trimmed copy
-    joins its own recording before the look-alike, which the contradiction then keeps
-    out. Returns how many extra pairs were compared."""
+    can: each group keeps its members' starts on one time line, and before two groups
+    are joined their earliest-starting members (the whole recordings, or the least
+    trimmed copies; lossless first) are compared, and a join they contradict is not
+    made. Best first, a trimmed copy joins its own recording before the look-alike,
+    which the contradiction then keeps out. Returns how many extra pairs were compared."""
     if not partial:
         return 0
     members: dict[int, dict[int, float]] = {}  # group → {file: start on its time line (s)}
@@ -466,7 +466,7 @@ def _join_partial(partial: list[tuple[float, int, int, float]], uf: _Union,
         shift = mx[x] + lag - my[y]  # Q's time line onto P's
         hx, hy = head(mx), head(my)
         if hx != x or hy != y:
-            v = seen.get((hx, hy))
+            v = seen.get((hx, hy)) or seen.get((hy, hx))
             if v is None:
                 v = dupsig.compare(parsed[hx], parsed[hy])  # type: ignore[arg-type]
                 seen[(hx, hy)] = v
