@@ -24,6 +24,7 @@ ever deleted.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -92,7 +93,7 @@ class Member:
     #: the file is an example (a support) in some tree: kept before an equal copy
     example: bool = False
 
-    @property
+    @functools.cached_property
     def lossless(self) -> bool:
         return is_lossless(self.format, self.subtype)
 
@@ -100,7 +101,7 @@ class Member:
     def bits(self) -> int:
         return _BITS.get((self.subtype or "").upper(), 0)
 
-    @property
+    @functools.cached_property
     def depth(self) -> int:
         """Bit depth as the keeper ranks it: float counts as 24-bit, lossy as 0."""
         if not self.lossless:
@@ -108,7 +109,7 @@ class Member:
         return min(self.bits, 24) if (self.subtype or "").upper() in ("FLOAT", "DOUBLE") \
             else self.bits
 
-    @property
+    @functools.cached_property
     def named_facts(self) -> int:
         """How many of tempo, key and root note the file's name states."""
         from core.analysis.names import parse_name
@@ -187,20 +188,36 @@ def is_lossless(fmt: str | None, subtype: str | None) -> bool:
     return not any(w in words for w in _LOSSY_WORDS)
 
 
+def _rank(m: Member) -> tuple[Any, ...]:
+    return (-m.depth, not m.lossless, -(m.sample_rate or 0), -(m.channels or 0),
+            not m.example)
+
+
 def quality_key(m: Member) -> tuple[Any, ...]:
     """Sorts the best copy first: the deepest samples (a float file counts as 24-bit: it
     holds no more than that), lossless over lossy, the higher rate, more channels; among
     equals a file that is an example in a tree, then a name that states more (tempo, key,
     root note: ``Loop_124bpm_Am.wav`` over ``Loop copy.wav``), then the shortest path."""
-    return (-m.depth, not m.lossless, -(m.sample_rate or 0), -(m.channels or 0),
-            not m.example, -m.named_facts, len(m.path), m.path)
+    return (*_rank(m), -m.named_facts, len(m.path), m.path)
+
+
+def best_first(members: Sequence[Member]) -> list[Member]:
+    """``members`` with the best by :func:`quality_key` first, the others by quality;
+    names are read only among copies the rest leaves equal to the best (a name costs
+    ~15 µs to read, ~0.3 s over the groups of a 100k-file library)."""
+    ms = sorted(members, key=lambda m: (*_rank(m), len(m.path), m.path))
+    if len(ms) > 1 and _rank(ms[1]) == _rank(ms[0]):
+        top = _rank(ms[0])
+        n = next((k for k, m in enumerate(ms) if _rank(m) != top), len(ms))
+        ms[:n] = sorted(ms[:n], key=quality_key)
+    return ms
 
 
 def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
     """One line: what sets the keeper above the best of the other copies."""
     if not others:
         return ""
-    best = min(others, key=quality_key)
+    best = best_first(others)[0]
     q = keeper.quality()
     if keeper.lossless and not best.lossless:
         return f"lossless over lossy: {q}"
@@ -548,8 +565,8 @@ def find_duplicates(lib: Library, *, near: bool = False,
     for sids in members.values():
         if len(sids) < 2:
             continue
-        ms = [Member(s, *info[s][1:], example=s in examples) for s in sorted(sids)]
-        ms.sort(key=quality_key)
+        ms = best_first([Member(s, *info[s][1:], example=s in examples)
+                         for s in sorted(sids)])
         ms[0].keep, ms[0].match = True, "keeper"
         keeper = ms[0]
         for m in ms[1:]:

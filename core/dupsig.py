@@ -336,9 +336,15 @@ def spectral_centres(blobs: list[bytes | None]) -> np.ndarray:
     peaks of nearly one level, so spectra that correlate closely have centres close
     together."""
     levels, have = _band_levels(blobs)
-    power = np.power(10.0, -np.minimum(levels, 2.0 * SPECTRUM_FLOOR_DB) / 20.0)  # 0.5 dB
-    centre = power @ np.arange(N_BANDS, dtype=np.float64) / np.maximum(power.sum(1), 1e-12)
+    power = _LEVEL_POWER[levels]  # (a table: np.power over 100k x 48 cost ~0.1 s)
+    centre = (power @ np.arange(N_BANDS, dtype=np.float32)
+              / np.maximum(power.sum(axis=1), np.float32(1e-12)))
     return np.where(have, np.round(2.0 * centre), -100).astype(np.int64)
+
+
+#: The power of each stored band level (0.5 dB steps below the loudest, floored).
+_LEVEL_POWER = np.power(10.0, -np.minimum(np.arange(256), 2.0 * SPECTRUM_FLOOR_DB) / 20.0
+                        ).astype(np.float32)
 
 
 def spectral_similarity(spec: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
