@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         MIN_EMBEDDING_COS,
         MIN_SPECTRAL_CORR,
         NEIGHBOURS,
+        PARTIAL_LAG_S,
         _current_model,
         find_duplicates,
         mean_embeddings,
@@ -319,7 +320,10 @@ def main(argv: list[str] | None = None) -> int:
                        "loose_wave_corr": dupsig.LOOSE_WAVE_CORR,
                        "tight_env_dev_db": dupsig.TIGHT_ENV_DEV_DB,
                        "min_embedding_cos": MIN_EMBEDDING_COS, "neighbours": NEIGHBOURS,
-                       "min_spectral_corr": MIN_SPECTRAL_CORR},
+                       "min_spectral_corr": MIN_SPECTRAL_CORR,
+                       "noise_flatness": dupsig.NOISE_FLATNESS,
+                       "noise_late_corr": dupsig.NOISE_LATE_CORR,
+                       "partial_lag_s": PARTIAL_LAG_S},
     }
     by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     found_with = defaultdict(set)

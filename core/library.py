@@ -673,6 +673,15 @@ class Library:
         with self.reading() as conn:
             return {int(i): p for i, p in conn.execute(query)}
 
+    def mark_analysis_stale(self, sample_ids: Sequence[int]) -> None:
+        """Have the next scan redo these files' analysis (a renamed file: what its name
+        states may have changed); their values stay until then."""
+        a = schema.analysis
+        with self.transaction() as conn:
+            for k in range(0, len(sample_ids), 500):
+                conn.execute(update(a).where(a.c.sample_id.in_(sample_ids[k:k + 500]))
+                             .values(version=0))
+
     def write_analysis(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
         """Store (sample id, ``Analysis.as_row()``) pairs, replacing older rows."""
         if not rows:

@@ -236,3 +236,40 @@ def test_an_older_library_lacking_analysis_fingerprints_and_thumbnails_reads_eac
     assert [con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
             for t in ("analysis", "dup_signatures", "peaks")] == [4, 4, 4]
     con.close()
+
+
+def test_a_renamed_file_reads_its_new_name_again_without_reembedding(
+        tmp_path: Path, untrained_model) -> None:
+    # the root note came from the old name; the new name states none: the next scan
+    # takes it from the audio (A2), and a name that states a tempo is read too
+    root = tmp_path / "pack"
+    root.mkdir()
+    write(root / "Bass_F#2.wav", one_shot(45))
+    write(root / "beat.wav", drum_loop(124.0, 2))
+    lib_path = tmp_path / "lib.sqlite"
+    with Library(lib_path) as lib:
+        scan(lib, [str(root)], untrained_model, options=ScanOptions(jobs=0))
+    con = sqlite3.connect(str(lib_path))
+    row = con.execute("SELECT a.root_midi, a.root_source FROM analysis a JOIN samples s "
+                      "ON s.id = a.sample_id WHERE s.path LIKE '%Bass_F#2.wav'").fetchone()
+    assert row == (42, "name")
+    windows_before = con.execute("SELECT * FROM windows ORDER BY sample_id, idx").fetchall()
+    con.close()
+    (root / "Bass_F#2.wav").rename(root / "Bass.wav")
+    (root / "beat.wav").rename(root / "Beat_Loop_120bpm.wav")
+    with Library(lib_path) as lib:
+        report = scan(lib, [str(root)], untrained_model, options=ScanOptions(jobs=0))
+    assert report.moved == 2 and report.decoded == 0 and report.analysed == 2
+    con = sqlite3.connect(str(lib_path))
+    got = {Path(p).name: r for p, *r in con.execute(
+        "SELECT s.path, a.root_midi, a.root_source, a.bpm, a.bpm_source, a.version "
+        "FROM samples s JOIN analysis a ON a.sample_id = s.id")}
+    assert tuple(got["Bass.wav"][:2]) == (45, "audio")
+    assert tuple(got["Beat_Loop_120bpm.wav"][2:4]) == (120.0, "name")
+    assert {r[4] for r in got.values()} == {ANALYSIS_VERSION}
+    assert con.execute("SELECT * FROM windows ORDER BY sample_id, idx").fetchall() \
+        == windows_before  # not embedded again
+    con.close()
+    with Library(lib_path) as lib:  # and nothing is left to do
+        again = scan(lib, [str(root)], untrained_model, options=ScanOptions(jobs=0))
+    assert again.analysed == 0 and again.decoded == 0

@@ -116,7 +116,7 @@ def test_an_example_is_kept_before_an_equal_copy(library: Library, exact_set: Pa
     assert [m.as_dict()["example"] for m in g.members if not m.keep] == [False, False]
 
 
-def test_keeper_prefers_lossless_then_rate_then_depth(library: Library, tmp_path: Path) -> None:
+def test_keeper_prefers_depth_then_lossless_then_rate(library: Library, tmp_path: Path) -> None:
     from core.duplicates import Member, keeper_reason, quality_key
 
     def m(i, path, fmt, sub, rate):
@@ -125,12 +125,33 @@ def test_keeper_prefers_lossless_then_rate_then_depth(library: Library, tmp_path
     ms = [m(1, "/a/k.mp3", "MP3", "MPEG_LAYER_III", 48_000),
           m(2, "/a/long/name/k.wav", "WAV", "PCM_16", 44_100),
           m(3, "/a/k24.wav", "WAV", "PCM_24", 44_100),
-          m(4, "/a/k96.flac", "FLAC", "PCM_16", 96_000)]
+          m(4, "/a/k96.flac", "FLAC", "PCM_16", 96_000)]  # a 16-bit copy upsampled
     ms.sort(key=quality_key)
-    assert [x.sample_id for x in ms] == [4, 3, 2, 1]
-    assert "sample rate" in keeper_reason(ms[0], ms[1:])
-    assert "lossless" in keeper_reason(ms[1], [ms[3]])
-    assert "bit depth" in keeper_reason(ms[1], [ms[2]])
+    # the 24-bit original before the upsampled 16-bit copy (the rate ranked first before)
+    assert [x.sample_id for x in ms] == [3, 4, 2, 1]
+    assert "bit depth" in keeper_reason(ms[0], ms[1:])
+    assert "sample rate" in keeper_reason(ms[1], ms[2:])
+    assert "lossless" in keeper_reason(ms[2], [ms[3]])
+    # a float file counts as 24-bit: the rate decides between it and the 24-bit file
+    f48 = m(5, "/a/k float.wav", "WAV", "FLOAT", 48_000)
+    f44 = m(6, "/a/k float 44.wav", "WAV", "FLOAT", 44_100)
+    assert min([f44, ms[0]], key=quality_key) is ms[0]  # shorter path among equals
+    assert min([f48, ms[0]], key=quality_key) is f48
+
+
+def test_keeper_among_equal_copies_prefers_a_name_that_states_tempo_and_key() -> None:
+    from core.duplicates import Member, keeper_reason, quality_key
+
+    def m(i, path, example=False):
+        return Member(i, path, "WAV", "PCM_24", 44_100, 2, 100, 2.0, example=example)
+
+    plain, named = m(1, "/a/Loop.wav"), m(2, "/a/drums/Loop_124bpm_Am.wav")
+    assert min([plain, named], key=quality_key) is named
+    assert keeper_reason(named, [plain]).endswith("its name states tempo, key or note")
+    # an example in a tree still comes first, and quality before either
+    assert min([m(3, "/a/Loop.wav", example=True), named], key=quality_key).sample_id == 3
+    better = Member(4, "/a/x/y/z/Loop.flac", "FLAC", "PCM_24", 48_000, 2, 100, 2.0)
+    assert min([named, better], key=quality_key) is better
 
 
 def _sig(x: np.ndarray, sr: int = SR) -> dupsig.Signature:
@@ -274,3 +295,44 @@ def test_changed_or_broken_file_updates_its_fingerprint(library: Library,
     ids, _h, _s = read_fingerprints(library)
     assert len(ids) == 4  # the broken file lost its row
     assert find_duplicates(library).groups == []
+
+
+def tom(strike: int, level: float, seconds: float = 1.0) -> np.ndarray:
+    """One velocity layer of a tom: the same ringing modes every strike, the stick's
+    thump and a little of the decay that differ from strike to strike (float32, mono)."""
+    t = np.arange(round(seconds * SR)) / SR
+    modes = [(98.0, 0.35, 1.0, 0.3), (156.0, 0.25, 0.6, 1.1), (231.0, 0.18, 0.4, 2.0)]
+    ring = sum(a * np.exp(-t / tau) * np.sin(2 * np.pi * f * t + ph)
+               for f, tau, a, ph in modes)
+    rng = np.random.default_rng(strike)
+
+    def low(x: np.ndarray) -> np.ndarray:
+        spec = np.fft.rfft(x)
+        spec[np.fft.rfftfreq(len(x), 1 / SR) > 400] = 0
+        return np.fft.irfft(spec, len(x))
+
+    thump = 12 * low(rng.standard_normal(len(t)) * np.exp(-t / 0.012))
+    other = 0.6 * low(rng.standard_normal(len(t)) * np.exp(-t / 0.3))
+    y = ring + thump + other
+    return (0.5 * level * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def test_a_copy_trimmed_past_the_strike_joins_its_own_layer_only(
+        library: Library, tmp_path: Path, untrained_model) -> None:
+    # Two velocity layers of one tom, and a copy of the first trimmed 120 ms into its
+    # decay: what is left is the decay both layers share (the check finds the copy alike
+    # to both, 0.9997 and 0.99), but the layers themselves differ. Before, the copy
+    # joined the two layers (and their copies) into one group.
+    a, b = tom(1, 1.0), tom(2, 0.6)
+    t = a[int(0.12 * SR):]
+    assert dupsig.compare(_sig(t), _sig(b)).duplicate  # the look-alike the groups resolve
+    assert not dupsig.compare(_sig(a), _sig(b)).duplicate
+    root = tmp_path / "samples"
+    write(root / "kit" / "Tom-1.flac", a, subtype="PCM_24")
+    write(root / "kit" / "Tom-2.flac", b, subtype="PCM_24")
+    write(root / "kit" / "Tom-2 louder.wav", b * 1.5, subtype="PCM_24")
+    write(root / "edits" / "Tom-1 trimmed.wav", t, subtype="PCM_24")
+    scan_here(library, root, untrained_model)
+    groups = find_duplicates(library, near=True, min_cos=-1.0).groups
+    names = sorted(sorted(Path(m.path).name for m in g.members) for g in groups)
+    assert names == [["Tom-1 trimmed.wav", "Tom-1.flac"], ["Tom-2 louder.wav", "Tom-2.flac"]]

@@ -206,3 +206,54 @@ def test_a_name_that_is_not_utf8_comes_back_as_the_same_path(library: Library,
     assert len(groups) == 1
     paths = sorted(m.path for m in groups[0].members)
     assert odd in paths and all(Path(p).exists() for p in paths)
+
+
+def noise_hit(seed: int, seconds: float = 1.2, sr: int = SR) -> np.ndarray:
+    """A cymbal-like crash: band-limited noise decaying over a second (float32, mono)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * sr)) / sr
+    y = rng.standard_normal(len(t)) * np.exp(-t / 0.35)
+    return (0.4 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def test_a_lossy_copy_of_a_noisy_sound_is_one_recording_another_take_is_not() -> None:
+    x = noise_hit(1)
+    # a codec's error on noise: ~13 dB below the sound, following its envelope (the
+    # waveforms then correlate ~0.97, below MIN_WAVE_CORR, low band included)
+    err = noise_hit(2) * 0.22
+    a, copy = sig(x), sig(x + err)
+    assert min(a.flatness(), copy.flatness()) >= dupsig.NOISE_FLATNESS
+    v = dupsig.compare(a, copy)
+    assert dupsig.LOOSE_WAVE_CORR <= v.wave_corr < dupsig.MIN_WAVE_CORR, v
+    assert v.duplicate, v  # before: "waveforms and envelopes differ a little"
+    # another crash with the very same envelope is another recording
+    assert not dupsig.compare(a, sig(noise_hit(3))).duplicate
+    # tonal sounds keep the strict rules: a bell is far from flat
+    assert sig(bell()).flatness() < 0.06
+
+
+def test_spectral_centres_stay_close_where_the_loudest_band_jumps() -> None:
+    def blob(levels_db: np.ndarray) -> bytes:
+        levels = np.round(2 * (levels_db - levels_db.min())).astype(np.uint8)
+        return bytes([dupsig.SIG_VERSION]) + levels.tobytes()
+
+    # a flat spectrum (a crash) and a copy of it whose bands moved by up to ±0.5 dB (a
+    # codec, a resampler): the loudest band jumps far, the centre stays within a half band
+    rng = np.random.default_rng(1)
+    flat = rng.uniform(0, 3, dupsig.N_BANDS)  # dB below the loudest, as stored
+    moved = flat + rng.uniform(-0.5, 0.5, dupsig.N_BANDS)
+    peaks = dupsig.peak_bands([blob(flat), blob(moved)])
+    centres = dupsig.spectral_centres([blob(flat), blob(moved), None])  # in half bands
+    assert abs(int(peaks[0]) - int(peaks[1])) > 3
+    assert abs(int(centres[0]) - int(centres[1])) <= 1
+    assert centres[2] == -100
+    # two peaks of nearly one level, 12 bands apart: the loudest band jumps by 12, the
+    # centre by one band
+    two = np.full(dupsig.N_BANDS, -40.0)
+    two[10], two[22] = 0.0, -0.5
+    other = two.copy()
+    other[10], other[22] = -0.5, 0.0
+    peaks = dupsig.peak_bands([blob(-two), blob(-other)])
+    centres = dupsig.spectral_centres([blob(-two), blob(-other)])
+    assert abs(int(peaks[0]) - int(peaks[1])) == 12
+    assert abs(int(centres[0]) - int(centres[1])) <= 2 and 20 < centres[0] < 44
