@@ -7,15 +7,17 @@ Two sources, each a family of packages (``sampletree corpus build --sources all`
   tuxpaint-stamps-default) and Asterisk's prompts (asterisk-core-sounds-en-wav) are
   *Spoken Phrase*; single letters, syllables, digits and one-word calls (KLettres,
   Tux Paint's letters and numbers, Asterisk's digits / letters / phonetic alphabet, Kajongg's
-  calls) are *Vocal One-Shot*.
+  calls) are *Vocal One-Shot*; 0 A.D.'s civilians' voice lines (0ad-data) are Spoken Phrase too.
 - ``real_fx``: sound effects from three games and Tux Paint, labelled from folder and file
   names (0ad-data, wesnoth-1.16-data, openttd-opensfx, tuxpaint-stamps-default): Animal,
-  Foley, Machine & Vehicle, Ambience, Explosion, Hit & Smash, Whoosh, Shout & Grunt, plus
-  real examples of the GM classes Gunshot, Helicopter and Seashore (training classes).
+  Foley, Machine & Vehicle, Ambience, Hit & Smash, Whoosh, Shout & Grunt, plus
+  real examples of the training classes Impact (explosions), Gunshot, Helicopter and
+  Seashore.
 
 Independence groups are the speaker or origin: the language for Tux Paint and KLettres (one
 credited voice per language, mostly), one group for Asterisk (one speaker) and for Kajongg
-(all its voices are credited to one person), the game for 0 A.D. and Wesnoth, and each
+(all its voices are credited to one person) and for 0 A.D.'s voice lines, the game for
+0 A.D.'s and Wesnoth's sound effects, and each
 sound's author for OpenSFX. Never read: the realset's validation packages and the reserved
 held-out packages (``models.realset``); a package list that names one is refused.
 
@@ -85,7 +87,7 @@ PACKAGES = {
 #: which packages each source reads (Tux Paint gives speech and stamp sounds)
 SOURCE_PACKAGES = {
     "real_speech": ("tuxpaint-stamps-default", "klettres-data", "kajongg",
-                    "asterisk-core-sounds-en-wav"),
+                    "asterisk-core-sounds-en-wav", "0ad-data"),
     "real_fx": ("0ad-data", "wesnoth-1.16-data", "openttd-opensfx", "tuxpaint-stamps-default"),
 }
 
@@ -186,7 +188,7 @@ TUXPAINT_FX = [
     ("household/vacuum", "Machine & Vehicle"),
     ("household/", "Foley"),
     ("vehicles/", "Machine & Vehicle"),
-    ("seasonal/newyears/fireworks", "Explosion"),
+    ("seasonal/newyears/fireworks", "Impact"),
     ("symbols/faces/", "Shout & Grunt"),  # excited, happy, mad, sad: voices, not words
 ]
 
@@ -296,7 +298,7 @@ def wesnoth_label(rel: str) -> str | None:
     if base in ("gunshot", "thunderstick"):
         return "Gunshot"
     if base in ("explosion", "cave-in"):
-        return "Explosion"
+        return "Impact"
     if base in ("miss", "throw", "dagger-swish") or (miss and base in _WEAPONS):
         return "Whoosh"
     if base in _WEAPONS:
@@ -319,7 +321,7 @@ OPENSFX_RULES: list[tuple[str, str | None]] = [
     ("toyland", None), ("bird", None), ("applause", None), ("year", None), ("beep", None),
     ("morse", None), ("oooh", None), ("unused", None), ("wheels touching", None),
     ("helicopter", "Helicopter"),
-    ("explosion", "Explosion"),
+    ("explosion", "Impact"),
     ("tree", "Foley"),
     ("crash", "Hit & Smash"),
     ("sheep", "Animal"), ("cow", "Animal"), ("horse", "Animal"), ("lion", "Animal"),
@@ -372,18 +374,30 @@ def _opensfx(root: Path) -> Iterator[Found]:
                         detail=lic.group(1).strip() if lic else "")
 
 
-#: 0 A.D.'s ``audio/`` folders (first match wins); music, UI, voice lines, birds skipped.
+#: 0 A.D.'s ``audio/`` folders and names (first match wins). Music, the interface, siege
+#: engines, ships and birds are skipped; its civilians' voice lines are real_speech.
 ZERO_AD_RULES: list[tuple[str, str | None]] = [
-    ("audio/music/", None), ("audio/interface/", None), ("bird", None),
+    ("audio/music/", None), ("audio/interface/", None), ("audio/attack/siege/", None),
+    ("audio/actor/ship/", None), ("audio/actor/mounted/", None),
+    ("bird", None), ("chicken", None), ("flamingo", None), ("peacock", None),
+    ("audio/ambient/dayscape/", None),  # nature beds full of birdsong
+    ("audio/ambient/water/wave", "Seashore"),
     ("audio/ambient/", "Ambience"),
-    ("audio/fauna/", "Animal"),
+    ("audio/attack/fire/", "Ambience"),  # fire crackling beds
+    ("audio/attack/destruction/", "Impact"),
+    ("audio/actor/fauna/movement/", None),
+    ("audio/actor/fauna/", "Animal"),
+    ("audio/voice/global/civ_dog", "Animal"),
+    ("audio/actor/human/death/", "Shout & Grunt"),
+    ("audio/actor/", "Foley"),  # footsteps, gates
     ("audio/attack/impact/", "Hit & Smash"),
-    ("audio/attack/weapon/", "Whoosh"),
-    ("audio/attack/siege/", "Explosion"),
-    ("audio/resource/", "Foley"),
-    ("audio/actor/", "Foley"),
+    ("audio/attack/weapon/musket", "Gunshot"),
+    ("audio/attack/weapon/swordhit", "Hit & Smash"),
+    ("audio/attack/weapon/", "Whoosh"),  # arrows flying, slings, spear / sword swings
+    ("audio/resource/", "Foley"),  # chopping, mining, gathering, building
     ("audio/voice/", None),
 ]
+_ZERO_AD_VOICE = re.compile(r"^audio/voice/([a-z]+)/civ/civ_[a-z]+_.*\.ogg$")
 
 
 def zero_ad_label(member: str) -> str | None:
@@ -393,10 +407,22 @@ def zero_ad_label(member: str) -> str | None:
     return next((cls for key, cls in ZERO_AD_RULES if key in low), None)
 
 
-def _zero_ad(root: Path) -> Iterator[Found]:
+def zero_ad_speech_label(member: str) -> str | None:
+    """0 A.D.'s civilians' voice lines (``audio/voice/LANG/civ/civ_*.ogg``, in four reconstructed
+    ancient languages) → their language; everything else None."""
+    m = _ZERO_AD_VOICE.match(member.lower())
+    return m.group(1) if m and m.group(1) != "global" else None
+
+
+def _zero_ad(root: Path, speech: bool = False) -> Iterator[Found]:
     path = root / PACKAGES["0ad-data"].probe
     zf = zipfile.ZipFile(path)
     for member in sorted(zf.namelist()):
+        if speech:  # the voice actors are not credited per language: one group
+            if zero_ad_speech_label(member):
+                yield Found("Spoken Phrase", "0ad:voice", "0ad-data", f"{path}!{member}",
+                            (lambda m=member: zf.read(m)))
+            continue
         cls = zero_ad_label(member)
         if cls:
             yield Found(cls, "0ad", "0ad-data", f"{path}!{member}",
@@ -406,7 +432,8 @@ def _zero_ad(root: Path) -> Iterator[Found]:
 LISTERS: dict[str, dict[str, Callable[[Path], Iterator[Found]]]] = {
     "real_speech": {"tuxpaint-stamps-default": lambda r: _tuxpaint(r, speech=True),
                     "klettres-data": _klettres, "kajongg": _kajongg,
-                    "asterisk-core-sounds-en-wav": _asterisk},
+                    "asterisk-core-sounds-en-wav": _asterisk,
+                    "0ad-data": lambda r: _zero_ad(r, speech=True)},
     "real_fx": {"0ad-data": _zero_ad, "wesnoth-1.16-data": _wesnoth,
                 "openttd-opensfx": _opensfx,
                 "tuxpaint-stamps-default": lambda r: _tuxpaint(r, speech=False)},

@@ -9,7 +9,7 @@ record), and (version 2) a producer's library: synth one-shots, FX, drum loops, 
 loops and vocals (``EXTRA``), on families of their own or beside their relatives; and
 (version 3) classes of real recordings from Debian packages (``EXTRA_V3``,
 models/realsources.py): vocal one-shots, shouts, animals, foley, machines, ambience,
-explosions, hits and whooshes.
+hits and whooshes.
 Split: per family, about 60 % of the leaves train, 15 % validation and 25 %
 test, so every test class has relatives (siblings) in training.
 """
@@ -164,11 +164,12 @@ EXTRA = {
 
 # Version 3 (issue #11): classes of the real recordings in Debian packages
 # (models/realsources.py): leaf → (family, corpus source). Real speech and FX also add
-# examples to some existing training classes (Spoken Phrase, Gunshot, Helicopter, Seashore).
+# examples to some existing training classes (Spoken Phrase, Impact, Gunshot, Helicopter,
+# Seashore).
 EXTRA_V3 = {
     "Vocal One-Shot": ("Vocal Chops", "real_speech"),
     "Shout & Grunt": ("Vocal Chops", "real_fx"),
-    "Explosion": ("Impacts", "real_fx"), "Hit & Smash": ("Impacts", "real_fx"),
+    "Hit & Smash": ("Impacts", "real_fx"),
     "Whoosh": ("Transitions", "real_fx"), "Ambience": ("Textures", "real_fx"),
     "Animal": ("Animals", "real_fx"),
     "Foley": ("Foley", "real_fx"), "Machine & Vehicle": ("Foley", "real_fx"),

@@ -85,7 +85,7 @@ def test_kajongg_and_asterisk_labels():
 @pytest.mark.parametrize(("rel", "want"), [
     ("human-die-2.ogg", "Shout & Grunt"), ("orc-small-hit-3.ogg", "Shout & Grunt"),
     ("wolf-growl-1.ogg", "Animal"), ("gunshot.wav", "Gunshot"),
-    ("thunderstick-miss.ogg", "Gunshot"), ("explosion.ogg", "Explosion"),
+    ("thunderstick-miss.ogg", "Gunshot"), ("explosion.ogg", "Impact"),
     ("sword-1.ogg", "Hit & Smash"), ("bow-puny-fire.ogg", "Hit & Smash"),
     ("club-miss.ogg", "Whoosh"), ("throw-3.wav", "Whoosh"), ("miss-2.ogg", "Whoosh"),
     ("open-chest.wav", "Foley"), ("ambient/campfire.ogg", "Ambience"),
@@ -116,6 +116,18 @@ def test_zero_ad_labels():
     assert rs.zero_ad_label("audio/music/peace/Tale.ogg") is None
     assert rs.zero_ad_label("audio/attack/impact/arrow_metal.ogg") == "Hit & Smash"
     assert rs.zero_ad_label("art/textures/x.png") is None
+    assert rs.zero_ad_label("audio/actor/fauna/animal/cattle_02.ogg") == "Animal"
+    assert rs.zero_ad_label("audio/actor/fauna/animal/chicken_10.ogg") is None
+    assert rs.zero_ad_label("audio/actor/human/death/male_death_18.ogg") == "Shout & Grunt"
+    assert rs.zero_ad_label("audio/actor/singlesteps/fs_grass1.ogg") == "Foley"
+    assert rs.zero_ad_label("audio/attack/weapon/Musket_1.ogg") == "Gunshot"
+    assert rs.zero_ad_label("audio/attack/weapon/swordhit_13a.ogg") == "Hit & Smash"
+    assert rs.zero_ad_label("audio/attack/weapon/arrowfly_01.ogg") == "Whoosh"
+    assert rs.zero_ad_label("audio/ambient/water/wavecrash_21.ogg") == "Seashore"
+    assert rs.zero_ad_label("audio/voice/greek/civ/civ_female_heal_1.ogg") is None
+    assert rs.zero_ad_speech_label("audio/voice/greek/civ/civ_female_heal_1.ogg") == "greek"
+    assert rs.zero_ad_speech_label("audio/voice/global/civ_dog_bark.ogg") is None
+    assert rs.zero_ad_speech_label("audio/voice/greek/civ/civ_male_ack.xml") is None
 
 
 def test_every_label_is_a_training_class_of_the_taxonomy():
@@ -123,7 +135,7 @@ def test_every_label_is_a_training_class_of_the_taxonomy():
     tx = Taxonomy.load()
     labels = {c for _, c in rs.TUXPAINT_FX + rs.OPENSFX_RULES + rs.ZERO_AD_RULES if c}
     labels |= {"Spoken Phrase", "Vocal One-Shot", "Shout & Grunt", "Animal", "Gunshot",
-               "Explosion", "Hit & Smash", "Whoosh", "Foley", "Ambience"}
+               "Impact", "Hit & Smash", "Whoosh", "Foley", "Ambience"}
     assert tx.version == 3
     assert {tx.split_of(c) for c in labels} == {"train"}
     assert tx.ancestor("Vocal One-Shot", 2) == "2:Vocals"
@@ -175,6 +187,14 @@ def _wav_bytes(y: np.ndarray, sr: int) -> bytes:
     return buf.getvalue()
 
 
+def _ogg_bytes(y: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    sf.write(buf, y, 16000, format="OGG", subtype="VORBIS")
+    return buf.getvalue()
+
+
 def _fake_packages(root: Path) -> Path:
     """A few files of every real source's package, where Debian puts them."""
     tux = root / "usr/share/tuxpaint/stamps"
@@ -222,6 +242,7 @@ def _fake_packages(root: Path) -> Path:
         zf.writestr("audio/ambient/weather/rain.wav", _wav_bytes(_tone(60, 8.0, 16000), 16000))
         zf.writestr("audio/attack/impact/arrow.wav", _wav_bytes(_tone(700, 0.3, 16000), 16000))
         zf.writestr("audio/music/peace/song.wav", _wav_bytes(_tone(440, 2.0, 16000), 16000))
+        zf.writestr("audio/voice/latin/civ/civ_male_yes_1.ogg", _ogg_bytes(_tone(210, 0.8, 16000)))
     for name in rs.PACKAGES:  # a changelog gives the version
         import gzip
 
@@ -249,7 +270,7 @@ def test_real_sources_build_deterministically(tmp_path):
     got = {(m.cls, m.group) for m in c.meta}
     assert ("Spoken Phrase", "tuxpaint:en") in got and ("Spoken Phrase", "tuxpaint:fr") in got
     assert ("Vocal One-Shot", "klettres:de") in got and ("Vocal One-Shot", "kajongg") in got
-    assert ("Spoken Phrase", "asterisk:allison") in got
+    assert ("Spoken Phrase", "asterisk:allison") in got and ("Spoken Phrase", "0ad:voice") in got
     assert ("Helicopter", "opensfx:lorenzosu") in got and ("Animal", "opensfx:jarred gib") in got
     assert ("Hit & Smash", "0ad") in got and ("Ambience", "wesnoth") in got
     files = [m.file for m in c.meta]
