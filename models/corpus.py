@@ -350,6 +350,9 @@ def _normalise(clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
           log: Callable[[str], None] = print) -> dict:
     """Build the corpus into ``opt.out``; returns the report (also written as report.json)."""
+    unknown = [s for s in opt.sources if s not in ALL_SOURCES]
+    if unknown:
+        raise ValueError(f"unknown corpus source {unknown[0]!r}")
     missing = check_requirements(opt)
     if missing:
         from models.realsources import PACKAGES as REAL_PACKAGES
@@ -409,8 +412,6 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
     timings["fonts+kits"] = round(time.monotonic() - started, 1)
 
     real_sources = [s for s in opt.sources if s in REAL_SOURCES]
-    if any(s not in ALL_SOURCES for s in opt.sources):
-        raise ValueError(f"unknown corpus source in {opt.sources!r}")
     if [s for s in opt.sources if s not in REAL_SOURCES]:
         from models.sources import extra_clips
 
