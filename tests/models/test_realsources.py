@@ -329,3 +329,13 @@ def test_unknown_source_names_the_real_ones(tmp_path, capsys):
     code = main(["corpus", "build", "--out", str(tmp_path), "--sources", "real_music"])
     err = capsys.readouterr().err
     assert code != 0 and "real_speech" in err and "'all'" in err
+
+
+def test_an_unknown_source_is_refused_before_anything_is_built(tmp_path):
+    from models.corpus import Font
+
+    opt = CorpusOptions(out=tmp_path / "out", hydrogen=False, sources=("real_music",),
+                        fonts=[Font("nope", str(tmp_path / "nope.sf2"), "g")])
+    with pytest.raises(ValueError, match="unknown corpus source 'real_music'"):
+        build(opt, log=lambda _m: None)
+    assert not (tmp_path / "out").exists()
