@@ -77,10 +77,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="only these GM programs (0-127), e.g. 0,40,73 (default: all 128)")
     b.add_argument("--no-hydrogen", action="store_true", help="leave out the Hydrogen kits")
     b.add_argument("--sources", default=None, metavar="LIST",
-                   help="the producer's sources to add, comma-separated, or 'none' "
+                   help="the producer's sources to add, comma-separated, 'all' (those and "
+                        "the real recordings real_speech,real_fx: corpus v3) or 'none' "
                         "(default: synth,fx,drum_loop,phrase,vocal)")
     b.add_argument("--per-class", type=positive_int, default=400, metavar="N",
                    help="clips a class of those sources, 1 or more (400)")
+    b.add_argument("--real-per-class", type=positive_int, default=800, metavar="N",
+                   help="at most N clips a class from real recordings, 1 or more (800)")
+    b.add_argument("--pkgroot", type=Path, action="append", default=[], metavar="DIR",
+                   help="a folder with Debian packages unpacked by `dpkg-deb -x` (the real "
+                        "sources' packages); may be repeated; / is always searched")
     b.set_defaults(func=cmd_corpus_build)
 
     t = command(sub, "train", "train the embedding network on the corpus (episodic)",
@@ -167,7 +173,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_corpus_build(args: argparse.Namespace) -> int:
-    from models.corpus import EXTRA_SOURCES, CorpusOptions, build
+    from models.corpus import ALL_SOURCES, CorpusOptions, build
 
     opt = CorpusOptions(out=args.out or default_corpus_dir(), seed=args.seed,
                         pitches=args.pitches, hydrogen=not args.no_hydrogen)
@@ -176,14 +182,17 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
     if args.programs:
         opt.programs = list(args.programs)
     if args.sources is not None:
-        wanted = [] if args.sources.strip() == "none" else [
+        spec = args.sources.strip()
+        wanted = [] if spec == "none" else list(ALL_SOURCES) if spec == "all" else [
             s.strip() for s in args.sources.split(",") if s.strip()]
-        unknown = [s for s in wanted if s not in EXTRA_SOURCES]
+        unknown = [s for s in wanted if s not in ALL_SOURCES]
         if unknown:
             raise SampletreeError(f"unknown corpus source {unknown[0]!r}: choose from "
-                                  f"{', '.join(EXTRA_SOURCES)} or 'none'")
+                                  f"{', '.join(ALL_SOURCES)}, 'all' or 'none'")
         opt.sources = tuple(wanted)
     opt.per_class = args.per_class
+    opt.real_per_class = args.real_per_class
+    opt.pkgroots = tuple(str(p) for p in args.pkgroot)
     with _one_line_errors():
         build(opt)
     return EXIT_OK

@@ -84,6 +84,10 @@ PACKAGES = {
 }
 #: the sources of taxonomy version 2's classes (their ``source`` in models/taxonomy.json)
 EXTRA_SOURCES = ("synth", "fx", "drum_loop", "phrase", "vocal")
+#: real recordings from Debian packages (models/realsources.py; taxonomy version 3): opt-in,
+#: ``--sources all`` builds them with the rest
+REAL_SOURCES = ("real_speech", "real_fx")
+ALL_SOURCES = EXTRA_SOURCES + REAL_SOURCES
 HYDROGEN_DIRS = ["/usr/share/hydrogen/data/drumkits"]
 #: Kit authors that are one origin (independence groups), by a word of the author field.
 AUTHOR_GROUPS = {"macarthur": "macarthur", "emillo": "emillo", "artemio": "artemiolabs"}
@@ -132,6 +136,10 @@ class CorpusOptions:
     sources: tuple[str, ...] = EXTRA_SOURCES
     per_class: int = 400
     extra_classes: list[str] | None = None  # None: every class of those sources
+    #: the real sources' cap: at most this many clips a class from real recordings
+    real_per_class: int = 800
+    #: folders holding Debian packages unpacked with ``dpkg-deb -x`` (``/`` is always searched)
+    pkgroots: tuple[str, ...] = ()
     jobs: int = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -140,7 +148,7 @@ class Clip:
     cls: str
     source: str  # font or kit name
     group: str
-    kind: str  # "note" | "drum" | "recording"
+    kind: str  # "note" | "drum" | "recording" (a drum kit's) | "real" (models/realsources.py)
     pitch: int = -1
     velocity: int = -1
     length_s: float = 0.0  # a note's length; a loop's or phrase's whole length
@@ -156,7 +164,7 @@ class CorpusError(Exception):
 def check_requirements(opt: CorpusOptions) -> list[str]:
     """What is missing to build the corpus, as apt packages to install."""
     missing: list[str] = []
-    if shutil.which("fluidsynth") is None:
+    if shutil.which("fluidsynth") is None and (opt.fonts or "phrase" in opt.sources):
         missing.append(PACKAGES["fluidsynth"])
     for font in opt.fonts:
         if not Path(font.path).is_file():
@@ -165,6 +173,10 @@ def check_requirements(opt: CorpusOptions) -> list[str]:
         missing.append(PACKAGES["hydrogen"])
     if "vocal" in opt.sources and shutil.which("espeak-ng") is None:
         missing.append(PACKAGES["espeak-ng"])
+    if any(s in REAL_SOURCES for s in opt.sources):
+        from models.realsources import missing_packages
+
+        missing.extend(missing_packages(opt))
     return sorted(set(missing))
 
 
@@ -338,10 +350,17 @@ def _normalise(clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
           log: Callable[[str], None] = print) -> dict:
     """Build the corpus into ``opt.out``; returns the report (also written as report.json)."""
+    unknown = [s for s in opt.sources if s not in ALL_SOURCES]
+    if unknown:
+        raise ValueError(f"unknown corpus source {unknown[0]!r}")
     missing = check_requirements(opt)
     if missing:
+        from models.realsources import PACKAGES as REAL_PACKAGES
+
+        unpack = (" (or unpack their .debs with dpkg-deb -x into a folder given as --pkgroot)"
+                  if set(missing) & set(REAL_PACKAGES) else "")
         raise CorpusError("the corpus needs Debian packages that are not installed: "
-                          f"apt-get install {' '.join(missing)}")
+                          f"apt-get install {' '.join(missing)}{unpack}")
     taxonomy = taxonomy or Taxonomy.load()
     out = Path(opt.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -392,7 +411,8 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
         log(f"  {n_rec} drum recordings from Hydrogen kits")
     timings["fonts+kits"] = round(time.monotonic() - started, 1)
 
-    if opt.sources:
+    real_sources = [s for s in opt.sources if s in REAL_SOURCES]
+    if [s for s in opt.sources if s not in REAL_SOURCES]:
         from models.sources import extra_clips
 
         for clip, audio, phase in extra_clips(opt, taxonomy, clips, meta, log):
@@ -416,8 +436,26 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
         if len(idx) > opt.max_per_class:
             idx = sorted(rng.sample(idx, opt.max_per_class))
         keep.extend(idx)
-    array = np.stack([clips[i] for i in keep]) if keep else np.zeros((0, CLIP), np.int16)
+    rows = [clips[i] for i in keep]
     kept = [meta[i] for i in keep]
+    del clips, meta
+    # Real recordings (corpus v3) come after everything else, with their own cap a class
+    # (models/realsources.py): the rows before them are the version-2 corpus, unchanged.
+    real_stats: dict = {}
+    if real_sources:
+        from models.realsources import real_clips
+
+        t0 = time.monotonic()
+        for clip, audio in real_clips(opt, taxonomy, real_sources, log, real_stats):
+            pcm, audible = _normalise(audio[None])
+            if audible[0]:
+                rows.append(pcm[0])
+                kept.append(clip)
+            else:
+                dropped[clip.cls] += 1
+        timings["+".join(real_sources)] = round(time.monotonic() - t0, 1)
+    array = np.stack(rows) if rows else np.zeros((0, CLIP), np.int16)
+    del rows
     tmp_npy = out / "clips.npy.part"
     with tmp_npy.open("wb") as fh:
         np.save(fh, array)
@@ -443,8 +481,15 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
                           "split": taxonomy.split_of(cls), "groups": dict(groups[cls])}
                     for cls in sorted(counts)},
         "missing_classes": sorted(set(taxonomy.classes) - set(counts)),
+        "taxonomy_version": taxonomy.version,
         "silent_dropped": dict(dropped),
     }
+    if real_sources:
+        from models.realsources import summary
+
+        report["real_sources"] = summary(kept, real_stats)
+        report["pkgroots"] = list(opt.pkgroots)
+        report["real_per_class"] = opt.real_per_class
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     log(f"corpus: {len(kept)} clips, {report['hours']:.2f} h, {len(counts)} classes "
         f"in {report['seconds']:.0f} s → {out}")

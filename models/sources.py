@@ -111,6 +111,8 @@ def extra_clips(opt: CorpusOptions, taxonomy: Taxonomy, clips: list[np.ndarray],
     source) so the caller can time it. ``clips``/``meta``: what the build holds so far
     (drum loops take their hits from it)."""
     for source in opt.sources:
+        if source.startswith("real_"):  # real recordings: models/realsources.py, after these
+            continue
         n = 0
         if source in ("synth", "fx"):
             group = source

@@ -26,11 +26,14 @@ class Taxonomy:
     classes: dict[str, dict[str, Any]]
     #: leaf → its ancestors from the parent up to the root (names are unique per level)
     paths: dict[str, list[str]]
+    version: int = 0  # models/taxonomy.json's "version"
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Taxonomy:
         doc = json.loads(Path(path or bundled_taxonomy_path()).read_text(encoding="utf-8"))
-        return cls.from_tree(doc["tree"], doc["classes"])
+        tx = cls.from_tree(doc["tree"], doc["classes"])
+        tx.version = int(doc.get("version", 0))
+        return tx
 
     @classmethod
     def from_tree(cls, tree: dict, classes: dict[str, dict[str, Any]]) -> Taxonomy:
@@ -89,4 +92,4 @@ class Taxonomy:
         order = leaves[:]
         random.Random(seed).shuffle(order)
         paths = {new: self.paths[old] for old, new in zip(leaves, order, strict=True)}
-        return Taxonomy(self.classes, paths)
+        return Taxonomy(self.classes, paths, self.version)

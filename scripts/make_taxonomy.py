@@ -6,7 +6,10 @@ evaluation uses. ``python scripts/make_taxonomy.py`` is reproducible (seeded).
 Tree: root → Hornbostel–Sachs class → family → instrument (leaf). Leaves are the 128
 General MIDI programs plus the GM percussion pieces (which the Hydrogen kits also
 record), and (version 2) a producer's library: synth one-shots, FX, drum loops, music
-loops and vocals (``EXTRA``), on families of their own or beside their relatives.
+loops and vocals (``EXTRA``), on families of their own or beside their relatives; and
+(version 3) classes of real recordings from Debian packages (``EXTRA_V3``,
+models/realsources.py): vocal one-shots, shouts, animals, foley, machines, ambience,
+hits and whooshes.
 Split: per family, about 60 % of the leaves train, 15 % validation and 25 %
 test, so every test class has relatives (siblings) in training.
 """
@@ -159,6 +162,19 @@ EXTRA = {
     "Vocal Chop": ("Vocal Chops", "vocal"),
 }
 
+# Version 3 (issue #11): classes of the real recordings in Debian packages
+# (models/realsources.py): leaf → (family, corpus source). Real speech and FX also add
+# examples to some existing training classes (Spoken Phrase, Impact, Gunshot, Helicopter,
+# Seashore).
+EXTRA_V3 = {
+    "Vocal One-Shot": ("Vocal Chops", "real_speech"),
+    "Shout & Grunt": ("Vocal Chops", "real_fx"),
+    "Hit & Smash": ("Impacts", "real_fx"),
+    "Whoosh": ("Transitions", "real_fx"), "Ambience": ("Textures", "real_fx"),
+    "Animal": ("Animals", "real_fx"),
+    "Foley": ("Foley", "real_fx"), "Machine & Vehicle": ("Foley", "real_fx"),
+}
+
 # Family → Hornbostel–Sachs class (plus electrophones and sound effects, as the paper's tree).
 HS = {
     "Chordophones": ["Piano", "Plucked Keys", "Struck Strings", "Guitar", "Bass",
@@ -170,7 +186,8 @@ HS = {
     "Membranophones": ["Drum Kit", "Toms", "Hand Drums", "Orchestral Drums"],
     "Electrophones": ["Electric Keys", "Electric Organ", "Synth Bass", "Synth Strings & Brass",
                       "Synth Lead", "Synth Pad", "Synth FX", "Electronic Drums", "Synth Plucks"],
-    "Sound Effects": ["Sound Effects", "Transitions", "Impacts", "Textures"],
+    "Sound Effects": ["Sound Effects", "Transitions", "Impacts", "Textures", "Animals",
+                      "Foley"],
     "Loops": ["Drum Loops", "Music Loops"],
     "Vocals": ["Vocal Chops"],
 }
@@ -194,9 +211,12 @@ def main() -> None:
     # The producer's leaves are split the same way among themselves, with their own seed,
     # so that no class of version 1 (GM programs, drum pieces) changes side.
     split: dict[str, str] = {}
+    # Version 3's leaves, likewise, with a third seed: no class of versions 1-2 moves.
     extra = {name: {"family": fam, "source": src} for name, (fam, src) in EXTRA.items()}
-    assert not set(extra) & set(leaves)
-    for group, seed in ((leaves, SPLIT_SEED), (extra, SPLIT_SEED + 11)):
+    extra3 = {name: {"family": fam, "source": src} for name, (fam, src) in EXTRA_V3.items()}
+    assert not set(extra) & set(leaves) and not set(extra3) & (set(leaves) | set(extra))
+    for group, seed in ((leaves, SPLIT_SEED), (extra, SPLIT_SEED + 11),
+                        (extra3, SPLIT_SEED + 22)):
         rng = random.Random(seed)
         group_families: dict[str, list[str]] = {}
         for name, v in group.items():
@@ -210,6 +230,7 @@ def main() -> None:
             for i, name in enumerate(names):
                 split[name] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
     leaves.update(extra)
+    leaves.update(extra3)
     missing = {v["family"] for v in leaves.values()} - set(family_hs)
     assert not missing, missing
     by_family: dict[str, list[str]] = {}
@@ -228,10 +249,11 @@ def main() -> None:
         v["split"] = split[name]
     counts = {s: sum(1 for v in split.values() if v == s) for s in ("train", "val", "test")}
     doc = {
-        "version": 2,
+        "version": 3,
         "about": "Corpus classes of Sampletree's network on a Hornbostel–Sachs tree "
                  "(root → H-S class → family → instrument; version 2 adds a producer's "
-                 "synths, FX, loops and vocals), with a fixed class split. "
+                 "synths, FX, loops and vocals, version 3 classes of real speech and "
+                 "sound effects from Debian packages), with a fixed class split. "
                  "Made by scripts/make_taxonomy.py.",
         "split_counts": counts,
         "tree": tree,

@@ -39,7 +39,7 @@ def test_every_new_class_has_a_builder_and_a_place_in_the_tree():
     for name, info in tx.classes.items():
         if "source" in info:
             by_source.setdefault(info["source"], set()).add(name)
-    assert set(by_source) == set(corpus_mod.EXTRA_SOURCES)
+    assert set(by_source) == set(corpus_mod.ALL_SOURCES)  # version 3: + real_speech, real_fx
     assert by_source["synth"] == set(synth.SYNTH)
     assert by_source["fx"] == set(synth.FX)
     assert by_source["drum_loop"] == set(phrases.DRUM_STYLES)
@@ -66,6 +66,20 @@ def test_version_1_classes_keep_their_split():
 # sha256 of the version-1 taxonomy's sorted "class:split" lines (models/taxonomy.json at
 # commit ae1f6d3, before the producer's classes)
 V1_SPLIT_SHA256 = "bc2d199245a8511c177a2e24ea09a12c6462a0cbba02d2fa938c5aa2ca00e87a"
+
+
+def test_version_2_classes_keep_their_split():
+    """Version 3's real-recording classes leave every version-2 class on its side, so
+    results on the protocol's split stay comparable."""
+    tx = Taxonomy.load()
+    v2 = sorted(f"{n}:{tx.split_of(n)}" for n, i in tx.classes.items()
+                if not str(i.get("source", "")).startswith("real_"))
+    assert len(v2) == 184
+    assert hashlib.sha256("\n".join(v2).encode()).hexdigest() == V2_SPLIT_SHA256
+
+
+# the same for version 2 (models/taxonomy.json at commit 25605b7, before the real classes)
+V2_SPLIT_SHA256 = "029bce80c73afb4c84c8f1df68235cbc31eb4115d4370d02bfa21fb45f616625"
 
 
 @pytest.mark.parametrize("cls", sorted(synth.GENERATORS))
