@@ -163,8 +163,9 @@ def _add_analysis_args(ls: argparse.ArgumentParser) -> None:
                         "either way on the Camelot wheel)")
     g.add_argument("--type", dest="kind", metavar="TYPE", type=_checked("parse_kind"),
                    help="loop or oneshot")
-    g.add_argument("--lufs", metavar="MIN:MAX", type=_checked("parse_db_range"),
-                   help="integrated loudness range, e.g. --lufs=-20:-10")
+    g.add_argument("--lufs", metavar="RANGE", type=_checked("parse_db_range"),
+                   help="integrated loudness: --lufs=-20:-10 (or '-20 to -10'), -20: "
+                        "(louder than -20), :-10 (quieter than -10), -14 (within 1 LU)")
     g.add_argument("--sort", choices=["path", "bpm", "key", "duration", "lufs", "peak"],
                    default="path",
                    help="order of the list: path (the default), bpm, key (Camelot order), "
