@@ -9,6 +9,7 @@ so ``--help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -163,8 +164,9 @@ def _add_analysis_args(ls: argparse.ArgumentParser) -> None:
                         "either way on the Camelot wheel)")
     g.add_argument("--type", dest="kind", metavar="TYPE", type=_checked("parse_kind"),
                    help="loop or oneshot")
-    g.add_argument("--lufs", metavar="MIN:MAX", type=_checked("parse_db_range"),
-                   help="integrated loudness range, e.g. --lufs=-20:-10")
+    g.add_argument("--lufs", metavar="RANGE", type=_checked("parse_db_range"),
+                   help="integrated loudness: --lufs=-20:-10 (or '-20 to -10'), -20: "
+                        "(louder than -20), :-10 (quieter than -10), -14 (within 1 LU)")
     g.add_argument("--sort", choices=["path", "bpm", "key", "duration", "lufs", "peak"],
                    default="path",
                    help="order of the list: path (the default), bpm, key (Camelot order), "
@@ -261,12 +263,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
             raise SampletreeError(str(exc)) from None
         # No bundled weights: index and decode anyway, and say loudly that nothing is
         # embedded. There is no silent fallback to an untrained network.
-        print(f"sampletree: warning: {exc}.\n"
+        _note(f"sampletree: warning: {exc}.\n"
               "  Files are indexed and decoded but not embedded; the next scan with a "
-              "trained model embeds them.", file=sys.stderr)
+              "trained model embeds them.")
     if model is not None and not model.info.trained:
-        print(f"sampletree: warning: {args.model} holds UNTRAINED weights "
-              "(for testing only); labels made from them mean nothing", file=sys.stderr)
+        _note(f"sampletree: warning: {args.model} holds UNTRAINED weights "
+              "(for testing only); labels made from them mean nothing")
     window = WindowParams(sample_rate=model.info.features.sample_rate if model else 16_000,
                           window_s=model.info.features.window_s if model else 1.0,
                           hop_s=args.hop)
@@ -313,6 +315,16 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print(f"  labels refreshed for {', '.join(refreshed)}")
             print("\n".join(fresh_lines)) if fresh_lines else None
     return EXIT_CANCELLED if report.cancelled else EXIT_OK
+
+
+def _note(text: str) -> bool:
+    """A line on stderr that must not stop the work when nobody reads stderr any more
+    (``scan DIR 2>&1 | head -3``): False then."""
+    try:
+        print(text, file=sys.stderr)
+        return True
+    except BrokenPipeError:
+        return False
 
 
 def _weights_path(given: Path | None) -> Path | None:
@@ -498,8 +510,11 @@ def _plain_progress():
     def plain():
         last = [0.0]
         printed = [(-1, -1)]  # the last (done, total) printed
+        gone = [False]  # stderr's reader went away
 
         def update(p: Progress) -> None:
+            if gone[0]:
+                return
             now = time.monotonic()
             if p.stage != "decode" or not p.total or (now - last[0] < 5 and p.done != p.total):
                 return  # walk and diff take well under a second per 10k files
@@ -508,8 +523,9 @@ def _plain_progress():
             last[0] = now
             printed[0] = (p.done, p.total)
             eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
-            print(f"{p.stage}: {p.done}/{plural(p.total, 'file')}, {p.rate:.1f} files/s{eta}",
-                  file=sys.stderr)
+            # `scan DIR 2>&1 | head -3`: the scan still finishes, unseen
+            gone[0] = not _note(f"{p.stage}: {p.done}/{plural(p.total, 'file')}, "
+                                f"{p.rate:.1f} files/s{eta}")
 
         yield update
 
@@ -703,7 +719,28 @@ def cmd_gui(args: argparse.Namespace) -> int:
 COMMANDS = {"scan": cmd_scan, "status": cmd_status, "ls": cmd_ls, "gui": cmd_gui}
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader left
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line. A reader that goes away (``sampletree ls | head -3``) ends it
+    quietly: no traceback and no "Exception ignored" at exit, status 141 as for tools
+    killed by SIGPIPE."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # output still buffered meets a closed pipe here, not at interpreter exit
+            if (flush := getattr(sys.stdout, "flush", None)) is not None:
+                flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):  # nothing more reaches the closed pipes
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                os.dup2(devnull, stream.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -733,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("sampletree: interrupted", file=sys.stderr)
         return EXIT_CANCELLED
     except BrokenPipeError:
-        return EXIT_OK  # `sampletree ls | head`
+        raise  # `sampletree ls | head`: main ends quietly
     except OSError as exc:
         if args.debug:
             raise

@@ -176,27 +176,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from core.classify import Classifier
-    from core.duplicates import exact_groups
-    from core.schema import samples
+    from core.duplicates import similar_distinct
 
     with open_library(args, create=False) as lib:
         query = sample_id_for(lib, args.file, embedded="compare")
         if args.window is not None:
             check_window(args, lib, args.file)
-        groups = exact_groups(lib)  # files of the same audio: listed once
-        with lib.reading() as conn:  # files missing from disk are not offered
-            gone = [i for (i,) in conn.execute(select(samples.c.id)
-                                               .where(samples.c.status == "missing"))]
-        hits = Classifier(lib).similar(query, args.k, window_idx=args.window,
-                                       same_audio=groups, skip=gone)
-        members: dict[int, list[int]] = {}
-        for sid, g in sorted(groups.items()):
-            members.setdefault(g, []).append(sid)
-        copies = {s: [c for c in members.get(groups.get(s, -1), []) if c != s]
-                  for s in [query, *(h[0] for h in hits)]}
+        # files of the same audio listed once, files missing from disk not offered
+        hits, copies = similar_distinct(lib, Classifier(lib), query, args.k,
+                                        window_idx=args.window)
         paths = lib.paths_of(sorted({c for cs in copies.values() for c in cs}
                                     | {h[0] for h in hits}))
     rows = [{"path": printable(paths.get(s)), "window": w, "distance": round(d ** 0.5, 4),

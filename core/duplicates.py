@@ -275,6 +275,27 @@ def exact_groups(lib: Library) -> dict[int, int]:
     return {sid: group[0] for group in members.values() if len(group) > 1 for sid in group}
 
 
+def similar_distinct(lib: Library, classifier: Any, sample_id: int, k: int = 20, *,
+                     window_idx: int | None = None
+                     ) -> tuple[list[tuple[int, int | None, float]], dict[int, list[int]]]:
+    """``Classifier.similar`` as the command line's ``similar`` and the app's Find similar
+    list it: each recording once (of files holding the same audio, the nearest), files
+    missing from disk left out. Returns the hits and, for the query and each hit, the sample
+    ids of its exact copies (the query's are left out of the hits: they are the query)."""
+    groups = exact_groups(lib)
+    with lib.reading() as conn:
+        gone = [i for (i,) in conn.execute(select(samples.c.id)
+                                           .where(samples.c.status == "missing"))]
+    hits = classifier.similar(sample_id, k, window_idx=window_idx, same_audio=groups,
+                              skip=gone)
+    members: dict[int, list[int]] = {}
+    for sid, g in sorted(groups.items()):
+        members.setdefault(g, []).append(sid)
+    copies = {s: [c for c in members.get(groups.get(s, -1), []) if c != s]
+              for s in [sample_id, *(h[0] for h in hits)]}
+    return hits, copies
+
+
 def _current_model(lib: Library) -> int | None:
     with lib.reading() as conn:
         row = conn.execute(select(samples.c.model_id, func.count()).where(

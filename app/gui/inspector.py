@@ -633,14 +633,27 @@ class Inspector(QWidget):
         self.similar_list.clear()
         self.similar_list.addItem("Searching…")
 
-        def done(got: list[tuple[int, int | None, float]]) -> None:
+        def work(state: Any) -> Any:
+            from core.duplicates import similar_distinct
+
+            # as the command line's similar: each recording once, its exact copies named
+            return similar_distinct(state.lib, state.classifier, sid, 20)
+
+        def done(answer: tuple[list[tuple[int, int | None, float]], dict[int, list[int]]]
+                 ) -> None:
             if sid != self.sample_id:
                 return
+            got, copies = answer
             self.similar_list.blockSignals(True)
             self.similar_list.clear()
             index = self.session.row_index()
             rows = self.session.rows
             roots = [display_path(r) for r in self.session.roots]
+
+            def copy_paths(s: int) -> list[str]:
+                return [str(rows.path[index[c]]) if c in index else "?"
+                        for c in copies.get(s, [])]
+
             for other, _w, d in got:
                 r = index.get(other)
                 if r is None:
@@ -648,21 +661,29 @@ class Inspector(QWidget):
                 label = rows.label[r].replace("/", " › ")
                 far = distance_text(math.sqrt(d), self._spread, self._bound)
                 where = file_in_source(display_path(rows.path[r]), roots)
-                item = QListWidgetItem(f"{where}\n    {label} · {far}")
+                also = copy_paths(other)
+                more = f" · +{plural(len(also), 'copy', 'copies')}" if also else ""
+                item = QListWidgetItem(f"{where}\n    {label} · {far}{more}")
                 item.setData(SAMPLE_ID, other)
-                item.setToolTip(f"{rows.path[r]}\n{DISTANCE_TIP}")
+                tip = f"{rows.path[r]}\n{DISTANCE_TIP}"
+                if also:
+                    tip += (f"\nThe same audio ({plural(len(also), 'exact copy', 'exact copies')}):"
+                            "\n" + "\n".join(also))
+                item.setToolTip(tip)
                 self.similar_list.addItem(item)
             self.similar_list.blockSignals(False)
+            mine = copy_paths(sid)
+            left = (f" ({plural(len(mine), 'exact copy', 'exact copies')} of it left out)"
+                    if mine else "")
             self.session.message.emit(f"{plural(len(got), 'similar sound')} to "
-                                      f"{rows.name[index[sid]]}"
+                                      f"{rows.name[index[sid]]}{left}"
                                       if sid in index else "")
 
         def failed(text: str) -> None:
             self.similar_list.clear()
             self.similar_list.addItem(text)
 
-        self.session.engine.call(lambda state: state.classifier.similar(sid, 20), done=done,
-                                 failed=failed, key="similar")
+        self.session.engine.call(work, done=done, failed=failed, key="similar")
 
     # -- playback --------------------------------------------------------------------------
 

@@ -336,7 +336,8 @@ class FilterBar(QWidget):
         self.lufs.setObjectName("lufsFilter")
         self.lufs.setAccessibleName("Loudness filter")
         self.lufs.setPlaceholderText("LUFS")
-        self.lufs.setToolTip("Integrated loudness range, e.g. -20:-10")
+        self.lufs.setToolTip("Integrated loudness (LUFS): -20:-10 (a range), -14 (within "
+                             "1 LU), -20: (louder than -20) or :-10 (quieter than -10)")
         self.lufs.setMaximumWidth(90)
         for combo in (self.kind, self.key):
             combo.currentIndexChanged.connect(lambda _i: self._emit())

@@ -11,6 +11,7 @@ desktop app), so both answer the same question the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -73,12 +74,29 @@ def parse_keys(text: str, compatible: bool = False) -> tuple[str, ...]:
     return tuple(out)
 
 
+LUFS_NEAR = 1.0  # one loudness alone means within this many LU of it
+
+
 def parse_db_range(text: str, what: str = "--lufs") -> tuple[float, float]:
-    """``"-20:-10"`` (or ``-20..-10``) → (−20, −10)."""
-    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(?::|\.\.)\s*(-?\d+(?:\.\d+)?)\s*", text)
-    if not m:
-        raise SampletreeError(f"{what} {text!r} is not a range (e.g. -20:-10)")
-    lo, hi = float(m.group(1)), float(m.group(2))
+    """A loudness range: ``"-20:-10"``, ``"-20..-10"`` or ``"-20 to -10"`` → (−20, −10);
+    ``"-20:"`` → louder than −20 (−20, +inf); ``":-10"`` → quieter than −10 (−inf, −10);
+    ``"-14"`` → about −14: within ±1 LU (−15, −13). A trailing ``LUFS`` is allowed."""
+    num = r"([-+]?(?:\d+(?:\.\d+)?|\.\d+))"
+    t = re.sub(r"(?i)\s*lu(?:fs)?\s*$", "", text.strip()).replace("−", "-")
+    if (m := re.fullmatch(num, t)):
+        v = float(m.group(1))
+        return v - LUFS_NEAR, v + LUFS_NEAR
+    m = re.fullmatch(rf"{num}?\s*(?::|\.\.|\s+to\s+)\s*{num}?", t, flags=re.I) \
+        or re.fullmatch(rf"{num}\s+to", t, flags=re.I) \
+        or re.fullmatch(rf"to\s+{num}", t, flags=re.I)
+    groups = list(m.groups()) if m else []
+    if all(g is None for g in groups):
+        raise SampletreeError(f"{what} {text!r} is not a loudness or a range (e.g. -14, "
+                              "-20:-10, -20: or :-10)")
+    if len(groups) == 1:  # "-20 to" / "to -10"
+        groups = [groups[0], None] if t.lower().endswith("to") else [None, groups[0]]
+    lo = float(groups[0]) if groups[0] is not None else -math.inf
+    hi = float(groups[1]) if groups[1] is not None else math.inf
     return (lo, hi) if lo <= hi else (hi, lo)
 
 
@@ -105,8 +123,13 @@ def sql_conditions(flt: AnalysisFilter, a: Any) -> list[Any]:
                               (a.c.root_midi % 12).in_(list(flt.tonics)))))
     if flt.kind:
         conds.append(a.c.kind == flt.kind)
-    if flt.lufs:
-        conds.append(a.c.lufs.between(*flt.lufs))
+    if flt.lufs:  # an open end (-20: or :-10) is no bound on that side
+        lo, hi = flt.lufs
+        conds.append(a.c.lufs.isnot(None))
+        if math.isfinite(lo):
+            conds.append(a.c.lufs >= lo)
+        if math.isfinite(hi):
+            conds.append(a.c.lufs <= hi)
     return conds
 
 
@@ -129,8 +152,8 @@ def mask(flt: AnalysisFilter, *, bpm: np.ndarray, bpm_alt: np.ndarray, key: np.n
     if flt.kind:
         keep &= kind == flt.kind
     if flt.lufs:
-        v = np.nan_to_num(lufs, nan=-np.inf)
-        keep &= (v >= flt.lufs[0]) & (v <= flt.lufs[1])
+        v = np.asarray(lufs, dtype=float)  # no loudness (nan) never matches, open ends too
+        keep &= ~np.isnan(v) & (v >= flt.lufs[0]) & (v <= flt.lufs[1])
     return keep
 
 

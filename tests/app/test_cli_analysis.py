@@ -82,7 +82,8 @@ def test_ls_sort_and_long(capsys, lib: Path) -> None:
     (["--bpm", "fast"], "argument --bpm: 'fast' is not a tempo or a range"),
     (["--key", "H#"], "argument --key: 'H#' is not a key"),
     (["--type", "drum"], "argument --type: 'drum': choose loop or oneshot"),
-    (["--lufs", "-20"], "argument --lufs: '-20' is not a range"),
+    (["--lufs", "loud"], "argument --lufs: 'loud' is not a loudness or a range"),
+    (["--lufs=-20:-10:"], "argument --lufs: '-20:-10:' is not a loudness or a range"),
 ])
 def test_bad_filter_values_are_usage_errors(capsys, lib: Path, args: list[str],
                                             says: str) -> None:
@@ -99,3 +100,19 @@ def test_compatible_without_a_key_is_one_line(capsys, lib: Path) -> None:
     rc, out, err = ls(capsys, lib, "--compatible")
     assert rc != 0 and out == "" and "--compatible goes with --key" in err
     assert err.count("\n") == 1 and err.startswith("sampletree: error:")
+
+
+def test_ls_loudness_takes_one_value_and_open_ends(capsys, lib: Path) -> None:
+    """Review: --lufs -14, --lufs=-20: and --lufs=:-10 were usage errors."""
+    rows = json.loads(ls(capsys, lib, "--json")[1])
+    loud = {Path(r["path"]).name: r["lufs"] for r in rows}
+    mid = sorted(loud.values())[len(loud) // 2]
+    got = names(ls(capsys, lib, "--json", f"--lufs={mid:.2f}:")[1])
+    assert got == sorted(n for n, v in loud.items() if v >= round(mid, 2)) and got
+    got = names(ls(capsys, lib, "--json", f"--lufs=:{mid:.2f}")[1])
+    assert got == sorted(n for n, v in loud.items() if v <= round(mid, 2)) and got
+    rc, out, _ = ls(capsys, lib, "--json", "--lufs", f"{mid:.2f}")
+    assert rc == 0 and names(out) == sorted(n for n, v in loud.items()
+                                            if abs(v - round(mid, 2)) <= 1.0)
+    rc, out, _ = ls(capsys, lib, "--json", "--lufs", "-100 to 0")
+    assert rc == 0 and len(names(out)) == len(loud)

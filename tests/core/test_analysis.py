@@ -17,7 +17,8 @@ from core.analysis.chunks import acid_chunk, add_chunks, read_chunks, smpl_chunk
 from core.analysis.keys import camelot, compatible_keys, note_name, parse_key, parse_note
 from core.analysis.level import LevelMeter, bit_depth, k_weighting
 from core.analysis.names import parse_name
-from core.analysis.query import AnalysisFilter, mask, parse_bpm, parse_keys
+from core.analysis.query import AnalysisFilter, mask, parse_bpm, parse_db_range, parse_keys
+from core.errors import SampletreeError
 from tests.analysis_signals import SR, _hit, drum_loop, one_shot, progression, write
 
 # -- tempo and loops -----------------------------------------------------------------------
@@ -260,3 +261,35 @@ def test_a_held_note_cut_while_it_still_sounds_is_a_one_shot(tmp_path: Path) -> 
         a = analyse_file(write(tmp_path / f"held{seconds}.wav", 0.6 * y / np.abs(y).max()))
         assert a.kind == "oneshot", (seconds, a)
         assert a.bpm is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("-20:-10", (-20.0, -10.0)), ("-20..-10", (-20.0, -10.0)), ("-10:-20", (-20.0, -10.0)),
+    ("-20 to -10", (-20.0, -10.0)), ("-14", (-15.0, -13.0)), ("-14 LUFS", (-15.0, -13.0)),
+    ("\u221214.5", (-15.5, -13.5)), ("-20:", (-20.0, math.inf)), ("-20 to", (-20.0, math.inf)),
+    (":-10", (-math.inf, -10.0)), ("to -10", (-math.inf, -10.0)),
+])
+def test_loudness_filters_take_one_value_open_ends_and_words(text: str,
+                                                             want: tuple[float, float]) -> None:
+    """Review: "-14", "-20:", ":-10" and "-20 to -10" were refused (only a:b was a range)."""
+    assert parse_db_range(text) == want
+
+
+@pytest.mark.parametrize("text", ["", ":", "loud", "to", "-20 to -10 to", "-20:-10:", "--14"])
+def test_a_loudness_filter_that_is_not_one_is_an_error(text: str) -> None:
+    with pytest.raises(SampletreeError, match="is not a loudness or a range"):
+        parse_db_range(text)
+
+
+def test_an_open_loudness_range_never_matches_files_with_no_loudness() -> None:
+    lufs = np.array([-25.0, -14.2, -8.0, np.nan])
+    n = len(lufs)
+
+    def keep(text: str) -> list[bool]:
+        return mask(AnalysisFilter(lufs=parse_db_range(text)), bpm=np.full(n, np.nan),
+                    bpm_alt=np.full(n, np.nan), key=np.full(n, "", dtype=object),
+                    root=np.full(n, -1), kind=np.full(n, "", dtype=object), lufs=lufs).tolist()
+
+    assert keep("-20:") == [False, True, True, False]
+    assert keep(":-10") == [True, True, False, False]  # silence (no loudness) is not "quiet"
+    assert keep("-14") == [False, True, False, False]

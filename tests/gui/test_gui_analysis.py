@@ -167,3 +167,25 @@ def test_files_without_tempo_or_key_sort_last_both_ways(qtbot, analysed_session)
         assert "—" not in keys[:20] and keys[20:] == ["—"] * 10, keys  # snares: no key
         view.sortByColumn(COLUMNS.index("lufs"), order)
         assert column("lufs")[0] != ""
+
+
+def test_loudness_field_takes_one_value_open_ends_and_words(qtbot, analysed_session) -> None:
+    """Review: the LUFS field turned red on -14, -20:, :-10 and -20 to -10."""
+    from app.gui.library_table import LibraryView
+    from app.gui.panels import FilterBar
+
+    view = LibraryView(analysed_session)
+    bar = FilterBar(analysed_session)
+    qtbot.addWidget(view)
+    qtbot.addWidget(bar)
+    bar.changed.connect(view.table.set_filter)
+    analysed_session.rowsChanged.emit()
+    assert view.table.rowCount() == 30  # basses -12.5, kicks -9, snares -15 LUFS
+    for text, rows in (("-12", 10), ("-13:", 20), (":-12", 20), ("-16 to -10", 20),
+                       ("-20:-14", 10)):
+        bar.lufs.setText(text)
+        qtbot.waitUntil(lambda rows=rows: view.table.rowCount() == rows, timeout=3000)
+        assert "c0392b" not in bar.lufs.styleSheet(), text
+    bar.lufs.setText("loud")  # not a loudness: red, filters nothing
+    qtbot.waitUntil(lambda: view.table.rowCount() == 30, timeout=3000)
+    assert "c0392b" in bar.lufs.styleSheet()

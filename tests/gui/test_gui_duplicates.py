@@ -24,8 +24,7 @@ def _digests(root: Path) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.*")}
 
 
-@pytest.fixture
-def dup_session(qtbot, tmp_path: Path, settings):
+def _session(qtbot, tmp_path: Path, settings, model=None):
     from app.gui.session import Session
     from core.library import Library
     from core.scanner import ScanOptions, scan
@@ -39,10 +38,24 @@ def dup_session(qtbot, tmp_path: Path, settings):
     sf.write(str(root / "b" / "other.wav"), x[::-1] // 3, 44_100, subtype="PCM_16")
     path = tmp_path / "library.sqlite"
     with Library(path) as lib:
-        scan(lib, [str(root)], None, options=ScanOptions(jobs=0))
+        scan(lib, [str(root)], model, options=ScanOptions(jobs=0))
     s = Session(path, settings)
     s.reload()
     qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    return s, root
+
+
+@pytest.fixture
+def dup_session(qtbot, tmp_path: Path, settings):
+    s, root = _session(qtbot, tmp_path, settings)
+    yield s, root
+    s.close()
+
+
+@pytest.fixture
+def embedded_dup_session(qtbot, tmp_path: Path, settings, untrained_model):
+    """The same files, embedded (by a small untrained network): Find similar has vectors."""
+    s, root = _session(qtbot, tmp_path, settings, untrained_model)
     yield s, root
     s.close()
 
@@ -153,3 +166,44 @@ def test_duplicates_name_files_by_folder_and_keep_what_a_move_did(qtbot, dup_ses
                     and dialog.tree.topLevelItemCount() == 1, timeout=20_000)
     text = dialog.summary.text()
     assert f"Batch {batch} undone" in text and "1 group of exact duplicates" in text
+
+
+def test_find_similar_lists_each_recording_once_and_names_its_copies(
+        qtbot, embedded_dup_session) -> None:
+    """Review: the app's Find similar listed a/clap.wav and b/deeper/clap.flac (the same
+    audio) as two rows, and the query's own copy as a similar sound; the command line's
+    ``similar`` lists each recording once and names its copies."""
+    from app.gui.inspector import SAMPLE_ID, Inspector
+    from app.gui.player import Player
+
+    session, _root = embedded_dup_session
+    ids = {str(session.rows.path[i]): int(session.rows.ids[i])
+           for i in range(len(session.rows))}
+    by_end = {p.split("samples")[-1].replace("\\", "/"): s for p, s in ids.items()}
+    other, clap = by_end["/b/other.wav"], by_end["/a/clap.wav"]
+    inspector = Inspector(session, Player())
+    qtbot.addWidget(inspector)
+    inspector.autoplay.setChecked(False)
+    messages: list[str] = []
+    session.message.connect(messages.append)
+
+    session.select([other], None)
+    inspector.find_similar()
+    qtbot.waitUntil(lambda: inspector.similar_list.count() > 0 and
+                    inspector.similar_list.item(0).data(SAMPLE_ID) is not None, timeout=20_000)
+    assert inspector.similar_list.count() == 1  # the two claps: one row
+    item = inspector.similar_list.item(0)
+    assert "+1 copy" in item.text()
+    shown = item.data(SAMPLE_ID)
+    copy = next(p for p, s in ids.items() if "clap" in p and s != shown)
+    assert copy in item.toolTip() and "exact copy" in item.toolTip()
+
+    session.select([clap], None)
+    inspector.find_similar()
+    qtbot.waitUntil(lambda: inspector.similar_list.count() > 0 and
+                    inspector.similar_list.item(0).data(SAMPLE_ID) is not None, timeout=20_000)
+    listed = [inspector.similar_list.item(i).data(SAMPLE_ID)
+              for i in range(inspector.similar_list.count())]
+    assert listed == [other]  # its own copy is the query again: left out, and said so
+    qtbot.waitUntil(lambda: any("1 exact copy of it left out" in m for m in messages),
+                    timeout=5000)
