@@ -65,16 +65,22 @@ def test_columns_show_type_tempo_key_and_loudness(qtbot, analysed_session) -> No
     assert "BPM" in headers and "Key" in headers and "Type" in headers
 
 
-def test_filter_bar_filters_by_type_tempo_and_key(qtbot, analysed_session) -> None:
+def _table_and_filters(qtbot, session):
+    """The library table with the filter bar wired to it, showing every row."""
     from app.gui.library_table import LibraryView
     from app.gui.panels import FilterBar
 
-    view = LibraryView(analysed_session)
-    bar = FilterBar(analysed_session)
+    view = LibraryView(session)
+    bar = FilterBar(session)
     qtbot.addWidget(view)
     qtbot.addWidget(bar)
     bar.changed.connect(view.table.set_filter)
-    analysed_session.rowsChanged.emit()
+    session.rowsChanged.emit()
+    return view, bar
+
+
+def test_filter_bar_filters_by_type_tempo_and_key(qtbot, analysed_session) -> None:
+    view, bar = _table_and_filters(qtbot, analysed_session)
     assert view.table.rowCount() == 30
     bar.kind.setCurrentIndex(bar.kind.findData("loop"))
     assert view.table.rowCount() == 10
@@ -171,15 +177,7 @@ def test_files_without_tempo_or_key_sort_last_both_ways(qtbot, analysed_session)
 
 def test_loudness_field_takes_one_value_open_ends_and_words(qtbot, analysed_session) -> None:
     """Review: the LUFS field turned red on -14, -20:, :-10 and -20 to -10."""
-    from app.gui.library_table import LibraryView
-    from app.gui.panels import FilterBar
-
-    view = LibraryView(analysed_session)
-    bar = FilterBar(analysed_session)
-    qtbot.addWidget(view)
-    qtbot.addWidget(bar)
-    bar.changed.connect(view.table.set_filter)
-    analysed_session.rowsChanged.emit()
+    view, bar = _table_and_filters(qtbot, analysed_session)
     assert view.table.rowCount() == 30  # basses -12.5, kicks -9, snares -15 LUFS
     for text, rows in (("-12", 10), ("-13:", 20), (":-12", 20), ("-16 to -10", 20),
                        ("-20:-14", 10)):
