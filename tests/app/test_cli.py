@@ -16,6 +16,7 @@ import pytest
 import models.loading
 from app.cli import main
 from core.schema import SCHEMA_VERSION
+from tests.cli_run import run
 
 LS_KEYS = {"path", "status", "error", "duration_s", "windows", "label", "confidence"}
 
@@ -32,12 +33,6 @@ def folder(write_audio, tmp_path: Path) -> Path:
     write_audio("loops/pad.flac", seconds=2.5, channels=2, seed=2)
     (tmp_path / "samples" / "broken.wav").write_text("not audio, just text\n" * 10)
     return tmp_path / "samples"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def ls_json(capsys: pytest.CaptureFixture[str], lib: Path) -> list[dict]:

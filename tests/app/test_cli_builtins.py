@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
 from core.builtins import shipped_model_id
 from core.labeltext import BUILTIN_MARK
 from models import bundled_weights_path
+from tests.cli_run import run
 
 
 def _weights_model_id() -> str | None:
@@ -28,12 +28,6 @@ def _weights_model_id() -> str | None:
 pytestmark = pytest.mark.skipif(
     _weights_model_id() is None or shipped_model_id() != _weights_model_id(),
     reason="needs the shipped weights and built-in examples made with them")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture

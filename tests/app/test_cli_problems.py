@@ -11,6 +11,7 @@ import pytest
 
 import models.loading
 from app.cli import main
+from tests.cli_run import run
 
 
 @pytest.fixture(autouse=True)
@@ -18,12 +19,6 @@ def no_bundled_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Index and decode only: these tests are about the listing, not the network."""
     monkeypatch.setattr(models.loading, "bundled_weights_path",
                         lambda: tmp_path / "no-such-dir" / "sampletree.pt")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_a_newline_in_a_file_name_is_escaped_in_ls_and_exact_in_json(

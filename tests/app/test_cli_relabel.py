@@ -22,15 +22,10 @@ from app.cli import main
 from core.library import Library
 from core.scanner import ScanOptions, scan
 from core.schema import nodes, predictions, trees
+from tests.cli_run import run
 
 REPO = Path(__file__).resolve().parents[2]
 N = 120
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def snapshot(*folders: Path) -> dict[str, str]:

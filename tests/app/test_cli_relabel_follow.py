@@ -11,13 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
+from tests.cli_run import run
 
 
 def listing(capsys, lib: Path) -> dict[str, dict]:

@@ -14,12 +14,7 @@ import pytest
 import soundfile as sf
 
 from app.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
+from tests.cli_run import run
 
 
 @pytest.fixture

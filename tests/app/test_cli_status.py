@@ -8,16 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from app.cli import main
 from core.library import Library
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
+from tests.cli_run import run
 
 
 def test_status_after_a_rescan(capsys, write_audio, tmp_path: Path, weights: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from app.cli import main
 from core import thumbnail
+from tests.cli_run import run
 
 
 @pytest.fixture
@@ -31,12 +32,6 @@ def trained(weights: Path, tmp_path: Path) -> Path:
     meta = json.loads(weights.with_suffix(".json").read_text())
     path.with_suffix(".json").write_text(json.dumps({**meta, "trained": True}))
     return path
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def test_ls_peaks(capsys, tmp_path: Path, folder: Path, trained: Path) -> None:
