@@ -134,6 +134,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "its snapshots) instead of random ones")
     t.add_argument("--distill-weight", type=nonnegative_float, default=1.0, metavar="W",
                    help="weight of the distillation loss (1.0)")
+    t.add_argument("--distill-pool", type=Path, default=None, metavar="DIR",
+                   help="an unlabeled pool of real music with the same teachers cached "
+                        "(python -m models.distillpool): each episode adds a batch of its "
+                        "windows with the distillation loss only")
+    t.add_argument("--pool-batch", type=positive_int, default=48, metavar="N",
+                   help="pool windows an episode with --distill-pool (48)")
     t.add_argument("--snapshot-every", type=count_int, default=0, metavar="N",
                    help="keep the weights every N episodes in OUT/snapshots (0: never)")
     t.add_argument("--seed", type=count_int, default=0, help="random seed, 0 or more (0)")
@@ -208,7 +214,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         arch=args.arch, lr=args.lr, val_every=args.val_every, augment=not args.no_augment,
         seed=args.seed, device=args.device, threads=args.threads, classes=args.classes,
         distill=args.distill, distill_weight=args.distill_weight,
-        snapshot_every=args.snapshot_every, init=str(args.init) if args.init else None)
+        snapshot_every=args.snapshot_every, init=str(args.init) if args.init else None,
+        distill_pool=str(args.distill_pool) if args.distill_pool else None,
+        pool_batch=args.pool_batch)
     with _one_line_errors():
         train(cfg)
     return EXIT_OK

@@ -70,6 +70,10 @@ class TrainConfig:
     distill: str | None = None  # teachers cached beside the corpus (aisfx, "aisfx,musicnn")
     distill_weight: float = 1.0
     init: str | None = None  # start from these network weights (a snapshot or best_net.pt)
+    #: an unlabeled pool (models/distillpool.py) with the same teachers cached: each episode
+    #: adds ``pool_batch`` of its windows with the distillation loss only
+    distill_pool: str | None = None
+    pool_batch: int = 48
     snapshot_every: int = 0
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -92,9 +96,11 @@ class Teacher:
     the teachers, so each weighs the same whatever its width.
     """
 
-    def __init__(self, corpus: Corpus, name: str) -> None:
+    def __init__(self, corpus: Corpus, name: str,
+                 standardise_like: Teacher | None = None) -> None:
         blocks, self.slices, start = [], [], 0
-        for one in name.split(","):
+        self.stats: list[tuple[np.ndarray, np.ndarray]] = []
+        for k, one in enumerate(name.split(",")):
             path = corpus.root / f"teacher-{one}.npy"
             try:
                 raw = np.load(path, mmap_mode="r")
@@ -106,7 +112,15 @@ class Teacher:
                 raise ValueError(f"{path} does not match the corpus ({raw.shape[0]} rows, "
                                  f"{len(corpus.meta)} clips): embed the corpus again")
             emb = np.asarray(raw, np.float32)
-            blocks.append((emb - emb.mean(0)) / (emb.std(0) + 1e-6))
+            # a pool's targets are standardised with the corpus's statistics, so one head
+            # maps the student to both
+            mean, std = (standardise_like.stats[k] if standardise_like is not None
+                         else (emb.mean(0), emb.std(0) + 1e-6))
+            if len(mean) != emb.shape[1]:
+                raise ValueError(f"{path} has {emb.shape[1]} columns, the corpus's {one} "
+                                 f"cache {len(mean)}")
+            self.stats.append((mean, std))
+            blocks.append((emb - mean) / std)
             self.slices.append(slice(start, start + emb.shape[1]))
             start += emb.shape[1]
         self.emb = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
@@ -119,6 +133,17 @@ class Teacher:
         """The mean over teachers of :func:`models.loss.distill_loss` on its columns."""
         parts = [distill_loss(pred[:, sl], target[:, sl]) for sl in self.slices]
         return torch.stack(parts).mean()
+
+
+def _pool_batch(pool: Any, rng: np.random.Generator, augment: Augment | None,
+                cfg: TrainConfig) -> tuple[np.ndarray, torch.Tensor]:
+    """``cfg.pool_batch`` random windows of the unlabeled pool, augmented like episodes."""
+    idx = rng.integers(0, len(pool.meta), cfg.pool_batch)
+    offsets = random_offsets(len(idx), pool.audio.shape[1], rng, cfg.augment_config.shift_s)
+    x = windows(pool, idx, offsets)
+    if augment is not None:
+        x = augment(x)
+    return idx, x
 
 
 def _episode_batch(sampler: EpisodeSampler, corpus: Corpus, rng: np.random.Generator,
@@ -183,6 +208,14 @@ def train(cfg: TrainConfig, log=print) -> Path:
     net = EmbeddingNet(network).to(device)
     logmel = LogMel(features).to(device)
     teacher = Teacher(corpus, cfg.distill) if cfg.distill else None
+    pool = pool_teacher = None
+    if cfg.distill_pool:
+        if teacher is None:
+            raise ValueError("--distill-pool needs --distill (the teachers to learn from)")
+        from models.distillpool import Pool
+
+        pool = Pool.open(cfg.distill_pool)
+        pool_teacher = Teacher(pool, cfg.distill, standardise_like=teacher)
     head = (torch.nn.Linear(network.embedding_dim, teacher.dim).to(device)
             if teacher is not None else None)
     if cfg.init:
@@ -194,12 +227,18 @@ def train(cfg: TrainConfig, log=print) -> Path:
                              seed=cfg.seed)
     augment = Augment(cfg.augment_config, seed=cfg.seed) if cfg.augment else None
     rng = np.random.default_rng(cfg.seed + 1)
+    # the pool draws from its own generators: the episodes and their augmentation stay the
+    # same as in a run without it
+    pool_rng = np.random.default_rng(cfg.seed + 2)
+    pool_augment = Augment(cfg.augment_config, seed=cfg.seed + 3) if cfg.augment else None
     step, best, elapsed = 0, -1.0, 0.0
 
     ckpt = out / "last.pt"
     if ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
-        saved = {"init": None, **state["config"]}  # runs made before --init existed
+        # runs made before --init / --distill-pool existed
+        saved = {"init": None, "distill_pool": None, "pool_batch": cfg.pool_batch,
+                 **state["config"]}
         if saved != _config_dict(cfg, keep_episodes=False):
             raise ValueError(f"{ckpt} was made with other settings; use a new --out")
         net.load_state_dict(state["net"])
@@ -212,6 +251,10 @@ def train(cfg: TrainConfig, log=print) -> Path:
         if augment is not None:
             augment.g.set_state(state["augment_rng"])
         torch.set_rng_state(state["torch_rng"])
+        if pool is not None:
+            pool_rng.bit_generator.state = state["pool_rng"]
+            if pool_augment is not None:
+                pool_augment.g.set_state(state["pool_augment_rng"])
         step, best, elapsed = state["step"], state["best"], state["elapsed"]
         log(f"resuming at episode {step} (best validation F1 {best:.3f})")
 
@@ -232,6 +275,12 @@ def train(cfg: TrainConfig, log=print) -> Path:
             if teacher is not None and head is not None:
                 idx = np.concatenate([ep.support, ep.query])
                 d = teacher.loss(head(emb), teacher.targets(idx, device))
+                if pool is not None and pool_teacher is not None:
+                    p_idx, px = _pool_batch(pool, pool_rng, pool_augment, cfg)
+                    p_emb = net(logmel(px.to(device, non_blocking=True)))
+                    pd = pool_teacher.loss(head(p_emb), pool_teacher.targets(p_idx, device))
+                    stats["pool_distill"] = float(pd.detach())
+                    d = (d * len(idx) + pd * len(p_idx)) / (len(idx) + len(p_idx))
                 loss = loss + cfg.distill_weight * d
                 stats["distill"] = float(d.detach())
                 stats["loss"] = float(loss.detach())
@@ -262,7 +311,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
                     f"train acc {mean['acc0']:.3f}  val F1 {val['val_f1']:.3f}"
                     f"{' *' if improved else ''}  {rec['seconds']:.0f} s")
                 _save_checkpoint(ckpt, cfg, net, opt, sched, sampler, rng, augment, step, best,
-                                 time.monotonic() - started, head)
+                                 time.monotonic() - started, head,
+                                 (pool_rng, pool_augment) if pool is not None else None)
     finally:
         logf.close()
 
@@ -281,7 +331,9 @@ def train(cfg: TrainConfig, log=print) -> Path:
             "loss": {"kind": cfg.loss, "alpha": cfg.alpha, "height": loss_cfg.height,
                      "weights": loss_cfg.weights, "random_tree": cfg.random_tree},
             "classes": cfg.classes,
-            "distill": ({"teacher": cfg.distill, "weight": cfg.distill_weight}
+            "distill": ({"teacher": cfg.distill, "weight": cfg.distill_weight,
+                         **({"pool": cfg.distill_pool, "pool_batch": cfg.pool_batch}
+                            if cfg.distill_pool else {})}
                         if cfg.distill else None),
             "best_val_f1": round(best, 4),
             "wall_s": round(wall, 1),
@@ -296,7 +348,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
 
 
 def _save_checkpoint(path: Path, cfg: TrainConfig, net, opt, sched, sampler, rng, augment,
-                     step: int, best: float, elapsed: float, head=None) -> None:
+                     step: int, best: float, elapsed: float, head=None, pool=None) -> None:
     state = {
         "config": _config_dict(cfg, keep_episodes=False),
         "net": net.state_dict(), "head": head.state_dict() if head is not None else None,
@@ -305,6 +357,9 @@ def _save_checkpoint(path: Path, cfg: TrainConfig, net, opt, sched, sampler, rng
         "augment_rng": augment.g.get_state() if augment is not None else None,
         "torch_rng": torch.get_rng_state(), "step": step, "best": best, "elapsed": elapsed,
     }
+    if pool is not None:
+        state["pool_rng"] = pool[0].bit_generator.state
+        state["pool_augment_rng"] = pool[1].g.get_state() if pool[1] is not None else None
     tmp = path.with_suffix(".part")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -331,6 +386,8 @@ def _cli_args(cfg: TrainConfig) -> list[str]:
         args += ["--distill", cfg.distill, "--distill-weight", str(cfg.distill_weight)]
     if cfg.init:
         args += ["--init", cfg.init]
+    if cfg.distill_pool:
+        args += ["--distill-pool", cfg.distill_pool, "--pool-batch", str(cfg.pool_batch)]
     if cfg.lr != 3e-3:
         args += ["--lr", str(cfg.lr)]
     if cfg.arch != "lean":
