@@ -118,7 +118,8 @@ class DuplicatesDialog(QDialog):
             self.summary.setText(f"Could not look for duplicates: {text}")
 
         self.session.engine.call(lambda state: find_duplicates(state.lib, near=near),
-                                 done=self._show, failed=failed, key="duplicates")
+                                 done=self._show, failed=failed, key="duplicates",
+                                 owner=self)  # dropped if the dialog closed meanwhile
 
     def _show(self, report: Report) -> None:
         self.report = report
