@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from core.analysis.names import name_facts_differ
 from core.backup import make_backup
 from core.errors import RelabelError
 from core.joblock import JobBusy, job_lock
@@ -44,6 +45,7 @@ from core.relabel.plan import (
 )
 from core.relabel.reports import _PATH_MODES, _VERB, ApplyReport, UndoReport
 from core.schema import (
+    analysis,
     relabel_batches,
     relabel_ops,
     samples,
@@ -206,6 +208,11 @@ class _Run:
                 st = os.stat(new)
                 values.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
         conn.execute(update(samples).where(samples.c.id == sample_id).values(**values))
+        if name_facts_differ(old, new):
+            # what the name states (tempo, key, root, loop) changed: the next scan of its
+            # folder redoes its analysis, as for a rename a scan finds (kept until then)
+            conn.execute(update(analysis).where(analysis.c.sample_id == sample_id)
+                         .values(version=0))
 
     def set_batch(self, state: str, message: str | None = None, *, final: bool = True) -> None:
         values: dict[str, Any] = {"state": state, "message": message}
