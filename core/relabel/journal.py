@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from core.analysis.names import name_facts_differ
 from core.backup import make_backup
 from core.errors import RelabelError
 from core.joblock import JobBusy, job_lock
@@ -208,6 +207,10 @@ class _Run:
                 st = os.stat(new)
                 values.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
         conn.execute(update(samples).where(samples.c.id == sample_id).values(**values))
+        # imported here: core.analysis loads numpy, which `status` must not (it imports
+        # this module through the library's batch recovery)
+        from core.analysis.names import name_facts_differ
+
         if name_facts_differ(old, new):
             # what the name states (tempo, key, root, loop) changed: the next scan of its
             # folder redoes its analysis, as for a rename a scan finds (kept until then)
