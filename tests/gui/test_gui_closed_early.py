@@ -237,3 +237,27 @@ def test_job_bar_closed_while_its_job_runs(qtbot, session) -> None:
     assert bar.job is not None
     _destroy(qtbot, bar)
     _job_release(qtbot, session, gate)
+
+
+def test_a_bound_method_answer_is_dropped_with_its_object(qtbot, session) -> None:
+    """Engine.call takes a bound method's own Qt object as the owner when none is named."""
+    from PySide6.QtCore import QObject
+
+    from app.gui.engine import owned
+
+    got: list[object] = []
+
+    class Asker(QObject):
+        def take(self, value) -> None:
+            got.append(value)
+
+    asker, other = Asker(), Asker()
+    gate = _hold(session.engine)
+    session.engine.call(lambda _state: "answer", done=asker.take)
+    session.engine.call(lambda _state: "kept", done=other.take)
+    late = owned(asker, got.append)
+    asker.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    _release(qtbot, session.engine, gate)
+    late("late")
+    assert got == ["kept"]
