@@ -530,6 +530,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("F2 (tree)", "Rename the class"),
     ("Delete (tree)", "Delete the class"),
     ("Enter (tree)", "Show the class's files"),
+    ("Space / K (duplicates)", "Play the selected copy / keep it (the others move)"),
     ("Esc", "Cancel the running job"),
     ("Ctrl+C", "Copy the selected files (paste them in a file manager)"),
 ]
