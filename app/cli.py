@@ -604,8 +604,11 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"{stats['bytes'] / 1e6:.1f} MB)")
     print(f"Folders: {', '.join(_shown(r) for r in stats['roots']) or '(none)'}")
     print(f"Files: {stats['files']} — " + ", ".join(f"{n} {s}" for s, n in sorted(by.items())))
+    gone = by.get("missing", 0)  # their windows are kept, not counted with the files here
     print(f"Audio: {stats['audio_hours']:.2f} h in {plural(stats['windows'], 'window')}"
-          + (f" ({stats['bytes_per_window']:.0f} bytes/window)" if stats["windows"] else ""))
+          + (f" ({stats['bytes_per_window']:.0f} bytes/window)" if stats["windows"] else "")
+          + (f"; {plural(stats['missing_windows'], 'window')} kept for "
+             f"{plural(gone, 'missing file')}" if stats["missing_windows"] else ""))
     emb = stats["embedded_windows"]
     print("Embedded: " + (", ".join(f"{plural(n, 'window')} by {m}" for m, n in emb.items())
                           or "none"))

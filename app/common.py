@@ -50,6 +50,14 @@ class Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"sampletree: error: {message}\n")
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # argparse swallows every OSError here: help or a version written into a closed pipe
+        # (``sampletree --help | true``) then said 0. Let the BrokenPipeError through to
+        # main, which ends quietly with 141 as every other command does.
+        stream = file or sys.stderr
+        if message and stream is not None:  # None: a windowed build has no console
+            stream.write(message)
+
 
 def int_at_least(low: int) -> Callable[[str], int]:
     """An argparse type: a whole number of at least ``low``."""

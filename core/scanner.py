@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core import thumbnail
-from core.analysis.names import parse_name
+from core.analysis.names import name_facts_differ
 from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_segments, probe
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
@@ -244,12 +244,6 @@ def _analyse_task(sample_id: int, path: str, params: WindowParams
     except Exception:  # unreadable now: the next full read of the file says why
         return sample_id, None
     return sample_id, row
-
-
-def _name_facts_differ(old: str, new: str) -> bool:
-    """Whether two file names state different tempo, key, root note or loop/one-shot."""
-    a, b = os.path.basename(old), os.path.basename(new)
-    return a != b and parse_name(a) != parse_name(b)
 
 
 def _hash_or_none(path: str) -> str | None:
@@ -613,7 +607,7 @@ class Scanner:
                     report.moved += 1
                     # renamed: what its name states (tempo, key, root note) may have
                     # changed; its analysis is redone from segment 0, not re-embedded
-                    if not again and _name_facts_differ(match.path, e.path):
+                    if not again and name_facts_differ(match.path, e.path):
                         self.lib.mark_analysis_stale([match.id])
                     if again:
                         todo.append((e, match))

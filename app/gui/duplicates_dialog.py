@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,6 +30,26 @@ from core.paths import display_path
 from core.relabel import undo_batch
 
 _ROLE = Qt.ItemDataRole.UserRole
+#: the key that makes the current file the copy to keep (Space auditions, as in the table)
+KEEP_KEY = Qt.Key.Key_K
+
+
+class _GroupTree(QTreeWidget):
+    """The groups: Space or Enter plays the current file (as in the library table and a
+    producer's browser) instead of ticking its box; K keeps it."""
+
+    playRequested = Signal()
+    keepRequested = Signal()
+
+    def keyPressEvent(self, event: Any) -> None:
+        plain = not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if plain and event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.playRequested.emit()
+            return
+        if plain and event.key() == KEEP_KEY:
+            self.keepRequested.emit()
+            return
+        super().keyPressEvent(event)
 
 
 class DuplicatesDialog(QDialog):
@@ -61,9 +81,14 @@ class DuplicatesDialog(QDialog):
         top.addWidget(self.near, 1)
         top.addWidget(self.find_button)
 
-        self.tree = QTreeWidget(self)
+        self.tree = _GroupTree(self)
         self.tree.setObjectName("duplicateGroups")
         self.tree.setAccessibleName("Duplicate groups")
+        self.tree.setAccessibleDescription("Space or Enter plays the selected file; K keeps "
+                                           "it (the other copies of its group move)")
+        self.tree.setToolTip("Space plays the selected file · K keeps it")
+        self.tree.playRequested.connect(lambda: self.audition(self.tree.currentItem()))
+        self.tree.keepRequested.connect(lambda: self.keep(self.tree.currentItem()))
         self.tree.setHeaderLabels(["Keep", "File", "Quality", "Match"])
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -83,6 +108,7 @@ class DuplicatesDialog(QDialog):
 
         buttons = QHBoxLayout()
         self.play_button = QPushButton("&Play", self)
+        self.play_button.setToolTip("Play the selected file (Space)")
         self.play_button.clicked.connect(lambda: self.play(self.tree.currentItem()))
         self.move_button = QPushButton("&Move the other copies to quarantine", self)
         self.move_button.clicked.connect(self.move_extras)
@@ -94,6 +120,9 @@ class DuplicatesDialog(QDialog):
         close.clicked.connect(self.close)
         for b in (self.play_button, self.move_button, self.undo_button):
             buttons.addWidget(b)
+        keys = QLabel("Space plays · K keeps", self)  # as the table's "Space plays" line
+        keys.setEnabled(False)
+        buttons.addWidget(keys)
         buttons.addStretch(1)
         buttons.addWidget(close)
 
@@ -118,7 +147,8 @@ class DuplicatesDialog(QDialog):
             self.summary.setText(f"Could not look for duplicates: {text}")
 
         self.session.engine.call(lambda state: find_duplicates(state.lib, near=near),
-                                 done=self._show, failed=failed, key="duplicates")
+                                 done=self._show, failed=failed, key="duplicates",
+                                 owner=self)  # dropped if the dialog closed meanwhile
 
     def _show(self, report: Report) -> None:
         self.report = report
@@ -128,11 +158,14 @@ class DuplicatesDialog(QDialog):
         self.tree.clear()
         roots = [display_path(r) for r in self.session.roots]
         for g in report.groups:
-            top = QTreeWidgetItem(self.tree, [
-                "", f"{g.kind.capitalize()} duplicates: {plural(len(g.members), 'file')}",
-                g.reason, ""])
+            # one line across the row: the Quality column, sized by the files' qualities
+            # alone, leaves the File column its room on a laptop screen
+            title = (f"{g.kind.capitalize()} duplicates: {plural(len(g.members), 'file')}"
+                     f" — {g.reason}")
+            top = QTreeWidgetItem(self.tree, [title, "", "", ""])
+            top.setToolTip(0, title)
             top.setData(0, _ROLE, ("group", g.id))
-            top.setFirstColumnSpanned(False)
+            top.setFirstColumnSpanned(True)
             for m in g.members:
                 match = "" if m.keep else ("same audio" if m.match == "exact" else
                                            f"near ({m.similarity or 0:.3f}, "
@@ -203,11 +236,39 @@ class DuplicatesDialog(QDialog):
     # -- audition --------------------------------------------------------------------------
 
     def play(self, item: QTreeWidgetItem | None) -> None:
-        if item is None or self.player is None:
+        path = self._path_of(item)
+        if path is not None and self.player is not None:
+            self.player.play(path)
+
+    def audition(self, item: QTreeWidgetItem | None) -> None:
+        """Space: play the file (a group's row: the copy kept), or stop it if it plays."""
+        path = self._path_of(item)
+        if path is None or self.player is None:
             return
-        data = item.data(0, _ROLE)
+        toggle = getattr(self.player, "toggle", None)
+        if toggle is not None:
+            toggle(path)
+        else:
+            self.player.play(path)
+
+    def keep(self, item: QTreeWidgetItem | None) -> None:
+        """K: keep this file of its group (the others become the extra copies)."""
+        data = item.data(0, _ROLE) if item is not None else None
         if data and data[0] == "file":
-            self.player.play(data[3])
+            item.setCheckState(0, Qt.CheckState.Checked)
+
+    def _path_of(self, item: QTreeWidgetItem | None) -> str | None:
+        """A file row's path; a group row's: the copy checked to keep."""
+        data = item.data(0, _ROLE) if item is not None else None
+        if not data:
+            return None
+        if data[0] == "file":
+            return str(data[3])
+        for i in range(item.childCount()):
+            child = item.child(i)
+            if child.checkState(0) == Qt.CheckState.Checked:
+                return str(child.data(0, _ROLE)[3])
+        return None
 
     # -- quarantine ------------------------------------------------------------------------
 

@@ -14,6 +14,11 @@ Two kinds of work, so that the UI thread never waits on the library or the netwo
 
 SQLite in WAL mode lets the engine read while a job writes; the library's busy timeout
 covers the rest.
+
+An answer may come back after the window that asked was closed (the dialogs delete
+themselves on close): requests and job connections name an ``owner`` widget, and an answer
+whose owner is gone is dropped instead of reaching deleted widgets (:func:`alive`,
+:func:`owned`, :func:`post`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 from core.classify import Classifier, Thresholds
@@ -45,6 +51,62 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def alive(obj: object) -> bool:
+    """Whether a Qt object still exists (its C++ side not deleted)."""
+    return obj is not None and shiboken6.isValid(obj)
+
+
+def owned(owner: QObject, fn: Callable[..., Any]) -> Callable[..., None]:
+    """``fn``, called only while ``owner`` exists: connect a job's signals through it when
+    ``fn`` touches a window that may close first (a lambda connection outlives it)."""
+    def call(*args: Any) -> None:
+        if alive(owner):
+            fn(*args)
+    return call
+
+
+def _owner_of(*fns: Callable[..., Any] | None) -> QObject | None:
+    """The Qt object a bound-method callback belongs to, if any."""
+    for fn in fns:
+        obj = getattr(fn, "__self__", None)
+        if isinstance(obj, QObject):
+            return obj
+    return None
+
+
+class _Poster(QObject):
+    """Runs a callable on the UI thread for a worker thread, if its owner still exists. It
+    lives as long as the program, so a thread never emits on an object being deleted."""
+
+    _posted = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._posted.connect(self._run)
+
+    def _run(self, item: tuple[QObject, Callable[..., Any], tuple[Any, ...]]) -> None:
+        owner, fn, args = item
+        if alive(owner):
+            fn(*args)
+
+
+_POSTER: _Poster | None = None
+
+
+def poster() -> Callable[..., None]:
+    """``post(owner, fn, *args)`` for a worker thread: ``fn(*args)`` runs on the UI thread
+    unless ``owner`` was deleted meanwhile. Call this on the UI thread (it creates the
+    relay there the first time)."""
+    global _POSTER
+    if _POSTER is None:
+        _POSTER = _Poster()
+    relay = _POSTER
+
+    def post(owner: QObject, fn: Callable[..., Any], *args: Any) -> None:
+        relay._posted.emit((owner, fn, args))
+    return post
+
+
 @dataclass
 class EngineState:
     """What engine requests work with (only ever touched from the engine thread)."""
@@ -61,6 +123,7 @@ class _Request:
     done: Callable[[Any], None] | None
     failed: Callable[[str], None] | None
     key: str | None
+    owner: QObject | None = None
 
 
 class Engine(QObject):
@@ -89,11 +152,15 @@ class Engine(QObject):
     # -- UI thread ---------------------------------------------------------------------
 
     def call(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None] | None = None,
-             failed: Callable[[str], None] | None = None, key: str | None = None) -> None:
+             failed: Callable[[str], None] | None = None, key: str | None = None,
+             owner: QObject | None = None) -> None:
+        """``owner``: the widget ``done``/``failed`` work on (a bound method's own object
+        when not given); the answer is dropped if it was deleted before it came back."""
+        owner = owner if owner is not None else _owner_of(done, failed)
         with self._cond:
             if key is not None:
                 self._queue = deque(r for r in self._queue if r.key != key)
-            self._queue.append(_Request(fn, args, done, failed, key))
+            self._queue.append(_Request(fn, args, done, failed, key, owner))
             self._cond.notify()
         self.busy.emit(True)
 
@@ -125,12 +192,17 @@ class Engine(QObject):
 
     def _deliver(self, payload: tuple[_Request, bool, Any]) -> None:
         request, ok, value = payload
+        # the window that asked may have closed meanwhile: its callbacks are dropped (an
+        # error no callback handles still reaches the error signal)
+        gone = request.owner is not None and not alive(request.owner)
         try:
             if ok and request.done is not None:
-                request.done(value)
+                if not gone:
+                    request.done(value)
             elif not ok:
                 if request.failed is not None:
-                    request.failed(value)
+                    if not gone:
+                        request.failed(value)
                 else:
                     self.error.emit(value)
         finally:

@@ -3,7 +3,6 @@ and similar sounds, with playback."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 from collections import OrderedDict
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.colors import node_color
-from app.gui.engine import EngineState, describe
+from app.gui.engine import EngineState, describe, poster
 from app.gui.panels import SAMPLE_ID, FileList, fit_list
 from app.gui.player import Player
 from app.gui.session import Session
@@ -261,8 +260,6 @@ class ElidedLabel(QLabel):
 
 
 class Inspector(QWidget):
-    _peaks_ready = Signal(int, object, str)  # generation, Peaks | None, problem
-
     def __init__(self, session: Session, player: Player, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -363,7 +360,6 @@ class Inspector(QWidget):
         layout.addWidget(self.similar_button)
         layout.addWidget(self.similar_list, 1)
 
-        self._peaks_ready.connect(self._take_peaks)
         session.selectionChanged.connect(self._on_selection)
         session.rowsChanged.connect(self._on_rows)
         player.stateChanged.connect(self._on_play_state)
@@ -532,14 +528,15 @@ class Inspector(QWidget):
             self._take_peaks(gen, cached, "")
             return
         self.wave.set_peaks(None, "Reading…")
+        post = poster()
 
         def work() -> None:
             try:
                 peaks, problem = waveform_peaks(path, 1200), ""
             except Exception as exc:  # shown in the panel
                 peaks, problem = None, describe(exc)
-            with contextlib.suppress(RuntimeError):  # the window closed meanwhile
-                self._peaks_ready.emit(gen, peaks, problem)
+            # through a relay that outlives the inspector: dropped if it closed meanwhile
+            post(self, self._take_peaks, gen, peaks, problem)
 
         threading.Thread(target=work, name="sampletree-peaks", daemon=True).start()
 
@@ -580,7 +577,7 @@ class Inspector(QWidget):
                 self.wave.colors = self.session.colors
                 self.wave.set_spans(spans)
 
-        self.session.engine.call(work, done=done, key="timeline")
+        self.session.engine.call(work, done=done, key="timeline", owner=self)
 
     # -- explanation and similar ---------------------------------------------------------
 
@@ -624,7 +621,7 @@ class Inspector(QWidget):
                                 f"of a training clip, no file)\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
-        self.session.engine.call(work, done=done, key="explain")
+        self.session.engine.call(work, done=done, key="explain", owner=self)
 
     def find_similar(self) -> None:
         sid = self.sample_id
@@ -683,7 +680,7 @@ class Inspector(QWidget):
             self.similar_list.clear()
             self.similar_list.addItem(text)
 
-        self.session.engine.call(work, done=done, failed=failed, key="similar")
+        self.session.engine.call(work, done=done, failed=failed, key="similar", owner=self)
 
     # -- playback --------------------------------------------------------------------------
 

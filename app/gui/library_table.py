@@ -22,7 +22,16 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QIcon,
+    QKeySequence,
+    QPainter,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -72,6 +81,9 @@ LEAD = ("name", "label", "confidence", WAVE, "duration", "bpm", "key", "type")
 #: Name keeps this much before the Wave column gives way below its natural width (down
 #: to 48 px)
 NAME_FIRST = 190
+#: what a Label cell adds to its text: the class dot and the cell's margins (25 px measured
+#: with Fusion, and a little room)
+LABEL_CHROME = 32
 #: what the Status column says for each stored status
 STATUS_TEXT = {"ok": "ok", "error": "unreadable", "missing": "missing", "pending": "scanning"}
 _ANALYSIS = ("type", "bpm", "key", "lufs", "peak", "bits", "rate", "channels")
@@ -374,6 +386,8 @@ class LibraryView(QTableView):
         hh.setHighlightSections(False)
         self._auto_widths = True  # until the user drags a column edge
         self._sizing = False
+        #: what the current tree's longest label needs (px; the natural width until known)
+        self._label_need = WIDTHS["label"]
         self.fit_columns()
         hh.setStretchLastSection(True)
         self.wave = install_wave_column(self)
@@ -396,6 +410,21 @@ class LibraryView(QTableView):
 
     def _on_tree(self) -> None:
         self.table.colors = self.session.colors
+        self._label_need = self.label_need()
+        self.fit_columns()
+
+    def label_need(self) -> int:
+        """Width the Label column needs for the current tree's longest label, written as
+        an example's (bold, with its star), with the class dot and the cell's margins."""
+        tree = self.session.tree
+        if tree is None:
+            return WIDTHS["label"]
+        bold = QFont(self.font())
+        bold.setBold(True)
+        fm = QFontMetrics(bold)
+        texts = [tree.path_str(nid).replace("/", " › ") for nid in tree.walk()]
+        widest = max((fm.horizontalAdvance(f"{t}  ★") for t in texts if t), default=0)
+        return widest + LABEL_CHROME
 
     def fit_columns(self) -> None:
         """Widths for the viewport: Name, Label and Confidence always fit, then Length,
@@ -406,11 +435,15 @@ class LibraryView(QTableView):
             return
         width = self.viewport().width()
         w = dict(WIDTHS)
-        w["label"] = int(min(WIDTHS["label"], max(120, width * 0.25)))
+        share = max(120, width * 0.25)
         fixed = sum(w[c] for c in ("confidence", "duration", "bpm", "key"))
-        if width - fixed - NAME_FIRST - w["label"] - 2 < 48:
-            # a laptop: Name before BPM and Key (they scroll into view)
+        if width - fixed - NAME_FIRST - min(share, WIDTHS["label"]) - 2 < 48:
+            # a laptop: Name before BPM and Key (they scroll into view), and Label takes
+            # what is left once Name keeps NAME_FIRST and Wave is at its narrowest
             fixed = w["confidence"] + w["duration"]
+            share = max(share, width - fixed - 48 - NAME_FIRST - 2)
+        # no wider than the tree's labels need: the rest goes to Name and Wave
+        w["label"] = int(max(120, min(WIDTHS["label"], self._label_need, share)))
         wave = int(min(wave_width, max(48, width - fixed - NAME_FIRST - w["label"] - 2)))
         w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - wave - w["label"] - 2)))
         self._sizing = True

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import dialogs
+from app.gui.engine import owned
 from app.gui.inspector import Inspector
 from app.gui.library_table import LibraryView
 from app.gui.map_view import MapView
@@ -215,7 +216,7 @@ class MainWindow(QMainWindow):
             spent = time.monotonic() - started
             self._scan_timer.setInterval(int(max(1000, 4000 * spent)))
 
-        self.session.reload(then=taken)
+        self.session.reload(then=owned(self, taken))  # dropped if the window closed
 
     # -- menus and shortcuts ----------------------------------------------------------------
 
@@ -529,6 +530,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("F2 (tree)", "Rename the class"),
     ("Delete (tree)", "Delete the class"),
     ("Enter (tree)", "Show the class's files"),
+    ("Space / K (duplicates)", "Play the selected copy / keep it (the others move)"),
     ("Esc", "Cancel the running job"),
     ("Ctrl+C", "Copy the selected files (paste them in a file manager)"),
 ]

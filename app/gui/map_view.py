@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.colors import NO_CLASS, node_color
-from app.gui.engine import EngineState
+from app.gui.engine import EngineState, owned
 from app.gui.mime import files_mime
 from app.gui.session import Session
 from app.gui.text import plural
@@ -304,7 +304,7 @@ class MapView(QWidget):
 
         if method == "pca":
             self.session.engine.call(lambda state: _map(state, method), done=done,
-                                     failed=failed, key="map")
+                                     failed=failed, key="map", owner=self)
             return
         # t-SNE takes seconds: a job of its own (progress, cancel), not the engine's queue
         job = self.session.start_job("Map (t-SNE)", _tsne_job)
@@ -312,9 +312,10 @@ class MapView(QWidget):
             failed("Another job is running; the map is computed when it has finished")
             self._stale = True
             return
-        job.finished.connect(done)
-        job.failed.connect(failed)
-        job.cancelled.connect(lambda: failed("Map cancelled"))
+        # the job outlives the view (its end is dropped if the view was closed meanwhile)
+        job.finished.connect(owned(self, done))
+        job.failed.connect(owned(self, failed))
+        job.cancelled.connect(owned(self, lambda: failed("Map cancelled")))
 
     def _recolor(self) -> None:
         proj = self.projection

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import dialogs
-from app.gui.engine import EngineState, Job
+from app.gui.engine import EngineState, Job, owned
 from app.gui.mime import files_mime
 from app.gui.session import Session
 from app.gui.text import file_in_source, format_name, plural
@@ -474,7 +474,7 @@ class SuggestionsPanel(QWidget):
             except ClassifyError:
                 return []
 
-        self.session.engine.call(work, done=self._show, key="suggest")
+        self.session.engine.call(work, done=self._show, key="suggest", owner=self)
 
     def _show(self, got: list[tuple[int, float]]) -> None:
         self.list.blockSignals(True)
@@ -585,9 +585,10 @@ class JobBar(QWidget):
         self.cancel_button.setEnabled(True)
         self.setVisible(True)
         job.progress.connect(self._progress)
-        job.finished.connect(lambda r, j=job: self._end(j, r, None))
-        job.failed.connect(lambda m, j=job: self._end(j, None, m))
-        job.cancelled.connect(lambda j=job: self._end(j, j.result, "cancelled"))
+        # the job may outlive this bar (a window closed while it stops): dropped then
+        job.finished.connect(owned(self, lambda r, j=job: self._end(j, r, None)))
+        job.failed.connect(owned(self, lambda m, j=job: self._end(j, None, m)))
+        job.cancelled.connect(owned(self, lambda j=job: self._end(j, j.result, "cancelled")))
 
     def _progress(self, p: Progress) -> None:
         self.last = p

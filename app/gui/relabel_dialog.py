@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import dialogs
-from app.gui.engine import Job
+from app.gui.engine import Job, owned
 from app.gui.session import Session
 from app.gui.text import file_in_source, plural
 from core.errors import RelabelError
@@ -128,7 +128,12 @@ def _table(model: QAbstractTableModel, name: str, parent: QWidget) -> QTableView
     view.setObjectName(name)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.verticalHeader().setVisible(False)
+    rows = view.verticalHeader()
+    rows.setVisible(False)
+    # one line of text a row, as the library table (the style's default was 30 px: three
+    # files of a preview in view on a laptop screen)
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(view.fontMetrics().height() + 8)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(True)
     view.setWordWrap(False)
@@ -393,9 +398,11 @@ class RelabelDialog(QDialog):
         for b in (self.preview_button, self.apply_button, self.undo_button):
             b.setEnabled(False)
         job.progress.connect(self._progress)
-        job.finished.connect(lambda result: self._ended(done, result, None))
-        job.failed.connect(lambda text: self._ended(done, None, text))
-        job.cancelled.connect(lambda: self._ended(done, job.result, "cancelled"))
+        # the job outlives the dialog (closing it cancels the job): its end is dropped
+        # once the dialog is gone
+        job.finished.connect(owned(self, lambda result: self._ended(done, result, None)))
+        job.failed.connect(owned(self, lambda text: self._ended(done, None, text)))
+        job.cancelled.connect(owned(self, lambda: self._ended(done, job.result, "cancelled")))
         return job
 
     def _progress(self, p: Any) -> None:
@@ -531,7 +538,7 @@ class RelabelDialog(QDialog):
                 self.history_view.selectRow(0)
 
         self.session.engine.call(lambda state: list_batches(state.lib), done=done,
-                                 key="batches")
+                                 key="batches", owner=self)
 
     def _selected_batch(self) -> int | None:
         rows = self.history_view.selectionModel().selectedRows()
@@ -567,7 +574,8 @@ class RelabelDialog(QDialog):
             self.summary.setText(f"Batch {batch}: {plural(len(rows), 'file')}")
             self.tabs.setCurrentIndex(0)
 
-        self.session.engine.call(lambda state: preview(state.lib, batch), done=done)
+        self.session.engine.call(lambda state: preview(state.lib, batch), done=done,
+                                 owner=self)
 
     def closeEvent(self, event: Any) -> None:
         if self.job is not None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import dialogs
+from app.gui.engine import poster
 from app.gui.settings import Settings
 
 
@@ -40,7 +39,6 @@ def detect_devices() -> str | None:
 
 
 class SettingsDialog(QDialog):
-    _devices = Signal(object)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -138,14 +136,9 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(buttons)
         self._load()
-        self._devices.connect(self._show_devices)
-        threading.Thread(target=lambda: self._emit_devices(), daemon=True,
-                         name="sampletree-devices").start()
-
-    def _emit_devices(self) -> None:
-        name = detect_devices()
-        with contextlib.suppress(RuntimeError):  # closed meanwhile
-            self._devices.emit(name)
+        post = poster()  # through a relay that outlives the dialog: dropped once it closed
+        threading.Thread(target=lambda: post(self, self._show_devices, detect_devices()),
+                         daemon=True, name="sampletree-devices").start()
 
     def _show_devices(self, name: str | None) -> None:
         i = self.device.findData("cuda")

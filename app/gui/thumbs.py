@@ -110,7 +110,7 @@ class PeakStore(QObject):
         self.requests += 1
         gen = self._generation
         self.engine.call(_read, ids, done=lambda got: self._got(got, gen),
-                         failed=lambda _msg: self._failed(ids, gen))
+                         failed=lambda _msg: self._failed(ids, gen), owner=self)
 
     def _got(self, got: tuple[list[int], dict[int, bytes]], generation: int) -> None:
         ids, found = got

@@ -9,6 +9,7 @@ between separators in a name that says "loop"), a key needs a mode (``Am``, ``Cm
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -69,6 +70,13 @@ def _key(name: str) -> str | None:
         if parsed:
             found.append(key_name(*parsed))
     return found[-1] if found else None
+
+
+def name_facts_differ(old: str, new: str) -> bool:
+    """Whether two paths' file names state different tempo, key, root note or
+    loop/one-shot (a renamed file's analysis is then redone)."""
+    a, b = os.path.basename(old), os.path.basename(new)
+    return a != b and parse_name(a) != parse_name(b)
 
 
 def parse_name(name: str) -> NameFacts:

@@ -44,6 +44,7 @@ from core.relabel.plan import (
 )
 from core.relabel.reports import _PATH_MODES, _VERB, ApplyReport, UndoReport
 from core.schema import (
+    analysis,
     relabel_batches,
     relabel_ops,
     samples,
@@ -206,6 +207,15 @@ class _Run:
                 st = os.stat(new)
                 values.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
         conn.execute(update(samples).where(samples.c.id == sample_id).values(**values))
+        # imported here: core.analysis loads numpy, which `status` must not (it imports
+        # this module through the library's batch recovery)
+        from core.analysis.names import name_facts_differ
+
+        if name_facts_differ(old, new):
+            # what the name states (tempo, key, root, loop) changed: the next scan of its
+            # folder redoes its analysis, as for a rename a scan finds (kept until then)
+            conn.execute(update(analysis).where(analysis.c.sample_id == sample_id)
+                         .values(version=0))
 
     def set_batch(self, state: str, message: str | None = None, *, final: bool = True) -> None:
         values: dict[str, Any] = {"state": state, "message": message}

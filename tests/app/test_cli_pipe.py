@@ -65,3 +65,23 @@ def test_a_closed_stdout_is_no_traceback(tmp_path: Path, pack: Path, weights: Pa
                       "--quiet", close=("stdout",))[0] == 141  # its report: stdout
     rc, _out, err = run_closed("--library", lib, *args, close=("stdout",))
     assert rc == 141 and err == "", err
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ls", "--help"], ["relabel", "--help"],
+                                  ["--version"]])
+def test_help_into_a_closed_pipe_ends_with_141(args: list[str]) -> None:
+    """Found at the end of a session: argparse swallows the write's error, so help or the
+    version written into a closed pipe (``sampletree --help | true``) said 0 where every
+    other command says 141."""
+    rc, _out, err = run_closed(*args, close=("stdout",))
+    assert rc == 141 and err == "", err
+
+
+def test_a_usage_error_into_a_closed_stderr_ends_quietly() -> None:
+    rc, out, _err = run_closed("ls", "--no-such-option", close=("stderr",))
+    assert rc == 141 and out == ""
+
+
+def test_help_into_an_open_pipe_is_whole_and_says_0() -> None:
+    rc, out, err = run_closed("--help", close=())
+    assert rc == 0 and err == "" and out.startswith("usage: sampletree")

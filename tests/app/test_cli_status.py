@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from core.library import Library
+from core.words import plural
 from tests.cli_run import run
 
 
@@ -75,3 +76,32 @@ def test_a_library_from_before_gets_the_scan_report(capsys, write_audio, tmp_pat
     assert run(capsys, *scan)[0] == 0
     rc, out, _ = run(capsys, "--library", lib, "status", "--json")
     assert json.loads(out)["last_scan"]["report"]["missing"] == 1
+
+
+def test_status_counts_the_windows_of_files_on_disk(capsys, write_audio, tmp_path: Path,
+                                                     weights: Path) -> None:
+    """Noted at the end of a session: the windows and embedded counts took in the windows a
+    missing file keeps (the audio hours did not): they now describe the files on disk and
+    say the kept ones apart."""
+    files = [write_audio(f"kit/{n}.wav", freq=f) for n, f in (("a", 220), ("b", 440))]
+    lib = tmp_path / "lib.sqlite"
+    scan = ["--library", lib, "scan", files[0].parent, "--jobs", "0", "--model", weights,
+            "--quiet"]
+    assert run(capsys, *scan)[0] == 0
+    before = json.loads(run(capsys, "--library", lib, "status", "--json")[1])
+    with Library(lib) as library:
+        per_file = {Path(r["path"]).name: r["windows"] for r in library.list_samples()}
+    assert before["windows"] == sum(per_file.values()) and before["missing_windows"] == 0
+    files[1].unlink()
+    assert run(capsys, *scan)[0] == 0  # b.wav: missing, its windows kept
+
+    stats = json.loads(run(capsys, "--library", lib, "status", "--json")[1])
+    assert stats["by_status"] == {"ok": 1, "missing": 1}
+    assert stats["windows"] == per_file["a.wav"]
+    assert stats["missing_windows"] == per_file["b.wav"] > 0
+    assert sum(stats["embedded_windows"].values()) == per_file["a.wav"]
+    out = run(capsys, "--library", lib, "status")[1]
+    audio = next(ln for ln in out.splitlines() if ln.startswith("Audio: "))
+    assert f"in {per_file['a.wav']} window" in audio
+    assert audio.endswith(f"; {plural(per_file['b.wav'], 'window')} kept for 1 missing file"), \
+        audio
