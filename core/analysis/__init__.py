@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from core.analysis.level import LevelMeter, SplitLevelMeter
 
 #: Bump when an estimate changes: rows of an older version are redone by the next scan.
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 
 __all__ = ["ANALYSIS_VERSION", "Analysis", "analyse", "analyse_file"]
 
@@ -141,13 +141,17 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
         if round(bars) >= 1 and abs(bars - round(bars)) <= 0.02 * round(bars):
             out.bars = float(round(bars))
 
-    # key (loops: one-shots get a root note instead; a key on a one-shot was tried and gave
-    # 11 % of drum hits a key for +0.7 % of phrase keys, see docs/eval/analysis.md)
+    # key: loops; and one-shots that are chords (a stab, a held chord), under stricter
+    # thresholds: one note has a root note, not a key (docs/eval/analysis.md, third round)
     if facts.key is not None:
         out.key, out.key_confidence, out.key_source = facts.key, 1.0, "name"
-    elif o is not None and out.kind == "loop":
-        k = estimate_key(y, sr)
-        if k.key is not None:
+    elif o is not None and out.kind in ("loop", "oneshot"):
+        k = estimate_key(y, sr, oneshot=out.kind == "oneshot")
+        if k.key is not None and out.kind == "oneshot":
+            pitch = pitch if pitch is not None else root_note(y, sr)
+            if one_held_note(y, sr, pitch):
+                k = None  # one note: its root note says it
+        if k is not None and k.key is not None:
             out.key, out.key_confidence, out.key_source = k.key, k.confidence, "audio"
     stated_root, root_source = None, None
     if chunks.acid_root is not None:

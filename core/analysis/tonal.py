@@ -327,7 +327,19 @@ def key_probabilities(f: KeyFrames) -> np.ndarray:
     return p / p.sum()
 
 
-def estimate_key(y: np.ndarray, sr: int) -> KeyGuess:
+#: a one-shot gets a key only when it is a chord (not one held note, see
+#: ``one_held_note``) and clears stricter thresholds than a loop: tonality, flatness and the
+#: key's probability (chosen on tuning seeds' drum hits: see docs/eval/analysis.md, "third
+#: round")
+ONESHOT_MIN_TONALITY = 0.5
+ONESHOT_MAX_FLATNESS = 0.4
+ONESHOT_MIN_KEY_P = 0.8
+
+
+def estimate_key(y: np.ndarray, sr: int, *, oneshot: bool = False) -> KeyGuess:
+    """The key of ``y``; ``oneshot``: the stricter thresholds of a chord one-shot."""
+    min_t, max_f, min_p = ((ONESHOT_MIN_TONALITY, ONESHOT_MAX_FLATNESS, ONESHOT_MIN_KEY_P)
+                           if oneshot else (MIN_TONALITY, MAX_FLATNESS, MIN_KEY_P))
     f = key_frames(y, sr)
     c = f.chroma.sum(axis=0) if len(f.chroma) else np.zeros(12)
     if c.sum() <= 0 or float(np.ptp(c)) <= 0:
@@ -336,8 +348,8 @@ def estimate_key(y: np.ndarray, sr: int) -> KeyGuess:
     best = int(np.argmax(p))
     name = key_name(best % 12, best >= 12)
     conf = float(p[best]) * min(1.0, f.tonality / 0.7)
-    claimed = name if (f.tonality >= MIN_TONALITY and f.flatness <= MAX_FLATNESS
-                       and float(p[best]) >= MIN_KEY_P) else None
+    claimed = name if (f.tonality >= min_t and f.flatness <= max_f
+                       and float(p[best]) >= min_p) else None
     return KeyGuess(claimed, round(conf, 3), round(f.tonality, 3), round(f.flatness, 3), name,
                     c)
 
