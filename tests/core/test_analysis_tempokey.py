@@ -145,3 +145,35 @@ def test_drum_hits_get_no_key(tmp_path: Path) -> None:
         y = np.concatenate([_hit(piece, rng), np.zeros(2000)])
         a = analyse_file(write(tmp_path / f"{piece}.wav", 0.8 * y / np.abs(y).max()))
         assert a.kind == "oneshot" and a.key is None, (piece, a)
+
+
+def test_the_key_model_reads_the_inputs_key_inputs_makes(tmp_path: Path) -> None:
+    """The shipped key_model.npz was fitted on ``key_inputs`` as it is now (132 inputs and
+    the share below C3): a model fitted on other inputs would not even multiply."""
+    from core.analysis import tonal
+    from tests.analysis_signals import progression
+
+    f = tonal.key_frames(progression([C, G, AM, F])[::2].astype(np.float32), 22_050)
+    x, bassy = tonal.key_inputs(f)
+    m = tonal.key_model()
+    assert x.shape == (12, 132) and m.w1.shape[1] == x.shape[1] + 1 == m.mean.shape[0] + 1
+    p = m.probabilities(x, bassy)
+    assert p.shape == (24,) and abs(float(p.sum()) - 1) < 1e-9
+
+
+def test_loud_bass_notes_count_more_than_a_quiet_tail() -> None:
+    """``_bass_notes`` weights each frame by its loudness: a bass line's loud A (two frames)
+    outweighs the quiet E that rings on for six; the one-hot salient bass counts frames,
+    so there E wins."""
+    from core.analysis import tonal
+
+    notes = np.full((8, len(tonal.NOTE_MIDI)), 1e-9)
+    a1, e1 = 45 - 28, 40 - 28  # A2, E2 (NOTE_MIDI starts at E1 = 28)
+    for fr in range(8):
+        root, level = (a1, 1.0) if fr < 2 else (e1, 1e-3)
+        for h in (0, 12, 19, 24):
+            notes[fr, root + h] = level / (1 + h)
+    sal = tonal._bass_salience(notes)
+    soft = tonal._bass_notes(notes, sal).sum(axis=0)
+    hard = tonal._salient_bass(notes, sal).sum(axis=0)
+    assert int(np.argmax(soft)) == 9 and int(np.argmax(hard)) == 4  # A, E
