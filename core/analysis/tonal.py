@@ -163,14 +163,22 @@ def chroma(y: np.ndarray, sr: int) -> tuple[np.ndarray, float, float]:
     return c, tonality, flatness
 
 
-def _tonality(mag: np.ndarray, freqs: np.ndarray) -> tuple[float, float]:
+def _tonality(mag: np.ndarray, freqs: np.ndarray,
+              max_flatness: float | None = None) -> tuple[float, float]:
     """(share of the 200 Hz–2.5 kHz energy in narrow peaks 8× the frame's median, median
     spectral flatness of 100 Hz–4 kHz) over the sounding frames. Above 200 Hz so that a
-    kick's sine-like body does not count as tonal."""
+    kick's sine-like body does not count as tonal. A flatness above ``max_flatness`` stops
+    there: (0.0, flatness), the peaks not measured."""
     total = np.square(mag).sum(axis=1)
     if not len(total) or total.max() <= 0:
         return 0.0, 1.0
     mag = mag[total > total.max() * 1e-3]
+    band = (freqs >= 100) & (freqs <= 4000)
+    m = mag[:, band] + 1e-9
+    flat = np.exp(np.mean(np.log(m), axis=1)) / np.mean(m, axis=1)
+    flatness = float(np.median(flat))
+    if max_flatness is not None and flatness > max_flatness:
+        return 0.0, flatness
     band = (freqs >= 200) & (freqs <= 2500)
     m = mag[:, band]
     e = np.square(m)
@@ -179,10 +187,7 @@ def _tonality(mag: np.ndarray, freqs: np.ndarray) -> tuple[float, float]:
     peak = is_max & (m > 8 * np.median(m, axis=1, keepdims=True))
     lobe = peak | np.roll(peak, 1, axis=1) | np.roll(peak, -1, axis=1)
     tonality = float(e[lobe].sum() / max(float(e.sum()), 1e-12))
-    band = (freqs >= 100) & (freqs <= 4000)
-    m = mag[:, band] + 1e-9
-    flat = np.exp(np.mean(np.log(m), axis=1)) / np.mean(m, axis=1)
-    return tonality, float(np.median(flat))
+    return tonality, flatness
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -370,17 +375,40 @@ def key_probabilities(f: KeyFrames) -> np.ndarray:
 ONESHOT_MIN_TONALITY = 0.5
 ONESHOT_MAX_FLATNESS = 0.4
 ONESHOT_MIN_KEY_P = 0.9
+#: a one-shot's key is read from its first seconds (a chord one-shot states its chord at
+#: once; long textures would cost a spectrogram of up to 30 s each)
+ONESHOT_KEY_S = 4.0
 
 
-def estimate_key(y: np.ndarray, sr: int, *, oneshot: bool = False) -> KeyGuess:
-    """The key of ``y``; ``oneshot``: the stricter thresholds of a chord one-shot."""
+def oneshot_tonal(y: np.ndarray, sr: int) -> tuple[np.ndarray, float, float] | None:
+    """(key spectrogram, tonality, flatness) of a one-shot tonal enough for a key, else
+    None: the cheap first test of a one-shot's key (most one-shots are drums, and most
+    drums are too flat: their peaks are not even measured)."""
+    y = y[:round(ONESHOT_KEY_S * sr)]
+    mag = _key_spectrogram(y)
+    tonality, flatness = _tonality(mag, np.fft.rfftfreq(KEY_N_FFT, 1 / sr),
+                                   ONESHOT_MAX_FLATNESS)
+    if tonality >= ONESHOT_MIN_TONALITY and flatness <= ONESHOT_MAX_FLATNESS:
+        return mag, tonality, flatness
+    return None
+
+
+def estimate_key(y: np.ndarray, sr: int, *, oneshot: bool = False,
+                 tonal: tuple[np.ndarray, float, float] | None = None) -> KeyGuess:
+    """The key of ``y``; ``oneshot``: the stricter thresholds of a chord one-shot;
+    ``tonal``: ``oneshot_tonal(y, sr)`` when known."""
     min_t, max_f, min_p = ((ONESHOT_MIN_TONALITY, ONESHOT_MAX_FLATNESS, ONESHOT_MIN_KEY_P)
                            if oneshot else (MIN_TONALITY, MAX_FLATNESS, MIN_KEY_P))
-    mag = _key_spectrogram(y)
-    tonality, flatness = _tonality(mag, np.fft.rfftfreq(KEY_N_FFT, 1 / sr))
-    if oneshot and not (tonality >= min_t and flatness <= max_f):
-        # (most one-shots are drums: nothing more to compute for them)
-        return KeyGuess(None, 0.0, round(tonality, 3), round(flatness, 3), "", np.zeros(12))
+    if oneshot and tonal is None:
+        tonal = oneshot_tonal(y, sr)
+        if tonal is None:
+            return KeyGuess(None, 0.0, 0.0, 1.0, "", np.zeros(12))
+    if tonal is not None:
+        mag, tonality, flatness = tonal
+        y = y[:round(ONESHOT_KEY_S * sr)] if oneshot else y
+    else:
+        mag = _key_spectrogram(y)
+        tonality, flatness = _tonality(mag, np.fft.rfftfreq(KEY_N_FFT, 1 / sr))
     f = key_frames(y, sr, mag=mag, tonal=(tonality, flatness))
     c = f.chroma.sum(axis=0) if len(f.chroma) else np.zeros(12)
     if c.sum() <= 0 or float(np.ptp(c)) <= 0:
