@@ -292,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _kv(phrases_: list[Item]) -> list[tuple[Item, str]]:
+    return [(it, key_verdict(it.result.get("key"), it.key or "C")) for it in phrases_]
+
+
 def summarise(items: list[Item], args: argparse.Namespace) -> dict[str, Any]:
     from core.analysis.keys import parse_key
 
@@ -330,9 +334,18 @@ def summarise(items: list[Item], args: argparse.Namespace) -> dict[str, Any]:
     for it in phrases_:
         by_cls[it.detail.split(",")[0]][key_verdict(it.result.get("key"), it.key or "C")] += 1
     rep["key ours by phrase type"] = {c: dict(v) for c, v in sorted(by_cls.items())}
+    v = Counter(key_verdict(it.result.get("key"), it.key or "C") for it in phrases_)
+    rep["key ours exact among keys claimed"] = pct(v["exact"], len(phrases_) - v["none"])
+    shots = [v_ for it, v_ in _kv(phrases_) if it.result.get("kind") == "oneshot"]
+    rep["key ours, phrases read as one-shots: claimed / exact"] = (
+        f"{sum(v_ != 'none' for v_ in shots)} / {shots.count('exact')} of {len(shots)}")
     drums = [it for it in items if it.kind == "drum_loop"]
     rep["drum loops given a key (should be none)"] = pct(
         sum(it.result.get("key") is not None for it in drums), len(drums))
+    for kind, label in (("hit", "drum one-shots given a key (should be none)"),
+                        ("note", "one-note one-shots given a key (should be none)")):
+        sel = [it for it in items if it.kind == kind]
+        rep[label] = pct(sum(it.result.get("key") is not None for it in sel), len(sel))
     notes = [it for it in items if it.kind == "note"]
     right = sum(it.result.get("root") == it.midi for it in notes)
     octave = sum(it.result.get("root") is not None and it.midi is not None

@@ -2,7 +2,7 @@
 
     python -m bench.analysis_fit [--seeds 1,3,5,6,7] [--loops 240] [--phrases 160]
     python -m bench.analysis_fit --key-model resources/analysis/key_model.npz \
-        [--key-seeds 1,3,5,6,...,21]
+        --phrases 320 [--key-seeds 1,3,5,6,...,21]
 
 Builds each seed's drum loops and phrases as ``bench.analysis_eval`` does (written as
 44.1 kHz WAVs and decoded by the scan's own path), then fits
@@ -12,7 +12,9 @@ Builds each seed's drum loops and phrases as ``bench.analysis_eval`` does (writt
   pasting into the code;
 * with ``--key-model``: ``tonal.KeyModel`` (one hidden layer per mode over each tonic's
   ``tonal.key_inputs``, a softmax over the 24 keys) on the phrases of ``--key-seeds``,
-  written as the .npz the app loads. (``tonal.KEY_WEIGHTS``, the first key model, was
+  written as the .npz the app loads (the shipped one: ``--phrases 320``, phrases 0–319
+  of each tuning seed; the evaluation reports phrases 0–159 of seeds 2 and 4).
+  (``tonal.KEY_WEIGHTS``, the first key model, was
   fitted by an earlier version of this script on seeds 1, 3, 5, 6, 7.)
 
 Never pass the seeds that are reported (2, 4): the script refuses them.
@@ -103,12 +105,13 @@ def key_rows(decoded: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(rows), np.array(bassy), np.array(labels)
 
 
-def fit_key_model(x: np.ndarray, bassy: np.ndarray, y: np.ndarray, hidden: int = 16,
+def fit_key_model(x: np.ndarray, bassy: np.ndarray, y: np.ndarray, hidden: int = 32,
                   weight_decay: float = 1e-2, epochs: int = 800) -> dict[str, np.ndarray]:
     """``tonal.KeyModel``'s arrays: one hidden layer per mode over each tonic's rotated
     inputs, a softmax over the 24 keys, full-batch Adam (torch, CPU, seeded)."""
     import torch
 
+    torch.set_num_threads(1)  # the same sums in the same order on every machine
     torch.manual_seed(0)
     mean, std = x.reshape(-1, x.shape[2]).mean(axis=0), x.reshape(-1, x.shape[2]).std(axis=0)
     std = std + 1e-6

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from core.analysis.level import LevelMeter, SplitLevelMeter
 
 #: Bump when an estimate changes: rows of an older version are redone by the next scan.
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 
 __all__ = ["ANALYSIS_VERSION", "Analysis", "analyse", "analyse_file"]
 
@@ -84,7 +84,13 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
             meter: LevelMeter | SplitLevelMeter | None = None) -> Analysis:
     """Analyse ``y`` (mono float at ``sr``: the file's first part or all of it)."""
     from core.analysis.rhythm import Onsets, later_onsets, loop_or_oneshot, starts_quiet, tempo
-    from core.analysis.tonal import PitchGuess, estimate_key, one_held_note, root_note
+    from core.analysis.tonal import (
+        PitchGuess,
+        estimate_key,
+        one_held_note,
+        oneshot_tonal,
+        root_note,
+    )
 
     chunks = chunks or ChunkFacts()
     facts: NameFacts = parse_name(name) if name else NameFacts()
@@ -141,14 +147,25 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
         if round(bars) >= 1 and abs(bars - round(bars)) <= 0.02 * round(bars):
             out.bars = float(round(bars))
 
-    # key (loops: one-shots get a root note instead; a key on a one-shot was tried and gave
-    # 11 % of drum hits a key for +0.7 % of phrase keys, see docs/eval/analysis.md)
+    # key: loops; and one-shots that are chords (a stab, a held chord), under stricter
+    # thresholds: one note has a root note, not a key (docs/eval/analysis.md, third round)
     if facts.key is not None:
         out.key, out.key_confidence, out.key_source = facts.key, 1.0, "name"
     elif o is not None and out.kind == "loop":
         k = estimate_key(y, sr)
         if k.key is not None:
             out.key, out.key_confidence, out.key_source = k.key, k.confidence, "audio"
+    elif o is not None and out.kind == "oneshot":
+        # cheapest test first: tonal enough (most drums stop here), then not one note (the
+        # root note below needs the pitch anyway), then the key itself
+        shot = oneshot_tonal(y, sr)
+        if shot is not None:
+            pitch = pitch if pitch is not None else root_note(y, sr)
+            if not one_held_note(y, sr, pitch):
+                k = estimate_key(y, sr, oneshot=True, tonal=shot)
+                if k.key is not None:
+                    out.key, out.key_confidence, out.key_source = (k.key, k.confidence,
+                                                                   "audio")
     stated_root, root_source = None, None
     if chunks.acid_root is not None:
         stated_root, root_source = chunks.acid_root, "tag"
