@@ -371,8 +371,15 @@ def _yin_frame_batch(fr: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     # r_w(tau) = sum_{j<w} x_j x_{j+tau}: the first half against the whole frame
     # j + tau < 2w = n for every term: a circular correlation of length n is the linear
     # one (half the FFT work of 2n); rfft zero-pads the first half itself
-    cross = np.fft.rfft(fr, n, axis=1) * np.conj(np.fft.rfft(fr[:, :w], n, axis=1))
-    acf = np.fft.irfft(cross, n, axis=1)[:, :top]
+    # (scipy's FFT: the same values as numpy's on these float64 frames, ~15-30 % cheaper;
+    # the first half zero-padded by hand, as numpy pads it: scipy's own padding rounds
+    # differently)
+    from scipy import fft
+
+    half = np.zeros_like(fr)
+    half[:, :w] = fr[:, :w]
+    cross = fft.rfft(fr, n, axis=1) * np.conj(fft.rfft(half, axis=1, overwrite_x=True))
+    acf = fft.irfft(cross, n, axis=1, overwrite_x=True)[:, :top]
     # running sums are prefix sums: cut where they are no longer read, same values
     cs = np.zeros((len(fr), w + top))
     np.cumsum(np.square(fr[:, :w + top - 1]), axis=1, out=cs[:, 1:])
