@@ -597,3 +597,24 @@ def test_yin_in_float32_names_the_notes_float64_named() -> None:
         assert np.abs(ap64 - ap32).max() < 1e-4
         got = root_note(y, sr)
         assert got.midi == midi and got.confidence > 0.5
+
+
+def test_onsets_reusing_their_buffers_give_every_field_as_before() -> None:
+    """The onset envelope's spectrogram-sized buffers are reused (two fewer to fill): the
+    frame levels and the band envelopes are the first formulas' bytes."""
+    import soxr
+
+    from tests.analysis_signals import drum_loop
+
+    sr = 16_000
+    y = soxr.resample(drum_loop(123.0, 1).astype(np.float32), 44_100, sr, quality="HQ")
+    o = rhythm.onsets(y, sr)
+    mag = rhythm.spectrogram(y / float(np.max(np.abs(y))), rhythm.N_FFT, rhythm.HOP)
+    logm = np.log1p(np.multiply(mag, 1000.0))
+    flux = np.maximum(0.0, np.diff(logm, axis=0, prepend=logm[:1]))
+    flux[-(rhythm.N_FFT // (2 * rhythm.HOP)):] = 0.0
+    freqs = np.fft.rfftfreq(rhythm.N_FFT, 1 / sr)
+    assert o.rms.tobytes() == np.sqrt(np.mean(np.square(mag), axis=1) / rhythm.N_FFT).tobytes()
+    assert o.low.tobytes() == flux[:, freqs < 150].sum(axis=1).tobytes()
+    assert o.mid.tobytes() == flux[:, (freqs >= 150) & (freqs < 4000)].sum(axis=1).tobytes()
+    assert o.env.tobytes() == flux.sum(axis=1).tobytes()
