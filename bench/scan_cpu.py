@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import core
 
+    try:  # as the scan's decoding processes do (core.memtune; absent in older code)
+        from core.memtune import keep_freed_memory
+    except ImportError:
+        pass
+    else:
+        keep_freed_memory()
     files = _files(args.library_dir, args.files)
     parts = args.parts.split(",")
     model: Any = None

@@ -170,7 +170,7 @@ def signature(y: np.ndarray, rate: int = SIG_RATE) -> bytes:
         # copy's sample phase (a copy one 16 kHz sample later correlated 0.97, not 1)
         n = 1 << int(np.ceil(np.log2(len(snip) + 256)))
         spec = np.fft.rfft(snip, n)
-        spec[np.fft.rfftfreq(n, 1.0 / SNIP_RATE) > SNIP_LOWPASS_HZ] = 0
+        spec[_lowpass_cut(n):] = 0
         snip = np.fft.irfft(spec, n)[:len(snip)].astype(np.float32)
     n_snip = len(snip)
     scale = float(np.max(np.abs(snip))) if n_snip else 0.0
@@ -213,6 +213,22 @@ def _late(y: np.ndarray, start: int, snip_scale: float) -> bytes:
     return head.tobytes() + q.tobytes()
 
 
+@functools.lru_cache(maxsize=16)
+def _lowpass_cut(n: int) -> int:
+    """The first bin of an ``n``-point real FFT at SNIP_RATE above SNIP_LOWPASS_HZ (the
+    bins are in rising order: zeroing from it on is zeroing where they are above)."""
+    above = np.fft.rfftfreq(n, 1.0 / SNIP_RATE) > SNIP_LOWPASS_HZ
+    return int(np.argmax(above)) if above.any() else len(above)
+
+
+@functools.lru_cache(maxsize=64)
+def _hanning(n: int) -> np.ndarray:
+    """``np.hanning(n)``, made once a length (most snippets are SNIP_LEN long)."""
+    w = np.hanning(n)
+    w.setflags(write=False)
+    return w
+
+
 @functools.lru_cache(maxsize=1)
 def _band_edges() -> np.ndarray:
     """(Made once: geomspace cost ~0.1 ms a file in the scan's decoders.)"""
@@ -229,7 +245,7 @@ def _spectrum(snip: np.ndarray) -> np.ndarray:
     if not len(snip):
         return np.full(N_BANDS, 255, np.uint8)
     x = np.zeros(SNIP_LEN, np.float32)
-    x[:len(snip)] = snip * np.hanning(len(snip))
+    x[:len(snip)] = snip * _hanning(len(snip))
     power = np.abs(np.fft.rfft(x)) ** 2
     idx = _band_edges()
     starts = np.minimum(idx[:-1], len(power) - 1)

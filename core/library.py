@@ -605,6 +605,9 @@ class Library:
             rewritten: list[int] = []
             peak_rows: list[tuple[int, bytes]] = []  # waveform thumbnails
             peakless: list[int] = []
+            sids: list[int] = []
+            new_rows: list[dict[str, Any]] = []  # files new to the library, and where
+            new_at: list[int] = []
             for rec in records:
                 values = {
                     "root_id": rec.root_id, "path": rec.path, "size": rec.size,
@@ -619,12 +622,22 @@ class Library:
                 # ids that were never committed in its records, or a retry writes to them.
                 sid = rec.sample_id if rec.sample_id is not None else existing.get(rec.path)
                 if sid is None:
-                    sid = int(
-                        conn.execute(insert(samples).values(**values)).inserted_primary_key[0]
-                    )
+                    new_at.append(len(sids))
+                    new_rows.append(values)
+                    sid = -1  # given by the insert below
                 else:
                     conn.execute(update(samples).where(samples.c.id == sid).values(**values))
                     rewritten.append(sid)
+                sids.append(sid)
+            if new_rows:
+                # -- the batch's new files in one INSERT … RETURNING, ids in the rows' order
+                # (a statement a file cost ~0.13 ms of the scan's CPU a file)
+                got = conn.execute(insert(samples).returning(samples.c.id,
+                                                             sort_by_parameter_order=True),
+                                   new_rows).all()
+                for k, (sid,) in zip(new_at, got, strict=True):
+                    sids[k] = int(sid)
+            for rec, sid in zip(records, sids, strict=True):
                 if rec.analysis is not None:
                     analysis_rows.append({**rec.analysis, "sample_id": sid})
                 if rec.peaks is not None:

@@ -35,6 +35,7 @@ from core.errors import AudioError, Cancelled, SampletreeError
 from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import KnownSample, Library, SampleRecord
+from core.memtune import keep_freed_memory
 from core.paths import display_path
 from core.walk import FileEntry, classify_name, content_hash, walk
 
@@ -317,6 +318,7 @@ class _InlineExecutor(Executor):
 
 def _make_pool(jobs: int) -> Executor:
     if jobs <= 0:
+        keep_freed_memory()  # this process decodes (core.memtune)
         return _InlineExecutor()
     if sys.platform.startswith("linux") and not getattr(sys, "frozen", False):
         # forkserver: workers fork from a clean process that has imported only the decoder,
@@ -340,6 +342,7 @@ def _make_pool(jobs: int) -> Executor:
 
 
 def _init_worker(lifeline: Any) -> None:
+    keep_freed_memory()  # core.memtune: the decoder's arrays reuse freed memory
     _quiet_worker()
     _die_with_parent()
     threading.Thread(target=_watch_lifeline, args=(lifeline,), name="lifeline",

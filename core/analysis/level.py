@@ -262,8 +262,10 @@ class SplitLevelMeter:
         self.channels = channels
         self.step = max(1, round(rate * 0.1))
         self._raw = _Steps(1, self.step)  # every channel's samples squared, summed
-        self._side: list[np.ndarray] = []
-        self._mid: list[np.ndarray] = []  # only read when samples were not finite
+        # the blocks fed (cleaned), kept until low_band: the side signal is made of them
+        # there, and the mid only when samples were not finite (as much memory as the
+        # side and mid signals made here took)
+        self._blocks: list[np.ndarray] = []
         self._dirty = False
         self._energy: tuple[np.ndarray, np.ndarray, int] | None = None
         self.peak = 0.0
@@ -275,19 +277,19 @@ class SplitLevelMeter:
         if not len(block):
             return
         x = block.astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
+        top, bottom = float(x.max()), float(x.min())
+        if not (math.isfinite(top) and math.isfinite(bottom)):
+            # max and min carry any NaN and ±inf along: no separate np.isfinite pass
             x = _finite(x)
             self._dirty = True
-        self.peak = max(self.peak, float(x.max()), -float(x.min()))
+            top, bottom = float(x.max()), float(x.min())
+        self.peak = max(self.peak, top, -bottom)
         if self.channels == 2:
-            left, right = x[:, 0], x[:, 1]
-            e = np.square(left)
-            e += np.square(right)
-            self._side.append((left - right) * np.float32(0.5))
-            self._mid.append((left + right) * np.float32(0.5))
+            e = np.square(x[:, 0])
+            e += np.square(x[:, 1])
         else:
             e = np.square(x[:, 0])
-            self._mid.append(x[:, 0])
+        self._blocks.append(x)
         self._raw.add(e[None, :])
         self.frames += len(x)
         self._energy = None
@@ -302,15 +304,17 @@ class SplitLevelMeter:
             raise ValueError(f"the low band is at {LOW_RATE} Hz")
         ratio = rate / self.rate
         n = min(len(y), round(self.frames * ratio))
+        blocks, self._blocks = self._blocks, []
         if self._dirty:  # the scan's mix clipped ±inf to ±1: our own, cleaned, instead
-            y = soxr.resample(np.concatenate(self._mid), self.rate, rate, quality="HQ")
+            mid = [(b[:, 0] + b[:, 1]) * np.float32(0.5) if self.channels == 2 else b[:, 0]
+                   for b in blocks]
+            y = soxr.resample(np.concatenate(mid), self.rate, rate, quality="HQ")
             n = min(len(y), n)
-        self._mid = []
         rows = [np.asarray(y[:n], np.float32)]
-        if self.channels == 2 and self._side:
-            side = np.concatenate(self._side) if len(self._side) > 1 else self._side[0]
+        if self.channels == 2 and blocks:
+            parts = [(b[:, 0] - b[:, 1]) * np.float32(0.5) for b in blocks]
+            side = np.concatenate(parts) if len(parts) > 1 else parts[0]
             rows.append(soxr.resample(side, self.rate, rate, quality="HQ")[:n])
-            self._side = []
             n = min(n, len(rows[1]))
             rows = [r[:n] for r in rows]
         low = rows[0][None, :] if len(rows) == 1 else np.stack(rows)  # (1 or 2) × n

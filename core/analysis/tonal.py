@@ -452,11 +452,17 @@ def _yin_frame_batch(fr: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     # r_w(tau) = sum_{j<w} x_j x_{j+tau}: the first half against the whole frame
     # j + tau < 2w = n for every term: a circular correlation of length n is the linear
     # one (half the FFT work of 2n); rfft zero-pads the first half itself
-    cross = np.fft.rfft(fr, n, axis=1) * np.conj(np.fft.rfft(fr[:, :w], n, axis=1))
-    acf = np.fft.irfft(cross, n, axis=1)[:, :top]
+    # (scipy's FFT, in the frames' own precision: root_note gives float32 frames, whose
+    # correlation then costs ~40 % less than in float64; the energies below stay float64)
+    from scipy import fft
+
+    half = np.zeros_like(fr)
+    half[:, :w] = fr[:, :w]
+    cross = fft.rfft(fr, n, axis=1) * np.conj(fft.rfft(half, axis=1, overwrite_x=True))
+    acf = fft.irfft(cross, n, axis=1, overwrite_x=True)[:, :top]
     # running sums are prefix sums: cut where they are no longer read, same values
     cs = np.zeros((len(fr), w + top))
-    np.cumsum(np.square(fr[:, :w + top - 1]), axis=1, out=cs[:, 1:])
+    np.cumsum(np.square(fr[:, :w + top - 1], dtype=np.float64), axis=1, out=cs[:, 1:])
     taus = np.arange(top)
     e0 = cs[:, w][:, None]
     et = cs[:, w:w + top] - cs[:, :top]
@@ -495,9 +501,11 @@ def root_note(y: np.ndarray, sr: int) -> PitchGuess:
     seg = y[start:stop] if stop - start >= YIN_N else y[max(0, stop - YIN_N):stop]
     if len(seg) < YIN_N:
         seg = np.pad(seg, (0, YIN_N - len(seg)))
-    # the frames: a strided view, copied once as float64 (an index array cost more)
-    fr = np.lib.stride_tricks.sliding_window_view(seg, YIN_N)[::YIN_HOP].astype(np.float64)
-    rms = np.sqrt(np.mean(np.square(fr), axis=1))
+    # the frames: a strided view (an index array cost more), in the signal's float32 for
+    # the correlation's FFTs; their levels in float64 as before
+    fr = np.lib.stride_tricks.sliding_window_view(
+        np.asarray(seg, np.float32), YIN_N)[::YIN_HOP]
+    rms = np.sqrt(np.mean(np.square(fr, dtype=np.float64), axis=1))
     live = rms > rms.max() * 10 ** (-30 / 20) if rms.max() > 0 else rms > 0
     fr = fr[live]
     if not len(fr):

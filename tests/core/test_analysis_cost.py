@@ -415,3 +415,206 @@ def test_the_split_meter_counts_nan_and_inf_as_silence_too(channels: int) -> Non
     split.low_band(soxr.resample(mono, rate, 16_000, quality="HQ"), 16_000)
     assert split.peak_db == exact.peak_db
     assert split.lufs is not None and split.lufs == pytest.approx(exact.lufs, abs=0.02)
+
+
+# -- the scan cheaper again, same answers (docs/eval/analysis.md, "Scan cost, third round") --
+
+
+def test_yin_through_scipy_fft_is_numpys_bit_for_bit() -> None:
+    """The YIN correlation's FFTs moved from numpy to scipy (cheaper here): the same bytes
+    as the formula with numpy's FFTs."""
+    sr = 16_000
+    rng = np.random.default_rng(11)
+    t = np.arange(YIN_N) / sr
+    fr = np.array([np.sin(2 * np.pi * f * t) * 0.5 + 0.05 * rng.standard_normal(YIN_N)
+                   for f in (55.0, 196.0, 660.0)] + [rng.standard_normal(YIN_N)])
+    w = YIN_N // 2
+    cross = np.fft.rfft(fr, YIN_N, axis=1) * np.conj(np.fft.rfft(fr[:, :w], YIN_N, axis=1))
+    numpy_acf = np.fft.irfft(cross, YIN_N, axis=1)
+
+    from scipy import fft
+
+    captured: list[np.ndarray] = []
+    real_irfft = fft.irfft
+
+    def spy(*args: object, **kwargs: object) -> np.ndarray:
+        out = real_irfft(*args, **kwargs)  # type: ignore[arg-type]
+        captured.append(out.copy())
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fft, "irfft", spy)
+        f0, _ap = _yin_frame_batch(fr, sr)
+    assert len(captured) == 1
+    assert captured[0].tobytes() == numpy_acf.tobytes()
+    for got, frame in zip(f0[:3], fr[:3], strict=True):
+        assert got == pytest.approx(_yin_by_definition(frame, sr), rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_the_split_meter_finds_each_kind_of_bad_sample_alone(bad: float) -> None:
+    """The meter tells a block with NaN or ±inf from its max and min (no np.isfinite pass):
+    one bad sample of any kind, in a later block, sends it to its own cleaned mix, made
+    of every block fed (the earlier clean ones too)."""
+    import soxr
+
+    from core.analysis.level import SplitLevelMeter
+    from core.audio import _mix
+
+    rate = 44_100
+    t = np.arange(3 * 20_000) / rate
+    x = np.stack([0.5 * np.sin(2 * np.pi * 330 * t), 0.3 * np.sin(2 * np.pi * 90 * t)],
+                 axis=1).astype(np.float32)
+    blocks = [x[:20_000].copy(), x[20_000:40_000].copy(), x[40_000:].copy()]
+    blocks[1][123, 1] = bad
+    clean = [np.nan_to_num(b, nan=0.0, posinf=0.0, neginf=0.0) for b in blocks]
+    dirty, ref = SplitLevelMeter(rate, 2), SplitLevelMeter(rate, 2)
+    for b, c in zip(blocks, clean, strict=True):
+        dirty.feed(b)
+        ref.feed(c)
+    mono = np.empty(len(x), np.float32)
+    _mix(np.concatenate(clean), mono)
+    y = soxr.resample(mono, rate, 16_000, quality="HQ")
+    ref.low_band(y, 16_000)
+    dirty.low_band(np.zeros_like(y), 16_000)  # ignored: the meter mixes its own
+    assert dirty.peak == ref.peak == pytest.approx(0.5, abs=1e-3)
+    assert dirty.lufs is not None and dirty.lufs == ref.lufs
+
+
+def test_analyse_cleans_only_a_signal_that_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyse no longer copies every signal through np.nan_to_num: a clean one is read as
+    it is (and left as it was), one with NaN/inf gets the answers of its cleaned copy."""
+    sr = 16_000
+    t = np.arange(int(0.8 * sr)) / sr
+    note = (np.sin(2 * np.pi * 110 * t) * np.exp(-3 * t)).astype(np.float32)
+    calls: list[int] = []
+    real = np.nan_to_num
+
+    def counting(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        calls.append(len(x))
+        return real(x, *args, **kwargs)  # type: ignore[arg-type]
+
+    import core.analysis as analysis_pkg
+
+    monkeypatch.setattr(analysis_pkg.np, "nan_to_num", counting)
+    before = note.copy()
+    a = analyse(note, sr, len(note) / sr)
+    assert calls == [] and note.tobytes() == before.tobytes()
+    bad = note.copy()
+    bad[100:110] = np.nan
+    bad[200] = np.inf
+    b = analyse(bad, sr, len(bad) / sr)
+    assert calls == [len(bad)]
+    monkeypatch.undo()
+    assert b == analyse(np.nan_to_num(bad), sr, len(bad) / sr)
+    assert a.root_note == "A2"
+
+
+def test_the_signatures_cached_window_and_lowpass_are_the_formulas() -> None:
+    from core import dupsig
+
+    for n in (16, 100, 1_000, 2_048):
+        assert dupsig._hanning(n).tobytes() == np.hanning(n).tobytes()
+    for n in (512, 1_024, 2_048, 4_096, 8_192):
+        spec = np.ones(n // 2 + 1)
+        spec[np.fft.rfftfreq(n, 1.0 / dupsig.SNIP_RATE) > dupsig.SNIP_LOWPASS_HZ] = 0
+        cut = dupsig._lowpass_cut(n)
+        assert spec[:cut].all() and not spec[cut:].any()
+
+
+_FAULTS = """
+import resource, sys
+import numpy as np
+{setup}
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    a = np.ones(300_000, np.float32); b = np.ones(150_000); del a, b
+f0 = faults()
+for _ in range(50):  # arrays of a decoded file's sizes, freed in another order than made
+    a = np.ones(300_000, np.float32)
+    b = np.ones(150_000)
+    del a
+    c = np.ones(500_000, np.float32)
+    del b, c
+print(faults() - f0)
+"""
+
+
+def _faults_after(setup: str) -> int:
+    out = subprocess.run([sys.executable, "-c", _FAULTS.format(setup=setup)], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    return int(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_the_decoding_process_reuses_freed_memory() -> None:
+    """A scan that decodes in this process (jobs=0; the workers likewise) keeps freed
+    arrays for the next file instead of faulting their pages in again each time."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's malloc only")
+    plain = _faults_after("")
+    tuned = _faults_after("from core.scanner import _make_pool\n_make_pool(0)")
+    assert plain > 5_000  # ~1,000 page faults a round without
+    assert tuned < plain / 20
+
+
+def test_the_decode_workers_tune_their_memory_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.scanner as scanner
+
+    calls: list[str] = []
+    monkeypatch.setattr(scanner, "keep_freed_memory", lambda: calls.append("tuned"))
+    monkeypatch.setattr(scanner, "_quiet_worker", lambda: calls.append("quiet"))
+    monkeypatch.setattr(scanner, "_die_with_parent", lambda: None)
+    monkeypatch.setattr(scanner.threading, "Thread",
+                        lambda *a, **k: type("T", (), {"start": lambda self: None})())
+    scanner._init_worker(None)
+    assert calls == ["tuned", "quiet"]
+
+
+def test_yin_in_float32_names_the_notes_float64_named() -> None:
+    """root_note's frames go through YIN in float32 (the signal's own precision; ~40 %
+    less FFT work): per frame the same period and voicing as in float64 to well under a
+    cent, and the same notes, confidences and voiced shares (what the library stores)."""
+    from core.analysis.tonal import root_note
+
+    sr = 16_000
+    rng = np.random.default_rng(21)
+    t = np.arange(int(1.2 * sr)) / sr
+    for midi in (28, 40, 45, 57, 64, 69, 76, 88, 95):
+        f = 440.0 * 2 ** ((midi - 69) / 12)
+        tone = sum(np.sin(2 * np.pi * k * f * t) / k for k in (1, 2, 3)) * np.exp(-2 * t)
+        y = (0.4 * tone + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+        y[:400] *= np.linspace(0, 1, 400, dtype=np.float32)
+        fr = np.lib.stride_tricks.sliding_window_view(y[480:], YIN_N)[::512]
+        f64, ap64 = _yin_frame_batch(fr.astype(np.float64), sr)
+        f32, ap32 = _yin_frame_batch(np.ascontiguousarray(fr), sr)
+        assert np.array_equal(ap64 < 0.25, ap32 < 0.25)
+        cents = 1200 * np.abs(np.log2(f32 / f64))
+        assert float(cents.max()) < 0.01, midi
+        assert np.abs(ap64 - ap32).max() < 1e-4
+        got = root_note(y, sr)
+        assert got.midi == midi and got.confidence > 0.5
+
+
+def test_onsets_reusing_their_buffers_give_every_field_as_before() -> None:
+    """The onset envelope's spectrogram-sized buffers are reused (two fewer to fill): the
+    frame levels and the band envelopes are the first formulas' bytes."""
+    import soxr
+
+    from tests.analysis_signals import drum_loop
+
+    sr = 16_000
+    y = soxr.resample(drum_loop(123.0, 1).astype(np.float32), 44_100, sr, quality="HQ")
+    o = rhythm.onsets(y, sr)
+    mag = rhythm.spectrogram(y / float(np.max(np.abs(y))), rhythm.N_FFT, rhythm.HOP)
+    logm = np.log1p(np.multiply(mag, 1000.0))
+    flux = np.maximum(0.0, np.diff(logm, axis=0, prepend=logm[:1]))
+    flux[-(rhythm.N_FFT // (2 * rhythm.HOP)):] = 0.0
+    freqs = np.fft.rfftfreq(rhythm.N_FFT, 1 / sr)
+    assert o.rms.tobytes() == np.sqrt(np.mean(np.square(mag), axis=1) / rhythm.N_FFT).tobytes()
+    assert o.low.tobytes() == flux[:, freqs < 150].sum(axis=1).tobytes()
+    assert o.mid.tobytes() == flux[:, (freqs >= 150) & (freqs < 4000)].sum(axis=1).tobytes()
+    assert o.env.tobytes() == flux.sum(axis=1).tobytes()

@@ -388,3 +388,51 @@ def test_non_utf8_paths_round_trip(library: Library, library_path: Path) -> None
     library.write_batch([record(bad, 4, seed=2)])
     assert library.known_samples()[bad].id == known[bad].id
     assert window_counts(library_path) == (2, 7)
+
+
+def test_a_batchs_new_files_go_in_with_one_insert_and_keep_their_own_rows(
+        library: Library, library_path: Path) -> None:
+    """The new files of a batch are inserted by one execution of INSERT … RETURNING
+    (SQLAlchemy compiles and runs it once for the batch; one ``execute`` a file cost ~0.13
+    ms of the scan's CPU a file); each file's windows, analysis and thumbnail still go to
+    its own id, new files and rewritten ones mixed in any order."""
+    from sqlalchemy import event
+    from sqlalchemy.sql.dml import Insert
+
+    from core.schema import samples
+
+    library.write_batch([record("/s/old1.wav", 2, seed=1), record("/s/old2.wav", 3, seed=2)])
+    known = library.known_samples()
+    recs = []
+    for i in range(40):
+        path = "/s/old1.wav" if i == 7 else "/s/old2.wav" if i == 23 else f"/s/new{i}.wav"
+        r = record(path, 1 + i % 4, seed=100 + i)
+        r.analysis = {"kind": "loop", "bpm": 100.0 + i, "version": 1}
+        r.peaks = bytes([i]) * 8
+        recs.append(r)
+    inserts: list[str] = []
+
+    def count(conn: object, clause: object, *args: object) -> None:
+        if isinstance(clause, Insert) and clause.table is samples:
+            inserts.append(str(clause))
+
+    event.listen(library._engine, "before_execute", count)
+    try:
+        library.write_batch(recs)
+    finally:
+        event.remove(library._engine, "before_execute", count)
+    assert len(inserts) == 1  # 38 new files, one execution
+    now = library.known_samples()
+    assert now["/s/old1.wav"].id == known["/s/old1.wav"].id
+    assert now["/s/old2.wav"].id == known["/s/old2.wav"].id
+    con = sqlite3.connect(library_path)
+    try:
+        for i, r in enumerate(recs):
+            sid = now[r.path].id
+            n, = con.execute("SELECT COUNT(*) FROM windows WHERE sample_id = ?", (sid,)).fetchone()
+            bpm, = con.execute("SELECT bpm FROM analysis WHERE sample_id = ?", (sid,)).fetchone()
+            size, = con.execute("SELECT size FROM samples WHERE id = ?", (sid,)).fetchone()
+            assert (n, bpm, size) == (1 + i % 4, 100.0 + i, 1000 + 1 + i % 4), r.path
+    finally:
+        con.close()
+    assert_consistent(library_path)
