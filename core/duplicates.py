@@ -351,8 +351,15 @@ def _unique_pairs(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
     (through one int64 code a pair: np.unique over rows sorts far slower)."""
     if not len(i):
         return np.zeros((0, 2), np.int64)
-    code = np.unique(np.asarray(i, np.int64) * n + np.asarray(j, np.int64))
+    code = _distinct(np.asarray(i, np.int64) * n + np.asarray(j, np.int64))
     return np.stack([code // n, code % n], axis=1)
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` of a 1-D array, through a sort: numpy 2.4's ``np.unique`` hashes,
+    and took 1.1 s for 1.3 million int64 that sort in 7 ms."""
+    s = np.sort(x, axis=None)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 
 def _neighbours(v: np.ndarray, durations: np.ndarray, *, min_cos: float,
@@ -509,7 +516,7 @@ def _near_search(lib: Library, model_key: int, min_cos: float,
         cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
         pairs = pairs[np.argsort(-cos, kind="stable")]
     sid_pairs = emb_ids[pairs] if len(pairs) else np.zeros((0, 2), np.int64)
-    load(int(s) for s in np.unique(sid_pairs))
+    load(int(s) for s in _distinct(sid_pairs))
     # (rho, x, y, y's start after x's in s): pairs found alike where one file starts
     # inside the other's sound, joined only afterwards (_join_partial)
     partial: list[tuple[float, int, int, float]] = []
