@@ -64,8 +64,10 @@ SPECTRAL_NEIGHBOUR_CORR = 0.95
 #: first sample).
 PARTIAL_LAG_S = 0.015
 _BLOCK = 512
-#: A block of rows spans at most this many duration tolerances (its columns: the union
-#: of its rows' windows)...
+#: A block of rows (sorted by duration) spans at most this many duration tolerances and
+#: holds at least _MIN_BLOCK rows: its columns are the union of its rows' windows, so a
+#: block spanning seconds among the long files multiplied mostly products outside them
+#: (fewer, smaller blocks: more products; more, smaller ones: more Python per product).
 _BLOCK_SPAN = 0.25
 _MIN_BLOCK = 32
 #: Columns per chunk when bounding a row's k-th best product (:func:`_floor_of_best`).
