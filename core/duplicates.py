@@ -397,11 +397,11 @@ def _neighbours(v: np.ndarray, durations: np.ndarray, *, min_cos: float,
         rows = rows[np.argsort(dur[rows], kind="stable")]
         cols = cols[np.argsort(dur[cols], kind="stable")]
         dr, dc, vc = dur[rows], dur[cols], v[cols]
-        # each row's window among the columns (a column strictly inside, one kept off
-        # either edge: the exact test below is on the durations themselves), and where
-        # the row itself sits
-        win_lo = np.searchsorted(dc, dr - tolerance_s, side="left") + 1
-        win_hi = np.searchsorted(dc, dr + tolerance_s, side="right") - 1
+        # each row's window among the columns, a nanosecond inside its edges (so every
+        # column in it passes the exact test below, on the durations themselves, whatever
+        # the rounding), and where the row itself sits
+        win_lo = np.searchsorted(dc, dr - tolerance_s + 1e-9, side="left")
+        win_hi = np.searchsorted(dc, dr + tolerance_s - 1e-9, side="right")
         at = np.empty(n, np.int64)
         at[cols] = np.arange(len(cols))
         self_at = at[rows]
