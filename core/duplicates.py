@@ -64,6 +64,14 @@ SPECTRAL_NEIGHBOUR_CORR = 0.95
 #: first sample).
 PARTIAL_LAG_S = 0.015
 _BLOCK = 512
+#: A block of rows (sorted by duration) spans at most this many duration tolerances and
+#: holds at least _MIN_BLOCK rows: its columns are the union of its rows' windows, so a
+#: block spanning seconds among the long files multiplied mostly products outside them
+#: (fewer, smaller blocks: more products; more, smaller ones: more Python per product).
+_BLOCK_SPAN = 0.25
+_MIN_BLOCK = 32
+#: Columns per chunk when bounding a row's k-th best product (:func:`_floor_of_best`).
+_CHUNK = 16
 
 _LOSSY_SUBTYPES = {"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III",
                    "ALAW", "ULAW", "G721_32", "G723_24", "G723_40", "GSM610", "IMA_ADPCM",
@@ -337,42 +345,91 @@ def candidate_pairs(vectors: np.ndarray, durations: np.ndarray, *,
     i, j, _ = _neighbours(v, durations, min_cos=min_cos, neighbours=neighbours,
                           tolerance_s=tolerance_s, block=block, keys=keys,
                           key_tolerance=key_tolerance)
+    return _unique_pairs(np.minimum(i, j), np.maximum(i, j), n)
+
+
+def _unique_pairs(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """The distinct pairs (i, j) of indices below ``n``, sorted, as an (m, 2) array
+    (through one int64 code a pair: np.unique over rows sorts far slower)."""
     if not len(i):
         return np.zeros((0, 2), np.int64)
-    return np.unique(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1), axis=0)
+    code = _distinct(np.asarray(i, np.int64) * n + np.asarray(j, np.int64))
+    return np.stack([code // n, code % n], axis=1)
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` of a 1-D array, through a sort: numpy 2.4's ``np.unique`` hashes,
+    and took 1.1 s for 1.3 million int64 that sort in 7 ms."""
+    s = np.sort(x, axis=None)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
 
 
 def _neighbours(v: np.ndarray, durations: np.ndarray, *, min_cos: float,
                 tolerance_s: float, neighbours: int, block: int,
                 keys: np.ndarray | None, key_tolerance: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, their neighbours, products), each row's best ``neighbours`` first."""
+    """(rows, their neighbours, products), each row's best ``neighbours`` first.
+
+    Two things keep the cost down (the same pairs as multiplying every row by every file
+    of its key and duration window, then sorting each row's products):
+
+    * a block of rows spans at most :data:`_BLOCK_SPAN` of their window's duration, so
+      its columns (the union of the rows' windows) hold few files outside each row's
+      own window (blocks of 512 rows over the long files multiplied 2.3x the products
+      needed at 100k files);
+    * each row's products are looked at only down to a lower bound of its
+      ``neighbours``-th best: the columns fully inside the row's window are cut into
+      chunks of :data:`_CHUNK` and each chunk's best taken; the ``neighbours``-th best
+      of those chunk bests (each a product of the row's own window) cannot be above the
+      row's ``neighbours``-th best product. On a library of a few tight clusters most
+      products of a row pass ``min_cos``; sorting them all cost more than the products.
+    """
     n = len(v)
     keys = np.zeros(n, np.int64) if keys is None else np.asarray(keys, np.int64)
     dur = np.asarray(durations, np.float64)
     out_i: list[np.ndarray] = []
     out_j: list[np.ndarray] = []
     out_s: list[np.ndarray] = []
+    span = _BLOCK_SPAN * tolerance_s
     for key in np.unique(keys):
         rows = np.flatnonzero(keys == key)
         cols = np.flatnonzero(np.abs(keys - key) <= key_tolerance)
         rows = rows[np.argsort(dur[rows], kind="stable")]
         cols = cols[np.argsort(dur[cols], kind="stable")]
         dr, dc, vc = dur[rows], dur[cols], v[cols]
-        for a in range(0, len(rows), block):
-            b = min(len(rows), a + block)
+        # each row's window among the columns, a nanosecond inside its edges (so every
+        # column in it passes the exact test below, on the durations themselves, whatever
+        # the rounding), and where the row itself sits
+        win_lo = np.searchsorted(dc, dr - tolerance_s + 1e-9, side="left")
+        win_hi = np.searchsorted(dc, dr + tolerance_s - 1e-9, side="right")
+        at = np.empty(n, np.int64)
+        at[cols] = np.arange(len(cols))
+        self_at = at[rows]
+        dense = True  # the last block's rows had many products above their floor
+        a = 0
+        while a < len(rows):
+            b = min(len(rows), a + block,
+                    max(a + _MIN_BLOCK, int(np.searchsorted(dr, dr[a] + span, side="right"))))
             lo = int(np.searchsorted(dc, dr[a] - tolerance_s, side="left"))
             hi = int(np.searchsorted(dc, dr[b - 1] + tolerance_s, side="right"))
+            ra = a
+            a = b
             if hi - lo < 2:
                 continue
-            sims = v[rows[a:b]] @ vc[lo:hi].T
-            # only the products that reach min_cos are looked at further: their duration
-            # (each row's own window), not the row itself, then each row's best
-            r, c = np.nonzero(sims >= min_cos)
+            sims = v[rows[ra:b]] @ vc[lo:hi].T
+            # (where few products pass min_cos, as among spectra at 0.95, the bound costs
+            # more than it saves)
+            thr = (_floor_of_best(sims, neighbours, win_lo[ra:b] - lo, win_hi[ra:b] - lo,
+                                  self_at[ra:b] - lo, min_cos) if dense
+                   else np.float32(min_cos))
+            # only the products that reach each row's floor are looked at further: their
+            # duration (each row's own window), not the row itself, then each row's best
+            r, c = np.nonzero(sims >= (thr[:, None] if dense else thr))
+            dense = 2 * len(r) >= neighbours * (b - ra)
             if not len(r):
                 continue
-            i, j = rows[a:b][r], cols[lo:hi][c]
-            ok = (np.abs(dr[a:b][r] - dc[lo:hi][c]) <= tolerance_s) & (i != j)
+            i, j = rows[ra:b][r], cols[lo:hi][c]
+            ok = (np.abs(dr[ra:b][r] - dc[lo:hi][c]) <= tolerance_s) & (i != j)
             r, c, i, j = r[ok], c[ok], i[ok], j[ok]
             if not len(r):
                 continue
@@ -387,6 +444,26 @@ def _neighbours(v: np.ndarray, durations: np.ndarray, *, min_cos: float,
     if not out_i:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
+
+
+def _floor_of_best(sims: np.ndarray, k: int, lo: np.ndarray, hi: np.ndarray,
+                   self_at: np.ndarray, min_cos: float) -> np.ndarray:
+    """Per row of ``sims``: ``min_cos``, or a lower bound of the row's ``k``-th best
+    product among columns ``lo[r]`` ≤ c < ``hi[r]`` (not its own column ``self_at[r]``)
+    where that is higher (see :func:`_neighbours`)."""
+    rows, m = sims.shape
+    n_chunks = m // _CHUNK
+    thr = np.full(rows, np.float32(min_cos), np.float32)
+    if n_chunks < k:
+        return thr
+    first = np.arange(n_chunks) * _CHUNK
+    best = np.maximum.reduceat(sims, first, axis=1)  # the last chunk runs to the end
+    last = np.r_[first[1:], m]
+    inside = ((first[None, :] >= lo[:, None]) & (last[None, :] <= hi[:, None])
+              & ((self_at[:, None] < first[None, :]) | (self_at[:, None] >= last[None, :])))
+    best[~inside] = -np.inf
+    kth = np.partition(best, n_chunks - k, axis=1)[:, n_chunks - k]
+    return np.maximum(thr, kth)
 
 
 def quarantined_ids(lib: Library) -> set[int]:
@@ -432,7 +509,8 @@ def _near_search(lib: Library, model_key: int, min_cos: float,
                               keys=dupsig.spectral_centres(blobs),
                               key_tolerance=SPECTRAL_CENTRE_TOLERANCE)
     if len(by_spec):
-        pairs = np.unique(np.concatenate([pairs, by_spec]), axis=0)
+        both = np.concatenate([pairs, by_spec])
+        pairs = _unique_pairs(both[:, 0], both[:, 1], len(emb_ids))
     if len(pairs):
         keep_pairs = dupsig.spectral_similarity(spec, pairs[:, 0], pairs[:, 1])
         pairs = pairs[keep_pairs >= MIN_SPECTRAL_CORR]
@@ -440,7 +518,7 @@ def _near_search(lib: Library, model_key: int, min_cos: float,
         cos = np.einsum("ij,ij->i", vecs[pairs[:, 0]], vecs[pairs[:, 1]])
         pairs = pairs[np.argsort(-cos, kind="stable")]
     sid_pairs = emb_ids[pairs] if len(pairs) else np.zeros((0, 2), np.int64)
-    load(int(s) for s in np.unique(sid_pairs))
+    load(int(s) for s in _distinct(sid_pairs))
     # (rho, x, y, y's start after x's in s): pairs found alike where one file starts
     # inside the other's sound, joined only afterwards (_join_partial)
     partial: list[tuple[float, int, int, float]] = []

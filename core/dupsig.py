@@ -591,8 +591,12 @@ def _compare_batch(left: Sequence[Signature], right: Sequence[Signature]) -> lis
     # the overlaps' energies, on the whole-sample grid (a half-sample lag rounds to one)
     ok_whole, norm_whole = _overlap_norms(sa, sb, na, nb, max_lag)
     at = li[0] + max_lag
-    ok = ok_whole[:, at]
-    ncc = np.where(ok, window * norm_whole[:, at], -np.inf)
+    # (in single precision, and the overlap's test read off the norm, which is 0 where
+    # the overlap does not qualify and > 0 where it does: the two gathers and the
+    # double-precision products onto the half-sample grid cost more than the FFTs)
+    norm_half = norm_whole.astype(np.float32)[:, at]
+    ncc = window * norm_half
+    ncc[norm_half == 0] = -np.inf
     best = np.argmax(ncc, axis=1)
     rows = np.arange(len(live))
     found = lags[best].copy()
@@ -603,7 +607,7 @@ def _compare_batch(left: Sequence[Signature], right: Sequence[Signature]) -> lis
     den = y0 - 2 * y1 + y2
     fine = inner & (den < 0)
     found[fine] += np.clip(0.25 * (y0 - y2)[fine] / den[fine], -0.25, 0.25)
-    has_lag = ok.any(axis=1)
+    has_lag = ok_whole.any(axis=1)
     # -- the overlap
     i = np.ceil(np.maximum(0.0, found + 0.5)).astype(np.int64)
     j = np.floor(np.minimum(na, nb + found - 0.5)).astype(np.int64)
