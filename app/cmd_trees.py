@@ -14,6 +14,7 @@ from app.common import (
     command,
     count_int,
     open_library,
+    printable,
     window_index,
 )
 from core.words import plural
@@ -278,15 +279,26 @@ def _reorder(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    from core.trees import delete_node, delete_tree
+    from core.backup import backup_before
+    from core.trees import delete_node, delete_tree, load_tree
 
     with open_library(args, create=False) as lib:
+        tree = load_tree(lib, args.name)  # a wrong name or path: refused before the backup
+        if args.path:
+            tree.require(args.path)
+        kept = backup_before(lib, "tree-rm")
         if args.path:
             removed = delete_node(lib, args.name, args.path)
             _refresh(lib, args.name)
         else:
             removed = delete_tree(lib, args.name)
     print(f"deleted {plural(removed.nodes, 'node')} and {plural(removed.supports, 'example')}")
+    if kept is not None:
+        print(f"the library before this is backed up in {printable(str(kept))}; "
+              f"`sampletree restore --from {printable(str(kept))} --force` brings it back "
+              "(and drops what changed since)")
+    else:
+        print("no backup was made (SAMPLETREE_BACKUPS=0)", file=sys.stderr)
     return EXIT_OK
 
 

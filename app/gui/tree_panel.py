@@ -401,8 +401,7 @@ class TreePanel(QWidget):
                 + (f"? Its {plural(n_sup, 'example')} stop being examples" if n_sup else "?")
                 + " (your files are not touched).")
         if QMessageBox.question(self, "Delete class", text) == QMessageBox.StandardButton.Yes:
-            self.session.edit_tree(trees.delete_node, tree.path(nid),
-                                   message=f"Deleted {tree.nodes[nid].name}")
+            self.session.delete_node(tree.path(nid), tree.nodes[nid].name)
 
     def _move(self, node_id: int, new_parent: int) -> None:
         tree = self.session.tree
