@@ -70,7 +70,7 @@ def test_tree_rm_backs_up_and_restore_force_brings_it_back(capsys, lib: Path,
 
     # the library is sound: restore says what it would drop and changes nothing
     before = _sha(lib)
-    rc, out, err = run(capsys, "--library", lib, "restore", "--no-rescan")
+    rc, _out, err = run(capsys, "--library", lib, "restore", "--no-rescan")
     assert rc == 1 and err.count("\n") == 1 and "passes its check" in err, err
     assert "--force" in err and "brings back" in err
     assert _sha(lib) == before
@@ -98,10 +98,10 @@ def test_restore_names_what_a_sound_library_would_lose(capsys, lib: Path) -> Non
         backup.make_backup(library, "scan", force=True)
         add_node(library, "mine", "Bass")
         add_supports(library, "mine", "Bass", ["/s/f2.wav"])
-    rc, out, err = run(capsys, "--library", lib, "restore", "--no-rescan")
+    rc, _out, err = run(capsys, "--library", lib, "restore", "--no-rescan")
     assert rc == 1
     assert "1 tree node (mine/Bass)" in err and "1 example (f2.wav in mine/Bass)" in err, err
-    rc, out, err = run(capsys, "--library", lib, "restore", "--no-rescan", "--force")
+    rc, _out, err = run(capsys, "--library", lib, "restore", "--no-rescan", "--force")
     assert rc == 0, err
 
 
