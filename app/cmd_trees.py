@@ -96,7 +96,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="its new place among its siblings, from 0")
     o.set_defaults(func=_reorder)
     d = command(ts, "rm", "delete a node and its subtree (or the tree, without a path)",
-                examples=("sampletree tree rm mine Drums/Toms", "sampletree tree rm mine"))
+                examples=("sampletree tree rm mine Drums/Toms", "sampletree tree rm mine"),
+                description="Deletes the node with everything below it and their examples "
+                            "(your files are not touched). The library is backed up first; "
+                            "`sampletree restore --from THAT-BACKUP --force` brings it back.")
     d.add_argument("name", metavar="NAME", help=_NAME)
     d.add_argument("path", nargs="?", metavar="NODE/PATH",
                    help="the node to delete with everything below it (default: the tree)")
