@@ -7,7 +7,11 @@ from __future__ import annotations
 import pytest
 
 
-def test_deleting_a_class_backs_the_library_up_first(qtbot, session, synth_library) -> None:
+def test_deleting_a_class_backs_the_library_up_first(qtbot, session, synth_library,
+                                                     monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui.tree_panel import TreePanel
     from core import backup
 
     db = synth_library[0]
@@ -16,10 +20,16 @@ def test_deleting_a_class_backs_the_library_up_first(qtbot, session, synth_libra
                 if session.tree.path(n) == ("Drums", "Kick"))
     session.teach(kick, [ids["kick00.wav"], ids["kick01.wav"]])
     qtbot.waitUntil(lambda: session.counts.get(kick, (0, 0))[0] == 2, timeout=10_000)
-    assert backup.list_backups(db) == [] or all(
-        b.reason != "tree-rm" for b in backup.list_backups(db))
+    assert all(b.reason != "tree-rm" for b in backup.list_backups(db))
+    panel = TreePanel(session)
+    qtbot.addWidget(panel)
+    panel.view.setCurrentIndex(panel.model.index_of(kick))
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **_k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(session.message, timeout=10_000) as got:
-        session.delete_node(("Drums", "Kick"), "Kick")
+        panel.delete_selected()  # the tree panel's Delete class…
+    assert "2 examples" in asked[0] and "backed up first" in asked[0]
     kept = [b for b in backup.list_backups(db) if b.reason == "tree-rm"]
     assert len(kept) == 1 and str(kept[0].path) in got.args[0]
     assert "sampletree restore" in got.args[0]
