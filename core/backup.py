@@ -260,8 +260,8 @@ def describe_loss(diff: dict[str, list[str]]) -> str:
         if lost:
             parts.append(f"{plural(len(lost), one, many)} ({_few(lost)})")
     back = sum(len(diff.get(f"back_{k}", [])) for k in ("trees", "nodes", "examples"))
-    text = ("it would lose " + "; ".join(parts) if parts else
-            "it holds no tree, node or example that the backup lacks")
+    text = ("it would lose what was made since: " + "; ".join(parts) if parts else
+            "the library holds no tree, node or example that the backup lacks")
     if back:
         brought = plural(back, "tree, node or example", "trees, nodes or examples")
         text += f"; the backup brings back {brought} that the library no longer has"
@@ -378,8 +378,8 @@ def _refuse_if_healthy(path: Path, src: sqlite3.Connection, chosen: Path, force:
             diff = differences(raw, src)  # type: ignore[arg-type]
     except (LibraryError, sqlite3.DatabaseError):
         return  # a library that cannot be opened or read: damaged, restore as asked
-    raise WouldLose(f"the library {path} passes its check, so it was not replaced: "
-                    f"{describe_loss(diff)} since the backup {chosen.name}. "
+    raise WouldLose(f"the library {path} passes its check, so it was not replaced by the "
+                    f"backup {chosen.name}: {describe_loss(diff)}. "
                     "`sampletree restore --force` replaces it anyway (the replaced file is "
                     "kept beside it)", diff)
 
