@@ -40,9 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                   "--no-rescan"),
         description="The current library file is kept beside it (NAME.replaced-TIME), never "
                     "deleted. Labels and examples made after the backup are not in it; "
-                    "files changed since are found by the rescan.")
+                    "files changed since are found by the rescan. A library that passes its "
+                    "check is replaced only with --force (restore names what it would "
+                    "lose); a file that is not a Sampletree library is refused.")
     r.add_argument("--from", dest="source", metavar="BACKUP", type=Path, default=None,
                    help="this backup file instead of the newest good one")
+    r.add_argument("--force", action="store_true",
+                   help="replace the library even though it passes its check (examples and "
+                        "tree edits made since the backup are lost)")
     r.add_argument("--no-rescan", action="store_true",
                    help="do not rescan the library's folders afterwards")
     r.set_defaults(func=cmd_restore)
@@ -97,7 +102,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from core.backup import restore
 
     path = _path(args)
-    done = restore(path, args.source)
+    done = restore(path, args.source, force=args.force)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(done["backup_made_at"]))
     print(f"Restored {printable(str(path))} from the backup of {when} "
           f"({printable(done['restored_from'])}).")

@@ -14,6 +14,7 @@ from app.common import (
     command,
     count_int,
     open_library,
+    printable,
     window_index,
 )
 from core.words import plural
@@ -95,7 +96,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="its new place among its siblings, from 0")
     o.set_defaults(func=_reorder)
     d = command(ts, "rm", "delete a node and its subtree (or the tree, without a path)",
-                examples=("sampletree tree rm mine Drums/Toms", "sampletree tree rm mine"))
+                examples=("sampletree tree rm mine Drums/Toms", "sampletree tree rm mine"),
+                description="Deletes the node with everything below it and their examples "
+                            "(your files are not touched). The library is backed up first; "
+                            "`sampletree restore --from THAT-BACKUP --force` brings it back.")
     d.add_argument("name", metavar="NAME", help=_NAME)
     d.add_argument("path", nargs="?", metavar="NODE/PATH",
                    help="the node to delete with everything below it (default: the tree)")
@@ -278,15 +282,26 @@ def _reorder(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    from core.trees import delete_node, delete_tree
+    from core.backup import backup_before
+    from core.trees import delete_node, delete_tree, load_tree
 
     with open_library(args, create=False) as lib:
+        tree = load_tree(lib, args.name)  # a wrong name or path: refused before the backup
+        if args.path:
+            tree.require(args.path)
+        kept = backup_before(lib, "tree-rm")
         if args.path:
             removed = delete_node(lib, args.name, args.path)
             _refresh(lib, args.name)
         else:
             removed = delete_tree(lib, args.name)
     print(f"deleted {plural(removed.nodes, 'node')} and {plural(removed.supports, 'example')}")
+    if kept is not None:
+        print(f"the library before this is backed up in {printable(str(kept))}; "
+              f"`sampletree restore --from {printable(str(kept))} --force` brings it back "
+              "(and drops what changed since)")
+    else:
+        print("no backup was made (SAMPLETREE_BACKUPS=0)", file=sys.stderr)
     return EXIT_OK
 
 

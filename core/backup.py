@@ -173,11 +173,129 @@ def check(library: str | Path) -> list[str]:
     return problems
 
 
-def restore(library: str | Path, source: str | Path | None = None) -> dict[str, Any]:
+class WouldLose(LibraryError):
+    """``restore`` refused: the library passes its check, and what differs between it and
+    the backup would be lost without ``force`` (:attr:`differences`)."""
+
+    def __init__(self, message: str, differences: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.differences = differences
+
+
+def backup_before(lib: Library, reason: str) -> Path | None:
+    """A backup holding the library as it is now, before an edit that cannot be undone
+    (``tree rm``): a new one, or the newest when nothing changed since it. None when
+    backups are off ($SAMPLETREE_BACKUPS=0)."""
+    made = make_backup(lib, reason)
+    if made is not None:
+        return made
+    kept = [b for b in list_backups(lib.path) if b.check == "ok"]
+    return kept[0].path if kept and keep_count() > 0 else None
+
+
+def _node_paths(conn: sqlite3.Connection) -> tuple[dict[int, str], dict[int, str]]:
+    """Tree names by id, and each node's ``tree/A/B`` by id (the hidden root: ``tree``)."""
+    tree_names = {int(i): str(n) for i, n in conn.execute("SELECT id, name FROM trees")}
+    rows = {int(i): (int(t), p, str(n))
+            for i, t, p, n in conn.execute("SELECT id, tree_id, parent_id, name FROM nodes")}
+    out: dict[int, str] = {}
+
+    def path(nid: int, depth: int = 0) -> str:
+        if nid in out:
+            return out[nid]
+        tree_id, parent, name = rows[nid]
+        if parent is None or parent not in rows or depth > 1000:
+            got = tree_names.get(tree_id, "?")
+        else:
+            got = f"{path(int(parent), depth + 1)}/{name}"
+        out[nid] = got
+        return got
+
+    for nid in rows:
+        path(nid)
+    return tree_names, out
+
+
+def _contents(conn: sqlite3.Connection) -> dict[str, dict[Any, str]]:
+    """The trees, nodes and examples of a library, each keyed so that two libraries
+    compare (a file by its content hash when it has one: a relabel that moved it does not
+    make it another file), with the words to show for it."""
+    tree_names, node_path = _node_paths(conn)
+    trees = {n: n for n in tree_names.values()}
+    nodes = {p: p for nid, p in node_path.items() if "/" in p}
+    examples: dict[Any, str] = {}
+    for node_id, window, path, digest in conn.execute(
+            "SELECT s.node_id, s.window_idx, f.path, f.content_hash FROM supports s "
+            "JOIN samples f ON f.id = s.sample_id"):
+        where = node_path.get(int(node_id), "?")
+        name = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+        examples[(where, digest or name, window)] = f"{Path(name).name} in {where}"
+    return {"trees": trees, "nodes": nodes, "examples": examples}
+
+
+def differences(current: sqlite3.Connection, backup: sqlite3.Connection) -> dict[str, list[str]]:
+    """What the library holds that the backup does not (``lost_*``: a restore drops it)
+    and the other way round (``back_*``)."""
+    now, then = _contents(current), _contents(backup)
+    out: dict[str, list[str]] = {}
+    for kind in ("trees", "nodes", "examples"):
+        out[f"lost_{kind}"] = sorted(now[kind][k] for k in now[kind].keys() - then[kind].keys())
+        out[f"back_{kind}"] = sorted(then[kind][k] for k in then[kind].keys() - now[kind].keys())
+    return out
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def describe_loss(diff: dict[str, list[str]]) -> str:
+    """The differences in words, for the refusal and the app's confirmation."""
+    from core.words import plural
+
+    parts = []
+    for kind, one, many in (("trees", "tree", "trees"), ("nodes", "tree node", "tree nodes"),
+                            ("examples", "example", "examples")):
+        lost = diff.get(f"lost_{kind}", [])
+        if lost:
+            parts.append(f"{plural(len(lost), one, many)} ({_few(lost)})")
+    back = sum(len(diff.get(f"back_{k}", [])) for k in ("trees", "nodes", "examples"))
+    text = ("it would lose what was made since: " + "; ".join(parts) if parts else
+            "the library holds no tree, node or example that the backup lacks")
+    if back:
+        brought = plural(back, "tree, node or example", "trees, nodes or examples")
+        text += f"; the backup brings back {brought} that the library no longer has"
+    return text
+
+
+def _library_problems(conn: sqlite3.Connection) -> str | None:
+    """Why the SQLite file ``conn`` reads is not a library this version can open, or None."""
+    from core import schema
+
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {str(r[0]) for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        return f"it cannot be read ({exc})"
+    if version > schema.SCHEMA_VERSION:
+        return (f"it was written by a newer Sampletree (schema {version}, this version reads "
+                f"up to {schema.SCHEMA_VERSION})")
+    needed = {"samples", "trees", "nodes", "supports"}
+    if version == 0 or not needed <= tables:
+        return ("it is an SQLite database but not a Sampletree library" if tables else
+                "it is an empty SQLite database, not a Sampletree library")
+    return None
+
+
+def restore(library: str | Path, source: str | Path | None = None, *,
+            force: bool = False) -> dict[str, Any]:
     """Put the newest good backup (or ``source``) in the library's place.
 
     The current file (and its log) is kept beside it as ``<name>.replaced-<time>``, never
-    deleted. Refused while another process has the library open.
+    deleted. Refused while another process has the library open, when ``source`` is not
+    a Sampletree library, and (:class:`WouldLose`) when the library passes its check and
+    ``force`` is not set: examples and tree edits since the backup would be dropped.
     """
     from core.library import clear_damaged, damage_marker, libfile
 
@@ -198,7 +316,12 @@ def restore(library: str | Path, source: str | Path | None = None) -> dict[str, 
     try:
         problems = integrity_problems(src)
         if problems:
-            raise LibraryError(f"the backup {chosen} fails its check too ({problems[0]})")
+            raise LibraryError(f"the backup {chosen} is damaged ({problems[0]}); nothing "
+                               "was changed (`sampletree backups` lists the others)")
+        why = _library_problems(src)
+        if why is not None:
+            raise LibraryError(f"{chosen} cannot be restored: {why}; nothing was changed")
+        _refuse_if_healthy(path, src, chosen, force)
     finally:
         src.close()
     guard = None
@@ -237,6 +360,28 @@ def restore(library: str | Path, source: str | Path | None = None) -> dict[str, 
     damage_marker(path).unlink(missing_ok=True)
     return {"library": str(path), "restored_from": str(chosen), "backup_made_at": made_at,
             "kept_aside": kept_aside, "relabels": _carry_relabels(path, kept_aside)}
+
+
+def _refuse_if_healthy(path: Path, src: sqlite3.Connection, chosen: Path, force: bool) -> None:
+    """Raise :class:`WouldLose` when the library passes its check and ``force`` is off."""
+    from core.library import Library
+
+    if force or not path.is_file():
+        return
+    try:
+        with Library(path, create=False, read_only=True, allow_damaged=True) as lib, \
+                lib.reading() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            if integrity_problems(raw):  # type: ignore[arg-type]
+                return
+            diff = differences(raw, src)  # type: ignore[arg-type]
+    except (LibraryError, sqlite3.DatabaseError):
+        return  # a library that cannot be opened or read: damaged, restore as asked
+    raise WouldLose(f"the library {path} passes its check, so it was not replaced by the "
+                    f"backup {chosen.name}: {describe_loss(diff)}. "
+                    "`sampletree restore --force` replaces it anyway (the replaced file is "
+                    "kept beside it)", diff)
 
 
 def _carry_relabels(path: Path, kept_aside: list[str]) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def _offer_restore(path: Path, exc: Exception) -> str | None:
 
     from PySide6.QtWidgets import QMessageBox
 
-    from core.backup import list_backups, restore
+    from core.backup import WouldLose, list_backups, restore
     from core.errors import SampletreeError
     from core.library import damage_note
 
@@ -107,7 +107,18 @@ def _offer_restore(path: Path, exc: Exception) -> str | None:
     if answer != QMessageBox.StandardButton.Yes:
         return None
     try:
-        restore(path, good[0].path)
+        try:
+            restore(path, good[0].path)
+        except WouldLose as lose:  # it passes its check after all: the same warning as
+            # `sampletree restore`, and replaced only when confirmed (its --force)
+            again = QMessageBox.warning(
+                None, "Sampletree",
+                f"{lose}\n\nReplace the library with the backup anyway?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if again != QMessageBox.StandardButton.Yes:
+                return None
+            restore(path, good[0].path, force=True)
     except SampletreeError as err:
         QMessageBox.critical(None, "Sampletree", f"The backup could not be restored:\n{err}")
         return None

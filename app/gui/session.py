@@ -22,6 +22,7 @@ from app.gui.settings import Settings
 from app.gui.text import plural
 from core import browse, trees
 from core import builtins as core_builtins
+from core.backup import backup_before
 from core.browse import Rows
 from core.classify import ClassifyError, Thresholds
 from core.errors import SampletreeError
@@ -38,6 +39,13 @@ def _labels_after_refresh(state: EngineState, tree_name: str) -> tuple[Rows | No
     with contextlib.suppress(ClassifyError):
         report = state.classifier.refresh(tree_name)
     return browse.load_labels(state.lib, tree_name), report
+
+
+def _backup_words(kept: Path | None) -> str:
+    if kept is None:
+        return " (no backup: SAMPLETREE_BACKUPS=0)"
+    return (f"; the library before it is backed up in {kept} (`sampletree restore --from "
+            "THAT --force` brings it back)")
 
 
 def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
@@ -252,7 +260,11 @@ class Session(QObject):
 
     def create_tree(self, name: str, from_default: str | None = None) -> None:
         def work(state: EngineState) -> Tree:
-            return trees.create_tree(state.lib, name, from_default=from_default)
+            tree = trees.create_tree(state.lib, name, from_default=from_default)
+            # a copy of a bundled tree labels at once, as `sampletree tree create --from`
+            with contextlib.suppress(ClassifyError):
+                state.classifier.refresh(tree.name)
+            return tree
 
         def done(tree: Tree) -> None:
             self.tree_name = tree.name
@@ -262,13 +274,36 @@ class Session(QObject):
         self.engine.call(work, done=done, failed=self.problem.emit)
 
     def delete_tree(self, name: str) -> None:
-        def done(_r: Any) -> None:
+        """Delete a tree, after a backup of the library (there is no undo)."""
+        def work(state: EngineState) -> Path | None:
+            trees.load_tree(state.lib, name)
+            kept = backup_before(state.lib, "tree-rm")
+            trees.delete_tree(state.lib, name)
+            return kept
+
+        def done(kept: Path | None) -> None:
             if self.tree_name == name:
                 self.tree_name = None
+            self.message.emit(f"Deleted the tree {name}" + _backup_words(kept))
             self.reload()
 
-        self.engine.call(lambda state: trees.delete_tree(state.lib, name), done=done,
-                         failed=self.problem.emit)
+        self.engine.call(work, done=done, failed=self.problem.emit)
+
+    def delete_node(self, path: Sequence[str], name: str) -> None:
+        """Delete a node of the current tree and its examples, after a backup."""
+        tree_name = self.tree_name
+
+        def work(state: EngineState) -> Path | None:
+            trees.load_tree(state.lib, tree_name).require(path)
+            kept = backup_before(state.lib, "tree-rm")
+            trees.delete_node(state.lib, tree_name, path)
+            return kept
+
+        def done(kept: Path | None) -> None:
+            self.message.emit(f"Deleted {name}" + _backup_words(kept))
+            self.refresh_labels() if self.tree_name else self.reload()
+
+        self.engine.call(work, done=done, failed=self.problem.emit)
 
     # -- sources and scans ------------------------------------------------------------------
 

@@ -399,10 +399,9 @@ class TreePanel(QWidget):
         text = (f"Delete the class {tree.path_str(nid).replace('/', ' › ')}"
                 + (f" and the {plural(below, 'class', 'classes')} below it" if below else "")
                 + (f"? Its {plural(n_sup, 'example')} stop being examples" if n_sup else "?")
-                + " (your files are not touched).")
+                + " (your files are not touched; the library is backed up first).")
         if QMessageBox.question(self, "Delete class", text) == QMessageBox.StandardButton.Yes:
-            self.session.edit_tree(trees.delete_node, tree.path(nid),
-                                   message=f"Deleted {tree.nodes[nid].name}")
+            self.session.delete_node(tree.path(nid), tree.nodes[nid].name)
 
     def _move(self, node_id: int, new_parent: int) -> None:
         tree = self.session.tree

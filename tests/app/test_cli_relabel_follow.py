@@ -56,6 +56,8 @@ def test_relabel_rescan_restore_undo(capsys, write_audio, tmp_path: Path, weight
     rc, out, _ = run(capsys, "--library", lib, "backups", "--json")
     pre_relabel = next(b["path"] for b in json.loads(out) if b["reason"] == "relabel")
     rc, out, err = run(capsys, "--library", lib, "restore", "--from", pre_relabel)
+    assert rc == 1 and "passes its check" in err  # a sound library: only with --force
+    rc, out, err = run(capsys, "--library", lib, "restore", "--from", pre_relabel, "--force")
     assert rc == 0, err
     check_followed()  # was: every moved file "missing", the sorted copies unknown
     assert f"relabel batch since the backup kept: {batch} ({len(moved)} moved files" in out

@@ -202,3 +202,26 @@ def test_first_run_words_say_the_first_scan_labels_with_the_bundled_tree(
     steps = next(w.text() for w in welcome.findChildren(type(panel.hint))
                  if w.accessibleName() == "Getting started")
     assert "bundled producer tree" in steps and "Make a class tree" not in steps
+
+
+def test_a_copy_of_a_bundled_tree_made_in_the_app_labels_at_once(qtbot, builtins_library,
+                                                                  settings) -> None:
+    """Tree › New tree › "Copy of the bundled tree producer" labeled nothing until the next
+    edit (0 predictions), while `sampletree tree create X --from producer` labels at once
+    (found by a data-loss review)."""
+    from app.gui.session import Session
+    from core.browse import UNLABELED, display_label
+
+    s = Session(builtins_library[0], settings)
+    try:
+        s.reload()
+        qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+        s.create_tree("copy", "producer")
+        qtbot.waitUntil(lambda: s.tree is not None and s.tree.name == "copy"
+                        and s.builtins[0] is not None, timeout=10_000)
+        assert s.builtins == ("producer", False)
+        assert (s.rows.label != UNLABELED).any()
+        r = s.rows.row_of()[builtins_library[1]["kick03.wav"]]
+        assert display_label(s.rows, r) == f"Drums › Kick {BUILTIN_MARK}"
+    finally:
+        s.close()

@@ -1,0 +1,134 @@
+"""``restore`` changes nothing it should not: a file that is not a Sampletree library is
+refused before anything moves, and a library that passes its check is replaced only when
+forced, after naming what it would lose (found by a data-loss review)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import backup, schema
+from core.errors import LibraryError
+from core.library import Library, SampleRecord
+from core.supports import add_supports
+from core.trees import add_node, create_tree, load_tree
+
+
+def _record(name: str) -> SampleRecord:
+    return SampleRecord(path=f"/s/{name}.wav", root_id=None, size=1, mtime_ns=1, status="ok",
+                        starts=np.arange(2) * 0.5, loudness=np.zeros(2))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """A library with a tree and two examples, its backup, then more taught after it."""
+    db = tmp_path / "lib.sqlite"
+    with Library(db) as lib:
+        lib.write_batch([_record(f"f{i}") for i in range(6)])
+        create_tree(lib, "mine")
+        add_node(lib, "mine", "Drums/Kick")
+        add_supports(lib, "mine", "Drums/Kick", ["/s/f0.wav", "/s/f1.wav"])
+        assert backup.make_backup(lib, "test", force=True) is not None
+        add_node(lib, "mine", "Drums/Snare")
+        add_supports(lib, "mine", "Drums/Snare", ["/s/f2.wav", "/s/f3.wav", "/s/f4.wav"])
+        create_tree(lib, "other")
+    return db
+
+
+def _nothing_moved(db: Path, before: str) -> None:
+    assert _sha(db) == before
+    assert not list(db.parent.glob(db.name + ".replaced-*"))
+    assert not db.with_name(db.name + ".restoring").exists()
+
+
+@pytest.mark.parametrize("kind", ["other table", "empty", "newer"])
+def test_a_database_that_is_not_a_library_is_refused_and_nothing_moves(
+        library: Path, tmp_path: Path, kind: str) -> None:
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        if kind == "other table":
+            conn.execute("CREATE TABLE t (x)")
+        elif kind == "empty":
+            conn.execute("CREATE TABLE t (x)")
+            conn.execute("DROP TABLE t")
+        else:
+            conn.execute("CREATE TABLE samples (x)")
+            conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    before = _sha(library)
+    want = {"other table": "is an SQLite database but not a Sampletree library",
+            "empty": "empty SQLite database, not a Sampletree library",
+            "newer": "written by a newer Sampletree"}[kind]
+    for force in (False, True):
+        with pytest.raises(LibraryError, match=want):
+            backup.restore(library, other, force=force)
+        _nothing_moved(library, before)
+    with Library(library) as lib:
+        assert load_tree(lib, "mine").find("Drums/Snare") is not None
+
+
+def test_a_damaged_backup_of_a_sound_library_is_not_called_damaged_too(
+        library: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(backup.list_backups(library)[0].path.read_bytes())
+    with sqlite3.connect(bad) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(bad, "r+b") as f:
+        f.seek(page)
+        f.write(os.urandom(page))
+    before = _sha(library)
+    with pytest.raises(LibraryError) as err:
+        backup.restore(library, bad, force=True)
+    assert "the backup" in str(err.value) and "is damaged" in str(err.value)
+    assert " too " not in str(err.value)
+    _nothing_moved(library, before)
+
+
+def test_a_sound_library_is_replaced_only_when_forced(library: Path) -> None:
+    before = _sha(library)
+    with pytest.raises(backup.WouldLose) as err:
+        backup.restore(library)
+    text = str(err.value)
+    assert "passes its check" in text and "--force" in text
+    assert "3 examples (f2.wav in mine/Drums/Snare" in text, text
+    assert "1 tree (other)" in text and "mine/Drums/Snare" in text
+    assert err.value.differences["lost_examples"] == [
+        f"f{i}.wav in mine/Drums/Snare" for i in (2, 3, 4)]
+    assert err.value.differences["lost_trees"] == ["other"]
+    assert err.value.differences["lost_nodes"] == ["mine/Drums/Snare"]
+    _nothing_moved(library, before)
+
+    done = backup.restore(library, force=True)
+    assert done["kept_aside"] and Path(done["kept_aside"][0]).is_file()
+    with Library(library) as lib:
+        assert load_tree(lib, "mine").find("Drums/Snare") is None
+        assert load_tree(lib, "mine").find("Drums/Kick") is not None
+    # what was replaced is all there beside it
+    with Library(done["kept_aside"][0], create=False, read_only=True) as old:
+        assert load_tree(old, "mine").find("Drums/Snare") is not None
+
+
+def test_a_damaged_library_restores_without_force(library: Path) -> None:
+    with sqlite3.connect(library) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    for sfx in ("-wal", "-shm"):
+        library.with_name(library.name + sfx).unlink(missing_ok=True)
+    with open(library, "r+b") as f:
+        f.seek((pages // 2) * page)
+        f.write(os.urandom(page))
+    assert backup.check(library)
+    done = backup.restore(library)
+    assert done["kept_aside"]
+    assert backup.check(library) == []

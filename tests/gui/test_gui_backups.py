@@ -1,0 +1,78 @@
+"""The app loses nothing without a way back: deleting a class backs the library up first,
+and the restore it offers for a library that turns out sound asks again, as
+`sampletree restore` refuses without --force (found by a data-loss review)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_deleting_a_class_backs_the_library_up_first(qtbot, session, synth_library,
+                                                     monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui.tree_panel import TreePanel
+    from core import backup
+
+    db = synth_library[0]
+    ids = synth_library[1]
+    kick = next(n for n in session.tree.nodes
+                if session.tree.path(n) == ("Drums", "Kick"))
+    session.teach(kick, [ids["kick00.wav"], ids["kick01.wav"]])
+    qtbot.waitUntil(lambda: session.counts.get(kick, (0, 0))[0] == 2, timeout=10_000)
+    assert all(b.reason != "tree-rm" for b in backup.list_backups(db))
+    panel = TreePanel(session)
+    qtbot.addWidget(panel)
+    panel.view.setCurrentIndex(panel.model.index_of(kick))
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **_k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(session.message, timeout=10_000) as got:
+        panel.delete_selected()  # the tree panel's Delete class…
+    assert "2 examples" in asked[0] and "backed up first" in asked[0]
+    kept = [b for b in backup.list_backups(db) if b.reason == "tree-rm"]
+    assert len(kept) == 1 and str(kept[0].path) in got.args[0]
+    assert "sampletree restore" in got.args[0]
+    qtbot.waitUntil(lambda: ("Drums", "Kick") not in
+                    {session.tree.path(n) for n in session.tree.nodes}, timeout=10_000)
+    import sqlite3
+
+    with sqlite3.connect(f"file:{kept[0].path}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT count(*) FROM supports").fetchone()[0] == 2
+    conn.close()
+
+
+@pytest.mark.parametrize("confirm", [False, True])
+def test_the_offered_restore_of_a_sound_library_asks_again(synth_library, monkeypatch,
+                                                           confirm: bool) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui import _offer_restore
+    from core import backup
+    from core.errors import LibraryError
+    from core.library import Library, mark_damaged
+    from core.trees import add_node
+
+    db = synth_library[0]
+    with Library(db) as lib:
+        backup.make_backup(lib, "scan", force=True)
+        add_node(lib, "mine", "Keys")
+    mark_damaged(db, "a scare")  # marked, yet the file passes its check
+    before = db.read_bytes()
+    asked: list[str] = []
+
+    def answer(*args, **_kw):
+        asked.append(args[2])
+        if len(asked) == 1:
+            return QMessageBox.StandardButton.Yes
+        return QMessageBox.StandardButton.Yes if confirm else QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "warning", answer)
+    message = _offer_restore(db, LibraryError("a scare"))
+    assert len(asked) == 2 and "passes its check" in asked[1] and "mine/Keys" in asked[1]
+    if confirm:
+        assert message and "Restored" in message
+        assert list(db.parent.glob(db.name + ".replaced-*"))
+    else:
+        assert message is None and db.read_bytes() == before
+        assert not list(db.parent.glob(db.name + ".replaced-*"))
