@@ -44,8 +44,8 @@ def _labels_after_refresh(state: EngineState, tree_name: str) -> tuple[Rows | No
 def _backup_words(kept: Path | None) -> str:
     if kept is None:
         return " (no backup: SAMPLETREE_BACKUPS=0)"
-    return (f"; the library before it is backed up in {kept} (`sampletree restore --from "
-            "THAT --force` brings it back)")
+    return (f"; the library before it is backed up (`sampletree restore --from \"{kept}\" "
+            "--force` brings it back)")
 
 
 def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def test_deleting_a_class_backs_the_library_up_first(qtbot, session, synth_libra
     assert "2 examples" in asked[0] and "backed up first" in asked[0]
     kept = [b for b in backup.list_backups(db) if b.reason == "tree-rm"]
     assert len(kept) == 1 and str(kept[0].path) in got.args[0]
-    assert "sampletree restore" in got.args[0]
+    assert f"sampletree restore --from \"{kept[0].path}\" --force" in got.args[0]
     qtbot.waitUntil(lambda: ("Drums", "Kick") not in
                     {session.tree.path(n) for n in session.tree.nodes}, timeout=10_000)
     import sqlite3
