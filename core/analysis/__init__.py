@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from core.analysis.level import LevelMeter, SplitLevelMeter
 
 #: Bump when an estimate changes: rows of an older version are redone by the next scan.
-ANALYSIS_VERSION = 4
+ANALYSIS_VERSION = 5
 
 __all__ = ["ANALYSIS_VERSION", "Analysis", "analyse", "analyse_file"]
 
@@ -87,6 +87,7 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
     from core.analysis.tonal import (
         PitchGuess,
         estimate_key,
+        one_clear_note,
         one_held_note,
         oneshot_tonal,
         root_note,
@@ -114,8 +115,8 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
     elif o is not None:
         guess = loop_or_oneshot(o, duration_s)
         out.kind, out.kind_confidence, out.kind_source = guess.kind, guess.confidence, "audio"
-        quiet = guess.held or (guess.kind == "loop" and later_onsets(o) == 0)
-        quiet = quiet and starts_quiet(y, sr)
+        alone = guess.held or (guess.kind == "loop" and later_onsets(o) == 0)
+        quiet = alone and starts_quiet(y, sr)
         if guess.kind == "loop" and quiet:
             # one attack and nothing after it: a held single note (an organ, brass or pad
             # note cut while it sounds) is a one-shot whatever its length; a held chord
@@ -124,6 +125,14 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
             pitch = root_note(y, sr)
             if one_held_note(y, sr, pitch):
                 out.kind, out.kind_confidence = "oneshot", 0.8
+        elif guess.kind == "loop" and alone:
+            # no onset after the start and no attack from silence (a note whose attack is
+            # cut, a tone or a tremolo note starting at full level): a loop only if it is
+            # not one clear pitch throughout; one note, however it wavers, is a one-shot
+            # (an excerpt of music or a held chord fails the stricter one-note test)
+            pitch = root_note(y, sr)
+            if one_clear_note(y, sr, pitch):
+                out.kind, out.kind_confidence = "oneshot", 0.7
         elif guess.held and not quiet:
             # one held event under HELD_MAX_S that starts at full level: a held chord (a
             # virtual pitch below its notes) is a one-bar loop of that chord; a note, or a

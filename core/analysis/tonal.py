@@ -571,3 +571,20 @@ def one_held_note(y: np.ndarray, sr: int, pitch: PitchGuess) -> bool:
     """``pitch`` (``root_note`` of ``y``) is one steady note, not a chord's common period."""
     return (pitch.midi is not None and pitch.f0 is not None
             and one_note_share(y, sr, pitch.f0) >= ONE_NOTE_SHARE)
+
+
+#: a file with no attack from silence and no onset after its start is one note (not an
+#: excerpt of music nor a held chord, whose common period has 0.03–0.15 of the energy) when
+#: its pitch is voiced throughout, confident, and most of its energy lies in that pitch's
+#: first three harmonics (a tone, a Rhodes or tremolo note: 0.9 and up)
+CLEAR_NOTE_SHARE = 0.5
+CLEAR_NOTE_CONFIDENCE = 0.8
+CLEAR_NOTE_VOICED = 0.9
+
+
+def one_clear_note(y: np.ndarray, sr: int, pitch: PitchGuess) -> bool:
+    """``one_held_note`` under stricter thresholds, for a sound with no attack to go by."""
+    return (pitch.midi is not None and pitch.f0 is not None
+            and pitch.confidence >= CLEAR_NOTE_CONFIDENCE
+            and (pitch.voiced or 0.0) >= CLEAR_NOTE_VOICED
+            and one_note_share(y, sr, pitch.f0) >= CLEAR_NOTE_SHARE)

@@ -110,6 +110,67 @@ def test_a_one_bar_held_chord_is_a_loop_in_its_key(tmp_path: Path, chord: list[i
     assert a.kind == "loop" and a.key == key, a
 
 
+def _held(seconds: float, *, rate: float = 0.0, depth: float = 0.0, attack_s: float = 0.0,
+          midi: int = 57) -> np.ndarray:
+    """One note held for ``seconds``, starting at full level (``attack_s`` 0) or with a short
+    fade-in, its level swung by ``depth`` at ``rate`` Hz (tremolo, a Rhodes' beating)."""
+    from tests.analysis_signals import SR, _tone
+
+    t = np.arange(round(seconds * SR)) / SR
+    level = 1 - depth * (0.5 - 0.5 * np.cos(2 * np.pi * rate * t))
+    if attack_s:
+        level = level * np.minimum(1, t / attack_s)
+    y = _tone(midi, t) * level
+    return 0.6 * y / np.abs(y).max()
+
+
+@pytest.mark.parametrize(("seconds", "rate", "depth", "attack_s"), [
+    (2.0, 5.0, 0.3, 0.0), (3.0, 6.0, 0.45, 0.01), (4.0, 7.0, 0.6, 0.0), (1.55, 6.0, 0.6, 0.0)])
+def test_a_tremolo_note_starting_at_full_level_is_a_one_shot(
+        tmp_path: Path, seconds: float, rate: float, depth: float, attack_s: float) -> None:
+    """Issue #14: a held note whose attack is in its first 10 ms never "starts from
+    silence", so the held-note rule passed it by, and its length gave it a tempo (the demo
+    Rhodes: loop, 154.69 BPM). One clear pitch with no onset after the start is one note."""
+    a = analyse_file(write(tmp_path / "trem.wav", _held(seconds, rate=rate, depth=depth,
+                                                        attack_s=attack_s)))
+    assert a.kind == "oneshot" and a.bpm is None and a.key is None, a
+    assert a.root_midi == 57
+
+
+@pytest.mark.parametrize("seconds", [2.0, 3.0])
+def test_a_steady_tone_is_a_one_shot(tmp_path: Path, seconds: float) -> None:
+    """A steady 220 Hz sine (and a steady harmonic tone) was a loop at 120 BPM."""
+    from tests.analysis_signals import SR
+
+    t = np.arange(round(seconds * SR)) / SR
+    for name, y in (("sine.wav", 0.5 * np.sin(2 * np.pi * 220 * t)), ("tone.wav", _held(seconds))):
+        a = analyse_file(write(tmp_path / name, y))
+        assert a.kind == "oneshot" and a.bpm is None, (name, a)
+        assert a.root_midi == 57, (name, a)
+
+
+@pytest.mark.parametrize(("bpm", "seconds"), [(90.0, 4.0), (120.0, 2.0), (120.0, 4.0)])
+def test_a_one_note_riff_re_attacked_in_16ths_stays_a_loop(tmp_path: Path, bpm: float,
+                                                          seconds: float) -> None:
+    """The same pitch struck again and again (a one-note bass riff, each 16th re-attacked
+    from a clear dip) is a loop, one note or not: its onsets say so."""
+    from tests.analysis_signals import SR, _tone
+
+    t = np.arange(round(seconds * SR)) / SR
+    phase = t % (60 / bpm / 4)
+    y = _tone(33, t) * np.minimum(1, phase / 0.003) * np.exp(-phase * 6)
+    a = analyse_file(write(tmp_path / "riff.wav", 0.6 * y / np.abs(y).max()))
+    assert a.kind == "loop" and a.bpm is not None, a
+
+
+def test_the_demo_rhodes_note_is_a_one_shot() -> None:
+    """resources/demo's Rhodes EP A3 (1.55 s, one note with beating) read as a one-bar loop
+    at 154.69 BPM."""
+    demo = Path(__file__).resolve().parents[2] / "resources/demo/Keys/Rhodes EP A3 v70.mp3"
+    a = analyse_file(demo)
+    assert a.kind == "oneshot" and a.bpm is None and a.bars is None, a
+
+
 
 def _chord_shot(chord: list[int], seconds: float = 1.2) -> np.ndarray:
     from tests.analysis_signals import SR, _tone
