@@ -236,6 +236,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for d in args.dirs:
         if not os.path.isdir(d):
             raise SampletreeError(f"{d} is not a folder")
+        try:  # a folder named on the command line that cannot be listed is an error
+            with os.scandir(d):  # (its subfolders that cannot be read stay warnings)
+                pass
+        except OSError as exc:
+            raise SampletreeError(f"{d} cannot be read: {exc.strerror or exc}") from None
     if args.jobs is not None and args.jobs < 0:
         raise SampletreeError("--jobs must be 0 or more")
     if args.hop <= 0:

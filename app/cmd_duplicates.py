@@ -55,6 +55,7 @@ def _line(m: Any) -> str:
 def cmd_duplicates(args: argparse.Namespace) -> int:
     from core.duplicates import find_duplicates, plan_quarantine
     from core.relabel import apply_batch, discard_batch, preview
+    from core.relabel.reports import SKIP_REASONS
 
     if args.apply and not args.quarantine:
         args.parser.error("--apply moves the copies into the --quarantine folder: give it")
@@ -63,8 +64,10 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         batch_id = None
         moves: list[dict[str, Any]] = []
         applied = None
+        skipped: dict[str, int] = {}
         if args.quarantine and report.groups:
-            batch_id, _ops = plan_quarantine(lib, report.groups, args.quarantine)
+            batch_id, _ops = plan_quarantine(lib, report.groups, args.quarantine,
+                                             skipped_out=skipped)
             moves = preview(lib, batch_id)
             if not args.apply or not moves:
                 discard_batch(lib, batch_id)  # a preview stores nothing
@@ -76,7 +79,8 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         out["quarantine"] = {
             "dest": args.quarantine, "applied": applied is not None, "batch": batch_id,
             "moves": [{"src": printable(r["src"]), "dst": printable(r["dst"]),
-                       "state": r["state"] if applied is None else None} for r in moves]}
+                       "state": r["state"] if applied is None else None} for r in moves],
+            "skipped": {SKIP_REASONS.get(k, k): n for k, n in skipped.items() if n}}
         if applied is not None:
             out["quarantine"]["report"] = applied.as_dict()
     if args.json:
@@ -90,6 +94,10 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         if args.quarantine:
             for r in moves:
                 print(f"move {printable(r['src'])}\n  → {printable(r['dst'])}")
+            if any(skipped.values()):
+                print("left alone: " + ", ".join(
+                    f"{plural(skipped[k], 'copy', 'copies')} {why}"
+                    for k, why in SKIP_REASONS.items() if skipped.get(k)))
             if applied is not None:
                 print(f"batch {batch_id}: {applied.message}; undo with "
                       f"`sampletree undo {batch_id}`")

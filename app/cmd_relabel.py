@@ -156,8 +156,11 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         elif nothing:
             print("nothing to do: no file to relabel (no batch stored)")
         else:
-            print(f"batch {plan.batch_id}: {plural(plan.files, 'file')} applied; undo with "
-                  f"`sampletree undo {plan.batch_id}`")
+            # what the apply did, not what was planned: a batch a full disk stopped
+            # says how far it got
+            done = report.message if report is not None and report.message else (
+                f"{plural(plan.files, 'file')} applied")
+            print(f"batch {plan.batch_id}: {done}; undo with `sampletree undo {plan.batch_id}`")
         if report is not None:
             _print_report(report)
     if report is None:

@@ -724,15 +724,19 @@ def quarantine_target(path: str, dest: str, roots: Sequence[str]) -> str:
 
 
 def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[str],
-                    *, keepers: dict[int, int] | None = None) -> tuple[int, list[dict[str, Any]]]:
+                    *, keepers: dict[int, int] | None = None,
+                    skipped_out: dict[str, int] | None = None,
+                    ) -> tuple[int, list[dict[str, Any]]]:
     """Store a relabel batch (mode ``move``, state ``planned``) that moves every file of
     ``groups`` but its keeper into ``dest``; ``keepers`` (group id → sample id) overrides
-    the suggested keeper. Returns (batch id, the planned moves). Apply it with
+    the suggested keeper. Returns (batch id, the planned moves); every other copy is
+    counted in ``skipped_out`` (when given) under its reason, a key of
+    :data:`core.relabel.reports.SKIP_REASONS` (missing, unreadable, not_writable). Apply it with
     :func:`core.relabel.apply_batch`; :func:`core.relabel.undo_batch` puts the files back.
     Nothing on disk is touched here.
     """
     from core.relabel.disksteps import _sha256
-    from core.relabel.plan import _check_writable, _unique
+    from core.relabel.plan import _check_writable, _unique, folder_writable
 
     dest_abs = os.path.abspath(os.fspath(dest))
     if not os.fspath(dest).strip():
@@ -753,6 +757,7 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
     listings: dict[str, set[str]] = {}
     ops: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
+    folder_ok: dict[str, bool] = {}
     keepers = keepers or {}
     for g in groups:
         keep_id = keepers.get(g.id, g.keeper.sample_id)
@@ -760,6 +765,9 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
             raise RelabelError(f"file {keep_id} is not in duplicate group {g.id}")
         for m in g.members:
             if m.sample_id == keep_id:
+                continue
+            if not folder_writable(os.path.dirname(m.path), folder_ok):
+                skipped["not_writable"] = skipped.get("not_writable", 0) + 1
                 continue
             try:
                 st = os.stat(m.path)
@@ -786,6 +794,8 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
                 break
             new_dirs.add(d)
             d = os.path.dirname(d)
+    if skipped_out is not None:
+        skipped_out.update(skipped)
     options = {"tree": QUARANTINE_TREE, "purpose": "duplicates", "skipped": skipped,
                "new_dirs": sorted(new_dirs, key=lambda d: (-d.count(os.sep), d))}
     with lib.transaction() as conn:

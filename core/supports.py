@@ -88,6 +88,10 @@ def _resolve(conn: Connection, refs: Sequence[SampleRef]) -> list[_Sample]:
                         if len(unknown_ids) == 1 else
                         f"no files in the library have the ids {_shown(unknown_ids)}")
     unknown = [p for p in paths if p not in found]
+    folders = [p for p in unknown if os.path.isdir(p)]
+    if folders:  # a scanned folder is no sample: say a file is expected, not "scan it"
+        raise TreeError(f'"{_printable(folders[0])}" is a folder; give files of the '
+                        "library (the files in it), not a folder")
     if len(unknown) == 1:
         raise TreeError(f'"{_printable(unknown[0])}" is not in the library; scan its folder '
                         "first")

@@ -188,6 +188,14 @@ def _root_of(path: str, root_list: list[tuple[int, str]]) -> int | None:
 
 # -- planning --------------------------------------------------------------------------------
 
+def folder_writable(folder: str, cache: dict[str, bool]) -> bool:
+    """Whether a file can leave or be renamed inside ``folder`` (write and search
+    permission on it); ``cache`` keeps the answer per folder for one plan."""
+    if folder not in cache:
+        cache[folder] = os.access(folder, os.W_OK | os.X_OK)
+    return cache[folder]
+
+
 def _check_writable(folder: str) -> None:
     """Refuse a destination we could not write: os.access, then a real write."""
     probe = folder
@@ -475,12 +483,9 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         label_parts = node_paths[c.node_id]  # type: ignore[index]
         label = "/".join(label_parts)
         folder, name = os.path.split(c.path)
-        if mode in _PATH_MODES:
-            if folder not in folder_ok:
-                folder_ok[folder] = os.access(folder, os.W_OK | os.X_OK)
-            if not folder_ok[folder]:
-                skipped["not_writable"] += 1
-                continue
+        if mode in _PATH_MODES and not folder_writable(folder, folder_ok):
+            skipped["not_writable"] += 1
+            continue
         try:
             st = os.stat(c.path)
             digest = _sha256(c.path) if mode != "sidecar" else ""

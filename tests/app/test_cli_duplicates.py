@@ -128,3 +128,47 @@ def test_rescan_of_an_older_library_fingerprints_without_embedding(
     assert "decoded 0 files" in out and "0 embedded" in out
     rc, _out, err = run(capsys, "--library", lib, "duplicates")
     assert "1 group of" in err and "rescan" not in err
+
+
+@pytest.mark.timeout(600)
+def test_quarantine_leaves_copies_in_read_only_folders_alone_with_a_reason(
+        capsys, tmp_path: Path, weights: Path) -> None:
+    from tests.app.unprivileged import run_unprivileged
+
+    root = tmp_path / "samples"
+    x = (np.random.default_rng(1).standard_normal((22_050, 1)) * 3000).astype(np.int16)
+    for d in ("a", "b", "c"):
+        (root / d).mkdir(parents=True)
+        sf.write(str(root / d / "hit.wav"), x, 44_100, subtype="PCM_16")
+    lib = tmp_path / "lib.sqlite"
+    rc, _out, err = run(capsys, "--library", lib, "scan", root, "--jobs", "0",
+                        "--model", weights, "--quiet")
+    assert rc == 0, err
+    rc, out, _err = run(capsys, "--library", lib, "duplicates", "--json")
+    files = json.loads(out)["duplicates"][0]["files"]
+    extras = sorted(Path(f["path"]) for f in files if not f["keep"])
+    assert len(extras) == 2
+    ro, unreadable = extras
+    dest = tmp_path / "quarantine"
+    before = digests(root)
+    ro.parent.chmod(0o555)
+    unreadable.chmod(0)
+    try:
+        rc, out, err = run_unprivileged("--library", lib, "duplicates", "--quarantine", dest)
+        assert rc == 0, err
+        assert "move " not in out  # neither copy can move
+        assert ("left alone: 1 copy cannot be read, 1 copy its folder is not writable"
+                in out), out
+        assert "2 extra copies" in err
+        rc, out, err = run_unprivileged("--library", lib, "duplicates", "--quarantine", dest,
+                                        "--apply", "--json")
+        assert rc == 0, err
+        q = json.loads(out)["quarantine"]
+        assert q["moves"] == [] and q["batch"] is None  # no failed batch left behind
+        assert q["skipped"] == {"its folder is not writable": 1, "cannot be read": 1}
+    finally:
+        ro.parent.chmod(0o755)
+        unreadable.chmod(0o644)
+    assert digests(root) == before
+    rc, out, _err = run(capsys, "--library", lib, "batches", "--json")
+    assert json.loads(out) == []

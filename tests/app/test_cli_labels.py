@@ -98,6 +98,8 @@ def test_export_import_round_trip(scanned, capsys, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("argv, words", [
     (["label", "mine", "Bass", "/nowhere/x.wav"], "not in the library"),
+    (["label", "mine", "Bass", "FOLDER/bass"], "is a folder; give files of the library"),
+    (["unlabel", "mine", "FOLDER/bass"], "is a folder; give files of the library"),
     (["label", "nope", "Bass", "FOLDER/bass/b0.wav"], "nope"),
     (["label", "mine", "No/Such", "FOLDER/bass/b0.wav"], "No"),
     (["classify", "nope"], "nope"),

@@ -236,3 +236,28 @@ def test_the_same_relabel_again_stores_no_empty_batch(labeled, capsys, tmp_path:
     assert "undo with" not in out
     rc, out, _err = run(capsys, "--library", lib, "batches")
     assert out.count("\n") == before
+
+
+def test_a_relabel_a_full_disk_stops_does_not_say_every_file_was_applied(
+        labeled, capsys, tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from core.relabel import disksteps
+
+    lib, _root = labeled
+    real, calls = disksteps._copy, []
+
+    def copy(src: str, dst: str, **kwargs) -> None:
+        calls.append(dst)
+        if len(calls) == 36:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
+        real(src, dst, **kwargs)
+
+    monkeypatch.setattr(disksteps, "_copy", copy)
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "copy",
+                       "--dest", tmp_path / "sorted")
+    assert rc == 1 and "no space left" in err, (out, err)
+    assert f"{N} files applied" not in out
+    first = next(line for line in out.splitlines() if line.startswith("batch "))
+    assert f"stopped after 35 of {N} files" in first, out
+    assert f"35 of {N} done, 0 skipped, 1 failed" in out
