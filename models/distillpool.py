@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import sys
 import time
@@ -30,8 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from models.corpus import CLIP, SR, CorpusError
 
@@ -102,19 +99,6 @@ def _tracks(root: Path, package: str) -> Iterator[tuple[str, bytes]]:
             yield str(path.relative_to(root)), path.read_bytes()
 
 
-def _decode(data: bytes) -> np.ndarray | None:
-    try:
-        y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError, OSError):
-        return None
-    if not len(y):
-        return None
-    y = np.nan_to_num(y.mean(axis=1))
-    if sr != SR:
-        y = soxr.resample(y, sr, SR, quality="HQ").astype(np.float32)
-    return y
-
-
 def track_clips(y: np.ndarray, hop_s: float = HOP_S,
                 max_clips: int = MAX_PER_TRACK) -> list[tuple[int, np.ndarray]]:
     """(start sample, peak-normalised int16 clip) for every HOP_S of a decoded track, the
@@ -138,7 +122,7 @@ def track_clips(y: np.ndarray, hop_s: float = HOP_S,
 def build_pool(pkgroots: list[Path], out: Path, packages: list[str] | None = None,
                hop_s: float = HOP_S, log=print) -> dict:
     """Cut every pool package found under ``pkgroots`` (or ``/``) into clips in ``out``."""
-    from models.realsources import refused_packages
+    from models.realsources import decode, refused_packages
 
     names = list(packages or POOL_PACKAGES)
     bad = sorted(set(names) & refused_packages())
@@ -161,7 +145,7 @@ def build_pool(pkgroots: list[Path], out: Path, packages: list[str] | None = Non
             continue
         n_tracks = n_clips = unread = 0
         for rel, data in _tracks(root, name):
-            y = _decode(data)
+            y = decode(data)
             if y is None:
                 unread += 1
                 continue
