@@ -496,6 +496,24 @@ def build(opt: CorpusOptions, taxonomy: Taxonomy | None = None,
     return report
 
 
+def read_clips(root: Path, record: type, what: str, missing: str) -> tuple[np.ndarray, list]:
+    """``clips.npy`` (memory-mapped) and the ``record`` of each line of ``clips.jsonl`` in
+    ``root``; CorpusError(``missing``) when they are not there, and one saying the ``what``
+    is damaged when they cannot be read or do not agree."""
+    try:
+        audio = np.load(root / "clips.npy", mmap_mode="r")
+        with (root / "clips.jsonl").open(encoding="utf-8") as fh:
+            meta = [record(**json.loads(line)) for line in fh if line.strip()]
+    except FileNotFoundError:
+        raise CorpusError(missing) from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise CorpusError(f"the {what} in {root} is damaged ({exc}): build it again") from None
+    if len(meta) != len(audio):
+        raise CorpusError(f"the {what} in {root} is damaged (index and audio disagree): "
+                          "build it again")
+    return audio, meta
+
+
 @dataclass
 class Corpus:
     """A built corpus: ``audio[i]`` (int16, CLIP samples) with ``meta[i]``."""
@@ -507,18 +525,8 @@ class Corpus:
     @classmethod
     def open(cls, root: str | Path) -> Corpus:
         root = Path(root)
-        try:
-            audio = np.load(root / "clips.npy", mmap_mode="r")
-            with (root / "clips.jsonl").open(encoding="utf-8") as fh:
-                meta = [Clip(**json.loads(line)) for line in fh if line.strip()]
-        except FileNotFoundError:
-            raise CorpusError(f"no corpus in {root}: run `sampletree corpus build --out {root}` "
-                              "first") from None
-        except (ValueError, TypeError, OSError) as exc:
-            raise CorpusError(f"the corpus in {root} is damaged ({exc}): build it again") from None
-        if len(meta) != len(audio):
-            raise CorpusError(f"the corpus in {root} is damaged (index and audio disagree): "
-                              "build it again")
+        audio, meta = read_clips(root, Clip, "corpus", f"no corpus in {root}: run `sampletree "
+                                 f"corpus build --out {root}` first")
         return cls(root, audio, meta)
 
     def by_class(self) -> dict[str, list[int]]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.corpus import CLIP, SR, CorpusError
+from models.corpus import CLIP, SR, CorpusError, read_clips
 
 #: Debian package → (a path under its root, a glob of its music files; "zip!prefix" reads
 #: the members of an archive under that prefix). One package is one independence group.
@@ -69,16 +69,9 @@ class Pool:
     @classmethod
     def open(cls, root: str | Path) -> Pool:
         root = Path(root)
-        try:
-            audio = np.load(root / "clips.npy", mmap_mode="r")
-            with (root / "clips.jsonl").open(encoding="utf-8") as fh:
-                meta = [PoolClip(**json.loads(line)) for line in fh if line.strip()]
-        except FileNotFoundError:
-            raise CorpusError(f"no distillation pool in {root}: run `python -m "
-                              f"models.distillpool --out {root}` first") from None
-        except (ValueError, TypeError, OSError) as exc:
-            raise CorpusError(f"the pool in {root} is damaged ({exc}): build it again") from None
-        if len(meta) != len(audio) or audio.ndim != 2 or audio.shape[1] != CLIP:
+        audio, meta = read_clips(root, PoolClip, "pool", f"no distillation pool in {root}: run "
+                                 f"`python -m models.distillpool --out {root}` first")
+        if audio.ndim != 2 or audio.shape[1] != CLIP:
             raise CorpusError(f"the pool in {root} is damaged (index and audio disagree): "
                               "build it again")
         return cls(root, audio, meta)
@@ -122,13 +115,10 @@ def track_clips(y: np.ndarray, hop_s: float = HOP_S,
 def build_pool(pkgroots: list[Path], out: Path, packages: list[str] | None = None,
                hop_s: float = HOP_S, log=print) -> dict:
     """Cut every pool package found under ``pkgroots`` (or ``/``) into clips in ``out``."""
-    from models.realsources import decode, refused_packages
+    from models.realsources import check_packages, decode
 
     names = list(packages or POOL_PACKAGES)
-    bad = sorted(set(names) & refused_packages())
-    if bad:
-        raise CorpusError(f"{bad[0]} is kept out of training (the real-sample validation set "
-                          "or the reserved held-out packages): it cannot be a pool source")
+    check_packages(names)
     unknown = sorted(set(names) - set(POOL_PACKAGES))
     if unknown:
         raise CorpusError(f"no pool source {unknown[0]!r}; known: {', '.join(POOL_PACKAGES)}")
