@@ -567,10 +567,12 @@ def one_note_share(y: np.ndarray, sr: int, f0: float) -> float:
     return float(power[band & low].sum()) / total if total > 0 else 0.0
 
 
-def one_held_note(y: np.ndarray, sr: int, pitch: PitchGuess) -> bool:
-    """``pitch`` (``root_note`` of ``y``) is one steady note, not a chord's common period."""
+def one_held_note(y: np.ndarray, sr: int, pitch: PitchGuess,
+                  share: float = ONE_NOTE_SHARE) -> bool:
+    """``pitch`` (``root_note`` of ``y``) is one steady note, not a chord's common period:
+    at least ``share`` of the energy lies in its first three harmonics."""
     return (pitch.midi is not None and pitch.f0 is not None
-            and one_note_share(y, sr, pitch.f0) >= ONE_NOTE_SHARE)
+            and one_note_share(y, sr, pitch.f0) >= share)
 
 
 #: a file with no attack from silence and no onset after its start is one note (not an
@@ -584,7 +586,6 @@ CLEAR_NOTE_VOICED = 0.9
 
 def one_clear_note(y: np.ndarray, sr: int, pitch: PitchGuess) -> bool:
     """``one_held_note`` under stricter thresholds, for a sound with no attack to go by."""
-    return (pitch.midi is not None and pitch.f0 is not None
-            and pitch.confidence >= CLEAR_NOTE_CONFIDENCE
+    return (pitch.confidence >= CLEAR_NOTE_CONFIDENCE
             and (pitch.voiced or 0.0) >= CLEAR_NOTE_VOICED
-            and one_note_share(y, sr, pitch.f0) >= CLEAR_NOTE_SHARE)
+            and one_held_note(y, sr, pitch, CLEAR_NOTE_SHARE))
