@@ -6,7 +6,9 @@ class is a small mixture of prototypes ("components"): the mean of the user's ex
 the node, and each built-in example of the node. Per window: the probability of a
 component is a softmax over the negative squared distances (scaled by a temperature), the
 probability of a class the sum over its components; every class has the same prior (its
-components' weights add up to 1). Per file: the mean of its windows' probabilities.
+components' weights add up to 1). Per file: the mean of its windows' probabilities, each
+window weighted by its level against the file's loudest window (:func:`window_weights`:
+a window 20 dB down counts a tenth), so a one-shot's attack outweighs its quiet tail.
 
 **How the user's examples and the built-ins combine** (:data:`USER_RULE`): in a tree that
 uses built-ins, every class keeps its built-ins (weighing 1 together), and each of the
@@ -90,6 +92,8 @@ class EmbeddingIndex:
     win_idx: np.ndarray  # (W,) window index within its file
     offsets: np.ndarray  # (N + 1,)
     signature: tuple[Any, ...] = ()
+    #: (W,) each window's weight in its file's label (:func:`window_weights`); None: equal
+    win_weight: np.ndarray | None = None
 
     @property
     def n_files(self) -> int:
@@ -108,6 +112,25 @@ class EmbeddingIndex:
         a, b = self.offsets[r], self.offsets[r + 1]
         hit = np.nonzero(self.win_idx[a:b] == window_idx)[0]
         return None if not len(hit) else self.win_emb[a + hit[0]]
+
+
+def window_weights(loudness_db: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(W,) float32 weight of each window in its file's label: its amplitude relative to
+    the file's loudest window, 10^((dB − loudest dB) / 20), so 1 for the loudest and 0.1
+    for a window 20 dB down.
+
+    Why: the embedding of a one-shot's quiet tail (a decaying partial, room noise) says
+    little about the instrument, and a file of one attack and four tail windows was
+    labeled by its tail. Weighting by level, chosen on the real-sample validation set
+    (docs/eval/pooling.md), raised macro-F1 at every K for both shipped networks (v2:
+    0.312 → 0.327 mean over K = 1–8, v1: 0.269 → 0.278), where a loop's windows, about
+    equally loud, keep about equal weights."""
+    loud = np.asarray(loudness_db, np.float32)
+    if not len(loud):
+        return np.zeros(0, np.float32)
+    n_win = np.diff(offsets)
+    top = np.repeat(np.maximum.reduceat(loud, offsets[:-1]), n_win)
+    return np.power(np.float32(10.0), (loud - top) / np.float32(20.0)).astype(np.float32)
 
 
 def current_model_key(lib: Library) -> int | None:
@@ -136,7 +159,7 @@ def load_index(lib: Library, model_key: int | None = None) -> EmbeddingIndex:
         raise ClassifyError("no file in the library has embeddings yet: scan with a trained "
                             "model first")
     sig = _signature(lib, model_key)
-    ids, idx, mat = lib.window_embeddings(model_key)
+    ids, idx, mat, loud = lib.window_embeddings(model_key, loudness=True)
     if not len(ids):
         raise ClassifyError("no file in the library has embeddings yet")
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
@@ -151,7 +174,7 @@ def load_index(lib: Library, model_key: int | None = None) -> EmbeddingIndex:
         file_emb[a:b] = np.add.reduceat(mat[lo:hi], starts[a:b] - lo, axis=0)
     file_emb /= counts[:, None]
     return EmbeddingIndex(model_key, ids[starts], file_emb.astype(np.float32), mat, idx,
-                          offsets, sig)
+                          offsets, sig, window_weights(loud, offsets))
 
 
 # -- trees and prototypes -------------------------------------------------------------------
@@ -460,12 +483,15 @@ def _class_probs(x: np.ndarray, protos: Prototypes,
 
 
 def _file_class_probs(index: EmbeddingIndex, protos: Prototypes, r: int) -> np.ndarray:
-    """(L,) class probabilities of the file at row ``r``: the mean over its windows, as
-    :func:`predict` makes them."""
+    """(L,) class probabilities of the file at row ``r``: the weighted mean over its
+    windows, as :func:`predict` makes them."""
     a, b = int(index.offsets[r]), int(index.offsets[r + 1])
     win_p = _class_probs(index.win_emb[a:b], protos,
                          gate=(index.file_emb[r:r + 1], np.zeros(b - a, dtype=np.int64)))
-    return win_p.mean(axis=0)
+    if index.win_weight is None:
+        return win_p.mean(axis=0)
+    w = index.win_weight[a:b]
+    return (w @ win_p) / w.sum()
 
 
 def _nearest(x: np.ndarray, protos: Prototypes) -> np.ndarray:
@@ -488,8 +514,14 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
     n_win = np.diff(index.offsets)
     win_file = np.repeat(np.arange(len(n_win)), n_win)
     win_p = _class_probs(index.win_emb, protos, gate=(index.file_emb, win_file))
-    counts = n_win.astype(np.float32)[:, None]
-    probs = np.add.reduceat(win_p, index.offsets[:-1], axis=0) / counts  # (N, L)
+    if index.win_weight is None:
+        counts = n_win.astype(np.float32)[:, None]
+        probs = np.add.reduceat(win_p, index.offsets[:-1], axis=0) / counts  # (N, L)
+    else:  # each window by its level (window_weights); the loudest weighs 1, so total ≥ 1
+        w = index.win_weight
+        win_p *= w[:, None]
+        total = np.add.reduceat(w, index.offsets[:-1])[:, None]
+        probs = np.add.reduceat(win_p, index.offsets[:-1], axis=0) / total
     best = probs.argmax(axis=1)
     leaf_conf = probs[np.arange(len(best)), best]
     leaf_ids = protos.class_ids[best]

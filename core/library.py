@@ -864,8 +864,10 @@ class Library:
                                         .where(samples.c.id.in_(ids[a:a + 500]))).all())
         return out
 
-    def window_embeddings(self, model_key: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sample_ids, window indices, float32 matrix) of every window a model embedded.
+    def window_embeddings(self, model_key: int, loudness: bool = False
+                          ) -> tuple[np.ndarray, ...]:
+        """(sample_ids, window indices, float32 matrix) of every window a model embedded,
+        and with ``loudness`` each window's loudness (dB, as the scanner stored it).
 
         Read in chunks: ``fetchall`` of 300,000 rows holds the GIL for ~0.4 s, which
         froze the desktop app's UI thread while a background thread loaded the index.
@@ -875,12 +877,13 @@ class Library:
         ids_parts: list[np.ndarray] = []
         idx_parts: list[np.ndarray] = []
         mat_parts: list[np.ndarray] = []
+        loud_parts: list[np.ndarray] = []
         with self.reading() as conn:
             dim = conn.execute(select(models.c.dim).where(models.c.id == model_key)).scalar_one()
             raw = conn.connection.dbapi_connection
             assert raw is not None
             cur = raw.execute(
-                "SELECT sample_id, idx, embedding FROM windows WHERE model_id = ? "
+                "SELECT sample_id, idx, embedding, loudness_db FROM windows WHERE model_id = ? "
                 "AND embedding IS NOT NULL ORDER BY sample_id, idx", (model_key,))
             while rows := cur.fetchmany(_CHUNK_ROWS):
                 n = len(rows)
@@ -888,6 +891,10 @@ class Library:
                 idx_parts.append(np.fromiter((r[1] for r in rows), np.int64, n))
                 mat_parts.append(np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16)
                                  .reshape(n, dim).astype(np.float32))
+                if loudness:
+                    loud_parts.append(np.fromiter((r[3] for r in rows), np.float32, n))
         if not ids_parts:
-            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
-        return np.concatenate(ids_parts), np.concatenate(idx_parts), np.concatenate(mat_parts)
+            empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+            return (*empty, np.zeros(0, np.float32)) if loudness else empty
+        out = (np.concatenate(ids_parts), np.concatenate(idx_parts), np.concatenate(mat_parts))
+        return (*out, np.concatenate(loud_parts)) if loudness else out

@@ -40,10 +40,16 @@ sys.path.insert(0, str(ROOT))
 
 from core import builtins as bi  # noqa: E402
 from core import calibration as cal_mod  # noqa: E402
-from core.classify import EmbeddingIndex, Thresholds, assemble, predict  # noqa: E402
+from core.classify import (  # noqa: E402
+    EmbeddingIndex,
+    Thresholds,
+    assemble,
+    predict,
+    window_weights,
+)
 from core.library import Library  # noqa: E402
 from core.trees import Tree, create_tree, load_tree  # noqa: E402
-from models.realeval import sample_episodes, scanner_windows  # noqa: E402
+from models.realeval import paired_episodes, sample_episodes, scanner_windows  # noqa: E402
 from models.realset import DEFAULT_OUT, load_manifest  # noqa: E402
 
 #: The set's class → producer nodes whose subtrees count as that class (first: where the
@@ -68,8 +74,10 @@ SHOTS = (1, 4)
 MIN_FILES = 10  # realeval's classes (K = 8 plus two queries)
 
 
-def embed_set(set_dir: Path, files: list[dict], cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(window embeddings, offsets) of every file, cached per model id."""
+def embed_set(set_dir: Path, files: list[dict], cache: Path
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(window embeddings, offsets, window loudness in dB) of every file, cached per model
+    id."""
     import torch
 
     from models.loading import load_model
@@ -78,26 +86,34 @@ def embed_set(set_dir: Path, files: list[dict], cache: Path) -> tuple[np.ndarray
     cache = cache.with_name(f"{cache.stem}-{model.info.model_id}.npz")
     if cache.is_file():
         got = np.load(cache, allow_pickle=False)
-        if len(got["offsets"]) == len(files) + 1:
-            return got["win"], got["offsets"]
+        if len(got["offsets"]) == len(files) + 1 and "loud" in got:
+            return got["win"], got["offsets"], got["loud"]
     torch.set_num_threads(1)
     per = [scanner_windows(set_dir / f["path"]) for f in files]
     allw = np.concatenate(per)
     emb = np.concatenate([model.embed_audio(torch.from_numpy(allw[i:i + 256])).numpy()
                           for i in range(0, len(allw), 256)])
     offsets = np.r_[0, np.cumsum([len(w) for w in per])].astype(np.int64)
+    # the scanner's per-window loudness (core.audio._loudness_db: mean power in dB)
+    loud = (10.0 * np.log10(np.mean(np.square(allw, dtype=np.float64), axis=1) + 1e-12)
+            ).astype(np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, win=emb, offsets=offsets)
-    return emb, offsets
+    np.savez(cache, win=emb, offsets=offsets, loud=loud)
+    return emb, offsets, loud
 
 
-def make_index(win: np.ndarray, offsets: np.ndarray) -> EmbeddingIndex:
+def make_index(win: np.ndarray, offsets: np.ndarray, loud: np.ndarray | None = None
+               ) -> EmbeddingIndex:
+    """The app's index of the set; ``loud`` weights each window by its level as a
+    library's index does (None: every window counts the same, the app before the
+    weighting)."""
     n = len(offsets) - 1
     counts = np.diff(offsets)
     file_emb = (np.add.reduceat(win, offsets[:-1], axis=0) / counts[:, None]).astype(np.float32)
     win_idx = np.concatenate([np.arange(c) for c in counts])
+    weight = None if loud is None else window_weights(loud, offsets)
     return EmbeddingIndex(0, np.arange(n, dtype=np.int64), file_emb, win.astype(np.float32),
-                          win_idx, offsets)
+                          win_idx, offsets, win_weight=weight)
 
 
 def active_for(tree: Tree, bset: bi.BuiltinSet) -> bi.Active:
@@ -181,14 +197,15 @@ class Scorer:
         return anc[-1] if anc else node
 
 
-def run(set_dir: Path, priors: list[float]) -> dict:
+def run(set_dir: Path, priors: list[float], equal_windows: bool = False,
+        shots: tuple[int, ...] = SHOTS, n_episodes: int = 5, paired: bool = False) -> dict:
     manifest = load_manifest(set_dir)
     files = manifest["files"]
     labels = [f["label"] for f in files]
     groups = [f["group"] for f in files]
-    win, offsets = embed_set(set_dir, files,
-                             Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins")
-    index = make_index(win, offsets)
+    win, offsets, loud = embed_set(
+        set_dir, files, Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins")
+    index = make_index(win, offsets, None if equal_windows else loud)
     sets = bi.load_all()
     bset = sets["producer"]
     with tempfile.TemporaryDirectory() as tmp, \
@@ -200,6 +217,7 @@ def run(set_dir: Path, priors: list[float]) -> dict:
     th = Thresholds()
     cal = cal_mod.for_model(bset.model_id)  # the model's unknown bound, as the app uses it
     out: dict = {"model_id": bset.model_id, "calibrated": cal is not None,
+                 "window_weights": "equal" if equal_windows else "level",
                  "files": len(files), "priors": priors,
                  "builtin_examples": len(active.emb), "episodes": {}}
 
@@ -215,7 +233,9 @@ def run(set_dir: Path, priors: list[float]) -> dict:
             k: v for k, v in scorer.score(pred_t, list(range(len(files))), labels,
                                           all_classes).items() if k != "per_class_f1"}
 
-    episodes = sample_episodes(labels, groups, shots=SHOTS, min_files=MIN_FILES)
+    make = paired_episodes if paired else sample_episodes
+    episodes = make(labels, groups, shots, n_episodes, min_files=MIN_FILES)
+    out["shots"] = list(shots)
     for ep in episodes:
         classes = list(ep.classes)
         query = list(ep.query)
@@ -241,7 +261,7 @@ def run(set_dir: Path, priors: list[float]) -> dict:
 
 def summarize(out: dict) -> dict:
     summ: dict = {}
-    for k in SHOTS:
+    for k in out["shots"]:
         eps = [v for key, v in out["episodes"].items() if key.startswith(f"{k}-")]
         summ[k] = {}
         for cond in eps[0]:
@@ -266,8 +286,17 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "eval" / "builtins.json")
     p.add_argument("--prior", default="0,4,32",
                    help="user-share priors to compare, comma-separated (0,4,32)")
+    p.add_argument("--shots", default="1,4", help="K values, comma-separated (1,4)")
+    p.add_argument("--episodes", type=int, default=5, help="episodes a K (5)")
+    p.add_argument("--paired", action="store_true",
+                   help="realeval's paired episodes: the same queries at every K")
+    p.add_argument("--equal-windows", action="store_true",
+                   help="every window of a file counts the same in its label (the app "
+                        "before level weighting), for a before/after")
     args = p.parse_args()
-    out = run(args.set.expanduser(), [float(x) for x in args.prior.split(",")])
+    shots = tuple(int(x) for x in args.shots.split(","))
+    out = run(args.set.expanduser(), [float(x) for x in args.prior.split(",")],
+              args.equal_windows, shots, args.episodes, args.paired)
     out["summary"] = summarize(out)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     s = out["summary"]
@@ -275,13 +304,13 @@ def main() -> int:
     print(f"zero examples, all {out['files']} files: macro-F1 {z['macro_f1']:.3f} acc "
           f"{z['accuracy']:.3f} coverage {z['coverage']:.3f} covered&right "
           f"{z['covered_right']:.3f} mistake distance {z['mistake_distance']:.2f}")
-    for k in SHOTS:
+    for k in shots:
         for cond, v in s[k].items():
             print(f"K={k} {cond:10s} F1 {v['macro_f1']:.3f} acc {v['accuracy']:.3f} cov "
                   f"{v['coverage']:.3f} right {v['covered_right']:.3f} "
                   f"dist {v['mistake_distance']:.2f} sametop {v['mistakes_same_top']:.2f}")
     # classes that adding user examples made worse (both@prior vs builtins, same queries)
-    for k in SHOTS:
+    for k in shots:
         zero = s[k]["builtins"]["per_class_f1"]
         for cond in s[k]:
             if cond.startswith("both"):

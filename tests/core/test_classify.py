@@ -8,19 +8,23 @@ import numpy as np
 import pytest
 from sqlalchemy import insert, select
 
-from core.classify import Classifier, ClassifyError, Thresholds, load_index
+from core.classify import Classifier, ClassifyError, Thresholds, load_index, window_weights
 from core.library import Library, SampleRecord
 from core.schema import nodes, predictions, supports, trees
 
 DIM = 8
 
 
-def add_files(lib: Library, embs: dict[str, np.ndarray]) -> dict[str, int]:
-    """Files with given window embeddings (n_windows x DIM); returns path → sample id."""
+def add_files(lib: Library, embs: dict[str, np.ndarray],
+              loudness: dict[str, list[float]] | None = None) -> dict[str, int]:
+    """Files with given window embeddings (n_windows x DIM) and, optionally, their
+    windows' loudness in dB (0 otherwise); returns path → sample id."""
     model = lib.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=DIM,
                              trained=True, features={})
+    loudness = loudness or {}
     recs = [SampleRecord(path=p, root_id=None, size=1, mtime_ns=1, status="ok",
-                         starts=np.arange(len(e)) * 0.5, loudness=np.zeros(len(e)),
+                         starts=np.arange(len(e)) * 0.5,
+                         loudness=np.asarray(loudness.get(p, np.zeros(len(e))), np.float32),
                          embeddings=e, model_id=model, duration_s=1.0)
             for p, e in embs.items()]
     lib.write_batch(recs)
@@ -226,3 +230,36 @@ def test_repredict_scales(library: Library) -> None:
     clf.refresh("big")
     assert time.perf_counter() - t0 < 10  # generous: a correctness check, not a benchmark
     assert len(stored(library, tree["__tree__"])) == n
+
+
+def test_window_weights_follow_each_files_loudest_window() -> None:
+    offsets = np.array([0, 3, 4, 6])
+    w = window_weights(np.array([-6.0, -26.0, -46.0, -80.0, -10.0, -10.0]), offsets)
+    np.testing.assert_allclose(w, [1.0, 0.1, 0.01, 1.0, 1.0, 1.0], rtol=1e-5)
+
+
+def test_a_one_shots_loud_attack_outweighs_its_quiet_tail(library: Library) -> None:
+    """A one-shot whose attack is like A and whose three quiet tail windows are like B is
+    an A (it was a B while every window counted the same); a loop of the same windows at
+    one level stays a B."""
+    rng = np.random.default_rng(3)
+    a, b = np.r_[2, 0, 0, 0, 0, 0, 0, 0.0], np.r_[0, 2, 0, 0, 0, 0, 0, 0.0]
+    shot = np.concatenate([blob(a, 1, rng), blob(b, 3, rng)])
+    ids = add_files(library, {"/x/a.wav": blob(a, 2, rng), "/x/b.wav": blob(b, 2, rng),
+                              "/x/shot.wav": shot, "/x/loop.wav": shot.copy()},
+                    loudness={"/x/shot.wav": [-6.0, -30.0, -36.0, -42.0],
+                              "/x/loop.wav": [-10.0, -10.5, -10.0, -11.0]})
+    tree = make_tree(library, "t", ["A", "B"])
+    support(library, tree, "A", ids["/x/a.wav"])
+    support(library, tree, "B", ids["/x/b.wav"])
+    clf = Classifier(library, Thresholds(temperature=None, min_confidence=0.5,
+                                         unknown_factor=50.0))
+    clf.refresh("t")
+    got = stored(library, tree["__tree__"])
+    assert got[ids["/x/shot.wav"]]["leaf_id"] == tree["A"]
+    assert got[ids["/x/loop.wav"]]["leaf_id"] == tree["B"]
+    # explain's probabilities are the same weighted mean
+    exp = clf.explain("t", ids["/x/shot.wav"])
+    assert exp["path"][-1]["node"] == "A"
+    assert exp["path"][-1]["probability"] == pytest.approx(
+        got[ids["/x/shot.wav"]]["leaf_confidence"], abs=1e-5)
