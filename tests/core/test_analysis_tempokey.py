@@ -190,6 +190,17 @@ def test_a_chord_one_shot_gets_its_key(tmp_path: Path, chord: list[int], key: st
     assert a.kind == "oneshot" and a.key == key and a.key_source == "audio", a
 
 
+@pytest.mark.parametrize(("chord", "key"), [([48, 52, 55, 59], "C"), ([63, 66, 70], "Ebm"),
+                                            ([67, 70, 74], "Gm"), ([66, 70, 73, 77], "F#")])
+def test_a_chord_one_shot_in_tune_gets_its_key_at_a_lower_probability(
+        tmp_path: Path, chord: list[int], key: str) -> None:
+    """The key model gives these chords between 0.8 and 0.9 of its probability: under the
+    0.9 a one-shot needed before, so they had no key; a one-shot whose peaks sit on the A440 grid
+    now needs 0.8 (fourth round of docs/eval/analysis.md: drum hits are not in tune)."""
+    a = analyse_file(write(tmp_path / "stab.wav", _chord_shot(chord)))
+    assert a.kind == "oneshot" and a.key == key and a.key_source == "audio", a
+
+
 @pytest.mark.parametrize("midi", [40, 57, 64, 72])
 def test_a_one_note_one_shot_gets_a_root_note_and_no_key(tmp_path: Path, midi: int) -> None:
     from tests.analysis_signals import one_shot
