@@ -20,3 +20,10 @@ def test_the_parallel_key_counts_only_where_the_notes_allow_either_mode() -> Non
     assert mode_free_verdict("C", "Am", (9, 4)) == "relative"
     assert mode_free_verdict("Em", "Am", (9, 4)) == "fifth"
     assert mode_free_verdict(None, "Am", (9, 4)) == "none"
+
+
+def test_the_key_gates_table_refuses_the_reported_seeds() -> None:
+    from bench.analysis_fit import main
+
+    assert main(["--key-gates", "--seeds", "1,4"]) == 2
+    assert main(["--key-gates", "--seeds", "2", "--loops", "0", "--phrases", "0"]) == 2
