@@ -14,10 +14,12 @@ fitted on tuning seeds of ``bench.analysis_eval``, never on the seeds reported.
 Root note: YIN (de Cheveigné & Kawahara) on 2,048-sample frames after the attack; the
 median of the voiced frames' pitch, rounded to the nearest semitone.
 
-Both say nothing (None) unless the material is tonal: a key needs peaky spectra (most of
-the energy in narrow peaks) and a clear winner (a one-shot: stricter thresholds, and a
-chord, not one note); a root note needs most frames voiced and
-steady. Drums, noise and FX get "—", never a guess.
+Both say nothing (None) unless the material is tonal: a key needs a clear winner and
+spectral peaks in tune (``tuning``: on a grid of semitones, as pitched instruments are), and
+either peaky spectra (most of the energy in narrow peaks) or, for noisier material such as
+a slap bass, peaks on the A4 = 440 Hz grid itself (a one-shot: stricter thresholds, and a
+chord, not one note); a root note needs most frames voiced and steady. Drums, noise and FX
+get "—", never a guess.
 """
 
 from __future__ import annotations
