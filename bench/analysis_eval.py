@@ -59,6 +59,7 @@ class Item:
     key: str | None = None
     midi: int | None = None
     detail: str = ""
+    pitch_classes: tuple[int, ...] = ()  # a phrase's notes (for the mode-free key score)
     result: dict[str, Any] = field(default_factory=dict)
 
 
@@ -125,7 +126,8 @@ def tonal_phrases(n: int, seed: int, workdir: Path) -> list[Item]:
     for a in range(0, n, 40):
         loops += phrases.render_phrases(GM_FONT, plans[a:a + 40], workdir)
     return [Item("phrase", y, bpm=p.bpm, key=k, detail=f"{p.cls}, program {p.program}, "
-                 f"{p.bars} bars") for p, k, y in zip(plans, keys, loops, strict=True)]
+                 f"{p.bars} bars", pitch_classes=tuple(sorted({n[2] % 12 for n in p.notes})))
+            for p, k, y in zip(plans, keys, loops, strict=True)]
 
 
 def tonal_notes(n: int, seed: int, workdir: Path) -> list[Item]:
@@ -212,6 +214,33 @@ def key_verdict(est: str | None, truth: str) -> str:
     return "other"
 
 
+#: the degrees (semitones above the tonic) where major and natural minor differ: the
+#: third, sixth and seventh, either way
+MODE_DEGREES = (3, 4, 8, 9, 10, 11)
+
+
+def mode_free_verdict(est: str | None, truth: str, pitch_classes: tuple[int, ...]) -> str:
+    """``key_verdict``, except that the parallel key counts as exact when the phrase's
+    notes hold none of ``MODE_DEGREES`` above the true tonic (a bass line of roots, fifths
+    and octaves: its notes allow either mode). A second score beside the strict one."""
+    from core.analysis.keys import parse_key
+
+    v = key_verdict(est, truth)
+    t = parse_key(truth)
+    assert t is not None
+    if v == "parallel" and not {(t[0] + d) % 12 for d in MODE_DEGREES} & set(pitch_classes):
+        return "exact"
+    return v
+
+
+def _parallel(key: str) -> str:
+    from core.analysis.keys import key_name, parse_key
+
+    k = parse_key(key)
+    assert k is not None
+    return key_name(k[0], not k[1])
+
+
 def librosa_key(y: np.ndarray, sr: int) -> str:
     import librosa
 
@@ -288,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"report": report, "items": [
             {"set": it.kind, "true_bpm": it.bpm, "true_key": it.key, "true_midi": it.midi,
-             "detail": it.detail, "result": it.result} for it in items]}, indent=1))
+             "detail": it.detail, "pitch_classes": list(it.pitch_classes),
+             "result": it.result} for it in items]}, indent=1))
     return 0
 
 
@@ -336,6 +366,18 @@ def summarise(items: list[Item], args: argparse.Namespace) -> dict[str, Any]:
     rep["key ours by phrase type"] = {c: dict(v) for c, v in sorted(by_cls.items())}
     v = Counter(key_verdict(it.result.get("key"), it.key or "C") for it in phrases_)
     rep["key ours exact among keys claimed"] = pct(v["exact"], len(phrases_) - v["none"])
+    # a second score beside the strict one: the parallel key counts where the notes allow
+    # either mode (no third, sixth or seventh: mostly bass lines of one or two chords)
+    free = [it for it in phrases_ if it.pitch_classes
+            and mode_free_verdict(_parallel(it.key or "C"), it.key or "C", it.pitch_classes)
+            == "exact"]
+    rep["phrases whose notes allow either mode"] = (
+        f"{len(free)} ({sum(it.detail.startswith('Bass') for it in free)} bass lines)")
+    for group, sel in (("all phrases", phrases_),
+                       ("bass lines", [it for it in phrases_ if it.detail.startswith("Bass")])):
+        rep[f"key ours exact, parallel allowed where the notes allow either mode, {group}"] = pct(
+            sum(mode_free_verdict(it.result.get("key"), it.key or "C", it.pitch_classes)
+                == "exact" for it in sel), len(sel))
     shots = [v_ for it, v_ in _kv(phrases_) if it.result.get("kind") == "oneshot"]
     rep["key ours, phrases read as one-shots: claimed / exact"] = (
         f"{sum(v_ != 'none' for v_ in shots)} / {shots.count('exact')} of {len(shots)}")

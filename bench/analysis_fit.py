@@ -17,6 +17,17 @@ Builds each seed's drum loops and phrases as ``bench.analysis_eval`` does (writt
   (``tonal.KEY_WEIGHTS``, the first key model, was
   fitted by an earlier version of this script on seeds 1, 3, 5, 6, 7.)
 
+With ``--key-gates``, nothing is fitted: the drum loops, phrases (and ``--notes`` /
+``--hits`` one-shots) of ``--seeds`` are analysed and, for each loop and one-shot, the
+key model's best key, its probability, the tonality measure and ``tonal.tuning`` are
+tabled against the claim rules (``MIN_KEY_P``, ``MIN_TUNED``, ``MIN_TUNED_UNTONAL``, …) that
+docs/eval/analysis.md, "Key, fourth round", chose them from:
+
+    python -m bench.analysis_fit --key-model /tmp/km.npz --phrases 320 \
+        --key-seeds 1,3,5,6,7,8,9,10,11
+    python -m bench.analysis_fit --key-gates --gate-model /tmp/km.npz \
+        --seeds 16,17,18,19,20,21 --loops 120
+
 Never pass the seeds that are reported (2, 4): the script refuses them.
 """
 
@@ -176,6 +187,87 @@ def fit_key(out: Path, seeds: list[int], n_phrases: int) -> int:
     return 0
 
 
+#: (rules of ``key_gates``: loops that pass the tonality measure: p, tuning on the file's own
+#: grid; loops that fail it: p, tuning on A440's grid; one-shots: p alone, or p with A440's
+#: grid) — the first of each is the rule before the fourth round, the second the chosen one
+LOOP_RULES = ((0.4, 0.0, 1.1, 0.0), (0.3, 0.48, 0.4, 0.47), (0.4, 0.48, 0.4, 0.47),
+              (0.3, 0.45, 0.4, 0.47), (0.3, 0.5, 0.4, 0.47), (0.3, 0.48, 0.5, 0.47),
+              (0.3, 0.48, 0.4, 0.5), (0.3, 0.48, 0.4, 0.45))
+ONESHOT_RULES = ((0.9, 1.1, 0.0), (0.9, 0.8, 0.55), (0.9, 0.7, 0.55), (0.9, 0.6, 0.55),
+                 (0.9, 0.8, 0.47), (0.9, 0.8, 0.0))
+
+
+def key_gates(seeds: list[int], n_loops: int, n_phrases: int, n_notes: int, n_hits: int,
+              model_path: Path | None) -> int:
+    """Table each claim rule's keys on ``seeds`` (see the module's docstring)."""
+    from bench.analysis_eval import (
+        _hydrogen_banks,
+        drum_hits,
+        drum_loops,
+        key_verdict,
+        tonal_notes,
+        tonal_phrases,
+    )
+    from core.analysis import analyse, tonal
+    from core.analysis.keys import key_name
+
+    if model_path is not None:
+        with np.load(model_path) as z:
+            model = tonal.KeyModel(*(z[k].astype(np.float64) for k in
+                                     ("mean", "std", "w1", "b1", "w2", "b2")))
+        tonal.key_model = lambda: model  # type: ignore[assignment]
+    banks = _hydrogen_banks()
+    rows = []  # (set, kind, p, right, tonal ok, on A440's grid, on its own grid)
+    with tempfile.TemporaryDirectory(prefix="sampletree-analysis-fit-") as tmp:
+        for seed in seeds:
+            work = Path(tmp) / str(seed)
+            work.mkdir()
+            items = (drum_loops(n_loops, seed, banks) + tonal_phrases(n_phrases, seed, work)
+                     + tonal_notes(n_notes, seed, work) + drum_hits(n_hits, seed))
+            for it, y, dur in _decoded(items, work):
+                kind = analyse(y, 16_000, dur).kind
+                shot = kind == "oneshot"
+                if shot:
+                    t = tonal.oneshot_tonal(y, 16_000)
+                    if t is None or tonal.one_held_note(y, 16_000, tonal.root_note(y, 16_000)):
+                        continue
+                    mag, ton, flat = t
+                    f = tonal.key_frames(y[:round(tonal.ONESHOT_KEY_S * 16_000)], 16_000,
+                                         mag=mag, tonal=(ton, flat))
+                    ok = ton >= tonal.ONESHOT_MIN_TONALITY and flat <= tonal.ONESHOT_MAX_FLATNESS
+                else:
+                    mag = tonal._key_spectrogram(y)
+                    f = tonal.key_frames(y, 16_000, mag=mag)
+                    ok = f.tonality >= tonal.MIN_TONALITY and f.flatness <= tonal.MAX_FLATNESS
+                if not len(f.chroma) or f.chroma.sum() <= 0:
+                    continue
+                p = tonal.key_probabilities(f)
+                best = int(np.argmax(p))
+                right = it.kind == "phrase" and key_verdict(
+                    key_name(best % 12, best >= 12), it.key or "C") == "exact"
+                rows.append((it.kind, kind, float(p[best]), right, ok,
+                             *tonal.tuning(mag, 16_000)))
+    n_ph = n_phrases * len(seeds)
+    print(f"# seeds {seeds}: {n_ph} phrases, {n_loops * len(seeds)} drum loops, "
+          f"{n_notes * len(seeds)} notes, {n_hits * len(seeds)} drum hits")
+    loops = [r for r in rows if r[1] == "loop"]
+    for p1, c1, p2, c2 in LOOP_RULES:
+        got = [r for r in loops if ((r[2] >= p1 and r[6] >= c1) if r[4] else
+                                    (r[2] >= p2 and r[5] >= c2))]
+        right = sum(r[3] for r in got)
+        print(f"loops: p >= {p1}, own grid >= {c1}; untonal: p >= {p2}, A440 grid >= {c2}: "
+              f"phrases right {right} ({100 * right / max(1, n_ph):.1f} %), claimed "
+              f"{sum(r[0] == 'phrase' for r in got)}, drum loops given a key "
+              f"{sum(r[0] == 'drum_loop' for r in got)}")
+    shots = [r for r in rows if r[1] == "oneshot" and r[4]]
+    for p0, p1, c1 in ONESHOT_RULES:
+        got = [r for r in shots if r[2] >= p0 or (r[2] >= p1 and r[5] >= c1)]
+        print(f"one-shots: p >= {p0}, or p >= {p1} with A440 grid >= {c1}: phrases claimed "
+              f"{sum(r[0] == 'phrase' for r in got)}, right {sum(r[3] for r in got)}; notes "
+              f"{sum(r[0] == 'note' for r in got)}, drum hits {sum(r[0] == 'hit' for r in got)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="1,3,5,6,7")
@@ -185,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
                     "(resources/analysis/key_model.npz)")
     ap.add_argument("--key-seeds", default=",".join(str(s) for s in KEY_SEEDS),
                     help="the seeds whose phrases the key model is fitted on")
+    ap.add_argument("--key-gates", action="store_true", help="table the key's claim rules "
+                    "on --seeds (nothing fitted)")
+    ap.add_argument("--gate-model", type=Path, help="with --key-gates: a key model .npz to "
+                    "read instead of the shipped one")
+    ap.add_argument("--notes", type=int, default=0, help="with --key-gates: one-note one-shots")
+    ap.add_argument("--hits", type=int, default=0, help="with --key-gates: drum one-shots")
     args = ap.parse_args(argv)
     from bench.analysis_eval import _hydrogen_banks, drum_loops, tonal_phrases
 
@@ -193,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     if {2, 4} & (set(seeds) | set(key_seeds)):
         print("bench.analysis_fit: error: seeds 2 and 4 are the reported ones", file=sys.stderr)
         return 2
+    if args.key_gates:
+        return key_gates(seeds, args.loops, args.phrases, args.notes, args.hits,
+                         args.gate_model)
     if args.key_model:
         return fit_key(args.key_model, key_seeds, args.phrases)
     banks = _hydrogen_banks()
