@@ -6,6 +6,11 @@ core/libfile.py), checked page by page before it is kept. They live beside the l
 in ``<library>.backups/``, newest first, :data:`KEEP` of them; each has a JSON note
 (why, when, the check's verdict). Scans, relabels, undos and schema migrations take one
 first, unless nothing changed since the newest.
+
+A backup taken before an edit that cannot be undone (``tree rm``, the app's Delete;
+:func:`backup_before`) is *kept apart*: its note says ``"kept_apart": true``, the routine
+rotation neither counts nor removes it, and the newest :data:`KEEP_APART` of them are kept
+on their own. The path ``tree rm`` prints therefore survives any number of later scans.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ if TYPE_CHECKING:
 
 #: backups kept per library ($SAMPLETREE_BACKUPS overrides; 0 turns them off)
 KEEP = 3
+#: backups taken before an edit that cannot be undone (``tree rm``), kept apart from the
+#: routine ones: the newest this many of them
+KEEP_APART = 5
 _SUFFIX = ".sqlite"
 
 
@@ -46,10 +54,13 @@ class Backup:
     reason: str
     made_at: float
     check: str
+    #: taken before an edit that cannot be undone: out of the routine rotation
+    kept_apart: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "reason": self.reason, "made_at": self.made_at,
-                "check": self.check, "bytes": self.path.stat().st_size}
+                "check": self.check, "bytes": self.path.stat().st_size,
+                "kept_apart": self.kept_apart}
 
 
 def list_backups(library: str | Path) -> list[Backup]:
@@ -66,7 +77,8 @@ def list_backups(library: str | Path) -> list[Backup]:
             continue
         if data_file.is_file():
             out.append(Backup(data_file, str(meta.get("reason", "")),
-                              float(meta.get("made_at", 0.0)), str(meta.get("check", ""))))
+                              float(meta.get("made_at", 0.0)), str(meta.get("check", "")),
+                              bool(meta.get("kept_apart", False))))
     return sorted(out, key=lambda b: b.made_at, reverse=True)
 
 
@@ -94,12 +106,14 @@ def integrity_problems(conn: sqlite3.Connection, *, limit: int = 20) -> list[str
     return problems
 
 
-def make_backup(lib: Library, reason: str, *, force: bool = False) -> Path | None:
+def make_backup(lib: Library, reason: str, *, force: bool = False,
+                kept_apart: bool = False) -> Path | None:
     """Back the library up before ``reason`` (a word: scan, relabel, undo, schema2…).
 
     Skipped (None) when backups are off, or the newest one is younger than the library's
     last change and ``force`` is not set. Raises :class:`LibraryError` when the copy
     fails its check: the library itself is damaged then, and it is marked so.
+    ``kept_apart``: out of the routine rotation (see the module's notes).
     """
     keep = keep_count()
     if keep == 0 and not force:
@@ -137,18 +151,41 @@ def make_backup(lib: Library, reason: str, *, force: bool = False) -> Path | Non
                 "good backup")
         os.replace(tmp, final)
         final.with_suffix(".json").write_text(json.dumps(
-            {"reason": reason, "made_at": now, "check": "ok", "library": str(lib.path)}),
-            "utf-8")
+            {"reason": reason, "made_at": now, "check": "ok", "library": str(lib.path),
+             "kept_apart": kept_apart}), "utf-8")
     except OSError as exc:
         raise LibraryError(f"cannot back up the library to {folder}: "
                            f"{exc.strerror or exc} (free some space, or set "
                            "SAMPLETREE_BACKUPS=0 to go on without backups)") from None
     finally:
         tmp.unlink(missing_ok=True)
-    for old in list_backups(lib.path)[max(keep, 1):]:
+    _rotate(lib.path, keep)
+    return final
+
+
+def _rotate(library: str | Path, keep: int) -> None:
+    """Remove the routine backups past the newest ``keep`` and the kept-apart ones past
+    the newest :data:`KEEP_APART`; each kind is counted on its own."""
+    kept = list_backups(library)
+    routine = [b for b in kept if not b.kept_apart]
+    apart = [b for b in kept if b.kept_apart]
+    for old in routine[max(keep, 1):] + apart[KEEP_APART:]:
         old.path.unlink(missing_ok=True)
         old.path.with_suffix(".json").unlink(missing_ok=True)
-    return final
+
+
+def _keep_apart(backup: Backup) -> None:
+    """Take a routine backup out of the rotation (its note says so from now on)."""
+    note = backup.path.with_suffix(".json")
+    try:
+        meta = json.loads(note.read_text("utf-8"))
+        meta["kept_apart"] = True
+        tmp = note.with_name(note.name + ".part")
+        tmp.write_text(json.dumps(meta), "utf-8")
+        os.replace(tmp, note)
+    except (OSError, ValueError) as exc:
+        raise LibraryError(f"cannot keep the backup {backup.path} apart: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def check(library: str | Path) -> list[str]:
@@ -184,13 +221,21 @@ class WouldLose(LibraryError):
 
 def backup_before(lib: Library, reason: str) -> Path | None:
     """A backup holding the library as it is now, before an edit that cannot be undone
-    (``tree rm``): a new one, or the newest when nothing changed since it. None when
-    backups are off ($SAMPLETREE_BACKUPS=0)."""
-    made = make_backup(lib, reason)
+    (``tree rm``): a new one, or the newest when nothing changed since it, either way
+    kept apart from the routine rotation (the path the user is told stays there through
+    any number of scans). None when backups are off ($SAMPLETREE_BACKUPS=0)."""
+    if keep_count() == 0:
+        return None
+    made = make_backup(lib, reason, kept_apart=True)
     if made is not None:
         return made
     kept = [b for b in list_backups(lib.path) if b.check == "ok"]
-    return kept[0].path if kept and keep_count() > 0 else None
+    if not kept:
+        return None
+    if not kept[0].kept_apart:
+        _keep_apart(kept[0])
+        _rotate(lib.path, keep_count())
+    return kept[0].path
 
 
 def _node_paths(conn: sqlite3.Connection) -> tuple[dict[int, str], dict[int, str]]:
