@@ -265,6 +265,9 @@ def _contents(conn: sqlite3.Connection) -> dict[str, dict[Any, str]]:
     """The trees, nodes and examples of a library, each keyed so that two libraries
     compare (a file by its content hash when it has one: a relabel that moved it does not
     make it another file), with the words to show for it."""
+    have = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"trees", "nodes", "supports", "samples"} <= have:  # a library before trees
+        return {"trees": {}, "nodes": {}, "examples": {}}
     tree_names, node_path = _node_paths(conn)
     trees = {n: n for n in tree_names.values()}
     nodes = {p: p for nid, p in node_path.items() if "/" in p}
@@ -408,19 +411,31 @@ def restore(library: str | Path, source: str | Path | None = None, *,
 
 
 def _refuse_if_healthy(path: Path, src: sqlite3.Connection, chosen: Path, force: bool) -> None:
-    """Raise :class:`WouldLose` when the library passes its check and ``force`` is off."""
-    from core.library import Library
+    """Raise :class:`WouldLose` when the library passes its check and ``force`` is off.
+
+    A library of an older schema (not upgraded yet: nothing opened it since this version
+    was installed) is read as it is, and one written by a newer Sampletree is refused too:
+    neither is damaged, and both hold work the backup may lack."""
+    from core import schema
+    from core.library import Library, NewerLibrary
 
     if force or not path.is_file():
         return
     try:
-        with Library(path, create=False, read_only=True, allow_damaged=True) as lib, \
-                lib.reading() as conn:
+        with Library(path, create=False, read_only=True, allow_damaged=True,
+                     older_schema=True) as lib, lib.reading() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             if integrity_problems(raw):  # type: ignore[arg-type]
                 return
             diff = differences(raw, src)  # type: ignore[arg-type]
+    except NewerLibrary as exc:
+        raise WouldLose(f"the library {path} was written by a newer Sampletree (schema "
+                        f"{exc.version}, this version reads up to {schema.SCHEMA_VERSION}), "
+                        f"so it was not replaced by the backup {chosen.name}: it is not "
+                        "damaged, and the backup lacks what that version wrote. Restore with "
+                        "that version, or `sampletree restore --force` replaces it anyway "
+                        "(the replaced file is kept beside it)", {}) from None
     except (LibraryError, sqlite3.DatabaseError):
         return  # a library that cannot be opened or read: damaged, restore as asked
     raise WouldLose(f"the library {path} passes its check, so it was not replaced by the "
