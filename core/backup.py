@@ -131,7 +131,11 @@ def make_backup(lib: Library, reason: str, *, force: bool = False,
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
     final = folder / f"{stamp}-{reason}{_SUFFIX}"
     tmp = final.with_name(final.name + ".part")
+    _sweep_leftovers(folder)
+    held, created = None, False
     try:
+        held = _hold(tmp)
+        created = True
         with lib.reading() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
@@ -158,9 +162,62 @@ def make_backup(lib: Library, reason: str, *, force: bool = False,
                            f"{exc.strerror or exc} (free some space, or set "
                            "SAMPLETREE_BACKUPS=0 to go on without backups)") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if created:  # (never another process's: _hold creates it or fails)
+            tmp.unlink(missing_ok=True)
+        if held is not None:
+            os.close(held)
     _rotate(lib.path, keep)
     return final
+
+
+#: a leftover younger than this is never swept (its writer may have only just created it)
+_LEFTOVER_AGE_S = 60.0
+
+
+def _hold(path: Path) -> int | None:
+    """Create ``path`` and hold an ``flock`` on it while the backup is written (until its
+    note is): :func:`_sweep_leftovers` leaves a locked file alone. None where there is no
+    ``flock`` (Windows)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        os.close(fd)
+        return None
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _sweep_leftovers(folder: Path) -> None:
+    """Remove what a backup killed midway (``kill -9``, a power cut) left: a ``.part``
+    copy, or a copy whose note was never written (both unknown to :func:`list_backups`,
+    so never rotated out: a library-sized file for ever). Only files no process holds
+    (a backup being written holds its ``flock``) and older than a minute."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    now = time.time()
+    try:
+        names = [p for p in folder.iterdir() if p.name.endswith((_SUFFIX, _SUFFIX + ".part"))]
+    except OSError:
+        return
+    for p in names:
+        if p.name.endswith(_SUFFIX) and p.with_suffix(".json").exists():
+            continue  # a backup
+        try:
+            if now - p.stat().st_mtime < _LEFTOVER_AGE_S:
+                continue
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass  # being written by another process
+        finally:
+            os.close(fd)
 
 
 def _rotate(library: str | Path, keep: int) -> None:

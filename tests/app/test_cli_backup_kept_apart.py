@@ -100,3 +100,35 @@ def test_no_backups_means_none_before_tree_rm(lib: Path, monkeypatch) -> None:
         assert backup.backup_before(library, "tree-rm") is None
         assert list_trees(library)
     assert backup.list_backups(lib) == []
+
+
+def test_leftovers_of_a_killed_backup_are_swept_but_not_one_being_written(lib: Path) -> None:
+    """A backup killed midway left a library-sized ``.part`` (or a copy with no note) that
+    no rotation ever removed. The next backup removes those over a minute old that no
+    process is writing (a writer holds an flock on its file)."""
+    import fcntl
+    import os
+
+    with Library(lib) as library:
+        backup.make_backup(library, "scan", force=True)
+    folder = backup.backup_dir(lib)
+    part = folder / "20000101-000000-000-scan.sqlite.part"
+    orphan = folder / "20000101-000000-001-relabel.sqlite"  # its note never written
+    writing = folder / "20000101-000000-002-undo.sqlite.part"
+    young = folder / "29990101-000000-000-scan.sqlite.part"
+    for p in (part, orphan, writing, young):
+        p.write_bytes(b"x" * 4096)
+    for p in (part, orphan, writing):
+        os.utime(p, (p.stat().st_atime, p.stat().st_mtime - 120))
+    fd = os.open(writing, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as make_backup holds the file it writes
+    try:
+        with Library(lib) as library:
+            library.write_batch([_record(300)])
+            made = backup.make_backup(library, "scan", force=True)
+    finally:
+        os.close(fd)
+    assert made is not None and made.is_file()
+    assert not part.exists() and not orphan.exists()
+    assert writing.exists() and young.exists()
+    assert all(b.path.with_suffix(".json").is_file() for b in backup.list_backups(lib))
