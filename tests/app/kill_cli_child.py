@@ -10,6 +10,8 @@ POINT (killed at the Nth time it is reached):
   moved     the move is done on disk, the journal still says ``started``
   done      an op is marked ``done`` (between two files)
   undone    an undo step is marked ``undone`` (between two files of an undo)
+  pre-done  just before an op is marked ``done`` (in a recovery: the disk settled, the
+            journal not yet)
   copied    across drives (every move made to look so): the hidden copy is written and
             flushed, not verified, renamed or deleted yet
   backup    the backup before the batch is written, not yet checked or renamed
@@ -50,6 +52,15 @@ def main() -> int:
                 _die()
 
         journal._Run.set_op = set_op  # type: ignore[method-assign]
+    elif point == "pre-done":
+        real_set_op = journal._Run.set_op
+
+        def set_op_pre(self: Any, op: dict[str, Any], **kw: Any) -> None:
+            if kw.get("state") == "done" and reached():
+                _die()
+            real_set_op(self, op, **kw)
+
+        journal._Run.set_op = set_op_pre  # type: ignore[method-assign]
     elif point == "linked":
         real_drop = disksteps._drop_source
 

@@ -155,10 +155,18 @@ def test_kill_9_during_a_quarantine_loses_nothing_and_undo_brings_every_copy_bac
 
 @pytest.mark.timeout(900)
 def test_a_killed_quarantine_can_be_finished_then_undone(
-        capsys, scanned: tuple[Path, Path, Path]) -> None:
+        capsys, scanned: tuple[Path, Path, Path], weights: Path) -> None:
     lib, root, dest = scanned
     before, lib_before = _files(root), _library_paths(lib)
     _killed(lib, "linked", 5, "duplicates", "--quarantine", dest, "--apply")
+    # the next command is a scan: it settles the batch first, then finds the library
+    # right (the copies moved away are not missing, nothing is new)
+    rc, out, err = run(capsys, "--library", lib, "scan", root, "--jobs", "0", "--model",
+                       weights, "--json")
+    assert rc == 0, err
+    assert "was interrupted while being applied" in err, err
+    report = json.loads(out)
+    assert (report["new"], report["missing"], report["moved"]) == (0, 0, 0), report
     batch, _err = _newest_batch(capsys, lib)
     rc, _out, err = run(capsys, "--library", lib, "relabel", "--resume", str(batch["id"]))
     assert rc == 0, err
@@ -166,6 +174,24 @@ def test_a_killed_quarantine_can_be_finished_then_undone(
         Counter(done=PAIRS)
     rc, _out, err = run(capsys, "--library", lib, "duplicates")
     assert "0 groups" in err
+    rc, _out, err = run(capsys, "--library", lib, "undo", str(batch["id"]))
+    assert rc == 0, err
+    _back_as_before(lib, root, dest, before, lib_before)
+
+
+@pytest.mark.timeout(900)
+def test_kill_9_of_the_next_command_while_it_recovers(
+        capsys, scanned: tuple[Path, Path, Path]) -> None:
+    """The command that settles a killed batch is killed too, after it finished the move
+    on disk and before the journal says so: the one after settles it."""
+    lib, root, dest = scanned
+    before, lib_before = _files(root), _library_paths(lib)
+    _killed(lib, "linked", 6, "duplicates", "--quarantine", dest, "--apply")
+    _killed(lib, "pre-done", 1, "batches")
+    batch, err = _newest_batch(capsys, lib)
+    assert "was interrupted while being applied" in err, err
+    assert _check_consistent(lib, root, dest, before, batch["id"], applying=True) == \
+        Counter(done=6, planned=PAIRS - 6)
     rc, _out, err = run(capsys, "--library", lib, "undo", str(batch["id"]))
     assert rc == 0, err
     _back_as_before(lib, root, dest, before, lib_before)
