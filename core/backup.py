@@ -246,18 +246,25 @@ def _keep_apart(backup: Backup) -> None:
 
 
 def check(library: str | Path) -> list[str]:
-    """The full check of a library: [] when sound. Sets or clears its damage mark."""
-    from core.library import Library, clear_damaged, mark_damaged
+    """The full check of a library: [] when sound. Sets or clears its damage mark.
+
+    A library of an older schema (not upgraded yet) is checked as it is: it is not
+    damaged for being older. One written by a newer Sampletree raises
+    :class:`core.library.NewerLibrary` (this version cannot judge it) and is not marked.
+    """
+    from core.library import Library, NewerLibrary, clear_damaged, mark_damaged
 
     path = Path(library)
     if not path.is_file():
         raise LibraryError(f"no library at {path}")
     try:
-        with Library(path, create=False, read_only=True, allow_damaged=True) as lib, \
-                lib.reading() as conn:
+        with Library(path, create=False, read_only=True, allow_damaged=True,
+                     older_schema=True) as lib, lib.reading() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             problems = integrity_problems(raw)  # type: ignore[arg-type]
+    except NewerLibrary:
+        raise
     except LibraryError as exc:
         problems = [str(exc)]
     if problems:

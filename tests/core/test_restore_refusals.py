@@ -205,3 +205,28 @@ def test_a_library_written_by_a_newer_version_is_not_replaced_without_force(
     assert backup.restore(library, force=True)["kept_aside"]
     with Library(library) as lib:
         assert load_tree(lib, "mine").find("Drums/Kick") is not None
+
+
+def test_check_of_a_sound_library_of_an_older_schema_finds_it_sound(library: Path) -> None:
+    """`sampletree check` right after an upgrade of Sampletree called the library DAMAGED
+    ("needs an upgrade ... but is open read-only") and marked it, so that every command
+    then refused it."""
+    from core.library import damage_note
+
+    _as_older_schema(library)
+    assert backup.check(library) == []
+    assert damage_note(library) is None
+    with Library(library) as lib:  # opens (and upgrades) as usual
+        assert load_tree(lib, "mine").find("Drums/Snare") is not None
+
+
+def test_check_of_a_library_written_by_a_newer_version_says_so_and_marks_nothing(
+        library: Path) -> None:
+    from core.library import damage_note
+
+    with sqlite3.connect(library) as conn:
+        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(LibraryError, match="written by a newer Sampletree"):
+        backup.check(library)
+    assert damage_note(library) is None
