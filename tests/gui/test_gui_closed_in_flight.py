@@ -92,3 +92,66 @@ def test_dialogs_closed_with_requests_and_jobs_in_flight_never_crash(
 
     with Library(lib, create=False, read_only=True) as library:
         print("batches left:", Counter(b["state"] for b in list_batches(library)))
+
+
+def test_a_relabel_refused_by_a_running_job_leaves_no_planned_batch(
+        qtbot, disk_session, tmp_path: Path) -> None:
+    """The dialog's Apply refused (a scan runs: here, or a `sampletree` command): the
+    dialog said so only when the refusal came after it connected to the job (else it
+    showed a running job for ever), and the planned batch stayed in the history (the
+    CLI discards it)."""
+    from app.gui.relabel_dialog import RelabelDialog
+    from core.joblock import job_lock
+    from core.relabel import list_batches
+
+    session, lib = disk_session
+    ids = {session.rows.name[i]: int(session.rows.ids[i]) for i in range(len(session.rows))}
+    session.teach(session.tree.find("Drums/Kick").id, [ids[f"kick{i:02d}.wav"] for i in range(3)])
+    qtbot.waitUntil(lambda: int(session.rows.support.sum()) == 3, timeout=20_000)
+    session.roots = [str(lib)]
+    dialog = RelabelDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.mode.setCurrentIndex(dialog.mode.findData("copy"))
+    dialog.dest.setText(str(tmp_path / "Sorted"))
+    dialog.preview()
+    qtbot.waitUntil(lambda: dialog.plan is not None and dialog.job is None, timeout=30_000)
+    with Library(session.library_path) as library:
+        assert [b["state"] for b in list_batches(library)] == ["planned"]
+    with job_lock(session.library_path, "scan"):
+        dialog.apply()
+        # refused at once: the dialog hears the end even so (it waited for ever, its
+        # progress bar running, when the refusal came before it connected to the job)
+        qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
+    assert "busy: a scan is running on this library" in dialog.summary.text()
+    with Library(session.library_path) as library:
+        assert list_batches(library) == []
+    assert not (tmp_path / "Sorted").exists() or not any((tmp_path / "Sorted").rglob("*.wav"))
+
+
+def test_a_job_that_ends_before_its_dialog_connects_is_still_heard(
+        qtbot, session, monkeypatch) -> None:
+    """Deterministic form of the race above: the job's thread ends (refused) before the
+    dialog that started it has connected to it."""
+    from app.gui.relabel_dialog import RelabelDialog
+    from core.joblock import JobBusy
+
+    dialog = RelabelDialog(session)
+    qtbot.addWidget(dialog)
+    assert session.engine.wait_idle()
+    real_start = session.start_job
+
+    def start_and_let_it_end(name, fn, on_end=None):
+        job = real_start(name, fn, on_end)
+        assert session.jobs.wait(20)  # ended (and signalled) before anyone connected
+        return job
+
+    monkeypatch.setattr(session, "start_job", start_and_let_it_end)
+
+    def refused(_lib, _progress, _cancel):
+        raise JobBusy("busy: a scan is running on this library (process 1)")
+
+    seen: list[object] = []
+    assert dialog._run("Relabel", refused, lambda _result, problem: seen.append(problem))
+    qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+    assert seen == ["busy: a scan is running on this library (process 1)"]
+    assert dialog.job is None and not dialog.cancel_button.isEnabled()
