@@ -143,6 +143,14 @@ def test_a_cli_scan_while_the_app_relabels_is_refused_and_nothing_is_lost(
                             tmp_path / "q", "--apply")
         assert rc == 1
         _refused(err, "a relabel", child.pid, "a relabel")
+        # the very batch the app is applying: neither finished nor undone from here
+        rc, _out, err = run(capsys, "--library", lib, "relabel", "--resume",
+                            str(plan.batch_id))
+        assert rc == 1
+        _refused(err, "a relabel", child.pid, "a relabel")
+        rc, _out, err = run(capsys, "--library", lib, "undo", str(plan.batch_id))
+        assert rc == 1
+        _refused(err, "a relabel", child.pid, "an undo of a relabel")
         assert _batch_ids(capsys, lib) == [plan.batch_id]  # the refused ones left nothing
         # reading goes on beside it, and says what it leaves alone
         rc, out, err = run(capsys, "--library", lib, "status")
