@@ -229,7 +229,7 @@ def test_kill_9_during_the_backup_before_a_quarantine(
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(("point", "n"), [("started", 4), ("moved", 7), ("undone", 10),
-                                          ("linked", 2)])
+                                          ("linked", 2), ("copied", 3)])
 def test_kill_9_during_the_undo_of_a_quarantine(
         capsys, scanned: tuple[Path, Path, Path], point: str, n: int) -> None:
     lib, root, dest = scanned
@@ -245,7 +245,7 @@ def test_kill_9_during_the_undo_of_a_quarantine(
     assert f"relabel batch {batch_id} was interrupted while being undone" in err, err
     assert batch["state"] == "failed" and "still relabeled" in batch["message"]
     states = _check_consistent(lib, root, dest, before, batch_id, applying=False)
-    back = n - 1 if point == "started" else n
+    back = n - 1 if point in ("started", "copied") else n
     assert states["undone"] == back, states
     rc, _out, err = run(capsys, "--library", lib, "undo", str(batch_id))
     assert rc == 0, err
