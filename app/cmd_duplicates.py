@@ -73,7 +73,13 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
                 discard_batch(lib, batch_id)  # a preview stores nothing
                 batch_id = None
             else:
-                applied = apply_batch(lib, batch_id)
+                from core.joblock import JobBusy
+
+                try:
+                    applied = apply_batch(lib, batch_id)
+                except JobBusy:  # a scan or relabel runs: refused before any step, so
+                    discard_batch(lib, batch_id)  # the batch just planned goes too
+                    raise
     out = report.as_dict()
     if args.quarantine:
         out["quarantine"] = {

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         examples=("sampletree backups",),
         description="A backup is taken before each scan, relabel, undo and upgrade (when "
                     "the library changed since the last one); the newest three are kept in "
-                    "LIBRARY.backups/ ($SAMPLETREE_BACKUPS sets how many, 0 none).")
+                    "LIBRARY.backups/ ($SAMPLETREE_BACKUPS sets how many, 0 none). The "
+                    "backups taken before `tree rm` are kept apart: later scans never "
+                    "remove them, the newest five are kept.")
     b.add_argument("--json", action="store_true", help="print the list as JSON")
     b.set_defaults(func=cmd_backups)
 
@@ -94,7 +96,8 @@ def cmd_backups(args: argparse.Namespace) -> int:
     for b in kept:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.made_at))
         print(f"{when}  before {b.reason:<9} {b.path.stat().st_size / 1e6:7.1f} MB  "
-              f"check {b.check}  {printable(str(b.path))}")
+              f"check {b.check}  {printable(str(b.path))}"
+              + ("  (kept apart)" if b.kept_apart else ""))
     return EXIT_OK
 
 

@@ -6,6 +6,11 @@ core/libfile.py), checked page by page before it is kept. They live beside the l
 in ``<library>.backups/``, newest first, :data:`KEEP` of them; each has a JSON note
 (why, when, the check's verdict). Scans, relabels, undos and schema migrations take one
 first, unless nothing changed since the newest.
+
+A backup taken before an edit that cannot be undone (``tree rm``, the app's Delete;
+:func:`backup_before`) is *kept apart*: its note says ``"kept_apart": true``, the routine
+rotation neither counts nor removes it, and the newest :data:`KEEP_APART` of them are kept
+on their own. The path ``tree rm`` prints therefore survives any number of later scans.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ if TYPE_CHECKING:
 
 #: backups kept per library ($SAMPLETREE_BACKUPS overrides; 0 turns them off)
 KEEP = 3
+#: backups taken before an edit that cannot be undone (``tree rm``), kept apart from the
+#: routine ones: the newest this many of them
+KEEP_APART = 5
 _SUFFIX = ".sqlite"
 
 
@@ -46,10 +54,13 @@ class Backup:
     reason: str
     made_at: float
     check: str
+    #: taken before an edit that cannot be undone: out of the routine rotation
+    kept_apart: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "reason": self.reason, "made_at": self.made_at,
-                "check": self.check, "bytes": self.path.stat().st_size}
+                "check": self.check, "bytes": self.path.stat().st_size,
+                "kept_apart": self.kept_apart}
 
 
 def list_backups(library: str | Path) -> list[Backup]:
@@ -66,7 +77,8 @@ def list_backups(library: str | Path) -> list[Backup]:
             continue
         if data_file.is_file():
             out.append(Backup(data_file, str(meta.get("reason", "")),
-                              float(meta.get("made_at", 0.0)), str(meta.get("check", ""))))
+                              float(meta.get("made_at", 0.0)), str(meta.get("check", "")),
+                              bool(meta.get("kept_apart", False))))
     return sorted(out, key=lambda b: b.made_at, reverse=True)
 
 
@@ -94,12 +106,14 @@ def integrity_problems(conn: sqlite3.Connection, *, limit: int = 20) -> list[str
     return problems
 
 
-def make_backup(lib: Library, reason: str, *, force: bool = False) -> Path | None:
+def make_backup(lib: Library, reason: str, *, force: bool = False,
+                kept_apart: bool = False) -> Path | None:
     """Back the library up before ``reason`` (a word: scan, relabel, undo, schema2…).
 
     Skipped (None) when backups are off, or the newest one is younger than the library's
     last change and ``force`` is not set. Raises :class:`LibraryError` when the copy
     fails its check: the library itself is damaged then, and it is marked so.
+    ``kept_apart``: out of the routine rotation (see the module's notes).
     """
     keep = keep_count()
     if keep == 0 and not force:
@@ -117,7 +131,11 @@ def make_backup(lib: Library, reason: str, *, force: bool = False) -> Path | Non
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
     final = folder / f"{stamp}-{reason}{_SUFFIX}"
     tmp = final.with_name(final.name + ".part")
+    _sweep_leftovers(folder)
+    held, created = None, False
     try:
+        held = _hold(tmp)
+        created = True
         with lib.reading() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
@@ -137,33 +155,116 @@ def make_backup(lib: Library, reason: str, *, force: bool = False) -> Path | Non
                 "good backup")
         os.replace(tmp, final)
         final.with_suffix(".json").write_text(json.dumps(
-            {"reason": reason, "made_at": now, "check": "ok", "library": str(lib.path)}),
-            "utf-8")
+            {"reason": reason, "made_at": now, "check": "ok", "library": str(lib.path),
+             "kept_apart": kept_apart}), "utf-8")
     except OSError as exc:
         raise LibraryError(f"cannot back up the library to {folder}: "
                            f"{exc.strerror or exc} (free some space, or set "
                            "SAMPLETREE_BACKUPS=0 to go on without backups)") from None
     finally:
-        tmp.unlink(missing_ok=True)
-    for old in list_backups(lib.path)[max(keep, 1):]:
-        old.path.unlink(missing_ok=True)
-        old.path.with_suffix(".json").unlink(missing_ok=True)
+        if created:  # (never another process's: _hold creates it or fails)
+            tmp.unlink(missing_ok=True)
+        if held is not None:
+            os.close(held)
+    _rotate(lib.path, keep)
     return final
 
 
+#: a leftover younger than this is never swept (its writer may have only just created it)
+_LEFTOVER_AGE_S = 60.0
+
+
+def _hold(path: Path) -> int | None:
+    """Create ``path`` and hold an ``flock`` on it while the backup is written (until its
+    note is): :func:`_sweep_leftovers` leaves a locked file alone. None where there is no
+    ``flock`` (Windows)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        os.close(fd)
+        return None
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _sweep_leftovers(folder: Path) -> None:
+    """Remove what a backup killed midway (``kill -9``, a power cut) left: a ``.part``
+    copy, or a copy whose note was never written (both unknown to :func:`list_backups`,
+    so never rotated out: a library-sized file for ever). Only files no process holds
+    (a backup being written holds its ``flock``) and older than a minute."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    now = time.time()
+    try:
+        names = [p for p in folder.iterdir() if p.name.endswith((_SUFFIX, _SUFFIX + ".part"))]
+    except OSError:
+        return
+    for p in names:
+        if p.name.endswith(_SUFFIX) and p.with_suffix(".json").exists():
+            continue  # a backup
+        try:
+            if now - p.stat().st_mtime < _LEFTOVER_AGE_S:
+                continue
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass  # being written by another process
+        finally:
+            os.close(fd)
+
+
+def _rotate(library: str | Path, keep: int) -> None:
+    """Remove the routine backups past the newest ``keep`` and the kept-apart ones past
+    the newest :data:`KEEP_APART`; each kind is counted on its own."""
+    kept = list_backups(library)
+    routine = [b for b in kept if not b.kept_apart]
+    apart = [b for b in kept if b.kept_apart]
+    for old in routine[max(keep, 1):] + apart[KEEP_APART:]:
+        old.path.unlink(missing_ok=True)
+        old.path.with_suffix(".json").unlink(missing_ok=True)
+
+
+def _keep_apart(backup: Backup) -> None:
+    """Take a routine backup out of the rotation (its note says so from now on)."""
+    note = backup.path.with_suffix(".json")
+    try:
+        meta = json.loads(note.read_text("utf-8"))
+        meta["kept_apart"] = True
+        tmp = note.with_name(note.name + ".part")
+        tmp.write_text(json.dumps(meta), "utf-8")
+        os.replace(tmp, note)
+    except (OSError, ValueError) as exc:
+        raise LibraryError(f"cannot keep the backup {backup.path} apart: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
 def check(library: str | Path) -> list[str]:
-    """The full check of a library: [] when sound. Sets or clears its damage mark."""
-    from core.library import Library, clear_damaged, mark_damaged
+    """The full check of a library: [] when sound. Sets or clears its damage mark.
+
+    A library of an older schema (not upgraded yet) is checked as it is: it is not
+    damaged for being older. One written by a newer Sampletree raises
+    :class:`core.library.NewerLibrary` (this version cannot judge it) and is not marked.
+    """
+    from core.library import Library, NewerLibrary, clear_damaged, mark_damaged
 
     path = Path(library)
     if not path.is_file():
         raise LibraryError(f"no library at {path}")
     try:
-        with Library(path, create=False, read_only=True, allow_damaged=True) as lib, \
-                lib.reading() as conn:
+        with Library(path, create=False, read_only=True, allow_damaged=True,
+                     older_schema=True) as lib, lib.reading() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             problems = integrity_problems(raw)  # type: ignore[arg-type]
+    except NewerLibrary:
+        raise
     except LibraryError as exc:
         problems = [str(exc)]
     if problems:
@@ -184,13 +285,21 @@ class WouldLose(LibraryError):
 
 def backup_before(lib: Library, reason: str) -> Path | None:
     """A backup holding the library as it is now, before an edit that cannot be undone
-    (``tree rm``): a new one, or the newest when nothing changed since it. None when
-    backups are off ($SAMPLETREE_BACKUPS=0)."""
-    made = make_backup(lib, reason)
+    (``tree rm``): a new one, or the newest when nothing changed since it, either way
+    kept apart from the routine rotation (the path the user is told stays there through
+    any number of scans). None when backups are off ($SAMPLETREE_BACKUPS=0)."""
+    if keep_count() == 0:
+        return None
+    made = make_backup(lib, reason, kept_apart=True)
     if made is not None:
         return made
     kept = [b for b in list_backups(lib.path) if b.check == "ok"]
-    return kept[0].path if kept and keep_count() > 0 else None
+    if not kept:
+        return None
+    if not kept[0].kept_apart:
+        _keep_apart(kept[0])
+        _rotate(lib.path, keep_count())
+    return kept[0].path
 
 
 def _node_paths(conn: sqlite3.Connection) -> tuple[dict[int, str], dict[int, str]]:
@@ -220,6 +329,9 @@ def _contents(conn: sqlite3.Connection) -> dict[str, dict[Any, str]]:
     """The trees, nodes and examples of a library, each keyed so that two libraries
     compare (a file by its content hash when it has one: a relabel that moved it does not
     make it another file), with the words to show for it."""
+    have = {str(r[0]) for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"trees", "nodes", "supports", "samples"} <= have:  # a library before trees
+        return {"trees": {}, "nodes": {}, "examples": {}}
     tree_names, node_path = _node_paths(conn)
     trees = {n: n for n in tree_names.values()}
     nodes = {p: p for nid, p in node_path.items() if "/" in p}
@@ -363,19 +475,31 @@ def restore(library: str | Path, source: str | Path | None = None, *,
 
 
 def _refuse_if_healthy(path: Path, src: sqlite3.Connection, chosen: Path, force: bool) -> None:
-    """Raise :class:`WouldLose` when the library passes its check and ``force`` is off."""
-    from core.library import Library
+    """Raise :class:`WouldLose` when the library passes its check and ``force`` is off.
+
+    A library of an older schema (not upgraded yet: nothing opened it since this version
+    was installed) is read as it is, and one written by a newer Sampletree is refused too:
+    neither is damaged, and both hold work the backup may lack."""
+    from core import schema
+    from core.library import Library, NewerLibrary
 
     if force or not path.is_file():
         return
     try:
-        with Library(path, create=False, read_only=True, allow_damaged=True) as lib, \
-                lib.reading() as conn:
+        with Library(path, create=False, read_only=True, allow_damaged=True,
+                     older_schema=True) as lib, lib.reading() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             if integrity_problems(raw):  # type: ignore[arg-type]
                 return
             diff = differences(raw, src)  # type: ignore[arg-type]
+    except NewerLibrary as exc:
+        raise WouldLose(f"the library {path} was written by a newer Sampletree (schema "
+                        f"{exc.version}, this version reads up to {schema.SCHEMA_VERSION}), "
+                        f"so it was not replaced by the backup {chosen.name}: it is not "
+                        "damaged, and the backup lacks what that version wrote. Restore with "
+                        "that version, or `sampletree restore --force` replaces it anyway "
+                        "(the replaced file is kept beside it)", {}) from None
     except (LibraryError, sqlite3.DatabaseError):
         return  # a library that cannot be opened or read: damaged, restore as asked
     raise WouldLose(f"the library {path} passes its check, so it was not replaced by the "

@@ -817,7 +817,13 @@ def quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[st
     if not ops:
         discard_batch(lib, batch_id)
         raise RelabelError("no extra copy to move (none left, or their files are gone)")
-    return apply_batch(lib, batch_id)
+    from core.joblock import JobBusy
+
+    try:
+        return apply_batch(lib, batch_id)
+    except JobBusy:  # a scan or relabel of another process (or thread) runs: refused
+        discard_batch(lib, batch_id)  # before any step; the batch just planned goes too
+        raise
 
 
 def _examples(lib: Library) -> set[int]:

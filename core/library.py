@@ -191,17 +191,28 @@ _CHUNK_ROWS = 4096
 _SMALL_TABLES = ("roots", "models", "scans", "trees", "nodes", "supports", "relabel_batches")
 
 
+class NewerLibrary(LibraryError):
+    """The library was written by a newer Sampletree (schema :attr:`version`)."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version
+
+
 class Library:
     """An open library file. Not thread-safe: one writer thread per library.
 
     ``read_only`` opens without ever writing (a library on a read-only drive is opened
     so by itself); ``allow_damaged`` lets ``check`` and ``restore`` open a library that
-    failed a check (read-only).
+    failed a check (read-only). ``older_schema``: with ``read_only``, a library of an older
+    schema is opened as it is, not refused for its upgrade (``restore`` reads what it would
+    replace; only the tables and columns that schema has can be queried).
     """
 
     def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False,
-                 allow_damaged: bool = False) -> None:
+                 allow_damaged: bool = False, older_schema: bool = False) -> None:
         self.path = Path(path)
+        self._older_schema_ok = older_schema and read_only
         if not self.path.exists():
             if not create or read_only:
                 raise LibraryError(f"no library at {self.path}; run a scan first")
@@ -475,11 +486,10 @@ class Library:
     def _check_version(self, conn: Connection) -> int:
         version = schema.get_version(conn)
         if version > schema.SCHEMA_VERSION:
-            raise LibraryError(
+            raise NewerLibrary(
                 f"the library {self.path} was written by a newer Sampletree (schema "
                 f"{version}, this version reads up to {schema.SCHEMA_VERSION}); "
-                "upgrade Sampletree to open it"
-            )
+                "upgrade Sampletree to open it", version)
         if version == 0 and conn.exec_driver_sql(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
         ).scalar_one():
@@ -493,6 +503,8 @@ class Library:
             version = self._check_version(conn)
         if version == schema.SCHEMA_VERSION:
             return
+        if self.read_only and self._older_schema_ok:
+            return  # read as it is (restore): never written, so never migrated
         if self.read_only:
             raise LibraryError(f"the library {self.path} needs an upgrade (schema {version} to "
                                f"{schema.SCHEMA_VERSION}) but is open read-only")

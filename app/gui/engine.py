@@ -280,6 +280,7 @@ class JobRunner(QObject):
         self.library_path = Path(library_path)
         self.current: Job | None = None
         self._thread: threading.Thread | None = None
+        self._post = poster()  # made here, on the UI thread
 
     @property
     def running(self) -> bool:
@@ -322,24 +323,28 @@ class JobRunner(QObject):
                 last[0] = now
                 job.progress.emit(p)
 
+        # The end is signalled from the UI thread, in its event loop: whoever connects to
+        # the job right after start() (the dialog that started it, the jobs bar) hears it
+        # even when the job ends at once (refused as busy); a signal emitted from this
+        # thread before they connected reached no one, and the dialog waited for ever.
         lib: Library | None = None
         try:
             lib = Library(self.library_path, create=True)
             result = fn(lib, progress, job.token)
         except Cancelled:
-            job.cancelled.emit()
+            self._post(self, job.cancelled.emit)
             return
         except BaseException as exc:
             if not isinstance(exc, SampletreeError | OSError):
                 traceback.print_exc()
             job.message = describe(exc)
-            job.failed.emit(job.message)
+            self._post(self, job.failed.emit, job.message)
             return
         finally:
             if lib is not None:
                 lib.close()
         job.result = result
         if job.token.cancelled or getattr(result, "cancelled", False):
-            job.cancelled.emit()
+            self._post(self, job.cancelled.emit)
         else:
-            job.finished.emit(result)
+            self._post(self, job.finished.emit, result)

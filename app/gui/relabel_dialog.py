@@ -35,6 +35,7 @@ from app.gui.engine import Job, owned
 from app.gui.session import Session
 from app.gui.text import file_in_source, plural
 from core.errors import RelabelError
+from core.joblock import JobBusy
 from core.paths import display_path
 from core.relabel import (
     MODES,
@@ -43,6 +44,7 @@ from core.relabel import (
     Plan,
     UndoReport,
     apply_batch,
+    discard_batch,
     list_batches,
     plan_relabel,
     preview,
@@ -472,7 +474,11 @@ class RelabelDialog(QDialog):
         batch = self.plan.batch_id
 
         def work(lib: Any, progress: Any, cancel: Any) -> tuple[ApplyReport, list[dict]]:
-            report = apply_batch(lib, batch, progress=progress, cancel=cancel)
+            try:
+                report = apply_batch(lib, batch, progress=progress, cancel=cancel)
+            except JobBusy:  # a scan or relabel runs (here, or a `sampletree` command):
+                discard_batch(lib, batch)  # refused before any step; as the CLI does,
+                raise  # the batch goes (the dialog asks for a new preview anyway)
             return report, preview(lib, batch)
 
         def done(result: Any, problem: str | None) -> None:

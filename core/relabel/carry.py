@@ -43,7 +43,8 @@ def carry_journal(lib: Library, replaced: str | os.PathLike[str]) -> CarryReport
     ``replaced`` (its ``note`` says why)."""
     report = CarryReport()
     try:
-        old = Library(Path(replaced), create=False, read_only=True, allow_damaged=True)
+        old = Library(Path(replaced), create=False, read_only=True, allow_damaged=True,
+                      older_schema=True)  # replaced before its upgrade: read as it is
         with old, old.reading() as conn:
             batches = [dict(r) for r in conn.execute(
                 select(relabel_batches).order_by(relabel_batches.c.id)).mappings()]

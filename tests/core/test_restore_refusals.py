@@ -132,3 +132,101 @@ def test_a_damaged_library_restores_without_force(library: Path) -> None:
     done = backup.restore(library)
     assert done["kept_aside"]
     assert backup.check(library) == []
+
+
+def _as_older_schema(db: Path) -> None:
+    """The library as the release before the newest migration left it (not opened by
+    this version since: not upgraded yet)."""
+    from tests.old_library import as_before
+
+    as_before(db, schema.MIGRATIONS[-1], *_UNDO_NEWEST)
+
+
+# What the newest migration added, dropped again (kept beside MIGRATIONS' last entry).
+_UNDO_NEWEST = {schema._scan_report: ("ALTER TABLE scans DROP COLUMN report",)}.get(
+    schema.MIGRATIONS[-1], ())
+
+
+def test_a_sound_library_of_an_older_schema_is_not_taken_for_damaged(library: Path) -> None:
+    """It was restored over without --force, dropping the work made since the backup."""
+    _as_older_schema(library)
+    with sqlite3.connect(library) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] < schema.SCHEMA_VERSION
+    conn.close()
+    before = _sha(library)
+    with pytest.raises(backup.WouldLose) as err:
+        backup.restore(library)
+    assert "passes its check" in str(err.value)
+    assert err.value.differences["lost_examples"] == [
+        f"f{i}.wav in mine/Drums/Snare" for i in (2, 3, 4)]
+    assert err.value.differences["lost_trees"] == ["other"]
+    _nothing_moved(library, before)
+    # still the older schema: reading it for the refusal did not upgrade it
+    with sqlite3.connect(library) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] < schema.SCHEMA_VERSION
+    conn.close()
+    # opened normally it is upgraded and holds everything
+    with Library(library) as lib:
+        assert load_tree(lib, "mine").find("Drums/Snare") is not None
+    # forced, it is replaced (kept aside) as for any sound library (the upgrade just
+    # made a backup of its own: restore the one made before the Snare examples)
+    first = min(backup.list_backups(library), key=lambda b: b.made_at).path
+    _as_older_schema(library)
+    done = backup.restore(library, first, force=True)
+    assert done["kept_aside"]
+    with Library(library) as lib:
+        assert load_tree(lib, "mine").find("Drums/Snare") is None
+
+
+def test_a_damaged_library_of_an_older_schema_restores_without_force(library: Path) -> None:
+    _as_older_schema(library)
+    with sqlite3.connect(library) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.close()
+    for sfx in ("-wal", "-shm"):
+        library.with_name(library.name + sfx).unlink(missing_ok=True)
+    with open(library, "r+b") as f:
+        f.seek((pages // 2) * page)
+        f.write(os.urandom(page))
+    assert backup.restore(library)["kept_aside"]
+    assert backup.check(library) == []
+
+
+def test_a_library_written_by_a_newer_version_is_not_replaced_without_force(
+        library: Path) -> None:
+    with sqlite3.connect(library) as conn:
+        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    before = _sha(library)
+    with pytest.raises(backup.WouldLose, match=r"written by a newer Sampletree .* --force"):
+        backup.restore(library)
+    _nothing_moved(library, before)
+    assert backup.restore(library, force=True)["kept_aside"]
+    with Library(library) as lib:
+        assert load_tree(lib, "mine").find("Drums/Kick") is not None
+
+
+def test_check_of_a_sound_library_of_an_older_schema_finds_it_sound(library: Path) -> None:
+    """`sampletree check` right after an upgrade of Sampletree called the library DAMAGED
+    ("needs an upgrade ... but is open read-only") and marked it, so that every command
+    then refused it."""
+    from core.library import damage_note
+
+    _as_older_schema(library)
+    assert backup.check(library) == []
+    assert damage_note(library) is None
+    with Library(library) as lib:  # opens (and upgrades) as usual
+        assert load_tree(lib, "mine").find("Drums/Snare") is not None
+
+
+def test_check_of_a_library_written_by_a_newer_version_says_so_and_marks_nothing(
+        library: Path) -> None:
+    from core.library import damage_note
+
+    with sqlite3.connect(library) as conn:
+        conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(LibraryError, match="written by a newer Sampletree"):
+        backup.check(library)
+    assert damage_note(library) is None

@@ -2,34 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import pytest
-
-
-@pytest.fixture
-def disk_session(qtbot, tmp_path, settings):
-    """The synthetic library with its files on disk (under tmp_path/lib)."""
-    from app.gui.session import Session
-    from tests.gui.conftest import synthetic_library
-
-    path = tmp_path / "library.sqlite"
-    synthetic_library(path)
-    lib = tmp_path / "lib"
-    con = sqlite3.connect(str(path))
-    for (old,) in con.execute("SELECT path FROM samples").fetchall():
-        new = lib / old.removeprefix("/lib/")
-        new.parent.mkdir(parents=True, exist_ok=True)
-        new.write_bytes(b"RIFF")
-        con.execute("UPDATE samples SET path=? WHERE path=?", (str(new), old))
-    con.commit()
-    con.close()
-    s = Session(path, settings)
-    s.reload()
-    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
-    yield s, lib
-    s.close()
-
 
 def test_relabel_preview_shows_paths_inside_source_and_destination(qtbot, disk_session,
                                                                     tmp_path) -> None:
