@@ -316,6 +316,14 @@ class _InlineExecutor(Executor):
         return fut
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _make_pool(jobs: int) -> Executor:
     if jobs <= 0:
         keep_freed_memory()  # this process decodes (core.memtune)
@@ -478,6 +486,8 @@ class Scanner:
         self.fingerprint_only: set[str] = set()
         # -- waveform thumbnails of unchanged files that lack one (older libraries)
         self.peaks_only: set[str] = set()
+        # -- the torch threads the caller had set, while the scan lowers them
+        self._torch_threads: int | None = None
         self.ready_peaks: list[tuple[int, bytes]] = []
         # -- files read before whose bytes changed: sample id -> their old content hash
         self.changed_ok: dict[int, str | None] = {}
@@ -692,6 +702,36 @@ class Scanner:
         if blob is not None:
             self.ready_peaks.append((job.known.id, blob))
             report.thumbnails_added += 1
+
+    # -- torch's threads beside the decode workers ---------------------------------------
+
+    def _embed_threads(self, decoding: int) -> None:
+        """Intra-op threads for the next batches: while ``decoding`` tasks run in the
+        workers, only the cores they leave (at least one); when none runs (the scan's last
+        batches, files whose embedding outpaces their decoding), as many as the caller
+        had set. Two decode workers and two torch threads on two cores made the main
+        process spend 4.5x the CPU on the same batches (torch's waiting threads spin),
+        CPU the workers needed (docs/eval/analysis.md, "Cost, fourth round")."""
+        if self.model is None:
+            return
+        import torch
+
+        if self._torch_threads is None:
+            self._torch_threads = torch.get_num_threads()
+        want = self._torch_threads
+        if decoding:
+            want = min(want, max(1, _usable_cpus() - min(decoding, max(1, self.opt.jobs))))
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
+
+    def _restore_threads(self) -> None:
+        if self._torch_threads is None:
+            return
+        import torch
+
+        if torch.get_num_threads() != self._torch_threads:
+            torch.set_num_threads(self._torch_threads)
+        self._torch_threads = None
 
     def _embed_queue(self) -> None:
         if not self.queue or self.model is None:
@@ -932,6 +972,7 @@ class Scanner:
                     pool = recover(crashed)
                 flush = not (pending or followups or inflight or solo)
                 if self.queued_windows >= self.opt.batch_windows or (flush and self.queue):
+                    self._embed_threads(sum(1 for f in inflight if not f.done()))
                     self._embed_queue()
                 for key in [k for k, j in self.jobs.items() if j.complete(self.model is not None)]:
                     finish_file(key)
@@ -944,6 +985,7 @@ class Scanner:
             self._report_progress("cancelled" if report.cancelled else "done")
         finally:
             _close_pool(pool)
+            self._restore_threads()
 
     def _analyse_only(self, report: ScanReport) -> None:
         """Analysis for files read before analysis existed (or of an older version): their

@@ -676,3 +676,64 @@ def test_an_example_whose_audio_changed_is_named_by_the_scan(
     os.utime(piano, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same audio
     assert scan(library, [root], untrained_model, options=INLINE).examples_changed == []
     assert other.exists()
+
+
+# -- torch's threads beside the decode workers --------------------------------------------
+
+def test_the_main_process_embeds_on_the_cores_the_decode_workers_leave(
+        library: Library, untrained_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two decode workers and two torch threads on two cores: torch's waiting threads spin
+    on the cores the workers need. While any worker decodes, the batches run on the cores
+    left (at least one); when none does, on the caller's threads, which the scan restores."""
+    monkeypatch.setattr(core.scanner, "_usable_cpus", lambda: 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        s = core.scanner.Scanner(library, untrained_model, ScanOptions(jobs=2),
+                                 lambda p: None, CancelToken())
+        s._embed_threads(2)  # both workers busy
+        assert torch.get_num_threads() == 1
+        s._embed_threads(1)  # one busy: one core left
+        assert torch.get_num_threads() == 1
+        s._embed_threads(0)  # none busy: the caller's
+        assert torch.get_num_threads() == 2
+        s._embed_threads(2)
+        s._restore_threads()
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(core.scanner, "_usable_cpus", lambda: 8)
+        s._embed_threads(2)  # six cores left: never more than the caller set
+        assert torch.get_num_threads() == 2
+        s._restore_threads()
+        # no model (an index-only scan): torch is left alone
+        torch.set_num_threads(2)
+        core.scanner.Scanner(library, None, ScanOptions(jobs=2), lambda p: None,
+                             CancelToken())._embed_threads(2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_pooled_scan_leaves_torchs_threads_as_they_were(
+        library: Library, write_audio, untrained_model, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.scanner, "_usable_cpus", lambda: 2)
+    seen: list[int] = []
+    embed = untrained_model.embed_audio
+
+    def recording(batch):
+        seen.append(torch.get_num_threads())
+        return embed(batch)
+
+    monkeypatch.setattr(untrained_model, "embed_audio", recording)
+    for i in range(8):
+        write_audio(f"f{i}.wav", seconds=1.2, seed=i, freq=150 + 40 * i)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rep = scan(library, [str(tmp_path / "samples")], untrained_model,
+                   options=ScanOptions(jobs=2, batch_windows=2))
+        assert (rep.decoded, rep.failed) == (8, 0)
+        assert seen and set(seen) <= {1, 2}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
