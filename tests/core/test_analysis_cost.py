@@ -618,3 +618,24 @@ def test_onsets_reusing_their_buffers_give_every_field_as_before() -> None:
     assert o.low.tobytes() == flux[:, freqs < 150].sum(axis=1).tobytes()
     assert o.mid.tobytes() == flux[:, (freqs >= 150) & (freqs < 4000)].sum(axis=1).tobytes()
     assert o.env.tobytes() == flux.sum(axis=1).tobytes()
+
+
+def test_the_k_response_of_a_shorter_fft_is_a_view_of_a_longer_ones_bit_for_bit() -> None:
+    """One K-weighting response per rate and FFT-length family serves every shorter
+    length as a strided view; each must be the response made for that length itself, in
+    whichever order the lengths come (an LRU cache of 64 lengths thrashed before)."""
+    from core.analysis import level
+
+    lengths = sorted({level._fft_len(n) for n in range(100, 600_000, 1_999)})
+    assert {m >> ((m & -m).bit_length() - 1) for m in lengths} == {1, 3, 5}
+    for rate in (22_050, 44_100, 96_000):
+        for order in (lengths, lengths[::-1]):
+            level._K_AT.clear()
+            for m in order:
+                got = level._k_response_at(rate, m, 16_000)
+                want = level._k_response_exact(rate, m, 16_000)
+                assert got.shape == (m // 2 + 1,) and not got.flags.writeable
+                np.testing.assert_array_equal(got, want)
+        # three families a rate: three responses kept, not one per length
+        assert sum(1 for k in level._K_AT if k[0] == rate) == 3
+    level._K_AT.clear()
