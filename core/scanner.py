@@ -316,6 +316,13 @@ class _InlineExecutor(Executor):
         return fut
 
 
+#: decode tasks in flight a decode worker (submitted, running, or done and not yet taken):
+#: enough that the workers decode on while this process embeds a batch and commits (3 left
+#: them idle ~50 % of a loaded scan of 500 bench files, 8 ~35 %; docs/eval/analysis.md,
+#: "Cost, fourth round")
+INFLIGHT_PER_JOB = 8
+
+
 def _usable_cpus() -> int:
     """The CPUs this process may run on."""
     try:
@@ -856,7 +863,7 @@ class Scanner:
         followups: deque[tuple[int, int]] = deque()  # (key, segment) of started files
         solo: deque[int] = deque()  # files to retry alone after a decoder crash
         inflight: dict[Future[_TaskResult], tuple[int, int]] = {}
-        max_inflight = max(2, 3 * max(1, self.opt.jobs))
+        max_inflight = max(2, INFLIGHT_PER_JOB * max(1, self.opt.jobs))
         pool = _make_pool(self.opt.jobs)
 
         crashes_in_a_row = 0

@@ -737,3 +737,52 @@ def test_a_pooled_scan_leaves_torchs_threads_as_they_were(
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_decode_workers_run_ahead_of_the_embedding(
+        library: Library, write_audio, untrained_model, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """INFLIGHT_PER_JOB tasks a worker may be in flight, so that the workers decode on
+    while the main process embeds a batch and commits (3 a worker left them idle)."""
+    import threading
+    from concurrent.futures import Executor, Future
+
+    class Held(Executor):
+        """Runs each task at once but completes the futures only once the scanner has
+        INFLIGHT_PER_JOB x 2 in flight (or 2 s after a submit, for the last files): the
+        most it keeps in flight."""
+
+        def __init__(self) -> None:
+            self.held: list[tuple[Future, object]] = []
+            self.most = 0
+            self.lock = threading.Lock()
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            fut: Future = Future()
+            with self.lock:
+                self.held.append((fut, fn(*args, **kwargs)))
+                self.most = max(self.most, len(self.held))
+                full = len(self.held) >= 2 * core.scanner.INFLIGHT_PER_JOB
+            if full:
+                self.release()
+            else:
+                timer = threading.Timer(2.0, self.release)
+                timer.daemon = True
+                timer.start()
+            return fut
+
+        def release(self) -> None:
+            with self.lock:
+                held, self.held = self.held, []
+            for fut, res in held:
+                if not fut.done():
+                    fut.set_result(res)
+
+    pool = Held()
+    monkeypatch.setattr(core.scanner, "_make_pool", lambda jobs: pool)
+    for i in range(40):
+        write_audio(f"f{i:02d}.wav", seconds=0.3, seed=i, freq=150 + 10 * i)
+    rep = scan(library, [str(tmp_path / "samples")], untrained_model,
+               options=ScanOptions(jobs=2))
+    assert (rep.decoded, rep.failed) == (40, 0)
+    assert pool.most == core.scanner.INFLIGHT_PER_JOB * 2 >= 16
