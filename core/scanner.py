@@ -30,19 +30,22 @@ from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_se
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
 from core.dupsig import combine_hashes
-from core.dupstore import sample_ids_without_fingerprints, write_fingerprints
 from core.errors import AudioError, Cancelled, SampletreeError
 from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
-from core.library import KnownSample, Library, SampleRecord
 from core.memtune import keep_freed_memory
 from core.paths import display_path
 from core.walk import FileEntry, classify_name, content_hash, walk
 
 if TYPE_CHECKING:
+    from core.library import KnownSample, Library, SampleRecord
     from models import EmbeddingModel
 
-_Todo = tuple[FileEntry, KnownSample | None]
+    _Todo = tuple[FileEntry, KnownSample | None]
+
+# -- the decode workers import this module (their task is _decode_task) but never the
+# library's: core.library and core.dupstore (SQLAlchemy, ~0.13 s of CPU a worker at the start
+# of every scan) are imported where the scanning process uses them
 
 CHANGED_DURING_READ = "the file changed while it was being read; it will be read again next scan"
 
@@ -522,6 +525,8 @@ class Scanner:
              unreadable: list[str], report: ScanReport,
              problem_files: list[tuple[str, str, str]] | None = None) -> list[_Todo]:
         known = self.lib.known_samples()
+        from core.dupstore import sample_ids_without_fingerprints
+
         unfingerprinted = sample_ids_without_fingerprints(self.lib)
         seen: set[str] = set()
         todo: list[_Todo] = []
@@ -557,6 +562,8 @@ class Scanner:
         # Audio-named entries that are no regular file (a FIFO, a link loop…): recorded as
         # errors (retried each scan), except where the library held this file's audio:
         # that record is gone from here (missing below) and may be found moved.
+        from core.library import SampleRecord  # (this process only: see the imports)
+
         problems: list[SampleRecord] = []
         for path, why, root in problem_files or []:
             k = known.get(path)
@@ -642,6 +649,8 @@ class Scanner:
     # -- decode, embed, commit ----------------------------------------------------------
 
     def _record(self, job: _FileJob, report: ScanReport) -> SampleRecord | None:
+        from core.library import SampleRecord
+
         e = job.entry
         root_id = self.root_ids[e.root]
         sid = job.known.id if job.known else None
@@ -768,6 +777,8 @@ class Scanner:
         if not (self.ready or self.to_mark_missing or self.dup_rows or self.ready_peaks) \
                 or not (force or due):
             return
+        from core.dupstore import write_fingerprints
+
         with self.lib.transaction() as conn:
             self.lib.write_batch(self.ready)
             self.lib.mark_missing(self.to_mark_missing)
