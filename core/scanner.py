@@ -496,11 +496,11 @@ class Scanner:
         self.fingerprint_only: set[str] = set()
         # -- waveform thumbnails of unchanged files that lack one (older libraries)
         self.peaks_only: set[str] = set()
-        # -- the torch threads the caller had set, while the scan lowers them
-        self._torch_threads: int | None = None
         self.ready_peaks: list[tuple[int, bytes]] = []
         # -- files read before whose bytes changed: sample id -> their old content hash
         self.changed_ok: dict[int, str | None] = {}
+        # -- the torch threads the caller had set, while the scan lowers them
+        self._torch_threads: int | None = None
 
     # -- diff ------------------------------------------------------------------------
 
@@ -726,7 +726,7 @@ class Scanner:
         workers, only the cores they leave (at least one); when none runs (the scan's last
         batches, files whose embedding outpaces their decoding), as many as the caller
         had set. Two decode workers and two torch threads on two cores made the main
-        process spend 4.5x the CPU on the same batches (torch's waiting threads spin),
+        process spend 2-4.5x the CPU on the same batches (torch's waiting threads spin),
         CPU the workers needed (docs/eval/analysis.md, "Cost, fourth round")."""
         if self.model is None:
             return
