@@ -183,11 +183,11 @@ def _decode_pass(paths: list[str], jobs: int, logmel: Any | None) -> dict[str, A
     import torch
 
     from core.audio import WindowParams
-    from core.scanner import ScanOptions, _decode_task, _make_pool
+    from core.scanner import INFLIGHT_PER_JOB, ScanOptions, _decode_task, _make_pool
 
     params = WindowParams()
     batch = ScanOptions().batch_windows
-    max_inflight = max(2, 3 * max(1, jobs))  # as Scanner._decode_all
+    max_inflight = max(2, INFLIGHT_PER_JOB * max(1, jobs))  # as Scanner._decode_all
     t0 = time.perf_counter()
     pool = _make_pool(jobs)
     pending: deque[tuple[int, int, str, Any, Any]] = deque(

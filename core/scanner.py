@@ -30,19 +30,22 @@ from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_se
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
 from core.dupsig import combine_hashes
-from core.dupstore import sample_ids_without_fingerprints, write_fingerprints
 from core.errors import AudioError, Cancelled, SampletreeError
 from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
-from core.library import KnownSample, Library, SampleRecord
 from core.memtune import keep_freed_memory
 from core.paths import display_path
 from core.walk import FileEntry, classify_name, content_hash, walk
 
 if TYPE_CHECKING:
+    from core.library import KnownSample, Library, SampleRecord
     from models import EmbeddingModel
 
-_Todo = tuple[FileEntry, KnownSample | None]
+    _Todo = tuple[FileEntry, KnownSample | None]
+
+# -- the decode workers import this module (their task is _decode_task) but never the
+# library's: core.library and core.dupstore (SQLAlchemy, ~0.13 s of CPU a worker at the start
+# of every scan) are imported where the scanning process uses them
 
 CHANGED_DURING_READ = "the file changed while it was being read; it will be read again next scan"
 
@@ -316,6 +319,21 @@ class _InlineExecutor(Executor):
         return fut
 
 
+#: decode tasks in flight a decode worker (submitted, running, or done and not yet taken):
+#: enough that the workers decode on while this process embeds a batch and commits (3 left
+#: them idle ~50 % of a loaded scan of 500 bench files, 8 ~35 %; docs/eval/analysis.md,
+#: "Cost, fourth round")
+INFLIGHT_PER_JOB = 8
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _make_pool(jobs: int) -> Executor:
     if jobs <= 0:
         keep_freed_memory()  # this process decodes (core.memtune)
@@ -481,6 +499,8 @@ class Scanner:
         self.ready_peaks: list[tuple[int, bytes]] = []
         # -- files read before whose bytes changed: sample id -> their old content hash
         self.changed_ok: dict[int, str | None] = {}
+        # -- the torch threads the caller had set, while the scan lowers them
+        self._torch_threads: int | None = None
 
     # -- diff ------------------------------------------------------------------------
 
@@ -505,6 +525,8 @@ class Scanner:
              unreadable: list[str], report: ScanReport,
              problem_files: list[tuple[str, str, str]] | None = None) -> list[_Todo]:
         known = self.lib.known_samples()
+        from core.dupstore import sample_ids_without_fingerprints
+
         unfingerprinted = sample_ids_without_fingerprints(self.lib)
         seen: set[str] = set()
         todo: list[_Todo] = []
@@ -540,6 +562,8 @@ class Scanner:
         # Audio-named entries that are no regular file (a FIFO, a link loop…): recorded as
         # errors (retried each scan), except where the library held this file's audio:
         # that record is gone from here (missing below) and may be found moved.
+        from core.library import SampleRecord  # (this process only: see the imports)
+
         problems: list[SampleRecord] = []
         for path, why, root in problem_files or []:
             k = known.get(path)
@@ -625,6 +649,8 @@ class Scanner:
     # -- decode, embed, commit ----------------------------------------------------------
 
     def _record(self, job: _FileJob, report: ScanReport) -> SampleRecord | None:
+        from core.library import SampleRecord
+
         e = job.entry
         root_id = self.root_ids[e.root]
         sid = job.known.id if job.known else None
@@ -693,6 +719,36 @@ class Scanner:
             self.ready_peaks.append((job.known.id, blob))
             report.thumbnails_added += 1
 
+    # -- torch's threads beside the decode workers ---------------------------------------
+
+    def _embed_threads(self, decoding: int) -> None:
+        """Intra-op threads for the next batches: while ``decoding`` tasks run in the
+        workers, only the cores they leave (at least one); when none runs (the scan's last
+        batches, files whose embedding outpaces their decoding), as many as the caller
+        had set. Two decode workers and two torch threads on two cores made the main
+        process spend 2-4.5x the CPU on the same batches (torch's waiting threads spin),
+        CPU the workers needed (docs/eval/analysis.md, "Cost, fourth round")."""
+        if self.model is None:
+            return
+        import torch
+
+        if self._torch_threads is None:
+            self._torch_threads = torch.get_num_threads()
+        want = self._torch_threads
+        if decoding:
+            want = min(want, max(1, _usable_cpus() - min(decoding, max(1, self.opt.jobs))))
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
+
+    def _restore_threads(self) -> None:
+        if self._torch_threads is None:
+            return
+        import torch
+
+        if torch.get_num_threads() != self._torch_threads:
+            torch.set_num_threads(self._torch_threads)
+        self._torch_threads = None
+
     def _embed_queue(self) -> None:
         if not self.queue or self.model is None:
             return
@@ -721,6 +777,8 @@ class Scanner:
         if not (self.ready or self.to_mark_missing or self.dup_rows or self.ready_peaks) \
                 or not (force or due):
             return
+        from core.dupstore import write_fingerprints
+
         with self.lib.transaction() as conn:
             self.lib.write_batch(self.ready)
             self.lib.mark_missing(self.to_mark_missing)
@@ -816,7 +874,7 @@ class Scanner:
         followups: deque[tuple[int, int]] = deque()  # (key, segment) of started files
         solo: deque[int] = deque()  # files to retry alone after a decoder crash
         inflight: dict[Future[_TaskResult], tuple[int, int]] = {}
-        max_inflight = max(2, 3 * max(1, self.opt.jobs))
+        max_inflight = max(2, INFLIGHT_PER_JOB * max(1, self.opt.jobs))
         pool = _make_pool(self.opt.jobs)
 
         crashes_in_a_row = 0
@@ -932,6 +990,7 @@ class Scanner:
                     pool = recover(crashed)
                 flush = not (pending or followups or inflight or solo)
                 if self.queued_windows >= self.opt.batch_windows or (flush and self.queue):
+                    self._embed_threads(sum(1 for f in inflight if not f.done()))
                     self._embed_queue()
                 for key in [k for k, j in self.jobs.items() if j.complete(self.model is not None)]:
                     finish_file(key)
@@ -944,6 +1003,7 @@ class Scanner:
             self._report_progress("cancelled" if report.cancelled else "done")
         finally:
             _close_pool(pool)
+            self._restore_threads()
 
     def _analyse_only(self, report: ScanReport) -> None:
         """Analysis for files read before analysis existed (or of an older version): their

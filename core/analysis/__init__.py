@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from core.analysis.level import LevelMeter, SplitLevelMeter
 
 #: Bump when an estimate changes: rows of an older version are redone by the next scan.
-ANALYSIS_VERSION = 6
+ANALYSIS_VERSION = 7
 
 __all__ = ["ANALYSIS_VERSION", "Analysis", "analyse", "analyse_file"]
 
@@ -166,17 +166,15 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
         k = estimate_key(y, sr)
         if k.key is not None:
             out.key, out.key_confidence, out.key_source = k.key, k.confidence, "audio"
-    elif o is not None and out.kind == "oneshot":
-        # cheapest test first: tonal enough (most drums stop here), then not one note (the
-        # root note below needs the pitch anyway), then the key itself
-        shot = oneshot_tonal(y, sr)
-        if shot is not None:
-            pitch = pitch if pitch is not None else root_note(y, sr)
-            if not one_held_note(y, sr, pitch):
-                k = estimate_key(y, sr, oneshot=True, tonal=shot)
-                if k.key is not None:
-                    out.key, out.key_confidence, out.key_source = (k.key, k.confidence,
-                                                                   "audio")
+    elif o is not None and out.kind == "oneshot" and oneshot_tonal(y, sr) is not None:
+        # cheapest test first: tonal enough on half the frames (most drums stop here),
+        # then not one note (the root note below needs the pitch anyway), then the key
+        # itself, which tests the tonality again on every frame
+        pitch = pitch if pitch is not None else root_note(y, sr)
+        if not one_held_note(y, sr, pitch):
+            k = estimate_key(y, sr, oneshot=True)
+            if k.key is not None:
+                out.key, out.key_confidence, out.key_source = k.key, k.confidence, "audio"
     stated_root, root_source = None, None
     if chunks.acid_root is not None:
         stated_root, root_source = chunks.acid_root, "tag"

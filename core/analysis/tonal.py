@@ -132,10 +132,10 @@ def _local_max(m: np.ndarray) -> np.ndarray:
     return m >= mx  # the window's middle is m itself
 
 
-def _key_spectrogram(y: np.ndarray) -> np.ndarray:
+def _key_spectrogram(y: np.ndarray, hop: int = KEY_HOP) -> np.ndarray:
     if len(y) < KEY_N_FFT // 4:
         y = np.pad(y, (0, KEY_N_FFT // 4 - len(y)))
-    return spectrogram(y, KEY_N_FFT, KEY_HOP)
+    return spectrogram(y, KEY_N_FFT, hop)
 
 
 def key_frames(y: np.ndarray, sr: int, *, mag: np.ndarray | None = None,
@@ -448,14 +448,21 @@ ONESHOT_MIN_TUNED = 0.55
 #: a one-shot's key is read from its first seconds (a chord one-shot states its chord at
 #: once; long textures would cost a spectrogram of up to 30 s each)
 ONESHOT_KEY_S = 4.0
+#: The first test of a one-shot's key (``oneshot_tonal``) looks at half the frames
+#: (8,192 points every 4,096): nearly every one-shot (drums) stops there. One that passes
+#: is tested again on every frame before its key is read, as before (``estimate_key``):
+#: the key read from half the frames lost a chord's (docs/eval/analysis.md, "Cost,
+#: fourth round")
+ONESHOT_GATE_HOP = 2 * KEY_HOP
 
 
-def oneshot_tonal(y: np.ndarray, sr: int) -> tuple[np.ndarray, float, float] | None:
+def oneshot_tonal(y: np.ndarray, sr: int, hop: int = ONESHOT_GATE_HOP
+                  ) -> tuple[np.ndarray, float, float] | None:
     """(key spectrogram, tonality, flatness) of a one-shot tonal enough for a key, else
     None: the cheap first test of a one-shot's key (most one-shots are drums, and most
-    drums are too flat: their peaks are not even measured)."""
+    drums are too flat: their peaks are not even measured), on frames ``hop`` apart."""
     y = y[:round(ONESHOT_KEY_S * sr)]
-    mag = _key_spectrogram(y)
+    mag = _key_spectrogram(y, hop)
     tonality, flatness = _tonality(mag, np.fft.rfftfreq(KEY_N_FFT, 1 / sr),
                                    ONESHOT_MAX_FLATNESS)
     if tonality >= ONESHOT_MIN_TONALITY and flatness <= ONESHOT_MAX_FLATNESS:
@@ -465,12 +472,12 @@ def oneshot_tonal(y: np.ndarray, sr: int) -> tuple[np.ndarray, float, float] | N
 
 def estimate_key(y: np.ndarray, sr: int, *, oneshot: bool = False,
                  tonal: tuple[np.ndarray, float, float] | None = None) -> KeyGuess:
-    """The key of ``y``; ``oneshot``: the stricter thresholds of a chord one-shot;
-    ``tonal``: ``oneshot_tonal(y, sr)`` when known."""
+    """The key of ``y``; ``oneshot``: the stricter thresholds of a chord one-shot, on
+    every frame; ``tonal``: ``oneshot_tonal(y, sr, KEY_HOP)`` when known."""
     min_t, max_f, min_p = ((ONESHOT_MIN_TONALITY, ONESHOT_MAX_FLATNESS, ONESHOT_MIN_KEY_P)
                            if oneshot else (MIN_TONALITY, MAX_FLATNESS, MIN_KEY_P))
     if oneshot and tonal is None:
-        tonal = oneshot_tonal(y, sr)
+        tonal = oneshot_tonal(y, sr, KEY_HOP)
         if tonal is None:
             return KeyGuess(None, 0.0, 0.0, 1.0, "", np.zeros(12))
     if tonal is not None:
@@ -506,7 +513,10 @@ def estimate_key(y: np.ndarray, sr: int, *, oneshot: bool = False,
 # -- root note -------------------------------------------------------------------------
 
 YIN_N = 2048
-YIN_HOP = 512
+#: every 64 ms: a root note is the median over the frames of a held sound; half as many
+#: as at 32 ms named the same notes on the tuning seeds (one drum hit in 100 more got a
+#: root note; docs/eval/analysis.md, "Cost, fourth round")
+YIN_HOP = 1024
 MIN_F0, MAX_F0 = 30.0, 2000.0
 YIN_THRESHOLD = 0.15
 MIN_VOICED = 0.5

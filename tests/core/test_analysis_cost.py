@@ -17,7 +17,7 @@ from scipy.signal import lfilter
 import core.analysis.rhythm as rhythm
 from core.analysis import analyse
 from core.analysis.level import LevelMeter, k_weighting
-from core.analysis.tonal import YIN_N, YIN_THRESHOLD, _yin_frame_batch
+from core.analysis.tonal import YIN_HOP, YIN_N, YIN_THRESHOLD, _yin_frame_batch
 
 # -- loudness ------------------------------------------------------------------------------
 
@@ -277,7 +277,7 @@ def test_root_notes_looked_at_half_first_are_the_whole_batchs() -> None:
         got = root_note(y, sr)
         # by the definition: every live frame through YIN at once
         seg = y[int(0.03 * sr):int(1.5 * sr)]
-        fr = np.lib.stride_tricks.sliding_window_view(seg, YIN_N)[::512].astype(np.float64)
+        fr = np.lib.stride_tricks.sliding_window_view(seg, YIN_N)[::YIN_HOP].astype(np.float64)
         rms = np.sqrt(np.mean(np.square(fr), axis=1))
         fr = fr[rms > rms.max() * 10 ** (-30 / 20)]
         _f0, ap = _yin_frame_batch(fr, sr)
@@ -383,7 +383,7 @@ def test_yin_stops_at_half_the_frames_of_a_sound_with_no_pitch(
     monkeypatch.setattr(tonal, "_yin_frame_batch", counting)
     noise = np.random.default_rng(2).standard_normal(int(1.6 * sr)).astype(np.float32)
     assert tonal.root_note(noise, sr).midi is None
-    live = 1 + (int(1.47 * sr) - YIN_N) // 512  # every frame is live: steady noise
+    live = 1 + (int(1.47 * sr) - YIN_N) // YIN_HOP  # every frame is live: steady noise
     assert rows == [live // 2 + 1]  # a little over half, then no more
     rows.clear()
     t = np.arange(int(1.6 * sr)) / sr
@@ -618,3 +618,82 @@ def test_onsets_reusing_their_buffers_give_every_field_as_before() -> None:
     assert o.low.tobytes() == flux[:, freqs < 150].sum(axis=1).tobytes()
     assert o.mid.tobytes() == flux[:, (freqs >= 150) & (freqs < 4000)].sum(axis=1).tobytes()
     assert o.env.tobytes() == flux.sum(axis=1).tobytes()
+
+
+def test_the_k_response_of_a_shorter_fft_is_a_view_of_a_longer_ones_bit_for_bit() -> None:
+    """One K-weighting response per rate and FFT-length family serves every shorter
+    length as a strided view; each must be the response made for that length itself, in
+    whichever order the lengths come (an LRU cache of 64 lengths thrashed before)."""
+    from core.analysis import level
+
+    lengths = sorted({level._fft_len(n) for n in range(100, 600_000, 1_999)})
+    assert {m >> ((m & -m).bit_length() - 1) for m in lengths} == {1, 3, 5}
+    for rate in (22_050, 44_100, 96_000):
+        for order in (lengths, lengths[::-1]):
+            level._K_AT.clear()
+            for m in order:
+                got = level._k_response_at(rate, m, 16_000)
+                want = level._k_response_exact(rate, m, 16_000)
+                assert got.shape == (m // 2 + 1,) and not got.flags.writeable
+                np.testing.assert_array_equal(got, want)
+        # three families a rate: three responses kept, not one per length
+        assert sum(1 for k in level._K_AT if k[0] == rate) == 3
+    level._K_AT.clear()
+
+
+def test_yin_reads_a_frame_every_64_ms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The root note is the median pitch over the frames of a held sound: one frame every
+    1,024 samples (64 ms at 16 kHz; 32 ms before) names the same notes."""
+    from core.analysis import tonal
+
+    sr = 16_000
+    real = tonal._yin_frame_batch
+    starts: list[np.ndarray] = []
+
+    def recording(fr: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        starts.append(fr)
+        return real(fr, rate)
+
+    monkeypatch.setattr(tonal, "_yin_frame_batch", recording)
+    t = np.arange(int(1.6 * sr)) / sr
+    y = (0.5 * np.sin(2 * np.pi * 146.83 * t)).astype(np.float32)  # D3
+    y[0] = 1.0  # the onset at the start
+    got = tonal.root_note(y, sr)
+    assert got.note == "D3" and got.voiced == 1.0
+    frames = np.concatenate(starts)
+    seg = y[int(0.03 * sr):int(1.5 * sr)]
+    assert len(frames) == 1 + (len(seg) - YIN_N) // 1024
+    np.testing.assert_array_equal(frames[1], seg[1024:1024 + YIN_N])
+
+
+def test_a_one_shots_key_gate_looks_at_half_the_frames_and_its_key_at_all(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most one-shots (drums) stop at the flatness test of the key's first test, now made
+    on frames 4,096 samples apart; one that passes it is tested and keyed on every frame
+    (2,048 apart) as before: a key read from half the frames lost a chord's."""
+    from core.analysis import tonal
+    from tests.analysis_signals import drum_loop
+
+    hops: list[int] = []
+    real = tonal._key_spectrogram
+
+    def recording(y: np.ndarray, hop: int = tonal.KEY_HOP) -> np.ndarray:
+        hops.append(hop)
+        return real(y, hop)
+
+    monkeypatch.setattr(tonal, "_key_spectrogram", recording)
+    sr = 16_000
+    import soxr
+
+    hit = soxr.resample(drum_loop(120.0, 1).astype(np.float32), 44_100, sr,
+                        quality="HQ")[:int(0.4 * sr)]
+    a = analyse(hit, sr, len(hit) / sr)
+    assert a.kind == "oneshot" and a.key is None
+    assert hops == [2 * tonal.KEY_HOP]
+    hops.clear()
+    t = np.arange(int(0.9 * sr)) / sr
+    chord = sum(np.sin(2 * np.pi * 440 * 2 ** (k / 12) * t) for k in (0, 3, 7))  # A minor
+    chord = (0.3 * chord * np.exp(-2 * t)).astype(np.float32)
+    a = analyse(chord, sr, len(chord) / sr)
+    assert a.kind == "oneshot"
+    assert hops[0] == 2 * tonal.KEY_HOP and tonal.KEY_HOP in hops[1:]

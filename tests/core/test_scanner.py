@@ -676,3 +676,127 @@ def test_an_example_whose_audio_changed_is_named_by_the_scan(
     os.utime(piano, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same audio
     assert scan(library, [root], untrained_model, options=INLINE).examples_changed == []
     assert other.exists()
+
+
+# -- torch's threads beside the decode workers --------------------------------------------
+
+def test_the_main_process_embeds_on_the_cores_the_decode_workers_leave(
+        library: Library, untrained_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two decode workers and two torch threads on two cores: torch's waiting threads spin
+    on the cores the workers need. While any worker decodes, the batches run on the cores
+    left (at least one); when none does, on the caller's threads, which the scan restores."""
+    monkeypatch.setattr(core.scanner, "_usable_cpus", lambda: 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        s = core.scanner.Scanner(library, untrained_model, ScanOptions(jobs=2),
+                                 lambda p: None, CancelToken())
+        s._embed_threads(2)  # both workers busy
+        assert torch.get_num_threads() == 1
+        s._embed_threads(1)  # one busy: one core left
+        assert torch.get_num_threads() == 1
+        s._embed_threads(0)  # none busy: the caller's
+        assert torch.get_num_threads() == 2
+        s._embed_threads(2)
+        s._restore_threads()
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(core.scanner, "_usable_cpus", lambda: 8)
+        s._embed_threads(2)  # six cores left: never more than the caller set
+        assert torch.get_num_threads() == 2
+        s._restore_threads()
+        # no model (an index-only scan): torch is left alone
+        torch.set_num_threads(2)
+        core.scanner.Scanner(library, None, ScanOptions(jobs=2), lambda p: None,
+                             CancelToken())._embed_threads(2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_pooled_scan_leaves_torchs_threads_as_they_were(
+        library: Library, write_audio, untrained_model, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core.scanner, "_usable_cpus", lambda: 2)
+    seen: list[int] = []
+    embed = untrained_model.embed_audio
+
+    def recording(batch):
+        seen.append(torch.get_num_threads())
+        return embed(batch)
+
+    monkeypatch.setattr(untrained_model, "embed_audio", recording)
+    for i in range(8):
+        write_audio(f"f{i}.wav", seconds=1.2, seed=i, freq=150 + 40 * i)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rep = scan(library, [str(tmp_path / "samples")], untrained_model,
+                   options=ScanOptions(jobs=2, batch_windows=2))
+        assert (rep.decoded, rep.failed) == (8, 0)
+        assert seen and set(seen) <= {1, 2}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_decode_workers_run_ahead_of_the_embedding(
+        library: Library, write_audio, untrained_model, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """INFLIGHT_PER_JOB tasks a worker may be in flight, so that the workers decode on
+    while the main process embeds a batch and commits (3 a worker left them idle)."""
+    import threading
+    from concurrent.futures import Executor, Future
+
+    class Held(Executor):
+        """Runs each task at once but completes the futures only once the scanner has
+        INFLIGHT_PER_JOB x 2 in flight (or 2 s after a submit, for the last files): the
+        most it keeps in flight."""
+
+        def __init__(self) -> None:
+            self.held: list[tuple[Future, object]] = []
+            self.most = 0
+            self.lock = threading.Lock()
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            fut: Future = Future()
+            with self.lock:
+                self.held.append((fut, fn(*args, **kwargs)))
+                self.most = max(self.most, len(self.held))
+                full = len(self.held) >= 2 * core.scanner.INFLIGHT_PER_JOB
+            if full:
+                self.release()
+            else:
+                timer = threading.Timer(2.0, self.release)
+                timer.daemon = True
+                timer.start()
+            return fut
+
+        def release(self) -> None:
+            with self.lock:
+                held, self.held = self.held, []
+            for fut, res in held:
+                if not fut.done():
+                    fut.set_result(res)
+
+    pool = Held()
+    monkeypatch.setattr(core.scanner, "_make_pool", lambda jobs: pool)
+    for i in range(40):
+        write_audio(f"f{i:02d}.wav", seconds=0.3, seed=i, freq=150 + 10 * i)
+    rep = scan(library, [str(tmp_path / "samples")], untrained_model,
+               options=ScanOptions(jobs=2))
+    assert (rep.decoded, rep.failed) == (40, 0)
+    assert pool.most == core.scanner.INFLIGHT_PER_JOB * 2 >= 16
+
+
+def test_the_decode_workers_never_import_the_library(write_audio) -> None:
+    """A worker imports core.scanner for its task, not the library's code: SQLAlchemy cost
+    each worker ~0.13 s of CPU at the start of every scan, before its first file."""
+    path = write_audio("a.wav", seconds=1.2)
+    code = ("import sys; from core.audio import WindowParams; import core.scanner as s; "
+            f"r = s._decode_task(0, 0, {str(path)!r}, WindowParams(), None, None); "
+            "assert r.error is None and r.analysis is not None, r.error; "
+            "print(sorted(m for m in ('sqlalchemy', 'core.library', 'core.dupstore', "
+            "'core.schema') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]"
