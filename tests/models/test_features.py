@@ -66,6 +66,21 @@ def test_logmel_peak_is_in_the_mel_band_of_the_tone():
         assert band == int(np.argmax(fb[:, fft_bin]))
 
 
+def test_logmel_magnitude_is_the_complex_modulus_bit_for_bit_as_before():
+    """The magnitude is sqrt(re*re + im*im) on the STFT's real view: the same float32 bits
+    as the earlier square().sum(-1).sqrt() (so every stored embedding stays valid) and the
+    complex modulus to rounding."""
+    p = FeatureParams(n_fft=1024, hop_length=256)
+    mel = LogMel(p)
+    audio = torch.randn(4, 16_000, generator=torch.Generator().manual_seed(5)) * 0.3
+    spec = torch.stft(audio, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
+                      window=mel.window, center=True, pad_mode="constant", return_complex=True)
+    before = torch.view_as_real(spec).square().sum(-1).sqrt()
+    expected = torch.log(torch.matmul(mel.mel_fb, before) + p.log_offset)
+    assert torch.equal(mel(audio), expected)
+    torch.testing.assert_close(before, spec.abs(), rtol=1e-5, atol=1e-6)
+
+
 def test_mel_filterbank_matches_librosa():
     import librosa
 
