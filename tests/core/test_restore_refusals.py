@@ -118,7 +118,8 @@ def test_a_sound_library_is_replaced_only_when_forced(library: Path) -> None:
         assert load_tree(old, "mine").find("Drums/Snare") is not None
 
 
-def test_a_damaged_library_restores_without_force(library: Path) -> None:
+def _scramble_a_page(library: Path) -> None:
+    """Random bytes over the page in the middle of the file (its -wal and -shm removed)."""
     with sqlite3.connect(library) as conn:
         page = conn.execute("PRAGMA page_size").fetchone()[0]
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
@@ -128,6 +129,10 @@ def test_a_damaged_library_restores_without_force(library: Path) -> None:
     with open(library, "r+b") as f:
         f.seek((pages // 2) * page)
         f.write(os.urandom(page))
+
+
+def test_a_damaged_library_restores_without_force(library: Path) -> None:
+    _scramble_a_page(library)
     assert backup.check(library)
     done = backup.restore(library)
     assert done["kept_aside"]
@@ -180,15 +185,7 @@ def test_a_sound_library_of_an_older_schema_is_not_taken_for_damaged(library: Pa
 
 def test_a_damaged_library_of_an_older_schema_restores_without_force(library: Path) -> None:
     _as_older_schema(library)
-    with sqlite3.connect(library) as conn:
-        page = conn.execute("PRAGMA page_size").fetchone()[0]
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    conn.close()
-    for sfx in ("-wal", "-shm"):
-        library.with_name(library.name + sfx).unlink(missing_ok=True)
-    with open(library, "r+b") as f:
-        f.seek((pages // 2) * page)
-        f.write(os.urandom(page))
+    _scramble_a_page(library)
     assert backup.restore(library)["kept_aside"]
     assert backup.check(library) == []
 

@@ -56,6 +56,16 @@ def main() -> int:
         assert session.engine.wait_idle(120)
         spin(30)
 
+    def previewing_relabel() -> RelabelDialog:
+        """A relabel dialog shown, set to move tree 'mine' into ``dest``, its preview asked."""
+        d = RelabelDialog(session)
+        d.show()
+        d.tree.setCurrentText("mine")
+        d.mode.setCurrentIndex(d.mode.findData("move"))
+        d.dest.setText(dest)
+        d.preview()
+        return d
+
     def undo_all() -> None:
         """Put back what an interrupted apply moved, so that each round starts alike."""
         with Library(library) as lib:
@@ -70,23 +80,13 @@ def main() -> int:
     for r in range(n):
         wait_ms = r * 3  # 0, 3, 6… ms of the event loop before the close
         # relabel: closed while the batch history request and then the preview job run
-        d = RelabelDialog(session)
-        d.show()
-        d.tree.setCurrentText("mine")
-        d.mode.setCurrentIndex(d.mode.findData("move"))
-        d.dest.setText(dest)
-        d.preview()
+        d = previewing_relabel()
         spin(wait_ms)
         caught["relabel preview"] = caught.get("relabel preview", 0) + int(d.job is not None)
         destroy(d)
         settle()
         # relabel: closed while its apply runs (closing cancels it)
-        d = RelabelDialog(session)
-        d.show()
-        d.tree.setCurrentText("mine")
-        d.mode.setCurrentIndex(d.mode.findData("move"))
-        d.dest.setText(dest)
-        d.preview()
+        d = previewing_relabel()
         spin(60_000, lambda d=d: d.plan is not None and d.job is None)
         assert d.plan is not None, d.summary.text()
         d.apply()
