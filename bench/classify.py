@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -181,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<{w}}  {val:<44} {target}")
     if args.json:
         args.json.write_text(json.dumps(res, indent=1))
-    for p in work.iterdir():
-        p.unlink()
-    work.rmdir()
+    shutil.rmtree(work)  # the library, its -wal/-shm and its .backups folder (clean-close mark)
     return 0
 
 
