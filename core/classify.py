@@ -95,6 +95,12 @@ class EmbeddingIndex:
     #: (W,) each window's weight in its file's label (:func:`window_weights`); None: equal
     win_weight: np.ndarray | None = None
 
+    def weights(self, a: int = 0, b: int | None = None) -> np.ndarray:
+        """The weights of windows ``a:b`` (all by default); ones where none were given."""
+        if self.win_weight is not None:
+            return self.win_weight[a:b]
+        return np.ones(len(self.win_emb[a:b]), np.float32)
+
     @property
     def n_files(self) -> int:
         return len(self.sample_ids)
@@ -159,7 +165,7 @@ def load_index(lib: Library, model_key: int | None = None) -> EmbeddingIndex:
         raise ClassifyError("no file in the library has embeddings yet: scan with a trained "
                             "model first")
     sig = _signature(lib, model_key)
-    ids, idx, mat, loud = lib.window_embeddings(model_key, loudness=True)
+    ids, idx, mat, loud = lib.window_embeddings(model_key)
     if not len(ids):
         raise ClassifyError("no file in the library has embeddings yet")
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
@@ -488,9 +494,7 @@ def _file_class_probs(index: EmbeddingIndex, protos: Prototypes, r: int) -> np.n
     a, b = int(index.offsets[r]), int(index.offsets[r + 1])
     win_p = _class_probs(index.win_emb[a:b], protos,
                          gate=(index.file_emb[r:r + 1], np.zeros(b - a, dtype=np.int64)))
-    if index.win_weight is None:
-        return win_p.mean(axis=0)
-    w = index.win_weight[a:b]
+    w = index.weights(a, b)
     return (w @ win_p) / w.sum()
 
 
@@ -514,14 +518,11 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
     n_win = np.diff(index.offsets)
     win_file = np.repeat(np.arange(len(n_win)), n_win)
     win_p = _class_probs(index.win_emb, protos, gate=(index.file_emb, win_file))
-    if index.win_weight is None:
-        counts = n_win.astype(np.float32)[:, None]
-        probs = np.add.reduceat(win_p, index.offsets[:-1], axis=0) / counts  # (N, L)
-    else:  # each window by its level (window_weights); the loudest weighs 1, so total ≥ 1
-        w = index.win_weight
-        win_p *= w[:, None]
-        total = np.add.reduceat(w, index.offsets[:-1])[:, None]
-        probs = np.add.reduceat(win_p, index.offsets[:-1], axis=0) / total
+    # each window by its level (window_weights); the loudest weighs 1, so total ≥ 1
+    w = index.weights()
+    win_p *= w[:, None]
+    total = np.add.reduceat(w, index.offsets[:-1])[:, None]
+    probs = np.add.reduceat(win_p, index.offsets[:-1], axis=0) / total  # (N, L)
     best = probs.argmax(axis=1)
     leaf_conf = probs[np.arange(len(best)), best]
     leaf_ids = protos.class_ids[best]

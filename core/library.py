@@ -876,10 +876,10 @@ class Library:
                                         .where(samples.c.id.in_(ids[a:a + 500]))).all())
         return out
 
-    def window_embeddings(self, model_key: int, loudness: bool = False
-                          ) -> tuple[np.ndarray, ...]:
-        """(sample_ids, window indices, float32 matrix) of every window a model embedded,
-        and with ``loudness`` each window's loudness (dB, as the scanner stored it).
+    def window_embeddings(self, model_key: int
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(sample_ids, window indices, float32 matrix, loudness in dB as the scanner
+        stored it) of every window a model embedded.
 
         Read in chunks: ``fetchall`` of 300,000 rows holds the GIL for ~0.4 s, which
         froze the desktop app's UI thread while a background thread loaded the index.
@@ -903,10 +903,9 @@ class Library:
                 idx_parts.append(np.fromiter((r[1] for r in rows), np.int64, n))
                 mat_parts.append(np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16)
                                  .reshape(n, dim).astype(np.float32))
-                if loudness:
-                    loud_parts.append(np.fromiter((r[3] for r in rows), np.float32, n))
+                loud_parts.append(np.fromiter((r[3] for r in rows), np.float32, n))
         if not ids_parts:
-            empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
-            return (*empty, np.zeros(0, np.float32)) if loudness else empty
-        out = (np.concatenate(ids_parts), np.concatenate(idx_parts), np.concatenate(mat_parts))
-        return (*out, np.concatenate(loud_parts)) if loudness else out
+            return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, dim), np.float32),
+                    np.zeros(0, np.float32))
+        return (np.concatenate(ids_parts), np.concatenate(idx_parts), np.concatenate(mat_parts),
+                np.concatenate(loud_parts))

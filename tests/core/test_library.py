@@ -125,8 +125,9 @@ def test_write_batch_round_trips_embeddings_as_float16(library: Library) -> None
     key = add_model(library)
     rec = record("/s/a.wav", 4, seed=3, model_id=key)
     library.write_batch([rec, record("/s/raw.wav", 2, embedded=False)])
-    ids, idx, mat = library.window_embeddings(key)
+    ids, idx, mat, loud = library.window_embeddings(key)
     assert mat.shape == (4, DIM) and mat.dtype == np.float32
+    np.testing.assert_array_equal(loud, np.asarray(rec.loudness, np.float32))
     assert idx.tolist() == [0, 1, 2, 3] and len(set(ids.tolist())) == 1
     np.testing.assert_array_equal(mat, rec.embeddings.astype(np.float16).astype(np.float32))
     rows = {r["path"]: r for r in library.list_samples()}
