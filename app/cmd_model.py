@@ -14,6 +14,7 @@ from app.common import (
     EXIT_OK,
     command,
     count_int,
+    fraction,
     int_at_least,
     int_list,
     nonnegative_float,
@@ -121,6 +122,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--val-every", type=positive_int, default=250, metavar="N",
                    help="validate every N episodes (250)")
     t.add_argument("--no-augment", action="store_true", help="no data augmentation")
+    t.add_argument("--pitch-semitones", type=nonnegative_float, default=0.5, metavar="S",
+                   help="pitch augmentation: resample a window by up to ±S semitones (0.5)")
+    t.add_argument("--p-pitch", type=fraction, default=0.5, metavar="P",
+                   help="share of windows the pitch augmentation touches, 0 to 1 (0.5)")
     t.add_argument("--classes", choices=["train", "all"], default="train",
                    help="train: the protocol's training classes (for the unseen-class "
                         "benchmark); all: every class (the shipped model)")
@@ -205,6 +210,7 @@ def cmd_corpus_build(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from models.episodes import AugmentConfig
     from models.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -216,7 +222,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         distill=args.distill, distill_weight=args.distill_weight,
         snapshot_every=args.snapshot_every, init=str(args.init) if args.init else None,
         distill_pool=str(args.distill_pool) if args.distill_pool else None,
-        pool_batch=args.pool_batch)
+        pool_batch=args.pool_batch,
+        augment_config=AugmentConfig(pitch_semitones=args.pitch_semitones,
+                                     p_pitch=args.p_pitch))
     with _one_line_errors():
         train(cfg)
     return EXIT_OK

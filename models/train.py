@@ -392,6 +392,11 @@ def _cli_args(cfg: TrainConfig) -> list[str]:
         args += ["--lr", str(cfg.lr)]
     if cfg.arch != "lean":
         args += ["--arch", cfg.arch]
+    default = AugmentConfig()
+    if cfg.augment_config.pitch_semitones != default.pitch_semitones:
+        args += ["--pitch-semitones", str(cfg.augment_config.pitch_semitones)]
+    if cfg.augment_config.p_pitch != default.p_pitch:
+        args += ["--p-pitch", str(cfg.augment_config.p_pitch)]
     return args
 
 

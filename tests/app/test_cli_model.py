@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.cli import main
 
 
@@ -31,3 +33,23 @@ def test_train_height_above_the_root_is_refused(tmp_path, capsys, monkeypatch):
                "--height", "5"])
     assert rc == 1
     assert "height 5 is above the tree's root" in capsys.readouterr().err
+
+
+def test_train_pitch_options_reach_the_augmentation_and_the_recorded_command(
+        tmp_path, monkeypatch):
+    import models.train as mt
+
+    seen = {}
+    monkeypatch.setattr(mt, "train", lambda cfg: seen.setdefault("cfg", cfg))
+    assert main(["train", "--corpus", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--pitch-semitones", "2", "--p-pitch", "0.8"]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.augment_config.pitch_semitones, cfg.augment_config.p_pitch) == (2.0, 0.8)
+    args = mt._cli_args(cfg)
+    assert args[args.index("--pitch-semitones") + 1] == "2.0"
+    assert args[args.index("--p-pitch") + 1] == "0.8"
+    # the defaults stay out of the recorded command
+    assert "--pitch-semitones" not in mt._cli_args(mt.TrainConfig(corpus="c", out="o"))
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--out", str(tmp_path / "r"), "--p-pitch", "1.5"])
+    assert e.value.code == 2
