@@ -7,9 +7,12 @@ file of the class is a query. Supports come from as few independence groups as t
 allows, and queries from the *other* groups when any remain, so that one kit, patch, song
 or piano is never on both sides. A query takes the class of the nearest prototype (mean of
 the supports; squared Euclidean distance, as the app classifies). Reported per K: macro-F1
-and accuracy over the queries (median, mean and standard deviation over the episodes) and
-per-class F1. The episodes depend only on the manifest and the seed, so every embedder is
-scored on the same ones.
+and accuracy over the queries (median, mean and standard deviation over the episodes),
+per-class F1, and mistake severity: the height of the lowest common ancestor of truth and
+prediction in the producer tree, over each episode's mistakes (1 = the same family, such as
+Tonal/Keys; 2 = the same group, such as Drums; 3 = only the root), beside what a guess among
+the wrong classes would give. The episodes depend only on the manifest and the seed, so
+every embedder is scored on the same ones.
 
 Embedders:
 
@@ -186,15 +189,52 @@ def f1_scores(truth: Sequence[int], pred: Sequence[int], n_classes: int
     return macro, acc, f1
 
 
-def score_episode(emb: np.ndarray, labels: Sequence[str], ep: Episode
-                  ) -> tuple[float, float, np.ndarray]:
+def predict_episode(emb: np.ndarray, labels: Sequence[str], ep: Episode
+                    ) -> tuple[list[int], list[int]]:
+    """(truth, prediction) of the episode's queries, as indices into ``ep.classes``: a query
+    takes the class of the nearest prototype (the mean of the class's supports)."""
     protos = np.stack([emb[list(s)].mean(axis=0) for s in ep.support]).astype(np.float64)
     q = emb[list(ep.query)].astype(np.float64)
     d = (np.sum(q * q, axis=1)[:, None] - 2 * q @ protos.T + np.sum(protos * protos, axis=1)[None])
-    pred = np.argmin(d, axis=1)
     idx = {c: i for i, c in enumerate(ep.classes)}
-    truth = [idx[labels[i]] for i in ep.query]
-    return f1_scores(truth, pred.tolist(), len(ep.classes))
+    return [idx[labels[i]] for i in ep.query], np.argmin(d, axis=1).tolist()
+
+
+def score_episode(emb: np.ndarray, labels: Sequence[str], ep: Episode
+                  ) -> tuple[float, float, np.ndarray]:
+    truth, pred = predict_episode(emb, labels, ep)
+    return f1_scores(truth, pred, len(ep.classes))
+
+
+def lca_height(a: str, b: str, depth: int) -> int:
+    """Height of the lowest common ancestor of two classes of the producer tree (paths such
+    as ``Tonal/Keys/Piano``) in a tree ``depth`` levels deep: 1 = siblings under a family
+    (Tonal/Keys), ``depth`` = nothing shared but the root. A shallower path counts as if its
+    leaf went on down to the leaves' level (Drums/Tom and Drums/Cymbal meet 2 levels up)."""
+    pa, pb = a.split("/"), b.split("/")
+    shared = 0
+    for x, y in zip(pa, pb, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return depth - shared if a != b else 0
+
+
+def mistake_severity(truth: Sequence[int], pred: Sequence[int], classes: Sequence[str]
+                     ) -> float | None:
+    """Mean LCA height over the episode's mistakes (None if it made none)."""
+    depth = max(len(c.split("/")) for c in classes)
+    h = [lca_height(classes[t], classes[p], depth) for t, p in zip(truth, pred, strict=True)
+         if t != p]
+    return float(np.mean(h)) if h else None
+
+
+def chance_severity(truth: Sequence[int], classes: Sequence[str]) -> float:
+    """The severity a guesser would get that, when wrong, names any other class alike."""
+    depth = max(len(c.split("/")) for c in classes)
+    return float(np.mean([np.mean([lca_height(classes[t], c, depth)
+                                   for j, c in enumerate(classes) if j != t])
+                          for t in truth]))
 
 
 def evaluate(emb: np.ndarray, labels: Sequence[str], episodes: Sequence[Episode]
@@ -203,18 +243,28 @@ def evaluate(emb: np.ndarray, labels: Sequence[str], episodes: Sequence[Episode]
     res: dict[str, Any] = {}
     for k in sorted({ep.k for ep in episodes}):
         eps = [ep for ep in episodes if ep.k == k]
-        f1s, accs, per = [], [], []
+        f1s, accs, per, sev, chance = [], [], [], [], []
         for ep in eps:
-            m, a, pc = score_episode(emb, labels, ep)
+            truth, pred = predict_episode(emb, labels, ep)
+            m, a, pc = f1_scores(truth, pred, len(ep.classes))
             f1s.append(m)
             accs.append(a)
             per.append(pc)
+            h = mistake_severity(truth, pred, ep.classes)
+            if h is not None:
+                sev.append(h)
+            chance.append(chance_severity(truth, ep.classes))
         res[str(k)] = {
             "f1": f1s, "acc": accs,
             "f1_median": float(np.median(f1s)), "f1_mean": float(np.mean(f1s)),
             "f1_std": float(np.std(f1s)),
             "acc_median": float(np.median(accs)), "acc_mean": float(np.mean(accs)),
             "acc_std": float(np.std(accs)),
+            # mean LCA height over each episode's mistakes (lower is better), and what a
+            # guesser that names any wrong class alike would get on the same queries
+            "severity_mean": float(np.mean(sev)) if sev else 0.0,
+            "severity_std": float(np.std(sev)) if sev else 0.0,
+            "severity_chance": float(np.mean(chance)),
             "per_class_f1": dict(zip(eps[0].classes, np.mean(per, axis=0).round(4).tolist(),
                                      strict=True)),
         }
@@ -354,6 +404,11 @@ def write_report(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> No
     table("macro-F1, median of episodes", "f1", False)
     table("macro-F1, mean ± std", "f1", True)
     table("accuracy, median", "acc", False)
+    if all("severity_mean" in r["scores"][str(k)] for r in results.values() for k in shots):
+        table("mistake severity (LCA height, lower is better), mean ± std", "severity", True)
+        first = next(iter(results.values()))["scores"]
+        lines[-1:-1] = ["| a guess among the wrong classes | " + " | ".join(
+            _fmt(first[str(k)]["severity_chance"]) for k in shots) + " |"]
     k_mid = 4 if 4 in shots else shots[-1]
     lines.append(f"Per-class F1 at K={k_mid} (mean over episodes):")
     lines.append("")

@@ -381,3 +381,34 @@ def test_select_scores_every_snapshot_and_exports_the_best(tmp_path: Path) -> No
     x = torch.randn(3, 32, 63)
     with torch.no_grad():
         torch.testing.assert_close(model.net(x), ref.eval()(x), rtol=1e-3, atol=1e-3)
+
+
+def test_mistake_severity_is_the_lca_height_in_the_producer_tree() -> None:
+    classes = ("Drums/Tom", "Drums/Cymbal", "Tonal/Keys/Piano", "Tonal/Keys/Organ",
+               "Tonal/Bass")
+    assert realeval.lca_height("Tonal/Keys/Piano", "Tonal/Keys/Organ", 3) == 1
+    assert realeval.lca_height("Drums/Tom", "Drums/Cymbal", 3) == 2
+    assert realeval.lca_height("Tonal/Bass", "Tonal/Keys/Piano", 3) == 2
+    assert realeval.lca_height("Drums/Tom", "Tonal/Keys/Organ", 3) == 3
+    # a piano read as an organ is a milder mistake than a piano read as a tom
+    assert realeval.mistake_severity([2, 2], [3, 3], classes) == 1.0
+    assert realeval.mistake_severity([2, 2], [0, 2], classes) == 3.0
+    assert realeval.mistake_severity([0, 1], [0, 1], classes) is None
+    # chance for a tom: one sibling (2) and three other-group classes (3)
+    assert realeval.chance_severity([0], classes) == pytest.approx((2 + 3 * 3) / 4)
+
+
+def test_an_embedding_that_knows_the_families_makes_milder_mistakes() -> None:
+    labels = (["Tonal/Keys/Piano"] * 6 + ["Tonal/Keys/Organ"] * 6 + ["Drums/Tom"] * 6
+              + ["Drums/Cymbal"] * 6)
+    groups = [f"g{i % 3}" for i in range(len(labels))]
+    rng = np.random.default_rng(3)
+    fam = {"Tonal": 0.0, "Drums": 20.0}
+    # families far apart, classes inside a family mixed up: every mistake stays in the family
+    emb = np.stack([[fam[c.split("/")[0]] + rng.standard_normal(), rng.standard_normal()]
+                    for c in labels])
+    eps = sample_episodes(labels, groups, shots=(1,), n_episodes=5, seed=2)
+    res = realeval.evaluate(emb, labels, eps)["1"]
+    assert res["acc_mean"] < 1.0
+    assert 1.0 <= res["severity_mean"] <= 2.0  # piano↔organ 1, tom↔cymbal 2, never 3
+    assert res["severity_mean"] < res["severity_chance"]
