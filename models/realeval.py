@@ -262,6 +262,7 @@ def evaluate(emb: np.ndarray, labels: Sequence[str], episodes: Sequence[Episode]
             "acc_std": float(np.std(accs)),
             # mean LCA height over each episode's mistakes (lower is better), and what a
             # guesser that names any wrong class alike would get on the same queries
+            "severity": sev,
             "severity_mean": float(np.mean(sev)) if sev else 0.0,
             "severity_std": float(np.std(sev)) if sev else 0.0,
             "severity_chance": float(np.mean(chance)),
