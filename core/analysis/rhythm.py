@@ -143,6 +143,9 @@ STEADY_DB = 0.6
 #: a held single event shorter than this is a one-shot; longer, it may be a loop of held
 #: chords (2.6 s cost a seed-1/2 phrase in seven its loop reading, 1.8 s one in eleven)
 HELD_MAX_S = 1.8
+#: onsets after the attack that a held note may still show: a sampler patch's sustain loop
+#: (GUS .pat, SoundFont) makes one where it starts looping, at a steady level
+HELD_MAX_LATER = 1
 
 
 def _steady(rms: np.ndarray) -> bool:
@@ -194,7 +197,7 @@ def loop_or_oneshot(o: Onsets, duration_s: float) -> KindGuess:
     # still sounding at the very end: cut at a bar line (a one-shot fades out)
     score += 1.6 if end_db > -20 else (0.3 if end_db > -30 else -1.0)
     score += 0.3 if duration_s >= 1.5 else -0.5
-    if later == 0 and duration_s < HELD_MAX_S and _steady(rms):
+    if later <= HELD_MAX_LATER and duration_s < HELD_MAX_S and _steady(rms):
         # one event and a smooth level after it: a held note or a pad cut while it still
         # sounds (sample packs are full of them) is a one-shot, not a one-event loop; a
         # dense mix (no single onset stands out, but the level moves) can still be a loop

@@ -263,6 +263,22 @@ def test_a_held_note_cut_while_it_still_sounds_is_a_one_shot(tmp_path: Path) -> 
         assert a.bpm is None
 
 
+def test_a_patch_note_that_enters_its_sustain_loop_is_a_one_shot(tmp_path: Path) -> None:
+    """A sampler patch (GUS .pat, SoundFont) rendered to 1.5 s: the attack, a decay, then its
+    sustain loop at a steady level, whose start is one more onset (the tone's colour jumps).
+    On our real-sample set such freepats notes read as one bar at ~160 BPM; one onset after
+    the attack at a steady level is still one held note."""
+    t = np.arange(round(1.5 * SR)) / SR
+    loop_at = 0.6
+    env = np.minimum(1.0, t / 0.01) * np.where(t < loop_at, 10 ** (-0.4 * t / loop_at), 10 ** -0.4)
+    y = sum(a * np.sin(2 * np.pi * 330 * k * t) for k, a in ((1, 1.0), (2, 0.5), (3, 0.3)))
+    y = y + (t >= loop_at) * sum(a * np.sin(2 * np.pi * 330 * k * t)
+                                 for k, a in ((5, 0.4), (6, 0.3), (7, 0.2)))
+    a = analyse_file(write(tmp_path / "patch.wav", 0.5 * env * y / np.abs(env * y).max()))
+    assert a.kind == "oneshot", a
+    assert a.bpm is None
+
+
 @pytest.mark.parametrize(("text", "want"), [
     ("-20:-10", (-20.0, -10.0)), ("-20..-10", (-20.0, -10.0)), ("-10:-20", (-20.0, -10.0)),
     ("-20 to -10", (-20.0, -10.0)), ("-14", (-15.0, -13.0)), ("-14 LUFS", (-15.0, -13.0)),
