@@ -145,6 +145,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "windows with the distillation loss only")
     t.add_argument("--pool-batch", type=positive_int, default=48, metavar="N",
                    help="pool windows an episode with --distill-pool (48)")
+    t.add_argument("--pitch-consistency", type=nonnegative_float, default=0.0, metavar="W",
+                   help="weight of a term pulling each embedding towards the --init "
+                        "network's mean over the window pitched -S, 0 and +S semitones (0: off)")
+    t.add_argument("--consistency-semitones", type=positive_float, default=2.0, metavar="S",
+                   help="S for --pitch-consistency (2)")
     t.add_argument("--snapshot-every", type=count_int, default=0, metavar="N",
                    help="keep the weights every N episodes in OUT/snapshots (0: never)")
     t.add_argument("--seed", type=count_int, default=0, help="random seed, 0 or more (0)")
@@ -222,7 +227,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         distill=args.distill, distill_weight=args.distill_weight,
         snapshot_every=args.snapshot_every, init=str(args.init) if args.init else None,
         distill_pool=str(args.distill_pool) if args.distill_pool else None,
-        pool_batch=args.pool_batch,
+        pool_batch=args.pool_batch, pitch_consistency=args.pitch_consistency,
+        consistency_semitones=args.consistency_semitones,
         augment_config=AugmentConfig(pitch_semitones=args.pitch_semitones,
                                      p_pitch=args.p_pitch))
     with _one_line_errors():

@@ -75,6 +75,12 @@ class TrainConfig:
     distill_pool: str | None = None
     pool_batch: int = 48
     snapshot_every: int = 0
+    #: weight of a pitch-consistency term: the student's embedding of a window is pulled
+    #: towards the mean of the ``--init`` network's (frozen) embeddings of the window
+    #: resampled by -S, 0 and +S semitones, so that pitch-averaging at inference (which
+    #: helps on real samples but costs 3 passes) is learned into one pass
+    pitch_consistency: float = 0.0
+    consistency_semitones: float = 2.0
     augment_config: AugmentConfig = field(default_factory=AugmentConfig)
 
     def loss_config(self) -> LossConfig:
@@ -220,6 +226,13 @@ def train(cfg: TrainConfig, log=print) -> Path:
             if teacher is not None else None)
     if cfg.init:
         net.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=True))
+    frozen = None
+    if cfg.pitch_consistency > 0:
+        if not cfg.init:
+            raise ValueError("--pitch-consistency needs --init (the network to learn from)")
+        frozen = EmbeddingNet(network).to(device)
+        frozen.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=True))
+        frozen.eval().requires_grad_(False)
     params = list(net.parameters()) + (list(head.parameters()) if head is not None else [])
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
@@ -284,6 +297,11 @@ def train(cfg: TrainConfig, log=print) -> Path:
                 loss = loss + cfg.distill_weight * d
                 stats["distill"] = float(d.detach())
                 stats["loss"] = float(loss.detach())
+            if frozen is not None:
+                c = _pitch_consistency(emb, x, frozen, logmel, cfg.consistency_semitones)
+                loss = loss + cfg.pitch_consistency * c
+                stats["consistency"] = float(c.detach())
+                stats["loss"] = float(loss.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
@@ -347,6 +365,28 @@ def train(cfg: TrainConfig, log=print) -> Path:
     return out / "model.pt"
 
 
+def pitch_shift(x: torch.Tensor, semitones: float) -> torch.Tensor:
+    """A batch of windows resampled to sound ``semitones`` higher (shorter, zero-padded)
+    or lower (longer, cut), by linear interpolation as the pitch augmentation does."""
+    if semitones == 0:
+        return x
+    t = x.shape[1]
+    y = torch.nn.functional.interpolate(x[:, None], scale_factor=2 ** (-semitones / 12),
+                                        mode="linear", align_corners=False)[:, 0]
+    return torch.nn.functional.pad(y, (0, max(0, t - y.shape[1])))[:, :t]
+
+
+def _pitch_consistency(emb: torch.Tensor, x: torch.Tensor, frozen: torch.nn.Module,
+                       logmel: torch.nn.Module, semitones: float) -> torch.Tensor:
+    """Squared distance from each embedding to the frozen network's mean over -S, 0, +S
+    semitones, relative to the targets' mean squared norm."""
+    with torch.no_grad():
+        target = torch.stack([frozen(logmel(pitch_shift(x, s)))
+                              for s in (-semitones, 0.0, semitones)]).mean(0)
+        scale = target.pow(2).sum(1).mean().clamp(min=1e-6)
+    return (emb - target).pow(2).sum(1).mean() / scale
+
+
 def _save_checkpoint(path: Path, cfg: TrainConfig, net, opt, sched, sampler, rng, augment,
                      step: int, best: float, elapsed: float, head=None, pool=None) -> None:
     state = {
@@ -392,6 +432,9 @@ def _cli_args(cfg: TrainConfig) -> list[str]:
         args += ["--lr", str(cfg.lr)]
     if cfg.arch != "lean":
         args += ["--arch", cfg.arch]
+    if cfg.pitch_consistency:
+        args += ["--pitch-consistency", str(cfg.pitch_consistency), "--consistency-semitones",
+                 str(cfg.consistency_semitones)]
     default = AugmentConfig()
     if cfg.augment_config.pitch_semitones != default.pitch_semitones:
         args += ["--pitch-semitones", str(cfg.augment_config.pitch_semitones)]

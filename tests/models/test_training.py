@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,52 @@ def test_two_teachers_weigh_the_same_and_a_run_can_start_from_earlier_weights(
     meta = json.loads((tmp_path / "b/model.json").read_text())
     assert f"--init {init}" in meta["training"]["command"]
     assert "--distill aisfx,musicnn" in meta["training"]["command"]
+
+
+def test_pitch_shift_moves_a_tone_by_the_interval_and_keeps_the_length():
+    from models.train import pitch_shift
+
+    sr, t = 16_000, 16_000
+    x = torch.sin(2 * math.pi * 440 * torch.arange(t) / sr)[None]
+    for semitones, want in ((12, 880.0), (-12, 220.0), (7, 440 * 2 ** (7 / 12))):
+        y = pitch_shift(x, semitones)
+        assert y.shape == x.shape
+        spec = torch.fft.rfft(y[0, : sr // 2]).abs()  # the first half: both ways filled
+        got = float(spec.argmax()) * 2  # bins of 2 Hz
+        assert abs(got - want) < 4
+    assert torch.equal(pitch_shift(x, 0), x)
+
+
+def test_pitch_consistency_pulls_towards_the_frozen_networks_pitch_average(
+        toy_corpus: Path, tmp_path: Path):
+    from models.features import LogMel
+    from models.network import EmbeddingNet
+    from models.train import _pitch_consistency, pitch_shift
+
+    first = TrainConfig(corpus=str(toy_corpus), out=str(tmp_path / "a"), episodes=6,
+                        n_way=5, k_shot=2, n_query=4, arch="tiny", val_every=3, val_episodes=2,
+                        augment=False, threads=1, device="cpu", classes="all")
+    torch.manual_seed(0)
+    train(first, log=lambda _m: None)
+    init = str(tmp_path / "a/best_net.pt")
+    with pytest.raises(ValueError, match="needs --init"):
+        train(TrainConfig(corpus=str(toy_corpus), out=str(tmp_path / "x"), episodes=1,
+                          arch="tiny", device="cpu", pitch_consistency=1.0),
+              log=lambda _m: None)
+    cfg = TrainConfig(corpus=str(toy_corpus), out=str(tmp_path / "b"), episodes=4,
+                      n_way=5, k_shot=2, n_query=4, arch="tiny", val_every=2, val_episodes=2,
+                      augment=False, threads=1, device="cpu", classes="all", init=init,
+                      pitch_consistency=1.0)
+    train(cfg, log=lambda _m: None)
+    rows = [json.loads(line) for line in (tmp_path / "b/log.jsonl").read_text().splitlines()]
+    assert all(r["consistency"] > 0 for r in rows)
+    meta = json.loads((tmp_path / "b/model.json").read_text())
+    assert "--pitch-consistency 1.0 --consistency-semitones 2.0" in meta["training"]["command"]
+    # the term is zero for an embedding equal to its target, and positive otherwise
+    net = EmbeddingNet(cfg.network()).eval()
+    logmel = LogMel(cfg.features())
+    x = torch.randn(3, 16_000) * 0.1
+    with torch.no_grad():
+        target = torch.stack([net(logmel(pitch_shift(x, s))) for s in (-2.0, 0.0, 2.0)]).mean(0)
+        assert float(_pitch_consistency(target, x, net, logmel, 2.0)) == pytest.approx(0, abs=1e-6)
+        assert float(_pitch_consistency(net(logmel(x)) + 1.0, x, net, logmel, 2.0)) > 0
