@@ -1,0 +1,88 @@
+"""How much averaging a window's embedding over pitch shifts helps on the real set.
+
+``python scripts/pitch_average_eval.py [WEIGHTS]`` (default: the shipped weights) embeds
+every window of the real-sample validation set (``python -m models.realset build``) as the
+scanner cuts it, also resampled by ±1 and ±2 semitones (soxr), and scores file embeddings
+made from them with ``models.realeval``'s paired protocol (10 episodes, the same queries at
+every K): the plain mean of a file's windows, the level-weighted mean the app's labels use
+(``core.classify.window_weights``), and both averaged over the pitch shifts. Prints mean
+macro-F1 at K = 1/2/4/8. Test-time averaging only: nothing is trained. ~25 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+import soxr
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models import realeval as R
+from models.loading import load_model
+from models.realset import DEFAULT_OUT
+
+SR = 16_000
+
+
+def shifted(w: np.ndarray, semitones: float) -> np.ndarray:
+    """Windows resampled to sound ``semitones`` higher, cut or zero-padded to 1 s."""
+    if semitones == 0:
+        return w
+    r = [soxr.resample(x, SR * 2 ** (semitones / 12), SR).astype(np.float32) for x in w]
+    return np.stack([np.pad(x, (0, max(0, w.shape[1] - len(x))))[: w.shape[1]] for x in r])
+
+
+def level_weights(w: np.ndarray) -> np.ndarray:
+    db = 10 * np.log10(np.mean(w.astype(np.float64) ** 2, axis=1) + 1e-12)
+    return 10 ** ((db - db.max()) / 20)
+
+
+def main(argv: list[str]) -> int:
+    weights = Path(argv[0]) if argv else Path("models/weights/sampletree.pt")
+    torch.set_num_threads(2)
+    manifest = R.load_manifest(DEFAULT_OUT)
+    files = manifest["files"]
+    labels = [f["label"] for f in files]
+    groups = [f["group"] for f in files]
+    episodes = R.paired_episodes(labels, groups, R.SHOTS, 10, R.SEED, max(R.SHOTS) + 2)
+    wins = [R.scanner_windows(DEFAULT_OUT / f["path"]) for f in files]
+    lw = [level_weights(w) for w in wins]
+    model = load_model(weights, device="cpu")
+
+    def embed(per_file: list[np.ndarray]) -> list[np.ndarray]:
+        allw = np.concatenate(per_file)
+        with torch.no_grad():
+            e = np.concatenate([model.embed_audio(torch.from_numpy(allw[i:i + 256])).numpy()
+                                for i in range(0, len(allw), 256)])
+        bounds = np.cumsum([0] + [len(w) for w in per_file])
+        return [e[a:b] for a, b in itertools.pairwise(bounds)]
+
+    by_shift = {s: embed([shifted(w, s) for w in wins]) for s in (-2, -1, 0, 1, 2)}
+
+    def report(name: str, shifts: tuple[int, ...], level: bool) -> None:
+        rows = []
+        for i in range(len(wins)):
+            per = [by_shift[s][i] for s in shifts]
+            per = [(e * lw[i][:, None]).sum(0) / lw[i].sum() if level else e.mean(0)
+                   for e in per]
+            rows.append(np.mean(per, axis=0))
+        scores = R.evaluate(np.stack(rows).astype(np.float32), labels, episodes)
+        f1 = [scores[str(k)]["f1_mean"] for k in R.SHOTS]
+        print(f"{name:44s}", " ".join(f"{v:.3f}" for v in f1), f" mean {np.mean(f1):.3f}")
+
+    print(f"{'pooling (mean macro-F1 at K = ' + '/'.join(map(str, R.SHOTS)) + ')':44s}")
+    report("mean", (0,), False)
+    report("level-weighted", (0,), True)
+    report("mean, averaged over -2, 0, +2", (-2, 0, 2), False)
+    report("level-weighted, averaged over -2, 0, +2", (-2, 0, 2), True)
+    report("level-weighted, averaged over -2 ... +2", (-2, -1, 0, 1, 2), True)
+    report("level-weighted, averaged over -1, 0, +1", (-1, 0, 1), True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
