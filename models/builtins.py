@@ -275,6 +275,27 @@ def embed_clips(model: object, clips_i16: np.ndarray, batch: int = 256) -> np.nd
     return out.astype(np.float32)
 
 
+def embed_clips_pitch_averaged(model: object, clips_i16: np.ndarray,
+                               semitones: Sequence[float]) -> np.ndarray:
+    """:func:`embed_clips` averaged over the clips resampled by each of ``semitones``
+    (soxr; cut or zero-padded to their length): an example whose embedding hears its
+    instrument more than its note."""
+    import soxr
+
+    sr = model.info.features.sample_rate  # type: ignore[attr-defined]
+    n = clips_i16.shape[1]
+    out = []
+    for s in semitones:
+        if s == 0:
+            out.append(embed_clips(model, clips_i16))
+            continue
+        moved = [soxr.resample(c.astype(np.float32), sr * 2 ** (s / 12), sr) for c in clips_i16]
+        moved_i16 = np.stack([np.clip(np.pad(m, (0, max(0, n - len(m))))[:n], -32768, 32767)
+                              for m in moved]).astype(np.int16)
+        out.append(embed_clips(model, moved_i16))
+    return np.mean(out, axis=0).astype(np.float32)
+
+
 def choose_medoids(emb: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
     """Rows of ``emb`` nearest the centres of a k-means (plain Lloyd, k-means++ start)."""
     n = len(emb)
@@ -305,7 +326,7 @@ def choose_medoids(emb: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
 
 def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = 120,
          per_node_classes: int = 1, min_k: int = 4, max_k: int = 12,
-         temperature: float = TEMPERATURE,
+         temperature: float = TEMPERATURE, pitch_average: Sequence[float] = (),
          log: object = print) -> dict[str, object]:
     """Choose, embed and write the built-ins; returns a summary (sizes, counts)."""
     from models.loading import load_model
@@ -361,6 +382,9 @@ def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = 120,
             k = int(np.clip(per_node_classes * len(table[path]), min_k, max_k))
             pick = choose_medoids(e, k)
             chosen = e[pick]
+            if pitch_average:
+                chosen = embed_clips_pitch_averaged(model, np.asarray(clips[mine[pick]]),
+                                                    pitch_average)
             d = (e * e).sum(1)[:, None] - 2 * e @ chosen.T + (chosen * chosen).sum(1)[None]
             # leave-one-out: a chosen clip's distance to the others, not to itself
             d[pick, np.arange(len(pick))] = np.inf
@@ -404,14 +428,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     p.add_argument("--temperature", type=float, default=TEMPERATURE,
                    help=f"softmax scale stored with them ({TEMPERATURE})")
+    p.add_argument("--pitch-average", default="", metavar="S,S,...",
+                   help="store each chosen example's embedding averaged over these pitch "
+                        "shifts in semitones, e.g. -2,0,2 (default: none)")
     args = p.parse_args(argv)
+    shifts = tuple(float(x) for x in args.pitch_average.split(",") if x.strip())
     import torch
 
     torch.set_num_threads(max(1, args.threads))
     try:
         summary = make(args.corpus, args.weights, args.out or default_out(),
                        per_class=args.per_class, min_k=args.min_k, max_k=args.max_k,
-                       temperature=args.temperature)
+                       temperature=args.temperature, pitch_average=shifts)
     except BuiltinsError as exc:
         print(f"models.builtins: error: {exc}", file=sys.stderr)
         return 2
