@@ -249,9 +249,9 @@ def train(cfg: TrainConfig, log=print) -> Path:
     ckpt = out / "last.pt"
     if ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
-        # runs made before --init / --distill-pool existed
+        # runs made before --init / --distill-pool / --pitch-consistency existed
         saved = {"init": None, "distill_pool": None, "pool_batch": cfg.pool_batch,
-                 **state["config"]}
+                 "pitch_consistency": 0.0, "consistency_semitones": 2.0, **state["config"]}
         if saved != _config_dict(cfg, keep_episodes=False):
             raise ValueError(f"{ckpt} was made with other settings; use a new --out")
         net.load_state_dict(state["net"])

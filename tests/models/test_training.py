@@ -131,6 +131,22 @@ def test_training_resumes_from_its_checkpoint(toy_corpus: Path, tmp_path: Path):
         train(cfg, log=lambda _m: None)
 
 
+def test_a_run_saved_before_the_pitch_consistency_option_still_resumes(toy_corpus: Path,
+                                                                      tmp_path: Path):
+    cfg = TrainConfig(corpus=str(toy_corpus), out=str(tmp_path), episodes=2, n_way=4,
+                      k_shot=1, n_query=2, arch="tiny", val_every=2, val_episodes=2,
+                      threads=1, device="cpu")
+    train(cfg, log=lambda _m: None)
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    for key in ("pitch_consistency", "consistency_semitones"):
+        del state["config"][key]  # as the runs of v2 saved it
+    torch.save(state, tmp_path / "last.pt")
+    said: list[str] = []
+    cfg.episodes = 4
+    train(cfg, log=said.append)
+    assert said[0].startswith("resuming at episode 2")
+
+
 def _fake_teacher(corpus_dir: Path, dim: int = 24, name: str = "aisfx",
                   seed: int = 5) -> Corpus:
     """A teacher cache that knows each clip's class: a class direction plus noise."""
