@@ -123,6 +123,17 @@ def random_offsets(n: int, clip_len: int, rng: np.random.Generator, shift_s: flo
     return rng.integers(0, max(1, min(clip_len - WINDOW, round(shift_s * SR)) + 1), n)
 
 
+def pitch_shift(x: torch.Tensor, semitones: float) -> torch.Tensor:
+    """A batch of windows resampled to sound ``semitones`` higher (shorter, zero-padded)
+    or lower (longer, cut), by linear interpolation: the pitch augmentation's resampling."""
+    if semitones == 0:
+        return x
+    t = x.shape[1]
+    y = F.interpolate(x[:, None], scale_factor=1 / 2 ** (semitones / 12), mode="linear",
+                      align_corners=False)[:, 0]
+    return F.pad(y, (0, max(0, t - y.shape[1])))[:, :t]
+
+
 class Augment:
     """Carries SoundFont renders towards real recordings: gain, pitch jitter, EQ, reverb,
     noise, time shift and mixing — on a batch of 1 s windows, in torch."""
@@ -149,10 +160,7 @@ class Augment:
             x[i, :d] = 0
         # pitch jitter: resample by ±pitch_semitones
         for i in torch.nonzero(self._p(b, c.p_pitch)).flatten().tolist():
-            r = 2 ** (float(self._u(1, -1, 1)) * c.pitch_semitones / 12)
-            y = F.interpolate(x[i][None, None], scale_factor=1 / r, mode="linear",
-                              align_corners=False)[0, 0]
-            x[i] = F.pad(y, (0, max(0, t - len(y))))[:t]
+            x[i] = pitch_shift(x[i:i + 1], float(self._u(1, -1, 1)) * c.pitch_semitones)[0]
         spec = torch.fft.rfft(x, n=2 * t)
         freqs = torch.linspace(0, 1, spec.shape[1])
         # EQ: a smooth random curve (a few cosines on a log-ish axis), ±eq_db

@@ -29,7 +29,14 @@ import numpy as np
 import torch
 
 from models.corpus import Corpus
-from models.episodes import Augment, AugmentConfig, EpisodeSampler, random_offsets, windows
+from models.episodes import (
+    Augment,
+    AugmentConfig,
+    EpisodeSampler,
+    pitch_shift,
+    random_offsets,
+    windows,
+)
 from models.features import FeatureParams, LogMel
 from models.loading import EmbeddingModel, ModelInfo, resolve_device, save_model
 from models.loss import LossConfig, distill_loss, hierarchical_loss
@@ -363,17 +370,6 @@ def train(cfg: TrainConfig, log=print) -> Path:
     save_model(model, out / "model.pt", name=cfg.name, version=cfg.version, extra=extra)
     log(f"best validation F1 {best:.3f}; model written to {out / 'model.pt'}")
     return out / "model.pt"
-
-
-def pitch_shift(x: torch.Tensor, semitones: float) -> torch.Tensor:
-    """A batch of windows resampled to sound ``semitones`` higher (shorter, zero-padded)
-    or lower (longer, cut), by linear interpolation as the pitch augmentation does."""
-    if semitones == 0:
-        return x
-    t = x.shape[1]
-    y = torch.nn.functional.interpolate(x[:, None], scale_factor=2 ** (-semitones / 12),
-                                        mode="linear", align_corners=False)[:, 0]
-    return torch.nn.functional.pad(y, (0, max(0, t - y.shape[1])))[:, :t]
 
 
 def _pitch_consistency(emb: torch.Tensor, x: torch.Tensor, frozen: torch.nn.Module,

@@ -247,7 +247,7 @@ def test_two_teachers_weigh_the_same_and_a_run_can_start_from_earlier_weights(
 
 
 def test_pitch_shift_moves_a_tone_by_the_interval_and_keeps_the_length():
-    from models.train import pitch_shift
+    from models.episodes import pitch_shift
 
     sr, t = 16_000, 16_000
     x = torch.sin(2 * math.pi * 440 * torch.arange(t) / sr)[None]
@@ -262,9 +262,10 @@ def test_pitch_shift_moves_a_tone_by_the_interval_and_keeps_the_length():
 
 def test_pitch_consistency_pulls_towards_the_frozen_networks_pitch_average(
         toy_corpus: Path, tmp_path: Path):
+    from models.episodes import pitch_shift
     from models.features import LogMel
     from models.network import EmbeddingNet
-    from models.train import _pitch_consistency, pitch_shift
+    from models.train import _pitch_consistency
 
     first = TrainConfig(corpus=str(toy_corpus), out=str(tmp_path / "a"), episodes=6,
                         n_way=5, k_shot=2, n_query=4, arch="tiny", val_every=3, val_episodes=2,
