@@ -275,24 +275,29 @@ def embed_clips(model: object, clips_i16: np.ndarray, batch: int = 256) -> np.nd
     return out.astype(np.float32)
 
 
+def pitch_shifted(audio: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray:
+    """Rows of ``audio`` (float32) resampled with soxr to sound ``semitones`` higher, cut
+    or zero-padded to their length."""
+    import soxr
+
+    if semitones == 0:
+        return audio
+    n = audio.shape[1]
+    moved = [soxr.resample(row, sample_rate * 2 ** (semitones / 12), sample_rate)
+             for row in audio]
+    return np.stack([np.pad(m, (0, max(0, n - len(m))))[:n] for m in moved]).astype(np.float32)
+
+
 def embed_clips_pitch_averaged(model: object, clips_i16: np.ndarray,
                                semitones: Sequence[float]) -> np.ndarray:
     """:func:`embed_clips` averaged over the clips resampled by each of ``semitones``
-    (soxr; cut or zero-padded to their length): an example whose embedding hears its
-    instrument more than its note."""
-    import soxr
-
+    (:func:`pitch_shifted`): an example whose embedding hears its instrument more than its
+    note."""
     sr = model.info.features.sample_rate  # type: ignore[attr-defined]
-    n = clips_i16.shape[1]
     out = []
     for s in semitones:
-        if s == 0:
-            out.append(embed_clips(model, clips_i16))
-            continue
-        moved = [soxr.resample(c.astype(np.float32), sr * 2 ** (s / 12), sr) for c in clips_i16]
-        moved_i16 = np.stack([np.clip(np.pad(m, (0, max(0, n - len(m))))[:n], -32768, 32767)
-                              for m in moved]).astype(np.int16)
-        out.append(embed_clips(model, moved_i16))
+        moved = pitch_shifted(clips_i16.astype(np.float32), s, sr)
+        out.append(embed_clips(model, np.clip(moved, -32768, 32767).astype(np.int16)))
     return np.mean(out, axis=0).astype(np.float32)
 
 

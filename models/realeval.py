@@ -189,12 +189,14 @@ def f1_scores(truth: Sequence[int], pred: Sequence[int], n_classes: int
     return macro, acc, f1
 
 
-def predict_episode(emb: np.ndarray, labels: Sequence[str], ep: Episode
-                    ) -> tuple[list[int], list[int]]:
+def predict_episode(emb: np.ndarray, labels: Sequence[str], ep: Episode,
+                    query_emb: np.ndarray | None = None) -> tuple[list[int], list[int]]:
     """(truth, prediction) of the episode's queries, as indices into ``ep.classes``: a query
-    takes the class of the nearest prototype (the mean of the class's supports)."""
+    takes the class of the nearest prototype (the mean of the class's supports).
+    ``query_emb``: the queries' rows from another embedding of the same files (the
+    supports' stay ``emb``'s)."""
     protos = np.stack([emb[list(s)].mean(axis=0) for s in ep.support]).astype(np.float64)
-    q = emb[list(ep.query)].astype(np.float64)
+    q = (emb if query_emb is None else query_emb)[list(ep.query)].astype(np.float64)
     d = (np.sum(q * q, axis=1)[:, None] - 2 * q @ protos.T + np.sum(protos * protos, axis=1)[None])
     idx = {c: i for i, c in enumerate(ep.classes)}
     return [idx[labels[i]] for i in ep.query], np.argmin(d, axis=1).tolist()

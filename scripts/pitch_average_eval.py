@@ -17,29 +17,24 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.classify import window_weights
 from models import realeval as R
+from models.builtins import pitch_shifted
 from models.loading import load_model
 from models.realset import DEFAULT_OUT
 
 SR = 16_000
 
 
-def shifted(w: np.ndarray, semitones: float) -> np.ndarray:
-    """Windows resampled to sound ``semitones`` higher, cut or zero-padded to 1 s."""
-    if semitones == 0:
-        return w
-    r = [soxr.resample(x, SR * 2 ** (semitones / 12), SR).astype(np.float32) for x in w]
-    return np.stack([np.pad(x, (0, max(0, w.shape[1] - len(x))))[: w.shape[1]] for x in r])
-
-
 def level_weights(w: np.ndarray) -> np.ndarray:
-    db = 10 * np.log10(np.mean(w.astype(np.float64) ** 2, axis=1) + 1e-12)
-    return 10 ** ((db - db.max()) / 20)
+    """The app's weights of a file's windows (:func:`core.classify.window_weights`), from
+    their level as the scanner measures it."""
+    db = 10 * np.log10(np.mean(np.square(w, dtype=np.float64), axis=1) + 1e-12)
+    return window_weights(db, np.array([0, len(w)]))
 
 
 def main(argv: list[str]) -> int:
@@ -62,7 +57,7 @@ def main(argv: list[str]) -> int:
         bounds = np.cumsum([0] + [len(w) for w in per_file])
         return [e[a:b] for a, b in itertools.pairwise(bounds)]
 
-    by_shift = {s: embed([shifted(w, s) for w in wins]) for s in (-2, -1, 0, 1, 2)}
+    by_shift = {s: embed([pitch_shifted(w, s, SR) for w in wins]) for s in (-2, -1, 0, 1, 2)}
 
     def pooled(shifts: tuple[int, ...], level: bool) -> np.ndarray:
         rows = []
@@ -82,12 +77,8 @@ def main(argv: list[str]) -> int:
             per_episode = []
             for ep in (e for e in episodes if e.k == k):
                 # prototypes from the (averaged) examples, queries as embedded
-                protos = np.stack([averaged[list(s)].mean(0) for s in ep.support])
-                q = plain[list(ep.query)]
-                pred = ((q[:, None, :] - protos[None]) ** 2).sum(-1).argmin(1)
-                idx = {c: j for j, c in enumerate(ep.classes)}
-                truth = [idx[labels[j]] for j in ep.query]
-                per_episode.append(R.f1_scores(truth, pred.tolist(), len(ep.classes))[0])
+                truth, pred = R.predict_episode(averaged, labels, ep, query_emb=plain)
+                per_episode.append(R.f1_scores(truth, pred, len(ep.classes))[0])
             f1.append(float(np.mean(per_episode)))
         print(f"{name:52s}", " ".join(f"{v:.3f}" for v in f1), f" mean {np.mean(f1):.3f}")
 
