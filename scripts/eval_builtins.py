@@ -74,22 +74,27 @@ SHOTS = (1, 4)
 MIN_FILES = 10  # realeval's classes (K = 8 plus two queries)
 
 
-def embed_set(set_dir: Path, files: list[dict], cache: Path
+def embed_set(set_dir: Path, files: list[dict], cache: Path, semitones: float = 0.0
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(window embeddings, offsets, window loudness in dB) of every file, cached per model
-    id."""
+    id; ``semitones``: every window resampled by that much first (its loudness is the
+    unshifted window's)."""
     import torch
 
+    from models.builtins import pitch_shifted
     from models.loading import load_model
 
     model = load_model(device="cpu")
-    cache = cache.with_name(f"{cache.stem}-{model.info.model_id}.npz")
+    tag = f"-shift{semitones:+g}" if semitones else ""
+    cache = cache.with_name(f"{cache.stem}-{model.info.model_id}{tag}.npz")
     if cache.is_file():
         got = np.load(cache, allow_pickle=False)
         if len(got["offsets"]) == len(files) + 1 and "loud" in got:
             return got["win"], got["offsets"], got["loud"]
     torch.set_num_threads(1)
     per = [scanner_windows(set_dir / f["path"]) for f in files]
+    if semitones:
+        per = [pitch_shifted(w, semitones, 16_000) for w in per]
     allw = np.concatenate(per)
     emb = np.concatenate([model.embed_audio(torch.from_numpy(allw[i:i + 256])).numpy()
                           for i in range(0, len(allw), 256)])
@@ -198,15 +203,22 @@ class Scorer:
 
 
 def run(set_dir: Path, priors: list[float], equal_windows: bool = False,
-        shots: tuple[int, ...] = SHOTS, n_episodes: int = 5, paired: bool = False) -> dict:
+        shots: tuple[int, ...] = SHOTS, n_episodes: int = 5, paired: bool = False,
+        pitch_average: tuple[float, ...] = (), builtins_file: Path | None = None) -> dict:
     manifest = load_manifest(set_dir)
     files = manifest["files"]
     labels = [f["label"] for f in files]
     groups = [f["group"] for f in files]
-    win, offsets, loud = embed_set(
-        set_dir, files, Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins")
+    cache = Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins"
+    win, offsets, loud = embed_set(set_dir, files, cache)
     index = make_index(win, offsets, None if equal_windows else loud)
-    sets = bi.load_all()
+    # the user's examples: each file's mean embedding, or its mean over pitch shifts (as
+    # the app's examples are made: core.examples)
+    example_emb = index.file_emb
+    if pitch_average:
+        example_emb = np.mean([make_index(*embed_set(set_dir, files, cache, s)).file_emb
+                               for s in pitch_average], axis=0).astype(np.float32)
+    sets = bi.load_all(builtins_file)
     bset = sets["producer"]
     with tempfile.TemporaryDirectory() as tmp, \
             Library(Path(tmp) / "lib.sqlite", create=True) as lib:
@@ -217,6 +229,7 @@ def run(set_dir: Path, priors: list[float], equal_windows: bool = False,
     th = Thresholds()
     cal = cal_mod.for_model(bset.model_id)  # the model's unknown bound, as the app uses it
     out: dict = {"model_id": bset.model_id, "calibrated": cal is not None,
+                 "pitch_average": list(pitch_average),
                  "window_weights": "equal" if equal_windows else "level",
                  "files": len(files), "priors": priors,
                  "builtin_examples": len(active.emb), "episodes": {}}
@@ -242,7 +255,7 @@ def run(set_dir: Path, priors: list[float], equal_windows: bool = False,
         rows = []
         for c, sup in zip(classes, ep.support, strict=True):
             node = tree.require(REALSET_TO_PRODUCER[c][0]).id
-            rows += [(int(i), node, index.file_emb[i]) for i in sup]
+            rows += [(int(i), node, example_emb[i]) for i in sup]
         res = {"builtins": scorer.score(zero, query, labels, classes),
                "user": scorer.score(predict(index, assemble(tree, rows, None, th,
                                                             calibration=cal), th),
@@ -293,10 +306,16 @@ def main() -> int:
     p.add_argument("--equal-windows", action="store_true",
                    help="every window of a file counts the same in its label (the app "
                         "before level weighting), for a before/after")
+    p.add_argument("--pitch-average", default="", metavar="S,S,...",
+                   help="make each user example's embedding the mean over its file "
+                        "resampled by these semitones (the app: -2,0,2); default none")
+    p.add_argument("--builtins", type=Path, default=None,
+                   help="a built-ins file other than the shipped one")
     args = p.parse_args()
     shots = tuple(int(x) for x in args.shots.split(","))
+    shifts = tuple(float(x) for x in args.pitch_average.split(",") if x.strip())
     out = run(args.set.expanduser(), [float(x) for x in args.prior.split(",")],
-              args.equal_windows, shots, args.episodes, args.paired)
+              args.equal_windows, shots, args.episodes, args.paired, shifts, args.builtins)
     out["summary"] = summarize(out)
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     s = out["summary"]
