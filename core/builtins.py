@@ -1,7 +1,7 @@
 """Built-in examples: what lets a bundled tree label a library before the user teaches it.
 
 ``resources/builtins/builtins.npz`` (made by ``python -m models.builtins``) holds, for each
-bundled tree, a few embeddings a node of corpus clips, made with one model. A tree made from
+bundled tree, 12–24 embeddings a node of corpus clips, made with one model. A tree made from
 a bundled one (``create_tree(..., from_default=...)``) records where they come from
 (``trees.builtins_from``) and, node by node, which bundled node's examples it carries
 (``nodes.builtin``: renaming or moving the node keeps them; a node the user adds has none
