@@ -54,7 +54,7 @@ def test_shipped_builtins_belong_to_the_shipped_weights() -> None:
 
 
 def test_shipped_builtins_cover_every_mapped_node_and_fit_in_two_megabytes() -> None:
-    from models.builtins import MAPPING, check_mapping
+    from models.builtins import MAPPING, MAX_K, MIN_K, check_mapping
 
     check_mapping()  # every mapped node is a node of its bundled tree
     path = bi.resource_path()
@@ -64,7 +64,8 @@ def test_shipped_builtins_cover_every_mapped_node_and_fit_in_two_megabytes() -> 
     for name, bset in sets.items():
         assert set(bset.paths) == set(MAPPING[name]) <= _bundled_paths(name)
         counts = np.bincount(bset.node, minlength=len(bset.paths))
-        assert counts.min() >= 1 and counts.max() <= 24, name
+        # made as `python -m models.builtins` makes it: MIN_K..MAX_K examples a node
+        assert counts.min() >= MIN_K and counts.max() <= MAX_K, name
         assert np.isfinite(bset.emb).all() and bset.spread > 0 and bset.temperature > 0
     with np.load(path) as raw:
         assert raw["producer/emb"].dtype == np.float16
