@@ -25,11 +25,12 @@ makes no class worse on average than zero examples (by more than 0.005 F1) on th
 real-sample validation set, where the earlier rule (the examples' mean as one more
 component everywhere, weighing ``n / (n + 32)``) made Mallets and Electric Piano worse and
 0.5 (where the triangle inequality makes the example the nearer of the two) left the
-examples little reach (docs/eval/builtins.md). Examples on a node the built-ins do not speak for (a custom node)
-keep that earlier rule: their mean weighs ``n / (n + USER_SHARE_PRIOR)`` everywhere. A
-tree without built-ins (switched off, or made empty) works as before: one prototype a class, the
-mean of its examples. A label "rests on built-ins only" when its best class has no example
-of the user's: the app and CLI mark it (``◦``) so the user knows where to teach.
+examples little reach (docs/eval/builtins.md). Examples on a node the built-ins do not
+speak for (a custom node) keep that earlier rule: their mean weighs
+``n / (n + USER_SHARE_PRIOR)`` everywhere. A tree without built-ins (switched off, or made
+empty) works as before: one prototype a class, the mean of its examples. A label "rests
+on built-ins only" when its best class has no example of the user's: the app and CLI mark
+it (``◦``) so the user knows where to teach.
 
 The reported node backs off from the best class towards the root until its probability
 (the sum over the classes below it) reaches ``min_confidence``; a file farther from every
