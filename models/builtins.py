@@ -73,6 +73,9 @@ PITCH_AVERAGE: tuple[float, ...] = (-2.0, 0.0, 2.0)
 #: (docs/eval/builtins.md, "More built-in examples a node").
 MIN_K = 12
 MAX_K = 24
+#: A node's examples: "medoid" (the clip nearest each k-means centre) or "centroid" (the
+#: mean of each k-means cluster's clips).
+EXAMPLES = "medoid"
 
 # Corpus class → node path, one table per bundled tree. A corpus class missing from a
 # table simply gives that tree no examples; a node no class maps to has none.
@@ -319,13 +322,40 @@ def embed_clips_pitch_averaged(model: object, clips_i16: np.ndarray,
     return np.mean(out, axis=0).astype(np.float32)
 
 
-def choose_medoids(emb: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
-    """Rows of ``emb`` nearest the centres of a k-means (plain Lloyd, k-means++ start)."""
+def _shifted_embeddings(model: object, clips: np.ndarray, rows: np.ndarray,
+                        semitones: float, corpus: Path, per_class: int,
+                        log: object = print) -> np.ndarray:
+    """:func:`embed_clips` of ``clips[rows]`` resampled by ``semitones``, cached beside the
+    corpus per model and draw (as the plain embeddings are)."""
+    model_id = model.info.model_id  # type: ignore[attr-defined]
+    cache = corpus / f"builtins-emb-{model_id}-{per_class}-shift{semitones:+g}.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as got:
+            if np.array_equal(got["rows"], rows):
+                return got["emb"]
+    log(f"embedding {len(rows):,} corpus clips moved {semitones:+g} semitones…")  # type: ignore[operator]
+    sr = model.info.features.sample_rate  # type: ignore[attr-defined]
+    out = []
+    for i in range(0, len(rows), 1024):
+        c = np.asarray(clips[rows[i:i + 1024]])
+        if semitones:
+            c = np.clip(pitch_shifted(c.astype(np.float32), semitones, sr),
+                        -32768, 32767).astype(np.int16)
+        out.append(embed_clips(model, c))
+    emb = np.concatenate(out)
+    with contextlib.suppress(OSError):
+        np.savez(cache, rows=rows, emb=emb)
+    return emb
+
+
+def kmeans(emb: np.ndarray, k: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """(centres, each row's cluster) of a k-means on ``emb`` (plain Lloyd, k-means++ start,
+    at most 50 rounds); ``k`` ≥ the rows: every row its own cluster."""
     n = len(emb)
-    if n <= k:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
     x = emb.astype(np.float64)
+    if n <= k:
+        return x, np.arange(n)
+    rng = np.random.default_rng(seed)
     centres = [x[rng.integers(n)]]
     d = ((x - centres[0]) ** 2).sum(1)
     for _ in range(1, k):
@@ -340,6 +370,17 @@ def choose_medoids(emb: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
             break
         c = new
     dist = (x * x).sum(1)[:, None] - 2 * x @ c.T + (c * c).sum(1)[None]
+    return c, dist.argmin(1)
+
+
+def choose_medoids(emb: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
+    """Rows of ``emb`` nearest the centres of a k-means (:func:`kmeans`)."""
+    n = len(emb)
+    if n <= k:
+        return np.arange(n)
+    x = emb.astype(np.float64)
+    c, _lab = kmeans(emb, k, seed)
+    dist = (x * x).sum(1)[:, None] - 2 * x @ c.T + (c * c).sum(1)[None]
     picked: list[int] = []
     for j in range(k):
         order = np.argsort(dist[:, j])
@@ -347,10 +388,18 @@ def choose_medoids(emb: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
     return np.array(sorted(picked))
 
 
+def cluster_means(emb: np.ndarray, k: int, source: np.ndarray, seed: int = SEED
+                  ) -> np.ndarray:
+    """(clusters, D): the mean of ``source``'s rows (the same clips as ``emb``, embedded
+    the same way or pitch-averaged) over each cluster of a k-means on ``emb``."""
+    _c, lab = kmeans(emb, k, seed)
+    return np.stack([source[lab == j].mean(0) for j in np.unique(lab)]).astype(np.float32)
+
+
 def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = 120,
          per_node_classes: int = 1, min_k: int = MIN_K, max_k: int = MAX_K,
          temperature: float = TEMPERATURE, pitch_average: Sequence[float] = PITCH_AVERAGE,
-         log: object = print) -> dict[str, object]:
+         examples: str = EXAMPLES, log: object = print) -> dict[str, object]:
     """Choose, embed and write the built-ins; returns a summary (sizes, counts)."""
     from models.loading import load_model
 
@@ -392,12 +441,21 @@ def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = 120,
                                   for i in range(0, len(every), 2048)])
         with contextlib.suppress(OSError):
             np.savez(cache, rows=every, emb=emb_all)
+    averaged = tuple(pitch_average) not in ((), (0.0,))
+    if examples not in ("medoid", "centroid"):
+        raise BuiltinsError(f"examples must be 'medoid' or 'centroid', not {examples!r}")
+    emb_src = emb_all  # what a cluster's mean is taken over
+    if examples == "centroid" and averaged:
+        emb_src = np.mean([emb_all if s == 0 else
+                           _shifted_embeddings(model, clips, every, s, corpus, per_class, log)
+                           for s in pitch_average], axis=0).astype(np.float32)
     pos = {int(r): i for i, r in enumerate(every)}
     arrays: dict[str, np.ndarray] = {"model_id": np.array(model_id), "format": np.array(FORMAT),
                                      "trees": np.array(sorted(MAPPING)),
-                                     "pitch_average": np.array(pitch_average, np.float32)}
+                                     "pitch_average": np.array(pitch_average, np.float32),
+                                     "examples": np.array(examples)}
     summary: dict[str, object] = {"model_id": model_id, "trees": {},
-                                  "pitch_average": list(pitch_average)}
+                                  "pitch_average": list(pitch_average), "examples": examples}
     for tree, table in sorted(MAPPING.items()):
         paths = sorted(table)
         embs, nodes, spreads = [], [], []
@@ -405,14 +463,18 @@ def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = 120,
             mine = np.concatenate([rows[c] for c in table[path]])
             e = emb_all[[pos[int(r)] for r in mine]]
             k = int(np.clip(per_node_classes * len(table[path]), min_k, max_k))
-            pick = choose_medoids(e, k)
-            chosen = e[pick]
-            if tuple(pitch_average) not in ((), (0.0,)):
-                chosen = embed_clips_pitch_averaged(model, np.asarray(clips[mine[pick]]),
-                                                    pitch_average)
-            d = (e * e).sum(1)[:, None] - 2 * e @ chosen.T + (chosen * chosen).sum(1)[None]
-            # leave-one-out: a chosen clip's distance to the others, not to itself
-            d[pick, np.arange(len(pick))] = np.inf
+            if examples == "centroid":
+                chosen = cluster_means(e, k, emb_src[[pos[int(r)] for r in mine]])
+                d = (e * e).sum(1)[:, None] - 2 * e @ chosen.T + (chosen * chosen).sum(1)[None]
+            else:
+                pick = choose_medoids(e, k)
+                chosen = e[pick]
+                if averaged:
+                    chosen = embed_clips_pitch_averaged(model, np.asarray(clips[mine[pick]]),
+                                                        pitch_average)
+                d = (e * e).sum(1)[:, None] - 2 * e @ chosen.T + (chosen * chosen).sum(1)[None]
+                # leave-one-out: a chosen clip's distance to the others, not to itself
+                d[pick, np.arange(len(pick))] = np.inf
             spreads.append(np.sqrt(np.maximum(d.min(1), 0.0)))
             embs.append(chosen)
             nodes.extend([ni] * len(chosen))
@@ -455,6 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     p.add_argument("--temperature", type=float, default=TEMPERATURE,
                    help=f"softmax scale stored with them ({TEMPERATURE})")
+    p.add_argument("--examples", choices=("medoid", "centroid"), default=EXAMPLES,
+                   help="a node's examples: the clips nearest its k-means centres, or the "
+                        "means of its k-means clusters (default: %(default)s)")
     p.add_argument("--pitch-average", default=",".join(f"{s:g}" for s in PITCH_AVERAGE),
                    metavar="S,S,...",
                    help="store each chosen example's embedding averaged over these pitch "
@@ -467,7 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         summary = make(args.corpus, args.weights, args.out or default_out(),
                        per_class=args.per_class, min_k=args.min_k, max_k=args.max_k,
-                       temperature=args.temperature, pitch_average=shifts)
+                       temperature=args.temperature, pitch_average=shifts,
+                       examples=args.examples)
     except BuiltinsError as exc:
         print(f"models.builtins: error: {exc}", file=sys.stderr)
         return 2
