@@ -12,21 +12,24 @@ change (a test fails while it is stale)::
 How examples are chosen, per node:
 
 1. The corpus classes mapped to the node (:data:`MAPPING`; a class may feed one node of
-   each tree) give the node's clips, at most ``per_class`` of each (a fixed-seed draw), so
-   a class with 400 clips does not drown one with 36.
+   each tree) give the node's clips, at most :data:`PER_CLASS` (240) of each (a fixed-seed
+   draw), so a class with 400 clips does not drown one with 36.
 2. Each clip is embedded as the app embeds a file: its 1 s windows every 0.5 s at 16 kHz
    (the scanner's windows, -60 dBFS gate), mean of the window embeddings.
 3. k-means on those embeddings (k = the node's corpus classes, between :data:`MIN_K` = 12
-   and :data:`MAX_K` = 24), then the clip nearest each centre: medoids, so a node with
-   varied sounds (Percussion: congas, shakers, cowbells…) keeps its variety, and a node fed
-   by one or two corpus classes (Piano, Organ) still shows its range of notes and
-   velocities.
-4. Each chosen clip's stored embedding is the mean over the clip resampled by
-   :data:`PITCH_AVERAGE` semitones (−2, 0, +2): an example that hears its instrument more
-   than its note. On the real-sample validation set this raised the producer tree's
-   macro-F1 with zero user examples from 0.392 to 0.401 and with 1–8 examples by about
-   0.01–0.02 (docs/eval/builtins.md, "Pitch-averaged built-ins"); ``--pitch-average 0``
-   stores plain embeddings.
+   and :data:`MAX_K` = 24); each cluster's example is the mean of its clips
+   (:data:`EXAMPLES` = "centroid"; ``--examples medoid``: the clip nearest the centre, the
+   first choice). So a node with varied sounds (Percussion: congas, shakers, cowbells…)
+   keeps its variety, a node fed by one or two corpus classes (Piano, Organ) still shows
+   its range of notes and velocities, and each example is an average of many clips rather
+   than one clip's accidents.
+4. The means are taken over the clips' embeddings averaged over copies resampled by
+   :data:`PITCH_AVERAGE` semitones (−2, 0, +2; the shifted embeddings of every drawn clip
+   are cached beside the corpus like the plain ones); medoids are re-embedded so. An example
+   then hears its instrument more than its note. On the real-sample validation set this
+   raised the producer tree's macro-F1 with zero user examples from 0.392 to 0.401 (4–12
+   medoids; docs/eval/builtins.md, "A wider neighbourhood and pitch-averaged built-ins");
+   ``--pitch-average 0`` stores plain embeddings.
 
 Besides the examples, each tree stores ``spread``: the 95th percentile of how far (not
 squared) a clip lies from the nearest example of its own node — the built-ins' share of
@@ -37,7 +40,8 @@ File layout (``numpy.savez``, no pickles): ``model_id`` (str), ``format`` (int),
 joined), ``T/node`` (int16 row → index into paths), ``T/emb`` (float16, rows × dim),
 ``T/spread`` (float32 scalar), ``T/temperature`` (float32 scalar: the softmax scale the
 classifier uses while the tree's built-ins are in use), ``pitch_average`` (float32, the
-semitones the examples were averaged over; absent in files made before it).
+semitones the examples were averaged over) and ``examples`` (str, "centroid" or "medoid");
+both absent in files made before them.
 """
 
 from __future__ import annotations
@@ -73,9 +77,14 @@ PITCH_AVERAGE: tuple[float, ...] = (-2.0, 0.0, 2.0)
 #: (docs/eval/builtins.md, "More built-in examples a node").
 MIN_K = 12
 MAX_K = 24
-#: A node's examples: "medoid" (the clip nearest each k-means centre) or "centroid" (the
-#: mean of each k-means cluster's clips).
-EXAMPLES = "medoid"
+#: A node's examples: "medoid" (the clip nearest each k-means centre, the first choice) or
+#: "centroid" (the mean of each k-means cluster's clips, pitch-averaged), drawn from at most
+#: PER_CLASS clips a corpus class. Centroids of 240 clips a class were chosen on the
+#: real-sample validation set: with zero user examples macro-F1 0.507 / 0.507 on two draws
+#: of the clips, against 0.461 (mean of four draws, 0.448–0.468) for medoids of 120
+#: (docs/eval/builtins.md, "Cluster means").
+EXAMPLES = "centroid"
+PER_CLASS = 240
 
 # Corpus class → node path, one table per bundled tree. A corpus class missing from a
 # table simply gives that tree no examples; a node no class maps to has none.
@@ -396,7 +405,7 @@ def cluster_means(emb: np.ndarray, k: int, source: np.ndarray, seed: int = SEED
     return np.stack([source[lab == j].mean(0) for j in np.unique(lab)]).astype(np.float32)
 
 
-def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = 120,
+def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = PER_CLASS,
          per_node_classes: int = 1, min_k: int = MIN_K, max_k: int = MAX_K,
          temperature: float = TEMPERATURE, pitch_average: Sequence[float] = PITCH_AVERAGE,
          examples: str = EXAMPLES, log: object = print) -> dict[str, object]:
@@ -508,8 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="weights file (default: the shipped models/weights/sampletree.pt)")
     p.add_argument("--out", type=Path, default=None,
                    help="where to write (default: resources/builtins/builtins.npz)")
-    p.add_argument("--per-class", type=int, default=120,
-                   help="corpus clips drawn per class (120)")
+    p.add_argument("--per-class", type=int, default=PER_CLASS,
+                   help="corpus clips drawn per class (%(default)s)")
     p.add_argument("--min-k", type=int, default=MIN_K,
                    help="fewest examples a node (%(default)s)")
     p.add_argument("--max-k", type=int, default=MAX_K,
