@@ -171,6 +171,25 @@ def test_user_examples_outweigh_the_builtins_near_them(library: Library,
     assert not record_text(got["snare1"]).endswith(BUILTIN_MARK)
 
 
+def _taught_kick0_and_a_file_off_it(library: Library, offset: float) -> dict[str, dict]:
+    """kick0 taught as a snare, and /lib/off.wav: kick0 moved ``offset`` along an axis no
+    centre uses; the labels after."""
+    ids = add_files(library)
+    model = library.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=DIM,
+                                 trained=True, features={})
+    off = CENTRES["Drums/Kick"] * 0.7 + CENTRES["Drums/Snare"] * 0.3
+    off[3] = offset
+    library.write_batch([SampleRecord(
+        path="/lib/off.wav", root_id=None, size=1, mtime_ns=1, status="ok",
+        starts=np.arange(2) * 0.5, loudness=np.zeros(2),
+        embeddings=np.tile(off, (2, 1)).astype(np.float32), model_id=model,
+        duration_s=1.0)])
+    create_tree(library, "producer", from_default="producer")
+    add_supports(library, "producer", "Drums/Snare", [ids["/lib/kick0.wav"]])
+    Classifier(library).refresh("producer")
+    return labels(library)
+
+
 def test_a_user_example_claims_only_its_own_neighbourhood(library: Library,
                                                           fake_builtins: Path) -> None:
     """kick0 taught as a snare. A file 1.6 away from it (beyond NEIGHBOURHOOD = 0.65 of
@@ -178,22 +197,9 @@ def test_a_user_example_claims_only_its_own_neighbourhood(library: Library,
     any built-in keeps the built-ins' Kick: the earlier rule (the examples' mean as a
     component everywhere, weighing n/(n+32)) pulled it to Snare. The example's near twin
     still follows it."""
-    ids = add_files(library)
-    model = library.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=DIM,
-                                 trained=True, features={})
-    beside = CENTRES["Drums/Kick"] * 0.7 + CENTRES["Drums/Snare"] * 0.3
-    beside[3] = 1.6
-    library.write_batch([SampleRecord(
-        path="/lib/beside.wav", root_id=None, size=1, mtime_ns=1, status="ok",
-        starts=np.arange(2) * 0.5, loudness=np.zeros(2),
-        embeddings=np.tile(beside, (2, 1)).astype(np.float32), model_id=model,
-        duration_s=1.0)])
-    create_tree(library, "producer", from_default="producer")
-    add_supports(library, "producer", "Drums/Snare", [ids["/lib/kick0.wav"]])
-    Classifier(library).refresh("producer")
-    got = labels(library)
+    got = _taught_kick0_and_a_file_off_it(library, 1.6)
     assert got["twin"]["leaf"] == "Drums/Snare"
-    assert got["beside"]["leaf"] == "Drums/Kick"
+    assert got["off"]["leaf"] == "Drums/Kick"
 
 
 def test_a_user_example_reaches_past_half_its_distance_to_the_builtins(
@@ -201,20 +207,7 @@ def test_a_user_example_reaches_past_half_its_distance_to_the_builtins(
     """kick0 taught as a snare. A file 1.3 away from it: beyond half its distance to the
     nearest Kick built-in (1.13, the reach before), within 0.65 of it (1.46), follows the
     example (NEIGHBOURHOOD, chosen on the real-sample set: docs/eval/builtins.md)."""
-    ids = add_files(library)
-    model = library.ensure_model("m-1-abc", name="m", version="1", sha256="abc", dim=DIM,
-                                 trained=True, features={})
-    near = CENTRES["Drums/Kick"] * 0.7 + CENTRES["Drums/Snare"] * 0.3
-    near[3] = 1.3
-    library.write_batch([SampleRecord(
-        path="/lib/near.wav", root_id=None, size=1, mtime_ns=1, status="ok",
-        starts=np.arange(2) * 0.5, loudness=np.zeros(2),
-        embeddings=np.tile(near, (2, 1)).astype(np.float32), model_id=model,
-        duration_s=1.0)])
-    create_tree(library, "producer", from_default="producer")
-    add_supports(library, "producer", "Drums/Snare", [ids["/lib/kick0.wav"]])
-    Classifier(library).refresh("producer")
-    assert labels(library)["near"]["leaf"] == "Drums/Snare"
+    assert _taught_kick0_and_a_file_off_it(library, 1.3)["off"]["leaf"] == "Drums/Snare"
 
 
 def test_a_copy_of_an_example_follows_it_even_when_its_windows_spread(
