@@ -472,16 +472,17 @@ def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = PER_
             mine = np.concatenate([rows[c] for c in table[path]])
             e = emb_all[[pos[int(r)] for r in mine]]
             k = int(np.clip(per_node_classes * len(table[path]), min_k, max_k))
+            pick = None
             if examples == "centroid":
                 chosen = cluster_means(e, k, emb_src[[pos[int(r)] for r in mine]])
-                d = (e * e).sum(1)[:, None] - 2 * e @ chosen.T + (chosen * chosen).sum(1)[None]
             else:
                 pick = choose_medoids(e, k)
                 chosen = e[pick]
                 if averaged:
                     chosen = embed_clips_pitch_averaged(model, np.asarray(clips[mine[pick]]),
                                                         pitch_average)
-                d = (e * e).sum(1)[:, None] - 2 * e @ chosen.T + (chosen * chosen).sum(1)[None]
+            d = (e * e).sum(1)[:, None] - 2 * e @ chosen.T + (chosen * chosen).sum(1)[None]
+            if pick is not None:
                 # leave-one-out: a chosen clip's distance to the others, not to itself
                 d[pick, np.arange(len(pick))] = np.inf
             spreads.append(np.sqrt(np.maximum(d.min(1), 0.0)))
