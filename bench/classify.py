@@ -1,7 +1,7 @@
 """Labeling benchmarks on a synthetic 100k-file library.
 
     python -m bench.classify [--files 100000] [--windows 3] [--dim 128] [--classes 24]
-                             [--repeat 5] [--json PATH]
+                             [--repeat 5] [--json PATH] [--builtins]
 
 The library holds real rows (samples, windows with float16 embeddings, a tree, supports)
 written straight into a fresh SQLite file; embeddings are clustered random vectors (one
@@ -12,6 +12,11 @@ cluster per class), so the work per file is the real one. Measures (targets: DES
   mean, back-off, unknown bound, and writing all predictions) — target ≤ 1 s;
 - find similar, top 20 among all files — target ≤ 50 ms;
 - suggest the 20 least certain files.
+
+``--builtins``: the library is embedded "by" the shipped model (its id) and the tree is made
+from the bundled producer tree, so its built-in examples (resources/builtins/, 503 of them)
+are components beside the user's classes, as in a user's library; the user's 24 classes
+are nodes added to it.
 """
 
 from __future__ import annotations
@@ -31,14 +36,18 @@ import numpy as np
 
 
 def build_library(path: Path, n_files: int, n_windows: int, dim: int, n_classes: int,
-                  seed: int = 0) -> dict[str, Any]:
-    """A library of ``n_files`` embedded files and a tree of ``n_classes`` leaves."""
+                  seed: int = 0, builtins: bool = False) -> dict[str, Any]:
+    """A library of ``n_files`` embedded files and a tree of ``n_classes`` leaves; with
+    ``builtins``, embedded under the shipped model's id in a tree made from the producer
+    tree (its built-in examples in use)."""
+    from core import builtins as bi
     from core.library import Library
     from core.trees import add_node, create_tree
 
     rng = np.random.default_rng(seed)
     lib = Library(path)
-    model = lib.ensure_model("bench-1-0", name="bench", version="1", sha256="0", dim=dim,
+    model_id = (bi.shipped_model_id() if builtins else None) or "bench-1-0"
+    model = lib.ensure_model(model_id, name="bench", version="1", sha256="0", dim=dim,
                              trained=True, features={})
     centers = rng.standard_normal((n_classes, dim)).astype(np.float32) * 2.0
     truth = rng.integers(0, n_classes, n_files)
@@ -62,7 +71,7 @@ def build_library(path: Path, n_files: int, n_windows: int, dim: int, n_classes:
                 [(a + k // n_windows + 1, k % n_windows, 0.5 * (k % n_windows),
                   blobs[k].tobytes(), model) for k in range(len(blobs))])
     build_s = time.perf_counter() - t0
-    create_tree(lib, "bench")
+    create_tree(lib, "bench", from_default="producer" if builtins else None)
     for c in range(n_classes):
         add_node(lib, "bench", f"Group {c // 6}/Class {c}")
     lib.close()
@@ -85,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classes", type=int, default=24)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--builtins", action="store_true",
+                    help="the producer tree's built-in examples in use (see above)")
     args = ap.parse_args(argv)
 
     import torch
@@ -96,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     work = Path(tempfile.mkdtemp(prefix="sampletree-bench-"))
     db = work / "library.sqlite"
-    info = build_library(db, args.files, args.windows, args.dim, args.classes)
+    info = build_library(db, args.files, args.windows, args.dim, args.classes,
+                         builtins=args.builtins)
     truth = info["truth"]
     lib = Library(db)
     add_supports_for(lib, truth, 4, args.classes)
@@ -163,10 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         "similar_p95_ms": float(np.quantile(sim, 0.95)) * 1000,
         "suggest_median_ms": med(sug) * 1000, "accuracy_on_clusters": acc,
         "unknown": report.unknown, "rss_bytes": rss, "library_bytes": size,
+        "builtins": report.builtins,
     }
     rows = [
         ("library", f"{args.files:,} files, {args.files * args.windows:,} windows, "
-                    f"{args.dim}-d, {args.classes} classes", ""),
+                    f"{args.dim}-d, {args.classes} classes, built-ins {report.builtins}", ""),
         ("load embeddings into memory", f"{load_s:.2f} s", "once per open / after a scan"),
         ("re-predict all files after a support change",
          f"{med(repredict) * 1000:.0f} ms (median of {args.repeat})", "≤ 1 s"),
