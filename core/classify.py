@@ -96,6 +96,17 @@ class EmbeddingIndex:
     signature: tuple[Any, ...] = ()
     #: (W,) each window's weight in its file's label (:func:`window_weights`); None: equal
     win_weight: np.ndarray | None = None
+    #: the files' distance to the model's reference tones (:meth:`tone_distance`), kept
+    #: because it does not change with the tree or its examples
+    _tone: tuple[bytes, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def tone_distance(self, tone_emb: np.ndarray) -> np.ndarray:
+        """(N,) each file's distance to its nearest reference tone (computed once per set
+        of references: ~0.1 s for 100,000 files, on every re-prediction before)."""
+        key = np.ascontiguousarray(tone_emb).tobytes()
+        if self._tone is None or self._tone[0] != key:
+            self._tone = (key, _calibration.nearest_distance(self.file_emb, tone_emb))
+        return self._tone[1]
 
     def weights(self, a: int = 0, b: int | None = None) -> np.ndarray:
         """The weights of windows ``a:b`` (all by default); ones where none were given."""
@@ -437,7 +448,9 @@ def _sq_dist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0, out=d)
 
 
-_CHUNK_ROWS = 16_384  # windows a block: (rows × components) floats stay small
+#: Windows a block: (rows × components) floats stay in the CPU's cache. 2,048 rather than
+#: 16,384 cut the softmax over 300,000 windows × 503 components from 0.55 to 0.37 s here.
+_CHUNK_ROWS = 2_048
 
 
 def _class_probs(x: np.ndarray, protos: Prototypes,
@@ -486,10 +499,9 @@ def _class_probs(x: np.ndarray, protos: Prototypes,
             np.putmask(logits[:, g0:], far, -np.inf)
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
-        total = logits.sum(axis=1, keepdims=True)
         if one_hot is not None:
-            logits = logits @ one_hot
-        logits /= total
+            logits = logits @ one_hot  # summed per class; their total is the row's total
+        logits /= logits.sum(axis=1, keepdims=True)
         out[a:a + _CHUNK_ROWS] = logits
     return out
 
@@ -568,7 +580,7 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
         # (the user's or a built-in) lies as near to it as the tones' reach: a user who
         # teaches sine subs gets them labeled, and a flute note that close to a flute keeps
         # its label
-        tone = _calibration.nearest_distance(index.file_emb, protos.tone_emb)
+        tone = index.tone_distance(protos.tone_emb)
         reach2 = protos.tone_reach * protos.tone_reach
         unknown |= (tone < protos.tone_reach) & (dist >= reach2)
 
