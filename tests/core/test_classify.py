@@ -263,3 +263,22 @@ def test_a_one_shots_loud_attack_outweighs_its_quiet_tail(library: Library) -> N
     assert exp["path"][-1]["node"] == "A"
     assert exp["path"][-1]["probability"] == pytest.approx(
         got[ids["/x/shot.wav"]]["leaf_confidence"], abs=1e-5)
+
+
+def test_the_index_keeps_each_files_tone_distance_per_set_of_references() -> None:
+    """The distance to the reference tones does not depend on the tree, so the index keeps
+    it; other references (another model's calibration) are measured afresh."""
+    from core.calibration import nearest_distance
+    from core.classify import EmbeddingIndex
+
+    rng = np.random.default_rng(0)
+    files = rng.standard_normal((50, 8)).astype(np.float32)
+    index = EmbeddingIndex(1, np.arange(50), files, files, np.zeros(50, np.int64),
+                           np.arange(51))
+    a, b = rng.standard_normal((3, 8)).astype(np.float32), rng.standard_normal((4, 8))
+    got_a = index.tone_distance(a)
+    np.testing.assert_allclose(got_a, nearest_distance(files, a), rtol=1e-6)
+    assert index.tone_distance(a.copy()) is got_a  # kept
+    got_b = index.tone_distance(b.astype(np.float32))
+    np.testing.assert_allclose(got_b, nearest_distance(files, b.astype(np.float32)), rtol=1e-6)
+    assert not np.allclose(got_a, got_b)
