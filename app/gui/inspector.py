@@ -617,8 +617,9 @@ class Inspector(QWidget):
                 item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
                                        f"{distance_text(d, self._spread, self._bound)}\n"
                                        f"    built-in example {BUILTIN_MARK}")
-                item.setToolTip("An example that ships with this bundled tree (an embedding "
-                                f"of a training clip, no file)\n{DISTANCE_TIP}")
+                item.setToolTip("An example that ships with this bundled tree (the average "
+                                "embedding of a group of similar training clips, no file)"
+                                f"\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
 
         self.session.engine.call(work, done=done, key="explain", owner=self)
