@@ -318,40 +318,41 @@ def pitch_shifted(audio: np.ndarray, semitones: float, sample_rate: int) -> np.n
     return np.stack([np.pad(m, (0, max(0, n - len(m))))[:n] for m in moved]).astype(np.float32)
 
 
+def embed_clips_shifted(model: object, clips_i16: np.ndarray, semitones: float) -> np.ndarray:
+    """:func:`embed_clips` of the clips resampled by ``semitones`` (:func:`pitch_shifted`)."""
+    if semitones == 0:
+        return embed_clips(model, clips_i16)
+    sr = model.info.features.sample_rate  # type: ignore[attr-defined]
+    moved = pitch_shifted(clips_i16.astype(np.float32), semitones, sr)
+    return embed_clips(model, np.clip(moved, -32768, 32767).astype(np.int16))
+
+
 def embed_clips_pitch_averaged(model: object, clips_i16: np.ndarray,
                                semitones: Sequence[float]) -> np.ndarray:
     """:func:`embed_clips` averaged over the clips resampled by each of ``semitones``
     (:func:`pitch_shifted`): an example whose embedding hears its instrument more than its
     note."""
-    sr = model.info.features.sample_rate  # type: ignore[attr-defined]
-    out = []
-    for s in semitones:
-        moved = pitch_shifted(clips_i16.astype(np.float32), s, sr)
-        out.append(embed_clips(model, np.clip(moved, -32768, 32767).astype(np.int16)))
-    return np.mean(out, axis=0).astype(np.float32)
+    return np.mean([embed_clips_shifted(model, clips_i16, s) for s in semitones],
+                   axis=0).astype(np.float32)
 
 
-def _shifted_embeddings(model: object, clips: np.ndarray, rows: np.ndarray,
-                        semitones: float, corpus: Path, per_class: int,
-                        log: object = print) -> np.ndarray:
-    """:func:`embed_clips` of ``clips[rows]`` resampled by ``semitones``, cached beside the
-    corpus per model and draw (as the plain embeddings are)."""
+def _drawn_embeddings(model: object, clips: np.ndarray, rows: np.ndarray, semitones: float,
+                      corpus: Path, per_class: int, log: object = print) -> np.ndarray:
+    """:func:`embed_clips_shifted` of ``clips[rows]`` (the drawn clips), kept beside the
+    corpus per model, draw and shift, so that trying other k's costs seconds; any other
+    model or draw embeds again."""
     model_id = model.info.model_id  # type: ignore[attr-defined]
-    cache = corpus / f"builtins-emb-{model_id}-{per_class}-shift{semitones:+g}.npz"
+    tag = f"-shift{semitones:+g}" if semitones else ""
+    cache = corpus / f"builtins-emb-{model_id}-{per_class}{tag}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as got:
             if np.array_equal(got["rows"], rows):
                 return got["emb"]
-    log(f"embedding {len(rows):,} corpus clips moved {semitones:+g} semitones…")  # type: ignore[operator]
-    sr = model.info.features.sample_rate  # type: ignore[attr-defined]
-    out = []
-    for i in range(0, len(rows), 1024):
-        c = np.asarray(clips[rows[i:i + 1024]])
-        if semitones:
-            c = np.clip(pitch_shifted(c.astype(np.float32), semitones, sr),
-                        -32768, 32767).astype(np.int16)
-        out.append(embed_clips(model, c))
-    emb = np.concatenate(out)
+    moved = f" moved {semitones:+g} semitones" if semitones else ""
+    log(f"embedding {len(rows):,} corpus clips{moved} with {model_id}…")  # type: ignore[operator]
+    emb = np.concatenate([embed_clips_shifted(model, np.asarray(clips[rows[i:i + 2048]]),
+                                              semitones)
+                          for i in range(0, len(rows), 2048)])
     with contextlib.suppress(OSError):
         np.savez(cache, rows=rows, emb=emb)
     return emb
@@ -436,27 +437,13 @@ def make(corpus: Path, weights: Path | None, out: Path, *, per_class: int = PER_
         idx = np.array(by_class[c])
         rows[c] = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
     every = np.unique(np.concatenate(list(rows.values())))
-    # The embeddings of the drawn clips are kept beside the corpus, per model, so that
-    # trying other k's costs seconds; any other model or draw embeds again.
-    cache = corpus / f"builtins-emb-{model_id}-{per_class}.npz"
-    emb_all = None
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as got:
-            if np.array_equal(got["rows"], every):
-                emb_all = got["emb"]
-    if emb_all is None:
-        log(f"embedding {len(every):,} corpus clips of {len(wanted)} classes with {model_id}…")
-        emb_all = np.concatenate([embed_clips(model, np.asarray(clips[every[i:i + 2048]]))
-                                  for i in range(0, len(every), 2048)])
-        with contextlib.suppress(OSError):
-            np.savez(cache, rows=every, emb=emb_all)
+    emb_all = _drawn_embeddings(model, clips, every, 0.0, corpus, per_class, log)
     averaged = tuple(pitch_average) not in ((), (0.0,))
     if examples not in ("medoid", "centroid"):
         raise BuiltinsError(f"examples must be 'medoid' or 'centroid', not {examples!r}")
     emb_src = emb_all  # what a cluster's mean is taken over
     if examples == "centroid" and averaged:
-        emb_src = np.mean([emb_all if s == 0 else
-                           _shifted_embeddings(model, clips, every, s, corpus, per_class, log)
+        emb_src = np.mean([_drawn_embeddings(model, clips, every, s, corpus, per_class, log)
                            for s in pitch_average], axis=0).astype(np.float32)
     pos = {int(r): i for i, r in enumerate(every)}
     arrays: dict[str, np.ndarray] = {"model_id": np.array(model_id), "format": np.array(FORMAT),
