@@ -94,7 +94,7 @@ def embed_set(set_dir: Path, files: list[dict], cache: Path, semitones: float = 
     torch.set_num_threads(1)
     per = [scanner_windows(set_dir / f["path"]) for f in files]
     if semitones:
-        per = [pitch_shifted(w, semitones, 16_000) for w in per]
+        per = [pitch_shifted(w, semitones, model.info.features.sample_rate) for w in per]
     allw = np.concatenate(per)
     emb = np.concatenate([model.embed_audio(torch.from_numpy(allw[i:i + 256])).numpy()
                           for i in range(0, len(allw), 256)])
@@ -212,8 +212,8 @@ def run(set_dir: Path, priors: list[float], equal_windows: bool = False,
     cache = Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins"
     win, offsets, loud = embed_set(set_dir, files, cache)
     index = make_index(win, offsets, None if equal_windows else loud)
-    # the user's examples: each file's mean embedding, or its mean over pitch shifts (as
-    # the app's examples are made: core.examples)
+    # the user's examples: each file's mean embedding (as the app makes them), or, with
+    # --pitch-average, its mean over pitch-shifted copies (an experiment; not the app)
     example_emb = index.file_emb
     if pitch_average:
         example_emb = np.mean([make_index(*embed_set(set_dir, files, cache, s)).file_emb
@@ -308,7 +308,8 @@ def main() -> int:
                         "before level weighting), for a before/after")
     p.add_argument("--pitch-average", default="", metavar="S,S,...",
                    help="make each user example's embedding the mean over its file "
-                        "resampled by these semitones (the app: -2,0,2); default none")
+                        "resampled by these semitones, e.g. -2,0,2 (an experiment: the app "
+                        "does not); default none")
     p.add_argument("--builtins", type=Path, default=None,
                    help="a built-ins file other than the shipped one")
     args = p.parse_args()
