@@ -142,6 +142,9 @@ class MainWindow(QMainWindow):
         self._scan_done = self._scan_seen = -1
         self._scan_timer = QTimer(self)
         self._scan_timer.timeout.connect(self._scan_tick)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.applicationStateChanged.connect(self._app_state)
         self.player.problem.connect(self.show_problem)
         self._restore_layout()
         self._update_state()
@@ -181,6 +184,11 @@ class MainWindow(QMainWindow):
             self._laid_out = True
             if not self._restored:
                 self.fit_docks()
+
+    def _app_state(self, state: Qt.ApplicationState) -> None:
+        """Back in front: look at once for what a command changed meanwhile."""
+        if state == Qt.ApplicationState.ApplicationActive:
+            self.session.check_outside()
 
     # -- scans as they happen -----------------------------------------------------------------
 

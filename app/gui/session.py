@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor
 
 from app.gui.colors import top_colors
@@ -48,8 +49,23 @@ def _backup_words(kept: Path | None) -> str:
             "--force` brings it back)")
 
 
+#: How often the app looks for changes another process made to the library (a
+#: ``sampletree`` command, a second window), in milliseconds.
+WATCH_MS = 2000
+#: A library that keeps changing outside (a long ``sampletree scan``) is read again at most
+#: this often, in seconds; one that changed and went quiet is read at the next look.
+WATCH_BUSY_S = 10.0
+
+
+def _outside_version(state: EngineState) -> int:
+    """SQLite's ``data_version`` of the app's connection: it moves when another connection
+    (another process, or a job of the app's own) commits, never for the app's own writes."""
+    return state.lib.revision()[0]
+
+
 def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
     lib = state.lib
+    version = _outside_version(state)  # first: a change made while reading is seen next time
     names = trees.list_trees(lib)
     if tree_name is None or tree_name not in names:
         tree_name = names[0] if names else None
@@ -58,7 +74,7 @@ def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
         rows.rank(column)
     rows.haystack()
     return {"rows": rows, "roots": lib.roots(), "trees": names, "tree_name": tree_name,
-            **_tree_state(state, tree_name)}
+            "version": version, **_tree_state(state, tree_name)}
 
 
 def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
@@ -110,6 +126,16 @@ class Session(QObject):
         self.loaded = False
         #: folders of the scan running now, shown as sources from its first second
         self.scanning: list[str] = []
+        # Changes made outside the app (the CLI on the same library): the library's
+        # data_version when the snapshot was read, the last one looked at, and since when
+        # it has kept changing.
+        self._version: int | None = None
+        self._polled: int | None = None
+        self._changing_since = 0.0
+        self._watch = QTimer(self)
+        self._watch.setInterval(WATCH_MS)
+        self._watch.timeout.connect(self.check_outside)
+        self._watch.start()
 
     # -- loading --------------------------------------------------------------------------
 
@@ -121,7 +147,41 @@ class Session(QObject):
                 then()
         self.engine.call(_snapshot, self.tree_name, done=done, key="snapshot")
 
+    def check_outside(self) -> None:
+        """Read the library again when another process changed it (a ``sampletree``
+        command run beside the app): every few seconds, and when the app comes to the
+        front. Not while a job of the app's own runs (it reloads when it ends)."""
+        if not self.loaded or self.jobs.running or self.scanning or self.engine.pending():
+            return
+        self.engine.call(_outside_version, done=self._outside_seen, key="watch")
+
+    def _outside_seen(self, version: int) -> None:
+        if self._version is None or version == self._version:
+            self._polled = None
+            return
+        now = time.monotonic()
+        if version != self._polled:  # still changing: wait until it is quiet for a look
+            if self._polled is None:
+                self._changing_since = now
+            self._polled = version
+            if now - self._changing_since < WATCH_BUSY_S:
+                return
+            self._changing_since = now
+        if self.jobs.running or self.engine.pending():
+            return
+        self._polled = None
+        selected = list(self.selected)
+
+        def done() -> None:
+            known = self.row_index()
+            self.message.emit("The library was changed outside the app (a sampletree "
+                              "command or another window): shown as it is now")
+            self.select([s for s in selected if s in known])
+
+        self.reload(then=done)
+
     def _take(self, snap: dict[str, Any]) -> None:
+        self._version = snap["version"]
         self.rows = snap["rows"]
         self.roots, self.tree_names = snap["roots"], snap["trees"]
         self.roots += [f for f in self.scanning if f not in self.roots]
@@ -363,6 +423,7 @@ class Session(QObject):
         return job
 
     def close(self) -> None:
+        self._watch.stop()
         if self.jobs.current is not None:
             self.jobs.current.cancel()
             self.jobs.wait(30)

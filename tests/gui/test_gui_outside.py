@@ -1,0 +1,75 @@
+"""The app and a ``sampletree`` command on one library: what the command changes shows in
+the open window without the user doing anything (review of 2026-11-30: the app kept
+showing a moved file, an old tree and no new example until its own next scan)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _outside(library: Path, code: str) -> None:
+    """Run ``code`` (with ``lib`` open) in another process, as a CLI command would."""
+    body = textwrap.indent(textwrap.dedent(code), "    ")
+    script = f"from core.library import Library\nwith Library({str(library)!r}) as lib:\n{body}"
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO, timeout=60)
+
+
+def _node_names(session) -> set[str]:
+    tree = session.tree
+    return {tree.path_str(n) for n in tree.walk()}
+
+
+def test_a_node_and_an_example_added_outside_show_in_the_open_app(qtbot, session,
+                                                                    synth_library) -> None:
+    path, ids = synth_library
+    session._watch.setInterval(100)
+    messages: list[str] = []
+    session.message.connect(messages.append)
+    assert "Drums/Tom" not in _node_names(session)
+    _outside(path, f"""
+        from core.trees import add_node
+        from core.supports import add_supports
+        add_node(lib, "mine", "Drums/Tom")
+        add_supports(lib, "mine", "Drums/Kick", [{ids['kick00.wav']}])
+    """)
+    qtbot.waitUntil(lambda: "Drums/Tom" in _node_names(session), timeout=15_000)
+    kick = session.tree.require("Drums/Kick").id
+    assert session.counts[kick][0] == 1  # the example taught outside is counted
+    assert any("changed outside the app" in m for m in messages)
+
+
+def test_a_file_removed_outside_leaves_the_table_and_the_selection(qtbot, session,
+                                                                   synth_library) -> None:
+    path, ids = synth_library
+    session._watch.setInterval(100)
+    gone, kept = ids["bass03.wav"], ids["bass04.wav"]
+    session.select([gone, kept])
+    _outside(path, f"""
+        from sqlalchemy import delete
+        from core.schema import samples
+        with lib.transaction() as conn:
+            conn.execute(delete(samples).where(samples.c.id == {gone}))
+    """)
+    qtbot.waitUntil(lambda: gone not in session.row_index(), timeout=15_000)
+    qtbot.waitUntil(lambda: session.selected == [kept], timeout=5_000)
+
+
+def test_the_apps_own_changes_do_not_read_the_library_again(qtbot, session,
+                                                             synth_library) -> None:
+    _path, ids = synth_library
+    session._watch.setInterval(50)
+    reloads: list[int] = []
+    session.rowsChanged.connect(lambda: reloads.append(1))
+    node = session.tree.require("Drums/Snare").id
+    session.teach(node, [ids["snare01.wav"]])
+    qtbot.waitUntil(lambda: session.counts.get(node, (0, 0))[0] == 1, timeout=10_000)
+    session.engine.wait_idle()
+    before = len(reloads)
+    qtbot.wait(600)  # a dozen looks
+    session.engine.wait_idle()
+    assert len(reloads) == before
