@@ -9,7 +9,9 @@ the same three, the chroma of the notes below C4, the loudness-weighted bass not
 whole file and its first and last quarter) beside the first model (``key_features``:
 Krumhansl–Kessler correlations, the tonic triad in the first chord, the scale's share, the
 bass on the tonic and the fifth, the third, a V before the loop comes round); both were
-fitted on tuning seeds of ``bench.analysis_eval``, never on the seeds reported.
+fitted on tuning seeds of ``bench.analysis_eval``, never on the seeds reported. A loop's key
+is the best of those probabilities read again beside how each quarter of the loop fits each
+key's tonic and dominant triads (``chord_reading``).
 
 Root note: YIN (de Cheveigné & Kawahara) on 2,048-sample frames after the attack; the
 median of the voiced frames' pitch, rounded to the nearest semitone.
