@@ -28,14 +28,6 @@ docs/eval/analysis.md, "Key, fourth round", chose them from:
     python -m bench.analysis_fit --key-gates --gate-model /tmp/km.npz \
         --seeds 16,17,18,19,20,21 --loops 120
 
-With ``--chord-weights``, ``tonal.CHORD_WEIGHTS`` (the chord-level reading of a loop's
-key, docs/eval/analysis.md, "Key, sixth round") are fitted on the phrases of ``--seeds``
-read as loops, with ``--gate-model``'s key probabilities (a key model that has not seen
-those seeds), and printed:
-
-    python -m bench.analysis_fit --chord-weights --gate-model /tmp/km.npz \
-        --seeds 16,17,18,19,20,21 --loops 0
-
 Never pass the seeds that are reported (2, 4): the script refuses them.
 """
 
@@ -277,70 +269,6 @@ def key_gates(seeds: list[int], n_loops: int, n_phrases: int, n_notes: int, n_hi
     return 0
 
 
-def fit_chord_weights(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> np.ndarray:
-    """``tonal.CHORD_WEIGHTS``: a conditional logit over the 24 keys on ``x`` (phrases ×
-    24 × 9: the log of the key probabilities, then ``tonal.chord_inputs``), L2 on all but
-    the first weight, on standardised columns; the weights returned apply to the raw ones
-    (a common shift of the scores changes nothing)."""
-    from scipy.optimize import minimize
-
-    n, _, d = x.shape
-    mu, sd = x.reshape(-1, d).mean(axis=0), x.reshape(-1, d).std(axis=0) + 1e-9
-    z = (x - mu) / sd
-    rows = np.arange(n)
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        s = z @ w
-        s = s - s.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(s).sum(axis=1))
-        p = np.exp(s - lse[:, None])
-        grad = ((z * p[:, :, None]).sum(axis=1) - z[rows, y]).mean(axis=0)
-        grad[1:] += 2 * l2 * w[1:]
-        return float(-(s[rows, y] - lse).mean() + l2 * (w[1:] @ w[1:])), grad
-
-    w0 = np.zeros(d)
-    w0[0] = sd[0]
-    return minimize(loss, w0, jac=True, method="L-BFGS-B").x / sd
-
-
-def chord_weights(seeds: list[int], n_phrases: int, model_path: Path | None) -> int:
-    """Fit and print ``tonal.CHORD_WEIGHTS`` (see the module's docstring)."""
-    from bench.analysis_eval import tonal_phrases
-    from core.analysis import analyse, tonal
-    from core.analysis.keys import parse_key
-
-    if model_path is not None:
-        with np.load(model_path) as z:
-            model = tonal.KeyModel(*(z[k].astype(np.float64) for k in
-                                     ("mean", "std", "w1", "b1", "w2", "b2")))
-        tonal.key_model = lambda: model  # type: ignore[assignment]
-    xs, ys = [], []
-    with tempfile.TemporaryDirectory(prefix="sampletree-analysis-fit-") as tmp:
-        for seed in seeds:
-            work = Path(tmp) / str(seed)
-            work.mkdir()
-            for it, y, dur in _decoded(tonal_phrases(n_phrases, seed, work), work):
-                if analyse(y, 16_000, dur).kind != "loop":
-                    continue
-                f = tonal.key_frames(y, 16_000)
-                if not len(f.chroma) or f.chroma.sum() <= 0:
-                    continue
-                p = tonal.key_probabilities(f)
-                xs.append(np.concatenate([np.log(p + 1e-12)[:, None],
-                                          tonal.chord_inputs(f.chroma)], axis=1))
-                key = parse_key(it.key)
-                assert key is not None
-                ys.append(key[0] + 12 * key[1])
-    x, y = np.array(xs), np.array(ys)
-    w = fit_chord_weights(x, y)
-    before = float(np.mean(np.argmax(x[:, :, 0], axis=1) == y))
-    after = float(np.mean(np.argmax(x @ w, axis=1) == y))
-    print(f"# chord reading: {len(y)} phrases read as loops of seeds {seeds}: best key right "
-          f"{100 * before:.1f} % -> {100 * after:.1f} % (training)")
-    print("CHORD_WEIGHTS = np.array([" + ", ".join(f"{v:.4g}" for v in w) + "])")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="1,3,5,6,7")
@@ -352,11 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the seeds whose phrases the key model is fitted on")
     ap.add_argument("--key-gates", action="store_true", help="table the key's claim rules "
                     "on --seeds (nothing fitted)")
-    ap.add_argument("--gate-model", type=Path, help="with --key-gates or --chord-weights: a "
-                    "key model .npz to "
+    ap.add_argument("--gate-model", type=Path, help="with --key-gates: a key model .npz to "
                     "read instead of the shipped one")
-    ap.add_argument("--chord-weights", action="store_true", help="fit tonal.CHORD_WEIGHTS on "
-                    "the phrases of --seeds (with --gate-model's probabilities)")
     ap.add_argument("--notes", type=int, default=0, help="with --key-gates: one-note one-shots")
     ap.add_argument("--hits", type=int, default=0, help="with --key-gates: drum one-shots")
     args = ap.parse_args(argv)
@@ -370,8 +295,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.key_gates:
         return key_gates(seeds, args.loops, args.phrases, args.notes, args.hits,
                          args.gate_model)
-    if args.chord_weights:
-        return chord_weights(seeds, args.phrases, args.gate_model)
     if args.key_model:
         return fit_key(args.key_model, key_seeds, args.phrases)
     banks = _hydrogen_banks()

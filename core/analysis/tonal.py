@@ -9,9 +9,7 @@ the same three, the chroma of the notes below C4, the loudness-weighted bass not
 whole file and its first and last quarter) beside the first model (``key_features``:
 Krumhansl–Kessler correlations, the tonic triad in the first chord, the scale's share, the
 bass on the tonic and the fifth, the third, a V before the loop comes round); both were
-fitted on tuning seeds of ``bench.analysis_eval``, never on the seeds reported. A loop's key
-is the best of those probabilities read again beside how each quarter of the loop fits each
-key's tonic and dominant triads (``chord_reading``).
+fitted on tuning seeds of ``bench.analysis_eval``, never on the seeds reported.
 
 Root note: YIN (de Cheveigné & Kawahara) on 2,048-sample frames after the attack; the
 median of the voiced frames' pitch, rounded to the nearest semitone.
@@ -432,58 +430,6 @@ def key_probabilities(f: KeyFrames) -> np.ndarray:
     return p / p.sum()
 
 
-def _triads() -> np.ndarray:
-    """24 × 12: the major triads on C…B, then the minor ones, each of unit length (the
-    24 keys' tonic chords, in the keys' own order)."""
-    t = np.zeros((24, 12))
-    for r in range(12):
-        t[r, [r, (r + 4) % 12, (r + 7) % 12]] = 1.0
-        t[12 + r, [r, (r + 3) % 12, (r + 7) % 12]] = 1.0
-    return t / np.linalg.norm(t, axis=1, keepdims=True)
-
-
-_TRIADS = _triads()
-#: per key, its fifth's major triad (V) and minor triad (v)
-_DOMINANTS = ((np.arange(24) % 12 + 7) % 12, 12 + (np.arange(24) % 12 + 7) % 12)
-
-
-def chord_inputs(chroma: np.ndarray) -> np.ndarray:
-    """24 keys × 8, from the frames' chroma: how well each quarter of the file (its summed
-    chroma, unit length) fits the key's tonic triad (4), and its dominant triad, V or v,
-    whichever fits better (4). A 4-chord loop's chords are its quarters; a 2-chord
-    loop's, its halves."""
-    n = len(chroma)
-    q = max(1, n // 4)
-    parts = (slice(0, q), slice(q, 2 * q) if n >= 2 else slice(0, 1),
-             slice(2 * q, 3 * q) if n >= 3 else slice(n - 1, n), slice(n - q, n))
-    quarters = np.array([chroma[s].sum(axis=0) for s in parts])
-    quarters /= np.linalg.norm(quarters, axis=1, keepdims=True) + 1e-12
-    fit = quarters @ _TRIADS.T  # 4 quarters × 24 triads
-    dominant = np.maximum(fit[:, _DOMINANTS[0]], fit[:, _DOMINANTS[1]])
-    return np.concatenate([fit.T, dominant.T], axis=1)
-
-
-#: the chord-level reading of a loop's key (``chord_reading``): the weight of the key
-#: probabilities' log, then of ``chord_inputs``' eight columns. A conditional logit
-#: fitted on the loops of tuning seeds 16–21 (the key model fitted on 1, 3, 5–11, as in
-#: the fourth and fifth rounds); it lowers the first chord's say (the network reads a
-#: loop's first chord as its tonic too readily) and raises a dominant's in the second
-#: quarter. Checked on tuning seeds 12–15 and on phrases 640–959 of tuning seeds 1, 3, 5,
-#: 6, 7 with the shipped model (never in its training): +4, +11 and +7 keys right
-#: (docs/eval/analysis.md, "Key, sixth round")
-CHORD_WEIGHTS = np.array([0.837, -1.481, 0.2083, -0.1956, -0.2286, -0.5694, 0.5465, -0.02816,
-                          -0.1701])
-
-
-def chord_reading(p: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    """The 24 keys' probabilities ``p`` (``key_probabilities``) read again beside the
-    fit of the loop's quarters to each key's tonic and dominant chords (``chord_inputs``):
-    which of the close keys (the relative, a fifth away) the loop's chords say."""
-    score = CHORD_WEIGHTS[0] * np.log(p + 1e-12) + chord_inputs(chroma) @ CHORD_WEIGHTS[1:]
-    q = np.exp(score - score.max())
-    return q / q.sum()
-
-
 #: a one-shot gets a key only when it is a chord (not one held note, see
 #: ``one_held_note``) and clears stricter thresholds than a loop: tonality, flatness and the
 #: key's probability (tuning seeds 1, 3, 5, 6: 0 of 399 drum hits and 0 of 595 notes given a
@@ -545,23 +491,21 @@ def estimate_key(y: np.ndarray, sr: int, *, oneshot: bool = False,
     if c.sum() <= 0 or float(np.ptp(c)) <= 0:
         return KeyGuess(None, 0.0, f.tonality, f.flatness, "", c)
     p = key_probabilities(f)
-    top = float(p.max())  # how sure the key model is: what the claim tests, as before
-    # which key: for a loop, the chord-level reading of the model's probabilities (which
-    # of the close keys its chords say); a one-shot's is the model's own
-    q = p if oneshot else chord_reading(p, f.chroma)
-    best = int(np.argmax(q))
+    best = int(np.argmax(p))
     name = key_name(best % 12, best >= 12)
-    conf = float(q[best]) * min(1.0, f.tonality / 0.7)
+    conf = float(p[best]) * min(1.0, f.tonality / 0.7)
     tonal_ok = f.tonality >= min_t and f.flatness <= max_f
     if oneshot:
-        ok = tonal_ok and (top >= min_p or (
-            top >= ONESHOT_MIN_KEY_P_TUNED and tuning(mag, sr)[0] >= ONESHOT_MIN_TUNED))
+        ok = tonal_ok and (float(p[best]) >= min_p or (
+            float(p[best]) >= ONESHOT_MIN_KEY_P_TUNED
+            and tuning(mag, sr)[0] >= ONESHOT_MIN_TUNED))
     else:
         # a loop: in tune as well as sure (the tuning is measured only when p could pass)
         if tonal_ok:
-            ok = top >= min_p and tuning(mag, sr)[1] >= MIN_TUNED
+            ok = float(p[best]) >= min_p and tuning(mag, sr)[1] >= MIN_TUNED
         else:
-            ok = top >= MIN_KEY_P_UNTONAL and tuning(mag, sr)[0] >= MIN_TUNED_UNTONAL
+            ok = (float(p[best]) >= MIN_KEY_P_UNTONAL
+                  and tuning(mag, sr)[0] >= MIN_TUNED_UNTONAL)
     return KeyGuess(name if ok else None, round(conf, 3), round(f.tonality, 3),
                     round(f.flatness, 3), name, c)
 
