@@ -36,12 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("tree", metavar="NAME", help="the tree (`sampletree tree list`)")
     c.add_argument("--json", action="store_true", help="a JSON array, one record per file")
     c.add_argument("--min-confidence", type=fraction, default=None, metavar="X",
-                   help="back off to the group above a class less certain than this, 0 to 1 "
-                        "(default 0.5)")
+                   help="back off to the group above a class less certain than this, 0 to 1; "
+                        "kept with the library, so the app and every later command label "
+                        "with it too (default 0.5)")
     c.add_argument("--unknown-factor", type=positive_float, default=None, metavar="F",
                    help="how far a file may lie from every class before it is unknown, "
-                        "above 0: 2 is the network's calibrated bound, 3 reaches 1.5x as far "
-                        "(default 2)")
+                        "above 0: 2 is the network's calibrated bound, 3 reaches 1.5x as far; "
+                        "kept with the library like --min-confidence (default 2)")
     c.set_defaults(func=cmd_classify)
 
     e = command(sub, "explain", "why a file got its label",
@@ -88,16 +89,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.set_defaults(func=cmd_suggest)
 
 
-def _thresholds(args: argparse.Namespace):  # -> Thresholds
-    from core.classify import Thresholds
+def _thresholds(args: argparse.Namespace, lib: Any):  # -> Thresholds | None
+    """The library's thresholds with the command's options on top; None: no option given."""
+    from core.classify import Thresholds, stored_thresholds
 
-    t = Thresholds()
+    t = stored_thresholds(lib)
     kw: dict[str, Any] = {}
     if getattr(args, "min_confidence", None) is not None:
         kw["min_confidence"] = args.min_confidence
     if getattr(args, "unknown_factor", None) is not None:
         kw["unknown_factor"] = args.unknown_factor
-    return Thresholds(**{**t.__dict__, **kw})
+    return Thresholds(**{**t.__dict__, **kw}) if kw else None
 
 
 def _builtin_words(report: Any) -> str:
@@ -109,11 +111,20 @@ def _builtin_words(report: Any) -> str:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from core.classify import Classifier, file_labels
+    from core.classify import Classifier, Thresholds, file_labels, store_thresholds
     from core.labeltext import record_state, record_text, summary
 
     with open_library(args, create=False) as lib:
-        report = Classifier(lib, _thresholds(args)).refresh(args.tree)
+        chosen = _thresholds(args, lib)
+        if chosen is not None:
+            # kept with the library: the app and the next `label` must not undo it
+            store_thresholds(lib, chosen)
+            default = Thresholds()
+            print(f"this library now labels with min confidence {chosen.min_confidence:g} and "
+                  f"unknown factor {chosen.unknown_factor:g}: every tree, every command and "
+                  f"the app (the defaults: {default.min_confidence:g} and "
+                  f"{default.unknown_factor:g})", file=sys.stderr)
+        report = Classifier(lib).refresh(args.tree)
         rows = file_labels(lib, args.tree)
         counts = label_counts(lib, args.tree)
     if args.json:

@@ -43,6 +43,7 @@ matrix products over an in-memory copy of the embeddings (:class:`EmbeddingIndex
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ from core import builtins as _builtins
 from core import calibration as _calibration
 from core.errors import SampletreeError, TreeError
 from core.library import Library
-from core.schema import models, predictions, samples, supports, trees
+from core.schema import library_settings, models, predictions, samples, supports, trees
 from core.trees import Tree, load_tree
 
 
@@ -79,6 +80,51 @@ class Thresholds:
     min_confidence: float = 0.5
     unknown_factor: float = 2.0
     temperature: float | None = 2.0
+
+
+_THRESHOLD_KEYS = ("min_confidence", "unknown_factor")
+
+
+def stored_thresholds(lib: Library) -> Thresholds:
+    """The library's label thresholds: what ``classify --min-confidence`` or the app's
+    settings last stored (the defaults where nothing was). Every program that labels
+    the library uses them, so the app and the commands never undo each other's labels."""
+    from sqlalchemy.exc import OperationalError
+
+    base = Thresholds()
+    try:
+        with lib.reading() as conn:
+            rows = dict(conn.execute(select(library_settings.c.key, library_settings.c.value)
+                                     .where(library_settings.c.key.in_(
+                                         [f"labels.{k}" for k in _THRESHOLD_KEYS]))).all())
+    except OperationalError:  # an older library read as it is (restore): the defaults
+        return base
+    kw: dict[str, float] = {}
+    for k in _THRESHOLD_KEYS:
+        raw = rows.get(f"labels.{k}")
+        try:
+            value = float(json.loads(raw)) if raw is not None else None
+        except (TypeError, ValueError):
+            value = None  # unreadable: the default
+        if value is not None and np.isfinite(value):
+            kw[k] = value
+    if "min_confidence" in kw:
+        kw["min_confidence"] = min(max(kw["min_confidence"], 0.0), 1.0)
+    if "unknown_factor" in kw:
+        kw["unknown_factor"] = max(kw["unknown_factor"], 0.1)
+    return Thresholds(**{**base.__dict__, **kw})
+
+
+def store_thresholds(lib: Library, thresholds: Thresholds) -> None:
+    """Make ``thresholds`` the library's (the defaults' values are stored as such too)."""
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    with lib.transaction() as conn:
+        for k in _THRESHOLD_KEYS:
+            stmt = sqlite_insert(library_settings).values(
+                key=f"labels.{k}", value=json.dumps(float(getattr(thresholds, k))))
+            conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                                    set_={"value": stmt.excluded.value}))
 
 
 # -- embeddings in memory ----------------------------------------------------------------
@@ -635,10 +681,16 @@ class Classifier:
     """
 
     def __init__(self, lib: Library, thresholds: Thresholds | None = None) -> None:
+        """``thresholds``: these instead of the library's own (:func:`stored_thresholds`,
+        read afresh for every question); for evaluations, never for what is stored."""
         self.lib = lib
-        self.thresholds = thresholds or Thresholds()
+        self._thresholds = thresholds
         self._index: EmbeddingIndex | None = None
         self._revision: tuple[int, int] | None = None
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self._thresholds if self._thresholds is not None else stored_thresholds(self.lib)
 
     def index(self) -> EmbeddingIndex:
         """The in-memory embeddings; re-checked only when the library changed at all."""
@@ -657,8 +709,9 @@ class Classifier:
         t0 = time.perf_counter()
         index = self.index()
         tree = load_tree_nodes(self.lib, tree_name)
-        protos = build_prototypes(self.lib, index, tree, self.thresholds)
-        pred = predict(index, protos, self.thresholds)
+        th = self.thresholds
+        protos = build_prototypes(self.lib, index, tree, th)
+        pred = predict(index, protos, th)
         store_predictions(self.lib, tree, pred)
         on_builtins = np.isin(pred.leaf_ids, list(protos.builtin_only)) & ~pred.unknown
         return ClassifyReport(

@@ -353,10 +353,23 @@ def _scan_report(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE scans ADD COLUMN report TEXT"))
 
 
+library_settings = Table(
+    "library_settings", metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+)
+
+
+def _library_settings(conn: Connection) -> None:
+    """Settings that belong to the library, not to one program: the label thresholds the
+    app and every command use (``core.classify.stored_thresholds``)."""
+    metadata.create_all(conn, tables=[library_settings])
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis,
                                                   _dup_signatures, _peaks, _dup_means,
-                                                  _scan_report]
+                                                  _scan_report, _library_settings]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 
-from core.classify import Classifier, Thresholds
+from core.classify import Classifier, Thresholds, store_thresholds
 from core.errors import Cancelled, SampletreeError
 from core.jobs import CancelToken, Progress
 from core.library import Library
@@ -139,7 +139,7 @@ class Engine(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library_path = Path(library_path)
-        self._thresholds = thresholds or Thresholds()
+        self._thresholds = thresholds  # None: the library's own (core.classify.stored_thresholds)
         self._queue: deque[_Request] = deque()
         self._cond = threading.Condition()
         self._stop = False
@@ -164,11 +164,11 @@ class Engine(QObject):
             self._cond.notify()
         self.busy.emit(True)
 
-    def set_thresholds(self, thresholds: Thresholds) -> None:
-        def apply(state: EngineState) -> None:
-            state.classifier.thresholds = thresholds
-        self._thresholds = thresholds
-        self.call(apply)
+    def set_thresholds(self, thresholds: Thresholds,
+                       done: Callable[[Any], None] | None = None) -> None:
+        """Make ``thresholds`` the library's (``core.classify.store_thresholds``): the app
+        and every command label with them from now on."""
+        self.call(lambda state: store_thresholds(state.lib, thresholds), done=done)
 
     def pending(self) -> int:
         with self._cond:

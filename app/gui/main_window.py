@@ -417,12 +417,14 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from app.gui.settings_dialog import SettingsDialog
 
+        # The label thresholds are the library's (shared with the commands): the dialog
+        # shows and edits those.
+        self.session.settings.set_thresholds(self.session.thresholds)
         dialog = SettingsDialog(self.session.settings, self)
         if dialog.exec():
             changed = set(dialog.changed_keys())
             if any(k.startswith("labels/") for k in changed):
-                self.session.engine.set_thresholds(self.session.settings.thresholds())
-                self.session.refresh_labels()
+                self.session.set_thresholds(self.session.settings.thresholds())
             if "view/theme" in changed:
                 self.apply_theme(self.session.settings.theme())
             if "audio/autoplay" in changed:

@@ -25,7 +25,7 @@ from core import browse, trees
 from core import builtins as core_builtins
 from core.backup import backup_before
 from core.browse import Rows
-from core.classify import ClassifyError, Thresholds
+from core.classify import ClassifyError, Thresholds, stored_thresholds
 from core.errors import SampletreeError
 from core.jobs import CancelToken, Progress
 from core.library import Library
@@ -74,7 +74,8 @@ def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
         rows.rank(column)
     rows.haystack()
     return {"rows": rows, "roots": lib.roots(), "trees": names, "tree_name": tree_name,
-            "version": version, **_tree_state(state, tree_name)}
+            "version": version, "thresholds": stored_thresholds(lib),
+            **_tree_state(state, tree_name)}
 
 
 def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
@@ -110,7 +111,7 @@ class Session(QObject):
         super().__init__(parent)
         self.library_path = Path(library_path)
         self.settings = settings
-        self.engine = Engine(self.library_path, settings.thresholds(), self)
+        self.engine = Engine(self.library_path, None, self)
         self.engine.error.connect(self.problem)
         self.jobs = JobRunner(self.library_path, self)
         self.rows: Rows = browse.empty_rows()
@@ -123,6 +124,8 @@ class Session(QObject):
         #: the tree's built-in examples: (bundled tree they come from or None, switched off)
         self.builtins: tuple[str | None, bool] = (None, False)
         self.selected: list[int] = []
+        #: the library's label thresholds (kept in the library, shared with the commands)
+        self.thresholds = Thresholds()
         self.loaded = False
         #: folders of the scan running now, shown as sources from its first second
         self.scanning: list[str] = []
@@ -182,6 +185,7 @@ class Session(QObject):
 
     def _take(self, snap: dict[str, Any]) -> None:
         self._version = snap["version"]
+        self.thresholds = snap["thresholds"]
         self.rows = snap["rows"]
         self.roots, self.tree_names = snap["roots"], snap["trees"]
         self.roots += [f for f in self.scanning if f not in self.roots]
@@ -204,6 +208,13 @@ class Session(QObject):
             tops = [tree.node(i).name for i in tree.children.get(tree.root_id, [])]
             self._colors = (tree, top_colors(tops))
         return self._colors[1]
+
+    def set_thresholds(self, thresholds: Thresholds) -> None:
+        """Store ``thresholds`` in the library and label with them."""
+        def done(_none: Any) -> None:
+            self.thresholds = thresholds
+            self.refresh_labels()
+        self.engine.set_thresholds(thresholds, done=done)
 
     def set_tree(self, name: str) -> None:
         if name == self.tree_name:
@@ -384,14 +395,14 @@ class Session(QObject):
                 return None
         device, hop, model_path = (self.settings.device(), self.settings.hop(),
                                    self.settings.model_path())
-        workers, thresholds = self.settings.decoders(), self.settings.thresholds()
+        workers = self.settings.decoders()
         def ended() -> None:
             self.scanning = []
             self.reload()
 
         job = self.start_job("Scan", lambda lib, progress, cancel: run_scan(
             lib, folders, progress, cancel, device=device, hop=hop, model_path=model_path,
-            jobs=workers, thresholds=thresholds), on_end=ended)
+            jobs=workers), on_end=ended)
         new = [f for f in folders if f not in self.roots]
         if job is not None and new:
             # the folder shows in Sources (and the table replaces the welcome page) at

@@ -124,6 +124,8 @@ class SettingsDialog(QDialog):
         form.addRow("Decoder processes", self.decoders)
         form.addRow("Back-off below", self.min_conf)
         form.addRow("Unknown beyond", self.unknown)
+        form.addRow("", QLabel("Both are kept in the library: the sampletree commands label "
+                               "with them too.", self))
         form.addRow("Audio", self.autoplay)
         form.addRow("Library file", lib_row)
         form.addRow("", QLabel("A new library location is used from the next start.", self))

@@ -73,3 +73,27 @@ def test_the_apps_own_changes_do_not_read_the_library_again(qtbot, session,
     qtbot.wait(600)  # a dozen looks
     session.engine.wait_idle()
     assert len(reloads) == before
+
+
+def test_label_thresholds_are_the_librarys_for_the_app_and_the_commands(qtbot, session,
+                                                                       synth_library) -> None:
+    from core.classify import Thresholds
+
+    path, _ids = synth_library
+    session._watch.setInterval(100)
+    _outside(path, """
+        from core.classify import Thresholds, store_thresholds
+        store_thresholds(lib, Thresholds(min_confidence=0.9))
+    """)
+    # what a command stored is what the app labels with (and its dialog shows)
+    qtbot.waitUntil(lambda: session.thresholds.min_confidence == 0.9, timeout=15_000)
+    session.set_thresholds(Thresholds(min_confidence=0.7, unknown_factor=3.0))
+    session.engine.wait_idle()
+    qtbot.waitUntil(lambda: session.thresholds.unknown_factor == 3.0, timeout=5_000)
+    got = subprocess.run(
+        [sys.executable, "-c", "from core.library import Library\n"
+         "from core.classify import stored_thresholds\n"
+         f"with Library({str(path)!r}) as lib:\n"
+         "    t = stored_thresholds(lib); print(t.min_confidence, t.unknown_factor)"],
+        check=True, cwd=REPO, capture_output=True, text=True, timeout=60).stdout.split()
+    assert got == ["0.7", "3.0"]  # the commands label with the app's choice
