@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHeaderView,
+    QStyle,
     QStyledItemDelegate,
     QTableView,
     QWidget,
@@ -44,7 +45,7 @@ from PySide6.QtWidgets import (
 from app.gui.colors import node_color
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from app.gui.text import folder_in_source, format_name, plain_error
+from app.gui.text import fit_label, folder_in_source, format_name, plain_error
 from app.gui.theme import tokens
 from app.gui.thumbs import WAVE, install_wave_column, wave_header, wave_sort_as, wave_width
 from core.analysis.keys import note_name
@@ -135,11 +136,20 @@ def class_dot(color: QColor) -> QIcon:
 
 
 class _ElideRight(QStyledItemDelegate):
-    """Labels read from the start ("Brass & Wi…"); names and folders keep both ends."""
+    """Labels keep their class and marks when narrow ("… › Woodwinds ◦", :func:`fit_label`);
+    names and folders keep both ends."""
 
     def initStyleOption(self, option: Any, index: Any) -> None:
         super().initStyleOption(option, index)
         option.textElideMode = Qt.TextElideMode.ElideRight
+        if not option.text:
+            return
+        widget = option.widget
+        style = widget.style() if widget is not None else QApplication.style()
+        room = style.subElementRect(QStyle.SubElement.SE_ItemViewItemText, option, widget)
+        margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, widget) + 1
+        fm = option.fontMetrics
+        option.text = fit_label(option.text, fm.horizontalAdvance, room.width() - 2 * margin)
 
 
 def analysis_cell(rows: Rows, r: int, column: str) -> str:

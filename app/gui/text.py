@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 
 #: libsndfile's format names (lower case, as the library stores them) → what users call them
 FORMAT_NAMES = {
@@ -15,6 +16,34 @@ FORMAT_NAMES = {
     "raw": "RAW", "nist": "WAV (NIST)", "ircam": "IRCAM", "voc": "VOC", "svx": "IFF",
     "xi": "XI", "m4a": "M4A", "aac": "AAC", "wma": "WMA", "opus": "Opus",
 }
+
+
+#: what ends a label in the table: the user's example, a label on built-ins only
+LABEL_MARKS = ("  ★", " ◦")
+
+
+def fit_label(text: str, width_of: Callable[[str], int], width: int) -> str:
+    """A class path that fits ``width`` px, dropping groups from the top first
+    ("… › Woodwinds", not "Brass & Winds › Woo…"): the class is what tells rows apart,
+    the dot's colour already says its top group. A "~ " in front (backed off) and the
+    marks at the end (★, ◦) stay; the class alone is cut at its end only when even it does
+    not fit."""
+    if width_of(text) <= width:
+        return text
+    mark = next((m for m in LABEL_MARKS if text.endswith(m)), "")
+    body = text[:len(text) - len(mark)] if mark else text
+    lead = "~ " if body.startswith("~ ") else ""
+    parts = body[len(lead):].split(" › ")
+    while len(parts) > 1:
+        parts = parts[1:]
+        candidate = f"{lead}… › {' › '.join(parts)}{mark}"
+        if width_of(candidate) <= width:
+            return candidate
+    leaf = f"{lead}{parts[0]}"
+    room = width - width_of(mark)
+    while leaf and width_of(leaf + "…") > room:
+        leaf = leaf[:-1]
+    return f"{leaf}…{mark}" if leaf else text[:1] + "…"
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
