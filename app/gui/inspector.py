@@ -599,6 +599,16 @@ class Inspector(QWidget):
             if sid != self.sample_id or got is None:
                 return
             self.nearest.clear()
+            r = self.session.row_index().get(sid)
+            tone, reach = got.get("tone_distance"), got.get("tone_reach")
+            if (r is not None and self.session.rows.label[r] == "unknown"
+                    and tone is not None and reach is not None and tone < reach):
+                # the tone guard, not the distance to the classes, made it unknown
+                self.label.setText("unknown — a pure tone, hum or near-silence, not musical "
+                                   "material")
+                self.confidence.setToolTip("Nearer one of the reference tones, hum and "
+                                           "near-silence than real recordings come: no "
+                                           "class is given, however near its examples")
             bound = got.get("unknown_distance")  # explain's distances are plain
             self._bound = bound if bound is not None and bound > 0 else None
             self._spread = got.get("example_spread")

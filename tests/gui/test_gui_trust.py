@@ -562,3 +562,32 @@ def test_a_class_dot_keeps_its_colour_on_a_selected_row(qtbot) -> None:
         assert (centre.red(), centre.green(), centre.blue()) == (40, 120, 220), mode
         ring = image.pixelColor(image.width() // 2, max(1, image.height() // 12))
         assert ring.alpha() > 0 and ring.lightness() < 100  # a dark ring around it
+
+
+def test_a_file_unknown_by_the_tone_guard_says_so(qtbot, session, synth_library,
+                                                  monkeypatch) -> None:
+    """Review of 2026-11-30: near-silence showed "unknown — far from every class" while
+    `explain` said "Not musical material" and its nearest examples were "close"."""
+    from app.gui.inspector import Inspector
+    from app.gui.player import Player
+    from core.classify import Classifier
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    ids = synth_library[1]
+    _teach(qtbot, session, ids, {"Drums/Kick": "kick", "Drums/Snare": "snare"})
+    real = Classifier.explain
+
+    def explain(self, tree_name, sample_id, n_supports=5):  # as a calibrated model's
+        got = real(self, tree_name, sample_id, n_supports)
+        tone = 0.5 if sample_id == ids["bass05.wav"] else 5.0
+        return {**got, "tone_distance": tone, "tone_reach": 1.0}
+
+    monkeypatch.setattr(Classifier, "explain", explain)
+    inspector = Inspector(session, Player())
+    qtbot.addWidget(inspector)
+    inspector.autoplay.setChecked(False)
+    session.select([ids["bass05.wav"]], None)  # unknown, and within the tones' reach
+    qtbot.waitUntil(lambda: "not musical material" in inspector.label.text(), timeout=10_000)
+    session.select([ids["bass06.wav"]], None)  # unknown, far from the tones
+    qtbot.waitUntil(lambda: inspector.nearest.count() > 0, timeout=10_000)
+    assert inspector.label.text() == "unknown — far from every class"
