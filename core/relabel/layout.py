@@ -4,7 +4,10 @@ A layout is a path inside DEST made of literal text and fields in braces, e.g. t
 ``{label}/{relfolder}/{name}``: the label's folders, then the folder the file had inside
 its scanned folder, then its name — so a multisample set or a sample pack keeps the
 folders that tell its files apart (six organ stops with the same ``066-F#.wav`` each stay
-in their own folder instead of becoming ``066-F# (2).wav`` … ``(6).wav``).
+in their own folder instead of becoming ``066-F# (2).wav`` … ``(6).wav``). Where
+``{relfolder}`` follows ``{label}/`` directly, its first folders are left out when they only
+repeat the label's last ones: ``Drums/Clap/Clap 1.wav`` under a folder already sorted
+``Drums/Clap``, not ``Drums/Clap/Drums/Clap/Clap 1.wav``.
 
 Rules (checked by :func:`parse_layout`, which raises :class:`RelabelError` with one line):
 
@@ -82,11 +85,17 @@ class Layout:
         """The path below DEST as a list of safe names; the last is the file name, ``ext``
         (with its dot, as the source had it) added. Empty if nothing rendered."""
         out: list[str] = []
+        previous: str | None = None  # the field just before, with only "/" between
         for literal, fld in self.parts:
             out.append(literal.replace("\\", _MARK).replace("/", _MARK))
+            if literal.strip() not in ("/", "\\"):
+                previous = None
             if fld is None:
                 continue
             value = values.get(fld, "")
+            if fld == "relfolder" and previous == "label":
+                value = _without_label(value, values.get("label", ""))
+            previous = fld if not literal or literal.strip() in ("/", "\\") else None
             if fld in _PATH_FIELDS:
                 out.append(value.replace("/", _MARK))
             else:
@@ -97,6 +106,21 @@ class Layout:
         safe = [safe_segment(s) for s in segments]
         safe[-1] = safe_segment(safe[-1] + ext) if ext else safe[-1]
         return safe
+
+
+def _without_label(relfolder: str, label: str) -> str:
+    """``relfolder`` without the folders that only repeat the label written just before
+    it: a library already sorted as Drums/Clap/… goes to Drums/Clap/Clap 1.wav, not
+    Drums/Clap/Drums/Clap/Clap 1.wav. The longest leading run of its folders that equals
+    the end of the label's path (ignoring case) goes; any other folder stays."""
+    if not relfolder or not label:
+        return relfolder
+    rel = relfolder.split("/")
+    tail = [p.casefold() for p in label.split("/")]
+    for n in range(min(len(rel), len(tail)), 0, -1):
+        if [p.casefold() for p in rel[:n]] == tail[-n:]:
+            return "/".join(rel[n:])
+    return relfolder
 
 
 @functools.lru_cache(maxsize=8192)  # folder names repeat file after file

@@ -59,8 +59,9 @@ SPEC: dict[str, tuple[str, float, str]] = {
     "snares/s2.wav": ("Drums", 0.6, "predict"),  # backed off to the family
 }
 LABELED = ["bass/b1.wav", "kicks/k1.wav", "kicks/k2.wav", "snares/s1.wav", "snares/s2.wav"]
-TREE_TARGETS = {  # where each labeled file goes under DEST (the default layout keeps its folder)
-    "bass/b1.wav": "Bass/bass/b1.wav", "kicks/k1.wav": "Drums/Kick/kicks/k1.wav",
+TREE_TARGETS = {  # where each labeled file goes under DEST (the default layout keeps its folder,
+    # less a first folder that only repeats the label: bass/ under Bass)
+    "bass/b1.wav": "Bass/b1.wav", "kicks/k1.wav": "Drums/Kick/kicks/k1.wav",
     "kicks/k2.wav": "Drums/Kick/kicks/k2.wav", "snares/s1.wav": "Drums/Snare/snares/s1.wav",
     "snares/s2.wav": "Drums/snares/s2.wav",
 }
@@ -1181,7 +1182,7 @@ def test_a_full_destination_drive_is_named_not_the_source(kit: Kit, small_drive:
     report = apply_batch(kit.lib, plan.batch_id)
 
     assert report.state == "failed" and report.done == 0
-    assert report.message.startswith(f"no space left on the drive of {dest / 'Bass/bass'}: "
+    assert report.message.startswith(f"no space left on the drive of {dest / 'Bass'}: "
                                      "b1.wav was not moved")
     assert str(kit.root) not in report.message
     assert disk(kit.root) == before and not temps(dest)
@@ -1389,3 +1390,22 @@ def test_a_file_renamed_after_its_move_stays_put_when_the_relabel_runs_again(
 
     assert again.ops == [] and again.skipped == {"already_there": 12}
     assert_library_matches_disk(kit)
+
+
+@pytest.mark.parametrize(("label", "relfolder", "want"), [
+    ("Drums/Clap", "Drums/Clap", ["Drums", "Clap", "c.wav"]),  # already sorted
+    ("Drums/Kick", "kick/808", ["Drums", "Kick", "808", "c.wav"]),  # the leaf, any case
+    ("Drums/Kick", "Kits/Kick", ["Drums", "Kick", "Kits", "Kick", "c.wav"]),  # not leading
+    ("Keys/Organ", "Organ/Flute 8", ["Keys", "Organ", "Flute 8", "c.wav"]),
+    ("Drums/Clap", "", ["Drums", "Clap", "c.wav"]),
+])
+def test_the_default_layout_does_not_repeat_the_label(label, relfolder, want) -> None:
+    """Review of 2026-11-30: the demo library, already in label folders, was planned as
+    Sorted/Drums/Clap/Drums/Clap/Clap Standard v97.wav."""
+    from core.relabel.layout import parse_layout
+
+    values = {"label": label, "relfolder": relfolder, "name": "c"}
+    assert parse_layout(relabel.DEFAULT_LAYOUT).render(values, ".wav") == want
+    # a layout that does not put the folder right after the label keeps it whole
+    assert parse_layout("{label} set/{relfolder}/{name}").render(values, ".wav")[2:-1] == \
+        [p for p in relfolder.split("/") if p]
