@@ -684,7 +684,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         row["path"] = one_line(row["path"])  # a newline in a name must not split the record
         label = ""
         if tree is not None:
-            label = (f"  [{row['_text']}]" if row["state"] == UNLABELED
+            # unknown: no class fits, so a probability among them means nothing (as the app)
+            label = (f"  [{row['_text']}]" if row["state"] in (UNLABELED, "unknown")
                      else f"  [{row['_text']} {row['confidence']:.2f}]")
         more = _analysis_text(row) if args.long else ""
         wave = ""

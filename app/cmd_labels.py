@@ -132,7 +132,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
                            "state": record_state(r)} for r in rows], indent=1))
         return EXIT_OK
     for r in rows:
-        print(f"{r['confidence']:5.2f}  {record_text(r):<28} {printable(r['path'])}")
+        shown = "    —" if r["unknown"] else f"{r['confidence']:5.2f}"  # no class fits
+        print(f"{shown}  {record_text(r):<28} {printable(r['path'])}")
     print(f"{summary(counts)} "
           f"(tree {args.tree}; {plural(report.classes, 'class')} from "
           f"{plural(report.supports, 'example')}"

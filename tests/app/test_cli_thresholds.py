@@ -71,3 +71,16 @@ def test_stored_thresholds_default_and_round_trip(tmp_path: Path) -> None:
         assert Classifier(lib, Thresholds()).thresholds.min_confidence == 0.5
     with Library(tmp_path / "lib.sqlite") as lib:  # kept in the file
         assert stored_thresholds(lib).unknown_factor == 3.0
+
+
+def test_unknown_files_show_no_confidence(scanned, capsys) -> None:  # noqa: F811
+    """As the app shows "—": no class fits an unknown file, so no probability is given."""
+    lib, folder = scanned
+    _teach(capsys, lib, folder)
+    rc, out, err = run(capsys, "--library", lib, "classify", "mine", "--unknown-factor", "0.1")
+    assert rc == 0, err
+    unknown = [line for line in out.splitlines() if " unknown " in line]
+    assert unknown and all(line.startswith("    —  unknown") for line in unknown), out
+    rc, out, err = run(capsys, "--library", lib, "ls", "--tree", "mine")
+    assert rc == 0, err
+    assert "[unknown]" in out and "[unknown 0" not in out
