@@ -122,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="only the files a scan reported a problem with (status "
                             + ", ".join(PROBLEM_STATUSES) + ")")
     ls.add_argument("--tree", metavar="NAME",
-                    help="labels from this tree (default: the only tree, if there is one)")
+                    help="labels from this tree (default: the only tree, or the one labeled "
+                         "last by classify, label, a tree edit or the app)")
     _add_analysis_args(ls)
     ls.add_argument("--peaks", action="store_true",
                     help="each file's waveform thumbnail: a sparkline, or with --json a "
@@ -629,15 +630,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _labels_for_ls(library: Any, tree: str | None
                    ) -> tuple[str | None, dict[str, dict[str, Any]], list[str]]:
     """(the tree whose labels to show, its labels by path, every tree's name)."""
-    from core.classify import file_labels
+    from core.classify import current_tree, file_labels
     from core.schema import trees
 
     with library.reading() as conn:
         names = sorted(r[0] for r in conn.execute(trees.select().with_only_columns(trees.c.name)))
     if tree is None:
-        if len(names) != 1:
-            return None, {}, names
-        tree = names[0]
+        if len(names) == 1:
+            tree = names[0]
+        else:  # several: the one labeled last (classify, label, the app), if any
+            tree = current_tree(library)
+            if tree is None:
+                return None, {}, names
     return tree, {r["path"]: r for r in file_labels(library, tree)}, names
 
 
@@ -701,7 +705,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
                     + ", ".join(tree_names[:6]) + (", …" if len(tree_names) > 6 else "") + ")")
         print(f"{plural(len(rows), 'file')}{hint}", file=sys.stderr)
     else:
-        print(f"{summary(count_states(r['state'] for r in rows))} (tree {tree})",
+        chosen = ""
+        if args.tree is None and len(tree_names) > 1:
+            others = [n for n in tree_names if n != tree]
+            chosen = ("; the tree labeled last, --tree NAME for another: "
+                      + ", ".join(others[:6]) + (", …" if len(others) > 6 else ""))
+        print(f"{summary(count_states(r['state'] for r in rows))} (tree {tree}{chosen})",
               file=sys.stderr)
     return EXIT_OK
 

@@ -127,6 +127,35 @@ def store_thresholds(lib: Library, thresholds: Thresholds) -> None:
                                                     set_={"value": stmt.excluded.value}))
 
 
+_CURRENT_TREE = "trees.current"
+
+
+def current_tree(lib: Library) -> str | None:
+    """The tree labeled last at someone's request (``classify``, ``label``, a tree edit,
+    the app), if it still exists: what ``ls`` shows when the library has several trees."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with lib.reading() as conn:
+            raw = conn.execute(select(library_settings.c.value).where(
+                library_settings.c.key == _CURRENT_TREE)).scalar()
+            if raw is None:
+                return None
+            name = json.loads(raw)
+            found = conn.execute(select(trees.c.name).where(trees.c.name == name)).scalar()
+    except (OperationalError, ValueError, TypeError):
+        return None
+    return None if found is None else str(found)
+
+
+def _remember_tree(conn: Any, name: str) -> None:
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    stmt = sqlite_insert(library_settings).values(key=_CURRENT_TREE, value=json.dumps(name))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                            set_={"value": stmt.excluded.value}))
+
+
 # -- embeddings in memory ----------------------------------------------------------------
 
 @dataclass
@@ -641,14 +670,18 @@ def predict(index: EmbeddingIndex, protos: Prototypes,
                       conf, dist.astype(np.float32), backed, unknown, probs)
 
 
-def store_predictions(lib: Library, tree: Tree, pred: Prediction) -> None:
-    """Replace the tree's stored predictions, in one transaction."""
+def store_predictions(lib: Library, tree: Tree, pred: Prediction, *,
+                      current: bool = False) -> None:
+    """Replace the tree's stored predictions, in one transaction; ``current``: the tree
+    becomes the library's :func:`current_tree` too."""
     rows = list(zip(
         [tree.id] * len(pred.sample_ids), pred.sample_ids.tolist(),
         pred.leaf_ids.tolist(), pred.node_ids.tolist(), pred.leaf_confidence.tolist(),
         pred.confidence.tolist(), pred.distance.tolist(), pred.backed_off.tolist(),
         pred.unknown.tolist(), strict=True))
     with lib.transaction() as conn:
+        if current:
+            _remember_tree(conn, tree.name)
         conn.execute(delete(predictions).where(predictions.c.tree_id == tree.id))
         raw = conn.connection.dbapi_connection
         assert raw is not None
@@ -704,15 +737,16 @@ class Classifier:
         self._revision = revision
         return self._index
 
-    def refresh(self, tree_name: str) -> ClassifyReport:
-        """Re-predict every file for ``tree_name`` and store the result."""
+    def refresh(self, tree_name: str, *, current: bool = True) -> ClassifyReport:
+        """Re-predict every file for ``tree_name`` and store the result; ``current``: at
+        someone's request, so it becomes the library's :func:`current_tree`."""
         t0 = time.perf_counter()
         index = self.index()
         tree = load_tree_nodes(self.lib, tree_name)
         th = self.thresholds
         protos = build_prototypes(self.lib, index, tree, th)
         pred = predict(index, protos, th)
-        store_predictions(self.lib, tree, pred)
+        store_predictions(self.lib, tree, pred, current=current)
         on_builtins = np.isin(pred.leaf_ids, list(protos.builtin_only)) & ~pred.unknown
         return ClassifyReport(
             tree_name, index.n_files, len(protos.class_ids), len(protos.support_rows),
@@ -731,7 +765,7 @@ class Classifier:
         reports = []
         for name in names:
             try:
-                reports.append(self.refresh(name))
+                reports.append(self.refresh(name, current=False))
             except ClassifyError:
                 continue  # e.g. every example of that tree is missing: it keeps its old labels
         return reports

@@ -104,10 +104,29 @@ def test_a_tree_made_from_a_bundled_one_is_labeled_at_once(fresh, capsys) -> Non
 
 def test_plain_ls_with_several_trees_says_how_to_see_labels(fresh, capsys) -> None:
     lib, _folder, _out = fresh
+    run(capsys, "--library", lib, "tree", "create", "empty")  # labels nothing
+    rc, out, err = run(capsys, "--library", lib, "ls")
+    assert rc == 0 and "[" not in out  # no tree labeled at anyone's request: no labels
+    assert "labels: 2 trees, choose one with --tree NAME: empty, producer" in err
+
+
+def test_plain_ls_shows_the_tree_labeled_last(fresh, capsys) -> None:
+    """Review of 2026-11-30: after the README's `tree create mine --from producer`, plain
+    `ls` lost every label (and `ls --json` had "label": null)."""
+    lib, _folder, _out = fresh
     run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
     rc, out, err = run(capsys, "--library", lib, "ls")
-    assert rc == 0 and "[" not in out  # no tree chosen: no labels
-    assert "labels: 2 trees, choose one with --tree NAME: mine, producer" in err
+    assert rc == 0 and "[" in out
+    assert "(tree mine; the tree labeled last, --tree NAME for another: producer)" in err
+    rc, out, _err = run(capsys, "--library", lib, "ls", "--json")
+    assert any(r["label"] for r in json.loads(out))
+    rc, _out, err = run(capsys, "--library", lib, "classify", "producer")
+    assert rc == 0, err
+    rc, out, err = run(capsys, "--library", lib, "ls")
+    assert "(tree producer; the tree labeled last" in err
+    rc, out, err = run(capsys, "--library", lib, "tree", "rm", "producer")
+    rc, out, err = run(capsys, "--library", lib, "ls")
+    assert rc == 0 and "(tree mine)" in err  # one tree left
 
 
 def test_tree_show_counts_the_built_in_examples(fresh, capsys) -> None:
