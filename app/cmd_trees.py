@@ -236,9 +236,13 @@ def _show(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from core.trees import import_tree
 
+    notes: list[str] = []
     with open_library(args, create=True) as lib:
-        tree = import_tree(lib, args.file, name=args.name, replace=args.replace)
-    print(f"imported tree {tree.name!r} with {plural(len(tree), 'node')}")
+        tree = import_tree(lib, args.file, name=args.name, replace=args.replace, notes=notes)
+        print(f"imported tree {tree.name!r} with {plural(len(tree), 'node')}")
+        for note in notes:
+            print(note, file=sys.stderr)
+        _refresh(lib, tree.name, quiet=True)  # one with built-in examples labels at once
     return EXIT_OK
 
 

@@ -94,6 +94,14 @@ def test_export_import_round_trip(scanned, capsys, tmp_path: Path) -> None:
     run(capsys, "--library", lib, "tree", "export", "copy", tmp_path / "c.json")
     b = json.loads((tmp_path / "c.json").read_text())
     assert a["nodes"] == b["nodes"]
+    # the copy keeps the built-in examples (before, the file did not say where they came from)
+    assert a["builtins"] == b["builtins"] == {"from": "instruments", "off": False}
+    assert a == {**b, "name": "t"}
+    # a file naming a bundled tree this Sampletree lacks: imported without, and said so
+    out_file.write_text(json.dumps({**a, "builtins": {"from": "orchestra", "off": False}}))
+    rc, out, err = run(capsys, "--library", lib, "tree", "import", out_file, "--name", "o")
+    assert rc == 0 and "imported tree 'o'" in out
+    assert 'without built-in examples' in err and '"orchestra"' in err
 
 
 @pytest.mark.parametrize("argv, words", [
