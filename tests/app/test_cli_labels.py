@@ -212,3 +212,76 @@ def test_classify_ls_and_label_speak_one_vocabulary(scanned, capsys, weights) ->
     assert "labels updated: 13 files: " in label_err
     assert summary({"class": 1, "group": 2, "uncertain": 3, "unknown": 4, "unlabeled": 5}) == (
         "15 files: 1 class, 2 ~ group, 3 uncertain, 4 unknown, 5 unlabeled")
+
+
+def test_label_and_unlabel_say_what_changed(scanned, capsys) -> None:
+    """Before: a file already on the node printed "0 examples of …", a move from another
+    node was silent, unlabel of a non-example printed "removed 0 examples" and
+    re-predicted anyway."""
+    lib, folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    h0, h1 = folder / "hats/h0.wav", folder / "hats/h1.wav"
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "drums/hi-hat", h0)
+    assert rc == 0 and out == "1 example of Drums/Hi-hat\n" and "labels updated" in err
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0)
+    assert rc == 0 and out == f"{h0} is already an example of Drums/Hi-hat\n", out
+    assert "labels" not in err  # nothing changed: nothing predicted again
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Kick", h0, h1)
+    assert rc == 0 and out == "2 examples of Drums/Kick (moved 1 from Drums/Hi-hat)\n", out
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0)
+    assert out == "1 example of Drums/Hi-hat (moved from Drums/Kick)\n", out
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0, h1)
+    assert out == (f"1 example of Drums/Hi-hat (moved from Drums/Kick)\n"
+                   f"{h0} is already an example of Drums/Hi-hat\n"), out
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0, h1)
+    assert out == "2 files are already examples of Drums/Hi-hat\n", out
+
+    rc, out, err = run(capsys, "--library", lib, "unlabel", "mine", h0)
+    assert rc == 0 and out == "removed 1 example of Drums/Hi-hat\n" and "labels updated" in err
+    b0 = folder / "bass/b0.wav"
+    rc, out, err = run(capsys, "--library", lib, "unlabel", "mine", b0)
+    # a no-op, like `relabel` with nothing to do: said, exit 0, labels left as they are
+    assert rc == 0 and out == f"{b0} is not an example in tree 'mine'; nothing changed\n"
+    assert err == ""
+    rc, out, err = run(capsys, "--library", lib, "unlabel", "mine", h1, b0, h0)
+    assert rc == 0 and out == ("removed 1 example of Drums/Hi-hat\n"
+                               "2 files are not examples in tree 'mine'\n"), out
+
+
+def test_label_of_a_scanned_file_that_is_not_audio_says_why(scanned, capsys) -> None:
+    """Before: "is not in the library; scan its folder first", though its folder was
+    scanned and the file passed over; `similar` said why."""
+    lib, folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    readme = folder / "README.md"
+    readme.write_text("not audio")
+    for argv in (["label", "mine", "Drums/Kick", readme], ["unlabel", "mine", readme],
+                 ["similar", readme]):
+        rc, _out, err = run(capsys, "--library", lib, *argv)
+        assert rc == 1 and "scan its folder first" not in err, err
+        assert "the scans of its folder passed it over (not audio)" in err, err
+    elsewhere = folder.parent / "elsewhere.wav"
+    elsewhere.write_bytes(b"RIFF")
+    rc, _out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Kick", elsewhere)
+    assert rc == 1 and "is not in the library; scan its folder first" in err
+    rc, _out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Kick",
+                        folder / "gone.wav")
+    assert rc == 1 and "no such file, and not in the library" in err
+
+
+def test_tree_rename_move_and_reorder_say_what_changed(scanned, capsys) -> None:
+    lib, _folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine")
+    for path in ("Synth/Bass", "Synth/Lead", "Drums"):
+        run(capsys, "--library", lib, "tree", "add", "mine", path)
+    rc, out, _ = run(capsys, "--library", lib, "tree", "rename", "mine", "synth/lead", "Leads")
+    assert rc == 0 and out == "renamed Synth/Lead to Synth/Leads\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "move", "mine", "Synth/Bass", "")
+    assert rc == 0 and out == "moved Synth/Bass to the top level: Bass\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "move", "mine", "Bass", "Drums",
+                     "--position", "0")
+    assert rc == 0 and out == "moved Bass under Drums: Drums/Bass (position 0)\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "reorder", "mine", "Drums", "0")
+    assert rc == 0 and out == "Drums is now at position 0 among its siblings\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "rename", "mine", "ours")
+    assert rc == 0 and out == "renamed tree 'mine' to 'ours'\n"
