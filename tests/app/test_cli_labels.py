@@ -285,3 +285,29 @@ def test_tree_rename_move_and_reorder_say_what_changed(scanned, capsys) -> None:
     assert rc == 0 and out == "Drums is now at position 0 among its siblings\n"
     rc, out, _ = run(capsys, "--library", lib, "tree", "rename", "mine", "ours")
     assert rc == 0 and out == "renamed tree 'mine' to 'ours'\n"
+
+
+def test_scan_demo_scans_a_copy_in_the_data_folder(write_audio, tmp_path: Path, weights: Path,
+                                                    capsys, monkeypatch) -> None:
+    """`scan --demo` (the app's "Try the demo library" too) scans a copy: a relabel of it
+    moves the copy's files, never Sampletree's own resources/demo."""
+    import app.paths
+    import core.demo
+
+    demo = tmp_path / "bundled"
+    write_audio("Bass/b0.wav", root=demo)
+    write_audio("Keys/k0.wav", freq=880.0, root=demo)
+    monkeypatch.setattr(core.demo, "bundled_demo", lambda: demo)
+    monkeypatch.setattr(app.paths, "demo_copy_parent", lambda: tmp_path / "data")
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", "--demo", "--jobs", "0",
+                       "--model", weights)
+    copy = tmp_path / "data" / "Sampletree Demo"
+    assert rc == 0, err
+    assert f"the demo library is scanned as a copy: {copy}" in err
+    assert "2 audio files" in out and (copy / "Bass" / "b0.wav").is_file()
+    rc, out, err = run(capsys, "--library", lib, "status", "--json")
+    assert json.loads(out)["roots"] == [str(copy)], out
+    rc, out, err = run(capsys, "--library", lib, "scan", "--demo", "--jobs", "0",
+                       "--model", weights)  # the intact copy again
+    assert rc == 0 and "2 unchanged" in out, out
