@@ -418,3 +418,18 @@ def test_a_file_naming_an_unknown_bundled_tree_imports_without_builtins(
         tb = bi.tree_builtins(conn, copy)
     assert tb.source == "producer" and copy.nodes[copy.walk()[0]].id not in tb.node_paths
     assert "Drums/Kick" in tb.node_paths.values()
+
+
+def test_replacing_a_tree_by_a_version_2_file_takes_the_files_builtins(
+        library: Library, fake_builtins: Path) -> None:
+    from core.trees import import_tree, tree_file_data
+
+    create_tree(library, "producer", from_default="producer")
+    data = tree_file_data(library, "producer")
+    data["builtins"]["off"] = True
+    data["nodes"][0]["children"][0].pop("builtin")  # Drums/Kick: none in the file
+    tree = import_tree(library, data, replace=True)
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, tree)
+    assert tb.source == "producer" and tb.off
+    assert "Drums/Kick" not in tb.node_paths.values() and "Drums/Snare" in tb.node_paths.values()
