@@ -85,8 +85,12 @@ def _parser() -> argparse.ArgumentParser:
                             "Ctrl-C stops after the current batch and the same scan resumes.",
                 examples=("sampletree scan ~/Samples", "sampletree scan ~/Samples ~/Loops "
                           "--device cpu --jobs 2", "sampletree scan ~/Samples --json"))
-    s.add_argument("dirs", nargs="+", metavar="DIR", help="folders to scan (and keep watching "
+    s.add_argument("dirs", nargs="*", metavar="DIR", help="folders to scan (and keep watching "
                                                           "for the next scan)")
+    s.add_argument("--demo", action="store_true",
+                   help="also scan the bundled demo library, as a copy in the user data "
+                        "folder (made once; relabeling it never touches Sampletree's files)")
+    s.set_defaults(parser=s)
     s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where the network runs: auto (a CUDA GPU when present, else the "
                         "CPU), cpu, or cuda (an error without a CUDA GPU)")
@@ -233,6 +237,15 @@ def _version() -> str:
 # -- commands -------------------------------------------------------------------------
 
 def cmd_scan(args: argparse.Namespace) -> int:
+    if getattr(args, "demo", False):  # a copy: a relabel must not move the app's own files
+        from app.paths import demo_copy_parent
+        from core.demo import copy_demo
+
+        copy = str(copy_demo(demo_copy_parent()))
+        print(f"the demo library is scanned as a copy: {_shown(copy)}", file=sys.stderr)
+        args.dirs = [*args.dirs, copy]
+    elif not args.dirs:
+        args.parser.error("give the folders to scan (or --demo)")
     # Everything that needs no network is checked before torch is imported (~1-2 s).
     for d in args.dirs:
         if not os.path.isdir(d):

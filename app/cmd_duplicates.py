@@ -86,7 +86,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
             "dest": args.quarantine, "applied": applied is not None, "batch": batch_id,
             "moves": [{"src": printable(r["src"]), "dst": printable(r["dst"]),
                        "state": r["state"] if applied is None else None} for r in moves],
-            "skipped": {SKIP_REASONS.get(k, k): n for k, n in skipped.items() if n}}
+            "skipped": {k: n for k, n in skipped.items() if n}}  # keys as relabel --json
         if applied is not None:
             out["quarantine"]["report"] = applied.as_dict()
     if args.json:

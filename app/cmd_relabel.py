@@ -66,7 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--resume", type=positive_int, metavar="BATCH",
                    help="finish a batch that stopped part-way (interrupted, cancelled, disk "
                         "full): its remaining files, as planned")
-    r.add_argument("--json", action="store_true", help=JSON_HELP)
+    r.add_argument("--json", action="store_true",
+                   help=JSON_HELP + "; its \"skipped\" counts the files left alone by "
+                                    "reason: low_confidence, unlabeled, other_nodes, …")
     r.set_defaults(func=cmd_relabel, parser=r)
 
     u = command(sub, "undo", "undo a relabel batch",
@@ -131,7 +133,7 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         except JobBusy:
             discard_batch(lib, plan.batch_id)  # refused before any step: nothing stored
             raise
-    skipped = {SKIP_REASONS.get(k, k): n for k, n in plan.skipped.items() if n}
+    skipped = {k: n for k, n in plan.skipped.items() if n}  # stable keys, as `batches` has
     if args.json:
         out: dict[str, Any] = {
             "batch": None if args.dry_run or nothing else plan.batch_id,
@@ -148,7 +150,8 @@ def cmd_relabel(args: argparse.Namespace) -> int:
             print(f"{row.get('label') or '':<24} {printable(row['src'])}\n"
                   f"{'':<24} → {printable(row['dst'])}")
         if skipped:
-            print("left alone: " + ", ".join(f"{n} {why}" for why, n in skipped.items()))
+            print("left alone: " + ", ".join(f"{n} {SKIP_REASONS.get(k, k)}"
+                                             for k, n in skipped.items()))
         if plan.layout is not None:
             print(f"layout: {plan.layout} (under {printable(plan.dest)})")
         if args.dry_run:

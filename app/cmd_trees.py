@@ -236,9 +236,13 @@ def _show(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from core.trees import import_tree
 
+    notes: list[str] = []
     with open_library(args, create=True) as lib:
-        tree = import_tree(lib, args.file, name=args.name, replace=args.replace)
-    print(f"imported tree {tree.name!r} with {plural(len(tree), 'node')}")
+        tree = import_tree(lib, args.file, name=args.name, replace=args.replace, notes=notes)
+        print(f"imported tree {tree.name!r} with {plural(len(tree), 'node')}")
+        for note in notes:
+            print(note, file=sys.stderr)
+        _refresh(lib, tree.name, quiet=True)  # one with built-in examples labels at once
     return EXIT_OK
 
 
@@ -252,32 +256,45 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _rename(args: argparse.Namespace) -> int:
-    from core.trees import rename_node, rename_tree
+    from core.trees import load_tree, rename_node, rename_tree
 
     if len(args.args) > 2:
         args.parser.error("too many arguments: tree rename NAME [NODE/PATH] NEW_NAME")
     with open_library(args, create=False) as lib:
         if len(args.args) == 1:
-            rename_tree(lib, args.name, args.args[0])
+            tree = rename_tree(lib, args.name, args.args[0])
+            print(f"renamed tree {args.name!r} to {tree.name!r}")
         else:
-            rename_node(lib, args.name, args.args[0], args.args[1])
+            old = load_tree(lib, args.name)
+            was = old.path_str(old.require(args.args[0]).id)
+            node = rename_node(lib, args.name, args.args[0], args.args[1])
+            print(f"renamed {was} to {load_tree(lib, args.name).path_str(node.id)}")
     return EXIT_OK
 
 
 def _move(args: argparse.Namespace) -> int:
-    from core.trees import move_node
+    from core.trees import load_tree, move_node
 
     with open_library(args, create=False) as lib:
-        move_node(lib, args.name, args.path, args.parent, args.position)
+        old = load_tree(lib, args.name)
+        was = old.path_str(old.require(args.path).id)
+        node = move_node(lib, args.name, args.path, args.parent, args.position)
+        tree = load_tree(lib, args.name)
+        under = (f"under {tree.path_str(node.parent_id)}"
+                 if node.parent_id not in (None, tree.root_id) else "to the top level")
+        print(f"moved {was} {under}: {tree.path_str(node.id)}"
+              + (f" (position {node.position})" if args.position is not None else ""))
         _refresh(lib, args.name)
     return EXIT_OK
 
 
 def _reorder(args: argparse.Namespace) -> int:
-    from core.trees import reorder_node
+    from core.trees import load_tree, reorder_node
 
     with open_library(args, create=False) as lib:
-        reorder_node(lib, args.name, args.path, args.position)
+        node = reorder_node(lib, args.name, args.path, args.position)
+        print(f"{load_tree(lib, args.name).path_str(node.id)} is now at position "
+              f"{node.position} among its siblings")
     return EXIT_OK
 
 
@@ -306,25 +323,46 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _label(args: argparse.Namespace) -> int:
-    from core.supports import add_supports
+    from core.supports import label_files
 
     with open_library(args, create=False) as lib:
         if args.window is not None:
             for f in args.files:
                 check_window(args, lib, f)
-        n = add_supports(lib, args.tree, args.node, args.files, window_idx=args.window)
-        print(f"{plural(n, 'example')} of {args.node}")
-        _refresh(lib, args.tree)
+        did = label_files(lib, args.tree, args.node, args.files, window_idx=args.window)
+        node = did.node_path
+        if did.changed:
+            moved = ", ".join(f"{n if did.changed > 1 else ''} from {p}".strip()
+                              for p, n in did.moved.items())
+            print(f"{plural(did.changed, 'example')} of {node}"
+                  + (f" (moved {moved})" if moved else ""))
+        if did.already:
+            if len(did.already) == 1:
+                print(f"{printable(did.already[0])} is already an example of {node}")
+            else:
+                print(f"{plural(len(did.already), 'file')} are already examples of {node}")
+        if did.changed:  # nothing changed: the labels stand as they are
+            _refresh(lib, args.tree)
     return EXIT_OK
 
 
 def _unlabel(args: argparse.Namespace) -> int:
-    from core.supports import remove_supports
+    from core.supports import unlabel_files
+    from core.trees import load_tree
 
     with open_library(args, create=False) as lib:
-        n = remove_supports(lib, args.tree, args.files)
-        print(f"removed {plural(n, 'example')}")
-        _refresh(lib, args.tree)
+        removed, not_examples = unlabel_files(lib, args.tree, args.files)
+        if removed:
+            print("removed " + ", ".join(f"{plural(n, 'example')} of {p}"
+                                         for p, n in removed.items()))
+        if not_examples:  # said, and like any no-op, not an error (exit 0)
+            tree = load_tree(lib, args.tree).name
+            what = (printable(not_examples[0]) + " is not an example" if len(not_examples) == 1
+                    else f"{plural(len(not_examples), 'file')} are not examples")
+            print(f"{what} in tree {tree!r}"
+                  + ("" if removed else "; nothing changed"))
+        if removed:  # nothing changed: the labels stand as they are
+            _refresh(lib, args.tree)
     return EXIT_OK
 
 

@@ -233,13 +233,10 @@ def sample_id_for(lib: Library, path: str, *, embedded: str | None = None) -> in
         if os.path.isdir(full):
             raise SampletreeError(f"{shown} is a folder, not a file of the library "
                                   "(`sampletree ls` lists them)")
-        if not os.path.lexists(full):
-            raise SampletreeError(f"{shown}: no such file, and not in the library "
-                                  "(`sampletree ls` lists its files)")
-        if any(full.startswith(r.rstrip(os.sep) + os.sep) for r in lib.roots()):
-            raise SampletreeError(f"{shown} is not in the library: the scans of its folder "
-                                  "passed it over (not audio) or it came after the last scan")
-        raise SampletreeError(f"{shown} is not in the library; scan its folder first")
+        from core.supports import not_in_library  # the reason `label` gives too
+
+        hint = "" if os.path.lexists(full) else " (`sampletree ls` lists its files)"
+        raise SampletreeError(f"{shown}{not_in_library(full, lib.roots())}{hint}")
     if embedded and known.model_id is None:
         with lib.reading() as conn:
             error = conn.execute(select(samples.c.error)

@@ -16,3 +16,9 @@ def default_library_path() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(user_data_dir(APP_NAME, appauthor=False)) / "library.sqlite"
+
+
+def demo_copy_parent() -> Path:
+    """Where the demo library's working copy goes (``core.demo.copy_demo``): the user data
+    folder, beside the default library."""
+    return Path(user_data_dir(APP_NAME, appauthor=False))

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from core.errors import TreeError
 from core.library import Library
 from core.paths import display_path as _printable
-from core.schema import samples, supports
+from core.schema import roots, samples, supports
 from core.trees import read_tree, split_path
 from core.words import plural
 
@@ -93,13 +93,26 @@ def _resolve(conn: Connection, refs: Sequence[SampleRef]) -> list[_Sample]:
         raise TreeError(f'"{_printable(folders[0])}" is a folder; give files of the '
                         "library (the files in it), not a folder")
     if len(unknown) == 1:
-        raise TreeError(f'"{_printable(unknown[0])}" is not in the library; scan its folder '
-                        "first")
+        root_paths = [str(r[0]) for r in conn.execute(select(roots.c.path))]
+        raise TreeError(f'"{_printable(unknown[0])}"'
+                        + not_in_library(unknown[0], root_paths))
     if unknown:
         raise TreeError(f"{len(unknown)} files are not in the library; scan their folders "
                         f"first: {_shown(unknown)}")
     return list({found[w].id: found[w] for w in wanted}.values())
 
+
+
+def not_in_library(full: str, root_paths: Iterable[str]) -> str:
+    """Why the file at the absolute path ``full`` is not in the library, to follow its
+    name in a message: no such file, passed over by the scans of its (scanned) folder, or
+    in a folder never scanned."""
+    if not os.path.lexists(full):
+        return ": no such file, and not in the library"
+    if any(full.startswith(r.rstrip(os.sep) + os.sep) for r in root_paths):
+        return (" is not in the library: the scans of its folder passed it over (not audio) "
+                "or it came after the last scan")
+    return " is not in the library; scan its folder first"
 
 
 def _shown(items: Sequence[int | str]) -> str:
@@ -108,10 +121,36 @@ def _shown(items: Sequence[int | str]) -> str:
     return text + (f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
 
 
+@dataclass(frozen=True)
+class Labeled:
+    """What :func:`label_files` did: the node (its path), files that became examples of
+    it (``added``), that were examples of other nodes (``moved``: their old node path →
+    how many), and that already were examples of it (``already``: their paths; a new
+    window on the same node counts as moved from it)."""
+
+    node_path: str
+    added: int
+    moved: dict[str, int]
+    already: list[str]
+
+    @property
+    def changed(self) -> int:
+        return self.added + sum(self.moved.values())
+
+
 def add_supports(lib: Library, tree_name: str, node_path: str | Sequence[str],
                  sample_paths_or_ids: SampleRef | Iterable[SampleRef], *,
                  window_idx: int | None = None) -> int:
-    """Make the files examples of the node at ``node_path``; return how many changed.
+    """Make the files examples of the node at ``node_path``; return how many changed
+    (:func:`label_files` says what changed)."""
+    return label_files(lib, tree_name, node_path, sample_paths_or_ids,
+                       window_idx=window_idx).changed
+
+
+def label_files(lib: Library, tree_name: str, node_path: str | Sequence[str],
+                sample_paths_or_ids: SampleRef | Iterable[SampleRef], *,
+                window_idx: int | None = None) -> Labeled:
+    """Make the files examples of the node at ``node_path``; say what changed.
 
     A file that already supports another node of this tree moves to this one; a file
     already on this node (with the same ``window_idx``) is left as it is and not
@@ -152,12 +191,15 @@ def add_supports(lib: Library, tree_name: str, node_path: str | Sequence[str],
         now = time.time()
         new: list[dict[str, Any]] = []
         moved: list[dict[str, Any]] = []
+        moved_from: dict[str, int] = {}
         for sid in ids:
             if sid not in current:
                 new.append({"tree_id": tree.id, "node_id": node.id, "sample_id": sid,
                             "window_idx": window_idx, "created_at": now})
             elif current[sid] != (node.id, window_idx):
                 moved.append({"sid": sid, "nid": node.id, "win": window_idx, "now": now})
+                old = tree.path_str(current[sid][0])
+                moved_from[old] = moved_from.get(old, 0) + 1
         if new:
             conn.execute(insert(supports), new)
         if moved:
@@ -166,7 +208,8 @@ def add_supports(lib: Library, tree_name: str, node_path: str | Sequence[str],
                                 & (supports.c.sample_id == bindparam("sid")))
                          .values(node_id=bindparam("nid"), window_idx=bindparam("win"),
                                  created_at=bindparam("now")), moved)
-        return len(new) + len(moved)
+        return Labeled(tree.path_str(node.id), len(new), moved_from,
+                       [s.path for s in found if current.get(s.id) == (node.id, window_idx)])
 
 
 def remove_supports(lib: Library, tree_name: str,
@@ -176,16 +219,31 @@ def remove_supports(lib: Library, tree_name: str,
     Files that were not examples are ignored; a file the library does not know is a
     :class:`TreeError` (and nothing is removed).
     """
+    return sum(unlabel_files(lib, tree_name, samples_)[0].values())
+
+
+def unlabel_files(lib: Library, tree_name: str, samples_: SampleRef | Iterable[SampleRef]
+                  ) -> tuple[dict[str, int], list[str]]:
+    """Like :func:`remove_supports`; returns (node path → examples removed from it, the
+    paths of the given files that were not examples in this tree)."""
     refs = _as_list(samples_)
     with lib.transaction() as conn:
         tree = read_tree(conn, tree_name)
-        ids = [s.id for s in _resolve(conn, refs)]
-        removed = 0
+        found = _resolve(conn, refs)
+        ids = [s.id for s in found]
+        node_of: dict[int, int] = {}
         for i in range(0, len(ids), _CHUNK):
-            removed += conn.execute(delete(supports).where(
-                (supports.c.tree_id == tree.id) & supports.c.sample_id.in_(ids[i:i + _CHUNK])
-            )).rowcount
-        return removed
+            chunk = ids[i:i + _CHUNK]
+            node_of.update((int(r[0]), int(r[1])) for r in conn.execute(
+                select(supports.c.sample_id, supports.c.node_id).where(
+                    (supports.c.tree_id == tree.id) & supports.c.sample_id.in_(chunk))))
+            conn.execute(delete(supports).where(
+                (supports.c.tree_id == tree.id) & supports.c.sample_id.in_(chunk)))
+        removed: dict[str, int] = {}
+        for nid in node_of.values():
+            path = tree.path_str(nid)
+            removed[path] = removed.get(path, 0) + 1
+        return removed, [s.path for s in found if s.id not in node_of]
 
 
 def list_supports(lib: Library, tree_name: str,

@@ -18,6 +18,13 @@ The file format (``FORMAT`` / ``FORMAT_VERSION``)::
      "nodes": [{"name": "Drums", "children": [{"name": "Kick"}, {"name": "Snare"}]},
                {"name": "Bass"}]}
 
+Version 2 adds where a tree's built-in examples come from (:mod:`core.builtins`): a top-level
+``"builtins": {"from": "producer", "off": false}`` (the bundled tree, and whether they are
+switched off) and, on each node that carries some, ``"builtin": "Drums/Kick"`` (the bundled
+node's path). :func:`export_tree` writes version 2 only for a tree that has built-ins, so a
+tree without them stays readable by a Sampletree that knows only version 1; both versions
+import.
+
 A tree file is untrusted input: it is size-limited, parsed without recursion, and
 checked completely (:func:`validate_tree_json`) before anything is written.
 """
@@ -45,7 +52,7 @@ from core.paths import display_path as _printable
 from core.schema import nodes, predictions, supports, trees
 
 FORMAT = "sampletree-tree"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: "builtins" and a node's "builtin"; version 1 files still import
 MAX_NAME_CHARS = 100
 MAX_NODES = 10_000  # not counting the hidden root
 MAX_DEPTH = 32  # top-level nodes have depth 1
@@ -53,6 +60,8 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 
 _TOP_KEYS = frozenset({"format", "version", "name", "nodes", "description"})
 _NODE_KEYS = frozenset({"name", "children"})
+_TOP_KEYS_V2 = _TOP_KEYS | {"builtins"}
+_NODE_KEYS_V2 = _NODE_KEYS | {"builtin"}
 _CHUNK = 500  # ids per IN (...) list, well under SQLite's variable limit
 
 #: What :func:`import_tree` reads: a path, an open file (bytes or text), or parsed JSON.
@@ -273,19 +282,23 @@ class Tree:
         base = self.depth(node_id)
         return 1 + max((self.depth(d) - base for d in self.descendants(node_id)), default=0)
 
-    def to_json(self) -> dict[str, Any]:
-        """The tree in the file format (leaves have no ``"children"`` key)."""
+    def to_json(self, builtin: Mapping[int, str] | None = None) -> dict[str, Any]:
+        """The tree in the file format (leaves have no ``"children"`` key); ``builtin``
+        (node id → bundled node path) adds each node's ``"builtin"`` (version 2)."""
         top: list[dict[str, Any]] = []
         stack: list[tuple[int, list[dict[str, Any]]]] = [(self.root_id, top)]
         while stack:
             nid, into = stack.pop()
             for cid in self.children[nid]:
                 entry: dict[str, Any] = {"name": self.nodes[cid].name}
+                if builtin and cid in builtin:
+                    entry["builtin"] = builtin[cid]
                 into.append(entry)
                 if self.children[cid]:
                     entry["children"] = []
                     stack.append((cid, entry["children"]))
-        return {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name, "nodes": top}
+        return {"format": FORMAT, "version": 2 if builtin else 1, "name": self.name,
+                "nodes": top}
 
     def _no_node(self, parts: Sequence[str]) -> TreeError:
         wanted = _display(parts)
@@ -596,10 +609,14 @@ def delete_node(lib: Library, tree_name: str, path: str | Sequence[str]) -> Remo
 
 @dataclass(frozen=True)
 class _Spec:
-    """A checked tree file: nodes as (parent index or -1, name, position), parents first."""
+    """A checked tree file: nodes as (parent index or -1, name, position), parents first;
+    version 2's built-ins: ``builtins`` (bundled tree, off) and ``builtin`` (node index →
+    bundled node path)."""
 
     name: str
     nodes: list[tuple[int, str, int]]
+    builtins: tuple[str, bool] | None = None
+    builtin: dict[int, str] | None = None
 
 
 def _parse_tree_data(data: object) -> _Spec:
@@ -618,14 +635,18 @@ def _parse_tree_data(data: object) -> _Spec:
     if isinstance(version, bool) or not isinstance(version, int):
         raise TreeError(f"the tree file's \"version\" must be a whole number, not "
                         f"{_type_name(version)}")
-    if version != FORMAT_VERSION:
+    if not 1 <= version <= FORMAT_VERSION:
         newer = " (it was written by a newer Sampletree)" if version > FORMAT_VERSION else ""
         raise TreeError(f"unsupported tree file version {version}{newer}; this Sampletree "
-                        f"reads version {FORMAT_VERSION}")
-    extra = sorted(str(k) for k in data if k not in _TOP_KEYS)
+                        f"reads versions 1 to {FORMAT_VERSION}")
+    top_keys, node_keys = (_TOP_KEYS, _NODE_KEYS) if version == 1 else (_TOP_KEYS_V2,
+                                                                         _NODE_KEYS_V2)
+    extra = sorted(str(k) for k in data if k not in top_keys)
     if extra:
         raise TreeError(f"unknown key {_q(extra[0])} in the tree file (known: "
-                        f"{', '.join(sorted(_TOP_KEYS))})")
+                        f"{', '.join(sorted(top_keys))})")
+    builtins = _parse_builtins(data["builtins"]) if "builtins" in data else None
+    builtin: dict[int, str] = {}
     if "name" not in data:
         raise TreeError("the tree file has no \"name\"")
     name = clean_name(data["name"], "tree file's name")
@@ -660,10 +681,11 @@ def _parse_tree_data(data: object) -> _Spec:
                 raise TreeError(f"node {at}{under} must be an object like "
                                 f"{{\"name\": \"Kick\"}}, not {_type_name(item)}")
             once(item, at)
-            unknown = sorted(str(k) for k in item if k not in _NODE_KEYS)
+            unknown = sorted(str(k) for k in item if k not in node_keys)
             if unknown:
                 raise TreeError(f"node {at}{under} has an unknown key {_q(unknown[0])} "
-                                "(a node has \"name\" and optionally \"children\")")
+                                "(a node has \"name\" and optionally \"children\""
+                                + (" and \"builtin\")" if version > 1 else ")"))
             if "name" not in item:
                 raise TreeError(f"node {at}{under} has no name")
             text, problem = _name_problem(item["name"])
@@ -678,10 +700,34 @@ def _parse_tree_data(data: object) -> _Spec:
             if len(out) >= MAX_NODES:
                 raise TreeError(f"the tree has more than {MAX_NODES:,} nodes")
             out.append((parent_idx, text, pos))
+            if "builtin" in item:
+                mapped = item["builtin"]
+                if not isinstance(mapped, str) or not _lenient_keys(mapped):
+                    raise TreeError(f"node {at}{under}: \"builtin\" must be the path of a "
+                                    f"bundled tree's node, like \"Drums/Kick\", not "
+                                    f"{json.dumps(mapped, default=str)[:60]}")
+                builtin[len(out) - 1] = "/".join(split_path(mapped))
             kids = item.get("children")
             if kids is not None:
                 queue.append((kids, len(out) - 1, (*parent_path, text), f"{at}.children"))
-    return _Spec(name, out)
+    return _Spec(name, out, builtins, builtin)
+
+
+def _parse_builtins(value: object) -> tuple[str, bool]:
+    """A version 2 file's ``"builtins": {"from": "producer", "off": false}``."""
+    if not isinstance(value, Mapping):
+        raise TreeError(f"the tree file's \"builtins\" must be an object like "
+                        f"{{\"from\": \"producer\", \"off\": false}}, not {_type_name(value)}")
+    extra = sorted(str(k) for k in value if k not in ("from", "off"))
+    if extra:
+        raise TreeError(f"unknown key {_q(extra[0])} in the tree file's \"builtins\" (known: "
+                        "from, off)")
+    source = clean_name(value.get("from"), "bundled tree named in \"builtins\"")
+    off = value.get("off", False)
+    if not isinstance(off, bool):
+        raise TreeError(f"the tree file's \"builtins\": \"off\" must be true or false, not "
+                        f"{_type_name(off)}")
+    return source, off
 
 
 def validate_tree_json(data: object) -> None:
@@ -772,17 +818,29 @@ def _insert_nodes(conn: Connection, tree_id: int, spec_nodes: Sequence[tuple[int
 
 
 def import_tree(lib: Library, file: TreeSource, *, name: str | None = None,
-                replace: bool = False) -> Tree:
+                replace: bool = False, notes: list[str] | None = None) -> Tree:
     """Import a tree file (a path, an open file, or already-parsed JSON) as one tree.
 
     ``name`` overrides the file's name. A tree of that name (ignoring case) is refused
     unless ``replace``; then its nodes are replaced, and its examples (and built-in
     examples) whose node path still exists (ignoring case) are kept on the new node — the
     others go. All or nothing: any problem leaves the library untouched.
+
+    A version 2 file's built-ins (where they come from, on or off, each node's bundled
+    node) are restored when this Sampletree bundles that tree; when it does not, the tree
+    comes without them and ``notes`` (when given) gets a line saying so.
     """
     data = file if isinstance(file, Mapping) else _read_tree_file(file)
     spec = _parse_tree_data(data)
     tree_name = clean_name(name, "tree name") if name is not None else spec.name
+    source: str | None = None
+    if spec.builtins is not None:
+        by_key = {_key(n): n for n in default_trees()}
+        source = by_key.get(_key(spec.builtins[0]))
+        if source is None and notes is not None:
+            notes.append(f"imported without built-in examples: the file's come from the "
+                         f"bundled tree {_q(spec.builtins[0])}, which this Sampletree does "
+                         f"not have (bundled trees: {', '.join(default_trees())})")
     with lib.transaction() as conn:
         existing = _find_tree(conn, tree_name)
         kept: list[tuple[tuple[str, ...], dict[str, Any]]] = []
@@ -813,6 +871,11 @@ def import_tree(lib: Library, file: TreeSource, *, name: str | None = None,
                  for key, values in kept if key in by_key and key]
         if again:
             conn.execute(insert(supports), again)
+        if source is not None:  # the file says where its built-ins come from: as it says
+            assert spec.builtins is not None
+            builtin_of = _file_builtins(spec, source)
+            conn.execute(update(trees).where(trees.c.id == tree_id).values(
+                builtins_from=source, builtins_off=spec.builtins[1]))
         marks = [{"nid": by_key[key], "b": b} for key, b in builtin_of.items() if key in by_key]
         if marks:
             conn.execute(update(nodes).where(nodes.c.id == bindparam("nid"))
@@ -820,10 +883,42 @@ def import_tree(lib: Library, file: TreeSource, *, name: str | None = None,
         return _read_tree_id(conn, tree_id, tree_name)
 
 
+def _file_builtins(spec: _Spec, source: str) -> dict[tuple[str, ...], str]:
+    """Key path of each node of a version 2 file → its bundled node, as the bundled tree
+    ``source`` spells it (nodes naming a path that tree does not have are left without)."""
+    from core.builtins import _bundled_paths
+
+    bundled = {_key(p): p for p in _bundled_paths(source)}
+    keys: list[tuple[str, ...]] = []
+    out: dict[tuple[str, ...], str] = {}
+    for i, (parent_idx, name, _pos) in enumerate(spec.nodes):
+        keys.append((*(keys[parent_idx] if parent_idx >= 0 else ()), _key(name)))
+        path = (spec.builtin or {}).get(i)
+        if path is not None and _key(path) in bundled:
+            out[keys[-1]] = bundled[_key(path)]
+    return out
+
+
+def tree_file_data(lib: Library, name: str) -> dict[str, Any]:
+    """The tree called ``name`` as :func:`export_tree` writes it: with where its built-in
+    examples come from (version 2) when it has any, else as version 1."""
+    from core.builtins import tree_builtins
+
+    with lib.reading() as conn:
+        tree = read_tree(conn, name)
+        tb = tree_builtins(conn, tree)
+    if tb.source is None:
+        return tree.to_json()
+    data = tree.to_json(builtin=tb.node_paths)
+    data["version"] = 2
+    data["builtins"] = {"from": tb.source, "off": tb.off}
+    return data
+
+
 def export_tree(lib: Library, name: str, file: str | os.PathLike[str] | IO[str] | IO[bytes]
                 ) -> None:
     """Write the tree as a UTF-8 JSON file (to a path, atomically, or to an open file)."""
-    text = json.dumps(load_tree(lib, name).to_json(), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(tree_file_data(lib, name), indent=2, ensure_ascii=False) + "\n"
     if not isinstance(file, str | os.PathLike):
         try:
             cast(IO[str], file).write(text)

@@ -71,7 +71,10 @@ export PATH="$venv/bin:$PATH"
 if [ "$mode" = demo ]; then
   # -- demo: begin (tests/app/test_bootstrap.py runs this part on its own)
   lib="${SAMPLETREE_DEMO_LIBRARY:-$PWD/.demo/library.sqlite}"
-  demo=resources/demo
+  # a copy beside the library (reused while intact, as the app's "Try the demo library"
+  # does): a relabel in the app opened below must not move the clone's own files
+  demo=$(python -c 'import sys; from core.demo import copy_demo; print(copy_demo(sys.argv[1]))' \
+         "$(dirname "$lib")")
   echo "==> scanning the demo library into $lib"
   sampletree --library "$lib" scan "$demo"
   echo

@@ -42,10 +42,11 @@ from app.gui.tree_panel import TreePanel
 
 
 def demo_folder() -> Path:
-    """The demo library bundled with the app (resources/demo)."""
-    import resources
+    """The demo library bundled with the app (resources/demo; scanned only as a copy:
+    :meth:`MainWindow.scan_demo`)."""
+    from core.demo import bundled_demo
 
-    return Path(resources.__file__).resolve().parent / "demo"
+    return bundled_demo()
 
 
 class MainWindow(QMainWindow):
@@ -345,7 +346,17 @@ class MainWindow(QMainWindow):
             self.session.add_folder(folder)
 
     def scan_demo(self) -> None:
-        self.session.add_folder(str(demo_folder()))
+        """Scan a copy of the demo library in the user's data folder (made once, reused
+        while intact), never the app's own files: a relabel or a quarantine may move them."""
+        from app.paths import demo_copy_parent
+        from core.demo import DemoCopyError, copy_demo
+
+        try:
+            folder = copy_demo(demo_copy_parent(), demo_folder())
+        except DemoCopyError as exc:
+            self.session.problem.emit(str(exc))
+            return
+        self.session.add_folder(str(folder))
 
     def focus_search(self) -> None:
         self.tabs.setCurrentIndex(0)

@@ -52,6 +52,9 @@ def test_the_demo_labels_the_demo_library(tmp_path: Path) -> None:
     shim.parent.mkdir()
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m app "$@"\n')
     shim.chmod(0o755)
+    py = tmp_path / "bin" / "python"  # the script's python is its venv's: this one here
+    py.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    py.chmod(0o755)
     env = {**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}",
            "PYTHONPATH": str(ROOT), "SAMPLETREE_DEMO_LIBRARY": str(tmp_path / "demo.sqlite")}
     env.pop("SAMPLETREE_MODEL", None)
@@ -61,8 +64,11 @@ def test_the_demo_labels_the_demo_library(tmp_path: Path) -> None:
     out = done.stdout + done.stderr
     assert "Drums/Kick: Kick Power v114.wav, Kick Room Acoustic v89.aif" in out
     labeled = [ln for ln in done.stdout.splitlines()
-               if re.match(r"\s*\d\.\d\d  \S", ln) and "resources/demo/" in ln]
+               if re.match(r"\s*\d\.\d\d  \S", ln) and "/Sampletree Demo/" in ln]
     assert len(labeled) == 47, done.stdout
+    # a copy beside the library was scanned, not the clone's resources/demo
+    assert str(tmp_path / "Sampletree Demo") in done.stdout
+    assert "resources/demo" not in done.stdout
     # the examples themselves are labeled as given, and most files land on a class
     assert sum("Drums/Kick" in ln for ln in labeled) >= 2
     summary = next(ln for ln in out.splitlines() if ln.startswith("47 files: "))

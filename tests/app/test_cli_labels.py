@@ -94,6 +94,14 @@ def test_export_import_round_trip(scanned, capsys, tmp_path: Path) -> None:
     run(capsys, "--library", lib, "tree", "export", "copy", tmp_path / "c.json")
     b = json.loads((tmp_path / "c.json").read_text())
     assert a["nodes"] == b["nodes"]
+    # the copy keeps the built-in examples (before, the file did not say where they came from)
+    assert a["builtins"] == b["builtins"] == {"from": "instruments", "off": False}
+    assert a == {**b, "name": "t"}
+    # a file naming a bundled tree this Sampletree lacks: imported without, and said so
+    out_file.write_text(json.dumps({**a, "builtins": {"from": "orchestra", "off": False}}))
+    rc, out, err = run(capsys, "--library", lib, "tree", "import", out_file, "--name", "o")
+    assert rc == 0 and "imported tree 'o'" in out
+    assert 'without built-in examples' in err and '"orchestra"' in err
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -204,3 +212,102 @@ def test_classify_ls_and_label_speak_one_vocabulary(scanned, capsys, weights) ->
     assert "labels updated: 13 files: " in label_err
     assert summary({"class": 1, "group": 2, "uncertain": 3, "unknown": 4, "unlabeled": 5}) == (
         "15 files: 1 class, 2 ~ group, 3 uncertain, 4 unknown, 5 unlabeled")
+
+
+def test_label_and_unlabel_say_what_changed(scanned, capsys) -> None:
+    """Before: a file already on the node printed "0 examples of …", a move from another
+    node was silent, unlabel of a non-example printed "removed 0 examples" and
+    re-predicted anyway."""
+    lib, folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    h0, h1 = folder / "hats/h0.wav", folder / "hats/h1.wav"
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "drums/hi-hat", h0)
+    assert rc == 0 and out == "1 example of Drums/Hi-hat\n" and "labels updated" in err
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0)
+    assert rc == 0 and out == f"{h0} is already an example of Drums/Hi-hat\n", out
+    assert "labels" not in err  # nothing changed: nothing predicted again
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Kick", h0, h1)
+    assert rc == 0 and out == "2 examples of Drums/Kick (moved 1 from Drums/Hi-hat)\n", out
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0)
+    assert out == "1 example of Drums/Hi-hat (moved from Drums/Kick)\n", out
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0, h1)
+    assert out == (f"1 example of Drums/Hi-hat (moved from Drums/Kick)\n"
+                   f"{h0} is already an example of Drums/Hi-hat\n"), out
+    rc, out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Hi-hat", h0, h1)
+    assert out == "2 files are already examples of Drums/Hi-hat\n", out
+
+    rc, out, err = run(capsys, "--library", lib, "unlabel", "mine", h0)
+    assert rc == 0 and out == "removed 1 example of Drums/Hi-hat\n" and "labels updated" in err
+    b0 = folder / "bass/b0.wav"
+    rc, out, err = run(capsys, "--library", lib, "unlabel", "mine", b0)
+    # a no-op, like `relabel` with nothing to do: said, exit 0, labels left as they are
+    assert rc == 0 and out == f"{b0} is not an example in tree 'mine'; nothing changed\n"
+    assert err == ""
+    rc, out, err = run(capsys, "--library", lib, "unlabel", "mine", h1, b0, h0)
+    assert rc == 0 and out == ("removed 1 example of Drums/Hi-hat\n"
+                               "2 files are not examples in tree 'mine'\n"), out
+
+
+def test_label_of_a_scanned_file_that_is_not_audio_says_why(scanned, capsys) -> None:
+    """Before: "is not in the library; scan its folder first", though its folder was
+    scanned and the file passed over; `similar` said why."""
+    lib, folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine", "--from", "producer")
+    readme = folder / "README.md"
+    readme.write_text("not audio")
+    for argv in (["label", "mine", "Drums/Kick", readme], ["unlabel", "mine", readme],
+                 ["similar", readme]):
+        rc, _out, err = run(capsys, "--library", lib, *argv)
+        assert rc == 1 and "scan its folder first" not in err, err
+        assert "the scans of its folder passed it over (not audio)" in err, err
+    elsewhere = folder.parent / "elsewhere.wav"
+    elsewhere.write_bytes(b"RIFF")
+    rc, _out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Kick", elsewhere)
+    assert rc == 1 and "is not in the library; scan its folder first" in err
+    rc, _out, err = run(capsys, "--library", lib, "label", "mine", "Drums/Kick",
+                        folder / "gone.wav")
+    assert rc == 1 and "no such file, and not in the library" in err
+
+
+def test_tree_rename_move_and_reorder_say_what_changed(scanned, capsys) -> None:
+    lib, _folder = scanned
+    run(capsys, "--library", lib, "tree", "create", "mine")
+    for path in ("Synth/Bass", "Synth/Lead", "Drums"):
+        run(capsys, "--library", lib, "tree", "add", "mine", path)
+    rc, out, _ = run(capsys, "--library", lib, "tree", "rename", "mine", "synth/lead", "Leads")
+    assert rc == 0 and out == "renamed Synth/Lead to Synth/Leads\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "move", "mine", "Synth/Bass", "")
+    assert rc == 0 and out == "moved Synth/Bass to the top level: Bass\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "move", "mine", "Bass", "Drums",
+                     "--position", "0")
+    assert rc == 0 and out == "moved Bass under Drums: Drums/Bass (position 0)\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "reorder", "mine", "Drums", "0")
+    assert rc == 0 and out == "Drums is now at position 0 among its siblings\n"
+    rc, out, _ = run(capsys, "--library", lib, "tree", "rename", "mine", "ours")
+    assert rc == 0 and out == "renamed tree 'mine' to 'ours'\n"
+
+
+def test_scan_demo_scans_a_copy_in_the_data_folder(write_audio, tmp_path: Path, weights: Path,
+                                                    capsys, monkeypatch) -> None:
+    """`scan --demo` (the app's "Try the demo library" too) scans a copy: a relabel of it
+    moves the copy's files, never Sampletree's own resources/demo."""
+    import app.paths
+    import core.demo
+
+    demo = tmp_path / "bundled"
+    write_audio("Bass/b0.wav", root=demo)
+    write_audio("Keys/k0.wav", freq=880.0, root=demo)
+    monkeypatch.setattr(core.demo, "bundled_demo", lambda: demo)
+    monkeypatch.setattr(app.paths, "demo_copy_parent", lambda: tmp_path / "data")
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", "--demo", "--jobs", "0",
+                       "--model", weights)
+    copy = tmp_path / "data" / "Sampletree Demo"
+    assert rc == 0, err
+    assert f"the demo library is scanned as a copy: {copy}" in err
+    assert "2 audio files" in out and (copy / "Bass" / "b0.wav").is_file()
+    rc, out, err = run(capsys, "--library", lib, "status", "--json")
+    assert json.loads(out)["roots"] == [str(copy)], out
+    rc, out, err = run(capsys, "--library", lib, "scan", "--demo", "--jobs", "0",
+                       "--model", weights)  # the intact copy again
+    assert rc == 0 and "2 unchanged" in out, out

@@ -261,3 +261,18 @@ def test_a_relabel_a_full_disk_stops_does_not_say_every_file_was_applied(
     first = next(line for line in out.splitlines() if line.startswith("batch "))
     assert f"stopped after 35 of {N} files" in first, out
     assert f"35 of {N} done, 0 skipped, 1 failed" in out
+
+
+def test_relabel_json_counts_skipped_files_under_stable_keys(labeled, capsys,
+                                                             tmp_path: Path) -> None:
+    """Before, --json's "skipped" keys were the English sentences of the plain output."""
+    lib, _root = labeled
+    argv = ("--library", lib, "relabel", "kit", "--mode", "copy", "--dest", tmp_path / "s",
+            "--node", "Drums", "--min-confidence", "0.95", "--dry-run")
+    rc, out, err = run(capsys, *argv, "--json")
+    assert rc == 0, err
+    drums = len(range(0, N, 3))
+    assert json.loads(out)["skipped"] == {"other_nodes": N - drums, "low_confidence": drums}
+    rc, out, err = run(capsys, *argv)
+    assert rc == 0 and f"{N - drums} labeled outside the chosen nodes" in out, out
+    assert f"{drums} below the minimum confidence" in out

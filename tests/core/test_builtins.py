@@ -337,3 +337,99 @@ def test_replacing_a_tree_by_import_keeps_the_builtins_of_surviving_nodes(
     Classifier(library).refresh("producer")
     got = labels(library)
     assert got["kick1"]["leaf"] == "Drums/Kick" and got["bass1"]["leaf"] != "Bass/Synth Bass"
+
+
+# -- tree files keep where the built-ins come from --------------------------------------------
+
+def test_export_then_import_keeps_the_builtins(library: Library, fake_builtins: Path,
+                                               tmp_path: Path) -> None:
+    """Before, an exported tree came back without built-ins: the copy labeled nothing."""
+    from core.trees import export_tree, import_tree, load_tree
+
+    add_files(library)
+    create_tree(library, "mine", from_default="producer")
+    rename_node(library, "mine", "Drums/Kick", "Kicks")  # keeps the bundled Kick's examples
+    add_node(library, "mine", "Drums/Rimshot ✓")  # a node of the user's: none
+    file = tmp_path / "mine.json"
+    export_tree(library, "mine", file)
+    data = json.loads(file.read_text(encoding="utf-8"))
+    assert data["version"] == 2 and data["builtins"] == {"from": "producer", "off": False}
+    copy = import_tree(library, file, name="m3")
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, copy)
+        was = bi.tree_builtins(conn, load_tree(library, "mine"))
+    assert tb.source == "producer" and not tb.off
+    assert {copy.path_str(n): p for n, p in tb.node_paths.items()} == {
+        load_tree(library, "mine").path_str(n): p for n, p in was.node_paths.items()}
+    assert tb.node_paths[copy.require("Drums/Kicks").id] == "Drums/Kick"
+    assert copy.require("Drums/Rimshot ✓").id not in tb.node_paths
+    report = Classifier(library).refresh("m3")
+    assert report.builtins == "on" and report.classes == 3
+    assert labels(library, "m3")["kick1"]["leaf"] == "Drums/Kicks"
+
+
+def test_an_exported_tree_with_builtins_off_imports_them_off(library: Library,
+                                                             fake_builtins: Path) -> None:
+    from core.trees import import_tree, tree_file_data
+
+    create_tree(library, "mine", from_default="producer")
+    bi.set_builtins(library, "mine", False)
+    copy = import_tree(library, tree_file_data(library, "mine"), name="m3")
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, copy)
+    assert tb.source == "producer" and tb.off and tb.node_paths
+
+
+def test_a_version_1_file_still_imports_without_builtins(library: Library) -> None:
+    from core.trees import import_tree, tree_file_data
+
+    tree = create_tree(library, "mine")
+    add_node(library, "mine", "Drums/Kick")
+    data = tree_file_data(library, "mine")  # no built-ins: written as version 1
+    assert data["version"] == 1 and "builtins" not in data
+    old = {**load_default("producer"), "name": "old"}  # a version 1 file with built-in paths
+    assert old["version"] == 1
+    for name, source in (("copy", data), ("old", old)):
+        copy = import_tree(library, source, name=name)
+        with library.reading() as conn:
+            tb = bi.tree_builtins(conn, copy)
+        assert tb.source is None and not tb.node_paths
+    assert len(tree) == 0
+
+
+def test_a_file_naming_an_unknown_bundled_tree_imports_without_builtins(
+        library: Library) -> None:
+    from core.trees import import_tree, tree_file_data
+
+    create_tree(library, "mine", from_default="producer")
+    data = tree_file_data(library, "mine")
+    data["builtins"]["from"] = "orchestra"
+    notes: list[str] = []
+    copy = import_tree(library, data, name="m3", notes=notes)
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, copy)
+    assert tb.source is None and not tb.node_paths
+    assert len(notes) == 1 and '"orchestra"' in notes[0] and "without built-in" in notes[0]
+    # a node path the bundled tree does not have is dropped, the others kept
+    data = tree_file_data(library, "mine")
+    data["nodes"][0]["builtin"] = "No/Such"
+    copy = import_tree(library, data, name="m4")
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, copy)
+    assert tb.source == "producer" and copy.nodes[copy.walk()[0]].id not in tb.node_paths
+    assert "Drums/Kick" in tb.node_paths.values()
+
+
+def test_replacing_a_tree_by_a_version_2_file_takes_the_files_builtins(
+        library: Library, fake_builtins: Path) -> None:
+    from core.trees import import_tree, tree_file_data
+
+    create_tree(library, "producer", from_default="producer")
+    data = tree_file_data(library, "producer")
+    data["builtins"]["off"] = True
+    data["nodes"][0]["children"][0].pop("builtin")  # Drums/Kick: none in the file
+    tree = import_tree(library, data, replace=True)
+    with library.reading() as conn:
+        tb = bi.tree_builtins(conn, tree)
+    assert tb.source == "producer" and tb.off
+    assert "Drums/Kick" not in tb.node_paths.values() and "Drums/Snare" in tb.node_paths.values()

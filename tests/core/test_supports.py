@@ -115,6 +115,10 @@ def test_window_index(kit: Library, tmp_path: Path) -> None:
 def test_unknown_files_are_refused_and_nothing_is_written(kit: Library, tmp_path: Path) -> None:
     ids = add_samples(kit, tmp_path, ["a.wav"])
     stray = tmp_path / "new" / "stray.wav"
+    raises(f'"{stray}": no such file, and not in the library', add_supports, kit,
+           "kit", "Bass", [ids["a.wav"], str(stray)])
+    stray.parent.mkdir()
+    stray.write_bytes(b"RIFF")  # there, in a folder never scanned
     raises(f'"{stray}" is not in the library; scan its folder first', add_supports, kit,
            "kit", "Bass", [ids["a.wav"], str(stray)])
     raises("7 files are not in the library; scan their folders first|and 2 more",
@@ -158,7 +162,7 @@ def test_paths_that_are_not_utf8(kit: Library, tmp_path: Path) -> None:
     [row] = list_supports(kit, "kit")
     assert (row.sample_id, row.path) == (ids[name], str(tmp_path / name))
     other = os.fsdecode(b"na\xefve.wav")
-    raises(r'na\xefve.wav" is not in the library', add_supports, kit, "kit", "Bass",
+    raises(r'na\xefve.wav": no such file, and not in the library', add_supports, kit, "kit", "Bass",
            [str(tmp_path / other)])
 
 
@@ -173,7 +177,7 @@ def test_remove_supports(kit: Library, tmp_path: Path) -> None:
     assert remove_supports(kit, "kit", ids["a.wav"]) == 0  # no longer an example
     assert where(kit) == {"b.wav": ("Bass", None)}
     assert where(kit, "other") == {"a.wav": ("Bass", None)}
-    raises("not in the library; scan its folder first", remove_supports, kit, "kit",
+    raises("no such file, and not in the library", remove_supports, kit, "kit",
            [ids["b.wav"], str(tmp_path / "zzz.wav")])
     assert where(kit) == {"b.wav": ("Bass", None)}  # nothing removed
 

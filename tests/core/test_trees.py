@@ -40,6 +40,7 @@ from core.trees import (
     rename_tree,
     reorder_node,
     split_path,
+    tree_file_data,
     validate_tree_json,
 )
 
@@ -440,7 +441,17 @@ def test_export_import_round_trip(library: Library, tmp_path: Path) -> None:
     third = import_tree(library, io.BytesIO(raw.getvalue()), name="third")
     fourth = import_tree(library, io.StringIO(buf.getvalue()), name="fourth")
     assert third.to_json()["nodes"] == fourth.to_json()["nodes"] == again.to_json()["nodes"]
-    assert json.loads(text) == load_tree(library, "inst").to_json()
+    # made from a bundled tree: version 2, with where its built-in examples come from
+    data = json.loads(text)
+    assert data["version"] == 2 and data["builtins"] == {"from": "instruments", "off": False}
+    assert data == tree_file_data(library, "inst")
+    assert {**data, "version": 1, "nodes": strip_builtin(data["nodes"])} == {
+        **load_tree(library, "inst").to_json(), "builtins": data["builtins"]}
+
+
+def strip_builtin(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (strip_builtin(v) if k == "children" else v) for k, v in item.items()
+             if k != "builtin"} for item in items]
 
 
 def test_import_reads_a_bom_and_uses_the_file_name(library: Library, tmp_path: Path) -> None:
@@ -502,7 +513,21 @@ BAD_DOCS: list[tuple[str, Any, str]] = [
     ("not an object", [SMALL], "not a Sampletree tree file|a list"),
     ("wrong format", {**SMALL, "format": "other-tree"}, 'not a Sampletree tree file|"other-tree"'),
     ("no format", {k: v for k, v in SMALL.items() if k != "format"}, "format\" is missing"),
-    ("newer version", {**SMALL, "version": 2}, "version 2|newer Sampletree"),
+    ("newer version", {**SMALL, "version": 3}, "version 3|newer Sampletree"),
+    ("version 0", {**SMALL, "version": 0}, "version 0|reads versions 1 to 2"),
+    ("builtins in version 1", {**SMALL, "builtins": {"from": "producer"}},
+     'unknown key "builtins"'),
+    ("builtin in version 1", doc([{"name": "A", "builtin": "Drums"}]), 'unknown key "builtin"'),
+    ("builtins not an object", {**SMALL, "version": 2, "builtins": "producer"},
+     '"builtins" must be an object'),
+    ("builtins without from", {**SMALL, "version": 2, "builtins": {"off": True}},
+     'bundled tree named in "builtins" must be text'),
+    ("builtins off as text", {**SMALL, "version": 2, "builtins": {"from": "p", "off": "no"}},
+     '"off" must be true or false'),
+    ("builtins unknown key", {**SMALL, "version": 2, "builtins": {"from": "p", "x": 1}},
+     'unknown key "x" in the tree file\'s "builtins"'),
+    ("builtin not a path", doc([{"name": "A", "builtin": 3}], version=2),
+     'nodes[0]: "builtin" must be the path'),
     ("version as text", {**SMALL, "version": "1"}, '"version" must be a whole number'),
     ("no version", {k: v for k, v in SMALL.items() if k != "version"}, 'no "version"'),
     ("unknown top key", {**SMALL, "nodez": []}, 'unknown key "nodez"'),
