@@ -221,16 +221,20 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from core.classify import Classifier
+    from core.classify import Classifier, file_labels
 
     with open_library(args, create=False) as lib:
         hits = Classifier(lib).suggest(args.tree, args.n)
         paths = lib.paths_of([s for s, _c in hits])
-    rows = [{"path": printable(paths.get(s)), "confidence": round(c, 4)} for s, c in hits]
+        guess = {r["path"]: r["leaf"] for r in file_labels(lib, args.tree)}
+    # the confidence is the best class's (what makes a file worth teaching), which a
+    # label that backed off to a group does not show
+    rows = [{"path": printable(paths.get(s)), "best_class": guess.get(paths.get(s)) or None,
+             "confidence": round(c, 4)} for s, c in hits]
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
-    print("confidence  file (least certain first: label these next)")
+    print("best class?            its confidence  file (least certain first: label these next)")
     for r in rows:
-        print(f"{r['confidence']:10.2f}  {r['path']}")
+        print(f"{(r['best_class'] or '—') + '?':<22} {r['confidence'] * 100:13.0f} %  {r['path']}")
     return EXIT_OK

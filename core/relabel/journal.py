@@ -750,9 +750,13 @@ def recover(lib: Library) -> list[str]:
             return _recover_locked(lib)
     except JobBusy as busy:
         if busy.kind in ("relabel", "undo", "recover"):
-            return [f"{pending} relabel batch(es) are being carried out by another process; "
-                    "left alone"]
-        return [f"{pending} interrupted relabel batch(es) left alone for now ({busy})"]
+            return [f"{_batches(pending)} being carried out by another process; left alone"]
+        return [f"{_batches(pending, 'interrupted ')} left alone for now ({busy})"]
+
+
+def _batches(n: int, what: str = "") -> str:
+    """``1 relabel batch is`` / ``2 interrupted relabel batches are``."""
+    return f"{n} {what}relabel batch is" if n == 1 else f"{n} {what}relabel batches are"
 
 
 def apply_batch(lib: Library, batch_id: int, *, progress: ProgressCallback = no_progress,

@@ -16,7 +16,7 @@ _VERB = {"move": "moved", "copy": "copied", "hardlink": "linked", "symlink": "li
 SKIP_REASONS = {
     "other_folders": "outside the chosen folders",
     "not_ok": "not readable in the library (missing, unreadable or not scanned yet)",
-    "unlabeled": "unknown, uncertain or unlabeled (no class to sort by: see sampletree classify)",
+    "unlabeled": "unknown, uncertain or unlabeled (no class to sort them by)",
     "other_nodes": "labeled outside the chosen nodes",
     "low_confidence": "below the minimum confidence",
     "missing": "no longer on disk",

@@ -1067,7 +1067,7 @@ def test_a_relabel_undo_or_recovery_while_a_scan_runs_is_refused(
             conn.exec_driver_sql(f"UPDATE relabel_batches SET state = 'applying' "
                                  f"WHERE id = {plan.batch_id}")
         assert recover(kit.lib) == [
-            "1 interrupted relabel batch(es) left alone for now (busy: a scan is running on "
+            "1 interrupted relabel batch is left alone for now (busy: a scan is running on "
             "this library in this program; the recovery of an interrupted relabel cannot "
             "start until it has finished, try again then)"]
     finally:
