@@ -69,7 +69,7 @@ def test_teach_classify_and_query(scanned, capsys) -> None:
                                           "lead/l1.flac", "hats/h0.wav", "hats/h1.wav")}
     assert not supports & {s["path"] for s in sugg}
     # each with the class the file most likely is (the app's "Kick? 39 %")
-    assert all(isinstance(s["best_class"], str) and "/" in s["best_class"] or
+    assert all((isinstance(s["best_class"], str) and "/" in s["best_class"]) or
                s["best_class"] in ("Bass", "Pads") for s in sugg), sugg
     rc, out, _ = run(capsys, "--library", lib, "suggest", "mine", "-n", "2")
     assert rc == 0 and out.startswith("best class?") and "? " in out.splitlines()[1]
