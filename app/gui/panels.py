@@ -3,7 +3,6 @@ first-run guide."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
@@ -30,7 +29,7 @@ from app.gui import dialogs
 from app.gui.engine import EngineState, Job, owned
 from app.gui.mime import files_mime
 from app.gui.session import Session
-from app.gui.text import file_in_source, format_name, plural
+from app.gui.text import file_in_source, format_name, plural, source_name
 from core.browse import UNCERTAIN, UNKNOWN, Filter
 from core.classify import ClassifyError
 from core.jobs import Progress
@@ -83,7 +82,7 @@ class SourcesPanel(QWidget):
     def refresh(self) -> None:
         self.list.clear()
         for root in self.session.roots:
-            item = QListWidgetItem(display_path(os.path.basename(root) or root))
+            item = QListWidgetItem(display_path(source_name(root, self.session.roots)))
             item.setToolTip(display_path(root))
             item.setData(Qt.ItemDataRole.UserRole, root)
             self.list.addItem(item)

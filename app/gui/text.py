@@ -103,6 +103,21 @@ def distance_text(distance: float, spread: float | None, bound: float | None) ->
     return f"{distance:.2f} ({word})" if word else f"{distance:.2f}"
 
 
+def source_name(root: str, roots: list[str] | tuple[str, ...]) -> str:
+    """A source folder as lists name it: its own name (``Samples``), led by as many
+    parent folders as it takes to tell it from another source of the same name
+    (``Pack A/Drums`` and ``Pack B/Drums``)."""
+    def parts(r: str) -> list[str]:
+        return [p for p in r.replace("\\", "/").rstrip("/").split("/") if p] or [r]
+
+    mine = parts(root)
+    others = [parts(r) for r in roots if r != root]
+    n = 1
+    while n < len(mine) and any(o[-n:] == mine[-n:] for o in others):
+        n += 1
+    return "/".join(mine[-n:])
+
+
 def folder_in_source(folder: str, roots: list[str] | tuple[str, ...]) -> str:
     """A file's folder as a producer tells files apart: relative to the source folder
     that holds it (``Keys/Church Organ``), led by that source's name when the library
@@ -117,7 +132,7 @@ def folder_in_source(folder: str, roots: list[str] | tuple[str, ...]) -> str:
             best = root
     if not best:
         return folder
-    name = best.replace("\\", "/").rsplit("/", 1)[-1] or best
+    name = source_name(best, [r.rstrip("/\\") or r for r in roots])
     rest = folder[len(best):].lstrip("/\\")
     if not rest:
         return name

@@ -403,3 +403,20 @@ def test_map_says_it_is_computing_rather_than_that_nothing_is_scanned(qtbot, ses
     assert view.projection is None and view.placeholder() == "Computing the map…"
     qtbot.waitUntil(lambda: view.projection is not None, timeout=20_000)
     assert view.placeholder() != "Computing the map…"
+
+
+def test_sources_of_the_same_name_are_told_apart(qtbot, session) -> None:
+    """Review of 2026-11-30: two packs' Drums folders both showed as "Drums"."""
+    from app.gui.panels import SourcesPanel
+    from app.gui.text import folder_in_source, source_name
+
+    roots = ["/music/Pack A/Drums", "/music/Pack B/Drums", "/music/Samples"]
+    assert [source_name(r, roots) for r in roots] == ["Pack A/Drums", "Pack B/Drums", "Samples"]
+    assert folder_in_source("/music/Pack B/Drums/Kick", roots) == "Pack B/Drums/Kick"
+    assert source_name("/music/Samples", ["/music/Samples"]) == "Samples"
+    session.roots = roots
+    panel = SourcesPanel(session)
+    qtbot.addWidget(panel)
+    panel.refresh()
+    assert [panel.list.item(i).text() for i in range(panel.list.count())] == \
+        ["Pack A/Drums", "Pack B/Drums", "Samples"]
