@@ -357,6 +357,11 @@ class LibraryModel(QAbstractTableModel):
         return Qt.DropAction.CopyAction | Qt.DropAction.LinkAction
 
 
+#: what the table says when its filters leave no file
+NO_MATCH = ("No file matches the search and filters.\nClear the search box or set the "
+            "filters back to All to see every file.")
+
+
 class LibraryView(QTableView):
     """The table, wired to the session: selection in, selection out, drag out."""
 
@@ -541,6 +546,19 @@ class LibraryView(QTableView):
         if ids:
             paths = [self.session.path_of(s) or "" for s in ids]
             QApplication.clipboard().setMimeData(files_mime(ids, paths))
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        model = self.table
+        if model.rowCount() or not len(model.rows):
+            return
+        # every file filtered away: say so where the rows would be, not only in a corner
+        p = QPainter(self.viewport())
+        p.setPen(self.palette().placeholderText().color())
+        rect = self.viewport().rect().adjusted(24, 24, -24, -24)
+        p.drawText(rect, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                             | Qt.TextFlag.TextWordWrap), NO_MATCH)
+        p.end()
 
     def keyPressEvent(self, event: Any) -> None:
         if event.matches(QKeySequence.StandardKey.Copy):

@@ -60,3 +60,29 @@ def test_the_table_shows_the_class_in_a_narrow_label_column(qtbot, session,
             break
     assert fm.horizontalAdvance(short) < fm.horizontalAdvance(index.data())
     assert option.text == short  # was "Drums › Ki…" (the mark cut too)
+
+
+def test_a_search_that_matches_nothing_says_so_in_the_table(qtbot, session) -> None:
+    """Review of 2026-11-30: a search with no match left a blank table, "0 of 72 files"
+    in a corner the only hint."""
+    from PySide6.QtGui import QImage
+
+    from app.gui.library_table import LibraryView
+    from core.browse import Filter
+
+    view = LibraryView(session)
+    qtbot.addWidget(view)
+    view.resize(700, 400)
+    view.show()
+    view.table.set_rows(session.rows)
+
+    def ink() -> int:  # pixels of the viewport that differ from its background
+        view.viewport().repaint()
+        img = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+        bg = img.pixel(img.width() - 2, img.height() - 2)
+        return sum(img.pixel(x, y) != bg for x in range(0, img.width(), 2)
+                   for y in range(0, min(img.height(), 120), 2))
+
+    view.table.set_filter(Filter(text="no-such-sound-anywhere"))
+    assert view.table.rowCount() == 0
+    assert ink() > 50  # the message is drawn
