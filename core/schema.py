@@ -353,10 +353,26 @@ def _scan_report(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE scans ADD COLUMN report TEXT"))
 
 
+# -- folders a scan could not read (core/sources.py) --------------------------------------
+# One row per folder the last scan of it could not read (or skipped as a link loop), with
+# the reason: ``ls --problems`` and ``status`` show them until a scan reads the folder.
+folder_problems = Table(
+    "folder_problems", metadata,
+    Column("path", FsPath, primary_key=True),
+    Column("error", Text, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+
+
+def _folder_problems(conn: Connection) -> None:
+    """Folders a scan could not read, kept until a scan reads them."""
+    metadata.create_all(conn, tables=[folder_problems])
+
+
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis,
                                                   _dup_signatures, _peaks, _dup_means,
-                                                  _scan_report]
+                                                  _scan_report, _folder_problems]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
