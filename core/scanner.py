@@ -845,7 +845,8 @@ class Scanner:
                     self.cancel.raise_if_cancelled()
             report.found = len(entries)
             # folders it could not read are kept until a scan reads them (ls --problems)
-            walk_problems = [p for p in report.unlisted if p[0] in set(unreadable)]
+            denied = set(unreadable)
+            walk_problems = [p for p in report.unlisted if p[0] in denied]
             report.folder_problems = len(walk_problems)
             sources.record_folder_problems(self.lib, roots, walk_problems)
             self.progress(Progress("diff", 0, len(entries), message="comparing with the library"))
