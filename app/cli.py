@@ -82,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
                 description="Scan sample folders into the library: every audio file is "
                             "decoded, cut into 1 s windows and embedded by the network; "
                             "labels of every tree follow. Rescans read only what changed; "
-                            "Ctrl-C stops after the current batch and the same scan resumes.",
+                            "Ctrl-C stops after the current batch and the same scan resumes. "
+                            "Each folder is one source, by its real path: a link to a source "
+                            "or a folder inside one rescans it; a parent of sources takes "
+                            "them in.",
                 examples=("sampletree scan ~/Samples", "sampletree scan ~/Samples ~/Loops "
                           "--device cpu --jobs 2", "sampletree scan ~/Samples --json"))
     s.add_argument("dirs", nargs="+", metavar="DIR", help="folders to scan (and keep watching "
