@@ -82,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
                 description="Scan sample folders into the library: every audio file is "
                             "decoded, cut into 1 s windows and embedded by the network; "
                             "labels of every tree follow. Rescans read only what changed; "
-                            "Ctrl-C stops after the current batch and the same scan resumes.",
+                            "Ctrl-C stops after the current batch and the same scan resumes. "
+                            "Each folder is one source, by its real path: a link to a source "
+                            "or a folder inside one rescans it; a parent of sources takes "
+                            "them in.",
                 examples=("sampletree scan ~/Samples", "sampletree scan ~/Samples ~/Loops "
                           "--device cpu --jobs 2", "sampletree scan ~/Samples --json"))
     s.add_argument("dirs", nargs="*", metavar="DIR", help="folders to scan (and keep watching "
@@ -363,7 +366,8 @@ def _weights_path(given: Path | None) -> Path | None:
 
 
 def _nothing_changed(args: argparse.Namespace, roots: list[str], walked: set[str],
-                     skipped: list[str], model_id: str, t0: float) -> int:
+                     skipped: list[str], model_id: str, t0: float,
+                     notes: list[str] | None = None) -> int:
     """Every file of these (known) folders is as the library has it and none is gone:
     the scan is only written in the journal, under the job lock as any scan. The
     scanner, its diff and its backup are skipped (a no-op rescan of 10,000 files took
@@ -374,9 +378,12 @@ def _nothing_changed(args: argparse.Namespace, roots: list[str], walked: set[str
     from core.scanner import ScanReport
 
     report = ScanReport(roots=roots, found=len(walked), unchanged=len(walked),
-                        skipped=skipped, model_id=model_id)
+                        skipped=skipped, model_id=model_id, notes=list(notes or []))
     library = _open_library(args, create=False)
     with library, job_lock(library.path, "scan"):
+        from core.sources import record_folder_problems
+
+        record_folder_problems(library, roots, [])  # every folder was read this time
         scan_id = library.start_scan(0)
         library.update_scan(scan_id, files_done=0, state="done", report=report.counts())
         report.errors_in_library = int(library.stats()["by_status"].get("error", 0))
@@ -430,7 +437,10 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
     except SampletreeError:
         return None
     problems: list[str] = []
-    roots = [os.path.abspath(d) for d in args.dirs]
+    from core.sources import plan_sources  # links and folders inside sources resolved
+
+    plan = plan_sources(args.dirs, lib_roots)
+    roots = plan.walk
     walked: set[str] = set()
     skipped: list[str] = []
     for e in walk(roots, lambda path, _why: problems.append(path), skipped.append):
@@ -447,8 +457,8 @@ def _rescan_with_nothing_to_embed(args: argparse.Namespace) -> int | None:
     prefixes = tuple(r.rstrip(os.sep) + os.sep for r in roots)
     gone = any(k.status != "missing" and p.startswith(prefixes) and p not in walked
                for p, k in known.items())
-    if not gone and set(roots) <= set(lib_roots):
-        return _nothing_changed(args, roots, walked, skipped, model_id, t0)
+    if not gone and not plan.new and not plan.absorbed:
+        return _nothing_changed(args, roots, walked, skipped, model_id, t0, plan.notes)
     # Nothing to decode or embed (files gone missing are marked by the scanner itself):
     # the scanner runs with no network; a file changed since this check is then decoded
     # but not embedded, so the scan is run once more with the network.
@@ -557,6 +567,8 @@ def _print_report(report: Any) -> None:
     print(f"Scanned {roots} in {r.seconds:.1f} s: {plural(r.found, 'audio file')} "
           f"({r.new} new, {r.changed} changed, {r.unchanged} unchanged, {r.moved} moved, "
           f"{r.missing} missing)")
+    for note in getattr(r, "notes", []):  # a link to a source, a folder inside one…
+        print(f"  {_shown(note)}")
     from core.walk import skipped_summary
 
     unreadable = f"; {r.failed} unreadable"
@@ -612,6 +624,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     with _open_library(args, create=False) as library:
         stats = library.stats()
         stats["labels"] = label_summaries(library)
+        from core.sources import folder_problems_now, overlapping_sources
+
+        stats["folder_problems"] = folder_problems_now(library)
+        stats["overlapping_roots"] = [{"root": a, "overlaps": b, "same_folder": same}
+                                      for a, b, same in overlapping_sources(stats["roots"])]
     last = stats["last_scan"]
     if last and last["state"] == "running" and not scan_alive(stats["library"]):
         last["state"] = "interrupted"  # killed: its process is gone (the next scan resumes)
@@ -622,6 +639,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Library: {_shown(stats['library'])} (schema {stats['schema_version']}, "
           f"{stats['bytes'] / 1e6:.1f} MB)")
     print(f"Folders: {', '.join(_shown(r) for r in stats['roots']) or '(none)'}")
+    for o in stats["overlapping_roots"]:  # made by an older Sampletree
+        how = "the same folder as" if o["same_folder"] else "inside"
+        print(f"  ! {_shown(o['root'])} is {how} {_shown(o['overlaps'])} (a library made "
+              f"before sources were resolved): its files may be listed twice")
+    if stats["folder_problems"]:
+        print(f"Folders not read: {len(stats['folder_problems'])} "
+              "(`sampletree ls --problems` lists them)")
     print(f"Files: {stats['files']} — " + ", ".join(f"{n} {s}" for s, n in sorted(by.items())))
     gone = by.get("missing", 0)  # their windows are kept, not counted with the files here
     print(f"Audio: {stats['audio_hours']:.2f} h in {plural(stats['windows'], 'window')}"
@@ -679,6 +703,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
             from core import thumbnail
 
             thumbs = thumbnail.peaks_by_path(library)
+        folders: list[dict[str, Any]] = []
+        if args.problems and not (args.bpm or args.key or args.kind or args.lufs):
+            from core.sources import folder_problems_now  # folders a scan could not read
+
+            folders = [{"path": _printable(f["path"]), "status": "folder", "error": f["error"],
+                        "duration_s": None, "windows": 0} for f in folder_problems_now(library)]
     for row in rows:
         if args.peaks:
             blob = thumbs.get(row["path"])
@@ -693,7 +723,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.json:
         for row in rows:
             row["duplicate_group"] = dup_group.get(row.pop("_path"))
-        print(json.dumps([{k: v for k, v in r.items() if k != "_text"} for r in rows], indent=1))
+        print(json.dumps([{k: v for k, v in r.items() if k != "_text"} for r in rows]
+                         + folders, indent=1))
         return EXIT_OK
     for row in rows:
         dur = f"{row['duration_s']:7.2f}s" if row["duration_s"] is not None else "      -"
@@ -711,6 +742,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
                     else " " * 32) + "  "
         print(f"{row['status']:<8}{dur} {row['windows']:>5}w  {wave}{row['path']}{label}{more}"
               f"{extra}")
+    for f in folders:
+        print(f"{'folder':<8}      -     -   {one_line(f['path'])}{os.sep}  "
+              f"{one_line(f['error'])}")
+    if folders:
+        print(plural(len(folders), "folder") + " a scan could not read", file=sys.stderr)
     if tree is None:
         hint = ""
         if len(tree_names) > 1:  # which tree's labels? say how to see them

@@ -48,7 +48,9 @@ def scan_text(last: dict[str, Any]) -> str:
         text += (f": {plural(r['found'], 'audio file')} ({r['new']} new, {r['changed']} "
                  f"changed, {r['unchanged']} unchanged, {r['moved']} moved, "
                  f"{r['missing']} missing"
-                 + (f", {r['failed']} unreadable" if r.get("failed") else "") + ")")
+                 + (f", {r['failed']} unreadable" if r.get("failed") else "")
+                 + (f", {plural(r['folder_problems'], 'folder')} not read"
+                    if r.get("folder_problems") else "") + ")")
     if last["files_total"]:
         text += f"; {last['files_done']} of {plural(last['files_total'], 'file')} read"
     elif r:

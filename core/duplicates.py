@@ -16,10 +16,11 @@
 Groups are the connected sets of matched files. The **keeper** is the best copy: the
 higher bit depth (float counts as 24-bit, lossy as none), then lossless over lossy, then
 the higher rate, then more channels; among equals a file that is an example in a tree,
-then a name that states tempo, key or root note, then the shortest path.
-:func:`plan_quarantine` moves the other copies into a quarantine folder as a relabel batch
-(core/relabel): journaled step by step, undoable with ``sampletree undo BATCH``, nothing
-ever deleted.
+then a name that does not look like a copy's (``Snare copy.wav``, ``Copy of Snare.wav``,
+``Snare (1).wav``, ``Snare - Copy.wav``…), then a name that states tempo, key or root note,
+then the shortest path. :func:`plan_quarantine` moves the other copies into a quarantine
+folder as a relabel batch (core/relabel): journaled step by step, undoable with
+``sampletree undo BATCH``, nothing ever deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +120,11 @@ class Member:
             else self.bits
 
     @functools.cached_property
+    def copy_name(self) -> bool:
+        """The file's name looks like a copy's (:func:`looks_like_a_copy`)."""
+        return looks_like_a_copy(self.path)
+
+    @functools.cached_property
     def named_facts(self) -> int:
         """How many of tempo, key and root note the file's name states."""
         from core.analysis.names import parse_name
@@ -196,6 +203,28 @@ def is_lossless(fmt: str | None, subtype: str | None) -> bool:
     return not any(w in words for w in _LOSSY_WORDS)
 
 
+#: "copy", in the words file managers use for the copies they make
+_COPY_WORD = r"(?:copy|kopie|copie|copia)"
+_COPY_NAME = re.compile(
+    # Windows XP "Copy of X", "Copy (2) of X"; German/French/Spanish/Italian forms
+    rf"^{_COPY_WORD}(?: \(\d+\))? (?:of|von|de|di) .|"
+    # macOS Finder "X copy", "X copy 2"; Windows "X - Copy", "X - Copy (2)"; "X_copy",
+    # "X-copy3", "X.copy"
+    rf"[\s_.\-]{_COPY_WORD}(?:[\s_\-]?\(?\d+\)?)?$|"
+    # a browser's or Windows' second download / paste: "X (1)", "X(2)"
+    r"\S\s?\(\d+\)$",
+    re.IGNORECASE)
+
+
+def looks_like_a_copy(path: str) -> bool:
+    """The file's name (its extension aside) is one a file manager or browser gives a
+    copy: ``Snare copy.wav``, ``Snare copy 2.wav``, ``Copy of Snare.wav``,
+    ``Snare - Copy (2).wav``, ``Snare_copy.wav``, ``Snare (1).wav``. A bare trailing
+    number (``Kick 2.wav``) is no sign: kits name their layers so."""
+    stem = os.path.splitext(os.path.basename(path))[0].strip()
+    return bool(_COPY_NAME.search(stem))
+
+
 def _rank(m: Member) -> tuple[Any, ...]:
     return (-m.depth, not m.lossless, -(m.sample_rate or 0), -(m.channels or 0),
             not m.example)
@@ -204,9 +233,11 @@ def _rank(m: Member) -> tuple[Any, ...]:
 def quality_key(m: Member) -> tuple[Any, ...]:
     """Sorts the best copy first: the deepest samples (a float file counts as 24-bit: it
     holds no more than that), lossless over lossy, the higher rate, more channels; among
-    equals a file that is an example in a tree, then a name that states more (tempo, key,
-    root note: ``Loop_124bpm_Am.wav`` over ``Loop copy.wav``), then the shortest path."""
-    return (*_rank(m), -m.named_facts, len(m.path), m.path)
+    equals a file that is an example in a tree, then a name that does not look like a
+    copy's (:func:`looks_like_a_copy`: ``Snare.wav`` over ``Snare copy.wav``), then a name
+    that states more (tempo, key, root note: ``Loop_124bpm_Am.wav`` over ``Loop.wav``),
+    then the shortest path."""
+    return (*_rank(m), m.copy_name, -m.named_facts, len(m.path), m.path)
 
 
 def best_first(members: Sequence[Member]) -> list[Member]:
@@ -237,6 +268,8 @@ def keeper_reason(keeper: Member, others: Sequence[Member]) -> str:
         return f"most channels ({keeper.channels}): {q}"
     if keeper.example and not best.example:
         return f"same quality ({q}); an example in a tree"
+    if best.copy_name and not keeper.copy_name:
+        return f"same quality ({q}); not named as a copy"
     if keeper.named_facts > best.named_facts:
         return f"same quality ({q}); its name states tempo, key or note"
     return f"same quality ({q}); shortest path"

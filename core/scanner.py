@@ -77,7 +77,7 @@ class ScanOptions:
 
 #: The counts of a scan's report that the scan journal keeps (``sampletree status``).
 SCAN_COUNTS = ("found", "new", "changed", "unchanged", "moved", "restored", "missing",
-               "failed")
+               "failed", "folder_problems")
 
 
 @dataclass
@@ -92,6 +92,8 @@ class ScanReport:
     missing: int = 0
     decoded: int = 0
     failed: int = 0
+    #: folders the walk could not read (or skipped as a link loop): ``report.unlisted``
+    folder_problems: int = 0
     vanished: int = 0
     windows: int = 0
     embedded_windows: int = 0
@@ -105,6 +107,8 @@ class ScanReport:
     #: folders that could not be read or loop, new files that vanished. Every other
     #: problem is a file whose record says error, missing or pending (``ls --problems``).
     unlisted: list[tuple[str, str]] = field(default_factory=list)
+    #: how the folders asked for map to the library's sources (core/sources.py), in words
+    notes: list[str] = field(default_factory=list)
     #: files the walk passed over because they are not audio (``walk.skipped_summary``)
     skipped: list[str] = field(default_factory=list)
     #: files in error in the whole library after this scan (not only those read now)
@@ -800,17 +804,23 @@ class Scanner:
                                RateMeter.eta(self.done, self.total, rate), message))
 
     def run(self, dirs: list[str], report: ScanReport) -> None:
-        roots = [os.path.abspath(d) for d in dirs]
-        for r in roots:
-            if not os.path.isdir(r):
-                raise SampletreeError(f"{r} is not a folder (or cannot be reached)")
+        for d in dirs:
+            if not os.path.isdir(d):
+                raise SampletreeError(f"{os.path.abspath(d)} is not a folder "
+                                      "(or cannot be reached)")
+        # -- sources: one per folder on disk (core/sources.py) --
+        from core import sources
+
+        plan = sources.plan_sources(dirs, self.lib.roots())
+        roots = report.roots = plan.walk
+        report.notes = plan.notes
         if self.model is not None:
             info = self.model.info
             self.model_key = self.lib.ensure_model(
                 info.model_id, name=info.name, version=info.version, sha256=info.sha256,
                 dim=info.dim, trained=info.trained, features=info.features.to_dict())
             report.model_id = info.model_id
-        self.root_ids = {r: self.lib.ensure_root(r) for r in roots}
+        self.root_ids = sources.apply_plan(self.lib, plan)
 
         unreadable: list[str] = []
         problem_files: list[tuple[str, str, str]] = []
@@ -834,6 +844,11 @@ class Scanner:
                     self.progress(Progress("walk", len(entries), 0, message=entry.path))
                     self.cancel.raise_if_cancelled()
             report.found = len(entries)
+            # folders it could not read are kept until a scan reads them (ls --problems)
+            denied = set(unreadable)
+            walk_problems = [p for p in report.unlisted if p[0] in denied]
+            report.folder_problems = len(walk_problems)
+            sources.record_folder_problems(self.lib, roots, walk_problems)
             self.progress(Progress("diff", 0, len(entries), message="comparing with the library"))
             todo = self.diff(entries, roots, self.root_ids, unreadable, report, problem_files)
             self.cancel.raise_if_cancelled()

@@ -353,6 +353,22 @@ def _scan_report(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE scans ADD COLUMN report TEXT"))
 
 
+# -- folders a scan could not read (core/sources.py) --------------------------------------
+# One row per folder the last scan of it could not read (or skipped as a link loop), with
+# the reason: ``ls --problems`` and ``status`` show them until a scan reads the folder.
+folder_problems = Table(
+    "folder_problems", metadata,
+    Column("path", FsPath, primary_key=True),
+    Column("error", Text, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+
+
+def _folder_problems(conn: Connection) -> None:
+    """Folders a scan could not read, kept until a scan reads them."""
+    metadata.create_all(conn, tables=[folder_problems])
+
+
 library_settings = Table(
     "library_settings", metadata,
     Column("key", String, primary_key=True),
@@ -362,14 +378,16 @@ library_settings = Table(
 
 def _library_settings(conn: Connection) -> None:
     """Settings that belong to the library, not to one program: the label thresholds the
-    app and every command use (``core.classify.stored_thresholds``)."""
+    app and every command use (``core.classify.stored_thresholds``) and the tree labeled
+    last (``core.classify.current_tree``)."""
     metadata.create_all(conn, tables=[library_settings])
 
 
 #: Migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``.
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _builtins, _analysis,
                                                   _dup_signatures, _peaks, _dup_means,
-                                                  _scan_report, _library_settings]
+                                                  _scan_report, _folder_problems,
+                                                  _library_settings]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -403,12 +403,17 @@ class Session(QObject):
         job = self.start_job("Scan", lambda lib, progress, cancel: run_scan(
             lib, folders, progress, cancel, device=device, hop=hop, model_path=model_path,
             jobs=workers), on_end=ended)
-        new = [f for f in folders if f not in self.roots]
-        if job is not None and new:
+        # a link to a source or a folder inside one rescans it (core/sources.py)
+        from core.sources import plan_sources
+
+        plan = plan_sources(folders, self.roots)
+        for note in plan.notes:
+            self.message.emit(note)
+        if job is not None and (plan.new or plan.absorbed):
             # the folder shows in Sources (and the table replaces the welcome page) at
             # once; its files appear as the scan's batches land
-            self.scanning = new
-            self.roots = sorted(self.roots + new)
+            self.scanning = plan.new
+            self.roots = sorted({*self.roots, *plan.new} - set(plan.absorbed))
             self.rootsChanged.emit()
         return job
 

@@ -172,3 +172,26 @@ def test_quarantine_leaves_copies_in_read_only_folders_alone_with_a_reason(
     assert digests(root) == before
     rc, out, _err = run(capsys, "--library", lib, "batches", "--json")
     assert json.loads(out) == []
+
+
+def test_the_copy_named_as_a_copy_is_not_kept(capsys, tmp_path: Path, weights: Path) -> None:
+    """A fresh-eyes review: `cp "Snare Standard v106.wav" "Dupes/Snare exact copy.wav"`
+    kept the copy (its path is shorter) and would have quarantined the original."""
+    root = tmp_path / "lib"
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((11_025, 1)) * 3000).astype(np.int16)
+    (root / "Drums" / "Snares").mkdir(parents=True)
+    (root / "Dupes").mkdir()
+    original = root / "Drums" / "Snares" / "Snare Standard v106.wav"
+    sf.write(str(original), x, 44_100, subtype="PCM_16")
+    (root / "Dupes" / "Snare exact copy.wav").write_bytes(original.read_bytes())
+    lib = tmp_path / "lib.sqlite"
+    assert run(capsys, "--library", lib, "scan", root, "--jobs", "0", "--model", weights,
+               "--quiet")[0] == 0
+    rc, out, err = run(capsys, "--library", lib, "duplicates")
+    assert rc == 0, err
+    first = out.splitlines()[0]
+    assert f"keep {original} — " in first, out
+    assert "not named as a copy" in out and "shortest path" not in out
+    group = json.loads(run(capsys, "--library", lib, "duplicates", "--json")[1])["duplicates"][0]
+    assert group["keeper"] == str(original)

@@ -56,11 +56,11 @@ def test_every_problem_of_a_scan_can_be_found_again(capsys, tmp_path: Path,
     os.mkfifo(folder / "fifo.wav")
     os.symlink("self.wav", folder / "self.wav")
     (folder / "kit").mkdir()
-    os.symlink("..", folder / "kit" / "up")  # a folder loop: no file, no record
+    os.symlink("..", folder / "kit" / "up")  # a folder loop: no file, a folder problem
 
     rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
     assert rc == 0, err
-    # the folder loop is printed whatever the number of file problems; ls cannot show it
+    # the folder loop is printed whatever the number of file problems, and ls lists it
     assert f"! {folder / 'kit' / 'up'}: symbolic link loop" in out
     assert "`sampletree ls --problems` lists them all" in out
     assert "--status error" not in out
@@ -69,13 +69,15 @@ def test_every_problem_of_a_scan_can_be_found_again(capsys, tmp_path: Path,
     assert rc == 0, err
     listed = {Path(r["path"]).name: r for r in json.loads(out)}
     assert set(listed) == ({f"text{i:02}.wav" for i in range(22)}
-                           | {"fifo.wav", "self.wav", "to_be_gone.wav"})
+                           | {"fifo.wav", "self.wav", "to_be_gone.wav", "up"})
+    assert listed["up"]["status"] == "folder" and "loop" in listed["up"]["error"]
     assert listed["to_be_gone.wav"]["status"] == "missing"
     assert "FIFO" in listed["fifo.wav"]["error"]
     assert "loop" in listed["self.wav"]["error"]
 
     rc, out, err = run(capsys, "--library", lib, "ls", "--problems")
-    assert rc == 0 and len(out.splitlines()) == 25 and "good.wav" not in out
+    assert rc == 0 and len(out.splitlines()) == 26 and "good.wav" not in out
+    assert "1 folder a scan could not read" in err
 
     with pytest.raises(SystemExit) as exited:
         main(["--library", str(lib), "ls", "--problems", "--status", "ok"])

@@ -31,7 +31,8 @@ def test_status_after_a_rescan(capsys, write_audio, tmp_path: Path, weights: Pat
     assert rc == 0 and stats["by_status"] == {"ok": 2, "missing": 1}
     assert stats["last_scan"]["report"] == {"found": 2, "new": 0, "changed": 0,
                                             "unchanged": 2, "moved": 0, "restored": 0,
-                                            "missing": 1, "failed": 0}
+                                            "missing": 1, "failed": 0,
+                                            "folder_problems": 0}
     _rc, _out, ls_err = run(capsys, "--library", lib, "ls", "--tree", "t")
     counts = stats["labels"]["t"]
     assert sum(counts.values()) == 3 and counts["unlabeled"] == 0

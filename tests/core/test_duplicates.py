@@ -154,6 +154,64 @@ def test_keeper_among_equal_copies_prefers_a_name_that_states_tempo_and_key() ->
     assert min([named, better], key=quality_key) is better
 
 
+@pytest.mark.parametrize("copy_name", [
+    "Snare exact copy.wav", "Snare copy.wav", "Snare copy 2.wav", "Copy of Snare.wav",
+    "Copy (2) of Snare.wav", "Snare - Copy.wav", "Snare - Copy (2).wav", "Snare_copy.wav",
+    "Snare-copy3.wav", "Snare (1).wav", "Snare(2).WAV", "Snare - Kopie.wav",
+    "Copie de Snare.wav"])
+def test_looks_like_a_copy(copy_name: str) -> None:
+    from core.duplicates import looks_like_a_copy
+
+    assert looks_like_a_copy(f"/lib/Dupes/{copy_name}")
+
+
+@pytest.mark.parametrize("name", [
+    "Snare.wav", "Kick 2.wav", "Copycat.wav", "Copy.wav", "Snare Standard v106.wav",
+    "photocopy.wav", "Hat (open).wav", "copyright kick.wav", "Tom 3 (2nd take).wav"])
+def test_not_a_copy_name(name: str) -> None:
+    from core.duplicates import looks_like_a_copy
+
+    assert not looks_like_a_copy(f"/lib/copy of/{name}")  # the folder's name is no sign
+
+
+def test_keeper_among_equal_copies_is_not_the_one_named_as_a_copy() -> None:
+    """The reviewer's case: ``Dupes/Snare exact copy.wav`` (shorter path) was kept and the
+    original would have been quarantined."""
+    from core.duplicates import Member, best_first, keeper_reason, quality_key
+
+    def m(i, path, example=False):
+        return Member(i, path, "WAV", "PCM_16", 44_100, 2, 100, 1.0, example=example)
+
+    orig = m(1, "/lib/Drums/Snares/Snare Standard v106.wav")
+    copy = m(2, "/lib/Dupes/Snare exact copy.wav")
+    assert len(copy.path) < len(orig.path)
+    ms = best_first([copy, orig])
+    assert ms[0] is orig
+    assert keeper_reason(orig, [copy]).endswith("; not named as a copy")
+    # Finder, Windows and browser copies of one file, in any order: the original first
+    names = ["k copy.wav", "k copy 2.wav", "Copy of k.wav", "k - Copy.wav", "k (1).wav", "k.wav"]
+    group = [m(i, f"/x/{n}") for i, n in enumerate(names)]
+    assert min(group, key=quality_key).path == "/x/k.wav"
+    # among copies only, the shortest path as before, and the reason says so
+    a, b = m(7, "/x/k copy.wav"), m(8, "/x/longer/k (1).wav")
+    assert best_first([b, a])[0] is a and keeper_reason(a, [b]).endswith("shortest path")
+    # an example in a tree still comes first, and quality before either
+    assert best_first([orig, m(3, copy.path, example=True)])[0].sample_id == 3
+    better = Member(4, "/lib/Dupes/Snare copy.flac", "FLAC", "PCM_24", 48_000, 2, 100, 1.0)
+    assert best_first([orig, better])[0] is better
+
+
+def test_scanned_copy_is_not_the_keeper(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    x = pcm16(note(180.0, seed=5))
+    write(root / "Drums" / "Snares" / "Snare Standard v106.wav", x, subtype="PCM_16")
+    write(root / "Dupes" / "Snare exact copy.wav", x, subtype="PCM_16")
+    scan_here(library, root)
+    g = find_duplicates(library).groups[0]
+    assert g.keeper.path.endswith("Snare Standard v106.wav")
+    assert "not named as a copy" in g.reason
+
+
 def _sig(x: np.ndarray, sr: int = SR) -> dupsig.Signature:
     y = soxr.resample(x, sr, 16_000) if sr != 16_000 else x
     s = dupsig.parse(dupsig.signature(y))

@@ -1,0 +1,48 @@
+"""The app's "Add folder" follows the scan's rule for sources (core/sources.py): a link to
+a source or a folder inside one rescans it; no second entry appears in Sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.gui.session import Session
+
+
+def _session(tmp_path: Path, settings) -> Session:
+    settings.setValue("engine/decoders", 0)  # decode in-process: deterministic
+    settings.setValue("engine/device", "cpu")
+    s = Session(tmp_path / "lib.sqlite", settings)
+    s.reload()
+    return s
+
+
+def test_adding_a_link_to_a_source_or_a_folder_inside_it_rescans_it(
+        qtbot, tmp_path: Path, settings, write_audio) -> None:
+    for i, rel in enumerate(["Drums/k.wav", "Bass/b.wav"]):
+        write_audio(f"lib/{rel}", seconds=0.5, sr=16_000, seed=i, freq=150 + 200 * i)
+    lib = tmp_path / "samples" / "lib"
+    link = tmp_path / "samples" / "liblink"
+    link.symlink_to("lib")
+    s = _session(tmp_path, settings)
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    job = s.add_folder(str(lib))
+    with qtbot.waitSignal(job.finished, timeout=120_000):
+        pass
+    assert s.jobs.wait(30)
+    qtbot.waitUntil(lambda: len(s.rows) == 2, timeout=20_000)
+    messages: list[str] = []
+    s.message.connect(messages.append)
+    for folder, said in ((link, "already a source: rescanning it"),
+                         (lib / "Drums", "inside the source")):
+        job = s.add_folder(str(folder))
+        assert job is not None
+        assert s.roots == [str(lib)] and not s.scanning  # no second source, not even shown
+        assert any(said in m for m in messages), messages
+        with qtbot.waitSignal(job.finished, timeout=120_000) as done:
+            pass
+        assert done.args[0].new == 0
+        assert s.jobs.wait(30)
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    assert s.roots == [str(lib)] and len(s.rows) == 2
+    s.close()
