@@ -17,3 +17,16 @@ def as_before(library_path: Path, migration: Callable[..., None], *undo: str) ->
         for statement in undo:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(migration)}")
+
+
+def old_source_plan(dirs, existing):  # -> core.sources.SourcePlan
+    """What scans did before sources were resolved (every folder its own source, by its
+    absolute path, links and subfolders included): patch it over
+    ``core.sources.plan_sources`` to make a library as an older release did."""
+    import os
+
+    from core import sources
+
+    walk = [os.path.abspath(d) for d in dirs]
+    return sources.SourcePlan(walk=walk, source_of={w: w for w in walk},
+                              new=[w for w in walk if w not in set(existing)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,4 +23,16 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "testnet.pt"
     save_model(build_untrained(network=NetworkConfig(channels=16)), path, name="testnet",
                version="1")
+    return path
+
+
+@pytest.fixture
+def trained(weights: Path, tmp_path: Path) -> Path:
+    """The test weights, marked trained: a rescan with nothing to read takes the quick
+    path that needs no network (app.cli._rescan_with_nothing_to_embed)."""
+    path = tmp_path / "w" / "net.pt"
+    path.parent.mkdir()
+    shutil.copy(weights, path)
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps({**meta, "trained": True}))
     return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import app.cli
 from core import sources
 from tests.app.unprivileged import run_unprivileged
 from tests.cli_run import run
+from tests.old_library import old_source_plan
 
 
 @pytest.fixture
@@ -63,13 +63,8 @@ def test_status_names_sources_an_older_library_holds_twice(
     folder, link = lib_and_link
     lib = tmp_path / "lib.sqlite"
 
-    def old_plan(dirs, existing):  # what scans did before sources were resolved
-        walk = [os.path.abspath(d) for d in dirs]
-        return sources.SourcePlan(walk=walk, source_of={w: w for w in walk},
-                                  new=[w for w in walk if w not in set(existing)])
-
     with monkeypatch.context() as m:
-        m.setattr(sources, "plan_sources", old_plan)
+        m.setattr(sources, "plan_sources", old_source_plan)
         for f in (folder, link, folder / "Drums"):
             assert run(capsys, *scan_args(lib, f, weights))[0] == 0
     rc, out, _err = run(capsys, "--library", lib, "status")
@@ -84,17 +79,6 @@ def test_status_names_sources_an_older_library_holds_twice(
     assert stats["overlapping_roots"] == [{"root": str(link), "overlaps": str(folder),
                                            "same_folder": True}]
 
-
-@pytest.fixture
-def trained(tmp_path: Path, weights: Path) -> Path:
-    """The test weights, called trained: a rescan with nothing to read takes the quick
-    path (app.cli._rescan_with_nothing_to_embed)."""
-    path = tmp_path / "w" / "net.pt"
-    path.parent.mkdir()
-    shutil.copy(weights, path)
-    meta = json.loads(weights.with_suffix(".json").read_text())
-    path.with_suffix(".json").write_text(json.dumps({**meta, "trained": True}))
-    return path
 
 
 @pytest.mark.timeout(300)

@@ -4,7 +4,6 @@ files lack them (made before thumbnails existed) adding them without embedding a
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -22,16 +21,6 @@ def folder(write_audio, tmp_path: Path) -> Path:
     (tmp_path / "samples" / "broken.wav").write_text("not audio, just text\n" * 10)
     return tmp_path / "samples"
 
-
-@pytest.fixture
-def trained(weights: Path, tmp_path: Path) -> Path:
-    """The test weights, marked trained (the no-network rescan path needs that)."""
-    path = tmp_path / "w" / "net.pt"
-    path.parent.mkdir()
-    shutil.copy(weights, path)
-    meta = json.loads(weights.with_suffix(".json").read_text())
-    path.with_suffix(".json").write_text(json.dumps({**meta, "trained": True}))
-    return path
 
 
 def test_ls_peaks(capsys, tmp_path: Path, folder: Path, trained: Path) -> None:

@@ -17,6 +17,7 @@ from core.scanner import ScanOptions, scan
 from core.sources import folder_problems_now, overlapping_sources, plan_sources
 from core.supports import add_supports
 from core.trees import add_node, create_tree
+from tests.old_library import old_source_plan
 
 INLINE = ScanOptions(jobs=0)
 
@@ -138,13 +139,8 @@ def test_an_older_library_with_a_link_source_twice_is_not_made_worse(
         library: Library, tree_of_files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lib, link = str(tree_of_files / "lib"), str(tree_of_files / "liblink")
 
-    def old_plan(dirs, existing):  # what scans did before sources were resolved
-        walk = [os.path.abspath(d) for d in dirs]
-        return sources.SourcePlan(walk=walk, source_of={w: w for w in walk},
-                                  new=[w for w in walk if w not in set(existing)])
-
     with monkeypatch.context() as m:
-        m.setattr(sources, "plan_sources", old_plan)
+        m.setattr(sources, "plan_sources", old_source_plan)
         scan(library, [lib], None, options=INLINE)
         scan(library, [link], None, options=INLINE)
     assert len(rows(library)) == 8

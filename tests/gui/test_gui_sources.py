@@ -5,15 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.gui.session import Session
-
-
-def _session(tmp_path: Path, settings) -> Session:
-    settings.setValue("engine/decoders", 0)  # decode in-process: deterministic
-    settings.setValue("engine/device", "cpu")
-    s = Session(tmp_path / "lib.sqlite", settings)
-    s.reload()
-    return s
+from tests.gui.test_gui_scan import _session
 
 
 def test_adding_a_link_to_a_source_or_a_folder_inside_it_rescans_it(
