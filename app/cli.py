@@ -696,7 +696,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     with _open_library(args, create=False) as library:
         rows = _sort_rows(list(library.list_samples(
             status=PROBLEM_STATUSES if args.problems else args.status,
-            analysis=_analysis_filter(args))), args.sort)
+            analysis=_analysis_filter(args), noted=args.problems)), args.sort)
         tree, labels, tree_names = _labels_for_ls(library, args.tree)
         dup_group = _exact_duplicate_groups(library) if args.json else {}
         if args.peaks:

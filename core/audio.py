@@ -73,6 +73,8 @@ class AudioInfo:
     subtype: str
     #: "soundfile" or "ffmpeg": which decoder reads the file
     decoder: str = "soundfile"
+    #: what is wrong with a file that still reads (e.g. cut short), "" when nothing
+    note: str = ""
 
     @property
     def duration_s(self) -> float:
@@ -247,19 +249,41 @@ def open_sound(path: str | Path) -> sf.SoundFile | FFmpegSound:
         return _ffmpeg_fallback(path, exc)
 
 
+#: libsndfile's log of a WAV or AIFF whose audio chunk is shorter than its header says:
+#: "data : 96000 (should be 31970)" (RIFF/RF64 ``data``, AIFF ``SSND``)
+_CUT_SHORT = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+
+
+def truncation_note(log: str, frames: int, rate: int) -> str:
+    """"" or what to tell a user about a file cut short (an interrupted download or copy),
+    from libsndfile's log of its header: it reads what is there, ``frames`` of them."""
+    m = _CUT_SHORT.search(log or "")
+    if m is None or rate <= 0:
+        return ""
+    promised, present = int(m.group(1)), int(m.group(2))
+    if present <= 0 or promised <= present:
+        return ""
+    whole = frames * promised / present / rate
+    return (f"truncated: its header promises {whole:.2f} s, the file holds "
+            f"{frames / rate:.2f} s (cut short by an interrupted download or copy?)")
+
+
 def probe(path: str | Path) -> AudioInfo:
     """Read the header only. Raises :class:`AudioError` with a readable reason."""
+    note = ""
     with open_sound(path) as snd:
         if isinstance(snd, FFmpegSound):
             (fmt, subtype), decoder = snd.describe(), "ffmpeg"
         else:
             fmt, subtype, decoder = snd.format, snd.subtype, "soundfile"
         frames, rate, channels = int(snd.frames), int(snd.samplerate), int(snd.channels)
+        if decoder == "soundfile":
+            note = truncation_note(snd.extra_info, frames, rate)
     if frames <= 0:
         raise AudioError("the file holds no audio (0 frames)")
     if rate <= 0 or channels <= 0:
         raise AudioError("the header is invalid (no sample rate or channels)")
-    return AudioInfo(rate, channels, frames, fmt, subtype, decoder)
+    return AudioInfo(rate, channels, frames, fmt, subtype, decoder, note)
 
 
 def window_starts(n_samples: int, params: WindowParams) -> np.ndarray:

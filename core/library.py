@@ -819,9 +819,11 @@ class Library:
         }
 
     def list_samples(self, status: str | Sequence[str] | None = None,
-                     analysis: Any = None) -> Iterator[dict[str, Any]]:
+                     analysis: Any = None, *, noted: bool = False) -> Iterator[dict[str, Any]]:
         """Every file (or those with ``status``, one or several), by path, with its
-        analysis (core/analysis); ``analysis``: a ``core.analysis.query.AnalysisFilter``."""
+        analysis (core/analysis); ``analysis``: a ``core.analysis.query.AnalysisFilter``.
+        ``noted``: also the files of any status that a scan noted a problem with (a WAV
+        cut short reads, so it is ok, with the note as its ``error``)."""
         from core.analysis.keys import note_name
         from core.analysis.level import bit_depth
 
@@ -836,10 +838,11 @@ class Library:
                  .select_from(samples.outerjoin(models, samples.c.model_id == models.c.id)
                               .outerjoin(a, a.c.sample_id == samples.c.id))
                  .order_by(samples.c.path))
-        if isinstance(status, str):
-            query = query.where(samples.c.status == status)
-        elif status:
-            query = query.where(samples.c.status.in_(list(status)))
+        wanted = [status] if isinstance(status, str) else list(status or [])
+        if wanted and noted:
+            query = query.where(samples.c.status.in_(wanted) | samples.c.error.is_not(None))
+        elif wanted:
+            query = query.where(samples.c.status.in_(wanted))
         if analysis is not None and analysis.active:
             from core.analysis.query import sql_conditions
 

@@ -677,9 +677,11 @@ class Scanner:
         loud = np.concatenate([job.segments[i].loudness for i in keep])
         emb = (np.concatenate([job.embeddings[i] for i in keep])
                if self.model is not None else None)
-        status, error = "ok", None
+        # a file that reads but is damaged (cut short) stays ok, with what is wrong said
+        status, error = "ok", (job.info.note or None) if job.info is not None else None
         if len(job.stats) > 1:
             status, error = "pending", CHANGED_DURING_READ
+        if error is not None:
             report.problems.append((e.path, error))
         size, mtime_ns = min(job.stats) if job.stats else (e.size, e.mtime_ns)
         report.decoded += 1

@@ -429,6 +429,9 @@ class Inspector(QWidget):
                               "(File › Rescan all folders finds moved files).")
         else:
             self.wave.set_peaks(None, "Reading…")
+            if rows.error[r]:  # it reads, but something is wrong with it (cut short)
+                text = plain_error(rows.error[r])
+                self._set_problem(text[:1].upper() + text[1:])
         self._show_label(sid)
         if status not in ("error", "missing"):
             self._load_peaks(path)

@@ -109,3 +109,30 @@ def test_files_of_types_not_read_are_counted_and_errors_counted_from_the_library
     assert sorted(os.path.basename(p) for p in data["skipped"]) == [
         "piano0.pat", "piano1.pat", "piano2.pat"]
     assert data["skipped_other"] == 1 and data["errors_in_library"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "AIFF"])
+def test_a_file_cut_short_reads_and_says_so(capsys, tmp_path: Path, write_audio,
+                                             fmt: str) -> None:
+    """Review of 2026-11-30: a WAV cut to a third of its bytes (an interrupted download)
+    scanned as `ok 0.31s` with nothing said."""
+    import numpy as np
+    import soundfile as sf
+
+    folder = tmp_path / "samples"
+    write_audio("whole.wav", seconds=1.0)
+    full = folder / f"cut.{fmt.lower()}"
+    sf.write(str(full), np.random.default_rng(1).standard_normal(48_000) * 0.1, 16_000,
+             format=fmt, subtype="PCM_16")
+    data = full.read_bytes()
+    full.write_bytes(data[:len(data) // 3])
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0")
+    assert rc == 0, err
+    assert f"! {full}: truncated: its header promises 3.00 s" in out
+    rc, out, err = run(capsys, "--library", lib, "ls", "--problems", "--json")
+    (row,) = json.loads(out)  # the whole file is no problem
+    assert row["status"] == "ok" and row["error"].startswith("truncated:")
+    assert row["duration_s"] == pytest.approx(1.0, abs=0.02)
+    rc, out, _err = run(capsys, "--library", lib, "ls")
+    assert "truncated: its header promises 3.00 s, the file holds 1.00 s" in out

@@ -591,3 +591,34 @@ def test_a_file_unknown_by_the_tone_guard_says_so(qtbot, session, synth_library,
     session.select([ids["bass06.wav"]], None)  # unknown, far from the tones
     qtbot.waitUntil(lambda: inspector.nearest.count() > 0, timeout=10_000)
     assert inspector.label.text() == "unknown — far from every class"
+
+
+def test_a_file_cut_short_says_so_in_the_inspector(qtbot, tmp_path, settings,
+                                                   monkeypatch) -> None:
+    """A file that reads but is damaged (a WAV cut short) shows what the scan noted."""
+    import sqlite3
+
+    from app.gui.inspector import Inspector
+    from app.gui.player import Player
+    from app.gui.session import Session
+    from tests.gui.conftest import synthetic_library
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    path = tmp_path / "lib.sqlite"
+    ids = synthetic_library(path)
+    note = "truncated: its header promises 3.00 s, the file holds 1.00 s"
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE samples SET error = ? WHERE id = ?", (note, ids["kick01.wav"]))
+    session = Session(path, settings)
+    session.reload()
+    qtbot.waitUntil(lambda: session.loaded, timeout=10_000)
+    try:
+        inspector = Inspector(session, Player())
+        qtbot.addWidget(inspector)
+        inspector.autoplay.setChecked(False)
+        session.select([ids["kick01.wav"]], None)
+        assert inspector.problem.text().startswith("Truncated: its header promises 3.00 s")
+        session.select([ids["kick02.wav"]], None)
+        assert inspector.problem.text() == ""
+    finally:
+        session.close()
