@@ -625,11 +625,17 @@ class Inspector(QWidget):
                                        f"    {where}")
                 item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
                 self.nearest.addItem(item)
+            # built-ins have no file to tell them apart: one line a node, its nearest
+            by_node: dict[str, list[float]] = {}
             for s in got.get("nearest_builtins", []):
-                d = s["distance"]
-                item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
+                by_node.setdefault(s["node"], []).append(s["distance"])
+            for node, ds in by_node.items():
+                d = min(ds)
+                what = ("built-in example" if len(ds) == 1
+                        else f"nearest of {len(ds)} built-in examples")
+                item = QListWidgetItem(f"{node.replace('/', ' › ')} · "
                                        f"{distance_text(d, self._spread, self._bound)}\n"
-                                       f"    built-in example {BUILTIN_MARK}")
+                                       f"    {what} {BUILTIN_MARK}")
                 item.setToolTip("An example that ships with this bundled tree (the average "
                                 "embedding of a group of similar training clips, no file)"
                                 f"\n{DISTANCE_TIP}")

@@ -622,3 +622,35 @@ def test_a_file_cut_short_says_so_in_the_inspector(qtbot, tmp_path, settings,
         assert inspector.problem.text() == ""
     finally:
         session.close()
+
+
+def test_built_ins_of_one_node_make_one_line_in_the_inspector(qtbot, session, synth_library,
+                                                               monkeypatch) -> None:
+    """Review of 2026-11-30: "Nearest examples" was mostly three identical lines
+    "Keys › Piano · … built-in example ◦", which cannot be auditioned or told apart."""
+    from app.gui.inspector import Inspector
+    from app.gui.player import Player
+    from core.classify import Classifier
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    ids = synth_library[1]
+    _teach(qtbot, session, ids, {"Drums/Kick": "kick", "Drums/Snare": "snare"})
+    real = Classifier.explain
+
+    def explain(self, tree_name, sample_id, n_supports=5):
+        got = real(self, tree_name, sample_id, n_supports)
+        return {**got, "nearest_builtins": [
+            {"node": "Keys/Piano", "distance": 1.5}, {"node": "Keys/Piano", "distance": 1.2},
+            {"node": "Keys/Organ", "distance": 1.7}, {"node": "Keys/Piano", "distance": 1.9}]}
+
+    monkeypatch.setattr(Classifier, "explain", explain)
+    inspector = Inspector(session, Player())
+    qtbot.addWidget(inspector)
+    inspector.autoplay.setChecked(False)
+    session.select([ids["kick05.wav"]], None)
+    qtbot.waitUntil(lambda: inspector.nearest.count() > 3, timeout=10_000)
+    texts = [inspector.nearest.item(i).text() for i in range(inspector.nearest.count())]
+    built = [t for t in texts if "built-in" in t]
+    assert len(built) == 2, texts
+    assert built[0].startswith("Keys › Piano · 1.20") and "nearest of 3 built-in" in built[0]
+    assert built[1].startswith("Keys › Organ · 1.70") and "    built-in example" in built[1]
