@@ -526,14 +526,9 @@ def test_unreadable_folder_is_reported_and_its_files_are_not_missing(
     locked = str(root / "locked")
 
     if os.geteuid() == 0:  # root reads any folder: make this one fail as it would for a user
-        real_scandir = os.scandir
+        from tests.core.test_source_folders import _deny
 
-        def scandir(path=".", *args, **kwargs):
-            if os.path.abspath(os.fsdecode(path)) == locked:
-                raise PermissionError(13, "Permission denied", path)
-            return real_scandir(path, *args, **kwargs)
-
-        monkeypatch.setattr(core.walk.os, "scandir", scandir)
+        _deny(monkeypatch, locked)
     else:
         os.chmod(locked, 0)
     try:
