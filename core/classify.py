@@ -115,16 +115,20 @@ def stored_thresholds(lib: Library) -> Thresholds:
     return Thresholds(**{**base.__dict__, **kw})
 
 
-def store_thresholds(lib: Library, thresholds: Thresholds) -> None:
-    """Make ``thresholds`` the library's (the defaults' values are stored as such too)."""
+def _put_setting(conn: Any, key: str, value: Any) -> None:
+    """Set one of ``library_settings`` (JSON) inside the caller's transaction."""
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+    stmt = sqlite_insert(library_settings).values(key=key, value=json.dumps(value))
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
+                                            set_={"value": stmt.excluded.value}))
+
+
+def store_thresholds(lib: Library, thresholds: Thresholds) -> None:
+    """Make ``thresholds`` the library's (the defaults' values are stored as such too)."""
     with lib.transaction() as conn:
         for k in _THRESHOLD_KEYS:
-            stmt = sqlite_insert(library_settings).values(
-                key=f"labels.{k}", value=json.dumps(float(getattr(thresholds, k))))
-            conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
-                                                    set_={"value": stmt.excluded.value}))
+            _put_setting(conn, f"labels.{k}", float(getattr(thresholds, k)))
 
 
 _CURRENT_TREE = "trees.current"
@@ -146,14 +150,6 @@ def current_tree(lib: Library) -> str | None:
     except (OperationalError, ValueError, TypeError):
         return None
     return None if found is None else str(found)
-
-
-def _remember_tree(conn: Any, name: str) -> None:
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    stmt = sqlite_insert(library_settings).values(key=_CURRENT_TREE, value=json.dumps(name))
-    conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
-                                            set_={"value": stmt.excluded.value}))
 
 
 # -- embeddings in memory ----------------------------------------------------------------
@@ -681,7 +677,7 @@ def store_predictions(lib: Library, tree: Tree, pred: Prediction, *,
         pred.unknown.tolist(), strict=True))
     with lib.transaction() as conn:
         if current:
-            _remember_tree(conn, tree.name)
+            _put_setting(conn, _CURRENT_TREE, tree.name)
         conn.execute(delete(predictions).where(predictions.c.tree_id == tree.id))
         raw = conn.connection.dbapi_connection
         assert raw is not None
