@@ -41,6 +41,7 @@ from core import dupsig
 from core.dupstore import mean_embeddings_raw, read_hashes_and_spectra, read_signatures
 from core.errors import RelabelError
 from core.library import Library
+from core.paths import under
 from core.schema import dup_signatures, relabel_batches, relabel_ops, samples
 
 #: Candidate pairs need at least this cosine between their centred mean embeddings.
@@ -742,14 +743,9 @@ def _roots(lib: Library) -> list[str]:
     return sorted(lib.roots(), key=len, reverse=True)
 
 
-def _under(path: str, folder: str) -> bool:
-    folder = folder.rstrip(os.sep)
-    return path == folder or path.startswith(folder + os.sep)
-
-
 def quarantine_target(path: str, dest: str, roots: Sequence[str]) -> str:
     """Where an extra copy goes: DEST/<its scanned folder's name>/<its path inside it>."""
-    root = next((r for r in roots if _under(path, r)), None)
+    root = next((r for r in roots if under(path, r)), None)
     if root is None:
         return os.path.join(dest, os.path.basename(path))
     rel = os.path.relpath(path, root)
@@ -779,7 +775,7 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
     roots = _roots(lib)
     real = os.path.realpath(dest_abs)
     for r in roots:
-        if _under(real, os.path.realpath(r)):
+        if under(real, os.path.realpath(r)):
             raise RelabelError(f"the quarantine folder {dest_abs} is inside {r}, a scanned "
                                "folder: the copies would be scanned in again. Choose a "
                                "folder outside it")
@@ -822,7 +818,7 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
     new_dirs: set[str] = set()
     for op in ops:
         d = os.path.dirname(op["dst"])
-        while _under(d, dest_abs) or _under(dest_abs, d):
+        while under(d, dest_abs) or under(dest_abs, d):
             if os.path.lexists(d):
                 break
             new_dirs.add(d)

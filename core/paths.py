@@ -7,6 +7,12 @@ import stat
 import unicodedata
 
 
+def under(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or inside it, by name (no link is followed)."""
+    folder = folder.rstrip(os.sep) or os.sep
+    return path == folder or path.startswith(folder if folder == os.sep else folder + os.sep)
+
+
 def display_path(path: str | os.PathLike[str] | None) -> str:
     """A path fit for a message (or a TEXT column): bytes that are not UTF-8 show escaped.
 

@@ -34,7 +34,7 @@ from core.errors import AudioError, Cancelled, SampletreeError
 from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.memtune import keep_freed_memory
-from core.paths import display_path
+from core.paths import display_path, under
 from core.walk import FileEntry, classify_name, content_hash, walk
 
 if TYPE_CHECKING:
@@ -582,14 +582,14 @@ class Scanner:
             self.lib.write_batch(problems)
 
         # Gone: known under a scanned root, not seen, and not under a folder we failed to read.
-        def under(path: str, folders: list[str]) -> bool:
-            return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+        def under_any(path: str, folders: list[str]) -> bool:
+            return any(under(path, f) for f in folders)
 
         gone = [k for p, k in known.items()
-                if p not in seen and under(p, roots) and not under(p, unreadable)]
+                if p not in seen and under_any(p, roots) and not under_any(p, unreadable)]
         # A new file may also be one that left another folder of the library (scanned or
         # not in this scan): a record already missing, or whose file is no longer there.
-        elsewhere = [k for p, k in known.items() if k.content_hash and not under(p, roots)]
+        elsewhere = [k for p, k in known.items() if k.content_hash and not under_any(p, roots)]
         by_size: dict[int, list[KnownSample]] = {}
         for k in gone + elsewhere:
             if k.content_hash:
@@ -601,7 +601,7 @@ class Scanner:
         def root_present(path: str) -> bool:
             """Its source folder is there and not empty (an unmounted drive is neither:
             its files are not gone, and must not be taken for moved copies)."""
-            root = next((r for r in library_roots if under(path, [r])), None)
+            root = next((r for r in library_roots if under(path, r)), None)
             if root is None:
                 return True
             if root not in present:

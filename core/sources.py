@@ -29,16 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
-from core.paths import display_path
+from core.paths import display_path, under
 from core.schema import folder_problems, roots, samples
 
 if TYPE_CHECKING:
     from core.library import Library
-
-
-def under(path: str, folder: str) -> bool:
-    """``path`` is ``folder`` or inside it (by name)."""
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 @dataclass

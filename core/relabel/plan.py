@@ -23,6 +23,7 @@ from core.errors import Cancelled, RelabelError
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import Library
 from core.paths import display_path as _show
+from core.paths import under
 from core.relabel.disksteps import (
     _digest_or_none,
     _remove,
@@ -57,11 +58,6 @@ from core.schema import nodes as tree_nodes
 
 def _key(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
-
-
-def _under(path: str, folder: str) -> bool:
-    folder = folder.rstrip(os.sep) or os.sep
-    return path == folder or path.startswith(folder if folder == os.sep else folder + os.sep)
 
 
 def _safe_name(name: str) -> str:
@@ -181,7 +177,7 @@ def _roots(conn: Connection) -> list[tuple[int, str]]:
 def _root_of(path: str, root_list: list[tuple[int, str]]) -> int | None:
     best: tuple[int, int] | None = None
     for rid, rpath in root_list:
-        if _under(path, rpath) and (best is None or len(rpath) > best[1]):
+        if under(path, rpath) and (best is None or len(rpath) > best[1]):
             best = (rid, len(rpath))
     return best[0] if best else None
 
@@ -437,7 +433,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
     skipped: Counter[str] = Counter()
     chosen: list[_Candidate] = []
     for c in candidates:
-        if folder_list and not any(_under(c.path, f) for f in folder_list):
+        if folder_list and not any(under(c.path, f) for f in folder_list):
             skipped["other_folders"] += 1
         elif c.status != "ok":
             skipped["not_ok"] += 1
@@ -456,7 +452,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
                                          or os.path.dirname(c.path) for c in chosen})
         real_dest = os.path.realpath(dest_abs)
         for s in sources:
-            if _under(real_dest, os.path.realpath(s)):
+            if under(real_dest, os.path.realpath(s)):
                 raise RelabelError(
                     f"the destination {_show(dest_abs)} is inside {_show(s)}, a folder being "
                     "relabeled: the relabeled files would be scanned into the library again. "
@@ -516,7 +512,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
                 skipped["name_too_long"] += 1
                 continue
             target = os.path.join(dest_abs, *below)
-            if not _under(os.path.normpath(target), dest_abs):  # safe names never do this
+            if not under(os.path.normpath(target), dest_abs):  # safe names never do this
                 raise RelabelError(f'the layout "{shape.text}" puts {_show(name)} outside '
                                    f"the destination")
         if _already_placed(c.path, target, mode, st.st_size, digest):
@@ -546,7 +542,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         new_dirs: set[str] = set()
         for op in ops:
             d = os.path.dirname(op.dst)
-            while _under(d, dest_abs) or _under(dest_abs, d):
+            while under(d, dest_abs) or under(dest_abs, d):
                 if os.path.lexists(d):
                     break
                 new_dirs.add(d)
