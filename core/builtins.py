@@ -17,9 +17,7 @@ How they combine with the user's own examples is the classifier's rule (see
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from sqlalchemy import Connection, select, update
 
 from core.errors import TreeError
 from core.library import Library
+from core.paths import bundled
 from core.schema import models, nodes, trees
 from core.trees import Tree, _key, default_trees, load_default, read_tree
 
@@ -51,10 +50,7 @@ class BuiltinSet:
 
 def resource_path() -> Path:
     """Where the built-ins file is (inside the package, or PyInstaller's bundle)."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources" / "builtins" / "builtins.npz"
-    return Path(str(resources.files("resources").joinpath("builtins", "builtins.npz")))
+    return bundled("builtins", "builtins.npz")
 
 
 @functools.lru_cache(maxsize=4)

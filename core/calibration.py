@@ -30,12 +30,12 @@ classifier falls back to the examples' own spread (``core.classify``).
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from core.paths import bundled
 
 FORMAT = 1
 #: The ``unknown_factor`` at which the calibrated distances apply as measured; another factor
@@ -59,10 +59,7 @@ class Calibration:
 
 def directory() -> Path:
     """Where the calibration files are (inside the package, or PyInstaller's bundle)."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources" / "calibration"
-    return Path(str(resources.files("resources").joinpath("calibration")))
+    return bundled("calibration")
 
 
 def path_for(model_id: str, folder: Path | None = None) -> Path:

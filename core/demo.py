@@ -11,13 +11,11 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
-import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from core.errors import SampletreeError
-from core.paths import display_path
+from core.paths import bundled, display_path
 
 #: The folder the copy goes in, inside the user's data folder.
 COPY_NAME = "Sampletree Demo"
@@ -30,10 +28,7 @@ class DemoCopyError(SampletreeError):
 def bundled_demo() -> Path:
     """The demo library shipped with Sampletree (inside the package, or PyInstaller's
     bundle)."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources" / "demo"
-    return Path(str(resources.files("resources").joinpath("demo")))
+    return bundled("demo")
 
 
 def _files(root: Path) -> list[Path]:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 import unicodedata
+from importlib import resources
+from pathlib import Path
+
+
+def bundled(*parts: str) -> Path:
+    """A file or folder of the ``resources`` package, e.g. ``bundled("demo")``: inside the
+    installed package, or in PyInstaller's bundle when frozen."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root, "resources", *parts)
+    return Path(str(resources.files("resources").joinpath(*parts)))
 
 
 def under(path: str, folder: str) -> bool:

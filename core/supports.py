@@ -23,6 +23,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from core.errors import TreeError
 from core.library import Library
 from core.paths import display_path as _printable
+from core.paths import under
 from core.schema import roots, samples, supports
 from core.trees import read_tree, split_path
 from core.words import plural
@@ -109,7 +110,7 @@ def not_in_library(full: str, root_paths: Iterable[str]) -> str:
     in a folder never scanned."""
     if not os.path.lexists(full):
         return ": no such file, and not in the library"
-    if any(full.startswith(r.rstrip(os.sep) + os.sep) for r in root_paths):
+    if any(under(full, r) for r in root_paths):
         return (" is not in the library: the scans of its folder passed it over (not audio) "
                 "or it came after the last scan")
     return " is not in the library; scan its folder first"

@@ -25,15 +25,14 @@ get "—", never a guess.
 from __future__ import annotations
 
 import functools
-import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from core.analysis.keys import key_name, note_name
 from core.analysis.rhythm import spectrogram
+from core.paths import bundled
 
 # Krumhansl & Kessler (1982) probe-tone profiles
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -408,10 +407,7 @@ class KeyModel:
 
 
 def key_model_path() -> Path:
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources" / "analysis" / "key_model.npz"
-    return Path(str(resources.files("resources").joinpath("analysis", "key_model.npz")))
+    return bundled("analysis", "key_model.npz")
 
 
 @functools.lru_cache(maxsize=1)
