@@ -288,7 +288,7 @@ class Inspector(QWidget):
         self.play_button.setAccessibleName("Play or stop")
         self.play_button.setToolTip("Play or stop the selected file (Space)")
         self.play_button.clicked.connect(self.play_selected)
-        self.autoplay = QCheckBox("Auto-play on selection", self)
+        self.autoplay = QCheckBox("Auto-play", self)  # its full name: the tooltip
         self.autoplay.setAccessibleName("Auto-play on selection")
         self.autoplay.setToolTip("Play each file as you select it (arrow keys audition the list)")
         self.autoplay.setChecked(session.settings.autoplay())

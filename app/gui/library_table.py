@@ -80,8 +80,11 @@ WIDTHS = {"name": 260, "label": 180, "confidence": 60, "duration": 66, "format":
 #: the other columns follow in the model's order
 LEAD = ("name", "label", "confidence", WAVE, "duration", "bpm", "key", "type")
 #: Name keeps this much before the Wave column gives way below its natural width (down
-#: to 48 px)
+#: to 48 px, then out of the way on a laptop)
 NAME_FIRST = 190
+#: what the number columns show at their widest, for their least widths on a laptop
+COMPACT = {"confidence": ("100 %",), "duration": ("10.00 s", "12:05"),
+           "bpm": ("149.3",), "key": ("C#m", "Bbm", "F#2")}
 #: what a Label cell adds to its text: the class dot and the cell's margins (25 px measured
 #: with Fusion, and a little room)
 LABEL_CHROME = 32
@@ -441,32 +444,56 @@ class LibraryView(QTableView):
         widest = max((fm.horizontalAdvance(f"{t}  ★") for t in texts if t), default=0)
         return widest + LABEL_CHROME
 
+    def compact_widths(self) -> dict[str, int]:
+        """The least each number column needs on a laptop: its widest usual value, and its
+        header with the sort arrow beside it (a sorted header is never cut)."""
+        style = self.horizontalHeader().style()
+        arrow = style.pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize) + \
+            4 * style.pixelMetric(QStyle.PixelMetric.PM_HeaderMargin)
+        fm, hfm = self.fontMetrics(), self.horizontalHeader().fontMetrics()
+        return {column: min(WIDTHS[column], max(
+            hfm.horizontalAdvance(HEADERS[column]) + arrow,
+            max(fm.horizontalAdvance(t) for t in widest) + 10))
+            for column, widest in COMPACT.items()}
+
     def fit_columns(self) -> None:
-        """Widths for the viewport: Name, Label and Confidence always fit, then Length,
-        and BPM and Key when Name keeps 190 px beside them (a 1280-px window): the Wave
-        column narrows before Name goes below 190 px, Name and Label give way last, and
-        the details (Folder, Status) scroll when the window is narrow."""
+        """Widths for the viewport: Name, Label and Confidence always fit, then Length, BPM
+        and Key. From a 1280-px window every one at its natural width, the Wave column
+        narrowing before Name goes below NAME_FIRST; on a laptop (1024 px) the number
+        columns take the least they need and the Wave column steps aside (the inspector
+        draws the selected file's) before Label goes below what its labels need. Name and
+        Label give way last, and the details (Type, Folder, Status…) scroll."""
+        wave_column = TABLE_COLUMNS.index(WAVE)
         if not self._auto_widths:
+            self.setColumnHidden(wave_column, False)  # the user's widths, every column
             return
         width = self.viewport().width()
         w = dict(WIDTHS)
         share = max(120, width * 0.25)
-        fixed = sum(w[c] for c in ("confidence", "duration", "bpm", "key"))
-        if width - fixed - NAME_FIRST - min(share, WIDTHS["label"]) - 2 < 48:
-            # a laptop: Name before BPM and Key (they scroll into view), and Label takes
-            # what is left once Name keeps NAME_FIRST and Wave is at its narrowest
-            fixed = w["confidence"] + w["duration"]
-            share = max(share, width - fixed - 48 - NAME_FIRST - 2)
+        numbers = ("confidence", "duration", "bpm", "key")
+        fixed = sum(w[c] for c in numbers)
+        label_want = min(WIDTHS["label"], self._label_need)
+        laptop = width - fixed - NAME_FIRST - min(share, WIDTHS["label"]) - 2 < 48
+        if laptop:
+            w.update(self.compact_widths())
+            fixed = sum(w[c] for c in numbers)
+            label = int(max(120, min(label_want, width - fixed - NAME_FIRST - 2)))
+            room = width - fixed - NAME_FIRST - label - 2
+            wave = int(min(wave_width, room)) if room >= 48 else 0
+        else:
+            label = int(max(120, min(label_want, share)))
+            wave = int(min(wave_width, max(48, width - fixed - NAME_FIRST - label - 2)))
         # no wider than the tree's labels need: the rest goes to Name and Wave
-        w["label"] = int(max(120, min(WIDTHS["label"], self._label_need, share)))
-        wave = int(min(wave_width, max(48, width - fixed - NAME_FIRST - w["label"] - 2)))
-        w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - wave - w["label"] - 2)))
+        w["label"] = label
+        w["name"] = int(min(WIDTHS["name"], max(140, width - fixed - wave - label - 2)))
         self._sizing = True
         try:
             for column, px in w.items():
                 if column in COLUMNS:
                     self.setColumnWidth(COLUMNS.index(column), px)
-            self.setColumnWidth(TABLE_COLUMNS.index(WAVE), wave)
+            self.setColumnHidden(wave_column, wave == 0)
+            if wave:
+                self.setColumnWidth(wave_column, wave)
         finally:
             self._sizing = False
 

@@ -164,9 +164,9 @@ class MainWindow(QMainWindow):
     def fit_docks(self) -> None:
         """Dock widths for the window's width: on a laptop (1024 px) the class tree and
         the inspector narrow, and "Label these next" shares the tree's place as a tab, so
-        the table keeps Name, Label and Confidence in view."""
+        the table keeps Name, Label, Confidence, Length, BPM and Key in view."""
         width = self.width()
-        left, right = (230, 270) if width < 1200 else (270, 330) if width < 1500 else (310, 380)
+        left, right = (215, 245) if width < 1200 else (270, 330) if width < 1500 else (310, 380)
         if width < 1200 and not self.docks["suggestions"].isFloating():
             self.tabifyDockWidget(self.docks["tree"], self.docks["suggestions"])
             self.docks["tree"].raise_()

@@ -51,6 +51,31 @@ def test_label_column_takes_the_room_left_on_a_laptop(qtbot, long_label_session)
     assert w["label"] >= min(need, 180) or (w["wave"] <= 48 and w["name"] <= NAME_FIRST), w
 
 
+def test_on_a_laptop_the_wave_column_steps_aside_for_tempo_and_key(qtbot, session) -> None:
+    """A review at 1024×700: BPM and Key were a scroll away while a 45-px Wave column (a
+    block of colour) took their room. Now the Wave column steps aside on a laptop, comes
+    back when the window widens, and is never hidden once the user sizes columns."""
+    from app.gui.library_table import COLUMNS, TABLE_COLUMNS
+    from app.gui.thumbs import WAVE
+
+    window = _window(qtbot, session, (1024, 700))
+    view = window.library
+    wave = TABLE_COLUMNS.index(WAVE)
+    assert view.isColumnHidden(wave)
+    width = view.viewport().width()
+    for column in ("bpm", "key"):
+        c = COLUMNS.index(column)
+        assert 0 <= view.columnViewportPosition(c) <= width - view.columnWidth(c), column
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: view.viewport().width() > width + 300, timeout=5_000)
+    assert not view.isColumnHidden(wave) and view.columnWidth(wave) >= 48
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: view.isColumnHidden(wave), timeout=5_000)
+    view._auto_widths = False  # as when the user drags a column's edge
+    view.fit_columns()
+    assert not view.isColumnHidden(wave)
+
+
 def test_label_column_no_wider_than_its_labels(qtbot, session) -> None:
     """Short labels (Drums › Kick): the width they do not need goes to Name and Wave."""
     window = _window(qtbot, session, (1280, 800))
