@@ -52,6 +52,9 @@ from core.relabel import (
 )
 from core.relabel.layout import DEFAULT_LAYOUT, FIELDS, parse_layout
 
+#: the class and folder filters' lists: five rows, then they scroll (the preview below
+#: keeps room on a laptop screen)
+FILTER_HEIGHT = 96
 MODE_TEXT = {
     "copy": "Copy each file into DESTINATION as the layout says — your originals stay where "
             "they are",
@@ -175,9 +178,9 @@ class RelabelDialog(QDialog):
         self.mode_text = QLabel(self)
         self.mode_text.setWordWrap(True)
         self.mode_text.setAccessibleName("What the mode does")
-        # the same height whatever the mode (two lines hold the longest description at the
-        # dialog's minimum width): the fields below do not jump when the mode changes
-        self.mode_text.setFixedHeight(2 * self.mode_text.fontMetrics().lineSpacing() + 4)
+        # the same height whatever the mode (what the longest description needs at the
+        # dialog's width, see resizeEvent): the fields below do not jump when it changes
+        self._fit_mode_text()
         self.mode_text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.dest = QLineEdit(self)
         self.dest.setObjectName("destination")
@@ -213,13 +216,13 @@ class RelabelDialog(QDialog):
         self.nodes.setAccessibleName("Only these classes")
         self.nodes.setToolTip("Tick classes to relabel only files labeled there or below; "
                               "none ticked: every class")
-        self.nodes.setMaximumHeight(120)
+        self.nodes.setMaximumHeight(FILTER_HEIGHT)
         self.folders = QListWidget(self)
         self.folders.setObjectName("folders")
         self.folders.setAccessibleName("Only these folders")
         self.folders.setToolTip("Tick source folders to relabel only files under them; none "
                                 "ticked: every folder")
-        self.folders.setMaximumHeight(120)
+        self.folders.setMaximumHeight(FILTER_HEIGHT)
         for root in session.roots:
             item = QListWidgetItem(display_path(root))
             item.setData(Qt.ItemDataRole.UserRole, root)
@@ -236,9 +239,16 @@ class RelabelDialog(QDialog):
         form.addRow("Mode", self.mode)
         form.addRow("", self.mode_text)
         form.addRow("Destination", dest_row)
-        form.addRow("Layout", self.layout_edit)
+        # the minimum confidence beside the layout: one row fewer above the preview
+        layout_row = QHBoxLayout()
+        layout_row.addWidget(self.layout_edit, 1)
+        min_caption = QLabel("Minimum confidence", self)
+        min_caption.setBuddy(self.min_conf)
+        layout_row.addSpacing(12)
+        layout_row.addWidget(min_caption)
+        layout_row.addWidget(self.min_conf)
+        form.addRow("Layout", layout_row)
         form.addRow("", self.layout_error)
-        form.addRow("Minimum confidence", self.min_conf)
         # the two filters side by side: the preview below keeps room on a laptop screen
         only = QHBoxLayout()
         for title, lst in (("Only these classes", self.nodes),
@@ -344,6 +354,21 @@ class RelabelDialog(QDialog):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
             self.nodes.addItem(item)
+
+    def _fit_mode_text(self) -> None:
+        """The mode's description as high as the longest one needs at the label's width
+        (one line in a 980-px dialog, two or three in a narrow one)."""
+        label = self.mode_text
+        width = label.width() if label.isVisible() else self.width() - 180
+        fm = label.fontMetrics()
+        flags = int(Qt.TextFlag.TextWordWrap)
+        need = max(fm.boundingRect(0, 0, max(100, width - 4), 10_000, flags, text).height()
+                   for text in MODE_TEXT.values())
+        label.setFixedHeight(need + 4)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit_mode_text()
 
     def _mode_changed(self) -> None:
         mode = self.mode.currentData()

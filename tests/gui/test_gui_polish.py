@@ -103,6 +103,32 @@ def test_relabel_preview_rows_are_one_line_high(qtbot, session) -> None:
     assert dialog.preview_view.rowHeight(0) >= line  # the text still fits
 
 
+def test_relabel_preview_shows_eight_rows_on_a_laptop(qtbot, session) -> None:
+    """A review at 1024×700: the dialog (980×640) showed four rows of its preview under
+    two-line blanks, a row for the minimum confidence and two 120-px filter lists."""
+    from app.gui.relabel_dialog import RelabelDialog
+
+    dialog = RelabelDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert (dialog.width(), dialog.height()) == (980, 640)
+    dialog.preview_model.set_rows([{"src": f"/lib/kicks/kick{i:02d}.wav",
+                                    "dst": f"/out/Drums/Kick/kick{i:02d}.wav",
+                                    "label": "Drums/Kick", "confidence": 0.9,
+                                    "state": "planned"} for i in range(30)])
+    qtbot.wait(10)
+    view = dialog.preview_view
+    assert view.viewport().height() // view.rowHeight(0) >= 8, view.viewport().height()
+    # the mode's description still fits whole, at this width and a narrow one
+    for width in (980, 600):
+        dialog.resize(width, 640)
+        qtbot.wait(10)
+        label = dialog.mode_text
+        for i in range(dialog.mode.count()):
+            dialog.mode.setCurrentIndex(i)
+            assert label.heightForWidth(label.width()) <= label.height(), (width, i)
+
+
 class TogglePlayer:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
