@@ -210,6 +210,13 @@ class Filter:
     supports_only: bool = False
     #: tempo, key, loop/one-shot, loudness (core.analysis.query.AnalysisFilter)
     analysis: Any = None
+    #: only these files (a "similar sounds" view: the file searched from, then its nearest,
+    #: closest first; sorting by SIMILARITY keeps that order)
+    ids: tuple[int, ...] | None = None
+
+
+#: the sort of a "similar sounds" view: the order of ``Filter.ids``
+SIMILARITY = "similarity"
 
 
 def select_rows(rows: Rows, flt: Filter, sort: str = "name", descending: bool = False
@@ -248,7 +255,14 @@ def select_rows(rows: Rows, flt: Filter, sort: str = "name", descending: bool = 
         keep &= mask(flt.analysis, bpm=rows.column("bpm"), bpm_alt=rows.column("bpm_alt"),
                      key=rows.column("key"), root=rows.column("root"),
                      kind=rows.column("type"), lufs=rows.column("lufs"))
+    if flt.ids is not None:
+        keep &= np.isin(rows.ids, np.asarray(flt.ids, dtype=np.int64))
     idx = np.flatnonzero(keep)
+    if sort == SIMILARITY and flt.ids is not None:
+        place = {sid: i for i, sid in enumerate(flt.ids)}
+        order = np.fromiter((place[int(s)] for s in rows.ids[idx]), np.int64, len(idx))
+        idx = idx[np.argsort(order, kind="stable")]
+        return idx[::-1].copy() if descending else idx
     sort = sort if sort in COLUMNS else "name"
     key = rows.rank(sort)[idx]
     idx = idx[np.argsort(-key if descending else key, kind="stable")]

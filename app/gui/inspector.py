@@ -260,6 +260,9 @@ class ElidedLabel(QLabel):
 
 
 class Inspector(QWidget):
+    #: "Find similar" found these (the file searched from, its nearest, closest first)
+    similarFound = Signal(int, list)
+
     def __init__(self, session: Session, player: Player, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -689,6 +692,7 @@ class Inspector(QWidget):
                 item.setToolTip(tip)
                 self.similar_list.addItem(item)
             self.similar_list.blockSignals(False)
+            self.similarFound.emit(sid, [other for other, _w, _d in got if other in index])
             mine = copy_paths(sid)
             left = (f" ({plural(len(mine), 'exact copy', 'exact copies')} of it left out)"
                     if mine else "")

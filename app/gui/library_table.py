@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ from app.gui.thumbs import WAVE, install_wave_column, wave_header, wave_sort_as,
 from core.analysis.keys import note_name
 from core.browse import (
     COLUMNS,
+    SIMILARITY,
     UNCERTAIN,
     UNKNOWN,
     Filter,
@@ -197,6 +199,9 @@ class LibraryModel(QAbstractTableModel):
         self.roots: list[str] = []  # source folders (display paths), for the Folder column
         self.colors: dict[str, QColor] = {}  # top-level class → colour (the session's)
         self._folders: dict[int, str] = {}
+        #: a "similar sounds" view: the file searched from, then its nearest (None: every
+        #: file); the filters still apply on top
+        self.similar: tuple[int, ...] | None = None
 
     def restyle(self) -> None:
         """The theme changed: take its colours."""
@@ -234,15 +239,27 @@ class LibraryModel(QAbstractTableModel):
         self._recompute()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self.sort_column = TABLE_COLUMNS[column]
+        if not 0 <= column < len(TABLE_COLUMNS):  # no sort column: a similar view's order
+            self.sort_column = SIMILARITY if self.similar is not None else "name"
+        else:
+            self.sort_column = TABLE_COLUMNS[column]
         if self.sort_column == WAVE:
             self.sort_column = wave_sort_as
         self.descending = order == Qt.SortOrder.DescendingOrder
         self._recompute()
 
+    def similar_shown(self) -> tuple[int, int]:
+        """In a similar view: the files of it shown (the filters may hide some), and the
+        files of it the library still has."""
+        if self.similar is None:
+            return 0, 0
+        have = int(np.isin(self.rows.ids, np.asarray(self.similar, dtype=np.int64)).sum())
+        return len(self.view), have
+
     def _recompute(self) -> None:
         self.beginResetModel()
-        self.view = select_rows(self.rows, self.filter, self.sort_column, self.descending)
+        flt = self.filter if self.similar is None else replace(self.filter, ids=self.similar)
+        self.view = select_rows(self.rows, flt, self.sort_column, self.descending)
         self.endResetModel()
         self.countChanged.emit(len(self.view), len(self.rows))
 
@@ -370,6 +387,8 @@ class LibraryView(QTableView):
 
     #: Space or Enter on a file: play (or stop) it
     playRequested = Signal()
+    #: the table went into or out of a "similar sounds" view
+    similarChanged = Signal()
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -533,6 +552,47 @@ class LibraryView(QTableView):
                 ids.remove(cur)
                 ids.insert(0, cur)
         self.session.select(ids, self)
+
+    # -- a "similar sounds" view ------------------------------------------------------------
+
+    def show_similar(self, sample_id: int, nearest: Sequence[int]) -> None:
+        """Show the file and its nearest sounds, closest first (as Sononym's or Live's
+        similarity search does), keeping the filters; ``show_all`` goes back."""
+        hh = self.horizontalHeader()
+        if self.table.similar is None:
+            self._sort_before = (hh.sortIndicatorSection(), hh.sortIndicatorOrder())
+        self.table.similar = (int(sample_id), *(int(i) for i in nearest if i != sample_id))
+        hh.blockSignals(True)  # one recompute, below, not one per change
+        try:
+            hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        finally:
+            hh.blockSignals(False)
+        self.table.sort_column, self.table.descending = SIMILARITY, False
+        self._pending_select = [int(sample_id)]
+        self.table._recompute()
+        self.scrollToTop()
+        self.similarChanged.emit()
+
+    def show_all(self) -> None:
+        """Back from a similar view to every file, in the sort it had, the selection kept
+        in view."""
+        if self.table.similar is None:
+            return
+        self.table.similar = None
+        section, order = getattr(self, "_sort_before", (0, Qt.SortOrder.AscendingOrder))
+        if section < 0:
+            section = 0
+        hh = self.horizontalHeader()
+        hh.blockSignals(True)
+        try:
+            hh.setSortIndicator(section, order)
+        finally:
+            hh.blockSignals(False)
+        self.table.sort(section, order)
+        current = self.currentIndex()
+        if current.isValid():
+            self.scrollTo(current, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.similarChanged.emit()
 
     def _before_reset(self) -> None:
         self._syncing = True  # a reset clears the selection: that is not the user's doing

@@ -31,6 +31,7 @@ from app.gui.panels import (
     FilterBar,
     JobBar,
     PreviewBar,
+    SimilarBar,
     SourcesPanel,
     SuggestionsPanel,
     Welcome,
@@ -73,7 +74,12 @@ class MainWindow(QMainWindow):
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
         self.preview = PreviewBar(session, self.player, self)
+        self.similar_bar = SimilarBar(self)
+        self.similar_bar.back.connect(self.library.show_all)
+        self.library.similarChanged.connect(self._similar_changed)
+        self.library.table.countChanged.connect(lambda *_: self._similar_changed())
         box.addWidget(self.filters)
+        box.addWidget(self.similar_bar)
         box.addWidget(self.library, 1)
         box.addWidget(self.preview)
         self.map = MapView(session, self.player, self)
@@ -94,6 +100,7 @@ class MainWindow(QMainWindow):
         self.tree_panel.showNode.connect(self._show_node)
         self.suggestions = SuggestionsPanel(session, self)
         self.inspector = Inspector(session, self.player, self)
+        self.inspector.similarFound.connect(self._show_similar)
         self.docks: dict[str, QDockWidget] = {}
         for key, title, widget, area in (
                 ("sources", "Sources", self.sources, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -310,8 +317,16 @@ class MainWindow(QMainWindow):
         self.act_play = play
         cancel = QAction("Cancel job", self)
         cancel.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        cancel.triggered.connect(self.job_bar.cancel)
+        cancel.triggered.connect(self._escape)
         self.addAction(cancel)
+
+    def _escape(self) -> None:
+        """Esc: cancel the running job; with none, leave a similar-sounds view."""
+        job = self.job_bar.job
+        if job is not None and not job.done:
+            self.job_bar.cancel()
+        elif self.library.table.similar is not None:
+            self.library.show_all()
 
     # -- state --------------------------------------------------------------------------------
 
@@ -394,6 +409,23 @@ class MainWindow(QMainWindow):
             return
         self._focus_dock("inspector", self.inspector)
         self.inspector.find_similar()
+
+    def _show_similar(self, sample_id: int, nearest: list[int]) -> None:
+        """The inspector found a file's similar sounds: the table shows them, closest first
+        (the Library tab comes to the front)."""
+        self.tabs.setCurrentIndex(0)
+        self.library.show_similar(sample_id, nearest)
+
+    def _similar_changed(self) -> None:
+        table = self.library.table
+        if table.similar is None:
+            self.similar_bar.setVisible(False)
+            return
+        index = self.session.row_index()
+        first = index.get(table.similar[0])
+        name = str(self.session.rows.name[first]) if first is not None else "a removed file"
+        shown, have = table.similar_shown()
+        self.similar_bar.show_for(name, len(table.similar) - 1, shown, have)
 
     def inspector_play(self) -> None:
         self.inspector.play_selected()
@@ -552,6 +584,6 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Delete (tree)", "Delete the class"),
     ("Enter (tree)", "Show the class's files"),
     ("Space / K (duplicates)", "Play the selected copy / keep it (the others move)"),
-    ("Esc", "Cancel the running job"),
+    ("Esc", "Cancel the running job; or back from similar sounds to every file"),
     ("Ctrl+C", "Copy the selected files (paste them in a file manager)"),
 ]

@@ -499,6 +499,54 @@ class SuggestionsPanel(QWidget):
                           "Every file is labeled with confidence.")
 
 
+class SimilarBar(QWidget):
+    """Above the table while it shows a file's similar sounds: what it shows, and the way
+    back to every file (Esc in the table too)."""
+
+    back = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("similarBar")
+        self.text = QLabel(self)
+        self.text.setObjectName("similarText")
+        self.text.setAccessibleName("Similar sounds view")
+        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.button = QPushButton("All files", self)
+        self.button.setObjectName("similarBack")
+        self.button.setAccessibleName("Back to all files")
+        self.button.setToolTip("Back to every file (Esc in the table)")
+        self.button.clicked.connect(self.back)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(6, 2, 6, 2)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.button)
+        self.setVisible(False)
+
+    def show_for(self, name: str, nearest: int, shown: int, have: int) -> None:
+        """``nearest`` files were found like ``name``; ``shown`` of the ``have`` (it and
+        them, as the library holds them now) pass the filters."""
+        hidden = have - shown
+        more = f" · the filters hide {hidden}" if hidden > 0 else ""
+        self._parts = ("Sounds like ", name,
+                       f": it and its {plural(nearest, 'nearest sound')}, closest first{more}")
+        self.text.setToolTip("".join(self._parts))
+        self.setVisible(True)
+        self._fit()
+
+    def _fit(self) -> None:
+        """The whole sentence on one line: the file's name gives way (in its middle)."""
+        head, name, tail = getattr(self, "_parts", ("", "", ""))
+        fm = self.text.fontMetrics()
+        room = self.text.width() - fm.horizontalAdvance(head + tail) - 4
+        self.text.setText(head + fm.elidedText(name, Qt.TextElideMode.ElideMiddle,
+                                               max(room, 60)) + tail)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+
 class PreviewBar(QWidget):
     """Preview controls under the table, as in a DAW's browser: auto-play (arrow keys
     audition the list) and the preview volume; both remembered."""

@@ -422,3 +422,57 @@ def test_sources_of_the_same_name_are_told_apart(qtbot, session) -> None:
     panel.refresh()
     assert [panel.list.item(i).text() for i in range(panel.list.count())] == \
         ["Pack A/Drums", "Pack B/Drums", "Samples"]
+
+
+# -- similar sounds in the table ------------------------------------------------------------------
+
+def test_find_similar_shows_the_sounds_in_the_table_closest_first(qtbot, session) -> None:
+    """A review: "Find similar" listed 20 files in the inspector, ~9 in view. Now the table
+    shows the file and its nearest, closest first (as Sononym's and Live's browsers do),
+    with their columns; the filters still apply; Esc or "All files" goes back to every file
+    in the sort it had, the file still selected."""
+    from app.gui.inspector import SAMPLE_ID
+
+    window = _window(qtbot, session, (1280, 800))
+    view, table = window.library, window.library.table
+    total = table.rowCount()
+    view.sortByColumn(COLUMNS.index("duration"), Qt.SortOrder.DescendingOrder)
+    ids = {session.rows.name[i]: int(session.rows.ids[i]) for i in range(len(session.rows))}
+    kick = ids["kick05.wav"]
+    session.select([kick], None)
+    window.inspector.autoplay.setChecked(False)
+    window.find_similar()
+    qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
+    found = [window.inspector.similar_list.item(i).data(SAMPLE_ID)
+             for i in range(window.inspector.similar_list.count())]
+    assert 3 < table.rowCount() == len(found) + 1 < total
+    # the file first, then the inspector's order (closest first)
+    assert [table.sample_id(r) for r in range(table.rowCount())] == [kick, *found]
+    assert window.similar_bar.isVisible()
+    assert "Sounds like kick05.wav" in window.similar_bar.text.toolTip()
+    assert view.selected_ids() == [kick]
+    # the filters apply on top, and the bar says how many they hide
+    window.filters.search.setText("kick")
+    qtbot.waitUntil(lambda: "the filters hide" in window.similar_bar.text.toolTip(),
+                    timeout=5_000)
+    shown = [table.sample_id(r) for r in range(table.rowCount())]
+    assert shown == [s for s in [kick, *found] if "kick" in session.rows.name[
+        session.row_index()[s]]]
+    window.filters.search.setText("")
+    qtbot.waitUntil(lambda: table.rowCount() == len(found) + 1, timeout=5_000)
+    # a header click sorts the similar files by that column
+    view.sortByColumn(COLUMNS.index("name"), Qt.SortOrder.AscendingOrder)
+    names = [table.index(r, COLUMNS.index("name")).data() for r in range(table.rowCount())]
+    assert names == sorted(names) and len(names) == len(found) + 1
+    # back: every file, in the sort it had before, the file still selected
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert table.similar is None and table.rowCount() == total
+    assert not window.similar_bar.isVisible()
+    assert (table.sort_column, table.descending) == ("duration", True)
+    assert view.selected_ids() == [kick]
+    # and the button does the same
+    window.find_similar()
+    qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
+    window.similar_bar.button.click()
+    assert table.similar is None and table.rowCount() == total
