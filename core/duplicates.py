@@ -792,8 +792,15 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
         keep_id = keepers.get(g.id, g.keeper.sample_id)
         if keep_id not in {m.sample_id for m in g.members}:
             raise RelabelError(f"file {keep_id} is not in duplicate group {g.id}")
+        kept_real = os.path.realpath(next(x.path for x in g.members if x.sample_id == keep_id))
         for m in g.members:
             if m.sample_id == keep_id:
+                continue
+            if os.path.realpath(m.path) == kept_real:
+                # the kept file itself by another name (a symbolic link to it, or a link
+                # to its folder an older library scanned twice): moving it would take the
+                # kept file away
+                skipped["same_file"] = skipped.get("same_file", 0) + 1
                 continue
             if not folder_writable(os.path.dirname(m.path), folder_ok):
                 skipped["not_writable"] = skipped.get("not_writable", 0) + 1
@@ -841,11 +848,15 @@ def quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLike[st
     """Plan and apply: move the extra copies to ``dest`` (undo with
     :func:`core.relabel.undo_batch`). Returns the relabel ApplyReport."""
     from core.relabel import apply_batch, discard_batch
+    from core.relabel.reports import SKIP_REASONS
 
-    batch_id, ops = plan_quarantine(lib, groups, dest, keepers=keepers)
+    skipped: dict[str, int] = {}
+    batch_id, ops = plan_quarantine(lib, groups, dest, keepers=keepers, skipped_out=skipped)
     if not ops:
         discard_batch(lib, batch_id)
-        raise RelabelError("no extra copy to move (none left, or their files are gone)")
+        why = "; ".join(f"{n} {SKIP_REASONS.get(k, k)}" for k, n in skipped.items())
+        raise RelabelError("no extra copy to move " + (f"({why})" if why else
+                                                       "(none left, or their files are gone)"))
     from core.joblock import JobBusy
 
     try:

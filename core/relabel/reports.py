@@ -25,6 +25,7 @@ SKIP_REASONS = {
     "already_named": "already carries its label in its name",
     "already_there": "already where the plan puts it (relabeled before)",
     "name_too_long": "the new name would be too long",
+    "same_file": "the kept file itself by another name (a link to it)",
 }
 _NAME_MAX = 255  # bytes in one file name on every common file system
 _NAME_ROOM = 16  # kept free for " (123)" or " (restored 12)"
