@@ -698,6 +698,9 @@ def find_duplicates(lib: Library, *, near: bool = False,
     for sids in members.values():
         if len(sids) < 2:
             continue
+        sids = _one_name_a_file(sids, info)
+        if len(sids) < 2:
+            continue
         ms = best_first([Member(s, *info[s][1:], example=s in examples)
                          for s in sorted(sids)])
         ms[0].keep, ms[0].match = True, "keeper"
@@ -732,6 +735,19 @@ def find_duplicates(lib: Library, *, near: bool = False,
     groups.sort(key=lambda g: g.keeper.path)
     return Report(groups, len(ids), missing, near, n_candidates, time.perf_counter() - t0,
                   note)
+
+
+def _one_name_a_file(sids: list[int], info: dict[int, tuple[Any, ...]]) -> list[int]:
+    """``sids`` with every name of one file counted once: a symbolic link to a file (a
+    "favourites" folder of links, or a folder link an older library scanned twice) is that
+    file, not a copy of it to move away. The file's own path is kept over a link's."""
+    by_real: dict[str, int] = {}
+    for s in sorted(sids):
+        path = info[s][1]
+        real = os.path.realpath(path)
+        if real not in by_real or path == real:
+            by_real[real] = s
+    return sorted(by_real.values())
 
 
 # -- quarantine --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""A duplicate that is the kept file itself, by another name (a symbolic link to it, or
-a folder link an older library scanned twice): moving it to the quarantine would take
-the kept file away (found while reviewing the link-to-a-source fix)."""
+"""A file and a symbolic link to it (a "favourites" folder of links, or a folder link an
+older library scanned twice) are one file, not two copies: listed as duplicates, the
+link could be the keeper and the quarantine moved the real file away, leaving the kept
+link dangling (found while reviewing the link-to-a-source fix)."""
 
 from __future__ import annotations
 
@@ -8,30 +9,59 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from core.duplicates import find_duplicates, plan_quarantine, quarantine
+from core.duplicates import Group, Member, find_duplicates, plan_quarantine, quarantine
 from core.errors import RelabelError
 from core.library import Library
+from core.schema import samples
 from tests.core.test_duplicates import note, pcm16, scan_here, sha, write
 
 
-def test_a_link_to_the_kept_file_is_left_where_it_is(library: Library, tmp_path: Path) -> None:
-    root = tmp_path / "samples"
+def _kick_and_link(root: Path) -> Path:
     real = write(root / "Drums" / "Kicks" / "Deep" / "kick 808.wav", pcm16(note(55.0)),
                  subtype="PCM_16")
     write(root / "Drums" / "snare.wav", pcm16(note(200.0, seed=2)), subtype="PCM_16")
     os.symlink(real, root / "kick.wav")  # a favourite at the top: the shorter path
+    return real
+
+
+def test_a_link_to_a_file_is_not_its_duplicate(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "samples"
+    real = _kick_and_link(root)
+    scan_here(library, root)
+    assert find_duplicates(library).groups == []
+    # a true copy beside them: one group of two, the link counted as the file it is
+    write(root / "Old" / "kick 808 copy.wav", pcm16(note(55.0)), subtype="PCM_16")
     scan_here(library, root)
     groups = find_duplicates(library).groups
-    assert len(groups) == 1 and len(groups[0].members) == 2
+    assert len(groups) == 1
+    assert sorted(m.path for m in groups[0].members) == sorted(
+        [str(real), str(root / "Old" / "kick 808 copy.wav")])
+    report = quarantine(library, groups, tmp_path / "q")
+    assert report.done == 1 and real.exists() and sha(root / "kick.wav") == sha(real)
+
+
+def test_the_quarantine_never_moves_the_kept_file_by_another_name(
+        library: Library, tmp_path: Path) -> None:
+    """A group made elsewhere (or an older report) with the link as keeper: the real file
+    is left where it is, and the message says why nothing moved."""
+    root = tmp_path / "samples"
+    real = _kick_and_link(root)
+    scan_here(library, root)
+    with library.reading() as conn:
+        got = {p: i for i, p in conn.execute(select(samples.c.id, samples.c.path))}
+    link = Member(got[str(root / "kick.wav")], str(root / "kick.wav"), "WAV", "PCM_16",
+                  16_000, 1, 100, 1.2, keep=True, match="keeper")
+    file = Member(got[str(real)], str(real), "WAV", "PCM_16", 16_000, 1, 100, 1.2,
+                  match="exact")
+    group = Group(link.sample_id, "exact", [link, file])
     skipped: dict[str, int] = {}
-    _batch, ops = plan_quarantine(library, groups, tmp_path / "q", skipped_out=skipped)
+    _batch, ops = plan_quarantine(library, [group], tmp_path / "q", skipped_out=skipped)
     assert ops == [] and skipped == {"same_file": 1}
-    before = sha(real)
     with pytest.raises(RelabelError, match="1 the kept file itself by another name"):
-        quarantine(library, groups, tmp_path / "q")
-    # both names still play the same audio: nothing was taken from the library
-    assert real.exists() and (root / "kick.wav").exists() and sha(root / "kick.wav") == before
+        quarantine(library, [group], tmp_path / "q")
+    assert real.exists() and sha(root / "kick.wav") == sha(real)
 
 
 def test_a_hard_link_or_a_true_copy_still_goes(library: Library, tmp_path: Path) -> None:
