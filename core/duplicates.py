@@ -302,7 +302,7 @@ def exact_groups(lib: Library) -> dict[int, int]:
     audio another file of the library shares. Cheap: one indexed query."""
     with lib.reading() as conn:
         rows = conn.execute(
-            select(dup_signatures.c.sample_id, dup_signatures.c.audio_hash)
+            select(dup_signatures.c.sample_id, dup_signatures.c.audio_hash, samples.c.path)
             .join(samples, samples.c.id == dup_signatures.c.sample_id)
             .where(samples.c.status == "ok", dup_signatures.c.audio_hash.in_(
                 select(dup_signatures.c.audio_hash)
@@ -311,10 +311,14 @@ def exact_groups(lib: Library) -> dict[int, int]:
                 .group_by(dup_signatures.c.audio_hash).having(func.count() > 1)))).all()
     away = quarantined_ids(lib) if rows else set()
     members: dict[str, list[int]] = {}
-    for sid, h in sorted(rows):
+    path_of: dict[int, str] = {}
+    for sid, h, path in sorted(rows, key=lambda r: r[0]):
         if sid not in away:
             members.setdefault(h, []).append(int(sid))
-    return {sid: group[0] for group in members.values() if len(group) > 1 for sid in group}
+            path_of[int(sid)] = path
+    return {sid: group[0] for group in (_one_name_a_file(g, path_of) for g in members.values()
+                                        if len(g) > 1)
+            if len(group) > 1 for sid in group}
 
 
 def similar_distinct(lib: Library, classifier: Any, sample_id: int, k: int = 20, *,
@@ -698,7 +702,7 @@ def find_duplicates(lib: Library, *, near: bool = False,
     for sids in members.values():
         if len(sids) < 2:
             continue
-        sids = _one_name_a_file(sids, info)
+        sids = _one_name_a_file(sids, {s: info[s][1] for s in sids})
         if len(sids) < 2:
             continue
         ms = best_first([Member(s, *info[s][1:], example=s in examples)
@@ -737,13 +741,13 @@ def find_duplicates(lib: Library, *, near: bool = False,
                   note)
 
 
-def _one_name_a_file(sids: list[int], info: dict[int, tuple[Any, ...]]) -> list[int]:
+def _one_name_a_file(sids: list[int], path_of: dict[int, str]) -> list[int]:
     """``sids`` with every name of one file counted once: a symbolic link to a file (a
     "favourites" folder of links, or a folder link an older library scanned twice) is that
     file, not a copy of it to move away. The file's own path is kept over a link's."""
     by_real: dict[str, int] = {}
     for s in sorted(sids):
-        path = info[s][1]
+        path = path_of[s]
         real = os.path.realpath(path)
         if real not in by_real or path == real:
             by_real[real] = s

@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.duplicates import Group, Member, find_duplicates, plan_quarantine, quarantine
+from core.duplicates import (
+    Group,
+    Member,
+    exact_groups,
+    find_duplicates,
+    plan_quarantine,
+    quarantine,
+)
 from core.errors import RelabelError
 from core.library import Library
 from core.schema import samples
@@ -31,6 +38,7 @@ def test_a_link_to_a_file_is_not_its_duplicate(library: Library, tmp_path: Path)
     real = _kick_and_link(root)
     scan_here(library, root)
     assert find_duplicates(library).groups == []
+    assert exact_groups(library) == {}  # ls --json's duplicate_group says the same
     # a true copy beside them: one group of two, the link counted as the file it is
     write(root / "Old" / "kick 808 copy.wav", pcm16(note(55.0)), subtype="PCM_16")
     scan_here(library, root)
