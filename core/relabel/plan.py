@@ -469,6 +469,7 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
     folder_ok: dict[str, bool] = {}
     listings: dict[str, set[str]] = {}
     meter = RateMeter()
+    chosen_paths = {c.path for c in chosen}
     for i, c in enumerate(chosen):
         if cancel.cancelled:
             raise Cancelled("planning cancelled; nothing was stored")
@@ -479,6 +480,13 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
         label_parts = node_paths[c.node_id]  # type: ignore[index]
         label = "/".join(label_parts)
         folder, name = os.path.split(c.path)
+        if mode != "sidecar" and (real := os.path.realpath(c.path)) != c.path \
+                and real in chosen_paths:
+            # a symbolic link to a file this batch sorts by its own path (or a file an
+            # older library holds twice through a folder link): moved, it would dangle
+            # once its file moves; copied, the file would be copied twice
+            skipped["same_file"] += 1
+            continue
         if mode in _PATH_MODES and not folder_writable(folder, folder_ok):
             skipped["not_writable"] += 1
             continue

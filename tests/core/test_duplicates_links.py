@@ -90,3 +90,32 @@ def test_a_hard_link_or_a_true_copy_still_goes(library: Library, tmp_path: Path)
     assert keeper.exists() and sha(keeper) == before
     assert sorted(p.name for p in (tmp_path / "q").rglob("*.wav")) == ["kick copy.wav",
                                                                        "kick.wav"]
+
+
+def test_relabel_sorts_a_file_once_whatever_its_names(library: Library, tmp_path: Path,
+                                                     untrained_model) -> None:
+    """A relabel planned the file and the link to it: moved, the link dangled ("the file is
+    gone since the plan"); copied, the file was copied twice."""
+    from core.classify import Classifier
+    from core.relabel import apply_batch, plan_relabel, undo_batch
+    from core.supports import add_supports
+    from core.trees import add_node, create_tree
+
+    root = tmp_path / "samples"
+    real = _kick_and_link(root)
+    scan_here(library, root, untrained_model)
+    create_tree(library, "t")
+    add_node(library, "t", "Kick")
+    add_node(library, "t", "Snare")
+    add_supports(library, "t", "Kick", [str(real), str(root / "kick.wav")])
+    add_supports(library, "t", "Snare", [str(root / "Drums" / "snare.wav")])
+    Classifier(library).refresh("t")
+    for mode in ("copy", "move"):
+        plan = plan_relabel(library, "t", mode, dest=str(tmp_path / f"Sorted-{mode}"))
+        assert plan.skipped.get("same_file") == 1, plan.skipped
+        assert sorted(os.path.basename(op.dst) for op in plan.ops) == ["kick 808.wav",
+                                                                       "snare.wav"]
+        report = apply_batch(library, plan.batch_id)
+        assert report.done == 2 and not report.failed and not report.skipped
+        undo_batch(library, plan.batch_id)
+    assert real.exists() and sha(root / "kick.wav") == sha(real)
