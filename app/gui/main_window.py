@@ -386,6 +386,7 @@ class MainWindow(QMainWindow):
 
     def _show_node(self, path: str) -> None:
         self.tabs.setCurrentIndex(0)
+        self.library.show_all()  # a class's files, not those of a similar-sounds view
         self.filters.show_node(path)
 
     def selected_ids(self) -> list[int]:

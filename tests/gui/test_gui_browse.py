@@ -476,3 +476,9 @@ def test_find_similar_shows_the_sounds_in_the_table_closest_first(qtbot, session
     qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
     window.similar_bar.button.click()
     assert table.similar is None and table.rowCount() == total
+    # showing a class's files (from the class tree) leaves the similar view too
+    window.find_similar()
+    qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
+    window._show_node("Drums/Kick")
+    assert table.similar is None
+    assert not window.similar_bar.isVisible()
