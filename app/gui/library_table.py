@@ -612,6 +612,11 @@ class LibraryView(QTableView):
 
     def _on_session_selection(self, ids: list[int], source: object) -> None:
         if source is not self:
+            if self.table.similar is not None and ids and \
+                    not set(ids) <= set(self.table.similar):
+                # a file chosen elsewhere ("Label these next", the map) that the similar
+                # view does not hold: back to every file, where the table can show it
+                self.show_all()
             self.select_ids(ids)
 
     def select_ids(self, ids: Sequence[int], scroll: bool = True) -> None:

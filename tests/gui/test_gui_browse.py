@@ -476,6 +476,15 @@ def test_find_similar_shows_the_sounds_in_the_table_closest_first(qtbot, session
     qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
     window.similar_bar.button.click()
     assert table.similar is None and table.rowCount() == total
+    # a file chosen elsewhere (the suggestions, the map) that the view does not hold
+    window.find_similar()
+    qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
+    inside = found[0]
+    session.select([inside], None)
+    assert table.similar is not None  # one of them: the view stays
+    outside = next(int(s) for s in session.rows.ids if int(s) not in (kick, *found))
+    session.select([outside], None)
+    assert table.similar is None and view.selected_ids() == [outside]
     # showing a class's files (from the class tree) leaves the similar view too
     window.find_similar()
     qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
