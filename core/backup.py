@@ -274,7 +274,9 @@ def check(library: str | Path) -> list[str]:
     except NewerLibrary:
         raise
     except LibraryError as exc:
-        problems = [str(exc)]
+        # The bare reason of a damage found on opening, not the whole message: marked as
+        # the reason, that message came back nested in itself on the next open.
+        problems = [getattr(exc, "damage", None) or str(exc)]
     if problems:
         mark_damaged(path, problems[0])
     else:

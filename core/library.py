@@ -177,10 +177,12 @@ def _damaged_error(path: Path, reason: str) -> LibraryError:
     reason = " ".join(reason.replace("*** in database main ***", "").split())
     if len(reason) > 160:
         reason = reason[:157] + "…"
-    return LibraryError(
+    error = LibraryError(
         f"the library {path} is damaged ({reason}); nothing was written to it. "
         "'sampletree check' tells more, 'sampletree restore' goes back to the last good "
         "backup and rescans")
+    error.damage = reason  # type: ignore[attr-defined]  # (the bare reason: check's report)
+    return error
 
 
 #: rows per fetch when reading embeddings (keeps each GIL hold short)

@@ -309,3 +309,24 @@ def test_a_full_drive_under_the_backups_blames_the_backup_not_the_library(
     assert _integrity(db) == "ok"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 50
+
+
+def test_check_of_a_truncated_library_reports_the_reason_once(tmp_path: Path) -> None:
+    """Trust review: after `check` on a truncated library, every later message nested the
+    whole error in itself ("damaged (the library … is damaged (its size …)…); …"), and
+    check's own line told the user to run check."""
+    db = tmp_path / "lib.sqlite"
+    with Library(db) as lib:
+        lib.write_batch([_record(f"a{i}") for i in range(300)])
+    with open(db, "r+b") as fh:
+        fh.truncate(db.stat().st_size // 2 + 100)
+    with pytest.raises(LibraryError) as first:
+        Library(db)
+    problems = backup.check(db)
+    assert len(problems) == 1
+    assert "is damaged" not in problems[0] and "sampletree check" not in problems[0]
+    assert "whole number" in problems[0]
+    with pytest.raises(LibraryError) as again:
+        Library(db)
+    assert str(again.value).count("is damaged") == 1
+    assert str(again.value) == str(first.value)
