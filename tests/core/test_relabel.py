@@ -548,6 +548,29 @@ def test_undo_of_a_copy_keeps_an_edited_copy_and_puts_back_a_lost_original(kit: 
 
 # -- the operating system says no ----------------------------------------------------------
 
+def test_an_undo_refused_by_the_original_folder_names_that_folder(kit: Kit,
+                                                                   monkeypatch) -> None:
+    """Trust review: an undo whose original folder had become read-only said "no
+    permission to write in DEST/Drums/Kick/kicks" (the folder the file sat in, which was
+    fine): link(2) and rename(2) name both files and the error's first one is the source."""
+    dest = kit.tmp / "out"
+    plan = plan_relabel(kit.lib, "kit", "move", dest)
+    apply_batch(kit.lib, plan.batch_id)
+
+    def refused(src: str, dst: str) -> None:  # as os.link says it
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), src, None, dst)
+
+    monkeypatch.setattr(relabel.disksteps, "_rename", refused)
+    report = undo_batch(kit.lib, plan.batch_id)
+    assert report.state == "failed"
+    why = report.failed[0][1]
+    assert why.startswith("no permission to write in " + str(kit.root)), why
+    assert str(dest) not in why
+    monkeypatch.undo()
+    assert undo_batch(kit.lib, plan.batch_id).state == "undone"
+    assert_library_matches_disk(kit)
+
+
 def test_a_read_only_drive_stops_the_batch_and_undo_restores(kit: Kit, monkeypatch) -> None:
     dest = kit.tmp / "out"
     before, before_lib = disk(kit.root), lib_paths(kit.lib)
