@@ -227,8 +227,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if report.cancelled:
         return EXIT_CANCELLED
     if report.state == "failed":
-        raise SampletreeError(f"undo of batch {args.batch} stopped: {report.message}; "
-                              "run it again to finish")
+        why = report.message.removeprefix("undo stopped: ")
+        raise SampletreeError(f"undo of batch {args.batch} stopped: {why}"
+                              + ("" if "again" in why else "; run it again to finish"))
     return EXIT_OK
 
 

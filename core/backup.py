@@ -15,6 +15,7 @@ on their own. The path ``tree rm`` prints therefore survives any number of later
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -141,7 +142,14 @@ def make_backup(lib: Library, reason: str, *, force: bool = False,
             assert raw is not None
             dst = sqlite3.connect(tmp)
             try:
-                raw.backup(dst)  # type: ignore[attr-defined]
+                try:
+                    raw.backup(dst)  # type: ignore[attr-defined]
+                except sqlite3.Error as exc:
+                    # The copy's drive is full: the library is fine (it is only read here),
+                    # so say so instead of letting it read as a failed write to the library.
+                    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                        raise OSError(errno.ENOSPC, "no space left for the copy") from None
+                    raise
                 problems = integrity_problems(dst)
             finally:
                 dst.close()
@@ -266,7 +274,9 @@ def check(library: str | Path) -> list[str]:
     except NewerLibrary:
         raise
     except LibraryError as exc:
-        problems = [str(exc)]
+        # The bare reason of a damage found on opening, not the whole message: marked as
+        # the reason, that message came back nested in itself on the next open.
+        problems = [getattr(exc, "damage", None) or str(exc)]
     if problems:
         mark_damaged(path, problems[0])
     else:

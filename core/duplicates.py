@@ -780,12 +780,18 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
     ``groups`` but its keeper into ``dest``; ``keepers`` (group id → sample id) overrides
     the suggested keeper. Returns (batch id, the planned moves); every other copy is
     counted in ``skipped_out`` (when given) under its reason, a key of
-    :data:`core.relabel.reports.SKIP_REASONS` (missing, unreadable, not_writable). Apply it with
+    :data:`core.relabel.reports.SKIP_REASONS` (missing, unreadable, not_writable,
+    changed). Apply it with
     :func:`core.relabel.apply_batch`; :func:`core.relabel.undo_batch` puts the files back.
     Nothing on disk is touched here.
     """
     from core.relabel.disksteps import _sha256
-    from core.relabel.plan import _check_writable, _unique, folder_writable
+    from core.relabel.plan import (
+        _check_writable,
+        _unique,
+        changed_since_scan,
+        folder_writable,
+    )
 
     dest_abs = os.path.abspath(os.fspath(dest))
     if not os.fspath(dest).strip():
@@ -801,7 +807,19 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
                                "folder outside it")
     _check_writable(dest_abs)
     with lib.reading() as conn:
-        lib_paths = {p for (p,) in conn.execute(select(samples.c.path))}
+        recorded = {p: (size, mtime, fp) for p, size, mtime, fp in conn.execute(
+            select(samples.c.path, samples.c.size, samples.c.mtime_ns,
+                   samples.c.content_hash))}
+    lib_paths = set(recorded)
+
+    def changed(path: str) -> bool:
+        """Edited or replaced since the scan: the group's verdict is of other bytes."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False  # (missing and unreadable are told apart below)
+        return path not in recorded or changed_since_scan(path, st, *recorded[path])
+
     taken: set[str] = set()
     listings: dict[str, set[str]] = {}
     ops: list[dict[str, Any]] = []
@@ -812,7 +830,9 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
         keep_id = keepers.get(g.id, g.keeper.sample_id)
         if keep_id not in {m.sample_id for m in g.members}:
             raise RelabelError(f"file {keep_id} is not in duplicate group {g.id}")
-        kept_real = os.path.realpath(next(x.path for x in g.members if x.sample_id == keep_id))
+        kept_path = next(x.path for x in g.members if x.sample_id == keep_id)
+        kept_real = os.path.realpath(kept_path)
+        keeper_changed = changed(kept_path)
         for m in g.members:
             if m.sample_id == keep_id:
                 continue
@@ -821,6 +841,9 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
                 # to its folder an older library scanned twice): moving it would take the
                 # kept file away
                 skipped["same_file"] = skipped.get("same_file", 0) + 1
+                continue
+            if keeper_changed or changed(m.path):
+                skipped["changed"] = skipped.get("changed", 0) + 1
                 continue
             if not folder_writable(os.path.dirname(m.path), folder_ok):
                 skipped["not_writable"] = skipped.get("not_writable", 0) + 1
@@ -836,9 +859,8 @@ def plan_quarantine(lib: Library, groups: Iterable[Group], dest: str | os.PathLi
                 continue
             target = _unique(quarantine_target(m.path, dest_abs, roots), taken, lib_paths,
                              listings)
-            kept = next(x.path for x in g.members if x.sample_id == keep_id)
             ops.append({"seq": len(ops) + 1, "sample_id": m.sample_id, "src": m.path,
-                        "dst": target, "label": f"duplicate of {os.path.basename(kept)}",
+                        "dst": target, "label": f"duplicate of {os.path.basename(kept_path)}",
                         "confidence": m.similarity if m.match == "near" else 1.0,
                         "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                         "checksum": digest, "state": "planned"})

@@ -56,6 +56,18 @@ def _drive_full(path: Path, exc: BaseException) -> bool:
     return st.f_bavail * st.f_frsize < 1 << 20
 
 
+def _read_only_why(path: Path) -> str:
+    """Why a library that exists cannot be written: its drive, the file, or its folder."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "its drive is read-only"
+    except (OSError, AttributeError):  # (no statvfs on Windows)
+        pass
+    if not os.access(path, os.W_OK):
+        return "the file is read-only (its permissions)"
+    return "its folder is read-only"
+
+
 def _writable(path: Path) -> bool:
     """Whether the library and its folder (where the log lives) can be written."""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
@@ -177,10 +189,12 @@ def _damaged_error(path: Path, reason: str) -> LibraryError:
     reason = " ".join(reason.replace("*** in database main ***", "").split())
     if len(reason) > 160:
         reason = reason[:157] + "…"
-    return LibraryError(
+    error = LibraryError(
         f"the library {path} is damaged ({reason}); nothing was written to it. "
         "'sampletree check' tells more, 'sampletree restore' goes back to the last good "
         "backup and rescans")
+    error.damage = reason  # type: ignore[attr-defined]  # (the bare reason: check's report)
+    return error
 
 
 #: rows per fetch when reading embeddings (keeps each GIL hold short)
@@ -234,7 +248,7 @@ class Library:
         #: why a library opened read-only though it was not asked to (shown to the user)
         self.read_only_reason = ("it failed a check" if note is not None else
                                  "" if asked_read_only or not read_only else
-                                 "its drive or folder is read-only")
+                                 _read_only_why(self.path))
         self._guard = libfile.Guard(self.path, create=create and not read_only,
                                     timeout_s=BUSY_TIMEOUT_S)
         self._conn: Connection | None = None

@@ -36,9 +36,36 @@ import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 from core.classify import Classifier, Thresholds, store_thresholds
-from core.errors import Cancelled, SampletreeError
+from core.errors import Cancelled, LibraryError, SampletreeError
 from core.jobs import CancelToken, Progress
 from core.library import Library
+
+
+def library_gone(path: Path) -> LibraryError:
+    return LibraryError(
+        f"the library {path} is gone (deleted, moved, or its drive removed) since the app "
+        "opened it; nothing was written. Put it back, or open another library (File menu)")
+
+
+class _LibraryFile:
+    """The library file the app opened (made there by ``open_window`` when it was missing):
+    later connections open that one only, never a new empty library where it was, and a
+    connection held open is dropped once the file is gone (writes to a deleted file are
+    lost when it closes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = path.exists()  # (tests may start an engine on a library not made yet)
+
+    def open(self) -> Library:
+        if self.seen and not self.path.exists():
+            raise library_gone(self.path)
+        lib = Library(self.path, create=not self.seen)
+        self.seen = True
+        return lib
+
+    def gone(self) -> bool:
+        return self.seen and not self.path.exists()
 
 
 def describe(exc: BaseException) -> str:
@@ -139,6 +166,7 @@ class Engine(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library_path = Path(library_path)
+        self._file = _LibraryFile(self.library_path)
         self._thresholds = thresholds  # None: the library's own (core.classify.stored_thresholds)
         self._queue: deque[_Request] = deque()
         self._cond = threading.Condition()
@@ -238,8 +266,11 @@ class Engine(QObject):
             self._state.lib.close()
 
     def _open(self) -> EngineState:
+        if self._state is not None and self._file.gone():
+            state, self._state = self._state, None
+            state.lib.close()
         if self._state is None:
-            lib = Library(self.library_path, create=True)
+            lib = self._file.open()
             self._state = EngineState(lib, Classifier(lib, self._thresholds))
         return self._state
 
@@ -278,6 +309,7 @@ class JobRunner(QObject):
     def __init__(self, library_path: str | Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library_path = Path(library_path)
+        self._file = _LibraryFile(self.library_path)
         self.current: Job | None = None
         self._thread: threading.Thread | None = None
         self._post = poster()  # made here, on the UI thread
@@ -329,7 +361,7 @@ class JobRunner(QObject):
         # thread before they connected reached no one, and the dialog waited for ever.
         lib: Library | None = None
         try:
-            lib = Library(self.library_path, create=True)
+            lib = self._file.open()
             result = fn(lib, progress, job.token)
         except Cancelled:
             self._post(self, job.cancelled.emit)

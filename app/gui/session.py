@@ -135,6 +135,7 @@ class Session(QObject):
         self._version: int | None = None
         self._polled: int | None = None
         self._changing_since = 0.0
+        self._watch_problem: str | None = None  # the last failed look's message
         self._watch = QTimer(self)
         self._watch.setInterval(WATCH_MS)
         self._watch.timeout.connect(self.check_outside)
@@ -156,9 +157,18 @@ class Session(QObject):
         front. Not while a job of the app's own runs (it reloads when it ends)."""
         if not self.loaded or self.jobs.running or self.scanning or self.engine.pending():
             return
-        self.engine.call(_outside_version, done=self._outside_seen, key="watch")
+        self.engine.call(_outside_version, done=self._outside_seen,
+                         failed=self._watch_failed, key="watch")
+
+    def _watch_failed(self, message: str) -> None:
+        """The look failed (the library file gone, its drive removed): said once, not every
+        look."""
+        if message != self._watch_problem:
+            self._watch_problem = message
+            self.problem.emit(message)
 
     def _outside_seen(self, version: int) -> None:
+        self._watch_problem = None
         if self._version is None or version == self._version:
             self._polled = None
             return

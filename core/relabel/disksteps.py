@@ -169,6 +169,18 @@ def _move(src: str, dst: str, tmp: str, checksum: str | None) -> None:
     _drop_source(src, dst)
 
 
+def _refusing_folder(new: str | bytes, old: str | bytes | None) -> str:
+    """Of the folders of a link or rename's two files, the one this process cannot write
+    (the new file's when neither or both say so)."""
+    folders = [os.path.dirname(os.fsdecode(new))]
+    if old:
+        folders.append(os.path.dirname(os.fsdecode(old)))
+    for folder in folders:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return folder
+    return folders[0]
+
+
 def _problem(exc: OSError, verb: str, src: str, dst: str) -> str:
     name = _show(os.path.basename(src))
     where = _show(os.path.dirname(os.fsdecode(exc.filename)) if exc.filename
@@ -181,5 +193,7 @@ def _problem(exc: OSError, verb: str, src: str, dst: str) -> str:
     if exc.errno == errno.EROFS:
         return f"{where} is on a read-only drive: {name} was not {verb}"
     if exc.errno == errno.EACCES:
+        if exc.filename2:  # link/rename name both files: the folder refused is most
+            where = _show(_refusing_folder(exc.filename2, exc.filename))  # often the new one's
         return f"no permission to write in {where}: {name} was not {verb}"
     return f"{name} was not {verb}: {exc.strerror or exc}"

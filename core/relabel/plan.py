@@ -52,6 +52,7 @@ from core.schema import (
     trees,
 )
 from core.schema import nodes as tree_nodes
+from core.walk import content_hash
 
 # -- small helpers -------------------------------------------------------------------------
 
@@ -85,6 +86,28 @@ class _Candidate:
     bpm: float | None = None
     key: str | None = None
     root_midi: int | None = None
+    # the file as the last scan read it (its label is of those bytes)
+    size: int | None = None
+    mtime_ns: int | None = None
+    content_hash: str | None = None
+
+
+def changed_since_scan(path: str, st: os.stat_result, size: int | None, mtime_ns: int | None,
+                       fingerprint: str | None) -> bool:
+    """Whether the file at ``path`` (``st``: its stat) is no longer what the last scan read
+    (recorded ``size``, ``mtime_ns`` and content fingerprint): replaced by other audio or
+    edited, so its label (or duplicate verdict) is of other bytes. Only touched (same
+    bytes, new time): not changed."""
+    if st.st_size != size:
+        return True
+    if st.st_mtime_ns == mtime_ns:
+        return False
+    if fingerprint is None:
+        return True
+    try:
+        return content_hash(path, st.st_size) != fingerprint
+    except OSError:
+        return True
 
 
 def _find_tree(conn: Connection, name: str) -> tuple[int, str]:
@@ -132,8 +155,8 @@ def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
         select(samples.c.id, samples.c.path, samples.c.root_id, samples.c.status,
                samples.c.duration_s, samples.c.sample_rate, samples.c.channels,
                samples.c.format, analysis.c.kind, analysis.c.bpm, analysis.c.key,
-               analysis.c.root_midi,
-               supports.c.node_id.label("support_node"),
+               analysis.c.root_midi, samples.c.size, samples.c.mtime_ns,
+               samples.c.content_hash, supports.c.node_id.label("support_node"),
                predictions.c.node_id.label("predicted_node"),
                predictions.c.confidence, predictions.c.unknown)
         .select_from(
@@ -152,7 +175,8 @@ def _labels(conn: Connection, tree_id: int, root: int) -> list[_Candidate]:
             node, conf = int(r.predicted_node), float(r.confidence)
         out.append(_Candidate(int(r.id), r.path, r.root_id, r.status, node, conf,
                               r.duration_s, r.sample_rate, r.channels, r.format,
-                              r.kind, r.bpm, r.key, r.root_midi))
+                              r.kind, r.bpm, r.key, r.root_midi, r.size, r.mtime_ns,
+                              r.content_hash))
     out.sort(key=lambda c: c.path)
     return out
 
@@ -508,12 +532,17 @@ def plan_relabel(lib: Library, tree_name: str, mode: str, dest: str | os.PathLik
             continue
         try:
             st = os.stat(c.path)
-            digest = _sha256(c.path) if mode != "sidecar" else ""
+            # Replaced or edited since the scan: its label is of other audio (trust review)
+            changed = changed_since_scan(c.path, st, c.size, c.mtime_ns, c.content_hash)
+            digest = _sha256(c.path) if mode != "sidecar" and not changed else ""
         except FileNotFoundError:
             skipped["missing"] += 1
             continue
         except OSError:
             skipped["unreadable"] += 1
+            continue
+        if changed:
+            skipped["changed"] += 1
             continue
         if mode == "sidecar":
             rows.append([c.sample_id, c.path, label, round(c.confidence, 6)])

@@ -20,6 +20,7 @@ SKIP_REASONS = {
     "other_nodes": "labeled outside the chosen nodes",
     "low_confidence": "below the minimum confidence",
     "missing": "no longer on disk",
+    "changed": "changed on disk since the last scan (scan again first)",
     "unreadable": "cannot be read",
     "not_writable": "its folder is not writable",
     "already_named": "already carries its label in its name",

@@ -39,3 +39,28 @@ def test_scan_of_a_folder_that_cannot_be_read_is_an_error_and_adds_no_root(
     assert err.count("sampletree: error:") == 1 and "cannot be read" in err, err
     assert "Traceback" not in err and "Scanned" not in out + err
     assert roots_of(lib) == before
+
+
+@pytest.mark.timeout(300)
+def test_a_read_only_library_file_is_said_to_be_the_files_doing(tmp_path: Path) -> None:
+    """Trust review: a library file made read-only (chmod 444) in a writable folder was
+    "open read-only (its drive or folder is read-only)", which sends the user to the
+    wrong place. The note names the file's permissions; a read-only folder is named so."""
+    from core.library import Library
+
+    lib = tmp_path / "lib" / "library.sqlite"
+    Library(lib).close()
+    lib.chmod(0o444)
+    try:
+        rc, out, err = run_unprivileged("--library", lib, "tree", "list")
+    finally:
+        lib.chmod(0o644)
+    assert rc == 0, (out, err)
+    assert "the file is read-only (its permissions)" in err, err
+    lib.parent.chmod(0o555)
+    try:
+        rc, out, err = run_unprivileged("--library", lib, "tree", "list")
+    finally:
+        lib.parent.chmod(0o755)
+    assert rc == 0, (out, err)
+    assert "its folder is read-only" in err, err

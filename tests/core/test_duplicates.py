@@ -4,6 +4,7 @@ the quarantine through the relabel journal, and fingerprints of an older library
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +322,30 @@ def test_quarantine_moves_through_the_journal_and_undo_restores(
     after = {p: sha(p) for p in exact_set.rglob("*.*")}
     assert after == before  # every file back, byte-identical
     assert not list(dest.rglob("*.*"))
+
+
+def test_copies_or_keepers_replaced_since_the_scan_are_not_quarantined(
+        library: Library, exact_set: Path, tmp_path: Path) -> None:
+    """Trust review: a copy (or the keeper) overwritten with other audio after the scan
+    was still moved to the quarantine as a duplicate of bytes it no longer holds. Both are
+    left out now ("changed"); a copy only touched (same bytes) still goes."""
+    scan_here(library, exact_set)
+    groups = find_duplicates(library).groups
+    g = groups[0]
+    extras = sorted(m.path for m in g.extras)
+    replaced, touched = Path(extras[0]), Path(extras[1])
+    write(replaced, pcm16(note(330.0, seed=7)), subtype="PCM_16")  # other audio, same name
+    st = touched.stat()
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 10**10))
+    skipped: dict[str, int] = {}
+    _batch, ops = plan_quarantine(library, groups, tmp_path / "q", skipped_out=skipped)
+    assert skipped == {"changed": 1}
+    assert [op["src"] for op in ops] == [str(touched)]
+
+    write(Path(g.keeper.path), pcm16(note(440.0, seed=8)), subtype="PCM_16")
+    skipped = {}
+    _batch, ops = plan_quarantine(library, groups, tmp_path / "q2", skipped_out=skipped)
+    assert ops == [] and skipped == {"changed": 2}
 
 
 def test_an_older_library_gets_fingerprints_on_the_next_scan_without_reembedding(

@@ -277,3 +277,56 @@ def test_a_library_closed_clean_opens_with_the_cheap_check(filled: Path,
     os.utime(filled, ns=(1, 1))  # changed behind Sampletree's back
     Library(filled).close()
     assert calls == ["cheap", "full"]
+
+
+def test_a_full_drive_under_the_backups_blames_the_backup_not_the_library(
+        tmp_path: Path, monkeypatch) -> None:
+    """Trust review: with no room for the backup copy, a scan said "the disk is full while
+    writing the library ...; the batch in flight was rolled back", though the library is
+    only read for a backup. The message names the backup folder and the way on."""
+    db = tmp_path / "lib.sqlite"
+    real_connect = sqlite3.connect
+
+    def tiny_copy(path, *args, **kwargs):
+        conn = real_connect(path, *args, **kwargs)
+        if str(path).endswith(".part"):  # the backup copy: one page, then "disk full"
+            conn.execute("PRAGMA max_page_count=1")
+        return conn
+
+    with Library(db) as lib:
+        lib.write_batch([_record(f"a{i}") for i in range(50)])
+        monkeypatch.setattr(backup.sqlite3, "connect", tiny_copy)
+        with pytest.raises(LibraryError) as err:
+            backup.make_backup(lib, "scan", force=True)
+        monkeypatch.undo()
+        message = str(err.value)
+        assert "cannot back up the library to" in message
+        assert "SAMPLETREE_BACKUPS=0" in message
+        assert "writing the library" not in message
+        assert damage_note(db) is None
+    assert backup.list_backups(db) == []
+    assert not list(backup.backup_dir(db).glob("*.part"))
+    assert _integrity(db) == "ok"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] == 50
+
+
+def test_check_of_a_truncated_library_reports_the_reason_once(tmp_path: Path) -> None:
+    """Trust review: after `check` on a truncated library, every later message nested the
+    whole error in itself ("damaged (the library … is damaged (its size …)…); …"), and
+    check's own line told the user to run check."""
+    db = tmp_path / "lib.sqlite"
+    with Library(db) as lib:
+        lib.write_batch([_record(f"a{i}") for i in range(300)])
+    with open(db, "r+b") as fh:
+        fh.truncate(db.stat().st_size // 2 + 100)
+    with pytest.raises(LibraryError) as first:
+        Library(db)
+    problems = backup.check(db)
+    assert len(problems) == 1
+    assert "is damaged" not in problems[0] and "sampletree check" not in problems[0]
+    assert "whole number" in problems[0]
+    with pytest.raises(LibraryError) as again:
+        Library(db)
+    assert str(again.value).count("is damaged") == 1
+    assert str(again.value) == str(first.value)

@@ -464,6 +464,29 @@ def test_files_changed_since_the_plan_are_skipped(kit: Kit) -> None:
     assert not dest.exists()
 
 
+@pytest.mark.parametrize("mode", ["move", "sidecar"])
+def test_files_replaced_since_the_scan_are_left_out_of_the_plan(kit: Kit, write_audio,
+                                                                  mode: str) -> None:
+    """Trust review: a file replaced by other audio under the same name after the scan
+    was moved by the label of the audio it no longer holds (a tone filed under Drums/Kick).
+    It is left out now, counted as "changed"; a file only touched (same bytes) still goes."""
+    replaced = kit.path("kicks/k1.wav")
+    write_audio("kicks/k1.wav", seconds=0.7, sr=16_000, freq=880.0, seed=99)
+    touched = kit.path("kicks/k2.wav")
+    st = touched.stat()
+    os.utime(touched, ns=(st.st_atime_ns, st.st_mtime_ns + 10**10))
+
+    plan = plan_relabel(kit.lib, "kit", mode, kit.tmp / "out")
+
+    assert plan.skipped.get("changed") == 1, plan.skipped
+    if mode == "move":
+        srcs = {op.src for op in plan.ops}
+        assert str(replaced) not in srcs and str(touched) in srcs
+        assert plan.files == len(LABELED) - 1
+    else:
+        assert plan.files == len(LABELED) - 1
+
+
 def test_undo_after_the_user_moved_deleted_changed_and_replaced_files(kit: Kit) -> None:
     dest = kit.tmp / "out"
     plan = plan_relabel(kit.lib, "kit", "move", dest)
@@ -524,6 +547,29 @@ def test_undo_of_a_copy_keeps_an_edited_copy_and_puts_back_a_lost_original(kit: 
 
 
 # -- the operating system says no ----------------------------------------------------------
+
+def test_an_undo_refused_by_the_original_folder_names_that_folder(kit: Kit,
+                                                                   monkeypatch) -> None:
+    """Trust review: an undo whose original folder had become read-only said "no
+    permission to write in DEST/Drums/Kick/kicks" (the folder the file sat in, which was
+    fine): link(2) and rename(2) name both files and the error's first one is the source."""
+    dest = kit.tmp / "out"
+    plan = plan_relabel(kit.lib, "kit", "move", dest)
+    apply_batch(kit.lib, plan.batch_id)
+
+    def refused(src: str, dst: str) -> None:  # as os.link says it
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), src, None, dst)
+
+    monkeypatch.setattr(relabel.disksteps, "_rename", refused)
+    report = undo_batch(kit.lib, plan.batch_id)
+    assert report.state == "failed"
+    why = report.failed[0][1]
+    assert why.startswith("no permission to write in " + str(kit.root)), why
+    assert str(dest) not in why
+    monkeypatch.undo()
+    assert undo_batch(kit.lib, plan.batch_id).state == "undone"
+    assert_library_matches_disk(kit)
+
 
 def test_a_read_only_drive_stops_the_batch_and_undo_restores(kit: Kit, monkeypatch) -> None:
     dest = kit.tmp / "out"

@@ -86,7 +86,9 @@ def disk_session(qtbot, tmp_path, settings):
         new = lib / old.removeprefix("/lib/")
         new.parent.mkdir(parents=True, exist_ok=True)
         new.write_bytes(b"RIFF")
-        con.execute("UPDATE samples SET path=? WHERE path=?", (str(new), old))
+        st = new.stat()  # as a scan records it (relabel leaves out files changed since)
+        con.execute("UPDATE samples SET path=?, size=?, mtime_ns=? WHERE path=?",
+                    (str(new), st.st_size, st.st_mtime_ns, old))
     con.commit()
     con.close()
     s = Session(path, settings)

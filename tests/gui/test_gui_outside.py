@@ -97,3 +97,39 @@ def test_label_thresholds_are_the_librarys_for_the_app_and_the_commands(qtbot, s
          "    t = stored_thresholds(lib); print(t.min_confidence, t.unknown_factor)"],
         check=True, cwd=REPO, capture_output=True, text=True, timeout=60).stdout.split()
     assert got == ["0.7", "3.0"]  # the commands label with the app's choice
+
+
+def test_a_library_file_removed_while_the_app_is_open_is_never_made_again(
+        qtbot, session, synth_library, tmp_path) -> None:
+    """Trust review: with the library's folder removed (or its drive unplugged) while the
+    app was open, Rescan made a new empty library where it was ("30 new") and the app's
+    edits went to the deleted file, lost on close. Now each job and request says the
+    library is gone, nothing is created there, and the watch says it once, not every look."""
+    path, _ids = synth_library
+    session.engine.wait_idle()
+    problems: list[str] = []
+    session.problem.connect(problems.append)
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for f in path.parent.glob(path.name + "*"):
+        f.rename(aside / f.name)  # (a move keeps the app's open connection on the file)
+
+    failed: list[str] = []
+    job = session.jobs.start("probe", lambda lib, progress, token: lib.path)
+    job.failed.connect(failed.append)
+    qtbot.waitUntil(lambda: job.done, timeout=10_000)
+    assert failed and "is gone" in failed[0], failed
+    assert not path.exists()
+
+    answers: list[str] = []
+    session.engine.call(lambda state: state.lib.path, done=answers.append,
+                        failed=answers.append)
+    qtbot.waitUntil(lambda: bool(answers), timeout=10_000)
+    assert "is gone" in str(answers[0]), answers
+    assert not path.exists()
+
+    session._watch.setInterval(50)
+    qtbot.wait(600)  # a dozen looks
+    session.engine.wait_idle()
+    assert sum("is gone" in p for p in problems) == 1, problems
+    assert not path.exists()

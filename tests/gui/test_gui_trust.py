@@ -311,7 +311,8 @@ def files_session(qtbot, tmp_path, settings):
                 path = src / f"{kind}{i:02d}.wav"
                 sf.write(path, rng.uniform(-0.3, 0.3, 4410).astype(np.float32), 44100)
                 recs.append(SampleRecord(
-                    path=str(path), root_id=None, size=path.stat().st_size, mtime_ns=1,
+                    path=str(path), root_id=None, size=path.stat().st_size,
+                    mtime_ns=path.stat().st_mtime_ns,
                     status="ok", starts=np.zeros(1), loudness=np.zeros(1),
                     embeddings=(center + 0.3 * rng.standard_normal((1, 8))).astype(np.float32),
                     model_id=model, duration_s=0.1, format="wav"))
