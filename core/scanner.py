@@ -272,6 +272,13 @@ def _file_peaks(segments: list[Segment]) -> bytes | None:
     return thumbnail.encode(thumbnail.merge(p for p in parts if p is not None))
 
 
+def _no_audio(audio: np.ndarray) -> np.ndarray:
+    """An empty array in place of a segment's windows once they are embedded: a slice
+    (``audio[:0]``) kept the whole buffer alive, so a 2-hour file held every window of
+    it, ~920 MB, until its record was written."""
+    return np.empty((0, *audio.shape[1:]), audio.dtype)
+
+
 @dataclass
 class _FileJob:
     key: int
@@ -773,7 +780,7 @@ class Scanner:
             n = len(seg.starts)
             self.jobs[k].embeddings[s] = emb[pos:pos + n]
             pos += n
-            seg.audio = seg.audio[:0]  # the raw audio is no longer needed
+            seg.audio = _no_audio(seg.audio)  # the raw audio is no longer needed
         self.queue.clear()
         self.queued_windows = 0
 
@@ -1102,6 +1109,8 @@ class Scanner:
         if self.model is not None and not job.refresh_only:
             self.queue.append((res.key, res.seg))
             self.queued_windows += len(res.segment.starts)
+        else:  # nothing will embed these windows: keep only what the record needs
+            res.segment.audio = _no_audio(res.segment.audio)
 
 
 def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None, *,
