@@ -12,7 +12,7 @@ to FFTs of each block behind its history (the same output as the IIR filters, ch
 with no scipy.signal). Gating: 400 ms blocks every
 100 ms, an absolute gate at −70 LUFS and a relative gate 10 LU below the mean. A file
 shorter than one block is measured as a single block (the standard would give nothing,
-and most one-shots are that short). Channels are summed with weight 1 (the 1.41 of
+and most one-shots are that short); one under 10 ms has no loudness. Channels are summed with weight 1 (the 1.41 of
 surround channels is not applied: sample libraries are mono or stereo).
 """
 
@@ -119,7 +119,9 @@ def _integrated(steps: list[np.ndarray] | np.ndarray, partial: np.ndarray, parti
     if len(steps) < 4:  # shorter than one 400 ms block: the whole file is the block
         total = np.sum(steps, axis=0) + partial if len(steps) else partial
         n = len(steps) * step + partial_n
-        if n == 0:
+        if n < max(1, step // 10):
+            # under 10 ms (a file of a few samples): no loudness to speak of; it read
+            # -2.7 LUFS for a one-sample file (trust review)
             return None
         power = float(np.sum(total)) / n
         if power <= 0:

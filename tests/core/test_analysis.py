@@ -198,6 +198,15 @@ def test_gating_ignores_silence_and_short_files_are_one_block() -> None:
     silent = LevelMeter(rate, 1)
     silent.feed(np.zeros(rate))
     assert silent.lufs is None and silent.peak_db is None
+    # a click of 20 ms still has a loudness; a file of a few samples has none (a one-sample
+    # file read −2.7 LUFS), though its peak is what it is
+    click = LevelMeter(rate, 1)
+    click.feed(tone[: rate // 50])
+    assert click.lufs is not None
+    for n in (1, 5, rate // 200):
+        tiny = LevelMeter(rate, 1)
+        tiny.feed(np.full(n, 0.9))
+        assert tiny.lufs is None and tiny.peak_db == pytest.approx(20 * math.log10(0.9), abs=0.01)
 
 
 def test_a_scan_measures_peak_and_loudness_on_the_files_own_samples(tmp_path: Path) -> None:
