@@ -532,7 +532,8 @@ class _Run:
                 # The library must not go on calling it ok: where it has the file (the
                 # new path for a move, the original for a copy), it is now marked missing.
                 lost = dst if mode in _PATH_MODES else src
-                why = (f"no longer at {_show(dst)} (moved or deleted since relabel batch "
+                # (said after the path: "PATH: no longer there", not the path twice)
+                why = (f"no longer there (moved or deleted since relabel batch "
                        f"{self.batch.id}); nothing to put back")
                 report.missing.append((dst, why))
             else:
