@@ -12,8 +12,9 @@ to FFTs of each block behind its history (the same output as the IIR filters, ch
 with no scipy.signal). Gating: 400 ms blocks every
 100 ms, an absolute gate at −70 LUFS and a relative gate 10 LU below the mean. A file
 shorter than one block is measured as a single block (the standard would give nothing,
-and most one-shots are that short); one under 10 ms has no loudness. Channels are summed with weight 1 (the 1.41 of
-surround channels is not applied: sample libraries are mono or stereo).
+and most one-shots are that short); one under 10 ms has no loudness. Channels are summed
+with weight 1 (the 1.41 of surround channels is not applied: sample libraries are mono or
+stereo).
 """
 
 from __future__ import annotations

@@ -303,8 +303,7 @@ class _Run:
             if cancel.cancelled:
                 n = already + done_here
                 self.set_batch("cancelled", f"cancelled after {n} of "
-                               f"{plural(report.total, 'file')}; resume it (apply it again) "
-                               "to finish, or undo it")
+                               f"{plural(report.total, 'file')}; {self.finish_hint()}")
                 report.state = self.batch.state
                 report.message = f"cancelled after {plural(n, 'file')}"
                 report.done = done_here
@@ -316,8 +315,8 @@ class _Run:
                 report.failed.append((op["src"], str(stop)))
                 report.done = done_here
                 msg = (f"{stop}; the batch stopped after {already + done_here} of "
-                       f"{plural(report.total, 'file')} — undo it, or fix this and resume it "
-                       "(apply it again)")
+                       f"{plural(report.total, 'file')} — fix this, then "
+                       f"{self.finish_hint()}")
                 self.set_batch("failed", msg)
                 report.state, report.message = "failed", msg
                 return
@@ -609,6 +608,13 @@ class _Run:
             report.removed += 1
         self.set_op(op, state="undone", message=None)
 
+    def finish_hint(self) -> str:
+        """How to finish or reverse a batch that stopped part way: the commands by name (a
+        killed quarantine said "apply it again", which made a new batch beside it)."""
+        n = self.batch.id
+        return (f"resume it to finish (`sampletree relabel --resume {n}`) or undo it "
+                f"(`sampletree undo {n}`, or Undo in the app's relabel history)")
+
     # recovery --------------------------------------------------------------------------
 
     def recover(self) -> str:
@@ -633,8 +639,7 @@ class _Run:
         done = sum(op["state"] == "done" for op in ops)
         left = sum(op["state"] == "planned" for op in ops)
         if left:
-            msg = (f"interrupted after {done} of {plural(len(ops), 'file')}; resume it (apply it "
-                   "again) to finish, or undo it")
+            msg = f"interrupted after {done} of {plural(len(ops), 'file')}; {self.finish_hint()}"
             self.set_batch("failed", msg)
         else:
             msg = f"{done} of {plural(len(ops), 'file')} {_VERB[self.batch.mode]}"

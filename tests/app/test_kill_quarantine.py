@@ -134,6 +134,8 @@ def test_kill_9_during_a_quarantine_loses_nothing_and_undo_brings_every_copy_bac
     assert f"sampletree: relabel batch {batch['id']} was interrupted while being applied" \
         in err, err
     assert batch["state"] == "failed" and "resume it" in batch["message"]
+    # the way to finish it by name: running the quarantine again made a second batch
+    assert f"sampletree relabel --resume {batch['id']}" in batch["message"]
     states = _check_consistent(lib, root, dest, before, batch["id"], applying=True)
     # killed before the Nth file was anywhere but its old place: it is planned again;
     # killed once it was at its new place too (linked, moved): recovery finishes it
