@@ -188,8 +188,10 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _print_report(report: Any) -> None:
-    print(f"  {report.done} of {report.total} done, {len(report.skipped)} skipped, "
-          f"{len(report.failed)} failed")
+    earlier = getattr(report, "earlier", 0)
+    done = (f"{report.done} done now, {earlier + report.done} of {report.total} in all"
+            if earlier else f"{report.done} of {report.total} done")
+    print(f"  {done}, {len(report.skipped)} skipped, {len(report.failed)} failed")
     _print_pairs("skipped", report.skipped)
     _print_pairs("failed", report.failed)
     _print_pairs("renamed (name taken since the plan)", report.renamed)

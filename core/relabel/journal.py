@@ -296,6 +296,7 @@ class _Run:
             todo = _ops(conn, self.batch.id, ("planned", "failed"))
             report.total = len(_ops(conn, self.batch.id))
             already = len(_ops(conn, self.batch.id, ("done",)))
+        report.earlier = already
         self.set_batch("applying", final=False)
         meter = RateMeter()
         done_here = 0

@@ -85,12 +85,13 @@ class ApplyReport(_ReportMixin):
     batch_id: int
     state: str = "applying"
     total: int = 0
-    done: int = 0
+    done: int = 0  # steps this run did
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (planned, used instead)
     message: str | None = None
     recovered: list[str] = field(default_factory=list)
+    earlier: int = 0  # steps done before this run (a resumed batch)
 
 
 @dataclass

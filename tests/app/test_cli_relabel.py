@@ -261,6 +261,13 @@ def test_a_relabel_a_full_disk_stops_does_not_say_every_file_was_applied(
     first = next(line for line in out.splitlines() if line.startswith("batch "))
     assert f"stopped after 35 of {N} files" in first, out
     assert f"35 of {N} done, 0 skipped, 1 failed" in out
+    assert "sampletree relabel --resume 1" in first, first  # the way to finish, by name
+    # room again: the resumed batch counts what it did now and in all (it said
+    # "N - 35 of N done", as if the first 35 were not)
+    monkeypatch.setattr(disksteps, "_copy", real)
+    rc, out, err = run(capsys, "--library", lib, "relabel", "--resume", "1")
+    assert rc == 0, (out, err)
+    assert f"{N - 35} done now, {N} of {N} in all, 0 skipped, 0 failed" in out, out
 
 
 def test_relabel_json_counts_skipped_files_under_stable_keys(labeled, capsys,
