@@ -17,7 +17,7 @@ import numpy as np
 
 from core.labeltext import BUILTIN_MARK, UNCERTAIN, UNKNOWN, label_text
 from core.library import Library
-from core.paths import display_path
+from core.paths import display_path, one_line
 from core.trees import Tree, load_tree
 
 #: the library table's columns, in the order a producer uses them (what a file is, its
@@ -299,7 +299,7 @@ def load_rows(lib: Library, tree_name: str | None = None) -> Rows:
     names, folders = [], []
     for p in path.tolist():
         head, tail = os.path.split(p)
-        names.append(display_path(tail))
+        names.append(one_line(display_path(tail)))  # a newline would split the row
         folders.append(display_path(head))
     rows = Rows(
         ids=ids, path=path, name=_objects(names), folder=_objects(folders),

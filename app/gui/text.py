@@ -8,6 +8,8 @@ import os
 import re
 from collections.abc import Callable
 
+from core.paths import one_line
+
 #: libsndfile's format names (lower case, as the library stores them) → what users call them
 FORMAT_NAMES = {
     "wav": "WAV", "wavex": "WAV", "rf64": "WAV (RF64)", "w64": "WAV (W64)",
@@ -145,8 +147,9 @@ def file_in_source(path: str, roots: list[str] | tuple[str, ...]) -> str:
     ``042-F#.wav`` can be told apart."""
     head, tail = os.path.split(path)
     if not head:
-        return tail
+        return one_line(tail)
     folder = folder_in_source(head, roots)
     if folder == head:
         folder = os.path.basename(head) or head
-    return f"{folder}/{tail}"
+    # on one line: a name can hold a newline, which split a list's row in two
+    return one_line(f"{folder}/{tail}")

@@ -86,3 +86,13 @@ def test_a_search_that_matches_nothing_says_so_in_the_table(qtbot, session) -> N
     view.table.set_filter(Filter(text="no-such-sound-anywhere"))
     assert view.table.rowCount() == 0
     assert ink() > 50  # the message is drawn
+
+
+def test_a_name_with_a_newline_stays_on_one_line() -> None:
+    """Trust review: "Label these next" showed a file named "new\\nline.wav" on two lines
+    (Linux names may hold any character but / and NUL)."""
+    from app.gui.text import file_in_source
+
+    assert file_in_source("/lib/s/new\nline.wav", ["/lib"]) == "s/new\\nline.wav"
+    assert file_in_source("new\tline.wav", []) == "new\\tline.wav"
+    assert file_in_source("/lib/s/Kick 01.wav", ["/lib"]) == "s/Kick 01.wav"  # as it was
