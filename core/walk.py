@@ -87,7 +87,19 @@ def _file_problem(path: str, exc: OSError) -> str:
         return "symbolic link loop (too many levels of symbolic links)"
     if exc.errno == errno.ENOENT and os.path.islink(path):
         return "broken symbolic link (its target does not exist)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"cannot read file: {too_long(path)}"
     return f"cannot read file: {exc.strerror or exc}"
+
+
+def too_long(path: str) -> str:
+    """What ENAMETOOLONG means for ``path``, in words: the whole path, or one name in it,
+    is longer than the system allows (the bare "File name too long" named neither)."""
+    longest = max((len(os.fsencode(part)) for part in path.split(os.sep)), default=0)
+    if longest > 255:
+        return f"a name in its path is {longest} bytes, longer than the system allows (255)"
+    return (f"its path is {len(os.fsencode(path)):,} bytes, longer than the system allows "
+            f"({os.pathconf('/', 'PC_PATH_MAX') if hasattr(os, 'pathconf') else 4096})")
 
 
 def walk(roots: list[str], on_error: Callable[[str, str], None],
@@ -114,7 +126,8 @@ def walk(roots: list[str], on_error: Callable[[str, str], None],
             try:
                 st = os.stat(folder)
             except OSError as exc:
-                on_error(folder, exc.strerror or str(exc))
+                on_error(folder, too_long(folder) if exc.errno == errno.ENAMETOOLONG
+                         else exc.strerror or str(exc))
                 continue
             key = (st.st_dev, st.st_ino)
             if key in visited:
@@ -126,7 +139,9 @@ def walk(roots: list[str], on_error: Callable[[str, str], None],
                 with os.scandir(folder) as it:
                     entries = list(it)
             except OSError as exc:
-                on_error(folder, f"cannot read folder: {exc.strerror or exc}")
+                why = too_long(folder) if exc.errno == errno.ENAMETOOLONG else \
+                    exc.strerror or exc
+                on_error(folder, f"cannot read folder: {why}")
                 continue
             subdirs = []
             for entry in sorted(entries, key=lambda e: e.name):
