@@ -103,6 +103,9 @@ class Segment:
     dup_signature: bytes | None = None
     #: waveform thumbnail of the samples this segment owns (core.thumbnail)
     envelope: thumbnail.PartialEnvelope | None = None
+    #: samples read that were not numbers (NaN, infinity: a damaged float file), read as
+    #: silence (or full scale for an infinity)
+    nonfinite: int = 0
 
 
 #: Longest part of libsndfile's own words kept in a reason.
@@ -314,7 +317,7 @@ def plan_segments(info: AudioInfo, params: WindowParams) -> list[tuple[int, int]
 
 def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
                meter: Callable[[np.ndarray], None] | None = None,
-               hasher: PcmHasher | None = None) -> np.ndarray:
+               hasher: PcmHasher | None = None, bad: list[int] | None = None) -> np.ndarray:
     """Frames [start, stop) mixed to mono, read in blocks to keep memory flat. ``meter``
     (core.analysis) sees each block with all its channels, at the file's rate; so does
     ``hasher`` (core.dupsig), before the mix."""
@@ -333,7 +336,10 @@ def _read_mono(snd: sf.SoundFile | FFmpegSound, start: int, stop: int,
         pos += len(block)
     out = out[:pos]
     # float files can carry NaN/inf; they would poison every embedding downstream
-    if not np.isfinite(out).all():
+    finite = np.isfinite(out)
+    if not finite.all():
+        if bad is not None:  # counted (in the mono mix), for the file's note
+            bad.append(int(len(out) - np.count_nonzero(finite)))
         np.nan_to_num(out, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     return out
 
@@ -403,6 +409,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
     own_b = info.frames if k1 >= len(all_starts) else int(all_starts[k1]) * sr // target
     src_b = max(src_b, min(info.frames, own_b))  # a hop longer than a window leaves gaps
     hasher = PcmHasher(own_a, own_b)
+    bad: list[int] = []
     try:
         if info.decoder == "ffmpeg":
             os.close(_open_regular(Path(path)))  # only regular files reach FFmpeg
@@ -410,7 +417,8 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         else:
             snd = _soundfile_of(path)
         with snd:
-            mono = _read_mono(snd, src_a, src_b, None if meter is None else meter.feed, hasher)
+            mono = _read_mono(snd, src_a, src_b, None if meter is None else meter.feed, hasher,
+                              bad)
     except FileNotFoundError:
         raise AudioError("file disappeared while it was being read") from None
     except PermissionError:
@@ -447,6 +455,7 @@ def decode_segment(path: str | Path, info: AudioInfo, params: WindowParams,
         audio_hash=hasher.hexdigest(),
         dup_signature=dup_signature(y, target) if k0 == 0 else None,
         envelope=part,
+        nonfinite=sum(bad),
     )
 
 

@@ -686,6 +686,12 @@ class Scanner:
                if self.model is not None else None)
         # a file that reads but is damaged (cut short) stays ok, with what is wrong said
         status, error = "ok", (job.info.note or None) if job.info is not None else None
+        nonfinite = sum(s.nonfinite for s in segs)
+        if nonfinite:  # a float file with NaN or infinite samples: said, not silently
+            said = (f"{nonfinite:,} sample{'s' * (nonfinite != 1)} (mixed to mono) "
+                    "{} NaN or infinite (damaged float data), read as silence or full "
+                    "scale").format("are" if nonfinite != 1 else "is")
+            error = f"{error}; {said}" if error else said
         if len(job.stats) > 1:
             status, error = "pending", CHANGED_DURING_READ
         if error is not None:
