@@ -151,6 +151,9 @@ def make_backup(lib: Library, reason: str, *, force: bool = False,
                         raise OSError(errno.ENOSPC, "no space left for the copy") from None
                     raise
                 problems = integrity_problems(dst)
+                # a plain rollback-journal file: the copy took the library's WAL mode, and
+                # every later read of it (restore, check) left -wal/-shm files beside it
+                dst.execute("PRAGMA journal_mode=DELETE")
             finally:
                 dst.close()
         if problems:

@@ -227,3 +227,14 @@ def test_check_of_a_library_written_by_a_newer_version_says_so_and_marks_nothing
     with pytest.raises(LibraryError, match="written by a newer Sampletree"):
         backup.check(library)
     assert damage_note(library) is None
+
+
+def test_reading_a_backup_leaves_nothing_beside_it(library: Path) -> None:
+    """Trust review: a backup kept the library's WAL mode, so restore (or check) reading it
+    left -wal/-shm files in the backups folder."""
+    (b,) = backup.list_backups(library)[:1]
+    with sqlite3.connect(b.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    backup.restore(library, b.path, force=True)
+    folder = backup.backup_dir(library)
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(("-wal", "-shm"))]
