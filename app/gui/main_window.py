@@ -340,9 +340,16 @@ class MainWindow(QMainWindow):
         text = plural(len(rows), "file")
         if n_err:
             text += f" · {n_err:,} unreadable"
+        folders = s.folder_problems
+        if folders:  # as `sampletree status` says them (trust review: the app did not)
+            text += f" · {plural(len(folders), 'folder')} not read"
         if len(rows) and n_ok:
             text += f" · {plural(int(rows.support.sum()), 'example')}"
         self.library_text.setText(text)
+        self.library_text.setToolTip(
+            "Folders a scan could not read (scanned again, they are read when they can "
+            "be):\n" + "\n".join(f"{f['path']}: {f['error']}" for f in folders[:20])
+            if folders else "")
 
     def show_message(self, text: str) -> None:
         self.status_text.setText(text)

@@ -73,9 +73,11 @@ def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
     for column in browse.COLUMNS:  # rank once here, so sorting is instant in the UI
         rows.rank(column)
     rows.haystack()
+    from core.sources import folder_problems_now
+
     return {"rows": rows, "roots": lib.roots(), "trees": names, "tree_name": tree_name,
             "version": version, "thresholds": stored_thresholds(lib),
-            **_tree_state(state, tree_name)}
+            "folder_problems": folder_problems_now(lib), **_tree_state(state, tree_name)}
 
 
 def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
@@ -124,6 +126,8 @@ class Session(QObject):
         #: the tree's built-in examples: (bundled tree they come from or None, switched off)
         self.builtins: tuple[str | None, bool] = (None, False)
         self.selected: list[int] = []
+        #: folders a scan could not read, kept until one reads them (core.sources)
+        self.folder_problems: list[dict[str, Any]] = []
         #: the library's label thresholds (kept in the library, shared with the commands)
         self.thresholds = Thresholds()
         self.loaded = False
@@ -201,6 +205,7 @@ class Session(QObject):
         self.roots += [f for f in self.scanning if f not in self.roots]
         self.tree_name, self.tree, self.counts = snap["tree_name"], snap["tree"], snap["counts"]
         self.builtins = snap["builtins"]
+        self.folder_problems = snap.get("folder_problems", [])
         if self.tree_name:
             self.settings.setValue("tree", self.tree_name)
         self.loaded = True

@@ -38,3 +38,34 @@ def test_adding_a_link_to_a_source_or_a_folder_inside_it_rescans_it(
     qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
     assert s.roots == [str(lib)] and len(s.rows) == 2
     s.close()
+
+
+def test_the_status_bar_names_folders_a_scan_could_not_read(qtbot, tmp_path: Path, settings,
+                                                            write_audio) -> None:
+    """Trust review: `sampletree status` said a source's subfolder could not be read; the
+    app's status bar said nothing."""
+    from app.gui.main_window import MainWindow
+    from core.library import Library
+    from core.sources import record_folder_problems
+    from tests.gui.test_gui_browse import RecordingPlayer
+
+    write_audio("lib/Drums/k.wav", seconds=0.5, sr=16_000)
+    lib = tmp_path / "samples" / "lib"
+    s = _session(tmp_path, settings)
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    job = s.add_folder(str(lib))
+    with qtbot.waitSignal(job.finished, timeout=120_000):
+        pass
+    assert s.jobs.wait(30)
+    window = MainWindow(s, RecordingPlayer())
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: len(s.rows) == 1, timeout=20_000)
+    assert "not read" not in window.library_text.text()
+    # what a scan keeps for a folder it could not open (root ignores permissions here)
+    with Library(s.library_path) as db:
+        record_folder_problems(db, [str(lib)],
+                               [(str(lib / "Private"), "cannot read folder: Permission denied")])
+    s.reload()
+    qtbot.waitUntil(lambda: "1 folder not read" in window.library_text.text(), timeout=10_000)
+    assert "Private: cannot read folder: Permission denied" in window.library_text.toolTip()
+    s.close()
