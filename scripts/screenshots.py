@@ -8,9 +8,9 @@ build_realset.py`` writes: drum kits, guitar strums, organ pipes, pianos, band s
 with a manifest of what each file is), else the bundled demo library. Scans it with
 the bundled network, makes a tree of the classes the library holds, gives four examples
 per class, then takes, for each theme (dark, light) and each window size (1024×700,
-1280×800, 1600×1000): the main window with a file selected and its similar sounds, the
-inspector, the map, and the relabel dialog with a preview. Under an X server the shots
-are grabs of the screen (what a user sees, dialogs included); with
+1280×800, 1600×1000): the main window with a file selected, the same with its similar
+sounds in the table, the inspector, the map, and the relabel dialog with a preview. Under
+an X server the shots are grabs of the screen (what a user sees, dialogs included); with
 ``QT_QPA_PLATFORM=offscreen`` they are renders of the widgets. PNGs are reduced to 256
 colours (Pillow) to keep the repository small. ``--work`` keeps the scanned library
 there for the next run.
@@ -213,9 +213,11 @@ def main() -> int:
         table.selectRow(rows[min(len(rows) - 1, 40)] if rows else 0)
         window.tree_panel.view.setCurrentIndex(window.tree_panel.model.index(0, 0))
         wait(lambda: window.inspector.wave.peaks is not None, 0.5)
-        window.find_similar()
-        wait(lambda: not s.engine.pending(), 0.8)
         shot(window, frame, f"main-{tag}.png")
+        # the file's similar sounds, in the table and the inspector
+        window.find_similar()
+        wait(lambda: not s.engine.pending() and window.library.table.similar is not None, 0.8)
+        shot(window, frame, f"similar-{tag}.png")
 
         dock = window.docks["inspector"]
         top_left = dock.mapToGlobal(dock.rect().topLeft())
@@ -225,6 +227,7 @@ def main() -> int:
         wait(lambda: window.map.projection is not None, 1.0)
         shot(window, frame, f"map-{tag}.png")
         window.tabs.setCurrentIndex(0)
+        window.library.show_all()
 
         from app.gui.relabel_dialog import RelabelDialog
 
