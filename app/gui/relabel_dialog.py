@@ -317,6 +317,13 @@ class RelabelDialog(QDialog):
         self.undo_button.setAccessibleName("Undo batch")
         self.undo_button.setToolTip("Put every file of the selected batch back")
         self.undo_button.clicked.connect(lambda: self.undo(self._selected_batch()))
+        self.resume_button = QPushButton("&Resume batch", self)
+        self.resume_button.setObjectName("resumeButton")
+        self.resume_button.setAccessibleName("Resume batch")
+        self.resume_button.setToolTip("Finish the selected batch where it stopped (a full "
+                                      "disk, a cancel, a closed app): its files not done yet")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(lambda: self.resume(self._selected_batch()))
         self.show_button = QPushButton("Show files", self)
         self.show_button.setAccessibleName("Show the batch's files")
         self.show_button.clicked.connect(self._show_batch)
@@ -325,6 +332,7 @@ class RelabelDialog(QDialog):
         hist.addWidget(self.history_view, 1)
         row = QHBoxLayout()
         row.addWidget(self.undo_button)
+        row.addWidget(self.resume_button)
         row.addWidget(self.show_button)
         row.addStretch(1)
         hist.addLayout(row)
@@ -339,6 +347,8 @@ class RelabelDialog(QDialog):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(close)
         self._mode_changed()
+        self.history_view.selectionModel().selectionChanged.connect(
+            lambda *_: self._resumable())
         self.refresh_history()
 
     # -- choices -----------------------------------------------------------------------------
@@ -422,7 +432,8 @@ class RelabelDialog(QDialog):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.cancel_button.setEnabled(True)
-        for b in (self.preview_button, self.apply_button, self.undo_button):
+        for b in (self.preview_button, self.apply_button, self.undo_button,
+                  self.resume_button):
             b.setEnabled(False)
         job.progress.connect(self._progress)
         # the job outlives the dialog (closing it cancels the job): its end is dropped
@@ -444,6 +455,7 @@ class RelabelDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.preview_button.setEnabled(True)
         self.undo_button.setEnabled(True)
+        self._resumable()
         done(result, problem)
 
     def _cancel(self) -> None:
@@ -520,6 +532,37 @@ class RelabelDialog(QDialog):
             self.session.reload()
 
         self._run("Relabel", work, done)
+
+    def resume(self, batch_id: int | None) -> None:
+        """Finish a batch that stopped part way (as ``sampletree relabel --resume``)."""
+        if batch_id is None:
+            self.summary.setText("Select a batch in the history first.")
+            return
+        self.shown_dest = self._batch_dest(batch_id) or self.shown_dest
+
+        def work(lib: Any, progress: Any, cancel: Any) -> tuple[ApplyReport, list[dict]]:
+            report = apply_batch(lib, batch_id, progress=progress, cancel=cancel)
+            return report, preview(lib, batch_id)
+
+        def done(result: Any, problem: str | None) -> None:
+            if result is None:
+                self.summary.setText(f"Batch {batch_id} did not resume: {problem}")
+            else:
+                report, rows = result
+                self.last_report = report
+                self.preview_model.set_rows(rows)
+                self.summary.setText(_apply_text(report))
+                self.tabs.setCurrentIndex(0)
+            self.refresh_history()
+            self.session.reload()
+
+        self._run("Relabel", work, done)
+
+    def _resumable(self) -> None:
+        """Resume is for a batch that stopped part way (failed or cancelled)."""
+        rows = self.history_view.selectionModel().selectedRows()
+        state = self.history_model.rows[rows[0].row()].get("state") if rows else None
+        self.resume_button.setEnabled(self.job is None and state in ("failed", "cancelled"))
 
     def undo(self, batch_id: int | None) -> None:
         if batch_id is None:
@@ -624,7 +667,9 @@ def _pairs(title: str, pairs: list[tuple[str, str]]) -> str:
 
 def _apply_text(r: ApplyReport) -> str:
     head = {"applied": "Done", "cancelled": "Cancelled", "failed": "Stopped"}.get(r.state, r.state)
-    return (f"{head}: batch {r.batch_id}, {r.done:,} of {plural(r.total, 'file')} done"
+    done = (f"{r.done:,} done now, {r.earlier + r.done:,} of {plural(r.total, 'file')} in all"
+            if r.earlier else f"{r.done:,} of {plural(r.total, 'file')} done")
+    return (f"{head}: batch {r.batch_id}, {done}"
             + (f" — {r.message}" if r.message else "")
             + ". Undo it from the History tab." + _pairs("Skipped", r.skipped)
             + _pairs("Failed", r.failed) + _pairs("Renamed (name taken since)", r.renamed))

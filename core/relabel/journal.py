@@ -613,8 +613,8 @@ class _Run:
         """How to finish or reverse a batch that stopped part way: the commands by name (a
         killed quarantine said "apply it again", which made a new batch beside it)."""
         n = self.batch.id
-        return (f"resume it to finish (`sampletree relabel --resume {n}`) or undo it "
-                f"(`sampletree undo {n}`, or Undo in the app's relabel history)")
+        return (f"resume it to finish (`sampletree relabel --resume {n}`, or Resume in the "
+                f"app's relabel history) or undo it (`sampletree undo {n}`, or Undo there)")
 
     # recovery --------------------------------------------------------------------------
 

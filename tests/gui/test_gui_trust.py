@@ -655,3 +655,44 @@ def test_built_ins_of_one_node_make_one_line_in_the_inspector(qtbot, session, sy
     assert len(built) == 2, texts
     assert built[0].startswith("Keys › Piano · 1.20") and "nearest of 3 built-in" in built[0]
     assert built[1].startswith("Keys › Organ · 1.70") and "    built-in example" in built[1]
+
+
+def test_a_batch_stopped_part_way_resumes_from_the_history(qtbot, files_session, tmp_path,
+                                                           monkeypatch) -> None:
+    """A full disk (or a cancel, or the app closed mid-batch) stops a batch part way; the
+    app could only undo it, where `sampletree relabel --resume` finishes it. Now the
+    history's Resume does, counting what it did now and in all."""
+    import errno
+
+    from core.library import Library
+    from core.relabel import apply_batch, disksteps, plan_relabel
+
+    session, _src = files_session
+    dest = tmp_path / "Sorted"
+    real, calls = disksteps._copy, []
+
+    def full_after_five(a: str, b: str, **kwargs) -> None:
+        calls.append(b)
+        if len(calls) == 6:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), b)
+        real(a, b, **kwargs)
+
+    with Library(session.library_path) as lib:
+        plan = plan_relabel(lib, "mine", "copy", str(dest))
+        monkeypatch.setattr(disksteps, "_copy", full_after_five)
+        stopped = apply_batch(lib, plan.batch_id)
+        monkeypatch.setattr(disksteps, "_copy", real)
+    assert stopped.state == "failed" and stopped.done == 5
+    dialog = _dialog(qtbot, session)
+    dialog.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: dialog.history_model.rowCount() == 1, timeout=10_000)
+    dialog.history_view.selectRow(0)
+    assert dialog.resume_button.isEnabled()
+    dialog.resume_button.click()
+    qtbot.waitUntil(lambda: dialog.last_report is not None, timeout=30_000)
+    assert dialog.last_report.state == "applied"
+    assert len(list(dest.rglob("*.wav"))) == 12
+    assert "7 done now, 12 of 12 files in all" in dialog.summary.text(), dialog.summary.text()
+    qtbot.waitUntil(lambda: dialog.history_model.rows[0]["state"] == "applied",
+                    timeout=10_000)
+    assert not dialog.resume_button.isEnabled()  # an applied batch has nothing to resume
