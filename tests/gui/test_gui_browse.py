@@ -476,6 +476,14 @@ def test_find_similar_shows_the_sounds_in_the_table_closest_first(qtbot, session
     qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
     window.similar_bar.button.click()
     assert table.similar is None and table.rowCount() == total
+    # the library read again (a `sampletree` command changed it): the view stays, in order
+    window.find_similar()
+    qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
+    session.reload()
+    qtbot.waitUntil(lambda: table.rowCount() == len(found) + 1, timeout=10_000)
+    assert table.similar is not None
+    assert [table.sample_id(r) for r in range(table.rowCount())] == [kick, *found]
+    window.library.show_all()
     # a file chosen elsewhere (the suggestions, the map) that the view does not hold
     window.find_similar()
     qtbot.waitUntil(lambda: table.similar is not None, timeout=20_000)
