@@ -223,11 +223,11 @@ def main() -> int:
         top_left = dock.mapToGlobal(dock.rect().topLeft())
         shot(dock, QRect(top_left, dock.size()), f"inspector-{tag}.png")
 
+        window.library.show_all()  # the map of every file (a similar view draws the rest faint)
         window.tabs.setCurrentIndex(1)
         wait(lambda: window.map.projection is not None, 1.0)
         shot(window, frame, f"map-{tag}.png")
         window.tabs.setCurrentIndex(0)
-        window.library.show_all()
 
         from app.gui.relabel_dialog import RelabelDialog
 

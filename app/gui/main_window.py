@@ -83,6 +83,8 @@ class MainWindow(QMainWindow):
         box.addWidget(self.library, 1)
         box.addWidget(self.preview)
         self.map = MapView(session, self.player, self)
+        self.library.table.countChanged.connect(
+            lambda _shown, total: self.map.set_table_rows(self.library.table.view, total))
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("views")
         self.tabs.setAccessibleName("Views")

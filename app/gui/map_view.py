@@ -31,6 +31,8 @@ from app.gui.theme import tokens
 from core.projection import TSNE_MAX_FILES, Projection, library_map
 
 MARGIN = 12
+#: opacity (of 255) of a file the table's search, filters or similar view hide
+FAINT_ALPHA = 40
 
 
 class MapCanvas(QWidget):
@@ -87,13 +89,22 @@ class MapCanvas(QWidget):
         # points a producer can see and click: big on a sample library, smaller on 100k
         size = 3.0 if len(pts) > 20_000 else 5.0 if len(pts) > 3_000 else 8.0
         grey = QColor(NO_CLASS).rgba()
-        # files with no class first, so that the classes' colours are drawn over them
-        for key in sorted(np.unique(colors).tolist(), key=lambda k: k != grey):
-            idx = np.flatnonzero(colors == key)
-            p.setPen(QPen(QColor.fromRgba(int(key)), size, Qt.PenStyle.SolidLine,
-                          Qt.PenCapStyle.RoundCap))
-            p.drawPoints([QPointF(x, y) for x, y in pts[idx]])
+        shown = self.owner.shown_mask()
+        # the files the table's search, filters or similar view hide: faint, under the rest
+        passes = [(None, 255)] if shown is None else [(~shown, FAINT_ALPHA), (shown, 255)]
+        for mask, alpha in passes:
+            # files with no class first, so that the classes' colours are drawn over them
+            for key in sorted(np.unique(colors).tolist(), key=lambda k: k != grey):
+                idx = np.flatnonzero(colors == key if mask is None else (colors == key) & mask)
+                if not len(idx):
+                    continue
+                color = QColor.fromRgba(int(key))
+                color.setAlpha(alpha)
+                p.setPen(QPen(color, size, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+                p.drawPoints([QPointF(x, y) for x, y in pts[idx]])
         sup = self.owner.support_rows
+        if shown is not None:
+            sup = sup[shown[sup]]
         if len(sup):
             p.setPen(QPen(QColor(tokens().text), 1.5))
             for x, y in pts[sup]:
@@ -217,6 +228,9 @@ class MapView(QWidget):
         self.support_rows = np.zeros(0, np.int64)
         self.selected_rows = np.zeros(0, np.int64)
         self.rows_of_points = np.zeros(0, np.int64)  # point → snapshot row
+        #: the snapshot rows the table shows (its search, filters, similar view); None: all
+        self.table_rows: np.ndarray | None = None
+        self._shown: np.ndarray | None = None  # per point, from table_rows (when drawn)
         self.empty_text = "The map appears once files are scanned"
         self._stale = True
         self._computing = False
@@ -294,6 +308,7 @@ class MapView(QWidget):
             text = (f"{plural(len(proj.sample_ids), 'file')} · {proj.method.upper()} · "
                     f"{proj.seconds:.1f} s")
             self.status.setText(text + (f" — {proj.note}" if proj.note else ""))
+            self._say_shown()
 
         def failed(text: str) -> None:
             self._computing = False
@@ -326,6 +341,7 @@ class MapView(QWidget):
         index = self.session.row_index()
         self.rows_of_points = np.array([index.get(int(s), -1) for s in proj.sample_ids],
                                        dtype=np.int64)
+        self._shown = None
         have = self.rows_of_points >= 0
         labels = np.full(len(proj.sample_ids), "", dtype=object)
         labels[have] = rows.label[self.rows_of_points[have]]
@@ -343,6 +359,31 @@ class MapView(QWidget):
         self.legend.setText("  ".join(legend) + ("  ○ your examples" if sup.any() else ""))
         self._on_selection(self.session.selected, None)
         self.canvas.invalidate()
+
+    def set_table_rows(self, rows: np.ndarray | None, total: int) -> None:
+        """The table shows these snapshot rows (of ``total``): the map draws the others
+        faint, so a search, a filter or a similar view reads on the map too. Cheap here;
+        the per-point mask is made when the map is drawn."""
+        self.table_rows = None if rows is None or len(rows) >= total else np.asarray(rows)
+        self._shown = None
+        self._say_shown()
+        self.canvas.invalidate()
+
+    def shown_mask(self) -> np.ndarray | None:
+        """Per point: the table shows its file (None: the table shows every file)."""
+        if self.table_rows is None or self.projection is None:
+            return None
+        if self._shown is None or len(self._shown) != len(self.rows_of_points):
+            self._shown = np.isin(self.rows_of_points, self.table_rows)
+        return self._shown
+
+    def _say_shown(self) -> None:
+        base = self.status.text().split(" · shown: ")[0]
+        if self.table_rows is not None and self.projection is not None:
+            base += f" · shown: {len(self.table_rows):,} as in the table (the rest faint)"
+        self.status.setText(base)
+        self.status.setToolTip("Files the table's search, filters or similar sounds hide are "
+                               "drawn faint" if self.table_rows is not None else "")
 
     # -- selection ---------------------------------------------------------------------------
 

@@ -499,3 +499,28 @@ def test_find_similar_shows_the_sounds_in_the_table_closest_first(qtbot, session
     window._show_node("Drums/Kick")
     assert table.similar is None
     assert not window.similar_bar.isVisible()
+
+
+def test_the_map_draws_faint_what_the_table_hides(qtbot, session) -> None:
+    """The map follows the table's search, filters and similar view: the files the table
+    hides are drawn faint (XO and Sononym filter their maps too)."""
+    window = _window(qtbot, session, (1280, 800))
+    table, m = window.library.table, window.map
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: m.projection is not None, timeout=20_000)
+    assert m.shown_mask() is None  # every file shown: nothing faint
+    before = m.canvas.grab().toImage()
+    window.tabs.setCurrentIndex(0)
+    window.filters.search.setText("kick")
+    qtbot.waitUntil(lambda: 0 < table.rowCount() < len(session.rows), timeout=5_000)
+    window.tabs.setCurrentIndex(1)
+    shown = m.shown_mask()
+    assert shown is not None and int(shown.sum()) == table.rowCount()
+    names = {session.rows.name[r] for r in m.rows_of_points[shown]}
+    assert names and all("kick" in n for n in names)
+    assert "shown: " in m.status.text()
+    assert m.canvas.grab().toImage() != before  # the hidden files were redrawn faint
+    window.tabs.setCurrentIndex(0)
+    window.filters.search.setText("")
+    qtbot.waitUntil(lambda: table.rowCount() == len(session.rows), timeout=5_000)
+    assert m.shown_mask() is None and "shown: " not in m.status.text()
