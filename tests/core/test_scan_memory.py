@@ -14,9 +14,9 @@ from core.library import Library
 from core.scanner import ScanOptions, scan
 
 
-def test_embedded_windows_release_their_audio(library: Library, write_audio, untrained_model,
-                                              monkeypatch, tmp_path: Path) -> None:
-    write_audio("long.wav", seconds=9.0, sr=16_000, seed=1, freq=220.0)
+def _segments_at_record(monkeypatch) -> list[list[np.ndarray]]:
+    """Each recorded file's segments' windows, as the scan holds them when it writes the
+    file's record (filled as the scan goes)."""
     seen: list[list[np.ndarray]] = []
     record = core.scanner.Scanner._record
 
@@ -25,6 +25,13 @@ def test_embedded_windows_release_their_audio(library: Library, write_audio, unt
         return record(self, job, report)
 
     monkeypatch.setattr(core.scanner.Scanner, "_record", spy)
+    return seen
+
+
+def test_embedded_windows_release_their_audio(library: Library, write_audio, untrained_model,
+                                              monkeypatch, tmp_path: Path) -> None:
+    write_audio("long.wav", seconds=9.0, sr=16_000, seed=1, freq=220.0)
+    seen = _segments_at_record(monkeypatch)
     # 2-second segments: the 9 s file is five of them, embedded as they come
     options = ScanOptions(jobs=0, window=WindowParams(segment_s=2.0), batch_windows=4)
     report = scan(library, [str(tmp_path / "samples")], untrained_model, options=options)
@@ -39,14 +46,7 @@ def test_embedded_windows_release_their_audio(library: Library, write_audio, unt
 def test_a_scan_without_a_network_keeps_no_windows(library: Library, write_audio, monkeypatch,
                                                    tmp_path: Path) -> None:
     write_audio("long.wav", seconds=9.0, sr=16_000, seed=1, freq=220.0)
-    seen: list[list[np.ndarray]] = []
-    record = core.scanner.Scanner._record
-
-    def spy(self, job, report):
-        seen.append([s.audio for s in job.segments.values()])
-        return record(self, job, report)
-
-    monkeypatch.setattr(core.scanner.Scanner, "_record", spy)
+    seen = _segments_at_record(monkeypatch)
     scan(library, [str(tmp_path / "samples")], None,
          options=ScanOptions(jobs=0, window=WindowParams(segment_s=2.0)))
     (audios,) = seen

@@ -8,6 +8,17 @@ from pathlib import Path
 from tests.gui.test_gui_scan import _session
 
 
+def _scanned(qtbot, tmp_path: Path, settings, folder: Path):
+    """A session of a new library with ``folder`` added and scanned."""
+    s = _session(tmp_path, settings)
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    job = s.add_folder(str(folder))
+    with qtbot.waitSignal(job.finished, timeout=120_000):
+        pass
+    assert s.jobs.wait(30)
+    return s
+
+
 def test_adding_a_link_to_a_source_or_a_folder_inside_it_rescans_it(
         qtbot, tmp_path: Path, settings, write_audio) -> None:
     for i, rel in enumerate(["Drums/k.wav", "Bass/b.wav"]):
@@ -15,12 +26,7 @@ def test_adding_a_link_to_a_source_or_a_folder_inside_it_rescans_it(
     lib = tmp_path / "samples" / "lib"
     link = tmp_path / "samples" / "liblink"
     link.symlink_to("lib")
-    s = _session(tmp_path, settings)
-    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
-    job = s.add_folder(str(lib))
-    with qtbot.waitSignal(job.finished, timeout=120_000):
-        pass
-    assert s.jobs.wait(30)
+    s = _scanned(qtbot, tmp_path, settings, lib)
     qtbot.waitUntil(lambda: len(s.rows) == 2, timeout=20_000)
     messages: list[str] = []
     s.message.connect(messages.append)
@@ -51,12 +57,7 @@ def test_the_status_bar_names_folders_a_scan_could_not_read(qtbot, tmp_path: Pat
 
     write_audio("lib/Drums/k.wav", seconds=0.5, sr=16_000)
     lib = tmp_path / "samples" / "lib"
-    s = _session(tmp_path, settings)
-    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
-    job = s.add_folder(str(lib))
-    with qtbot.waitSignal(job.finished, timeout=120_000):
-        pass
-    assert s.jobs.wait(30)
+    s = _scanned(qtbot, tmp_path, settings, lib)
     window = MainWindow(s, RecordingPlayer())
     qtbot.addWidget(window)
     qtbot.waitUntil(lambda: len(s.rows) == 1, timeout=20_000)
