@@ -521,17 +521,25 @@ class RelabelDialog(QDialog):
         def done(result: Any, problem: str | None) -> None:
             self.plan = None
             self.apply_button.setEnabled(False)
-            if result is None:
-                self.summary.setText(f"Batch {batch} failed: {problem}")
-            else:
-                report, rows = result
-                self.last_report = report
-                self.preview_model.set_rows(rows)
-                self.summary.setText(_apply_text(report))
-            self.refresh_history()
-            self.session.reload()
+            self._show_result(result, f"Batch {batch} failed: {problem}", _apply_text)
 
         self._run("Relabel", work, done)
+
+    def _show_result(self, result: Any, failed: str, text: Callable[[Any], str],
+                     show_rows: bool = False) -> None:
+        """A job's end: its report in the summary and its batch's rows in the preview, or
+        ``failed``; the history and the library read again."""
+        if result is None:
+            self.summary.setText(failed)
+        else:
+            report, rows = result
+            self.last_report = report
+            self.preview_model.set_rows(rows)
+            self.summary.setText(text(report))
+            if show_rows:
+                self.tabs.setCurrentIndex(0)
+        self.refresh_history()
+        self.session.reload()
 
     def resume(self, batch_id: int | None) -> None:
         """Finish a batch that stopped part way (as ``sampletree relabel --resume``)."""
@@ -545,16 +553,8 @@ class RelabelDialog(QDialog):
             return report, preview(lib, batch_id)
 
         def done(result: Any, problem: str | None) -> None:
-            if result is None:
-                self.summary.setText(f"Batch {batch_id} did not resume: {problem}")
-            else:
-                report, rows = result
-                self.last_report = report
-                self.preview_model.set_rows(rows)
-                self.summary.setText(_apply_text(report))
-                self.tabs.setCurrentIndex(0)
-            self.refresh_history()
-            self.session.reload()
+            self._show_result(result, f"Batch {batch_id} did not resume: {problem}",
+                              _apply_text, show_rows=True)
 
         self._run("Relabel", work, done)
 
@@ -584,18 +584,11 @@ class RelabelDialog(QDialog):
             return report, preview(lib, batch_id)
 
         def done(result: Any, problem: str | None) -> None:
-            if result is None:
-                self.summary.setText(f"Undo of batch {batch_id} failed: {problem}")
-            else:
-                report, rows = result
-                self.preview_model.set_rows(rows)  # each row now says "undone"
+            if result is not None:  # each row now says "undone"; nothing left to apply
                 self.plan = None
                 self.apply_button.setEnabled(False)
-                self.last_report = report
-                self.summary.setText(_undo_text(report))
-                self.tabs.setCurrentIndex(0)
-            self.refresh_history()
-            self.session.reload()
+            self._show_result(result, f"Undo of batch {batch_id} failed: {problem}",
+                              _undo_text, show_rows=True)
 
         self._run("Undo", work, done)
 
