@@ -33,6 +33,8 @@ from core.projection import TSNE_MAX_FILES, Projection, library_map
 MARGIN = 12
 #: opacity (of 255) of a file the table's search, filters or similar view hide
 FAINT_ALPHA = 40
+#: how the map's status line starts saying how many files the table shows
+SHOWN = " · shown: "
 
 
 class MapCanvas(QWidget):
@@ -378,9 +380,9 @@ class MapView(QWidget):
         return self._shown
 
     def _say_shown(self) -> None:
-        base = self.status.text().split(" · shown: ")[0]
+        base = self.status.text().split(SHOWN)[0]
         if self.table_rows is not None and self.projection is not None:
-            base += f" · shown: {len(self.table_rows):,} as in the table (the rest faint)"
+            base += f"{SHOWN}{len(self.table_rows):,} (the rest faint)"
         self.status.setText(base)
         self.status.setToolTip("Files the table's search, filters or similar sounds hide are "
                                "drawn faint" if self.table_rows is not None else "")
