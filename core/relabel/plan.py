@@ -52,7 +52,6 @@ from core.schema import (
     trees,
 )
 from core.schema import nodes as tree_nodes
-from core.walk import content_hash
 
 # -- small helpers -------------------------------------------------------------------------
 
@@ -104,6 +103,9 @@ def changed_since_scan(path: str, st: os.stat_result, size: int | None, mtime_ns
         return False
     if fingerprint is None:
         return True
+    from core.walk import content_hash  # (here: core.walk imports numpy, which `status`,
+    # `ls` and `tree` never need; tests/app/test_cli.py checks they stay light)
+
     try:
         return content_hash(path, st.st_size) != fingerprint
     except OSError:

@@ -140,7 +140,9 @@ CASES: dict[str, tuple[Maker, str, str | None, float | None]] = {
     # it reads (what is there), and the scan says it is cut short
     "data shorter than the header says": (data_cut_short, "ok", r"^truncated: its header "
                                           r"promises \d+\.\d\d s, the file holds", None),
-    "NaN and inf samples": (nan_samples, "ok", None, 2.0),
+    # it reads (NaN as silence, infinity as full scale), and the scan says so
+    "NaN and inf samples": (nan_samples, "ok", r"^[\d,]+ samples \(mixed to mono\) are NaN "
+                            r"or infinite \(damaged float data\)", 2.0),
     "non-UTF-8 file name": (non_utf8_name, "ok", None, 1.5),
     "250-byte file name": (long_name, "ok", None, 1.5),
     "250-byte UTF-8 file name": (long_multibyte_name, "ok", None, 1.5),
