@@ -87,9 +87,12 @@ def _file_problem(path: str, exc: OSError) -> str:
         return "symbolic link loop (too many levels of symbolic links)"
     if exc.errno == errno.ENOENT and os.path.islink(path):
         return "broken symbolic link (its target does not exist)"
-    if exc.errno == errno.ENAMETOOLONG:
-        return f"cannot read file: {too_long(path)}"
-    return f"cannot read file: {exc.strerror or exc}"
+    return f"cannot read file: {_reason(path, exc)}"
+
+
+def _reason(path: str, exc: OSError) -> str:
+    """An OSError's words for ``path``: the system's, or how long the path is."""
+    return too_long(path) if exc.errno == errno.ENAMETOOLONG else exc.strerror or str(exc)
 
 
 def too_long(path: str) -> str:
@@ -126,8 +129,7 @@ def walk(roots: list[str], on_error: Callable[[str, str], None],
             try:
                 st = os.stat(folder)
             except OSError as exc:
-                on_error(folder, too_long(folder) if exc.errno == errno.ENAMETOOLONG
-                         else exc.strerror or str(exc))
+                on_error(folder, _reason(folder, exc))
                 continue
             key = (st.st_dev, st.st_ino)
             if key in visited:
@@ -139,9 +141,7 @@ def walk(roots: list[str], on_error: Callable[[str, str], None],
                 with os.scandir(folder) as it:
                     entries = list(it)
             except OSError as exc:
-                why = too_long(folder) if exc.errno == errno.ENAMETOOLONG else \
-                    exc.strerror or exc
-                on_error(folder, f"cannot read folder: {why}")
+                on_error(folder, f"cannot read folder: {_reason(folder, exc)}")
                 continue
             subdirs = []
             for entry in sorted(entries, key=lambda e: e.name):
