@@ -569,16 +569,22 @@ class LibraryView(QTableView):
         if self.table.similar is None:
             self._sort_before = (hh.sortIndicatorSection(), hh.sortIndicatorOrder())
         self.table.similar = (int(sample_id), *(int(i) for i in nearest if i != sample_id))
-        hh.blockSignals(True)  # one recompute, below, not one per change
-        try:
-            hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        finally:
-            hh.blockSignals(False)
+        self._show_sort(-1, Qt.SortOrder.AscendingOrder)
         self.table.sort_column, self.table.descending = SIMILARITY, False
         self._pending_select = [int(sample_id)]
         self.table._recompute()
         self.scrollToTop()
         self.similarChanged.emit()
+
+    def _show_sort(self, section: int, order: Qt.SortOrder) -> None:
+        """The header's sort arrow only: the caller sorts, once (the header's signal would
+        sort the table again)."""
+        hh = self.horizontalHeader()
+        hh.blockSignals(True)
+        try:
+            hh.setSortIndicator(section, order)
+        finally:
+            hh.blockSignals(False)
 
     def show_all(self) -> None:
         """Back from a similar view to every file, in the sort it had, the selection kept
@@ -589,12 +595,7 @@ class LibraryView(QTableView):
         section, order = getattr(self, "_sort_before", (0, Qt.SortOrder.AscendingOrder))
         if section < 0:
             section = 0
-        hh = self.horizontalHeader()
-        hh.blockSignals(True)
-        try:
-            hh.setSortIndicator(section, order)
-        finally:
-            hh.blockSignals(False)
+        self._show_sort(section, order)
         self.table.sort(section, order)
         current = self.currentIndex()
         if current.isValid():
