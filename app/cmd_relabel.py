@@ -229,9 +229,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if report.cancelled:
         return EXIT_CANCELLED
     if report.state == "failed":
+        # (the journal's message says what to do: "...; fix this and run undo again")
         why = report.message.removeprefix("undo stopped: ")
-        raise SampletreeError(f"undo of batch {args.batch} stopped: {why}"
-                              + ("" if "again" in why else "; run it again to finish"))
+        raise SampletreeError(f"undo of batch {args.batch} stopped: {why}")
     return EXIT_OK
 
 
