@@ -177,9 +177,34 @@ def _add(args: argparse.Namespace) -> int:
 
     with open_library(args, create=False) as lib:
         node = add_node(lib, args.name, args.path)
-        print(f"added {load_tree(lib, args.name).path_str(node.id)}")
+        tree = load_tree(lib, args.name)
+        print(f"added {tree.path_str(node.id)}")
+        _builtins_tip(lib, tree, tree.path_str(node.id))
         _refresh(lib, args.name, quiet=True)
     return EXIT_OK
+
+
+def _builtins_tip(lib: Any, tree: Any, path: str) -> None:
+    """A node added to a tree of one's own where a bundled tree has built-in examples
+    (``Drums/Kick``): say how to let them label it before it is taught."""
+    import shlex
+
+    from sqlalchemy import select
+
+    from core.builtins import matching_default
+    from core.schema import trees
+
+    with lib.reading() as conn:
+        if conn.execute(select(trees.c.builtins_from).where(trees.c.id == tree.id)).scalar():
+            return  # the tree has built-ins of its own (on or off): the user chose
+    match = matching_default(lib, tree)
+    if match is None or path not in match[1]:
+        return
+    source, paths = match
+    print(f"tip: {path} is a node of the bundled tree '{source}' too, whose built-in "
+          f"examples can label it before you teach it ({plural(len(paths), 'node')} of "
+          f"'{tree.name}' would get them): sampletree tree builtins {shlex.quote(tree.name)} on "
+          f"--from {source}", file=sys.stderr)
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -171,6 +171,33 @@ def set_builtins(lib: Library, tree_name: str, on: bool, source: str | None = No
         return source
 
 
+def matching_default(lib: Library, tree: Tree) -> tuple[str, list[str]] | None:
+    """For a tree of the user's own (made empty or imported): the bundled tree whose
+    built-in examples :func:`set_builtins` would give it, and the paths of its nodes that
+    would get some, or None when no node of it sits at the path of a node with built-ins,
+    or when the built-ins could not label this library (another model embedded it).
+
+    A producer who builds "Drums/Kick" by hand gets the same kicks a copy of the producer
+    tree has, once they switch the built-ins on: the app and ``tree add`` offer it. The
+    bundled tree that covers the most nodes wins (ties: by name)."""
+    from core.classify import current_model_key
+
+    sets = load_all()
+    key = current_model_key(lib)
+    if key is None:
+        return None
+    with lib.reading() as conn:
+        model_id = conn.execute(select(models.c.model_id).where(models.c.id == key)).scalar()
+    best: tuple[int, str, list[str]] | None = None
+    mine = {_key(tree.path_str(n)): tree.path_str(n) for n in tree.walk()}
+    for name in sorted(n for n in sets if sets[n].model_id == model_id):
+        taught = {_key(sets[name].paths[i]) for i in np.unique(sets[name].node)}
+        hits = [path for key, path in mine.items() if key in taught]
+        if hits and (best is None or len(hits) > best[0]):
+            best = (len(hits), name, sorted(hits))
+    return None if best is None else (best[1], best[2])
+
+
 @dataclass(frozen=True)
 class Active:
     """The built-ins a tree uses now: per node id, its examples (rows of ``emb``)."""

@@ -82,12 +82,14 @@ def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
 
 def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
     if tree_name is None:
-        return {"tree": None, "counts": {}, "builtins": (None, False)}
+        return {"tree": None, "counts": {}, "builtins": (None, False), "builtins_offer": None}
     tree = trees.load_tree(state.lib, tree_name)
     with state.lib.reading() as conn:
         tb = core_builtins.tree_builtins(conn, tree)
+    # a tree of the user's own with nodes where a bundled tree has built-ins (Drums/Kick)
+    match = core_builtins.matching_default(state.lib, tree) if tb.source is None else None
     return {"tree": tree, "counts": browse.node_counts(state.lib, tree_name),
-            "builtins": (tb.source, tb.off)}
+            "builtins": (tb.source, tb.off), "builtins_offer": match and match[0]}
 
 
 class Session(QObject):
@@ -125,6 +127,8 @@ class Session(QObject):
         self.counts: dict[int, tuple[int, int]] = {}
         #: the tree's built-in examples: (bundled tree they come from or None, switched off)
         self.builtins: tuple[str | None, bool] = (None, False)
+        #: a tree without built-ins whose nodes a bundled tree's built-ins could label: its name
+        self.builtins_offer: str | None = None
         self.selected: list[int] = []
         #: folders a scan could not read, kept until one reads them (core.sources)
         self.folder_problems: list[dict[str, Any]] = []
@@ -204,7 +208,7 @@ class Session(QObject):
         self.roots, self.tree_names = snap["roots"], snap["trees"]
         self.roots += [f for f in self.scanning if f not in self.roots]
         self.tree_name, self.tree, self.counts = snap["tree_name"], snap["tree"], snap["counts"]
-        self.builtins = snap["builtins"]
+        self.builtins, self.builtins_offer = snap["builtins"], snap["builtins_offer"]
         self.folder_problems = snap.get("folder_problems", [])
         if self.tree_name:
             self.settings.setValue("tree", self.tree_name)
@@ -255,7 +259,7 @@ class Session(QObject):
             return
         self.rows = self.rows.with_labels(labels)
         self.tree, self.counts = got["tree"], got["counts"]
-        self.builtins = got["builtins"]
+        self.builtins, self.builtins_offer = got["builtins"], got["builtins_offer"]
         report = got["report"]
         if report is not None:
             self.message.emit(
@@ -341,7 +345,9 @@ class Session(QObject):
             self.message.emit(f"Built-in examples {'on' if on else 'off'} for {name}")
             self.refresh_labels()
 
-        self.engine.call(lambda state: core_builtins.set_builtins(state.lib, name, on),
+        # a tree of one's own takes them from the bundled tree its nodes match
+        source = self.builtins_offer if self.builtins[0] is None else None
+        self.engine.call(lambda state: core_builtins.set_builtins(state.lib, name, on, source),
                          done=done, failed=self.problem.emit)
 
     def create_tree(self, name: str, from_default: str | None = None) -> None:

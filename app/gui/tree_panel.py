@@ -36,6 +36,14 @@ from core import trees
 
 NODE_MIME = "application/x-sampletree-node"
 NODE_ID = Qt.ItemDataRole.UserRole + 1
+BUILTINS_TIP = ("Label with the examples that ship with this bundled tree until you teach it; "
+                "your own examples outweigh them near them. Labels that rest on them only are "
+                "marked ◦.")
+#: a tree of the user's own whose nodes a bundled tree has built-ins for ({}: that tree)
+BUILTINS_OFFER_TIP = ("Some classes of this tree sit where the bundled {} tree has built-in "
+                      "examples (Drums › Kick…): switch them on to label those classes before "
+                      "you teach them; your own examples outweigh them near them. Labels that "
+                      "rest on them only are marked ◦.")
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -245,10 +253,7 @@ class TreePanel(QWidget):
         self.builtins_button.setText("Built-in examples")
         self.builtins_button.setCheckable(True)
         self.builtins_button.setAccessibleName("Built-in examples")
-        self.builtins_button.setToolTip(
-            "Label with the examples that ship with this bundled tree until you teach it; "
-            "your own examples outweigh them near them. Labels that rest on them only are "
-            "marked ◦.")
+        self.builtins_button.setToolTip(BUILTINS_TIP)
         self.builtins_button.toggled.connect(self.session.set_builtins)
 
         self.act_add = self._action("Add class…", QKeySequence(Qt.Key.Key_Insert), self.add_child)
@@ -310,7 +315,10 @@ class TreePanel(QWidget):
         self.builtins_button.blockSignals(True)
         self.builtins_button.setChecked(source is not None and not off)
         self.builtins_button.blockSignals(False)
-        self.builtins_button.setVisible(source is not None)
+        self.builtins_button.setVisible(source is not None or s.builtins_offer is not None)
+        self.builtins_button.setToolTip(BUILTINS_TIP if source is not None or
+                                        s.builtins_offer is None else
+                                        BUILTINS_OFFER_TIP.format(s.builtins_offer))
 
     def _rehint(self) -> None:
         self.hint.setText(self._hint())

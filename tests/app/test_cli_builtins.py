@@ -79,12 +79,19 @@ def test_tree_builtins_off_and_on(fresh, capsys) -> None:
     assert rc == 0 and "from the bundled producer tree" in out and "labels updated" in err
     # a tree made empty has none; --from gives it the producer tree's, matched by path
     run(capsys, "--library", lib, "tree", "create", "mine")
-    run(capsys, "--library", lib, "tree", "add", "mine", "Drums/Kick")
+    rc, _out, err = run(capsys, "--library", lib, "tree", "add", "mine", "Drums/Wobble")
+    assert rc == 0 and "tip:" not in err  # no bundled node there
+    rc, _out, err = run(capsys, "--library", lib, "tree", "add", "mine", "Drums/Kick")
+    # `tree add` says how the bundled tree's built-ins could label it before it is taught
+    assert rc == 0 and ("tip: Drums/Kick is a node of the bundled tree 'producer' too" in err
+                        and "sampletree tree builtins mine on --from producer" in err)
     rc, _out, err = run(capsys, "--library", lib, "tree", "builtins", "mine", "on")
     assert rc != 0 and "not made from a bundled tree" in err and len(err.splitlines()) == 1
     rc, out, err = run(capsys, "--library", lib, "tree", "builtins", "mine", "on", "--from",
                        "producer")
     assert rc == 0 and "labels updated" in err
+    rc, _out, err = run(capsys, "--library", lib, "tree", "add", "mine", "Drums/Snare")
+    assert rc == 0 and "tip:" not in err  # it has the built-ins now
 
 
 def test_a_tree_made_from_a_bundled_one_is_labeled_at_once(fresh, capsys) -> None:

@@ -17,7 +17,14 @@ from core.errors import TreeError
 from core.labeltext import BUILTIN_MARK, record_text
 from core.library import Library, SampleRecord
 from core.supports import add_supports
-from core.trees import add_node, create_tree, default_trees, load_default, rename_node
+from core.trees import (
+    add_node,
+    create_tree,
+    default_trees,
+    load_default,
+    load_tree,
+    rename_node,
+)
 from tests.old_library import as_before
 
 DIM = 8
@@ -274,6 +281,26 @@ def test_a_tree_made_from_a_bundled_one_keeps_them_a_custom_node_has_none(
     assert bi.set_builtins(library, "empty", True, "producer") == "producer"
     Classifier(library).refresh("empty")
     assert labels(library, "empty")["kick1"]["leaf"] == "Drums/Kick"
+
+
+def test_a_tree_of_ones_own_is_told_which_bundled_tree_speaks_for_its_nodes(
+        library: Library, fake_builtins: Path, tmp_path: Path) -> None:
+    create_tree(library, "mine")
+    assert bi.matching_default(library, load_tree(library, "mine")) is None  # nothing yet
+    add_files(library)
+    assert bi.matching_default(library, load_tree(library, "mine")) is None  # no node yet
+    add_node(library, "mine", "Synth/Wobble")  # no bundled node there
+    add_node(library, "mine", "Drums")  # a group without built-ins of its own
+    assert bi.matching_default(library, load_tree(library, "mine")) is None
+    add_node(library, "mine", "drums/kick")  # names compare ignoring case (under Drums)
+    add_node(library, "mine", "Bass/Synth Bass")
+    assert bi.matching_default(library, load_tree(library, "mine")) == (
+        "producer", ["Bass/Synth Bass", "Drums/kick"])
+    with Library(tmp_path / "other.sqlite") as other:  # embedded by another model: no offer
+        add_files(other, model_id="m-2-other")
+        create_tree(other, "mine")
+        add_node(other, "mine", "Drums/Kick")
+        assert bi.matching_default(other, load_tree(other, "mine")) is None
 
 
 def test_builtins_of_another_model_are_not_used(library: Library, tmp_path: Path,

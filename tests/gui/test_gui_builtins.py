@@ -87,6 +87,38 @@ def test_a_tree_without_builtins_hides_the_toggle(qtbot, session) -> None:
     assert not panel.builtins_button.isVisibleTo(panel)
 
 
+def test_a_tree_of_ones_own_named_like_the_bundled_one_is_offered_its_builtins(
+        qtbot, builtins_library, settings) -> None:
+    """The library's own tree "mine" (made empty: Drums/Kick, Drums/Snare, Bass), whose
+    classes sit where the producer tree has built-ins, shows the toggle; switching it on
+    labels with them at once."""
+    from app.gui.session import Session
+    from app.gui.tree_panel import TreePanel
+    from core.browse import display_label
+
+    settings.setValue("tree", "mine")
+    s = Session(builtins_library[0], settings)
+    try:
+        s.reload()
+        qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+        assert s.tree_name == "mine" and s.builtins == (None, False)
+        assert s.builtins_offer == "producer"
+        panel = TreePanel(s)
+        qtbot.addWidget(panel)
+        assert panel.builtins_button.isVisibleTo(panel)
+        assert not panel.builtins_button.isChecked()
+        assert "bundled producer tree" in panel.builtins_button.toolTip()
+        panel.builtins_button.setChecked(True)
+        qtbot.waitUntil(lambda: s.builtins == ("producer", False), timeout=10_000)
+        qtbot.waitUntil(lambda: s.rows.builtin is not None and s.rows.builtin.any(),
+                        timeout=10_000)
+        r = s.rows.row_of()[builtins_library[1]["kick03.wav"]]
+        assert display_label(s.rows, r) == f"Drums › Kick {BUILTIN_MARK}"
+        assert s.builtins_offer is None and panel.builtins_button.isChecked()
+    finally:
+        s.close()
+
+
 def test_a_fresh_library_scanned_in_the_app_opens_on_a_labeled_table(qtbot, tmp_path,
                                                                      settings) -> None:
     """The shipped weights and their built-ins: the app's scan gives the fresh library the
