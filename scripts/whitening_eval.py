@@ -12,7 +12,6 @@ corpus only; the real set is only scored. ~1 min on 2 cores once the corpus is b
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models import bundled_weights_path
 from models import realeval as R
 from models.builtins import embed_clips
 from models.loading import load_model
@@ -39,7 +39,8 @@ def inv_sqrt(s: np.ndarray) -> np.ndarray:
 
 def main(argv: list[str]) -> int:
     torch.set_num_threads(2)
-    model = load_model(Path(argv[0]) if argv else None, device="cpu")
+    weights = Path(argv[0]) if argv else bundled_weights_path()
+    model = load_model(weights, device="cpu")
     classes = [json.loads(line)["cls"] for line in
                (CORPUS / "clips.jsonl").read_text("utf-8").splitlines() if line.strip()]
     clips = np.load(CORPUS / "clips.npy", mmap_mode="r")
@@ -61,14 +62,8 @@ def main(argv: list[str]) -> int:
     labels = [f["label"] for f in files]
     episodes = R.paired_episodes(labels, [f["group"] for f in files], R.SHOTS, 10, R.SEED,
                                  max(R.SHOTS) + 2)
-    wins = [R.scanner_windows(DEFAULT_OUT / f["path"]) for f in files]
-    allw = np.concatenate(wins)
-    with torch.no_grad():
-        emb = np.concatenate([model.embed_audio(torch.from_numpy(allw[i:i + 256])).numpy()
-                              for i in range(0, len(allw), 256)])
-    bounds = np.r_[0, np.cumsum([len(w) for w in wins])]
-    fe = np.stack([emb[a:b].mean(0) for a, b in itertools.pairwise(bounds)]
-                  ).astype(np.float64)
+    fe = R.sampletree_embed([DEFAULT_OUT / f["path"] for f in files], weights
+                            ).astype(np.float64)
 
     def score(x: np.ndarray) -> np.ndarray:
         return np.array([[R.f1_scores(*R.predict_episode(x, labels, ep), len(ep.classes))[0]
