@@ -178,8 +178,9 @@ def _add(args: argparse.Namespace) -> int:
     with open_library(args, create=False) as lib:
         node = add_node(lib, args.name, args.path)
         tree = load_tree(lib, args.name)
-        print(f"added {tree.path_str(node.id)}")
-        _builtins_tip(lib, tree, tree.path_str(node.id))
+        path = tree.path_str(node.id)
+        print(f"added {path}")
+        _builtins_tip(lib, tree, path)
         _refresh(lib, args.name, quiet=True)
     return EXIT_OK
 
@@ -189,13 +190,10 @@ def _builtins_tip(lib: Any, tree: Any, path: str) -> None:
     (``Drums/Kick``): say how to let them label it before it is taught."""
     import shlex
 
-    from sqlalchemy import select
-
-    from core.builtins import matching_default
-    from core.schema import trees
+    from core.builtins import matching_default, tree_builtins
 
     with lib.reading() as conn:
-        if conn.execute(select(trees.c.builtins_from).where(trees.c.id == tree.id)).scalar():
+        if tree_builtins(conn, tree).source is not None:
             return  # the tree has built-ins of its own (on or off): the user chose
     match = matching_default(lib, tree)
     if match is None or path not in match[1]:

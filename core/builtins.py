@@ -171,6 +171,18 @@ def set_builtins(lib: Library, tree_name: str, on: bool, source: str | None = No
         return source
 
 
+def _library_model_id(lib: Library) -> str | None:
+    """The model id of the library's embeddings (the model that embedded the most files),
+    None before anything is embedded: built-ins label only what their own model embedded."""
+    from core.classify import current_model_key
+
+    key = current_model_key(lib)
+    if key is None:
+        return None
+    with lib.reading() as conn:
+        return conn.execute(select(models.c.model_id).where(models.c.id == key)).scalar()
+
+
 def matching_default(lib: Library, tree: Tree) -> tuple[str, list[str]] | None:
     """For a tree of the user's own (made empty or imported): the bundled tree whose
     built-in examples :func:`set_builtins` would give it, and the paths of its nodes that
@@ -180,19 +192,15 @@ def matching_default(lib: Library, tree: Tree) -> tuple[str, list[str]] | None:
     A producer who builds "Drums/Kick" by hand gets the same kicks a copy of the producer
     tree has, once they switch the built-ins on: the app and ``tree add`` offer it. The
     bundled tree that covers the most nodes wins (ties: by name)."""
-    from core.classify import current_model_key
-
-    sets = load_all()
-    key = current_model_key(lib)
-    if key is None:
+    model_id = _library_model_id(lib)
+    if model_id is None:
         return None
-    with lib.reading() as conn:
-        model_id = conn.execute(select(models.c.model_id).where(models.c.id == key)).scalar()
+    sets = load_all()
     best: tuple[int, str, list[str]] | None = None
     mine = {_key(tree.path_str(n)): tree.path_str(n) for n in tree.walk()}
     for name in sorted(n for n in sets if sets[n].model_id == model_id):
         taught = {_key(sets[name].paths[i]) for i in np.unique(sets[name].node)}
-        hits = [path for key, path in mine.items() if key in taught]
+        hits = [path for k, path in mine.items() if k in taught]
         if hits and (best is None or len(hits) > best[0]):
             best = (len(hits), name, sorted(hits))
     return None if best is None else (best[1], best[2])
@@ -250,16 +258,13 @@ def ensure_default_tree(lib: Library) -> str | None:
     were made with, gets the bundled :data:`DEFAULT_TREE` (with its built-ins); returns
     its name, or None when nothing was made (trees already there, or built-ins that could
     not label these embeddings)."""
-    from core.classify import current_model_key
     from core.trees import create_tree, list_trees
 
     if list_trees(lib):
         return None
-    key = current_model_key(lib)
-    if key is None:
+    model_id = _library_model_id(lib)
+    if model_id is None:
         return None
-    with lib.reading() as conn:
-        model_id = conn.execute(select(models.c.model_id).where(models.c.id == key)).scalar()
     sets = load_all()
     if DEFAULT_TREE not in sets or sets[DEFAULT_TREE].model_id != model_id:
         return None
