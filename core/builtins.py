@@ -198,12 +198,35 @@ def matching_default(lib: Library, tree: Tree) -> tuple[str, list[str]] | None:
     sets = load_all()
     best: tuple[int, str, list[str]] | None = None
     mine = {_key(tree.path_str(n)): tree.path_str(n) for n in tree.walk()}
+    leaves = {_key(tree.path_str(n)) for n in tree.leaves()}
     for name in sorted(n for n in sets if sets[n].model_id == model_id):
         taught = {_key(sets[name].paths[i]) for i in np.unique(sets[name].node)}
-        hits = [path for k, path in mine.items() if k in taught]
+        # a leaf at a bundled group's path takes the group's built-ins (_examples_of)
+        groups = {t.rsplit("/", j)[0] for t in taught for j in range(1, t.count("/") + 1)}
+        hits = [path for k, path in mine.items()
+                if k in taught or (k in leaves and k in groups)]
         if hits and (best is None or len(hits) > best[0]):
             best = (len(hits), name, sorted(hits))
     return None if best is None else (best[1], best[2])
+
+
+def _examples_of(bset: BuiltinSet, index: dict[str, int], path: str, *, leaf: bool,
+                 claimed: set[str]) -> np.ndarray:
+    """Rows of ``bset`` a node mapped to the bundled node ``path`` uses: that node's own
+    examples; for a leaf of the user's tree at a bundled *group* (which has none of its own:
+    a "Bass" leaf where the bundled tree has Bass/Electric Bass, Bass/Synth Bass…), the
+    examples of the group's descendants that no other node of the tree carries (``claimed``).
+    Without that, the neighbours' built-ins pull such a leaf's files away."""
+    i = index.get(path)
+    if i is not None:
+        own = np.flatnonzero(bset.node == i)
+        if len(own) or not leaf:
+            return own
+    elif not leaf:
+        return np.empty(0, dtype=np.int64)
+    prefix = path + "/"
+    below = [j for j, p in enumerate(bset.paths) if p.startswith(prefix) and p not in claimed]
+    return np.flatnonzero(np.isin(bset.node, below))
 
 
 @dataclass(frozen=True)
@@ -236,15 +259,12 @@ def status(lib: Library, tree: Tree, model_key: int | None) -> tuple[str, Active
         return "missing", None
     if model_id is not None and bset.model_id != model_id:
         return "stale", None
+    mapped = {n: p for n, p in tb.node_paths.items() if n in tree.nodes}
+    claimed = set(mapped.values())
     index = {p: i for i, p in enumerate(bset.paths)}
     ids, rows = [], []
-    for node_id, path in tb.node_paths.items():
-        if node_id not in tree.nodes:
-            continue
-        i = index.get(path)
-        if i is None:
-            continue
-        hit = np.flatnonzero(bset.node == i)
+    for node_id, path in mapped.items():
+        hit = _examples_of(bset, index, path, leaf=not tree.children[node_id], claimed=claimed)
         ids.extend([node_id] * len(hit))
         rows.extend(hit.tolist())
     if not rows:

@@ -134,14 +134,14 @@ def active_for(tree: Tree, bset: bi.BuiltinSet) -> bi.Active:
 
 
 class Scorer:
-    def __init__(self, tree: Tree) -> None:
+    def __init__(self, tree: Tree, mapping: dict[str, list[str]] | None = None) -> None:
+        mapping = REALSET_TO_PRODUCER if mapping is None else mapping
         self.tree = tree
         self.node_class: dict[int, str] = {}
-        for cls, paths in REALSET_TO_PRODUCER.items():
+        for cls, paths in mapping.items():
             for p in paths:
                 self.node_class.setdefault(tree.require(p).id, cls)
-        self.true_nodes = {c: [tree.require(p).id for p in ps]
-                           for c, ps in REALSET_TO_PRODUCER.items()}
+        self.true_nodes = {c: [tree.require(p).id for p in ps] for c, ps in mapping.items()}
 
     def cls_of(self, node: int) -> str:
         for n in [node, *self.tree.ancestors(node)]:
@@ -272,6 +272,83 @@ def run(set_dir: Path, priors: list[float], equal_windows: bool = False,
     return out
 
 
+#: A tree of the user's own for the set's classes, made by hand at the producer tree's paths
+#: where a producer would put them: "Bass", "Guitar", "Strings", "FX" and "Loops" are
+#: leaves here and groups in the bundled tree (``--own-tree``).
+OWN_TREE: dict[str, str] = {
+    "Drums/Kick": "Drums/Kick", "Drums/Snare": "Drums/Snare", "Drums/Clap": "Drums/Clap",
+    "Drums/Hi-hat": "Drums/Hi-hat", "Drums/Cymbal": "Drums/Cymbal", "Drums/Tom": "Drums/Tom",
+    "Drums/Percussion": "Drums/Percussion", "FX/Ambience & FX": "FX",
+    "Loops/Band backing": "Loops", "Tonal/Bass": "Bass",
+    "Tonal/Brass": "Brass & Winds/Brass", "Tonal/Woodwind": "Brass & Winds/Woodwinds",
+    "Tonal/Guitar": "Guitar", "Tonal/Keys/Electric Piano": "Keys/Electric Piano",
+    "Tonal/Keys/Organ": "Keys/Organ", "Tonal/Keys/Piano": "Keys/Piano",
+    "Tonal/Mallets": "Keys/Mallets", "Tonal/Strings & Pads": "Strings",
+}
+
+
+def run_own_tree(set_dir: Path, shots: tuple[int, ...], n_episodes: int, paired: bool,
+                 builtins_file: Path | None = None) -> dict:
+    """A tree of the user's own (:data:`OWN_TREE`, one leaf a class) with the producer
+    tree's built-ins switched on as the app and ``tree builtins … on --from producer`` do,
+    through core.builtins.status. Conditions on the same queries: ``user`` (examples
+    only), ``builtins`` / ``both`` (built-ins as status gives them: a leaf at a bundled
+    group's path takes the group's descendants' examples) and ``builtins-own`` / ``both-own``
+    (only nodes whose bundled node has examples of its own: status before that rule)."""
+    manifest = load_manifest(set_dir)
+    files = manifest["files"]
+    labels = [f["label"] for f in files]
+    groups = [f["group"] for f in files]
+    cache = Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins"
+    win, offsets, loud = embed_set(set_dir, files, cache)
+    index = make_index(win, offsets, loud)
+    bset = bi.load_all(builtins_file)["producer"]
+    with tempfile.TemporaryDirectory() as tmp, \
+            Library(Path(tmp) / "lib.sqlite", create=True) as lib:
+        from core.trees import add_node
+
+        create_tree(lib, "mine")
+        for path in OWN_TREE.values():
+            add_node(lib, "mine", path)
+        bi.set_builtins(lib, "mine", True, source="producer")
+        tree = load_tree(lib, "mine")
+        _msg, active = bi.status(lib, tree, None)
+    assert active is not None
+    direct = {n for n in tree.walk() if tree.path_str(n) in bset.paths
+              and (bset.node == bset.paths.index(tree.path_str(n))).any()}
+    keep = np.isin(active.node_ids, list(direct))
+    own_only = bi.Active(active.node_ids[keep], active.emb[keep], active.spread,
+                         active.temperature)
+    scorer = Scorer(tree, {c: [p] for c, p in OWN_TREE.items()})
+    th = Thresholds()
+    cal = cal_mod.for_model(bset.model_id)
+    per_node = {tree.path_str(int(n)): int((active.node_ids == n).sum())
+                for n in np.unique(active.node_ids)}
+    out: dict = {"model_id": bset.model_id, "files": len(files), "tree": OWN_TREE,
+                 "builtins_per_node": per_node,
+                 "without_group_rule": sorted(tree.path_str(int(n)) for n in
+                                              np.unique(own_only.node_ids)),
+                 "shots": list(shots), "episodes": {}}
+    all_q = list(range(len(files)))
+    all_classes = sorted(set(labels))
+    zero = {name: predict(index, assemble(tree, [], act, th, calibration=cal), th)
+            for name, act in (("builtins", active), ("builtins-own", own_only))}
+    out["zero_all_files"] = {name: scorer.score(pred, all_q, labels, all_classes)
+                             for name, pred in zero.items()}
+    make = paired_episodes if paired else sample_episodes
+    for ep in make(labels, groups, shots, n_episodes, min_files=MIN_FILES):
+        classes, query = list(ep.classes), list(ep.query)
+        rows = [(int(i), tree.require(OWN_TREE[c]).id, index.file_emb[i])
+                for c, sup in zip(classes, ep.support, strict=True) for i in sup]
+        res = {name: scorer.score(pred, query, labels, classes) for name, pred in zero.items()}
+        for name, act in (("user", None), ("both", active), ("both-own", own_only)):
+            res[name] = scorer.score(predict(index, assemble(tree, rows, act, th,
+                                                             calibration=cal), th),
+                                     query, labels, classes)
+        out["episodes"][f"{ep.k}-{ep.index}"] = res
+    return out
+
+
 def summarize(out: dict) -> dict:
     summ: dict = {}
     for k in out["shots"]:
@@ -312,8 +389,25 @@ def main() -> int:
                         "does not); default none")
     p.add_argument("--builtins", type=Path, default=None,
                    help="a built-ins file other than the shipped one")
+    p.add_argument("--own-tree", action="store_true",
+                   help="a tree of the user's own at the producer tree's paths, with its "
+                        "built-ins switched on (OWN_TREE), instead of the producer tree")
     args = p.parse_args()
     shots = tuple(int(x) for x in args.shots.split(","))
+    if args.own_tree:
+        out = run_own_tree(args.set.expanduser(), shots, args.episodes, args.paired,
+                           args.builtins)
+        out["summary"] = summarize(out)
+        args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+        print("built-ins a node:", out["builtins_per_node"])
+        for name, z in out["zero_all_files"].items():
+            print(f"zero examples ({name}), all {out['files']} files: macro-F1 "
+                  f"{z['macro_f1']:.3f} acc {z['accuracy']:.3f} cov {z['coverage']:.3f}")
+        for k in shots:
+            for cond, v in out["summary"][k].items():
+                print(f"K={k} {cond:13s} F1 {v['macro_f1']:.3f} acc {v['accuracy']:.3f} "
+                      f"cov {v['coverage']:.3f} right {v['covered_right']:.3f}")
+        return 0
     shifts = tuple(float(x) for x in args.pitch_average.split(",") if x.strip())
     out = run(args.set.expanduser(), [float(x) for x in args.prior.split(",")],
               args.equal_windows, shots, args.episodes, args.paired, shifts, args.builtins)

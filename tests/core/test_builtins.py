@@ -21,8 +21,10 @@ from core.trees import (
     add_node,
     create_tree,
     default_trees,
+    delete_node,
     load_default,
     load_tree,
+    move_node,
     rename_node,
 )
 from tests.old_library import as_before
@@ -290,8 +292,10 @@ def test_a_tree_of_ones_own_is_told_which_bundled_tree_speaks_for_its_nodes(
     add_files(library)
     assert bi.matching_default(library, load_tree(library, "mine")) is None  # no node yet
     add_node(library, "mine", "Synth/Wobble")  # no bundled node there
-    add_node(library, "mine", "Drums")  # a group without built-ins of its own
+    add_node(library, "mine", "Synth/Lead")  # a bundled node without built-ins
     assert bi.matching_default(library, load_tree(library, "mine")) is None
+    add_node(library, "mine", "Drums")  # a leaf at a bundled group takes the group's
+    assert bi.matching_default(library, load_tree(library, "mine")) == ("producer", ["Drums"])
     add_node(library, "mine", "drums/kick")  # names compare ignoring case (under Drums)
     add_node(library, "mine", "Bass/Synth Bass")
     assert bi.matching_default(library, load_tree(library, "mine")) == (
@@ -301,6 +305,53 @@ def test_a_tree_of_ones_own_is_told_which_bundled_tree_speaks_for_its_nodes(
         create_tree(other, "mine")
         add_node(other, "mine", "Drums/Kick")
         assert bi.matching_default(other, load_tree(other, "mine")) is None
+
+
+def test_a_leaf_at_a_bundled_group_takes_the_groups_builtins(library: Library,
+                                                             fake_builtins: Path) -> None:
+    """A hand-made "Bass" leaf sits where the bundled tree has a group (Bass/Synth Bass…):
+    it labels the basses with their built-ins instead of leaving them to the kicks."""
+    add_files(library)
+    create_tree(library, "mine")
+    add_node(library, "mine", "Drums/Kick")
+    add_node(library, "mine", "Bass")
+    add_node(library, "mine", "Snares")  # no bundled node: none
+    assert bi.matching_default(library, load_tree(library, "mine")) == (
+        "producer", ["Bass", "Drums/Kick"])
+    bi.set_builtins(library, "mine", True, "producer")
+    tree = load_tree(library, "mine")
+    _msg, active = bi.status(library, tree, None)
+    assert active is not None
+    per_node = {tree.path_str(int(n)): int((active.node_ids == n).sum())
+                for n in np.unique(active.node_ids)}
+    assert per_node == {"Drums/Kick": 3, "Bass": 3}
+    Classifier(library).refresh("mine")
+    got = labels(library, "mine")
+    assert {got[f"bass{i}"]["leaf"] for i in range(4)} == {"Bass"}
+    assert got["kick1"]["leaf"] == "Drums/Kick"
+    # once "Bass" has a child of its own, it is a group again and takes nothing itself
+    add_node(library, "mine", "Bass/Sub")
+    tree = load_tree(library, "mine")
+    _msg, active = bi.status(library, tree, None)
+    assert active is not None
+    assert {tree.path_str(int(n)) for n in np.unique(active.node_ids)} == {"Drums/Kick"}
+
+
+def test_a_group_leaf_leaves_the_builtins_another_node_carries(library: Library,
+                                                               fake_builtins: Path) -> None:
+    """Made from the bundled tree, then Synth Bass moved out and Bass's children deleted:
+    the "Bass" leaf takes only what no other node carries (here nothing)."""
+    add_files(library)
+    create_tree(library, "mine", from_default="producer")
+    move_node(library, "mine", "Bass/Synth Bass", "Synth")
+    for child in ("Electric Bass", "Acoustic Bass"):
+        delete_node(library, "mine", f"Bass/{child}")
+    tree = load_tree(library, "mine")
+    assert not tree.children[tree.require("Bass").id]
+    _msg, active = bi.status(library, tree, None)
+    assert active is not None
+    nodes_used = {tree.path_str(int(n)) for n in np.unique(active.node_ids)}
+    assert "Synth/Synth Bass" in nodes_used and "Bass" not in nodes_used
 
 
 def test_builtins_of_another_model_are_not_used(library: Library, tmp_path: Path,
