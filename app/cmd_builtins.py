@@ -22,7 +22,7 @@ def register(ts: argparse._SubParsersAction) -> None:
     b.add_argument("state", choices=["on", "off"], help="use them (on) or not (off)")
     b.add_argument("--from", dest="source", metavar="DEFAULT_TREE", default=None,
                    help="for a tree not made from a bundled one: whose built-ins to use "
-                        "(nodes are matched by path)")
+                        "(nodes are matched by path, then by name)")
     b.set_defaults(func=_builtins)
 
 

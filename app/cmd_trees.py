@@ -199,7 +199,9 @@ def _builtins_tip(lib: Any, tree: Any, path: str) -> None:
     if match is None or path not in match[1]:
         return
     source, paths = match
-    print(f"tip: {path} is a node of the bundled tree '{source}' too, whose built-in "
+    where = (f"is a node of the bundled tree '{source}' too" if paths[path] == path else
+             f"matches {paths[path]} of the bundled tree '{source}'")
+    print(f"tip: {path} {where}, whose built-in "
           f"examples can label it before you teach it ({plural(len(paths), 'node')} of "
           f"'{tree.name}' would get them): sampletree tree builtins {shlex.quote(tree.name)} on "
           f"--from {source}", file=sys.stderr)

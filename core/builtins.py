@@ -134,12 +134,44 @@ def _bundled_paths(default: str) -> list[str]:
     return out
 
 
+def match_nodes(tree: Tree, bundled: list[str], mapped: dict[int, str] | None = None
+                ) -> dict[int, str]:
+    """Node id → the bundled node (path, as the bundled tree spells it) it stands for, for
+    the nodes of ``tree`` not in ``mapped`` (already carrying one): first by path, any case
+    (``drums/kick`` → ``Drums/Kick``); then, for the rest, by name alone where the name is
+    one bundled node's and one such node's of the tree (``Tonal/Keys/Piano`` → ``Keys/Piano``,
+    ``Instruments/Bass`` → the ``Bass`` group), never taking a bundled node another node
+    already stands for."""
+    mapped = mapped or {}
+    by_path = {_key(p): p for p in bundled}
+    free = [n for n in tree.walk() if n not in mapped]
+    out: dict[int, str] = {}
+    for n in free:
+        hit = by_path.get(_key(tree.path_str(n)))
+        if hit is not None:
+            out[n] = hit
+    taken = set(mapped.values()) | set(out.values())
+    by_name: dict[str, list[str]] = {}
+    for p in bundled:
+        by_name.setdefault(_key(p.rsplit("/", 1)[-1]), []).append(p)
+    mine: dict[str, list[int]] = {}
+    for n in free:
+        if n not in out:
+            mine.setdefault(_key(tree.node(n).name), []).append(n)
+    for name, ids in mine.items():
+        cands = by_name.get(name, [])
+        if len(ids) == 1 and len(cands) == 1 and cands[0] not in taken:
+            out[ids[0]] = cands[0]
+            taken.add(cands[0])
+    return out
+
+
 def set_builtins(lib: Library, tree_name: str, on: bool, source: str | None = None) -> str:
     """Switch a tree's built-ins on or off; returns the bundled tree they come from.
 
     Switching on a tree that never had any (made empty or imported) needs ``source``, the
-    bundled tree whose nodes it matches by path (a tree named like a bundled one matches
-    that one); nodes already mapped keep their mapping.
+    bundled tree whose nodes it matches (:func:`match_nodes`; a tree named like a bundled
+    one matches that one); nodes already mapped keep their mapping.
     """
     with lib.transaction() as conn:
         tree = read_tree(conn, tree_name)
@@ -157,12 +189,11 @@ def set_builtins(lib: Library, tree_name: str, on: bool, source: str | None = No
                             f"built-ins it takes ({', '.join(default_trees())})")
         source = load_default(source)["name"]  # checks the name, normalises its case
         if current.source != source or not current.node_paths:
-            # match by path the nodes that have no mapping yet
-            bundled = {_key(p): p for p in _bundled_paths(source)}
+            # match the nodes that have no mapping yet (by path, then by name)
             from sqlalchemy import bindparam
 
-            rows = [{"nid": n, "b": bundled[_key(tree.path_str(n))]} for n in tree.walk()
-                    if n not in current.node_paths and _key(tree.path_str(n)) in bundled]
+            found = match_nodes(tree, _bundled_paths(source), current.node_paths)
+            rows = [{"nid": n, "b": b} for n, b in found.items()]
             if rows:
                 conn.execute(update(nodes).where(nodes.c.id == bindparam("nid"))
                              .values(builtin=bindparam("b")), rows)
@@ -183,30 +214,32 @@ def _library_model_id(lib: Library) -> str | None:
         return conn.execute(select(models.c.model_id).where(models.c.id == key)).scalar()
 
 
-def matching_default(lib: Library, tree: Tree) -> tuple[str, list[str]] | None:
+def matching_default(lib: Library, tree: Tree) -> tuple[str, dict[str, str]] | None:
     """For a tree of the user's own (made empty or imported): the bundled tree whose
-    built-in examples :func:`set_builtins` would give it, and the paths of its nodes that
-    would get some, or None when no node of it sits at the path of a node with built-ins,
-    or when the built-ins could not label this library (another model embedded it).
+    built-in examples :func:`set_builtins` would give it, and, for each of its nodes that
+    would get some, the bundled node they come from (path → bundled path, matched as
+    :func:`match_nodes` does); None when no node would get any, or when the built-ins could
+    not label this library (another model embedded it).
 
-    A producer who builds "Drums/Kick" by hand gets the same kicks a copy of the producer
-    tree has, once they switch the built-ins on: the app and ``tree add`` offer it. The
-    bundled tree that covers the most nodes wins (ties: by name)."""
+    A producer who builds "Drums/Kick" (or "Tonal/Keys/Piano") by hand gets the same
+    examples a copy of the producer tree has, once they switch the built-ins on: the app and
+    ``tree add`` offer it. The bundled tree that covers the most nodes wins (ties: the one
+    that matches more of them by path, then by name)."""
     model_id = _library_model_id(lib)
     if model_id is None:
         return None
     sets = load_all()
-    best: tuple[int, str, list[str]] | None = None
-    mine = {_key(tree.path_str(n)): tree.path_str(n) for n in tree.walk()}
-    leaves = {_key(tree.path_str(n)) for n in tree.leaves()}
+    best: tuple[tuple[int, int], str, dict[str, str]] | None = None
+    leaves = set(tree.leaves())
     for name in sorted(n for n in sets if sets[n].model_id == model_id):
-        taught = {_key(sets[name].paths[i]) for i in np.unique(sets[name].node)}
-        # a leaf at a bundled group's path takes the group's built-ins (_examples_of)
+        taught = {sets[name].paths[i] for i in np.unique(sets[name].node)}
+        # a leaf at a bundled group takes the group's built-ins (_examples_of)
         groups = {t.rsplit("/", j)[0] for t in taught for j in range(1, t.count("/") + 1)}
-        hits = [path for k, path in mine.items()
-                if k in taught or (k in leaves and k in groups)]
-        if hits and (best is None or len(hits) > best[0]):
-            best = (len(hits), name, sorted(hits))
+        hits = {tree.path_str(n): b for n, b in match_nodes(tree, _bundled_paths(name)).items()
+                if b in taught or (n in leaves and b in groups)}
+        score = (len(hits), sum(1 for m, b in hits.items() if _key(m) == _key(b)))
+        if hits and (best is None or score > best[0]):
+            best = (score, name, dict(sorted(hits.items())))
     return None if best is None else (best[1], best[2])
 
 

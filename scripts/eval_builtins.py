@@ -288,13 +288,15 @@ OWN_TREE: dict[str, str] = {
 
 
 def run_own_tree(set_dir: Path, shots: tuple[int, ...], n_episodes: int, paired: bool,
-                 builtins_file: Path | None = None) -> dict:
-    """A tree of the user's own (:data:`OWN_TREE`, one leaf a class) with the producer
-    tree's built-ins switched on as the app and ``tree builtins … on --from producer`` do,
-    through core.builtins.status. Conditions on the same queries: ``user`` (examples
-    only), ``builtins`` / ``both`` (built-ins as status gives them: a leaf at a bundled
-    group's path takes the group's descendants' examples) and ``builtins-own`` / ``both-own``
-    (only nodes whose bundled node has examples of its own: status before that rule)."""
+                 builtins_file: Path | None = None, own: dict[str, str] | None = None) -> dict:
+    """A tree of the user's own (``own``: class → node path, :data:`OWN_TREE` by default;
+    one leaf a class) with the producer tree's built-ins switched on as the app and
+    ``tree builtins … on --from producer`` do, through core.builtins.status. Conditions on
+    the same queries: ``user`` (examples only), ``builtins`` / ``both`` (built-ins as
+    status gives them: nodes matched by path or name, a leaf at a bundled group takes the
+    group's descendants' examples) and ``builtins-own`` / ``both-own`` (only nodes at the
+    very path of a bundled node with examples of its own: the rule before those two)."""
+    own = OWN_TREE if own is None else own
     manifest = load_manifest(set_dir)
     files = manifest["files"]
     labels = [f["label"] for f in files]
@@ -308,7 +310,7 @@ def run_own_tree(set_dir: Path, shots: tuple[int, ...], n_episodes: int, paired:
         from core.trees import add_node
 
         create_tree(lib, "mine")
-        for path in OWN_TREE.values():
+        for path in own.values():
             add_node(lib, "mine", path)
         bi.set_builtins(lib, "mine", True, source="producer")
         tree = load_tree(lib, "mine")
@@ -316,16 +318,18 @@ def run_own_tree(set_dir: Path, shots: tuple[int, ...], n_episodes: int, paired:
     assert active is not None
     direct = {n for n in tree.walk() if tree.path_str(n) in bset.paths
               and (bset.node == bset.paths.index(tree.path_str(n))).any()}
+    matched = {tree.path_str(n): b for n, b in
+               bi.match_nodes(tree, bi._bundled_paths("producer")).items()}
     keep = np.isin(active.node_ids, list(direct))
     own_only = bi.Active(active.node_ids[keep], active.emb[keep], active.spread,
                          active.temperature)
-    scorer = Scorer(tree, {c: [p] for c, p in OWN_TREE.items()})
+    scorer = Scorer(tree, {c: [p] for c, p in own.items()})
     th = Thresholds()
     cal = cal_mod.for_model(bset.model_id)
     per_node = {tree.path_str(int(n)): int((active.node_ids == n).sum())
                 for n in np.unique(active.node_ids)}
-    out: dict = {"model_id": bset.model_id, "files": len(files), "tree": OWN_TREE,
-                 "builtins_per_node": per_node,
+    out: dict = {"model_id": bset.model_id, "files": len(files), "tree": own,
+                 "matched": matched, "builtins_per_node": per_node,
                  "without_group_rule": sorted(tree.path_str(int(n)) for n in
                                               np.unique(own_only.node_ids)),
                  "shots": list(shots), "episodes": {}}
@@ -338,7 +342,7 @@ def run_own_tree(set_dir: Path, shots: tuple[int, ...], n_episodes: int, paired:
     make = paired_episodes if paired else sample_episodes
     for ep in make(labels, groups, shots, n_episodes, min_files=MIN_FILES):
         classes, query = list(ep.classes), list(ep.query)
-        rows = [(int(i), tree.require(OWN_TREE[c]).id, index.file_emb[i])
+        rows = [(int(i), tree.require(own[c]).id, index.file_emb[i])
                 for c, sup in zip(classes, ep.support, strict=True) for i in sup]
         res = {name: scorer.score(pred, query, labels, classes) for name, pred in zero.items()}
         for name, act in (("user", None), ("both", active), ("both-own", own_only)):
@@ -389,16 +393,21 @@ def main() -> int:
                         "does not); default none")
     p.add_argument("--builtins", type=Path, default=None,
                    help="a built-ins file other than the shipped one")
-    p.add_argument("--own-tree", action="store_true",
-                   help="a tree of the user's own at the producer tree's paths, with its "
-                        "built-ins switched on (OWN_TREE), instead of the producer tree")
+    p.add_argument("--own-tree", choices=("flat", "nested"), default=None,
+                   help="a tree of the user's own with the producer tree's built-ins "
+                        "switched on, instead of the producer tree: 'flat' (OWN_TREE: "
+                        "mostly the producer tree's paths) or 'nested' (the set's own "
+                        "labels as the tree: Tonal/Keys/Piano, Loops/Band backing…)")
     args = p.parse_args()
     shots = tuple(int(x) for x in args.shots.split(","))
     if args.own_tree:
+        own = None if args.own_tree == "flat" else {
+            f["label"]: f["label"] for f in load_manifest(args.set.expanduser())["files"]}
         out = run_own_tree(args.set.expanduser(), shots, args.episodes, args.paired,
-                           args.builtins)
+                           args.builtins, own)
         out["summary"] = summarize(out)
         args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+        print("matched:", out["matched"])
         print("built-ins a node:", out["builtins_per_node"])
         for name, z in out["zero_all_files"].items():
             print(f"zero examples ({name}), all {out['files']} files: macro-F1 "

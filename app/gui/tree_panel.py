@@ -40,8 +40,9 @@ BUILTINS_TIP = ("Label with the examples that ship with this bundled tree until 
                 "your own examples outweigh them near them. Labels that rest on them only are "
                 "marked ◦.")
 #: a tree of the user's own whose nodes a bundled tree has built-ins for ({}: that tree)
-BUILTINS_OFFER_TIP = ("Some classes of this tree sit where the bundled {} tree has built-in "
-                      "examples (Drums › Kick…): switch them on to label those classes before "
+BUILTINS_OFFER_TIP = ("Some classes of this tree match classes of the bundled {} tree that "
+                      "have built-in examples (Drums › Kick, Piano…, by path or by name): "
+                      "switch them on to label those classes before "
                       "you teach them; your own examples outweigh them near them. Labels that "
                       "rest on them only are marked ◦.")
 _Index = QModelIndex | QPersistentModelIndex

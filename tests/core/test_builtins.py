@@ -295,11 +295,12 @@ def test_a_tree_of_ones_own_is_told_which_bundled_tree_speaks_for_its_nodes(
     add_node(library, "mine", "Synth/Lead")  # a bundled node without built-ins
     assert bi.matching_default(library, load_tree(library, "mine")) is None
     add_node(library, "mine", "Drums")  # a leaf at a bundled group takes the group's
-    assert bi.matching_default(library, load_tree(library, "mine")) == ("producer", ["Drums"])
+    assert bi.matching_default(library, load_tree(library, "mine")) == (
+        "producer", {"Drums": "Drums"})
     add_node(library, "mine", "drums/kick")  # names compare ignoring case (under Drums)
     add_node(library, "mine", "Bass/Synth Bass")
     assert bi.matching_default(library, load_tree(library, "mine")) == (
-        "producer", ["Bass/Synth Bass", "Drums/kick"])
+        "producer", {"Bass/Synth Bass": "Bass/Synth Bass", "Drums/kick": "Drums/Kick"})
     with Library(tmp_path / "other.sqlite") as other:  # embedded by another model: no offer
         add_files(other, model_id="m-2-other")
         create_tree(other, "mine")
@@ -317,7 +318,7 @@ def test_a_leaf_at_a_bundled_group_takes_the_groups_builtins(library: Library,
     add_node(library, "mine", "Bass")
     add_node(library, "mine", "Snares")  # no bundled node: none
     assert bi.matching_default(library, load_tree(library, "mine")) == (
-        "producer", ["Bass", "Drums/Kick"])
+        "producer", {"Bass": "Bass", "Drums/Kick": "Drums/Kick"})
     bi.set_builtins(library, "mine", True, "producer")
     tree = load_tree(library, "mine")
     _msg, active = bi.status(library, tree, None)
@@ -335,6 +336,34 @@ def test_a_leaf_at_a_bundled_group_takes_the_groups_builtins(library: Library,
     _msg, active = bi.status(library, tree, None)
     assert active is not None
     assert {tree.path_str(int(n)) for n in np.unique(active.node_ids)} == {"Drums/Kick"}
+
+
+def test_nodes_nested_otherwise_match_by_name_when_it_is_unambiguous(
+        library: Library, fake_builtins: Path) -> None:
+    """A producer's own nesting ("One-shots/Kick", "Tonal/Bass") finds the bundled Kick and
+    Bass by name; a name two nodes of the tree share, or one a bundled node already stands
+    for, matches nothing."""
+    add_files(library)
+    create_tree(library, "mine")
+    for path in ("One-shots/KICK", "Tonal/Bass", "Kit A/Snare", "Kit B/Snare",
+                 "Drums/Synth Bass", "Old/Synth Bass"):
+        add_node(library, "mine", path)
+    tree = load_tree(library, "mine")
+    found = {tree.path_str(n): b for n, b in
+             bi.match_nodes(tree, bi._bundled_paths("producer")).items()}
+    assert found == {"One-shots/KICK": "Drums/Kick", "Tonal/Bass": "Bass", "Drums": "Drums"}
+    add_node(library, "mine", "Bass/Synth Bass")  # by path: Bass and Synth Bass are taken
+    tree = load_tree(library, "mine")
+    found = {tree.path_str(n): b for n, b in
+             bi.match_nodes(tree, bi._bundled_paths("producer")).items()}
+    assert found["Bass/Synth Bass"] == "Bass/Synth Bass" and found["Bass"] == "Bass"
+    assert not {"Tonal/Bass", "Drums/Synth Bass", "Old/Synth Bass", "Kit A/Snare"} & set(found)
+    assert bi.matching_default(library, tree) == (
+        "producer", {"Bass/Synth Bass": "Bass/Synth Bass", "One-shots/KICK": "Drums/Kick"})
+    bi.set_builtins(library, "mine", True, "producer")
+    Classifier(library).refresh("mine")
+    got = labels(library, "mine")
+    assert got["kick1"]["leaf"] == "One-shots/KICK" and got["bass1"]["leaf"] == "Bass/Synth Bass"
 
 
 def test_a_group_leaf_leaves_the_builtins_another_node_carries(library: Library,
