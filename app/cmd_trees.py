@@ -201,10 +201,15 @@ def _builtins_tip(lib: Any, tree: Any, path: str) -> None:
     source, paths = match
     where = (f"is a node of the bundled tree '{source}' too" if paths[path] == path else
              f"matches {paths[path]} of the bundled tree '{source}'")
+    # classes that would get none lose files to those that do until taught: say which
+    bare = [tree.path_str(n) for n in tree.leaves() if tree.path_str(n) not in paths]
+    shown = ", ".join(bare[:3]) + (", …" if len(bare) > 3 else "")
+    left = (f"; {plural(len(bare), 'class')} would not ({shown}) and would lose "
+            "files to those that do until you teach them" if bare else "")
     print(f"tip: {path} {where}, whose built-in "
           f"examples can label it before you teach it ({plural(len(paths), 'node')} of "
-          f"'{tree.name}' would get them): sampletree tree builtins {shlex.quote(tree.name)} on "
-          f"--from {source}", file=sys.stderr)
+          f"'{tree.name}' would get them{left}): sampletree tree builtins "
+          f"{shlex.quote(tree.name)} on --from {source}", file=sys.stderr)
 
 
 def _show(args: argparse.Namespace) -> int:

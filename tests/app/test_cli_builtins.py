@@ -85,6 +85,11 @@ def test_tree_builtins_off_and_on(fresh, capsys) -> None:
     # `tree add` says how the bundled tree's built-ins could label it before it is taught
     assert rc == 0 and ("tip: Drums/Kick is a node of the bundled tree 'producer' too" in err
                         and "sampletree tree builtins mine on --from producer" in err)
+    # and which classes would get none (and lose files to those that do)
+    assert "1 class would not (Drums/Wobble) and would lose files" in err
+    rc, _out, err = run(capsys, "--library", lib, "tree", "add", "mine", "Tonal/Keys/Piano")
+    assert rc == 0 and "tip: Tonal/Keys/Piano matches Keys/Piano of the bundled tree " \
+        "'producer'" in err and "2 nodes of 'mine' would get them" in err
     rc, _out, err = run(capsys, "--library", lib, "tree", "builtins", "mine", "on")
     assert rc != 0 and "not made from a bundled tree" in err and len(err.splitlines()) == 1
     rc, out, err = run(capsys, "--library", lib, "tree", "builtins", "mine", "on", "--from",
