@@ -82,14 +82,18 @@ def _snapshot(state: EngineState, tree_name: str | None) -> dict[str, Any]:
 
 def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
     if tree_name is None:
-        return {"tree": None, "counts": {}, "builtins": (None, False), "builtins_offer": None}
+        return {"tree": None, "counts": {}, "builtins": (None, False), "builtins_offer": None,
+                "builtins_bare": []}
     tree = trees.load_tree(state.lib, tree_name)
     with state.lib.reading() as conn:
         tb = core_builtins.tree_builtins(conn, tree)
     # a tree of the user's own with nodes where a bundled tree has built-ins (Drums/Kick)
     match = core_builtins.matching_default(state.lib, tree) if tb.source is None else None
     return {"tree": tree, "counts": browse.node_counts(state.lib, tree_name),
-            "builtins": (tb.source, tb.off), "builtins_offer": match and match[0]}
+            "builtins": (tb.source, tb.off), "builtins_offer": match and match[0],
+            # the classes the offer would leave without: they lose files until taught
+            "builtins_bare": [] if match is None else [
+                tree.path_str(n) for n in tree.leaves() if tree.path_str(n) not in match[1]]}
 
 
 class Session(QObject):
@@ -129,6 +133,8 @@ class Session(QObject):
         self.builtins: tuple[str | None, bool] = (None, False)
         #: a tree without built-ins whose nodes a bundled tree's built-ins could label: its name
         self.builtins_offer: str | None = None
+        #: with an offer: the tree's classes it would give no built-ins (paths)
+        self.builtins_bare: list[str] = []
         self.selected: list[int] = []
         #: folders a scan could not read, kept until one reads them (core.sources)
         self.folder_problems: list[dict[str, Any]] = []
@@ -209,6 +215,7 @@ class Session(QObject):
         self.roots += [f for f in self.scanning if f not in self.roots]
         self.tree_name, self.tree, self.counts = snap["tree_name"], snap["tree"], snap["counts"]
         self.builtins, self.builtins_offer = snap["builtins"], snap["builtins_offer"]
+        self.builtins_bare = snap["builtins_bare"]
         self.folder_problems = snap.get("folder_problems", [])
         if self.tree_name:
             self.settings.setValue("tree", self.tree_name)
@@ -260,6 +267,7 @@ class Session(QObject):
         self.rows = self.rows.with_labels(labels)
         self.tree, self.counts = got["tree"], got["counts"]
         self.builtins, self.builtins_offer = got["builtins"], got["builtins_offer"]
+        self.builtins_bare = got["builtins_bare"]
         report = got["report"]
         if report is not None:
             self.message.emit(

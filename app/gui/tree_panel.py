@@ -45,6 +45,8 @@ BUILTINS_OFFER_TIP = ("Some classes of this tree match classes of the bundled {}
                       "switch them on to label those classes before "
                       "you teach them; your own examples outweigh them near them. Labels that "
                       "rest on them only are marked ◦.")
+BUILTINS_BARE_TIP = ("\n\n{} of this tree would get none ({}): they would lose files to "
+                     "the classes that do until you teach them.")
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -317,9 +319,13 @@ class TreePanel(QWidget):
         self.builtins_button.setChecked(source is not None and not off)
         self.builtins_button.blockSignals(False)
         self.builtins_button.setVisible(source is not None or s.builtins_offer is not None)
-        self.builtins_button.setToolTip(BUILTINS_TIP if source is not None or
-                                        s.builtins_offer is None else
-                                        BUILTINS_OFFER_TIP.format(s.builtins_offer))
+        bare = s.builtins_bare
+        shown = ", ".join(bare[:3]) + (", …" if len(bare) > 3 else "")
+        self.builtins_button.setToolTip(
+            BUILTINS_TIP if source is not None or s.builtins_offer is None else
+            BUILTINS_OFFER_TIP.format(s.builtins_offer) + (
+                BUILTINS_BARE_TIP.format(plural(len(bare), "class", "classes"), shown)
+                if bare else ""))
 
     def _rehint(self) -> None:
         self.hint.setText(self._hint())

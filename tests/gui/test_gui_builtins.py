@@ -95,19 +95,25 @@ def test_a_tree_of_ones_own_named_like_the_bundled_one_is_offered_its_builtins(
     from app.gui.session import Session
     from app.gui.tree_panel import TreePanel
     from core.browse import display_label
+    from core.library import Library
+    from core.trees import add_node
 
+    with Library(builtins_library[0]) as lib:
+        add_node(lib, "mine", "Synth/Wobble")  # no bundled node: the tip names it
     settings.setValue("tree", "mine")
     s = Session(builtins_library[0], settings)
     try:
         s.reload()
         qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
         assert s.tree_name == "mine" and s.builtins == (None, False)
-        assert s.builtins_offer == "producer"
+        assert s.builtins_offer == "producer" and s.builtins_bare == ["Synth/Wobble"]
         panel = TreePanel(s)
         qtbot.addWidget(panel)
         assert panel.builtins_button.isVisibleTo(panel)
         assert not panel.builtins_button.isChecked()
-        assert "bundled producer tree" in panel.builtins_button.toolTip()
+        tip = panel.builtins_button.toolTip()
+        assert "bundled producer tree" in tip and "1 class of this tree would get none " \
+            "(Synth/Wobble)" in tip
         panel.builtins_button.setChecked(True)
         qtbot.waitUntil(lambda: s.builtins == ("producer", False), timeout=10_000)
         qtbot.waitUntil(lambda: s.rows.builtin is not None and s.rows.builtin.any(),
