@@ -223,7 +223,7 @@ class TreePanel(QWidget):
         self.view.setAccessibleName("Class tree nodes")
         self.view.setAccessibleDescription(
             "Drop files on a node to make them its examples. F2 renames, Insert adds a "
-            "child, Delete removes, Enter shows the node's files.")
+            "child, Delete removes; a click (or Enter) shows the node's files.")
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
                                   | QAbstractItemView.EditTrigger.SelectedClicked)
         self.view.setUniformRowHeights(True)
@@ -235,6 +235,9 @@ class TreePanel(QWidget):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._menu)
+        # a click shows the class's files, as a browser's sidebar does (Enter and a
+        # double-click too)
+        self.view.clicked.connect(self._activated)
         self.view.activated.connect(self._activated)
 
         self.hint = QLabel(self)

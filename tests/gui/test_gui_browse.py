@@ -501,6 +501,23 @@ def test_find_similar_shows_the_sounds_in_the_table_closest_first(qtbot, session
     assert not window.similar_bar.isVisible()
 
 
+def test_a_click_on_a_class_shows_its_files(qtbot, session) -> None:
+    """One click on a class in the tree filters the table to it, as a browser's sidebar
+    does (before, only Enter or a double-click did)."""
+    window = _window(qtbot, session, (1280, 800))
+    panel, filters = window.tree_panel, window.filters
+    assert filters.label.currentData() is None  # every file
+    tree = session.tree
+    kick = tree.require("Drums/Kick").id
+    index = panel.model.index_of(kick)
+    panel.view.scrollTo(index)
+    QTest.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=panel.view.visualRect(index).center())
+    qtbot.waitUntil(lambda: filters.label.currentData() == "Drums/Kick", timeout=5_000)
+    table = window.library.table
+    qtbot.waitUntil(lambda: table.rowCount() < len(session.rows), timeout=5_000)
+
+
 def test_the_map_draws_faint_what_the_table_hides(qtbot, session) -> None:
     """The map follows the table's search, filters and similar view: the files the table
     hides are drawn faint (XO and Sononym filter their maps too)."""
