@@ -4,6 +4,7 @@ and similar sounds, with playback."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -55,10 +56,28 @@ SOURCE_SHORT = {"tag": "tags", "name": "name", "audio": "audio"}
 SOURCE_TIP = ("Where each value comes from: (tags) the file's metadata, (name) its file "
               "name, (audio) measured from the sound: a guess to check by ear")
 
+#: a space and a hyphen a line may not break at; values are joined with ``VALUES``
+NBSP, NBHY = "\u00a0", "\u2011"
+VALUES = NBSP + "· "
+_IN_WORD_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+
+
+def one_value(text: str) -> str:
+    """``text`` as one unbreakable piece: "-7.2 LUFS", "A4 (audio)" and "One-shot" wrap as
+    a whole (a minus sign stays: no hyphen before a number is replaced)."""
+    return _IN_WORD_HYPHEN.sub(NBHY, text.replace(" ", NBSP))
+
+
+def values_text(values: list[str]) -> str:
+    """Values in one line that wraps only between them, after the "·" (no line starts
+    with one)."""
+    return VALUES.join(one_value(v) for v in values if v)
+
 
 def detected_text(rows: Any, r: int) -> str:
     """Type, tempo, key and root note, each with where it came from: ``Loop (audio) ·
-    120 BPM (name) · Am (name)``; "" when a scan found none of them."""
+    120 BPM (name) · Am (name)``; "" when a scan found none of them. Each value keeps its
+    unit and source on its line (:func:`values_text`)."""
     from app.gui.library_table import analysis_cell
     from core.analysis.keys import note_name
     from core.browse import sources_of
@@ -82,11 +101,12 @@ def detected_text(rows: Any, r: int) -> str:
         out.append(said(key, "key"))
     if root >= 0:  # a one-shot's pitch (beside a key, when both were found)
         out.append(said(f"root {note_name(root)}" if key else note_name(root), "root note"))
-    return " · ".join(out)
+    return values_text(out)
 
 
 def analysis_details(rows: Any, r: int) -> list[str]:
-    """The file's levels and bit depth (type, tempo and key: :func:`detected_text`)."""
+    """The file's levels and bit depth (type, tempo and key: :func:`detected_text`), each
+    a value with its unit (joined by :func:`values_text`)."""
     from app.gui.library_table import analysis_cell
 
     out = []
@@ -474,7 +494,7 @@ class Inspector(QWidget):
                 details += [f"{self.wave.peaks.sample_rate} Hz",
                             f"{self.wave.peaks.channels} ch"]
             details += analysis_details(rows, r)
-        self.info.setText(" · ".join(details))
+        self.info.setText(values_text(details))
         self._show_detected(detected_text(rows, r) if status == "ok" else "")
         label = rows.label[r]
         n_examples = int(rows.support.sum())
