@@ -51,6 +51,10 @@ DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than 
                 "distance where the tree says unknown")
 
 
+#: what the empty similar-sounds list says
+SIMILAR_PLACEHOLDER = ("Similar sounds to the selected file appear here: Find similar "
+                       "(Ctrl+Shift+F)")
+
 #: where a detected value came from, as the inspector says it
 SOURCE_SHORT = {"tag": "tags", "name": "name", "audio": "audio"}
 SOURCE_TIP = ("Where each value comes from: (tags) the file's metadata, (name) its file "
@@ -358,6 +362,8 @@ class Inspector(QWidget):
         self.similar_list.setObjectName("similarList")
         self.similar_list.setAccessibleName("Similar sounds")
         self.similar_list.setToolTip("Drag files onto a class, or out of the app")
+        self.similar_list.set_placeholder(SIMILAR_PLACEHOLDER)
+        self.similar_list.emptied.connect(self._fit_similar)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.play_button)
@@ -382,12 +388,21 @@ class Inspector(QWidget):
         layout.addWidget(self.nearest)
         layout.addWidget(self.similar_button)
         layout.addWidget(self.similar_list, 1)
+        layout.addStretch(0)  # takes the room an empty similar list leaves (_fit_similar)
+        self._fit_similar(self.similar_list.count() == 0)
 
         session.selectionChanged.connect(self._on_selection)
         session.rowsChanged.connect(self._on_rows)
         player.stateChanged.connect(self._on_play_state)
         player.positionChanged.connect(self.wave.set_position)
         self._show_nothing()
+
+    def _fit_similar(self, empty: bool) -> None:
+        """An empty similar list is as tall as its placeholder, the room below it left
+        blank; a filled one takes the pane's spare height."""
+        layout = self.layout()
+        layout.setStretchFactor(self.similar_list, 0 if empty else 1)
+        layout.setStretch(layout.count() - 1, 1 if empty else 0)
 
     # -- selection ------------------------------------------------------------------------
 
