@@ -293,6 +293,8 @@ class Inspector(QWidget):
         self.player = player
         self.setObjectName("inspector")
         self.sample_id: int | None = None
+        #: what the status bar was told of the last similar sounds found ("" none)
+        self.similar_message = ""
         self._generation = 0
         self._cache: OrderedDict[str, Peaks] = OrderedDict()
 
@@ -681,6 +683,10 @@ class Inspector(QWidget):
 
         self.session.engine.call(work, done=done, key="explain", owner=self)
 
+    def clear_similar(self) -> None:
+        """No similar sounds listed (the table left their view): the placeholder again."""
+        self.similar_list.clear()
+
     def find_similar(self) -> None:
         sid = self.sample_id
         if sid is None:
@@ -731,9 +737,9 @@ class Inspector(QWidget):
             mine = copy_paths(sid)
             left = (f" ({plural(len(mine), 'exact copy', 'exact copies')} of it left out)"
                     if mine else "")
-            self.session.message.emit(f"{plural(len(got), 'similar sound')} to "
-                                      f"{rows.name[index[sid]]}{left}"
-                                      if sid in index else "")
+            self.similar_message = (f"{plural(len(got), 'similar sound')} to "
+                                    f"{rows.name[index[sid]]}{left}" if sid in index else "")
+            self.session.message.emit(self.similar_message)
 
         def failed(text: str) -> None:
             self.similar_list.clear()

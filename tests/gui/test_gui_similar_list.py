@@ -73,3 +73,50 @@ def test_the_empty_similar_list_says_what_fills_it_and_stays_small(qtbot, window
     assert lst.accessibleDescription() == ""
     assert lst.height() > 2 * empty_height  # filled: room for its files
     assert muted not in _colours(lst.viewport())  # the files, not the placeholder
+
+
+def test_leaving_the_similar_view_clears_its_list_and_status_message(qtbot, window) -> None:
+    """Review: after going back from similar sounds to every file, the status bar still
+    said "20 similar sounds to …" and the inspector still listed them. Every way out of
+    the view (Esc, "All files", a class shown, a file chosen outside it) clears both; a
+    message said since then stays."""
+    from PySide6.QtCore import Qt
+
+    from app.gui.inspector import SIMILAR_PLACEHOLDER
+
+    session, table = window.session, window.library.table
+    lst, status = window.inspector.similar_list, window.status_text
+    ids = _ids(session)
+    kick = ids["kick03.wav"]
+
+    def find() -> None:
+        session.select([kick], None)
+        window.find_similar()
+        qtbot.waitUntil(lambda: table.similar is not None and lst.count() > 3, timeout=20_000)
+        assert "similar sound" in status.text() and "kick03.wav" in status.text()
+
+    def left() -> None:
+        assert table.similar is None
+        assert lst.count() == 0 and lst.accessibleDescription() == SIMILAR_PLACEHOLDER
+        assert "similar sound" not in status.text()
+
+    find()
+    window.library.setFocus()
+    qtbot.keyClick(window.library, Qt.Key.Key_Escape)
+    left()
+    find()
+    window.similar_bar.button.click()
+    left()
+    find()
+    window._show_node("Drums/Kick")
+    left()
+    find()
+    outside = next(s for name, s in ids.items() if name.startswith("bass")
+                   and s not in table.similar)
+    session.select([outside], None)
+    left()
+    # a message said after the search is not the search's: it stays
+    find()
+    window.show_message("Saved")
+    window.similar_bar.button.click()
+    assert lst.count() == 0 and status.text() == "Saved"
