@@ -117,10 +117,11 @@ def optimise(path: Path) -> None:
 
     from PySide6.QtGui import QColor
 
-    from app.gui.colors import NO_CLASS, PALETTE
+    from app.gui.colors import NO_CLASS, PALETTE, UNKNOWN_COLOR
     from app.gui.theme import DARK, LIGHT
 
-    fixed = list(dict.fromkeys([*PALETTE, NO_CLASS, *astuple(DARK)[1:], *astuple(LIGHT)[1:]]))
+    fixed = list(dict.fromkeys([*PALETTE, NO_CLASS, UNKNOWN_COLOR, *astuple(DARK)[1:],
+                                *astuple(LIGHT)[1:]]))
     rgb = [v for c in fixed for v in QColor(c).getRgb()[:3]]
     with Image.open(path) as image:
         full = image.convert("RGB")

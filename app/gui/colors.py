@@ -10,7 +10,8 @@ tests/gui/test_gui_theme.py). Tableau 10, used before, put two colours 0.7 apart
 deuteranope and FX pink next to Keys red. A tree with more top-level classes continues
 with hues a golden angle apart (distinct in normal vision only: eight is about as many
 as colour-blind viewers can tell apart). A hash of the name (what the app did first)
-let two classes land on nearly the same colour.
+let two classes land on nearly the same colour. Files with no class are grey: unknown a
+darker grey than uncertain and unlabeled.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ from PySide6.QtGui import QColor
 PALETTE = ("#0080ff", "#ff1900", "#c9dd15", "#ee00b2", "#009954", "#ffb3a6", "#7bddd8",
            "#cea6ff")
 
-#: no class: unlabeled, unknown or uncertain
+#: no class: unlabeled or uncertain (a best guess below the threshold)
 NO_CLASS = "#999999"
+#: unknown (far from every class): a darker grey, told apart from uncertain's (15
+#: CIEDE2000 in normal vision and under each simulated deficiency, as greys stay grey),
+#: still 3:1 on the dark theme's base and at least 20 (12 colour-blind) from each class
+UNKNOWN_COLOR = "#707070"
 SPECIAL = ("", "unknown", "uncertain")
 
 
@@ -44,7 +49,7 @@ def node_color(path: str, colors: dict[str, QColor] | None = None) -> QColor:
     """The colour of a label (a tree path with "/"): its top-level class's colour."""
     top = path.split("/")[0] if path else ""
     if top in SPECIAL:
-        return QColor(NO_CLASS)
+        return QColor(UNKNOWN_COLOR if top == "unknown" else NO_CLASS)
     if colors and top in colors:
         return QColor(colors[top])
     # a class not in the tree any more (a stale label): stable, from its name

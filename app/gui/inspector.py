@@ -4,6 +4,7 @@ and similar sounds, with playback."""
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -50,15 +51,37 @@ DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than 
                 "distance where the tree says unknown")
 
 
+#: what the empty similar-sounds list says
+SIMILAR_PLACEHOLDER = ("Similar sounds to the selected file appear here: Find similar "
+                       "(Ctrl+Shift+F)")
+
 #: where a detected value came from, as the inspector says it
 SOURCE_SHORT = {"tag": "tags", "name": "name", "audio": "audio"}
 SOURCE_TIP = ("Where each value comes from: (tags) the file's metadata, (name) its file "
               "name, (audio) measured from the sound: a guess to check by ear")
 
+#: a space and a hyphen a line may not break at; values are joined with ``VALUES``
+NBSP, NBHY = "\u00a0", "\u2011"
+VALUES = NBSP + "· "
+_IN_WORD_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+
+
+def one_value(text: str) -> str:
+    """``text`` as one unbreakable piece: "-7.2 LUFS", "A4 (audio)" and "One-shot" wrap as
+    a whole (a minus sign stays: no hyphen before a number is replaced)."""
+    return _IN_WORD_HYPHEN.sub(NBHY, text.replace(" ", NBSP))
+
+
+def values_text(values: list[str]) -> str:
+    """Values in one line that wraps only between them, after the "·" (no line starts
+    with one)."""
+    return VALUES.join(one_value(v) for v in values if v)
+
 
 def detected_text(rows: Any, r: int) -> str:
     """Type, tempo, key and root note, each with where it came from: ``Loop (audio) ·
-    120 BPM (name) · Am (name)``; "" when a scan found none of them."""
+    120 BPM (name) · Am (name)``; "" when a scan found none of them. Each value keeps its
+    unit and source on its line (:func:`values_text`)."""
     from app.gui.library_table import analysis_cell
     from core.analysis.keys import note_name
     from core.browse import sources_of
@@ -82,11 +105,12 @@ def detected_text(rows: Any, r: int) -> str:
         out.append(said(key, "key"))
     if root >= 0:  # a one-shot's pitch (beside a key, when both were found)
         out.append(said(f"root {note_name(root)}" if key else note_name(root), "root note"))
-    return " · ".join(out)
+    return values_text(out)
 
 
 def analysis_details(rows: Any, r: int) -> list[str]:
-    """The file's levels and bit depth (type, tempo and key: :func:`detected_text`)."""
+    """The file's levels and bit depth (type, tempo and key: :func:`detected_text`), each
+    a value with its unit (joined by :func:`values_text`)."""
     from app.gui.library_table import analysis_cell
 
     out = []
@@ -269,6 +293,8 @@ class Inspector(QWidget):
         self.player = player
         self.setObjectName("inspector")
         self.sample_id: int | None = None
+        #: what the status bar was told of the last similar sounds found ("" none)
+        self.similar_message = ""
         self._generation = 0
         self._cache: OrderedDict[str, Peaks] = OrderedDict()
 
@@ -338,6 +364,8 @@ class Inspector(QWidget):
         self.similar_list.setObjectName("similarList")
         self.similar_list.setAccessibleName("Similar sounds")
         self.similar_list.setToolTip("Drag files onto a class, or out of the app")
+        self.similar_list.set_placeholder(SIMILAR_PLACEHOLDER)
+        self.similar_list.emptied.connect(self._fit_similar)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.play_button)
@@ -362,12 +390,21 @@ class Inspector(QWidget):
         layout.addWidget(self.nearest)
         layout.addWidget(self.similar_button)
         layout.addWidget(self.similar_list, 1)
+        layout.addStretch(0)  # takes the room an empty similar list leaves (_fit_similar)
+        self._fit_similar(self.similar_list.count() == 0)
 
         session.selectionChanged.connect(self._on_selection)
         session.rowsChanged.connect(self._on_rows)
         player.stateChanged.connect(self._on_play_state)
         player.positionChanged.connect(self.wave.set_position)
         self._show_nothing()
+
+    def _fit_similar(self, empty: bool) -> None:
+        """An empty similar list is as tall as its placeholder, the room below it left
+        blank; a filled one takes the pane's spare height."""
+        layout = self.layout()
+        layout.setStretchFactor(self.similar_list, 0 if empty else 1)
+        layout.setStretch(layout.count() - 1, 1 if empty else 0)
 
     # -- selection ------------------------------------------------------------------------
 
@@ -474,7 +511,7 @@ class Inspector(QWidget):
                 details += [f"{self.wave.peaks.sample_rate} Hz",
                             f"{self.wave.peaks.channels} ch"]
             details += analysis_details(rows, r)
-        self.info.setText(" · ".join(details))
+        self.info.setText(values_text(details))
         self._show_detected(detected_text(rows, r) if status == "ok" else "")
         label = rows.label[r]
         n_examples = int(rows.support.sum())
@@ -646,6 +683,10 @@ class Inspector(QWidget):
 
         self.session.engine.call(work, done=done, key="explain", owner=self)
 
+    def clear_similar(self) -> None:
+        """No similar sounds listed (the table left their view): the placeholder again."""
+        self.similar_list.clear()
+
     def find_similar(self) -> None:
         sid = self.sample_id
         if sid is None:
@@ -696,9 +737,9 @@ class Inspector(QWidget):
             mine = copy_paths(sid)
             left = (f" ({plural(len(mine), 'exact copy', 'exact copies')} of it left out)"
                     if mine else "")
-            self.session.message.emit(f"{plural(len(got), 'similar sound')} to "
-                                      f"{rows.name[index[sid]]}{left}"
-                                      if sid in index else "")
+            self.similar_message = (f"{plural(len(got), 'similar sound')} to "
+                                    f"{rows.name[index[sid]]}{left}" if sid in index else "")
+            self.session.message.emit(self.similar_message)
 
         def failed(text: str) -> None:
             self.similar_list.clear()

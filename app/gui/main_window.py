@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self.similar_bar = SimilarBar(self)
         self.similar_bar.back.connect(self.library.show_all)
         self.library.similarChanged.connect(self._similar_changed)
+        self.library.similarChanged.connect(self._similar_left)
         self.library.table.countChanged.connect(lambda *_: self._similar_changed())
         box.addWidget(self.filters)
         box.addWidget(self.similar_bar)
@@ -436,6 +437,17 @@ class MainWindow(QMainWindow):
         name = str(self.session.rows.name[first]) if first is not None else "a removed file"
         shown, have = table.similar_shown()
         self.similar_bar.show_for(name, len(table.similar) - 1, shown, have)
+
+    def _similar_left(self) -> None:
+        """The table left a similar-sounds view (Esc, "All files", a class shown, a file
+        chosen outside it): the inspector's list of them and the status bar's "N similar
+        sounds to …" go too (a message said since stays)."""
+        if self.library.table.similar is not None:
+            return
+        self.inspector.clear_similar()
+        said = self.inspector.similar_message
+        if said and self.status_text.text() == said:
+            self.show_message("")
 
     def inspector_play(self) -> None:
         self.inspector.play_selected()

@@ -7,6 +7,7 @@ middle-drag pans; arrow keys walk to the nearest point in that direction.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.colors import NO_CLASS, node_color
+from app.gui.colors import NO_CLASS, UNKNOWN_COLOR, node_color
 from app.gui.engine import EngineState, owned
 from app.gui.mime import files_mime
 from app.gui.session import Session
@@ -33,6 +34,8 @@ from core.projection import TSNE_MAX_FILES, Projection, library_map
 MARGIN = 12
 #: opacity (of 255) of a file the table's search, filters or similar view hide
 FAINT_ALPHA = 40
+#: a space a line may not break at (the legend keeps each dot with its class)
+NBSP = "\u00a0"
 #: how the map's status line starts saying how many files the table shows
 SHOWN = " · shown: "
 
@@ -90,13 +93,13 @@ class MapCanvas(QWidget):
         colors = self.owner.colors
         # points a producer can see and click: big on a sample library, smaller on 100k
         size = 3.0 if len(pts) > 20_000 else 5.0 if len(pts) > 3_000 else 8.0
-        grey = QColor(NO_CLASS).rgba()
+        greys = {QColor(NO_CLASS).rgba(), QColor(UNKNOWN_COLOR).rgba()}
         shown = self.owner.shown_mask()
         # the files the table's search, filters or similar view hide: faint, under the rest
         passes = [(None, 255)] if shown is None else [(~shown, FAINT_ALPHA), (shown, 255)]
         for mask, alpha in passes:
             # files with no class first, so that the classes' colours are drawn over them
-            for key in sorted(np.unique(colors).tolist(), key=lambda k: k != grey):
+            for key in sorted(np.unique(colors).tolist(), key=lambda k: k not in greys):
                 idx = np.flatnonzero(colors == key if mask is None else (colors == key) & mask)
                 if not len(idx):
                     continue
@@ -356,9 +359,14 @@ class MapView(QWidget):
         sup = np.zeros(len(have), bool)
         sup[have] = rows.support[self.rows_of_points[have]]
         self.support_rows = np.flatnonzero(sup)
-        legend = [f"<span style='color:{QColor.fromRgba(c).name()}'>●</span> "
-                  f"{t or 'unlabeled'}" for t, c in palette.items()]
-        self.legend.setText("  ".join(legend) + ("  ○ your examples" if sup.any() else ""))
+        # each dot and its class kept on one line (non-breaking spaces): a line breaks only
+        # between entries, which are set apart by more room than a dot from its word
+        legend = [f"<span style='color:{QColor.fromRgba(c).name()}'>●</span>{NBSP}"
+                  + html.escape(t or "unlabeled").replace(" ", NBSP)
+                  for t, c in palette.items()]
+        if sup.any():
+            legend.append(f"○{NBSP}your{NBSP}examples")
+        self.legend.setText(f"{NBSP}{NBSP} ".join(legend))
         self._on_selection(self.session.selected, None)
         self.canvas.invalidate()
 

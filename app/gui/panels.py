@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -398,15 +399,66 @@ def fit_list(lst: QListWidget) -> None:
 
 
 class FileList(QListWidget):
-    """A list of library files that can be dragged out (to the tree, a DAW…)."""
+    """A list of library files that can be dragged out (to the tree, a DAW…).
+
+    With a placeholder, an empty list says it in the muted colour and is only as tall as
+    those words (``emptied`` tells the layout holding it when it empties or fills)."""
+
+    #: True: the list has no items now (it was cleared); False: it has some again
+    emptied = Signal(bool)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.placeholder = ""
+        self._empty = True
         self.setDragEnabled(True)
         self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         self.itemSelectionChanged.connect(self._selected)
         fit_list(self)
+        model = self.model()
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            signal.connect(self._fit_empty)
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
+        self._fit_empty()
+
+    def _placeholder_rect(self) -> Any:
+        return self.viewport().rect().adjusted(6, 4, -6, -4)
+
+    def placeholder_height(self) -> int:
+        """How tall the empty list must be to show its placeholder at its width."""
+        width = max(self.width() - 2 * self.frameWidth() - 12, 40)
+        flags = int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+        text = self.fontMetrics().boundingRect(0, 0, width, 10_000, flags, self.placeholder)
+        return text.height() + 8 + 2 * self.frameWidth()
+
+    def _fit_empty(self, *_args: Any) -> None:
+        empty = self.count() == 0
+        if self.placeholder:
+            self.setMaximumHeight(self.placeholder_height() if empty else 16_777_215)
+            self.setAccessibleDescription(self.placeholder if empty else "")
+        if empty != self._empty:
+            self._empty = empty
+            self.emptied.emit(empty)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self.placeholder and self.count() == 0:
+            height = self.placeholder_height()  # the words wrap anew at a new width
+            if height != self.maximumHeight():
+                self.setMaximumHeight(height)
+
+    def paintEvent(self, event: Any) -> None:
+        super().paintEvent(event)
+        if self.count() or not self.placeholder:
+            return
+        p = QPainter(self.viewport())
+        p.setPen(self.palette().placeholderText().color())  # the theme's muted text
+        p.drawText(self._placeholder_rect(),
+                   int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap), self.placeholder)
+        p.end()
 
     def ids(self, items: list[QListWidgetItem]) -> list[int]:
         return [int(i.data(SAMPLE_ID)) for i in items]

@@ -101,6 +101,67 @@ def test_filter_bar_filters_by_type_tempo_and_key(qtbot, analysed_session) -> No
     assert view.table.rowCount() == 0
 
 
+def _plain(text: str) -> str:
+    """The inspector's text with its non-breaking spaces and hyphens as plain ones."""
+    return text.replace("\u00a0", " ").replace("\u2011", "-")
+
+
+def _wrapped(text: str, width: int, font) -> list[str]:
+    """``text`` word-wrapped at ``width`` pixels, as a word-wrapping label lays it out."""
+    from PySide6.QtGui import QTextLayout, QTextOption
+
+    layout = QTextLayout(text, font)
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WordWrap)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    lines = []
+    while (line := layout.createLine()).isValid():
+        line.setLineWidth(width)
+        lines.append(text[line.textStart():line.textStart() + line.textLength()])
+    layout.endLayout()
+    return lines
+
+
+def test_inspector_lines_wrap_between_values_only(qtbot, analysed_session,
+                                                  monkeypatch) -> None:
+    """Screenshot review: a narrow inspector broke values inside themselves ("-7.2" at the
+    end of a line, "LUFS" starting the next; "A4" / "(audio)"; "One-" / "shot"). Each value
+    keeps its unit and source: at any width a line ends only after a "·"."""
+    from app.gui.inspector import Inspector
+    from app.gui.player import Player
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    s = analysed_session
+    ids = {str(s.rows.name[i]): int(s.rows.ids[i]) for i in range(len(s.rows))}
+    con = sqlite3.connect(str(s.library_path))
+    con.execute("UPDATE analysis SET kind_source='audio', root_source='audio', peak_db=-0.5 "
+                "WHERE sample_id=?", (ids["kick00.wav"],))
+    con.execute("UPDATE analysis SET kind_source='audio', bpm_source='name', "
+                "key_source='name' WHERE sample_id=?", (ids["bass01.wav"],))
+    con.commit()
+    con.close()
+    s.loaded = False
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    inspector = Inspector(s, Player())
+    qtbot.addWidget(inspector)
+    inspector.autoplay.setChecked(False)
+    inspector.show()
+    for name, values in (("kick00.wav", ["-9.0 LUFS", "peak -0.5 dBFS"]),
+                         ("bass01.wav", ["124 BPM (name)", "Am (name)"])):
+        s.select([ids[name]], None)
+        texts = [inspector.info.text(), inspector.detected.text()]
+        assert all(v in _plain(" · ".join(texts)) for v in values), texts
+        for text in texts:
+            for width in range(30, 420, 3):
+                lines = _wrapped(text, width, inspector.info.font())
+                assert all(line.rstrip().endswith("·") for line in lines[:-1]), (width, lines)
+    assert s.engine.wait_idle()
+    qtbot.waitUntil(lambda: not s.engine.pending(), timeout=10_000)
+    qtbot.wait(20)
+
+
 def test_inspector_says_where_tempo_key_and_root_came_from(qtbot, analysed_session,
                                                            monkeypatch) -> None:
     """Found by a fresh-eyes review: the inspector listed "Loop · 149.3 BPM · G" in one line
@@ -130,13 +191,13 @@ def test_inspector_says_where_tempo_key_and_root_came_from(qtbot, analysed_sessi
     inspector.resize(360, 800)
     inspector.show()
     s.select([ids["bass01.wav"]], None)
-    assert inspector.detected.text() == "Loop (audio) · 124 BPM (name) · Am (name)"
+    assert _plain(inspector.detected.text()) == "Loop (audio) · 124 BPM (name) · Am (name)"
     assert inspector.detected.isVisible()
     assert "BPM" not in inspector.info.text()  # said once, with its source
     s.select([ids["kick00.wav"]], None)
-    assert inspector.detected.text() == "One-shot (tags) · C2 (audio)"
+    assert _plain(inspector.detected.text()) == "One-shot (tags) · C2 (audio)"
     s.select([ids["snare00.wav"]], None)  # no source stored: the value alone
-    assert inspector.detected.text() == "One-shot"
+    assert _plain(inspector.detected.text()) == "One-shot"
     s.select([], None)
     assert not inspector.detected.isVisible()
     # answers to the inspector's engine requests (waveform, nearest examples) arrive while

@@ -136,7 +136,7 @@ def test_teaching_labels_the_demo_and_find_similar_and_map_follow(qtbot, window)
     tops = [s.tree.node(i).name for i in s.tree.children[s.tree.root_id]]
     assert list(s.colors) == tops and len({c.name() for c in s.colors.values()}) == len(tops)
     drums = s.colors["Drums"].name()
-    assert f"color:{drums}'>●</span> Drums" in window.map.legend.text()
+    assert f"color:{drums}'>●</span>\u00a0Drums" in window.map.legend.text()
 
 
 def test_keyboard_teaching_and_search(qtbot, window) -> None:
