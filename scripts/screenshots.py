@@ -207,11 +207,15 @@ def main() -> int:
 
         table = window.library
         table.sortByColumn(1, table.horizontalHeader().sortIndicatorOrder())
-        # a labeled file that is not an example, a screen down the table
+        # a labeled drum hit that is not an example, with other drums around it (kicks,
+        # snares, hats: short names, varied labels and waveforms), else any labeled file
         rows = [r for r in range(table.table.rowCount())
                 if not s.rows.support[table.table.view[r]]
                 and s.rows.label[table.table.view[r]] not in ("", "unknown")]
-        table.selectRow(rows[min(len(rows) - 1, 40)] if rows else 0)
+        drums = [r for r in rows if str(s.rows.label[table.table.view[r]]).startswith("Drums")]
+        pick = drums[min(len(drums) - 1, 12)] if drums else (
+            rows[min(len(rows) - 1, 40)] if rows else 0)
+        table.selectRow(pick)
         window.tree_panel.view.setCurrentIndex(window.tree_panel.model.index(0, 0))
         wait(lambda: window.inspector.wave.peaks is not None, 0.5)
         shot(window, frame, f"main-{tag}.png")
