@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QPushButton,
     QSizePolicy,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.colors import node_color
 from app.gui.engine import EngineState, describe, poster
-from app.gui.panels import SAMPLE_ID, FileList, fit_list
+from app.gui.panels import SAMPLE_ID, FileList, PlaceholderList
 from app.gui.player import Player
 from app.gui.session import Session
 from app.gui.text import (
@@ -50,6 +49,13 @@ DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than 
                 "of one class usually are; near = within the tree's reach; far = beyond the "
                 "distance where the tree says unknown")
 
+#: what the empty nearest-examples list says before the tree has examples (while they are
+#: being compared with the file it says nothing and keeps its height: no jump each file)
+NEAREST_PLACEHOLDER = "Shown once the tree has examples: drag files onto a class"
+#: ... when the file cannot be compared with them (no embedding) or has none but itself
+NEAREST_NO_EMBEDDING = ("None: this file has no embedding (unreadable, or not scanned with "
+                        "the current model)")
+NEAREST_ONLY_ITSELF = "None: this file is the tree's only example"
 
 #: what the empty similar-sounds list says
 SIMILAR_PLACEHOLDER = ("Similar sounds to the selected file appear here: Find similar "
@@ -348,12 +354,11 @@ class Inspector(QWidget):
         self.label.setWordWrap(True)
         self.confidence = QLabel(self)
         self.confidence.setAccessibleName("Confidence")
-        self.nearest = QListWidget(self)
+        self.nearest = PlaceholderList(self, filled_height=150)
         self.nearest.setObjectName("nearestExamples")
         self.nearest.setAccessibleName("Nearest examples")
         self.nearest.setToolTip("Your examples closest to this file: why it got its label")
-        self.nearest.setMaximumHeight(150)
-        fit_list(self.nearest)
+        self.nearest.set_placeholder(NEAREST_PLACEHOLDER)
         self.similar_button = QPushButton("Find similar", self)
         self.similar_button.setObjectName("findSimilar")
         self.similar_button.setAccessibleName("Find similar")
@@ -419,6 +424,7 @@ class Inspector(QWidget):
         self.wave.set_peaks(None, "No file selected")
         self.wave.set_spans([])
         self.nearest.clear()
+        self.nearest.set_placeholder(NEAREST_PLACEHOLDER)
         self.play_button.setEnabled(False)
         self.similar_button.setEnabled(False)
 
@@ -626,9 +632,13 @@ class Inspector(QWidget):
 
     def _load_explain(self, sid: int) -> None:
         name = self.session.tree_name
-        self.nearest.clear()
         builtins_on = self.session.builtins[0] is not None and not self.session.builtins[1]
-        if name is None or not (self.session.rows.support.any() or builtins_on):
+        taught = name is not None and (self.session.rows.support.any() or builtins_on)
+        # while the examples are compared: no words, and the height it had (set before
+        # the list empties, so that a filled list does not shrink and grow back)
+        self.nearest.set_placeholder("" if taught else NEAREST_PLACEHOLDER)
+        self.nearest.clear()
+        if name is None or not taught:
             self._bound = self._spread = None
             return
 
@@ -639,9 +649,14 @@ class Inspector(QWidget):
                 return None
 
         def done(got: dict[str, Any] | None) -> None:
-            if sid != self.sample_id or got is None:
+            if sid != self.sample_id:
+                return
+            if got is None:
+                self.nearest.set_placeholder(NEAREST_NO_EMBEDDING)
                 return
             self.nearest.clear()
+            if not got["nearest_supports"] and not got.get("nearest_builtins"):
+                self.nearest.set_placeholder(NEAREST_ONLY_ITSELF)
             r = self.session.row_index().get(sid)
             tone, reach = got.get("tone_distance"), got.get("tone_reach")
             if (r is not None and self.session.rows.label[r] == "unknown"
