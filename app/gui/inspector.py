@@ -30,10 +30,12 @@ from app.gui.panels import SAMPLE_ID, FileList, PlaceholderList
 from app.gui.player import Player
 from app.gui.session import Session
 from app.gui.text import (
-    distance_text,
+    distance_detail,
+    distance_scale,
     file_in_source,
     folder_in_source,
     format_name,
+    nearness,
     plain_error,
     plural,
 )
@@ -45,9 +47,17 @@ from core.paths import display_path
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
-DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than two examples "
-                "of one class usually are; near = within the tree's reach; far = beyond the "
-                "distance where the tree says unknown")
+#: what each word of the nearness scale means (app.gui.text.nearness)
+NEARNESS_TIPS = {
+    "almost the same": "as near as an edited copy of one recording usually is (within a "
+                       "quarter of how far apart two examples of a class usually are)",
+    "very close": "nearer each other than an example usually is to the middle of its class",
+    "close": "no farther apart than two examples of one class usually are",
+    "related": "farther apart than two examples of a class, but within the tree's reach",
+    "far": "beyond the distance where the tree says unknown",
+}
+DISTANCE_TIP = "How near:\n" + "\n".join(f"  {w}: {t}" for w, t in NEARNESS_TIPS.items())
+
 
 #: what the empty nearest-examples list says before the tree has examples (while they are
 #: being compared with the file it says nothing and keeps its height: no jump each file)
@@ -672,13 +682,12 @@ class Inspector(QWidget):
             self._spread = got.get("example_spread")
             roots = [display_path(r) for r in self.session.roots]
             for s in got["nearest_supports"]:
-                d = s["distance"]
                 # class and nearness first: a narrow dock still shows them
                 where = file_in_source(display_path(s["path"]), roots) if s["path"] else "?"
-                item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
-                                       f"{distance_text(d, self._spread, self._bound)}\n"
+                item = QListWidgetItem(f"{self._near_text(s['node'], s['distance'])}\n"
                                        f"    {where}")
-                item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
+                item.setToolTip(f"{s['path'] or ''}\n"
+                                f"{self._distance_tip(s['distance'])}")
                 self.nearest.addItem(item)
             # built-ins have no file to tell them apart: one line a node, its nearest
             by_node: dict[str, list[float]] = {}
@@ -688,15 +697,36 @@ class Inspector(QWidget):
                 d = min(ds)
                 what = ("built-in example" if len(ds) == 1
                         else f"nearest of {len(ds)} built-in examples")
-                item = QListWidgetItem(f"{node.replace('/', ' › ')} · "
-                                       f"{distance_text(d, self._spread, self._bound)}\n"
+                item = QListWidgetItem(f"{self._near_text(node, d)}\n"
                                        f"    {what} {BUILTIN_MARK}")
                 item.setToolTip("An example that ships with this bundled tree (the average "
                                 "embedding of a group of similar training clips, no file)"
-                                f"\n{DISTANCE_TIP}")
+                                f"\n{self._distance_tip(d)}")
                 self.nearest.addItem(item)
 
         self.session.engine.call(work, done=done, key="explain", owner=self)
+
+    def _near_text(self, node: str, distance: float) -> str:
+        """``Keys › Piano · very close``: the class, and how near in words (the number is
+        in the tooltip, :meth:`_distance_tip`); the class alone without a scale."""
+        word = nearness(distance, self._spread, self._bound)
+        return node.replace("/", " › ") + (f" · {word}" if word else "")
+
+    def _distance_tip(self, distance: float) -> str:
+        return f"{distance_detail(distance, self._spread, self._bound)}\n{DISTANCE_TIP}"
+
+    def _nearness_header(self, word: str) -> QListWidgetItem:
+        """The similar list's header over a run of files equally near (``Very close``):
+        neither selectable nor draggable, in the muted colour."""
+        item = QListWidgetItem(word[:1].upper() + word[1:])
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        item.setForeground(self.palette().placeholderText())
+        font = item.font()
+        font.setBold(True)
+        item.setFont(font)
+        item.setToolTip(f"{item.text()}: {NEARNESS_TIPS.get(word, '')}.\n"
+                         f"{distance_scale(self._spread, self._bound)}")
+        return item
 
     def clear_similar(self) -> None:
         """No similar sounds listed (the table left their view): the placeholder again."""
@@ -730,18 +760,23 @@ class Inspector(QWidget):
                 return [str(rows.path[index[c]]) if c in index else "?"
                         for c in copies.get(s, [])]
 
+            said = None  # the word over the run of files being listed (closest first)
             for other, _w, d in got:
                 r = index.get(other)
                 if r is None:
                     continue
                 label = rows.label[r].replace("/", " › ")
-                far = distance_text(math.sqrt(d), self._spread, self._bound)
+                distance = math.sqrt(d)
+                word = nearness(distance, self._spread, self._bound)
+                if word and word != said:  # once a run, not on each of its rows
+                    self.similar_list.addItem(self._nearness_header(word))
+                said = word
                 where = file_in_source(display_path(rows.path[r]), roots)
                 also = copy_paths(other)
                 more = f" · +{plural(len(also), 'copy', 'copies')}" if also else ""
-                item = QListWidgetItem(f"{where}\n    {label} · {far}{more}")
+                item = QListWidgetItem(f"{where}\n    {label}{more}")
                 item.setData(SAMPLE_ID, other)
-                tip = f"{rows.path[r]}\n{DISTANCE_TIP}"
+                tip = f"{rows.path[r]}\n{distance_detail(distance, self._spread, self._bound)}"
                 if also:
                     tip += (f"\nThe same audio ({plural(len(also), 'exact copy', 'exact copies')}):"
                             "\n" + "\n".join(also))

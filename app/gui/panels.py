@@ -462,7 +462,8 @@ class PlaceholderList(QListWidget):
 
 class FileList(PlaceholderList):
     """A list of library files that can be dragged out (to the tree, a DAW…), with a
-    placeholder while empty (:class:`PlaceholderList`)."""
+    placeholder while empty (:class:`PlaceholderList`). Items without a file (a group's
+    header, "Searching…") carry no ``SAMPLE_ID``."""
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -472,7 +473,7 @@ class FileList(PlaceholderList):
         self.itemSelectionChanged.connect(self._selected)
 
     def ids(self, items: list[QListWidgetItem]) -> list[int]:
-        return [int(i.data(SAMPLE_ID)) for i in items]
+        return [int(i.data(SAMPLE_ID)) for i in items if i.data(SAMPLE_ID) is not None]
 
     def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
         ids = self.ids(items)
