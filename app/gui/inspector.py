@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QListWidget,
     QListWidgetItem,
     QPushButton,
     QSizePolicy,
@@ -27,14 +26,16 @@ from PySide6.QtWidgets import (
 
 from app.gui.colors import node_color
 from app.gui.engine import EngineState, describe, poster
-from app.gui.panels import SAMPLE_ID, FileList, fit_list
+from app.gui.panels import SAMPLE_ID, FileList, PlaceholderList
 from app.gui.player import Player
 from app.gui.session import Session
 from app.gui.text import (
-    distance_text,
+    distance_detail,
+    distance_scale,
     file_in_source,
     folder_in_source,
     format_name,
+    nearness,
     plain_error,
     plural,
 )
@@ -46,10 +47,25 @@ from core.paths import display_path
 
 #: files at least this long get a label timeline
 TIMELINE_MIN_S = 3.0
-DISTANCE_TIP = ("Distance between the two sounds: close = no farther apart than two examples "
-                "of one class usually are; near = within the tree's reach; far = beyond the "
-                "distance where the tree says unknown")
+#: what each word of the nearness scale means (app.gui.text.nearness)
+NEARNESS_TIPS = {
+    "almost the same": "as near as an edited copy of one recording usually is (within a "
+                       "quarter of how far apart two examples of a class usually are)",
+    "very close": "nearer each other than an example usually is to the middle of its class",
+    "close": "no farther apart than two examples of one class usually are",
+    "related": "farther apart than two examples of a class, but within the tree's reach",
+    "far": "beyond the distance where the tree says unknown",
+}
+DISTANCE_TIP = "How near:\n" + "\n".join(f"  {w}: {t}" for w, t in NEARNESS_TIPS.items())
 
+
+#: what the empty nearest-examples list says before the tree has examples (while they are
+#: being compared with the file it says nothing and keeps its height: no jump each file)
+NEAREST_PLACEHOLDER = "Shown once the tree has examples: drag files onto a class"
+#: ... when the file cannot be compared with them (no embedding) or has none but itself
+NEAREST_NO_EMBEDDING = ("None: this file has no embedding (unreadable, or not scanned with "
+                        "the current model)")
+NEAREST_ONLY_ITSELF = "None: this file is the tree's only example"
 
 #: what the empty similar-sounds list says
 SIMILAR_PLACEHOLDER = ("Similar sounds to the selected file appear here: Find similar "
@@ -348,12 +364,11 @@ class Inspector(QWidget):
         self.label.setWordWrap(True)
         self.confidence = QLabel(self)
         self.confidence.setAccessibleName("Confidence")
-        self.nearest = QListWidget(self)
+        self.nearest = PlaceholderList(self, filled_height=150)
         self.nearest.setObjectName("nearestExamples")
         self.nearest.setAccessibleName("Nearest examples")
         self.nearest.setToolTip("Your examples closest to this file: why it got its label")
-        self.nearest.setMaximumHeight(150)
-        fit_list(self.nearest)
+        self.nearest.set_placeholder(NEAREST_PLACEHOLDER)
         self.similar_button = QPushButton("Find similar", self)
         self.similar_button.setObjectName("findSimilar")
         self.similar_button.setAccessibleName("Find similar")
@@ -419,6 +434,7 @@ class Inspector(QWidget):
         self.wave.set_peaks(None, "No file selected")
         self.wave.set_spans([])
         self.nearest.clear()
+        self.nearest.set_placeholder(NEAREST_PLACEHOLDER)
         self.play_button.setEnabled(False)
         self.similar_button.setEnabled(False)
 
@@ -626,9 +642,13 @@ class Inspector(QWidget):
 
     def _load_explain(self, sid: int) -> None:
         name = self.session.tree_name
-        self.nearest.clear()
         builtins_on = self.session.builtins[0] is not None and not self.session.builtins[1]
-        if name is None or not (self.session.rows.support.any() or builtins_on):
+        taught = name is not None and (self.session.rows.support.any() or builtins_on)
+        # while the examples are compared: no words, and the height it had (set before
+        # the list empties, so that a filled list does not shrink and grow back)
+        self.nearest.set_placeholder("" if taught else NEAREST_PLACEHOLDER)
+        self.nearest.clear()
+        if name is None or not taught:
             self._bound = self._spread = None
             return
 
@@ -639,9 +659,14 @@ class Inspector(QWidget):
                 return None
 
         def done(got: dict[str, Any] | None) -> None:
-            if sid != self.sample_id or got is None:
+            if sid != self.sample_id:
+                return
+            if got is None:
+                self.nearest.set_placeholder(NEAREST_NO_EMBEDDING)
                 return
             self.nearest.clear()
+            if not got["nearest_supports"] and not got.get("nearest_builtins"):
+                self.nearest.set_placeholder(NEAREST_ONLY_ITSELF)
             r = self.session.row_index().get(sid)
             tone, reach = got.get("tone_distance"), got.get("tone_reach")
             if (r is not None and self.session.rows.label[r] == "unknown"
@@ -657,13 +682,12 @@ class Inspector(QWidget):
             self._spread = got.get("example_spread")
             roots = [display_path(r) for r in self.session.roots]
             for s in got["nearest_supports"]:
-                d = s["distance"]
                 # class and nearness first: a narrow dock still shows them
                 where = file_in_source(display_path(s["path"]), roots) if s["path"] else "?"
-                item = QListWidgetItem(f"{s['node'].replace('/', ' › ')} · "
-                                       f"{distance_text(d, self._spread, self._bound)}\n"
+                item = QListWidgetItem(f"{self._near_text(s['node'], s['distance'])}\n"
                                        f"    {where}")
-                item.setToolTip(f"{s['path'] or ''}\n{DISTANCE_TIP}")
+                item.setToolTip(f"{s['path'] or ''}\n"
+                                f"{self._distance_tip(s['distance'])}")
                 self.nearest.addItem(item)
             # built-ins have no file to tell them apart: one line a node, its nearest
             by_node: dict[str, list[float]] = {}
@@ -673,15 +697,36 @@ class Inspector(QWidget):
                 d = min(ds)
                 what = ("built-in example" if len(ds) == 1
                         else f"nearest of {len(ds)} built-in examples")
-                item = QListWidgetItem(f"{node.replace('/', ' › ')} · "
-                                       f"{distance_text(d, self._spread, self._bound)}\n"
+                item = QListWidgetItem(f"{self._near_text(node, d)}\n"
                                        f"    {what} {BUILTIN_MARK}")
                 item.setToolTip("An example that ships with this bundled tree (the average "
                                 "embedding of a group of similar training clips, no file)"
-                                f"\n{DISTANCE_TIP}")
+                                f"\n{self._distance_tip(d)}")
                 self.nearest.addItem(item)
 
         self.session.engine.call(work, done=done, key="explain", owner=self)
+
+    def _near_text(self, node: str, distance: float) -> str:
+        """``Keys › Piano · very close``: the class, and how near in words (the number is
+        in the tooltip, :meth:`_distance_tip`); the class alone without a scale."""
+        word = nearness(distance, self._spread, self._bound)
+        return node.replace("/", " › ") + (f" · {word}" if word else "")
+
+    def _distance_tip(self, distance: float) -> str:
+        return f"{distance_detail(distance, self._spread, self._bound)}\n{DISTANCE_TIP}"
+
+    def _nearness_header(self, word: str) -> QListWidgetItem:
+        """The similar list's header over a run of files equally near (``Very close``):
+        neither selectable nor draggable, in the muted colour."""
+        item = QListWidgetItem(word[:1].upper() + word[1:])
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        item.setForeground(self.palette().placeholderText())
+        font = item.font()
+        font.setBold(True)
+        item.setFont(font)
+        item.setToolTip(f"{item.text()}: {NEARNESS_TIPS.get(word, '')}.\n"
+                         f"{distance_scale(self._spread, self._bound)}")
+        return item
 
     def clear_similar(self) -> None:
         """No similar sounds listed (the table left their view): the placeholder again."""
@@ -715,18 +760,23 @@ class Inspector(QWidget):
                 return [str(rows.path[index[c]]) if c in index else "?"
                         for c in copies.get(s, [])]
 
+            said = None  # the word over the run of files being listed (closest first)
             for other, _w, d in got:
                 r = index.get(other)
                 if r is None:
                     continue
                 label = rows.label[r].replace("/", " › ")
-                far = distance_text(math.sqrt(d), self._spread, self._bound)
+                distance = math.sqrt(d)
+                word = nearness(distance, self._spread, self._bound)
+                if word and word != said:  # once a run, not on each of its rows
+                    self.similar_list.addItem(self._nearness_header(word))
+                said = word
                 where = file_in_source(display_path(rows.path[r]), roots)
                 also = copy_paths(other)
                 more = f" · +{plural(len(also), 'copy', 'copies')}" if also else ""
-                item = QListWidgetItem(f"{where}\n    {label} · {far}{more}")
+                item = QListWidgetItem(f"{where}\n    {label}{more}")
                 item.setData(SAMPLE_ID, other)
-                tip = f"{rows.path[r]}\n{DISTANCE_TIP}"
+                tip = f"{rows.path[r]}\n{distance_detail(distance, self._spread, self._bound)}"
                 if also:
                     tip += (f"\nThe same audio ({plural(len(also), 'exact copy', 'exact copies')}):"
                             "\n" + "\n".join(also))

@@ -398,23 +398,19 @@ def fit_list(lst: QListWidget) -> None:
     lst.setItemDelegate(_FitWidth(lst))
 
 
-class FileList(QListWidget):
-    """A list of library files that can be dragged out (to the tree, a DAW…).
-
-    With a placeholder, an empty list says it in the muted colour and is only as tall as
-    those words (``emptied`` tells the layout holding it when it empties or fills)."""
+class PlaceholderList(QListWidget):
+    """A list that, with a placeholder, says it in the muted colour while empty and is then
+    only as tall as those words (``emptied`` tells the layout holding it when it empties or
+    fills); filled, it may grow to ``filled_height``."""
 
     #: True: the list has no items now (it was cleared); False: it has some again
     emptied = Signal(bool)
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, filled_height: int = 16_777_215) -> None:
         super().__init__(parent)
-        self.session = session
         self.placeholder = ""
+        self.filled_height = filled_height
         self._empty = True
-        self.setDragEnabled(True)
-        self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        self.itemSelectionChanged.connect(self._selected)
         fit_list(self)
         model = self.model()
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
@@ -423,6 +419,7 @@ class FileList(QListWidget):
     def set_placeholder(self, text: str) -> None:
         self.placeholder = text
         self._fit_empty()
+        self.viewport().update()
 
     def _placeholder_rect(self) -> Any:
         return self.viewport().rect().adjusted(6, 4, -6, -4)
@@ -435,10 +432,12 @@ class FileList(QListWidget):
         return text.height() + 8 + 2 * self.frameWidth()
 
     def _fit_empty(self, *_args: Any) -> None:
+        """The height for the placeholder while empty; without one (it was set to "") an
+        empty list keeps the height it had, a filled one may grow to ``filled_height``."""
         empty = self.count() == 0
-        if self.placeholder:
-            self.setMaximumHeight(self.placeholder_height() if empty else 16_777_215)
-            self.setAccessibleDescription(self.placeholder if empty else "")
+        if self.placeholder or not empty:
+            self.setMaximumHeight(self.placeholder_height() if empty else self.filled_height)
+        self.setAccessibleDescription(self.placeholder if empty else "")
         if empty != self._empty:
             self._empty = empty
             self.emptied.emit(empty)
@@ -460,8 +459,21 @@ class FileList(QListWidget):
                    int(Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap), self.placeholder)
         p.end()
 
+
+class FileList(PlaceholderList):
+    """A list of library files that can be dragged out (to the tree, a DAW…), with a
+    placeholder while empty (:class:`PlaceholderList`). Items without a file (a group's
+    header, "Searching…") carry no ``SAMPLE_ID``."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.setDragEnabled(True)
+        self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.itemSelectionChanged.connect(self._selected)
+
     def ids(self, items: list[QListWidgetItem]) -> list[int]:
-        return [int(i.data(SAMPLE_ID)) for i in items]
+        return [int(i.data(SAMPLE_ID)) for i in items if i.data(SAMPLE_ID) is not None]
 
     def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
         ids = self.ids(items)

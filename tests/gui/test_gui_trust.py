@@ -239,25 +239,29 @@ def test_unknown_files_show_no_confidence_and_far_distances(qtbot, session, synt
     assert inspector.confidence.text() == "—"
     qtbot.waitUntil(lambda: inspector.nearest.count() > 0, timeout=10_000)
     texts = [inspector.nearest.item(i).text() for i in range(inspector.nearest.count())]
-    assert all("(far)\n" in t for t in texts), texts
-    # a kick's nearest examples are kicks, and close
+    assert all(t.split("\n")[0].endswith(" · far") for t in texts), texts
+    # a kick's nearest examples are kicks, and close (or a finer grade of close)
     session.select([ids["kick07.wav"]], None)
     qtbot.waitUntil(lambda: inspector.nearest.count() > 0
                     and "kick" in inspector.nearest.item(0).text(), timeout=10_000)
     first = inspector.nearest.item(0).text()
-    assert first.startswith("Drums › Kick · ") and "(close)\n    kicks/kick0" in first, first
+    assert first.startswith("Drums › Kick · ") and "\n    kicks/kick0" in first, first
+    assert first.split("\n")[0].rsplit(" · ", 1)[1] in ("almost the same", "very close",
+                                                          "close"), first
 
 
 def test_nearness_words() -> None:
-    from app.gui.text import distance_text, nearness
+    from app.gui.text import distance_detail, nearness
 
     assert nearness(1.0, 1.2, 4.0) == "close"  # no farther than two examples of a class
-    assert nearness(2.0, 1.2, 4.0) == "near"
+    assert nearness(2.0, 1.2, 4.0) == "related"  # within the tree's reach
     assert nearness(4.5, 1.2, 4.0) == "far"  # beyond where the tree says unknown
     assert nearness(2.0, None, float("inf")) == ""  # no scale: no word
-    assert nearness(3.0, 1.2, None) == "far" and nearness(2.0, 1.2, None) == "near"
-    assert distance_text(1.07, 1.2, 4.0) == "1.07 (close)"
-    assert distance_text(1.07, None, None) == "1.07"
+    assert nearness(3.0, 1.2, None) == "far" and nearness(2.0, 1.2, None) == "related"
+    assert distance_detail(1.07, 1.2, 4.0) == ("Distance 1.07 (close). Two examples of a "
+                                               "class usually lie 1.20 apart; the tree says "
+                                               "unknown beyond 4.00.")
+    assert distance_detail(1.07, None, None) == "Distance 1.07."
 
 
 def test_suggestions_with_one_class_say_why_they_are_empty(qtbot, session, synth_library) -> None:
@@ -659,8 +663,11 @@ def test_built_ins_of_one_node_make_one_line_in_the_inspector(qtbot, session, sy
     texts = [inspector.nearest.item(i).text() for i in range(inspector.nearest.count())]
     built = [t for t in texts if "built-in" in t]
     assert len(built) == 2, texts
-    assert built[0].startswith("Keys › Piano · 1.20") and "nearest of 3 built-in" in built[0]
-    assert built[1].startswith("Keys › Organ · 1.70") and "    built-in example" in built[1]
+    assert built[0].startswith("Keys › Piano · ") and "nearest of 3 built-in" in built[0]
+    assert built[1].startswith("Keys › Organ · ") and "    built-in example" in built[1]
+    items = [inspector.nearest.item(i) for i in range(inspector.nearest.count())]
+    tips = [i.toolTip() for i in items if "built-in" in i.text()]
+    assert "Distance 1.20 (" in tips[0] and "Distance 1.70 (" in tips[1], tips  # the nearest
 
 
 def test_a_batch_stopped_part_way_resumes_from_the_history(qtbot, files_session, tmp_path,
