@@ -190,7 +190,7 @@ def _builtins_tip(lib: Any, tree: Any, path: str) -> None:
     (``Drums/Kick``): say how to let them label it before it is taught."""
     import shlex
 
-    from core.builtins import matching_default, tree_builtins
+    from core.builtins import left_without, matching_default, tree_builtins
 
     with lib.reading() as conn:
         if tree_builtins(conn, tree).source is not None:
@@ -202,7 +202,7 @@ def _builtins_tip(lib: Any, tree: Any, path: str) -> None:
     where = (f"is a node of the bundled tree '{source}' too" if paths[path] == path else
              f"matches {paths[path]} of the bundled tree '{source}'")
     # classes that would get none lose files to those that do until taught: say which
-    bare = [tree.path_str(n) for n in tree.leaves() if tree.path_str(n) not in paths]
+    bare = left_without(tree, paths)
     shown = ", ".join(bare[:3]) + (", …" if len(bare) > 3 else "")
     left = (f"; {plural(len(bare), 'class')} would not ({shown}) and would lose "
             "files to those that do until you teach them" if bare else "")

@@ -17,6 +17,7 @@ How they combine with the user's own examples is the classifier's rule (see
 from __future__ import annotations
 
 import functools
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,10 @@ def mark_from_default(conn: Connection, tree: Tree, default: str) -> None:
                      .values(builtin=bindparam("b")), rows)
 
 
-def _bundled_paths(default: str) -> list[str]:
+@functools.lru_cache(maxsize=8)
+def _bundled_paths(default: str) -> tuple[str, ...]:
+    """Every node path of the bundled tree ``default`` (read once: the files ship with the
+    app; matching_default asks on each relabel of a tree of one's own)."""
     data = load_default(default)
     out: list[str] = []
     stack: list[tuple[dict[str, Any], str]] = [(n, "") for n in reversed(data["nodes"])]
@@ -131,10 +135,10 @@ def _bundled_paths(default: str) -> list[str]:
         path = prefix + node["name"]
         out.append(path)
         stack.extend((c, path + "/") for c in reversed(node.get("children", [])))
-    return out
+    return tuple(out)
 
 
-def match_nodes(tree: Tree, bundled: list[str], mapped: dict[int, str] | None = None
+def match_nodes(tree: Tree, bundled: Sequence[str], mapped: dict[int, str] | None = None
                 ) -> dict[int, str]:
     """Node id → the bundled node (path, as the bundled tree spells it) it stands for, for
     the nodes of ``tree`` not in ``mapped`` (already carrying one): first by path, any case
@@ -260,6 +264,13 @@ def _examples_of(bset: BuiltinSet, index: dict[str, int], path: str, *, leaf: bo
     prefix = path + "/"
     below = [j for j, p in enumerate(bset.paths) if p.startswith(prefix) and p not in claimed]
     return np.flatnonzero(np.isin(bset.node, below))
+
+
+def left_without(tree: Tree, matched: Container[str]) -> list[str]:
+    """The tree's classes (leaf paths) not among ``matched`` (``matching_default``'s paths):
+    switching the built-ins on leaves them none, so they lose files to the classes that
+    get some until they are taught (the CLI's tip and the app's toggle say which)."""
+    return [path for path in map(tree.path_str, tree.leaves()) if path not in matched]
 
 
 @dataclass(frozen=True)

@@ -92,8 +92,8 @@ def _tree_state(state: EngineState, tree_name: str | None) -> dict[str, Any]:
     return {"tree": tree, "counts": browse.node_counts(state.lib, tree_name),
             "builtins": (tb.source, tb.off), "builtins_offer": match and match[0],
             # the classes the offer would leave without: they lose files until taught
-            "builtins_bare": [] if match is None else [
-                tree.path_str(n) for n in tree.leaves() if tree.path_str(n) not in match[1]]}
+            "builtins_bare": [] if match is None else core_builtins.left_without(tree,
+                                                                                 match[1])}
 
 
 class Session(QObject):
