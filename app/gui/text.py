@@ -97,6 +97,11 @@ ALMOST_SAME = 0.25
 VERY_CLOSE = 1 / math.sqrt(2)
 
 
+def _scale_ok(x: float | None) -> bool:
+    """A spread or bound that can measure a distance (known, finite, positive)."""
+    return x is not None and math.isfinite(x) and x > 0
+
+
 def nearness(distance: float, spread: float | None, bound: float | None) -> str:
     """How near two files are, one of :data:`NEARNESS`.
 
@@ -108,16 +113,13 @@ def nearness(distance: float, spread: float | None, bound: float | None) -> str:
     bound (without one, twice the spread); related: in between, within the tree's reach.
     "" when there is no scale (a tree without two examples of a class).
     """
-    def ok(x: float | None) -> bool:
-        return x is not None and math.isfinite(x) and x > 0
-
-    if not math.isfinite(distance) or not (ok(spread) or ok(bound)):
+    if not math.isfinite(distance) or not (_scale_ok(spread) or _scale_ok(bound)):
         return ""
-    if ok(spread) and distance <= spread:  # type: ignore[operator]
+    if _scale_ok(spread) and distance <= spread:  # type: ignore[operator]
         if distance <= ALMOST_SAME * spread:  # type: ignore[operator]
             return "almost the same"
         return "very close" if distance <= VERY_CLOSE * spread else "close"  # type: ignore[operator]
-    if ok(bound):
+    if _scale_ok(bound):
         return "related" if distance <= bound else "far"  # type: ignore[operator]
     return "far" if distance > 2 * spread else "related"  # type: ignore[operator]
 
@@ -125,13 +127,10 @@ def nearness(distance: float, spread: float | None, bound: float | None) -> str:
 def distance_scale(spread: float | None, bound: float | None) -> str:
     """What the words of :func:`nearness` are measured against, for a tooltip: ``Two
     examples of a class usually lie 3.40 apart; the tree says unknown beyond 4.25.``"""
-    def ok(x: float | None) -> bool:
-        return x is not None and math.isfinite(x) and x > 0
-
     scale = []
-    if ok(spread):
+    if _scale_ok(spread):
         scale.append(f"two examples of a class usually lie {spread:.2f} apart")
-    if ok(bound):
+    if _scale_ok(bound):
         scale.append(f"the tree says unknown beyond {bound:.2f}")
     said = "; ".join(scale)
     return f"{said[0].upper()}{said[1:]}." if said else ""
