@@ -121,6 +121,20 @@ def make_index(win: np.ndarray, offsets: np.ndarray, loud: np.ndarray | None = N
                           win_idx, offsets, win_weight=weight)
 
 
+#: where the set's window embeddings are cached (one file per model id, embed_set)
+EMB_CACHE = Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins"
+
+
+def load_set(set_dir: Path, equal_windows: bool = False
+             ) -> tuple[list[dict], list[str], list[str], EmbeddingIndex]:
+    """The set's files, their labels and source groups, and the app's index of them
+    (``equal_windows``: see :func:`make_index`)."""
+    files = load_manifest(set_dir)["files"]
+    win, offsets, loud = embed_set(set_dir, files, EMB_CACHE)
+    return (files, [f["label"] for f in files], [f["group"] for f in files],
+            make_index(win, offsets, None if equal_windows else loud))
+
+
 def active_for(tree: Tree, bset: bi.BuiltinSet) -> bi.Active:
     index = {p: i for i, p in enumerate(bset.paths)}
     ids, rows = [], []
@@ -205,18 +219,12 @@ class Scorer:
 def run(set_dir: Path, priors: list[float], equal_windows: bool = False,
         shots: tuple[int, ...] = SHOTS, n_episodes: int = 5, paired: bool = False,
         pitch_average: tuple[float, ...] = (), builtins_file: Path | None = None) -> dict:
-    manifest = load_manifest(set_dir)
-    files = manifest["files"]
-    labels = [f["label"] for f in files]
-    groups = [f["group"] for f in files]
-    cache = Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins"
-    win, offsets, loud = embed_set(set_dir, files, cache)
-    index = make_index(win, offsets, None if equal_windows else loud)
+    files, labels, groups, index = load_set(set_dir, equal_windows)
     # the user's examples: each file's mean embedding (as the app makes them), or, with
     # --pitch-average, its mean over pitch-shifted copies (an experiment; not the app)
     example_emb = index.file_emb
     if pitch_average:
-        example_emb = np.mean([make_index(*embed_set(set_dir, files, cache, s)).file_emb
+        example_emb = np.mean([make_index(*embed_set(set_dir, files, EMB_CACHE, s)).file_emb
                                for s in pitch_average], axis=0).astype(np.float32)
     sets = bi.load_all(builtins_file)
     bset = sets["producer"]
@@ -297,13 +305,7 @@ def run_own_tree(set_dir: Path, shots: tuple[int, ...], n_episodes: int, paired:
     group's descendants' examples) and ``builtins-own`` / ``both-own`` (only nodes at the
     very path of a bundled node with examples of its own: the rule before those two)."""
     own = OWN_TREE if own is None else own
-    manifest = load_manifest(set_dir)
-    files = manifest["files"]
-    labels = [f["label"] for f in files]
-    groups = [f["group"] for f in files]
-    cache = Path.home() / ".cache" / "Sampletree" / "realset-emb" / "builtins"
-    win, offsets, loud = embed_set(set_dir, files, cache)
-    index = make_index(win, offsets, loud)
+    files, labels, groups, index = load_set(set_dir)
     bset = bi.load_all(builtins_file)["producer"]
     with tempfile.TemporaryDirectory() as tmp, \
             Library(Path(tmp) / "lib.sqlite", create=True) as lib:
