@@ -123,22 +123,16 @@ def _wrapped(text: str, width: int, font) -> list[str]:
     return lines
 
 
-def test_inspector_lines_wrap_between_values_only(qtbot, analysed_session,
-                                                  monkeypatch) -> None:
-    """Screenshot review: a narrow inspector broke values inside themselves ("-7.2" at the
-    end of a line, "LUFS" starting the next; "A4" / "(audio)"; "One-" / "shot"). Each value
-    keeps its unit and source: at any width a line ends only after a "·"."""
+def _inspector_after(qtbot, s, changes: dict[str, str]):
+    """Each named file's analysis row changed (``SET`` clauses), the session reloaded, and
+    an inspector on it (autoplay off, not shown yet): (file name → id, the inspector)."""
     from app.gui.inspector import Inspector
     from app.gui.player import Player
 
-    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
-    s = analysed_session
     ids = {str(s.rows.name[i]): int(s.rows.ids[i]) for i in range(len(s.rows))}
     con = sqlite3.connect(str(s.library_path))
-    con.execute("UPDATE analysis SET kind_source='audio', root_source='audio', peak_db=-0.5 "
-                "WHERE sample_id=?", (ids["kick00.wav"],))
-    con.execute("UPDATE analysis SET kind_source='audio', bpm_source='name', "
-                "key_source='name' WHERE sample_id=?", (ids["bass01.wav"],))
+    for name, sets in changes.items():
+        con.execute(f"UPDATE analysis SET {sets} WHERE sample_id=?", (ids[name],))
     con.commit()
     con.close()
     s.loaded = False
@@ -147,6 +141,19 @@ def test_inspector_lines_wrap_between_values_only(qtbot, analysed_session,
     inspector = Inspector(s, Player())
     qtbot.addWidget(inspector)
     inspector.autoplay.setChecked(False)
+    return ids, inspector
+
+
+def test_inspector_lines_wrap_between_values_only(qtbot, analysed_session,
+                                                  monkeypatch) -> None:
+    """Screenshot review: a narrow inspector broke values inside themselves ("-7.2" at the
+    end of a line, "LUFS" starting the next; "A4" / "(audio)"; "One-" / "shot"). Each value
+    keeps its unit and source: at any width a line ends only after a "·"."""
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    s = analysed_session
+    ids, inspector = _inspector_after(qtbot, s, {
+        "kick00.wav": "kind_source='audio', root_source='audio', peak_db=-0.5",
+        "bass01.wav": "kind_source='audio', bpm_source='name', key_source='name'"})
     inspector.show()
     for name, values in (("kick00.wav", ["-9.0 LUFS", "peak -0.5 dBFS"]),
                          ("bass01.wav", ["124 BPM (name)", "Am (name)"])):
@@ -167,27 +174,12 @@ def test_inspector_says_where_tempo_key_and_root_came_from(qtbot, analysed_sessi
     """Found by a fresh-eyes review: the inspector listed "Loop · 149.3 BPM · G" in one line
     of details, whether the tempo was read from the file's name or guessed from the audio
     (a held organ note came out a 149 BPM loop); the source was only in a tooltip."""
-    from app.gui.inspector import Inspector
-    from app.gui.player import Player
-
     monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")  # no audio device probe in CI (as the
     # other inspector tests): a real one crashed the suite's process at teardown
     s = analysed_session
-    path = s.library_path
-    ids = {str(s.rows.name[i]): int(s.rows.ids[i]) for i in range(len(s.rows))}
-    con = sqlite3.connect(str(path))
-    con.execute("UPDATE analysis SET kind_source='audio', bpm_source='name', "
-                "key_source='name' WHERE sample_id=?", (ids["bass01.wav"],))
-    con.execute("UPDATE analysis SET kind_source='tag', root_source='audio' "
-                "WHERE sample_id=?", (ids["kick00.wav"],))
-    con.commit()
-    con.close()
-    s.loaded = False
-    s.reload()
-    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
-    inspector = Inspector(s, Player())
-    qtbot.addWidget(inspector)
-    inspector.autoplay.setChecked(False)
+    ids, inspector = _inspector_after(qtbot, s, {
+        "bass01.wav": "kind_source='audio', bpm_source='name', key_source='name'",
+        "kick00.wav": "kind_source='tag', root_source='audio'"})
     inspector.resize(360, 800)
     inspector.show()
     s.select([ids["bass01.wav"]], None)
