@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any
@@ -17,7 +18,7 @@ from app.common import (
     positive_int,
     printable,
 )
-from core.errors import SampletreeError
+from core.errors import LibraryFull, SampletreeError
 from core.relabel.layout import DEFAULT_LAYOUT, FIELDS
 from core.words import plural
 
@@ -133,6 +134,12 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         except JobBusy:
             discard_batch(lib, plan.batch_id)  # refused before any step: nothing stored
             raise
+        except LibraryFull:
+            # a full library drive before the first step: the plan goes too, if it can
+            # (a batch that started is left for the next command to settle)
+            with contextlib.suppress(SampletreeError):
+                discard_batch(lib, plan.batch_id)
+            raise
     skipped = {k: n for k, n in plan.skipped.items() if n}  # stable keys, as `batches` has
     if args.json:
         out: dict[str, Any] = {
@@ -201,10 +208,8 @@ def _outcome(report: Any) -> int:
     if report.cancelled:
         return EXIT_CANCELLED
     if report.state == "failed":
-        b = report.batch_id
-        raise SampletreeError(f"batch {b} stopped: {report.message}; what was done can be "
-                              f"undone with `sampletree undo {b}`, the rest done with "
-                              f"`sampletree relabel --resume {b}`")
+        # (the journal's message says how far it got and names resume and undo)
+        raise SampletreeError(f"relabel batch {report.batch_id}: {report.message}")
     return EXIT_OK
 
 

@@ -25,6 +25,19 @@ class LibraryError(SampletreeError):
     """The library database cannot be opened, migrated or written."""
 
 
+class LibraryFull(LibraryError):
+    """The drive holding the library is full: the write in flight was rolled back.
+
+    ``then`` says what to do once space is freed (the job that hit it knows best: a scan
+    goes on where it stopped, a relabel batch is settled and resumed)."""
+
+    def __init__(self, path: object, then: str = "try again") -> None:
+        self.path = path
+        super().__init__(f"the disk is full while writing the library {path}; the change in "
+                         f"flight was rolled back and nothing else was lost — free some space "
+                         f"and {then}")
+
+
 class Cancelled(SampletreeError):
     """A job was stopped through its cancel token."""
 

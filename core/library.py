@@ -34,7 +34,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.pool import NullPool
 
 from core import libfile, schema
-from core.errors import LibraryError
+from core.errors import LibraryError, LibraryFull
 from core.paths import display_path
 from core.schema import models, roots, samples, scans, supports, windows
 
@@ -132,10 +132,7 @@ def _friendly(path: Path, exc: BaseException) -> LibraryError:
             f"the library {path} is in use by another process; close it there and try again"
         )
     if "disk is full" in msg or "disk full" in msg:
-        return LibraryError(
-            f"the disk is full while writing the library {path}; the batch in flight was "
-            "rolled back and nothing else was lost — free some space and run the scan again"
-        )
+        return LibraryFull(path)
     if "readonly" in msg or "read-only" in msg:
         return LibraryError(f"the library {path} is read-only")
     if "unable to open" in msg:

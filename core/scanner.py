@@ -30,7 +30,7 @@ from core.audio import AudioInfo, Segment, WindowParams, decode_segment, plan_se
 from core.audio import segments_to_keep as _segments_to_keep
 from core.backup import make_backup
 from core.dupsig import combine_hashes
-from core.errors import AudioError, Cancelled, SampletreeError
+from core.errors import AudioError, Cancelled, LibraryFull, SampletreeError
 from core.joblock import job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.memtune import keep_freed_memory
@@ -1132,7 +1132,11 @@ def scan(library: Library, dirs: list[str], model: EmbeddingModel | None = None,
         make_backup(library, "scan")
         scanner = Scanner(library, model, options or ScanOptions(), progress,
                           cancel or CancelToken())
-        scanner.run(dirs, report)
+        try:
+            scanner.run(dirs, report)
+        except LibraryFull as full:
+            raise LibraryFull(full.path, "run the scan again: it goes on where it "
+                                         "stopped") from None
         if scanner.changed_ok:
             report.examples_changed = _examples_changed(library, scanner.changed_ok)
     report.errors_in_library = int(library.stats()["by_status"].get("error", 0))

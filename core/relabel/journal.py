@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from core.backup import make_backup
-from core.errors import RelabelError
+from core.errors import LibraryFull, RelabelError
 from core.joblock import JobBusy, job_lock
 from core.jobs import CancelToken, Progress, ProgressCallback, RateMeter, no_progress
 from core.library import Library
@@ -759,6 +759,19 @@ def recover(lib: Library) -> list[str]:
         if busy.kind in ("relabel", "undo", "recover"):
             return [f"{_batches(pending)} being carried out by another process; left alone"]
         return [f"{_batches(pending, 'interrupted ')} left alone for now ({busy})"]
+    except LibraryFull as full:
+        # The journal cannot be written: the batch stays in doubt (every file at its old
+        # place or its new one) and the next command settles it. Reading goes on; a
+        # command that writes meets the full drive itself.
+        it = f"{_it(pending)} {_are(pending)}"
+        return [f"{_batches(pending, 'interrupted ')} left as {it} for now: the "
+                f"disk is full while writing the library {full.path} — free some space and "
+                f"the next command settles {_it(pending)} (no file is lost: each is at its "
+                "old place or its new one)"]
+
+
+def _it(n: int) -> str:
+    return "it" if n == 1 else "they"
 
 
 def _batches(n: int, what: str = "") -> str:
@@ -784,7 +797,11 @@ def apply_batch(lib: Library, batch_id: int, *, progress: ProgressCallback = no_
                                "(or failed, or cancelled) batch can be applied")
         make_backup(lib, "relabel")
         report = ApplyReport(batch_id, recovered=recovered)
-        _Run(lib, batch).apply(report, progress, cancel or CancelToken())
+        run = _Run(lib, batch)
+        try:
+            run.apply(report, progress, cancel or CancelToken())
+        except LibraryFull as full:
+            raise LibraryFull(full.path, _when_freed(run.batch)) from None
         return report
 
 
@@ -808,5 +825,24 @@ def undo_batch(lib: Library, batch_id: int, *, progress: ProgressCallback = no_p
             raise RelabelError(f"relabel batch {batch_id} is {batch.state}; it cannot be undone")
         make_backup(lib, "undo")
         report = UndoReport(batch_id, recovered=recovered)
-        _Run(lib, batch).undo(report, progress, cancel or CancelToken())
+        run = _Run(lib, batch)
+        try:
+            run.undo(report, progress, cancel or CancelToken())
+        except LibraryFull as full:
+            raise LibraryFull(full.path, _when_freed(run.batch)) from None
         return report
+
+
+def _when_freed(batch: _Batch) -> str:
+    """What to do once there is space again, for a batch the full library drive stopped
+    (its state as far as the journal could record it)."""
+    n = batch.id
+    if batch.state == "applying":
+        return (f"run any sampletree command (or open the app): it settles relabel batch {n} "
+                f"(each file is at its old place or its new one); then "
+                f"`sampletree relabel --resume {n}` finishes it or `sampletree undo {n}` "
+                "undoes it")
+    if batch.state == "undoing":
+        return (f"run `sampletree undo {n}` again: it settles the files in doubt (each is at "
+                "its old place or its new one) and finishes the undo")
+    return f"try again (relabel batch {n} had not started: no file was touched)"

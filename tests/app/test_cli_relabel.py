@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -268,6 +268,96 @@ def test_a_relabel_a_full_disk_stops_does_not_say_every_file_was_applied(
     rc, out, err = run(capsys, "--library", lib, "relabel", "--resume", "1")
     assert rc == 0, (out, err)
     assert f"{N - 35} done now, {N} of {N} in all, 0 skipped, 0 failed" in out, out
+
+
+def fill_library_drive(monkeypatch, full: dict[str, bool]) -> None:
+    """While ``full["now"]``, every write to a library fails as SQLite fails on a full
+    drive (SQLITE_FULL, rolled back), through the library's own error handling."""
+    real = Library.transaction
+
+    @contextmanager
+    def transaction(self, *, write=True):
+        if write and full["now"]:
+            raise self._failure(sqlite3.OperationalError("database or disk is full"))
+        with real(self, write=write) as conn:
+            yield conn
+
+    monkeypatch.setattr(Library, "transaction", transaction)
+
+
+def test_a_full_library_drive_mid_relabel_leaves_the_library_usable_and_nothing_lost(
+        labeled, capsys, tmp_path: Path, monkeypatch) -> None:
+    """Found by hand (library on a 3 MB tmpfs): the journal could not record a move, the
+    relabel said "free some space and run the scan again", and from then on every
+    command, `status` and `ls` too, failed with that line: each one's recovery of the
+    batch had to write first."""
+    from core.relabel import disksteps
+
+    lib, root = labeled
+    dest = tmp_path / "sorted"
+    before = snapshot(root)
+    full = {"now": False}
+    fill_library_drive(monkeypatch, full)
+    real, moved = disksteps._move, []
+
+    def move(src: str, dst: str, tmp: str, checksum: str | None) -> None:
+        real(src, dst, tmp, checksum)
+        moved.append(dst)
+        if len(moved) == 10:  # on disk, but the journal cannot say so
+            full["now"] = True
+
+    monkeypatch.setattr(disksteps, "_move", move)
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move",
+                       "--dest", dest)
+    assert rc == 1 and err.count("\n") == 1, (out, err)
+    assert "disk is full while writing the library" in err and "scan" not in err, err
+    assert "relabel batch 1" in err and "sampletree relabel --resume 1" in err, err
+    assert "sampletree undo 1" in err, err
+    monkeypatch.setattr(disksteps, "_move", real)
+
+    # still full: reading commands work and say why the batch is left as it is
+    for argv in (("status",), ("ls",), ("batches",), ("tree", "list")):
+        rc, out, err = run(capsys, "--library", lib, *argv)
+        assert rc == 0, (argv, err)
+        assert "left as it is for now" in err and "disk is full" in err, (argv, err)
+    rc, out, err = run(capsys, "--library", lib, "undo", "1")
+    assert rc == 1 and "Traceback" not in err and "disk is full" in err, err
+    # every file is at its old place or its new one
+    assert sorted(digest for digest in snapshot(root, dest).values()) == sorted(before.values())
+
+    full["now"] = False  # space again: the next command settles it, resume and undo work
+    rc, out, err = run(capsys, "--library", lib, "relabel", "--resume", "1")
+    assert rc == 0 and "relabel batch 1 was interrupted while being applied" in err, err
+    assert f"{N} of {N} in all" in out, out
+    rc, out, err = run(capsys, "--library", lib, "undo", "1")
+    assert rc == 0, err
+    assert snapshot(root) == before and not dest.exists()
+
+
+def test_a_full_library_drive_before_the_first_step_leaves_no_batch(
+        labeled, capsys, tmp_path: Path, monkeypatch) -> None:
+    lib, root = labeled
+    before = snapshot(root)
+    full = {"now": False}
+    fill_library_drive(monkeypatch, full)
+    from core.relabel import journal
+
+    real = journal._Run.apply
+
+    def apply(self, *args, **kwargs):
+        full["now"] = True  # the plan is stored; its first write fails
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            full["now"] = False  # (the CLI then forgets the plan)
+
+    monkeypatch.setattr(journal._Run, "apply", apply)
+    rc, out, err = run(capsys, "--library", lib, "relabel", "kit", "--mode", "move",
+                       "--dest", tmp_path / "sorted")
+    assert rc == 1 and "disk is full" in err and "no file was touched" in err, err
+    assert snapshot(root) == before and not (tmp_path / "sorted").exists()
+    rc, out, err = run(capsys, "--library", lib, "batches", "--json")
+    assert rc == 0 and json.loads(out) == [], out
 
 
 def test_relabel_json_counts_skipped_files_under_stable_keys(labeled, capsys,
