@@ -831,7 +831,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SampletreeError as exc:
         if args.debug:
             raise
-        print(f"sampletree: error: {exc}", file=sys.stderr)
+        print(f"sampletree: error: {one_line(str(exc))}", file=sys.stderr)  # one line, always
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("sampletree: interrupted", file=sys.stderr)
@@ -842,7 +842,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.debug:
             raise
         print(f"sampletree: error: {exc.strerror or exc}"
-              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+              + (f": {_shown(exc.filename)}" if exc.filename else ""), file=sys.stderr)
         return EXIT_ERROR
 
 

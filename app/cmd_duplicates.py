@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from app.common import EXIT_OK, JSON_HELP, command, open_library, printable
+from app.common import EXIT_OK, JSON_HELP, command, open_library, printable, shown
 from core.words import plural
 
 
@@ -50,7 +50,7 @@ def _line(m: Any) -> str:
     extra = ""
     if m.match == "near" and m.similarity is not None:
         extra = f"  (waveform {m.similarity:.3f}, {round(m.gain_db or 0.0, 1) + 0.0:+.1f} dB)"
-    return f"  {tag:<6} {printable(m.path)}  [{m.quality()}]{extra}"
+    return f"  {tag:<6} {shown(m.path)}  [{m.quality()}]{extra}"
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
@@ -95,12 +95,12 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     else:
         for g in report.groups:
             print(f"group {g.id} ({g.kind}, {plural(len(g.members), 'file')}): keep "
-                  f"{printable(g.keeper.path)} — {g.reason}")
+                  f"{shown(g.keeper.path)} — {g.reason}")
             for m in g.members:
                 print(_line(m))
         if args.quarantine:
             for r in moves:
-                print(f"move {printable(r['src'])}\n  → {printable(r['dst'])}")
+                print(f"move {shown(r['src'])}\n  → {shown(r['dst'])}")
             if any(skipped.values()):
                 print("left alone: " + ", ".join(
                     f"{plural(skipped[k], 'copy', 'copies')} {why}"

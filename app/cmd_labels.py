@@ -19,6 +19,7 @@ from app.common import (
     positive_int,
     printable,
     sample_id_for,
+    shown,
     window_index,
 )
 from core.words import plural
@@ -132,8 +133,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
                            "state": record_state(r)} for r in rows], indent=1))
         return EXIT_OK
     for r in rows:
-        shown = "    —" if r["unknown"] else f"{r['confidence']:5.2f}"  # no class fits
-        print(f"{shown}  {record_text(r):<28} {printable(r['path'])}")
+        conf = "    —" if r["unknown"] else f"{r['confidence']:5.2f}"  # no class fits
+        print(f"{conf}  {record_text(r):<28} {shown(r['path'])}")
     print(f"{summary(counts)} "
           f"(tree {args.tree}; {plural(report.classes, 'class')} from "
           f"{plural(report.supports, 'example')}"
@@ -179,7 +180,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if exp["nearest_supports"]:
         print("Nearest examples:")
     for s in exp["nearest_supports"]:
-        print(f"  {s['distance']:8.3f}  {s['node']:<24} {printable(s['path'])}")
+        print(f"  {s['distance']:8.3f}  {s['node']:<24} {shown(s['path'])}")
     if exp.get("nearest_builtins"):
         print("Nearest built-in examples (◦):")
         for s in exp["nearest_builtins"]:
@@ -205,18 +206,18 @@ def cmd_similar(args: argparse.Namespace) -> int:
             for s, w, d in hits]
     if copies[query]:  # the query's own copies are the query again: named, not listed
         print(f"{plural(len(copies[query]), 'exact copy', 'exact copies')} of "
-              f"{printable(args.file)} (the same audio) left out: "
-              + ", ".join(printable(paths.get(c)) for c in copies[query]), file=sys.stderr)
+              f"{shown(args.file)} (the same audio) left out: "
+              + ", ".join(shown(paths.get(c)) for c in copies[query]), file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
     print(f"{'distance':>8}  file (closest first: smaller is closer)")
     for r in rows:
         where = f" @window {r['window']}" if r["window"] is not None else ""
-        print(f"{r['distance']:8.3f}  {r['path']}{where}")
+        print(f"{r['distance']:8.3f}  {shown(r['path'])}{where}")
         if r["copies"]:
             print(f"{'':8}  and {plural(len(r['copies']), 'exact copy', 'exact copies')}: "
-                  + ", ".join(r["copies"]))
+                  + ", ".join(shown(c) for c in r["copies"]))
     return EXIT_OK
 
 
@@ -236,5 +237,6 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         return EXIT_OK
     print("best class?            its confidence  file (least certain first: label these next)")
     for r in rows:
-        print(f"{(r['best_class'] or '—') + '?':<22} {r['confidence'] * 100:13.0f} %  {r['path']}")
+        print(f"{(r['best_class'] or '—') + '?':<22} {r['confidence'] * 100:13.0f} %  "
+              f"{shown(r['path'])}")
     return EXIT_OK

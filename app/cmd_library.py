@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.common import EXIT_ERROR, EXIT_OK, command, printable
+from app.common import EXIT_ERROR, EXIT_OK, command, shown
 from app.paths import default_library_path
 from core.errors import SampletreeError
 from core.words import plural
@@ -70,14 +70,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(json.dumps({"library": str(path), "ok": not problems, "problems": problems,
                           "seconds": round(took, 3)}, indent=1))
     elif problems:
-        print(f"{printable(str(path))}: DAMAGED ({plural(len(problems), 'problem')} "
+        print(f"{shown(str(path))}: DAMAGED ({plural(len(problems), 'problem')} "
               "found):")
         for p in problems[:10]:
             print(f"  ! {p}")
         print("Nothing will write to it. `sampletree restore` puts back the last good backup "
               "(`sampletree backups` lists them).")
     else:
-        print(f"{printable(str(path))}: ok (full check, {took:.1f} s)")
+        print(f"{shown(str(path))}: ok (full check, {took:.1f} s)")
     return EXIT_ERROR if problems else EXIT_OK
 
 
@@ -90,13 +90,13 @@ def cmd_backups(args: argparse.Namespace) -> int:
         print(json.dumps([b.as_dict() for b in kept], indent=1))
         return EXIT_OK
     if not kept:
-        print(f"No backups of {printable(str(path))} yet (they are made in "
-              f"{printable(str(backup_dir(path)))} before each scan, relabel and undo).")
+        print(f"No backups of {shown(str(path))} yet (they are made in "
+              f"{shown(str(backup_dir(path)))} before each scan, relabel and undo).")
         return EXIT_OK
     for b in kept:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.made_at))
         print(f"{when}  before {b.reason:<9} {b.path.stat().st_size / 1e6:7.1f} MB  "
-              f"check {b.check}  {printable(str(b.path))}"
+              f"check {b.check}  {shown(str(b.path))}"
               + ("  (kept apart)" if b.kept_apart else ""))
     return EXIT_OK
 
@@ -107,10 +107,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     path = _path(args)
     done = restore(path, args.source, force=args.force)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(done["backup_made_at"]))
-    print(f"Restored {printable(str(path))} from the backup of {when} "
-          f"({printable(done['restored_from'])}).")
+    print(f"Restored {shown(str(path))} from the backup of {when} "
+          f"({shown(done['restored_from'])}).")
     for aside in done["kept_aside"]:
-        print(f"  the replaced file is kept as {printable(aside)}")
+        print(f"  the replaced file is kept as {shown(aside)}")
     carried = done.get("relabels") or {}
     if carried.get("batches"):
         print(f"  relabel {'batch' if len(carried['batches']) == 1 else 'batches'} since the "
@@ -128,7 +128,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         roots = [r for r in lib.roots() if Path(r).is_dir()]
         gone = [r for r in lib.roots() if not Path(r).is_dir()]
     for r in gone:
-        print(f"  not rescanned (folder not found): {printable(r)}")
+        print(f"  not rescanned (folder not found): {shown(r)}")
     if not roots:
         return EXIT_OK
     print("Rescanning the library's folders for what changed since the backup…")

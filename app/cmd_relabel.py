@@ -17,6 +17,7 @@ from app.common import (
     open_library,
     positive_int,
     printable,
+    shown,
 )
 from core.errors import LibraryFull, SampletreeError
 from core.relabel.layout import DEFAULT_LAYOUT, FIELDS
@@ -154,13 +155,13 @@ def cmd_relabel(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1, default=printable))
     else:
         for row in rows:
-            print(f"{row.get('label') or '':<24} {printable(row['src'])}\n"
-                  f"{'':<24} → {printable(row['dst'])}")
+            print(f"{row.get('label') or '':<24} {shown(row['src'])}\n"
+                  f"{'':<24} → {shown(row['dst'])}")
         if skipped:
             print("left alone: " + ", ".join(f"{n} {SKIP_REASONS.get(k, k)}"
                                              for k, n in skipped.items()))
         if plan.layout is not None:
-            print(f"layout: {plan.layout} (under {printable(plan.dest)})")
+            print(f"layout: {plan.layout} (under {shown(plan.dest)})")
         if args.dry_run:
             print(f"dry run: {plural(plan.files, 'file')} planned; nothing changed, nothing stored")
         elif nothing:
@@ -251,7 +252,7 @@ def cmd_batches(args: argparse.Namespace) -> int:
     for b in batches:
         print(f"{b['id']:>5}  {b['state']:<11} {b['mode']:<8} {b.get('tree') or '':<16} "
               f"{plural(b['files'], 'file') if 'files' in b else ''}  "
-              f"{printable(b.get('dest')) or ''}")
+              f"{shown(b.get('dest')) or ''}")
     return EXIT_OK
 
 
@@ -260,6 +261,6 @@ def _print_pairs(title: str, pairs: list[tuple[str, str]]) -> None:
         return
     print(f"  {title}:")
     for path, why in pairs[:50]:
-        print(f"    {printable(path)}" + (f": {printable(why)}" if why else ""))
+        print(f"    {shown(path)}" + (f": {shown(why)}" if why else ""))
     if len(pairs) > 50:
         print(f"    … and {len(pairs) - 50} more")

@@ -14,7 +14,7 @@ from app.common import (
     command,
     count_int,
     open_library,
-    printable,
+    shown,
     window_index,
 )
 from core.words import plural
@@ -203,8 +203,8 @@ def _builtins_tip(lib: Any, tree: Any, path: str) -> None:
              f"matches {paths[path]} of the bundled tree '{source}'")
     # classes that would get none lose files to those that do until taught: say which
     bare = left_without(tree, paths)
-    shown = ", ".join(bare[:3]) + (", …" if len(bare) > 3 else "")
-    left = (f"; {plural(len(bare), 'class')} would not ({shown}) and would lose "
+    named = ", ".join(bare[:3]) + (", …" if len(bare) > 3 else "")
+    left = (f"; {plural(len(bare), 'class')} would not ({named}) and would lose "
             "files to those that do until you teach them" if bare else "")
     print(f"tip: {path} {where}, whose built-in "
           f"examples can label it before you teach it ({plural(len(paths), 'node')} of "
@@ -344,8 +344,8 @@ def _rm(args: argparse.Namespace) -> int:
             removed = delete_tree(lib, args.name)
     print(f"deleted {plural(removed.nodes, 'node')} and {plural(removed.supports, 'example')}")
     if kept is not None:
-        print(f"the library before this is backed up in {printable(str(kept))}; "
-              f"`sampletree restore --from {printable(str(kept))} --force` brings it back "
+        print(f"the library before this is backed up in {shown(str(kept))}; "
+              f"`sampletree restore --from {shown(str(kept))} --force` brings it back "
               "(and drops what changed since)")
     else:
         print("no backup was made (SAMPLETREE_BACKUPS=0)", file=sys.stderr)
@@ -368,7 +368,7 @@ def _label(args: argparse.Namespace) -> int:
                   + (f" (moved {moved})" if moved else ""))
         if did.already:
             if len(did.already) == 1:
-                print(f"{printable(did.already[0])} is already an example of {node}")
+                print(f"{shown(did.already[0])} is already an example of {node}")
             else:
                 print(f"{plural(len(did.already), 'file')} are already examples of {node}")
         if did.changed:  # nothing changed: the labels stand as they are
@@ -387,7 +387,7 @@ def _unlabel(args: argparse.Namespace) -> int:
                                          for p, n in removed.items()))
         if not_examples:  # said, and like any no-op, not an error (exit 0)
             tree = load_tree(lib, args.tree).name
-            what = (printable(not_examples[0]) + " is not an example" if len(not_examples) == 1
+            what = (shown(not_examples[0]) + " is not an example" if len(not_examples) == 1
                     else f"{plural(len(not_examples), 'file')} are not examples")
             print(f"{what} in tree {tree!r}"
                   + ("" if removed else "; nothing changed"))

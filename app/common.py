@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.paths import default_library_path
 from core.paths import display_path as printable
+from core.paths import one_line
 
 if TYPE_CHECKING:
     from core.library import Library
@@ -38,8 +39,16 @@ __all__ = [
     "positive_int",
     "printable",
     "sample_id_for",
+    "shown",
     "window_index",
 ]
+
+
+def shown(path: object) -> str:
+    """A path (or a message holding one) for human output: bytes that are not UTF-8 and
+    control characters escaped, so a file name with a newline stays on its line (JSON
+    output keeps names exact: :func:`printable`)."""
+    return one_line(printable(path))  # type: ignore[arg-type]
 
 
 class Parser(argparse.ArgumentParser):
@@ -143,12 +152,12 @@ def open_library(args: argparse.Namespace, *, create: bool) -> Library:
 
     lib = Library(args.library or default_library_path(), create=create)
     if lib.read_only:
-        print(f"sampletree: note: the library {printable(str(lib.path))} is open read-only "
+        print(f"sampletree: note: the library {shown(str(lib.path))} is open read-only "
               f"({lib.read_only_reason}): nothing will be written", file=sys.stderr)
         return lib
     try:
         for message in recover(lib):
-            print(f"sampletree: {message}", file=sys.stderr)
+            print(f"sampletree: {one_line(message)}", file=sys.stderr)
     except BaseException:
         lib.close()
         raise
@@ -210,7 +219,7 @@ def check_window(args: argparse.Namespace, lib: Library, path: str) -> None:
     if n and not 0 <= args.window < n:
         allowed = "0" if n == 1 else f"0 to {n - 1}"
         args.parser.error(f"argument --window: {args.window} is out of range: "
-                          f"{printable(path)} has {plural(n, 'window')}, so --window is "
+                          f"{shown(path)} has {plural(n, 'window')}, so --window is "
                           f"{allowed}")
 
 
@@ -224,19 +233,19 @@ def sample_id_for(lib: Library, path: str, *, embedded: str | None = None) -> in
     from core.errors import SampletreeError
     from core.schema import samples
 
-    shown = printable(path)
+    named = shown(path)
     if not str(path).strip():
         raise SampletreeError("no file given (the path is empty)")
     full = os.path.abspath(path)
     known = lib.known_samples().get(full)
     if known is None:
         if os.path.isdir(full):
-            raise SampletreeError(f"{shown} is a folder, not a file of the library "
+            raise SampletreeError(f"{named} is a folder, not a file of the library "
                                   "(`sampletree ls` lists them)")
         from core.supports import not_in_library  # the reason `label` gives too
 
         hint = "" if os.path.lexists(full) else " (`sampletree ls` lists its files)"
-        raise SampletreeError(f"{shown}{not_in_library(full, lib.roots())}{hint}")
+        raise SampletreeError(f"{named}{not_in_library(full, lib.roots())}{hint}")
     if embedded and known.model_id is None:
         with lib.reading() as conn:
             error = conn.execute(select(samples.c.error)
@@ -246,5 +255,5 @@ def sample_id_for(lib: Library, path: str, *, embedded: str | None = None) -> in
                           "folder again;",
                "missing": "was missing at the last scan and was never read;"}.get(
             known.status, "was scanned without the network: scan it again with the model;")
-        raise SampletreeError(f"{shown} {why} it has no embeddings to {embedded}")
+        raise SampletreeError(f"{named} {why} it has no embeddings to {embedded}")
     return known.id

@@ -46,15 +46,24 @@ def file_kind(mode: int) -> str:
     return "not a regular file"
 
 
+#: Bidirectional embeddings, overrides and isolates: printed raw, one in a file name
+#: reverses the rest of the line on screen (the label and the columns after the name).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def one_line(text: str) -> str:
     """``text`` with control characters (newlines, tabs, escapes…) written as ``\\n``,
     ``\\t``, ``\\x1b``: a file name can hold them, and printed raw they split a record
-    over lines or drive the terminal. For human output; JSON keeps names exact."""
+    over lines or drive the terminal; so are bidirectional overrides (``\\u202e``),
+    which reorder what follows them. For human output; JSON keeps names exact."""
     if text.isprintable():
         return text
     out = []
     for ch in text:
-        if ch.isprintable() or ch == " " or unicodedata.category(ch) not in ("Cc", "Zl", "Zp"):
+        if ch in _BIDI_CONTROLS:
+            out.append(f"\\u{ord(ch):04x}")
+        elif (ch.isprintable() or ch == " "
+              or unicodedata.category(ch) not in ("Cc", "Zl", "Zp")):
             out.append(ch)
         else:
             out.append(repr(ch)[1:-1] if ch in "\t\n\r" else

@@ -41,6 +41,45 @@ def test_a_newline_in_a_file_name_is_escaped_in_ls_and_exact_in_json(
     assert {r["path"] for r in json.loads(out)} == {str(odd), str(folder / "plain.wav")}
 
 
+def test_odd_names_stay_on_their_line_in_every_commands_output(
+        capsys, tmp_path: Path, write_audio, weights: Path) -> None:
+    """Found by hand: only `ls` and the scan escaped a name's newline; `similar`,
+    `duplicates`, `classify`, `explain`, the relabel preview and the one-line errors
+    printed it raw (a record split over two lines, an error of two lines), and every
+    command printed a right-to-left override raw, which turns the rest of the line
+    (label, confidence) around on screen."""
+    folder = tmp_path / "samples"
+    odd = write_audio("two\nlines \u202eevil.wav", seconds=1.0, seed=1)
+    plain = write_audio("plain.wav", seconds=1.0, seed=1)  # the same audio: exact copies
+    write_audio("other.wav", seconds=1.0, seed=5, freq=880.0)
+    lib = tmp_path / "lib.sqlite"
+    rc, out, err = run(capsys, "--library", lib, "scan", folder, "--jobs", "0",
+                       "--model", weights)
+    assert rc == 0, err
+    escaped = "two\\nlines \\u202eevil.wav"
+
+    def one_line_each(text: str) -> None:
+        assert "\u202e" not in text
+        for line in text.splitlines():
+            assert ("two" in line) == ("lines" in line), text
+
+    rc, out, err = run(capsys, "--library", lib, "similar", plain)
+    assert rc == 0 and escaped in err, (out, err)
+    one_line_each(out + err)
+    rc, out, err = run(capsys, "--library", lib, "duplicates")
+    assert rc == 0 and escaped in out, (out, err)
+    one_line_each(out + err)
+    rc, out, err = run(capsys, "--library", lib, "ls")
+    assert rc == 0 and escaped in out, (out, err)
+    one_line_each(out + err)
+    rc, out, err = run(capsys, "--library", lib, "duplicates", "--json")
+    assert rc == 0, err
+    paths = {f["path"] for g in json.loads(out)["duplicates"] for f in g["files"]}
+    assert paths == {str(odd), str(plain)}  # JSON keeps names exact
+    rc, out, err = run(capsys, "--library", lib, "similar", tmp_path / "gone\nfile.wav")
+    assert rc == 1 and err.count("\n") == 1 and "gone\\nfile.wav" in err, err
+
+
 @pytest.mark.timeout(120)  # a FIFO used to hang a --jobs 0 scan for ever
 def test_every_problem_of_a_scan_can_be_found_again(capsys, tmp_path: Path,
                                                     write_audio) -> None:
