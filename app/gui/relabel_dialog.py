@@ -50,25 +50,34 @@ from core.relabel import (
     preview,
     undo_batch,
 )
-from core.relabel.layout import DEFAULT_LAYOUT, FIELDS, parse_layout
+from core.relabel.layout import DEFAULT_LAYOUT, FIELDS, PRESETS, parse_layout, preset_name
 
 #: the class and folder filters' lists: five rows, then they scroll (the preview below
 #: keeps room on a laptop screen)
 FILTER_HEIGHT = 96
 MODE_TEXT = {
-    "copy": "Copy each file into DESTINATION as the layout says — your originals stay where "
-            "they are",
-    "move": "Move each file into DESTINATION as the layout says — the library follows the files",
-    "hardlink": "Hard-link each file into DESTINATION as the layout says (same drive; no extra "
-                "space)",
-    "symlink": "Symbolic links in DESTINATION, placed as the layout says, pointing at your files",
-    "rename": "Rename each file in place: '<class> - name.wav'",
-    "sidecar": "Write labels.csv and labels.json into DESTINATION; no file is touched",
+    "copy": "Copy each file into the destination folder, sorted as chosen below — your "
+            "originals stay where they are",
+    "move": "Move each file into the destination folder, sorted as chosen below — the "
+            "library follows the files",
+    "hardlink": "Hard-link each file into the destination folder, sorted as chosen below "
+                "(same drive; takes no extra space)",
+    "symlink": "Put links to your files in the destination folder, sorted as chosen below",
+    "rename": "Rename each file where it is, its class before its name: 'Kick - BD 01.wav'",
+    "sidecar": "Write labels.csv and labels.json into the destination folder; no file is "
+               "touched",
 }
 VERBS = {"copy": "copied", "move": "moved", "hardlink": "hard-linked", "symlink": "linked",
          "rename": "renamed", "sidecar": "listed in the sidecar"}
 #: the mode a new batch starts with: copies leave the originals where they are
 DEFAULT_MODE = "copy"
+#: the file the layout's example line is rendered for (what its fields hold)
+EXAMPLE_FILE = ({"label": "Drums/Kick", "leaf": "Kick", "root": "Samples",
+                 "relfolder": "Analog Pack/Kicks", "name": "BD 01", "ext": "wav",
+                 "confidence": "87", "duration": "0.42", "rate": "44100", "channels": "2",
+                 "format": "WAV", "type": "one-shot", "bpm": "", "key": "F#2"}, ".wav")
+#: the Sort choice that leaves the layout to the user
+CUSTOM = "Custom layout"
 #: the modes that place files under DESTINATION by the layout
 LAYOUT_MODES = frozenset({"move", "copy", "hardlink", "symlink"})
 _Index = QModelIndex | QPersistentModelIndex
@@ -197,9 +206,19 @@ class RelabelDialog(QDialog):
             "had inside its scanned folder, so same-named files of a sample pack stay apart.\n"
             + "\n".join(f"{{{name}}}: {what}" for name, what in FIELDS.items()))
         self.layout_edit.textChanged.connect(lambda _t: self._layout_changed())
+        # the layouts producers ask for, in words; the template beside it is the truth
+        self.layout_preset = QComboBox(self)
+        self.layout_preset.setObjectName("layoutPreset")
+        self.layout_preset.setAccessibleName("Sort into folders")
+        for name, layout in PRESETS:
+            self.layout_preset.addItem(name, layout)
+        self.layout_preset.addItem(CUSTOM, None)
+        self.layout_preset.setToolTip("How the files are sorted into folders under the "
+                                      "destination; edit the layout beside it for your own")
+        self.layout_preset.activated.connect(lambda _i: self._preset_chosen())
         self.layout_error = QLabel(self)
         self.layout_error.setObjectName("layoutError")
-        self.layout_error.setAccessibleName("Layout problem")
+        self.layout_error.setAccessibleName("Where a file goes, or what is wrong with the layout")
         self.layout_error.setWordWrap(True)
         # always two lines high, empty or not: the fields below never jump
         self.layout_error.setFixedHeight(2 * self.layout_error.fontMetrics().lineSpacing() + 4)
@@ -241,13 +260,14 @@ class RelabelDialog(QDialog):
         form.addRow("Destination", dest_row)
         # the minimum confidence beside the layout: one row fewer above the preview
         layout_row = QHBoxLayout()
+        layout_row.addWidget(self.layout_preset, 1)
         layout_row.addWidget(self.layout_edit, 1)
         min_caption = QLabel("Minimum confidence", self)
         min_caption.setBuddy(self.min_conf)
         layout_row.addSpacing(12)
         layout_row.addWidget(min_caption)
         layout_row.addWidget(self.min_conf)
-        form.addRow("Layout", layout_row)
+        form.addRow("Sort", layout_row)
         form.addRow("", self.layout_error)
         # the two filters side by side: the preview below keeps room on a laptop screen
         only = QHBoxLayout()
@@ -389,6 +409,7 @@ class RelabelDialog(QDialog):
         self.browse.setEnabled(not in_place)
         self.dest.setToolTip("Rename works in place: no destination" if in_place else "")
         self.layout_edit.setEnabled(mode in LAYOUT_MODES)
+        self.layout_preset.setEnabled(mode in LAYOUT_MODES)
         self._layout_changed()
 
     def layout_problem(self) -> str | None:
@@ -403,11 +424,32 @@ class RelabelDialog(QDialog):
             return str(exc).replace(f'the layout "{text}"', "this layout", 1)
         return None
 
+    def _preset_chosen(self) -> None:
+        layout = self.layout_preset.currentData()
+        if layout is None:  # Custom: the template is the user's to edit
+            self.layout_edit.setFocus()
+            self.layout_edit.selectAll()
+        else:
+            self.layout_edit.setText(layout)
+
+    def example_path(self) -> str | None:
+        """Where the example file would go with the layout typed (None if it is wrong)."""
+        try:
+            parts = parse_layout(self.layout_edit.text()).render(*EXAMPLE_FILE)
+        except RelabelError:
+            return None
+        return "/".join(parts) or None
+
     def _layout_changed(self) -> None:
         mode = self.mode.currentData()
+        text = self.layout_edit.text()
+        name = preset_name(text)
+        self.layout_preset.setCurrentIndex(self.layout_preset.findText(name or CUSTOM))
         problem = self.layout_problem()
-        self.layout_error.setText(problem or "" if mode in LAYOUT_MODES
-                                  else f"{mode.capitalize()} takes no layout")
+        example = self.example_path() if mode in LAYOUT_MODES and not problem else None
+        self.layout_error.setText(
+            problem or ("e.g. " + example if example else "") if mode in LAYOUT_MODES
+            else f"{mode.capitalize()} takes no layout")
         self.layout_error.setToolTip(self.layout_error.text())  # whole, if cut at 2 lines
         self.apply_button.setEnabled(False)
         self.plan = None
@@ -495,7 +537,9 @@ class RelabelDialog(QDialog):
             self.preview_model.set_rows(rows)
             skipped = ", ".join(f"{n:,} {SKIP_REASONS.get(k, k)}"
                                 for k, n in plan.skipped.items() if n)
-            where = f" as {plan.layout}" if plan.layout else ""
+            sort = preset_name(plan.layout) if plan.layout else None
+            where = (f", {sort[0].lower()}{sort[1:]}" if sort
+                     else f" as {plan.layout}" if plan.layout else "")
             self.summary.setText(
                 f"Batch {plan.batch_id}: {plural(plan.files, 'file')} will be {VERBS[mode]}"
                 + where + (f"; left alone: {skipped}" if skipped else "")

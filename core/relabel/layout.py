@@ -59,6 +59,22 @@ FIELDS: dict[str, str] = {
     "bpm": "tempo (124), for loops whose tempo is known",
     "key": "key (Am, F#) or a tonal one-shot's root note (F#2), if known",
 }
+#: ready-made layouts, in words (what the app offers before a template of one's own)
+PRESETS: tuple[tuple[str, str], ...] = (
+    ("By class, keeping each pack's folders", DEFAULT_LAYOUT),
+    ("By class only", "{label}/{name}"),
+    ("By class, loops apart from one-shots", "{label}/{type}/{name}"),
+    ("By class, then key", "{label}/{key}/{name}"),
+    ("Loops apart from one-shots, then by class", "{type}/{label}/{name}"),
+)
+
+
+def preset_name(text: str) -> str | None:
+    """The words for a layout that is one of :data:`PRESETS` (spaces ignored), else None."""
+    plain = "".join(text.split())
+    return next((name for name, layout in PRESETS if layout == plain), None)
+
+
 _PATH_FIELDS = frozenset({"label", "relfolder"})
 _BAD_CHARS = re.compile(r'[<>:"|?*\x00-\x1f\\/]')
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),

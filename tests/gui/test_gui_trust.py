@@ -411,15 +411,19 @@ def test_relabel_layout_is_checked_live_and_the_preview_shows_its_paths(
     dest = tmp_path / "Sorted"
     dialog.dest.setText(str(dest))
     dialog.min_conf.setValue(0)
-    assert dialog.layout_edit.text() == DEFAULT_LAYOUT and dialog.layout_error.text() == ""
+    assert dialog.layout_edit.text() == DEFAULT_LAYOUT
+    # no problem: the line says where a file goes, the pack's folders kept
+    assert dialog.layout_error.text() == "e.g. Drums/Kick/Analog Pack/Kicks/BD 01.wav"
+    assert dialog.layout_preset.currentText() == "By class, keeping each pack's folders"
     dialog.layout_edit.setText("{label}/{mood}")
+    assert dialog.layout_preset.currentText() == "Custom layout"
     assert "field {mood} is unknown; valid fields: {label}" in dialog.layout_error.text()
     dialog.preview()  # refused before any job starts
     assert dialog.plan is None and dialog.summary.text().startswith("Fix the layout first")
     dialog.layout_edit.setText("{label}/")
     assert "no file name part" in dialog.layout_error.text()
     dialog.layout_edit.setText("{leaf}/{confidence} {name}")
-    assert dialog.layout_error.text() == ""
+    assert dialog.layout_error.text() == "e.g. Kick/87 BD 01.wav"
     dialog.preview()
     qtbot.waitUntil(lambda: dialog.plan is not None, timeout=30_000)
     assert dialog.plan.layout == "{leaf}/{confidence} {name}"
@@ -434,7 +438,45 @@ def test_relabel_layout_is_checked_live_and_the_preview_shows_its_paths(
         assert not dialog.layout_edit.isEnabled()
         assert dialog.layout_error.text() == f"{mode.capitalize()} takes no layout"
     dialog.mode.setCurrentIndex(dialog.mode.findData("move"))
-    assert dialog.layout_edit.isEnabled() and dialog.layout_error.text() == ""
+    assert dialog.layout_edit.isEnabled() and dialog.layout_error.text().startswith("e.g. ")
+
+
+def test_relabel_layouts_are_offered_in_words(qtbot, files_session, tmp_path) -> None:
+    """The Sort choice fills the layout; typing one of them picks its words again; the
+    example line follows (a field with no value leaves no folder); the summary says it."""
+    session, _src = files_session
+    dialog = _dialog(qtbot, session)
+    dialog.dest.setText(str(tmp_path / "Sorted"))
+    dialog.min_conf.setValue(0)
+    want = {"By class only": "Drums/Kick/BD 01.wav",
+            "By class, loops apart from one-shots": "Drums/Kick/one-shot/BD 01.wav",
+            "By class, then key": "Drums/Kick/F#2/BD 01.wav",
+            "Loops apart from one-shots, then by class": "one-shot/Drums/Kick/BD 01.wav"}
+    for name, example in want.items():
+        i = dialog.layout_preset.findText(name)
+        assert i >= 0, name
+        dialog.layout_preset.setCurrentIndex(i)
+        dialog.layout_preset.activated.emit(i)
+        assert dialog.layout_error.text() == f"e.g. {example}"
+    dialog.layout_edit.setText(" {label} / {name} ")  # typed with spaces: still the preset
+    assert dialog.layout_preset.currentText() == "By class only"
+    dialog.layout_edit.setText("{label}/{bpm}/{name}")  # the example has no tempo
+    assert dialog.layout_preset.currentText() == "Custom layout"
+    assert dialog.layout_error.text() == "e.g. Drums/Kick/BD 01.wav"
+    custom = dialog.layout_preset.findText("Custom layout")
+    dialog.layout_preset.setCurrentIndex(custom)
+    dialog.layout_preset.activated.emit(custom)  # keeps what was typed
+    assert dialog.layout_edit.text() == "{label}/{bpm}/{name}"
+    i = dialog.layout_preset.findText("By class only")
+    dialog.layout_preset.setCurrentIndex(i)
+    dialog.layout_preset.activated.emit(i)
+    dialog.preview()
+    qtbot.waitUntil(lambda: dialog.plan is not None, timeout=30_000)
+    assert dialog.plan.layout == "{label}/{name}"
+    assert "will be copied, by class only;" in dialog.summary.text() or \
+        dialog.summary.text().endswith("will be copied, by class only. Nothing has changed yet.")
+    dialog.mode.setCurrentIndex(dialog.mode.findData("rename"))
+    assert not dialog.layout_preset.isEnabled()
 
 
 # -- formats, playback state, shortcuts, title, map ---------------------------------------------
