@@ -227,18 +227,28 @@ def _decode_and_analyse(path: str, info: AudioInfo, params: WindowParams,
     segment = decode_segment(path, info, params, *span, envelope=envelope, meter=meter,
                              keep_signal=True)
     signal, segment.signal = segment.signal, None  # never sent back to the parent
-    return segment, _analysis_row(path, info, params, signal, meter)
+    # (the segment's frames at the file's rate, from its 16 kHz signal's length)
+    frames = len(signal) * info.sample_rate / params.sample_rate if signal is not None else 0
+    damaged = segment.nonfinite > DAMAGED_SHARE * max(1.0, frames)
+    return segment, _analysis_row(path, info, params, signal, meter, damaged)
+
+
+#: a segment with more than this share of NaN or infinite frames is damaged: its
+#: analysis keeps only what tags and the name say (a stray bad sample does not count)
+DAMAGED_SHARE = 0.01
 
 
 def _analysis_row(path: str, info: AudioInfo, params: WindowParams, signal: Any,
-                  meter: Any) -> dict[str, Any] | None:
+                  meter: Any, damaged: bool = False) -> dict[str, Any] | None:
     try:
         from core.analysis import analyse
         from core.analysis.chunks import read_chunks
 
-        return analyse(signal, params.sample_rate, info.duration_s,
-                       name=os.path.basename(path), chunks=read_chunks(path),
-                       meter=meter).as_row()
+        result = analyse(signal, params.sample_rate, info.duration_s,
+                         name=os.path.basename(path), chunks=read_chunks(path), meter=meter)
+        if damaged:
+            result.withhold_audio()
+        return result.as_row()
     except Exception:  # an estimator failing on odd audio: the file keeps no analysis
         return None
 

@@ -57,6 +57,20 @@ class Analysis:
     def root_note(self) -> str | None:
         return None if self.root_midi is None else note_name(self.root_midi)
 
+    def withhold_audio(self) -> None:
+        """Unsay what the audio said (a damaged float file, its NaN and infinite samples
+        read as silence and full scale: a "root note" of that is noise dressed up as a
+        fact); what a tag or the name says stays, and so do the levels."""
+        if self.kind_source == "audio":
+            self.kind = self.kind_confidence = self.kind_source = None
+        if self.bpm_source == "audio":
+            self.bpm = self.bpm_alt = self.bpm_confidence = self.bpm_source = None
+            self.bars = None
+        if self.key_source == "audio":
+            self.key = self.key_confidence = self.key_source = None
+        if self.root_source == "audio":
+            self.root_midi = self.root_confidence = self.root_source = None
+
     def as_row(self) -> dict[str, Any]:
         # every field is a plain value: a shallow copy is asdict's result, 10x cheaper
         return dict(self.__dict__)
