@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from app.paths import default_library_path
@@ -147,10 +148,19 @@ def fraction(text: str) -> float:
 
 def open_library(args: argparse.Namespace, *, create: bool) -> Library:
     """The library named by ``--library`` (or the default); finishes interrupted relabels."""
+    from core.backup import keep_problem
+    from core.errors import SampletreeError
     from core.library import Library
     from core.relabel import recover
 
+    if args.library and create and not Path(args.library).exists() \
+            and not Path(args.library).parent.is_dir():
+        # a typo in --library would otherwise make folders and a new, empty library there
+        raise SampletreeError(f"no folder {shown(str(Path(args.library).parent))} for the "
+                              "library: create it first, or check the --library path")
     lib = Library(args.library or default_library_path(), create=create)
+    if (problem := keep_problem()) is not None:
+        print(f"sampletree: note: {one_line(problem)}", file=sys.stderr)
     if lib.read_only:
         print(f"sampletree: note: the library {shown(str(lib.path))} is open read-only "
               f"({lib.read_only_reason}): nothing will be written", file=sys.stderr)

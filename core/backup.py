@@ -38,10 +38,23 @@ _SUFFIX = ".sqlite"
 
 
 def keep_count() -> int:
+    """Backups to keep: $SAMPLETREE_BACKUPS when it is a whole number of 0 or more, else
+    the default (:func:`keep_problem` says what was wrong with it)."""
+    return KEEP if keep_problem() else int(os.environ.get("SAMPLETREE_BACKUPS", KEEP))
+
+
+def keep_problem() -> str | None:
+    """What is wrong with $SAMPLETREE_BACKUPS (it is then ignored), or None."""
+    value = os.environ.get("SAMPLETREE_BACKUPS")
+    if value is None:
+        return None
     try:
-        return max(0, int(os.environ.get("SAMPLETREE_BACKUPS", KEEP)))
+        if int(value) >= 0:
+            return None
     except ValueError:
-        return KEEP
+        pass
+    return (f"SAMPLETREE_BACKUPS={value!r} is not a whole number of 0 or more: it is "
+            f"ignored and {KEEP} backups are kept (0 turns them off)")
 
 
 def backup_dir(library: str | Path) -> Path:
