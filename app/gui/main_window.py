@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
+    QTabBar,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -178,6 +179,8 @@ class MainWindow(QMainWindow):
         width = self.width()
         left, right = (215, 245) if width < 1200 else (270, 330) if width < 1500 else (310, 380)
         if width < 1200 and not self.docks["suggestions"].isFloating():
+            # wide enough for both tab titles whole (215 px cut "Class tree" to "Class tr…")
+            left = max(left, self._tabs_width([self.docks["tree"], self.docks["suggestions"]]))
             self.tabifyDockWidget(self.docks["tree"], self.docks["suggestions"])
             self.docks["tree"].raise_()
             self.resizeDocks([self.docks["sources"], self.docks["tree"]], [90, 500],
@@ -188,6 +191,18 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["tree"], self.docks["inspector"]], [left, right],
                          Qt.Orientation.Horizontal)
+
+    def _tabs_width(self, docks: list[QDockWidget]) -> int:
+        """The width a tab bar needs to show these docks' titles whole (the tabs of
+        tabified docks, drawn with the theme's padding)."""
+        bar = QTabBar(self)
+        bar.setVisible(False)
+        for dock in docks:
+            bar.addTab(dock.windowTitle())
+        bar.ensurePolished()
+        width = sum(bar.tabSizeHint(i).width() for i in range(bar.count()))
+        bar.deleteLater()
+        return width
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
