@@ -38,3 +38,41 @@ def test_dock_tabs_show_their_titles_whole_on_a_laptop(qtbot, session, dark) -> 
     for bar in bars:
         for i in range(bar.count()):
             assert bar.tabRect(i).width() >= bar.tabSizeHint(i).width(), bar.tabText(i)
+
+
+def test_class_names_two_levels_down_fit_the_laptop_dock(qtbot, synth_library, settings,
+                                                         dark) -> None:
+    """The bundled producer tree at 1024 px: with 20 px a level, "Electric Bass",
+    "Acoustic Bass", "Electric Guitar" and "Electric Piano" read "Electric B…" and so on."""
+    from app.gui.session import Session
+    from core import trees
+    from core.library import Library
+
+    path, _ids = synth_library
+    with Library(path) as lib:
+        trees.create_tree(lib, "Producer", from_default="producer")
+    s = Session(path, settings)
+    s.reload()
+    qtbot.waitUntil(lambda: s.loaded, timeout=10_000)
+    s.set_tree("Producer")
+    try:
+        window = _window(qtbot, s, (1024, 700))
+        qtbot.waitUntil(lambda: window.tree_panel.model.rowCount() > 0, timeout=10_000)
+        QApplication.processEvents()
+        view, model = window.tree_panel.view, window.tree_panel.model
+        fm = view.fontMetrics()
+        widths = {}
+
+        def walk(parent) -> None:
+            for r in range(model.rowCount(parent)):
+                index = model.index(r, 0, parent)
+                widths[index.data()] = (view.visualRect(index).width(),
+                                        fm.horizontalAdvance(index.data()) + 8)
+                walk(index)
+
+        walk(view.rootIndex())
+        for name in ("Electric Bass", "Acoustic Bass", "Electric Guitar", "Electric Piano"):
+            room, need = widths[name]
+            assert room >= need, (name, room, need)
+    finally:
+        s.close()
