@@ -76,3 +76,25 @@ def test_class_names_two_levels_down_fit_the_laptop_dock(qtbot, synth_library, s
             assert room >= need, (name, room, need)
     finally:
         s.close()
+
+
+def test_job_progress_is_said_in_words_not_stage_names() -> None:
+    """The status bar read "Scan: decode 129/714 · 136.8/s, 4 s left"."""
+    from app.gui.panels import stage_text
+    from core.jobs import Progress
+
+    text = stage_text("Scan", Progress("decode", 129, 714, 136.8, 4.2))
+    assert text == "Scan: analyzing 129 of 714 files · 137 a second, 4 s left"
+    assert stage_text("Scan", Progress("walk", 2000, 0)) == "Scan: finding files…"
+    assert "diff" not in stage_text("Scan", Progress("diff", 0, 714))
+    # a stage the app already words is said as it is
+    assert stage_text("Map (t-SNE)", Progress("projecting with t-SNE", 0, 0)) == \
+        "Map (t-SNE): projecting with t-SNE…"
+
+
+def test_a_deletion_without_backup_says_so_without_the_variable_name() -> None:
+    """A class deleted with backups off ended its message "(no backup:
+    SAMPLETREE_BACKUPS=0)"."""
+    from app.gui.session import _backup_words
+
+    assert _backup_words(None) == " (no backup: backups are switched off)"
