@@ -209,6 +209,9 @@ class TreePanel(QWidget):
 
         self.chooser = QComboBox(self)
         self.chooser.setAccessibleName("Class tree")
+        # short: the combo box is at least as wide as its placeholder, and "No class tree
+        # yet" widened the laptop's 215-px dock by 13 px
+        self.chooser.setPlaceholderText("No tree yet")
         self.chooser.setToolTip("The class tree whose labels are shown")
         self.chooser.activated.connect(lambda _i: self._choose())
         self.new_tree_button = QToolButton(self)

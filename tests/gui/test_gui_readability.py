@@ -38,6 +38,8 @@ def test_dock_tabs_show_their_titles_whole_on_a_laptop(qtbot, session, dark) -> 
     for bar in bars:
         for i in range(bar.count()):
             assert bar.tabRect(i).width() >= bar.tabSizeHint(i).width(), bar.tabText(i)
+    # by slimmer dock tabs, not a wider dock: the table keeps its room
+    assert window.docks["tree"].width() <= 215
 
 
 def test_class_names_two_levels_down_fit_the_laptop_dock(qtbot, synth_library, settings,
@@ -98,3 +100,58 @@ def test_a_deletion_without_backup_says_so_without_the_variable_name() -> None:
     from app.gui.session import _backup_words
 
     assert _backup_words(None) == " (no backup: backups are switched off)"
+
+
+@pytest.fixture
+def first_run(qtbot, tmp_path, monkeypatch):
+    """The window on a new, empty library (what a user sees first)."""
+    from app.gui import open_window
+    from app.gui.settings import Settings
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    w = open_window(tmp_path / "new.sqlite", Settings(tmp_path / "s.ini"))
+    qtbot.addWidget(w)
+    w.resize(1024, 700)
+    w.show()
+    qtbot.waitUntil(lambda: w.session.loaded, timeout=10_000)
+    yield w
+    w.session.close()
+
+
+def test_empty_boxes_of_a_new_library_say_what_goes_there(first_run) -> None:
+    """The Sources list and the tree chooser were blank boxes on the first run."""
+    w = first_run
+    sources = w.sources.list
+    assert sources.count() == 0
+    assert "Add" in sources.placeholder
+    # painted while empty, and the dock's list keeps its height (no gap under it)
+    assert sources.maximumHeight() > 1000
+    assert sources.accessibleDescription() == sources.placeholder
+    chooser = w.tree_panel.chooser
+    assert chooser.count() == 0 and chooser.currentIndex() == -1
+    assert chooser.placeholderText() == "No tree yet"
+    # the placeholders do not widen the laptop's 215-px dock (the table's room)
+    assert w.tree_panel.minimumSizeHint().width() <= 215
+    assert w.sources.minimumSizeHint().width() <= 215
+    # "Label these next": its words inside the empty list, not over a blank box
+    panel = w.suggestions
+    assert panel.list.count() == 0
+    assert panel.list.placeholder == "Suggestions appear once the tree has examples."
+    assert panel.note.isHidden()
+
+
+def test_the_guide_is_a_left_aligned_column_of_reading_width(first_run) -> None:
+    """At 1600 px the guide's numbered steps were centred lines 750 px long."""
+    from PySide6.QtCore import Qt
+
+    w = first_run
+    w.resize(1600, 1000)
+    QApplication.processEvents()
+    guide = w.welcome
+    assert guide.isVisible()
+    assert not guide.steps.alignment() & Qt.AlignmentFlag.AlignHCenter
+    assert guide.column.width() <= 100 * guide.fontMetrics().averageCharWidth()
+    # and it stays in the middle of the window's centre
+    left = guide.column.geometry().left()
+    right = guide.width() - guide.column.geometry().right()
+    assert abs(left - right) < 0.2 * guide.width()
