@@ -614,6 +614,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+Shift+L", "Selected files stop being examples"),
     ("Ctrl+Shift+F", "Find similar sounds"),
     ("Ctrl+R", "Relabel folders (preview, apply, undo)"),
+    ("Ctrl+Shift+D", "Find duplicate files"),
     ("Ctrl+1 / Ctrl+2", "Library table / map"),
     ("Ctrl+3 … Ctrl+6", "Class tree, inspector, sources, label these next"),
     ("Insert (tree)", "Add a class"),
@@ -623,4 +624,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Space / K (duplicates)", "Play the selected copy / keep it (the others move)"),
     ("Esc", "Cancel the running job; or back from similar sounds to every file"),
     ("Ctrl+C", "Copy the selected files (paste them in a file manager)"),
+    ("Ctrl+Shift+O", "Open another library"),
+    ("Ctrl+,", "Settings"),
+    ("F1", "Getting started"),
 ]

@@ -155,3 +155,32 @@ def test_the_guide_is_a_left_aligned_column_of_reading_width(first_run) -> None:
     left = guide.column.geometry().left()
     right = guide.width() - guide.column.geometry().right()
     assert abs(left - right) < 0.2 * guide.width()
+
+
+def test_help_lists_every_menu_shortcut(first_run) -> None:
+    """Help › Keyboard shortcuts left out Duplicates (Ctrl+Shift+D), Open library
+    (Ctrl+Shift+O), Settings (Ctrl+,) and Getting started (F1)."""
+    from PySide6.QtGui import QKeySequence
+
+    from app.gui.main_window import SHORTCUTS
+
+    listed: set[str] = set()
+    for keys, _what in SHORTCUTS:
+        for part in keys.replace(" … ", " / ").split(" / "):
+            listed.add(part.split(" (")[0])
+    listed |= {"Ctrl+4", "Ctrl+5"}  # "Ctrl+3 … Ctrl+6"
+    missing = []
+
+    def walk(menu) -> None:
+        for action in menu.actions():
+            if action.menu() is not None:
+                walk(action.menu())
+            elif action.shortcuts():
+                names = {k.toString(QKeySequence.SequenceFormat.PortableText)
+                         for k in action.shortcuts()}
+                if not names & listed and "Ctrl+Q" not in names:  # Quit: known to all
+                    missing.append((action.text(), names))
+
+    for top in first_run.menuBar().actions():
+        walk(top.menu())
+    assert not missing
