@@ -608,6 +608,7 @@ class MainWindow(QMainWindow):
 SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+O", "Add a folder of samples"),
     ("F5", "Rescan every folder"),
+    ("Ctrl+Shift+O", "Open another library"),
     ("Ctrl+F", "Search"),
     ("Space", "Play / stop the selected file"),
     ("Ctrl+L", "Selected files become examples of the class selected in the tree"),
@@ -624,7 +625,6 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Space / K (duplicates)", "Play the selected copy / keep it (the others move)"),
     ("Esc", "Cancel the running job; or back from similar sounds to every file"),
     ("Ctrl+C", "Copy the selected files (paste them in a file manager)"),
-    ("Ctrl+Shift+O", "Open another library"),
     ("Ctrl+,", "Settings"),
     ("F1", "Getting started"),
 ]

@@ -184,3 +184,16 @@ def test_help_lists_every_menu_shortcut(first_run) -> None:
     for top in first_run.menuBar().actions():
         walk(top.menu())
     assert not missing
+
+
+def test_the_shortcuts_dialog_shows_every_row_without_scrolling(qtbot, first_run) -> None:
+    from app.gui.dialogs_shortcuts import ShortcutsDialog
+    from app.gui.main_window import SHORTCUTS
+
+    dialog = ShortcutsDialog(SHORTCUTS, first_run)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    QApplication.processEvents()
+    assert not dialog.table.verticalScrollBar().isVisible()
+    assert dialog.height() < 700  # and it fits a laptop's screen
