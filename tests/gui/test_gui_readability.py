@@ -200,3 +200,14 @@ def test_the_shortcuts_dialog_shows_every_row_without_scrolling(qtbot, first_run
     assert not dialog.table.verticalScrollBar().isVisible()
     screen = dialog.screen().availableGeometry().height()
     assert dialog.height() <= 0.9 * screen  # and within the screen
+
+
+def test_the_map_says_how_many_files_not_its_method_and_timing(qtbot, session) -> None:
+    """The map's status read "714 files · PCA · 0.0 s": the method is the combo box beside
+    it, the seconds are the code's."""
+    window = _window(qtbot, session, (1280, 800))
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.map.projection is not None, timeout=10_000)
+    text = window.map.status.text()
+    assert text.startswith("30 files")
+    assert "PCA" not in text and " s" not in text.replace("files", "")
