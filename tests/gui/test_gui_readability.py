@@ -211,3 +211,18 @@ def test_the_map_says_how_many_files_not_its_method_and_timing(qtbot, session) -
     text = window.map.status.text()
     assert text.startswith("30 files")
     assert "PCA" not in text and " s" not in text.replace("files", "")
+
+
+def test_settings_rows_are_named_in_a_producers_words(qtbot, settings) -> None:
+    """"Window hop" and "Back-off below" are the code's words; the note under the
+    thresholds spoke of "the sampletree commands"."""
+    from PySide6.QtWidgets import QLabel
+
+    from app.gui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    words = " ".join(label.text() for label in dialog.findChildren(QLabel)).lower()
+    assert "analysis step" in words and "broader label below" in words
+    for jargon in ("hop", "back-off", "sampletree commands"):
+        assert jargon not in words
