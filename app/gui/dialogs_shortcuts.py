@@ -48,4 +48,11 @@ class ShortcutsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
-        self.resize(640, 560)
+        # tall enough for every row (no scrolling through twenty lines), within the screen
+        self.table.resizeRowsToContents()
+        m = layout.contentsMargins()
+        rows = self.table.verticalHeader().length() + header.sizeHint().height() \
+            + 2 * self.table.frameWidth()
+        height = rows + buttons.sizeHint().height() + layout.spacing() + m.top() + m.bottom()
+        screen = self.screen().availableGeometry().height() if self.screen() else 10_000
+        self.resize(640, min(height + 4, int(screen * 0.9)))

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QStackedWidget,
+    QTabBar,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -178,6 +179,8 @@ class MainWindow(QMainWindow):
         width = self.width()
         left, right = (215, 245) if width < 1200 else (270, 330) if width < 1500 else (310, 380)
         if width < 1200 and not self.docks["suggestions"].isFloating():
+            # wide enough for both tab titles whole (215 px cut "Class tree" to "Class tr…")
+            left = max(left, self._tabs_width([self.docks["tree"], self.docks["suggestions"]]))
             self.tabifyDockWidget(self.docks["tree"], self.docks["suggestions"])
             self.docks["tree"].raise_()
             self.resizeDocks([self.docks["sources"], self.docks["tree"]], [90, 500],
@@ -188,6 +191,18 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Vertical)
         self.resizeDocks([self.docks["tree"], self.docks["inspector"]], [left, right],
                          Qt.Orientation.Horizontal)
+
+    def _tabs_width(self, docks: list[QDockWidget]) -> int:
+        """The width a tab bar needs to show these docks' titles whole (the tabs of
+        tabified docks, drawn with the theme's padding)."""
+        bar = QTabBar(self)
+        bar.setVisible(False)
+        for dock in docks:
+            bar.addTab(dock.windowTitle())
+        bar.ensurePolished()
+        width = sum(bar.tabSizeHint(i).width() for i in range(bar.count()))
+        bar.deleteLater()
+        return width
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -593,12 +608,14 @@ class MainWindow(QMainWindow):
 SHORTCUTS: list[tuple[str, str]] = [
     ("Ctrl+O", "Add a folder of samples"),
     ("F5", "Rescan every folder"),
+    ("Ctrl+Shift+O", "Open another library"),
     ("Ctrl+F", "Search"),
     ("Space", "Play / stop the selected file"),
     ("Ctrl+L", "Selected files become examples of the class selected in the tree"),
     ("Ctrl+Shift+L", "Selected files stop being examples"),
     ("Ctrl+Shift+F", "Find similar sounds"),
     ("Ctrl+R", "Relabel folders (preview, apply, undo)"),
+    ("Ctrl+Shift+D", "Find duplicate files"),
     ("Ctrl+1 / Ctrl+2", "Library table / map"),
     ("Ctrl+3 … Ctrl+6", "Class tree, inspector, sources, label these next"),
     ("Insert (tree)", "Add a class"),
@@ -608,4 +625,6 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Space / K (duplicates)", "Play the selected copy / keep it (the others move)"),
     ("Esc", "Cancel the running job; or back from similar sounds to every file"),
     ("Ctrl+C", "Copy the selected files (paste them in a file manager)"),
+    ("Ctrl+,", "Settings"),
+    ("F1", "Getting started"),
 ]

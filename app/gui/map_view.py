@@ -310,8 +310,9 @@ class MapView(QWidget):
             self._computing = False
             self.projection = proj
             self._recolor()
-            text = (f"{plural(len(proj.sample_ids), 'file')} · {proj.method.upper()} · "
-                    f"{proj.seconds:.1f} s")
+            # the method is the combo box's (a note says when it was not used); the seconds
+            # it took are the code's business ("714 files · PCA · 0.0 s" said both)
+            text = plural(len(proj.sample_ids), 'file')
             self.status.setText(text + (f" — {proj.note}" if proj.note else ""))
             self._say_shown()
 

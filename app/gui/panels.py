@@ -56,7 +56,8 @@ class SourcesPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.setObjectName("sourcesPanel")
-        self.list = QListWidget(self)
+        self.list = PlaceholderList(self, fit_empty=False)
+        self.list.set_placeholder("No sample folders yet: Add… one to scan it")
         self.list.setObjectName("sourcesList")
         self.list.setAccessibleName("Source folders")
         self.list.setToolTip("Folders the library holds; Delete removes one from the library")
@@ -406,10 +407,13 @@ class PlaceholderList(QListWidget):
     #: True: the list has no items now (it was cleared); False: it has some again
     emptied = Signal(bool)
 
-    def __init__(self, parent: QWidget | None = None, filled_height: int = 16_777_215) -> None:
+    def __init__(self, parent: QWidget | None = None, filled_height: int = 16_777_215,
+                 fit_empty: bool = True) -> None:
         super().__init__(parent)
         self.placeholder = ""
         self.filled_height = filled_height
+        #: False: the list keeps its height while empty (a dock's only list)
+        self.fit_empty = fit_empty
         self._empty = True
         fit_list(self)
         model = self.model()
@@ -435,7 +439,7 @@ class PlaceholderList(QListWidget):
         """The height for the placeholder while empty; without one (it was set to "") an
         empty list keeps the height it had, a filled one may grow to ``filled_height``."""
         empty = self.count() == 0
-        if self.placeholder or not empty:
+        if self.fit_empty and (self.placeholder or not empty):
             self.setMaximumHeight(self.placeholder_height() if empty else self.filled_height)
         self.setAccessibleDescription(self.placeholder if empty else "")
         if empty != self._empty:
@@ -444,7 +448,7 @@ class PlaceholderList(QListWidget):
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
-        if self.placeholder and self.count() == 0:
+        if self.fit_empty and self.placeholder and self.count() == 0:
             height = self.placeholder_height()  # the words wrap anew at a new width
             if height != self.maximumHeight():
                 self.setMaximumHeight(height)
@@ -465,8 +469,9 @@ class FileList(PlaceholderList):
     placeholder while empty (:class:`PlaceholderList`). Items without a file (a group's
     header, "Searching…") carry no ``SAMPLE_ID``."""
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, session: Session, parent: QWidget | None = None,
+                 fit_empty: bool = True) -> None:
+        super().__init__(parent, fit_empty=fit_empty)
         self.session = session
         self.setDragEnabled(True)
         self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
@@ -496,7 +501,7 @@ class SuggestionsPanel(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.list = FileList(session, self)
+        self.list = FileList(session, self, fit_empty=False)
         self.list.setObjectName("suggestions")
         self.list.setAccessibleName("Label these next")
         self.list.setToolTip("The files the tree is least sure about: drag them onto the "
@@ -510,6 +515,14 @@ class SuggestionsPanel(QWidget):
         layout.addWidget(self.list, 1)
         session.rowsChanged.connect(self.refresh)
 
+    def _say(self, text: str) -> None:
+        """``text`` above the files, or inside the empty list (not a line over a blank
+        box)."""
+        self.note.setText(text)
+        empty = self.list.count() == 0
+        self.note.setVisible(not empty)
+        self.list.set_placeholder(text if empty else "")
+
     def refresh(self) -> None:
         name = self.session.tree_name
         rows = self.session.rows
@@ -519,16 +532,16 @@ class SuggestionsPanel(QWidget):
         builtins_on = source is not None and not off
         if name is None or not (rows.support.any() or builtins_on):
             self.list.clear()
-            self.note.setText("Suggestions appear once the tree has examples.")
+            self._say("Suggestions appear once the tree has examples.")
             return
         classes = set(rows.label[rows.support].tolist())
         if len(classes) < 2 and not builtins_on:
             # with one class every file is that class at 100 %: nothing is uncertain yet
             self.list.clear()
             only = next(iter(classes), "").replace("/", " › ")
-            self.note.setText(f"Every example is in one class ({only}), so every file "
-                              "matches it and none is less certain than another. Give a "
-                              "second class a few examples to get suggestions.")
+            self._say(f"Every example is in one class ({only}), so every file matches it "
+                      "and none is less certain than another. Give a second class a few "
+                      "examples to get suggestions.")
             return
 
         def work(state: EngineState) -> list[tuple[int, float]]:
@@ -559,8 +572,8 @@ class SuggestionsPanel(QWidget):
             item.setToolTip(str(rows.path[r]))
             self.list.addItem(item)
         self.list.blockSignals(False)
-        self.note.setText("Least certain files: drag each onto its class." if got else
-                          "Every file is labeled with confidence.")
+        self._say("Least certain files: drag each onto its class." if self.list.count()
+                  else "Every file is labeled with confidence.")
 
 
 class SimilarBar(QWidget):
@@ -662,6 +675,23 @@ class PreviewBar(QWidget):
             self.session.settings.setValue("audio/volume", value / 100)
 
 
+#: the engine's stage names (core.jobs.Progress.stage) as the status bar says them
+STAGE_WORDS = {"walk": "finding files", "diff": "comparing with the library",
+               "decode": "analyzing", "plan": "planning", "relabel": "done",
+               "undo": "undone"}
+
+
+def stage_text(name: str, p: Progress) -> str:
+    """"Scan: analyzing 129 of 714 files · 137 a second, 4 s left": a job's progress in
+    words (the core's stage names, "decode 129/714 · 136.8/s", are the code's)."""
+    stage = STAGE_WORDS.get(p.stage, p.stage)
+    if not p.total:
+        return f"{name}: {stage}…"
+    rate = f" · {p.rate:,.0f} a second" if p.rate and p.rate >= 1 else ""
+    eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+    return f"{name}: {stage} {p.done:,} of {plural(p.total, 'file')}{rate}{eta}"
+
+
 class JobBar(QWidget):
     """Progress of the running job, with a Cancel button (lives in the status bar)."""
 
@@ -706,13 +736,9 @@ class JobBar(QWidget):
         if p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(min(p.done, p.total))
-            eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
-            rate = f" · {p.rate:.1f}/s" if p.rate else ""
-            self.text.setText(f"{self.job.name if self.job else ''}: {p.stage} "
-                              f"{p.done:,}/{p.total:,}{rate}{eta}")
         else:
             self.bar.setRange(0, 0)
-            self.text.setText(f"{self.job.name if self.job else ''}: {p.stage}…")
+        self.text.setText(stage_text(self.job.name if self.job else "", p))
 
     def cancel(self) -> None:
         if self.job is not None and not self.job.done:
@@ -778,15 +804,26 @@ class Welcome(QWidget):
                                   add_folder, self)
         self.demo_button = _button("Try the demo library", "Scan the small demo library that "
                                    "comes with Sampletree", open_demo, self)
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        for w in (title, steps):
-            w.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-            layout.addWidget(w)
+        # a column of reading width in the middle, its text aligned left: centred lines
+        # of a numbered list, 750 px long at 1600 px, read badly
+        self.column = QWidget(self)
+        self.column.setObjectName("welcomeColumn")
+        self.column.setMaximumWidth(90 * self.fontMetrics().averageCharWidth())
+        inner = QVBoxLayout(self.column)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(title)
+        inner.addWidget(steps)
         buttons = QHBoxLayout()
-        buttons.addStretch(1)
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
-        layout.addLayout(buttons)
+        inner.addLayout(buttons)
+        self.steps = steps
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.column, 8)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addLayout(row)
         layout.addStretch(2)

@@ -44,7 +44,7 @@ def _labels_after_refresh(state: EngineState, tree_name: str) -> tuple[Rows | No
 
 def _backup_words(kept: Path | None) -> str:
     if kept is None:
-        return " (no backup: SAMPLETREE_BACKUPS=0)"
+        return " (no backup: backups are switched off)"
     return (f"; the library before it is backed up (`sampletree restore --from \"{kept}\" "
             "--force` brings it back)")
 

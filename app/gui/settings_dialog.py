@@ -58,12 +58,13 @@ class SettingsDialog(QDialog):
         self.device_note.setAccessibleName("Devices present")
         self.hop = QDoubleSpinBox(self)
         self.hop.setObjectName("hop")
-        self.hop.setAccessibleName("Window hop")
+        self.hop.setAccessibleName("Analysis step")
         self.hop.setRange(0.1, 1.0)
         self.hop.setSingleStep(0.05)
         self.hop.setSuffix(" s")
-        self.hop.setToolTip("Seconds between 1 s windows: smaller is finer (and a bigger "
-                            "library); applies to files scanned from now on")
+        self.hop.setToolTip("A file is heard in 1-second windows, one every this many "
+                            "seconds: smaller is finer (and a bigger library); applies to "
+                            "files scanned from now on")
         self.decoders = QSpinBox(self)
         self.decoders.setObjectName("decoders")
         self.decoders.setAccessibleName("Decoder processes")
@@ -73,7 +74,7 @@ class SettingsDialog(QDialog):
                                  "itself; Automatic: one per CPU core)")
         self.min_conf = QDoubleSpinBox(self)
         self.min_conf.setObjectName("minConfidence")
-        self.min_conf.setAccessibleName("Back-off threshold")
+        self.min_conf.setAccessibleName("Broader label below")
         self.min_conf.setRange(0, 100)
         self.min_conf.setSuffix(" %")
         self.min_conf.setDecimals(0)
@@ -120,12 +121,12 @@ class SettingsDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Network runs on", self.device)
         form.addRow("", self.device_note)
-        form.addRow("Window hop", self.hop)
+        form.addRow("Analysis step", self.hop)
         form.addRow("Decoder processes", self.decoders)
-        form.addRow("Back-off below", self.min_conf)
+        form.addRow("Broader label below", self.min_conf)
         form.addRow("Unknown beyond", self.unknown)
-        form.addRow("", QLabel("Both are kept in the library: the sampletree commands label "
-                               "with them too.", self))
+        form.addRow("", QLabel("Both are saved with the library (the command-line tools "
+                               "label with them too).", self))
         form.addRow("Audio", self.autoplay)
         form.addRow("Library file", lib_row)
         form.addRow("", QLabel("A new library location is used from the next start.", self))

@@ -124,6 +124,7 @@ QTabBar::tab {{ background: {t.window}; color: {t.muted}; padding: 4px 14px;
     border: none; border-bottom: 2px solid transparent; }}
 QTabBar::tab:selected {{ color: {t.text}; border-bottom: 2px solid {t.accent}; }}
 QTabBar::tab:hover {{ color: {t.text}; }}
+QMainWindow > QTabBar::tab {{ padding: 4px 8px; }}
 QToolTip {{ background: {t.header}; color: {t.text}; border: 1px solid {t.border}; }}
 QStatusBar {{ color: {t.muted}; }}
 QStatusBar::item {{ border: none; }}
