@@ -66,6 +66,8 @@ NEAREST_PLACEHOLDER = "Shown once the tree has examples: drag files onto a class
 NEAREST_NO_EMBEDDING = ("None: this file has no embedding (unreadable, or not scanned with "
                         "the current model)")
 NEAREST_ONLY_ITSELF = "None: this file is the tree's only example"
+#: ... with no file selected, once the tree has examples
+NEAREST_NO_FILE = "The examples nearest the selected file, with their classes"
 
 #: what the empty similar-sounds list says
 SIMILAR_PLACEHOLDER = ("Similar sounds to the selected file appear here: Find similar "
@@ -434,9 +436,11 @@ class Inspector(QWidget):
         self.wave.set_peaks(None, "No file selected")
         self.wave.set_spans([])
         self.nearest.clear()
-        self.nearest.set_placeholder(NEAREST_PLACEHOLDER)
+        self.nearest.set_placeholder(NEAREST_NO_FILE if self._taught() else NEAREST_PLACEHOLDER)
         self.play_button.setEnabled(False)
         self.similar_button.setEnabled(False)
+        for w in (self.info, self.label, self.confidence):  # no empty captioned rows
+            self.form.setRowVisible(w, False)
 
     def _on_selection(self, ids: list[int], source: object) -> None:
         if not ids:
@@ -463,6 +467,8 @@ class Inspector(QWidget):
             return
         path = str(rows.path[r])
         status = rows.status[r]
+        for w in (self.info, self.label, self.confidence):
+            self.form.setRowVisible(w, True)
         self.title.setText(str(rows.name[r]))
         self.where.setText(folder_in_source(str(rows.folder[r]),
                                             [display_path(x) for x in self.session.roots]))
@@ -640,10 +646,16 @@ class Inspector(QWidget):
 
     # -- explanation and similar ---------------------------------------------------------
 
+    def _taught(self) -> bool:
+        """Whether the current tree has examples to compare a file with (the user's, or
+        the built-ins while they are on)."""
+        builtins_on = self.session.builtins[0] is not None and not self.session.builtins[1]
+        return self.session.tree_name is not None and bool(
+            self.session.rows.support.any() or builtins_on)
+
     def _load_explain(self, sid: int) -> None:
         name = self.session.tree_name
-        builtins_on = self.session.builtins[0] is not None and not self.session.builtins[1]
-        taught = name is not None and (self.session.rows.support.any() or builtins_on)
+        taught = self._taught()
         # while the examples are compared: no words, and the height it had (set before
         # the list empties, so that a filled list does not shrink and grow back)
         self.nearest.set_placeholder("" if taught else NEAREST_PLACEHOLDER)

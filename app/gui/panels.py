@@ -762,6 +762,12 @@ class JobBar(QWidget):
 def _summary(result: Any) -> str:
     if result is None or not hasattr(result, "found"):
         return ""
+    to_read = result.new + result.changed
+    read = result.decoded + result.failed
+    if getattr(result, "cancelled", False) and read < to_read:
+        # what the walk found is not what was read: say how far it got
+        return (f" ({read:,} of {plural(to_read, 'file')} to read were read; "
+                f"Rescan reads the rest, {result.seconds:.1f} s)")
     parts = [plural(result.found, "file"), f"{result.new:,} new"]
     if result.changed:
         parts.append(f"{result.changed:,} changed")

@@ -129,7 +129,7 @@ def test_the_empty_nearest_examples_box_says_why_and_stays_small(qtbot, qapp, se
     now says what fills it, in the muted colour, and is only as tall as those words;
     filled, it is as tall as before (at most 150 px)."""
     from app.gui import theme
-    from app.gui.inspector import NEAREST_PLACEHOLDER, Inspector
+    from app.gui.inspector import NEAREST_NO_FILE, NEAREST_PLACEHOLDER, Inspector
 
     monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
     theme.apply_theme("dark", qapp)
@@ -170,6 +170,16 @@ def test_the_empty_nearest_examples_box_says_why_and_stays_small(qtbot, qapp, se
         qtbot.waitUntil(lambda: lst.count() > 0, timeout=10_000)
         QApplication.processEvents()
         assert lst.height() == filled
+        # no file selected, the tree taught: the box says what it shows for a file, and
+        # the captioned rows of a file are not left blank
+        session.select([], None)
+        QApplication.processEvents()
+        assert lst.count() == 0 and lst.placeholder == NEAREST_NO_FILE
+        assert not inspector.form.isRowVisible(inspector.label)
+        assert not inspector.form.isRowVisible(inspector.info)
+        session.select([ids["kick05.wav"]], None)
+        QApplication.processEvents()
+        assert inspector.form.isRowVisible(inspector.label) and inspector.label.text()
     finally:
         theme.apply_theme("system", qapp)
         assert session.engine.wait_idle()

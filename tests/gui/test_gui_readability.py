@@ -226,3 +226,15 @@ def test_settings_rows_are_named_in_a_producers_words(qtbot, settings) -> None:
     assert "analysis step" in words and "broader label below" in words
     for jargon in ("hop", "back-off", "sampletree commands"):
         assert jargon not in words
+
+
+def test_a_cancelled_scan_says_how_far_it_got() -> None:
+    """Review: a scan cancelled after ~90 of 714 new files said "(714 files, 714 new, …)"."""
+    from app.gui.panels import _summary
+    from core.scanner import ScanReport
+
+    stopped = ScanReport(roots=["/x"], found=714, new=714, decoded=88, failed=2, seconds=1.3,
+                         cancelled=True)
+    assert _summary(stopped) == " (90 of 714 files to read were read; Rescan reads the rest, 1.3 s)"
+    done = ScanReport(roots=["/x"], found=714, new=714, decoded=712, failed=2, seconds=9.0)
+    assert _summary(done) == " (714 files, 714 new, 2 unreadable, 9.0 s)"
