@@ -688,7 +688,8 @@ def stage_text(name: str, p: Progress) -> str:
     if not p.total:
         return f"{name}: {stage}…"
     rate = f" · {p.rate:,.0f} a second" if p.rate and p.rate >= 1 else ""
-    eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+    eta = "" if p.eta_s is None else (f", {p.eta_s:.0f} s left" if p.eta_s < 90 else
+                                      f", {p.eta_s / 60:.0f} min left")
     return f"{name}: {stage} {p.done:,} of {plural(p.total, 'file')}{rate}{eta}"
 
 

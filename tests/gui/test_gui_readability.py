@@ -88,6 +88,8 @@ def test_job_progress_is_said_in_words_not_stage_names() -> None:
     text = stage_text("Scan", Progress("decode", 129, 714, 136.8, 4.2))
     assert text == "Scan: analyzing 129 of 714 files · 137 a second, 4 s left"
     assert stage_text("Scan", Progress("walk", 2000, 0)) == "Scan: finding files…"
+    long = stage_text("Scan", Progress("decode", 129, 100_000, 40.0, 2496.0))
+    assert long.endswith("· 40 a second, 42 min left"), long
     assert "diff" not in stage_text("Scan", Progress("diff", 0, 714))
     # a stage the app already words is said as it is
     assert stage_text("Map (t-SNE)", Progress("projecting with t-SNE", 0, 0)) == \
