@@ -747,7 +747,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
               f"{one_line(f['error'])}")
     if folders:
         print(plural(len(folders), "folder") + " a scan could not read", file=sys.stderr)
-    if tree is None:
+    if args.problems:  # the files with problems: their labels are beside the point
+        print(plural(len(rows), "file") + " with a problem", file=sys.stderr)
+    elif tree is None:
         hint = ""
         if len(tree_names) > 1:  # which tree's labels? say how to see them
             hint = (f" (labels: {plural(len(tree_names), 'tree')}, choose one with --tree NAME: "

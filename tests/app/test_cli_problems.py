@@ -117,6 +117,7 @@ def test_every_problem_of_a_scan_can_be_found_again(capsys, tmp_path: Path,
     rc, out, err = run(capsys, "--library", lib, "ls", "--problems")
     assert rc == 0 and len(out.splitlines()) == 26 and "good.wav" not in out
     assert "1 folder a scan could not read" in err
+    assert "25 files with a problem" in err and "class" not in err  # no label summary
 
     with pytest.raises(SystemExit) as exited:
         main(["--library", str(lib), "ls", "--problems", "--status", "ok"])
