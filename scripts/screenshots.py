@@ -105,6 +105,18 @@ def build_library(work: Path, realset: Path | None) -> Path:
     return db
 
 
+def pump(app: object, cond: object = None, seconds: float = 0.5, limit: float = 60) -> None:
+    """Let Qt run until ``cond()`` holds (at most ``limit`` s), then ``seconds`` more."""
+    end = time.perf_counter() + limit
+    while time.perf_counter() < end and cond is not None and not cond():  # type: ignore
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.01)
+
+
 def optimise(path: Path) -> None:
     """256 colours (no dithering: flat UI colours stay flat). The class colours and the
     themes' own colours are kept exactly: an adaptive palette alone merged the few pixels
@@ -162,14 +174,7 @@ def main() -> int:
     screen_grab = QApplication.platformName() not in ("offscreen", "minimal")
 
     def wait(cond: object = None, seconds: float = 0.5) -> None:
-        end = time.perf_counter() + 60
-        while time.perf_counter() < end and cond is not None and not cond():  # type: ignore
-            app.processEvents()
-            time.sleep(0.01)
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.01)
+        pump(app, cond, seconds)
 
     def shot(widget: object, rect: QRect, name: str) -> None:
         wait(seconds=0.6)

@@ -15,7 +15,6 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +43,7 @@ def main() -> int:
     qtfix.pin_none()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from screenshots import build_library
+    from screenshots import build_library, pump
 
     from app.gui import open_window
     from app.gui.settings import Settings
@@ -58,14 +57,7 @@ def main() -> int:
     app.setApplicationDisplayName("Sampletree")
 
     def wait(cond: object = None, seconds: float = 0.5, limit: float = 120) -> None:
-        end = time.perf_counter() + limit
-        while time.perf_counter() < end and cond is not None and not cond():  # type: ignore
-            app.processEvents()
-            time.sleep(0.01)
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.01)
+        pump(app, cond, seconds, limit)
 
     def grab(widget: object, name: str) -> None:
         wait(seconds=0.5)

@@ -176,3 +176,39 @@ def test_a_file_cut_short_reads_and_says_so(capsys, tmp_path: Path, write_audio,
     assert row["duration_s"] == pytest.approx(1.0, abs=0.02)
     rc, out, _err = run(capsys, "--library", lib, "ls")
     assert "truncated: its header promises 3.00 s, the file holds 1.00 s" in out
+
+
+# -- a mistyped --library, a wrong $SAMPLETREE_BACKUPS ------------------------------------
+
+def test_a_library_in_a_folder_that_is_not_there_is_refused(
+        capsys, tmp_path: Path, write_audio) -> None:
+    folder = tmp_path / "samples"
+    write_audio("a.wav", seconds=1.0)
+    typo = tmp_path / "Muisc" / "Libs" / "lib.sqlite"
+    rc, _out, err = run(capsys, "--library", typo, "scan", folder, "--jobs", "0")
+    assert rc != 0 and "create it first, or check the --library path" in err, err
+    assert not (tmp_path / "Muisc").exists()
+    # a new library file in a folder that is there is made as before
+    rc, _out, err = run(capsys, "--library", tmp_path / "lib.sqlite", "scan", folder,
+                        "--jobs", "0")
+    assert rc == 0 and (tmp_path / "lib.sqlite").is_file(), err
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "2.5"])
+def test_a_wrong_backup_count_is_said_and_the_default_kept(
+        capsys, tmp_path: Path, write_audio, monkeypatch: pytest.MonkeyPatch,
+        value: str) -> None:
+    from core.backup import KEEP, keep_count
+
+    monkeypatch.setenv("SAMPLETREE_BACKUPS", value)
+    assert keep_count() == KEEP  # "-3" once turned backups off without a word
+    folder = tmp_path / "samples"
+    write_audio("a.wav", seconds=1.0)
+    rc, _out, err = run(capsys, "--library", tmp_path / "lib.sqlite", "scan", folder,
+                        "--jobs", "0")
+    assert rc == 0, err
+    assert f"note: SAMPLETREE_BACKUPS={value!r} is not a whole number of 0 or more" in err
+    monkeypatch.setenv("SAMPLETREE_BACKUPS", "0")
+    assert keep_count() == 0
+    run(capsys, "--library", tmp_path / "lib.sqlite", "status")
+    assert "SAMPLETREE_BACKUPS" not in capsys.readouterr().err
