@@ -117,6 +117,17 @@ def pump(app: object, cond: object = None, seconds: float = 0.5, limit: float = 
         time.sleep(0.01)
 
 
+def fresh_copy(db: Path, copy: Path) -> Path:
+    """``copy`` made anew from the library ``db`` (SQLite's backup, its old files gone)."""
+    for old in copy.parent.glob(copy.name + "*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    src, dst = sqlite3.connect(db), sqlite3.connect(copy)
+    src.backup(dst)
+    dst.close()
+    src.close()
+    return copy
+
+
 def optimise(path: Path) -> None:
     """256 colours (no dithering: flat UI colours stay flat). The class colours and the
     themes' own colours are kept exactly: an adaptive palette alone merged the few pixels
@@ -195,13 +206,7 @@ def main() -> int:
         settings.setValue("audio/autoplay", False)
         settings.setValue("view/theme", theme)
         # a copy per shot: each relabel preview is a batch, and each dialog says "Batch 1"
-        copy = work / f"library-{tag}.sqlite"
-        for old in work.glob(f"library-{tag}.sqlite*"):
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        src, dst = sqlite3.connect(db), sqlite3.connect(copy)
-        src.backup(dst)
-        dst.close()
-        src.close()
+        copy = fresh_copy(db, work / f"library-{tag}.sqlite")
         window = open_window(copy, settings)
         window.resize(w, h)
         window.move(0, 0)

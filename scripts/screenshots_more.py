@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -43,7 +42,7 @@ def main() -> int:
     qtfix.pin_none()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from screenshots import build_library, pump
+    from screenshots import build_library, fresh_copy, pump
 
     from app.gui import open_window
     from app.gui.settings import Settings
@@ -92,14 +91,7 @@ def main() -> int:
         return window
 
     def copy_of(tag: str) -> Path:
-        copy = work / f"more-{tag}.sqlite"
-        for old in work.glob(f"more-{tag}.sqlite*"):
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        src, dst = sqlite3.connect(db), sqlite3.connect(copy)
-        src.backup(dst)
-        dst.close()
-        src.close()
-        return copy
+        return fresh_copy(db, work / f"more-{tag}.sqlite")
 
     def first_run(theme: str, tag: str, w: int, h: int) -> None:
         empty = work / f"empty-{tag}.sqlite"
