@@ -33,6 +33,7 @@ from app.common import (
 )
 from app.common import open_library as _open_library
 from app.common import printable as _printable
+from app.common import shown as _shown
 from app.paths import default_library_path
 from core.errors import SampletreeError
 from core.paths import one_line
@@ -40,11 +41,6 @@ from core.words import plural
 
 #: What ``ls --problems`` lists: every file a scan reports a problem with.
 PROBLEM_STATUSES = ("error", "missing", "pending")
-
-
-def _shown(path: Any) -> str:
-    """A path or reason for human output: one line, whatever bytes the name holds."""
-    return one_line(_printable(path))
 
 
 def _parser() -> argparse.ArgumentParser:

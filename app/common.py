@@ -153,12 +153,12 @@ def open_library(args: argparse.Namespace, *, create: bool) -> Library:
     from core.library import Library
     from core.relabel import recover
 
-    if args.library and create and not Path(args.library).exists() \
-            and not Path(args.library).parent.is_dir():
+    path = Path(args.library or default_library_path())
+    if args.library and create and not path.exists() and not path.parent.is_dir():
         # a typo in --library would otherwise make folders and a new, empty library there
-        raise SampletreeError(f"no folder {shown(str(Path(args.library).parent))} for the "
-                              "library: create it first, or check the --library path")
-    lib = Library(args.library or default_library_path(), create=create)
+        raise SampletreeError(f"no folder {shown(str(path.parent))} for the library: "
+                              "create it first, or check the --library path")
+    lib = Library(path, create=create)
     if (problem := keep_problem()) is not None:
         print(f"sampletree: note: {one_line(problem)}", file=sys.stderr)
     if lib.read_only:
