@@ -116,8 +116,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tree levels above the leaves in the loss, 1 or more (1)")
     t.add_argument("--random-tree", type=count_int, default=None, metavar="SEED",
                    help="train on a random tree of the same shape (control experiment)")
-    t.add_argument("--arch", choices=["lean", "paper"], default="lean",
-                   help="lean: the shipped network; paper: the paper's exact CNN (slower)")
+    t.add_argument("--arch", choices=["lean", "wide", "paper"], default="lean",
+                   help="lean: the shipped network; wide: lean with 1.5x the channels; "
+                        "paper: the paper's exact CNN (slower)")
     t.add_argument("--lr", type=positive_float, default=3e-3, help="learning rate (0.003)")
     t.add_argument("--val-every", type=positive_int, default=250, metavar="N",
                    help="validate every N episodes (250)")

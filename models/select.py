@@ -32,7 +32,7 @@ from models.realset import DEFAULT_OUT
 
 def _run_architecture(run_dir: Path) -> tuple[FeatureParams, NetworkConfig, dict[str, Any]]:
     """The run's features and network, from the model it exported (or its config)."""
-    from models.train import LEAN_FEATURES, TINY_FEATURES, TINY_NETWORK
+    from models.train import architecture
 
     sidecar = run_dir / "model.json"
     if sidecar.is_file():
@@ -40,9 +40,7 @@ def _run_architecture(run_dir: Path) -> tuple[FeatureParams, NetworkConfig, dict
         return (FeatureParams(**meta["features"]), NetworkConfig.from_dict(meta["network"]),
                 meta)
     cfg = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    arch = cfg.get("arch", "lean")
-    features = {"lean": LEAN_FEATURES, "tiny": TINY_FEATURES}.get(arch, FeatureParams())
-    network = {"lean": NetworkConfig.lean(), "tiny": TINY_NETWORK}.get(arch, NetworkConfig())
+    features, network = architecture(cfg.get("arch", "lean"))
     return features, network, {}
 
 

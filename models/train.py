@@ -48,6 +48,23 @@ LEAN_FEATURES = FeatureParams(n_fft=1024, hop_length=256)
 TINY_FEATURES = FeatureParams(n_fft=512, hop_length=256, n_mels=32)
 TINY_NETWORK = NetworkConfig(n_mels=32, stem=8, widths=(16, 32), n_blocks=2, channels=32,
                              embedding_dim=32)
+#: the lean network with 1.5x the channels everywhere (about 2.2x its multiply-adds): a
+#: larger student for distillation, still well above the 300 windows/s floor on 2 cores
+WIDE_NETWORK = NetworkConfig(n_mels=128, embedding_dim=128, stem=24, widths=(48, 96, 192),
+                             n_blocks=3, channels=192)
+
+
+def architecture(arch: str) -> tuple[FeatureParams, NetworkConfig]:
+    """Features and network of a named architecture (lean, wide, paper, tiny)."""
+    if arch == "lean":
+        return LEAN_FEATURES, NetworkConfig.lean()
+    if arch == "wide":
+        return LEAN_FEATURES, WIDE_NETWORK
+    if arch == "tiny":
+        return TINY_FEATURES, TINY_NETWORK
+    if arch == "paper":
+        return FeatureParams(), NetworkConfig()
+    raise ValueError(f"unknown architecture {arch!r} (lean, wide, paper or tiny)")
 
 
 @dataclass
@@ -70,7 +87,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     augment: bool = True
-    arch: str = "lean"  # lean | paper | tiny (tests)
+    arch: str = "lean"  # lean | wide | paper | tiny (tests)
     name: str = "sampletree"
     version: str = "1"
     classes: str = "train"  # train | all
@@ -94,11 +111,10 @@ class TrainConfig:
         return LossConfig.named(self.loss, self.alpha, self.height)
 
     def features(self) -> FeatureParams:
-        return {"lean": LEAN_FEATURES, "tiny": TINY_FEATURES}.get(self.arch, FeatureParams())
+        return architecture(self.arch)[0]
 
     def network(self) -> NetworkConfig:
-        return {"lean": NetworkConfig.lean(), "tiny": TINY_NETWORK}.get(self.arch,
-                                                                         NetworkConfig())
+        return architecture(self.arch)[1]
 
 
 class Teacher:

@@ -294,3 +294,20 @@ def test_pitch_consistency_pulls_towards_the_frozen_networks_pitch_average(
         target = torch.stack([net(logmel(pitch_shift(x, s))) for s in (-2.0, 0.0, 2.0)]).mean(0)
         assert float(_pitch_consistency(target, x, net, logmel, 2.0)) == pytest.approx(0, abs=1e-6)
         assert float(_pitch_consistency(net(logmel(x)) + 1.0, x, net, logmel, 2.0)) > 0
+
+
+def test_named_architectures_build_and_a_run_config_names_its_own(tmp_path: Path):
+    from models.network import EmbeddingNet
+    from models.select import _run_architecture
+    from models.train import architecture
+
+    lean = sum(p.numel() for p in EmbeddingNet(architecture("lean")[1]).parameters())
+    wide_features, wide_net = architecture("wide")
+    net = EmbeddingNet(wide_net).eval()
+    assert sum(p.numel() for p in net.parameters()) > 1.5 * lean
+    mel = torch.randn(2, wide_features.n_mels, 63)
+    assert net(mel).shape == (2, 128)
+    with pytest.raises(ValueError, match="lean, wide"):
+        architecture("huge")
+    (tmp_path / "config.json").write_text(json.dumps({"arch": "wide"}), encoding="utf-8")
+    assert _run_architecture(tmp_path)[1] == wide_net
