@@ -768,8 +768,11 @@ SOURCE_ONLY = ("corpus", "train", "evaluate")
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from app.common import check_library_folder
     from app.gui import has_display
 
+    if args.library:
+        check_library_folder(Path(args.library))
     if not has_display():
         raise SampletreeError("no display to open the app on (set DISPLAY, or use a command: "
                               "sampletree --help)")

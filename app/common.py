@@ -146,18 +146,25 @@ def fraction(text: str) -> float:
     return _number(float, text, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
+def check_library_folder(path: Path) -> None:
+    """Refuse a new library in a folder that is not there: a typo in ``--library`` would
+    otherwise make folders and a new, empty library there."""
+    from core.errors import SampletreeError
+
+    if not path.exists() and not path.parent.is_dir():
+        raise SampletreeError(f"no folder {shown(str(path.parent))} for the library: "
+                              "create it first, or check the --library path")
+
+
 def open_library(args: argparse.Namespace, *, create: bool) -> Library:
     """The library named by ``--library`` (or the default); finishes interrupted relabels."""
     from core.backup import keep_problem
-    from core.errors import SampletreeError
     from core.library import Library
     from core.relabel import recover
 
     path = Path(args.library or default_library_path())
-    if args.library and create and not path.exists() and not path.parent.is_dir():
-        # a typo in --library would otherwise make folders and a new, empty library there
-        raise SampletreeError(f"no folder {shown(str(path.parent))} for the library: "
-                              "create it first, or check the --library path")
+    if args.library and create:
+        check_library_folder(path)
     lib = Library(path, create=create)
     if (problem := keep_problem()) is not None:
         print(f"sampletree: note: {one_line(problem)}", file=sys.stderr)

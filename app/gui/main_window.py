@@ -7,7 +7,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QRect, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -51,6 +51,20 @@ def demo_folder() -> Path:
     return bundled_demo()
 
 
+#: the window's size on a first run, where the screen has room (a saved size wins later)
+FIRST_SIZE = (1400, 860)
+
+
+def first_size(available: QRect | None) -> tuple[int, int]:
+    """The first-run size: :data:`FIRST_SIZE`, or the screen's free area where that is
+    smaller (a 1024 x 700 laptop screen would otherwise hold a window whose inspector lies
+    off the screen's edge)."""
+    width, height = FIRST_SIZE
+    if available is None or available.isEmpty():
+        return width, height
+    return min(width, available.width()), min(height, available.height())
+
+
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, player: Player | None = None,
                  parent: QWidget | None = None) -> None:
@@ -62,7 +76,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(session.library_path.name)
         self.setWindowFilePath(str(session.library_path))
         self.setAccessibleName("Sampletree")
-        self.resize(1400, 860)
+        self.resize(*first_size(self.screen().availableGeometry() if self.screen() else None))
 
         # centre: welcome guide, or the library table and the map
         self.library = LibraryView(session, self)

@@ -181,7 +181,7 @@ def test_a_file_cut_short_reads_and_says_so(capsys, tmp_path: Path, write_audio,
 # -- a mistyped --library, a wrong $SAMPLETREE_BACKUPS ------------------------------------
 
 def test_a_library_in_a_folder_that_is_not_there_is_refused(
-        capsys, tmp_path: Path, write_audio) -> None:
+        capsys, tmp_path: Path, write_audio, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "samples"
     write_audio("a.wav", seconds=1.0)
     typo = tmp_path / "Muisc" / "Libs" / "lib.sqlite"
@@ -192,6 +192,13 @@ def test_a_library_in_a_folder_that_is_not_there_is_refused(
     rc, _out, err = run(capsys, "--library", tmp_path / "lib.sqlite", "scan", folder,
                         "--jobs", "0")
     assert rc == 0 and (tmp_path / "lib.sqlite").is_file(), err
+    # the app refuses it the same way, before it looks for a display (none here, so a
+    # check made after that would fail with "no display" instead of opening a window)
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    rc, _out, err = run(capsys, "--library", typo, "gui")
+    assert rc != 0 and "create it first, or check the --library path" in err, err
+    assert not (tmp_path / "Muisc").exists()
 
 
 @pytest.mark.parametrize("value", ["abc", "-3", "2.5"])

@@ -285,3 +285,22 @@ def test_a_header_saved_before_the_wave_column_does_not_move_it_last(qtbot, wind
     header.moveSection(header.visualIndex(wave), after)
     window._restore_layout()
     assert header.visualIndex(wave) == 1
+
+
+def test_the_first_window_fits_the_screen(window) -> None:
+    """A first run on a small screen (1024 x 700) must not put the inspector off its
+    edge; on a large one the window opens at its usual size."""
+    from PySide6.QtCore import QRect
+
+    from app.gui.main_window import FIRST_SIZE, first_size
+
+    assert first_size(QRect(0, 0, 1024, 700)) == (1024, 700)
+    assert first_size(QRect(0, 0, 2560, 1440)) == FIRST_SIZE
+    assert first_size(QRect(0, 30, 1366, 738)) == (1366, 738)
+    assert first_size(None) == FIRST_SIZE
+    # offscreen's screen is 800 x 800: the window opened narrower than its usual size,
+    # (as narrow as its contents allow) and it does fit a 1024 x 700 laptop screen
+    assert window.screen().availableGeometry().width() < FIRST_SIZE[0]
+    assert window.width() < FIRST_SIZE[0] and window.height() <= 800
+    window.resize(1024, 700)
+    assert (window.width(), window.height()) == (1024, 700)
