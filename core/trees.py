@@ -39,7 +39,7 @@ import time
 import unicodedata
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any, cast
@@ -49,7 +49,7 @@ from sqlalchemy import Connection, CursorResult, bindparam, delete, func, insert
 from core.errors import TreeError
 from core.library import Library
 from core.paths import display_path as _printable
-from core.schema import nodes, predictions, supports, trees
+from core.schema import nodes, predictions, samples, supports, trees
 
 FORMAT = "sampletree-tree"
 FORMAT_VERSION = 2  # 2: "builtins" and a node's "builtin"; version 1 files still import
@@ -166,10 +166,27 @@ class Node:
 
 @dataclass(frozen=True)
 class Removed:
-    """What a deletion took with it: nodes (root excluded) and support examples."""
+    """What a deletion took with it: nodes (root excluded) and support examples.
+
+    ``kept`` (from :func:`delete_node`) holds the deleted rows, so that
+    :func:`restore_node` can put them back."""
 
     nodes: int
     supports: int
+    kept: DeletedNode | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DeletedNode:
+    """The rows a :func:`delete_node` removed: the subtree's nodes, parents first, as
+    (id, parent id, name, position, built-in path), and its examples as (node id, sample
+    id, window index, created at). ``path`` is where the node was."""
+
+    tree_id: int
+    parent_id: int
+    path: tuple[str, ...]
+    nodes: tuple[tuple[int, int, str, int, str | None], ...]
+    supports: tuple[tuple[int, int, int | None, float], ...]
 
 
 @dataclass(frozen=True)
@@ -592,9 +609,20 @@ def delete_node(lib: Library, tree_name: str, path: str | Sequence[str]) -> Remo
         node = tree.require(parts)
         assert node.parent_id is not None
         doomed = [node.id, *tree.descendants(node.id)]
+        rows = {r.id: r for i in range(0, len(doomed), _CHUNK) for r in conn.execute(
+            select(nodes.c.id, nodes.c.builtin).where(nodes.c.id.in_(doomed[i:i + _CHUNK])))}
+        kept_nodes = tuple((nid, cast(int, tree.nodes[nid].parent_id), tree.nodes[nid].name,
+                            tree.nodes[nid].position, rows[nid].builtin) for nid in doomed)
+        kept_supports: list[tuple[int, int, int | None, float]] = []
         n_supports = 0
         for i in range(0, len(doomed), _CHUNK):
             chunk = doomed[i:i + _CHUNK]
+            kept_supports += [(r.node_id, r.sample_id, r.window_idx, r.created_at)
+                              for r in conn.execute(
+                                  select(supports.c.node_id, supports.c.sample_id,
+                                         supports.c.window_idx, supports.c.created_at)
+                                  .where(supports.c.node_id.in_(chunk))
+                                  .order_by(supports.c.id))]
             n_supports += conn.execute(
                 delete(supports).where(supports.c.node_id.in_(chunk))).rowcount
         # From the end of the pre-order list: descendants go before their ancestors, so
@@ -602,7 +630,48 @@ def delete_node(lib: Library, tree_name: str, path: str | Sequence[str]) -> Remo
         for i in range(len(doomed), 0, -_CHUNK):
             conn.execute(delete(nodes).where(nodes.c.id.in_(doomed[max(0, i - _CHUNK):i])))
         _renumber(conn, tree, [s for s in tree.children[node.parent_id] if s != node.id])
-        return Removed(len(doomed), n_supports)
+        kept = DeletedNode(tree.id, node.parent_id, tuple(tree.path(node.id)), kept_nodes,
+                           tuple(kept_supports))
+        return Removed(len(doomed), n_supports, kept)
+
+
+def restore_node(lib: Library, tree_name: str, kept: DeletedNode) -> Removed:
+    """Put back what :func:`delete_node` removed (its :attr:`Removed.kept`): the node where
+    it was among its siblings, its subtree and its examples. Examples of files that are
+    gone from the library, or that were taught elsewhere in the tree since, stay out (the
+    count says how many came back). Refused, with nothing changed, when the parent is gone
+    or a node of the same name took the place."""
+    with lib.transaction() as conn:
+        tree = read_tree(conn, tree_name)
+        if tree.id != kept.tree_id:
+            raise TreeError(f"tree {_q(tree.name)} is not the tree the node was deleted from")
+        where = _display(kept.path)
+        if kept.parent_id not in tree.nodes:
+            raise TreeError(f"cannot bring back {_q(where)}: the node it was in has been "
+                            "deleted since")
+        top = kept.nodes[0]
+        _check_sibling_free(tree, kept.parent_id, top[2])
+        if len(tree) + len(kept.nodes) > MAX_NODES:
+            raise TreeError(f"tree {_q(tree.name)} would have more than {MAX_NODES:,} nodes")
+        new_id: dict[int, int] = {}
+        for nid, parent, name, position, builtin in kept.nodes:
+            new_id[nid] = _inserted_id(conn.execute(insert(nodes).values(
+                tree_id=tree.id, parent_id=new_id.get(parent, parent), name=name,
+                position=position if nid != top[0] else len(tree.children[kept.parent_id]),
+                builtin=builtin)))
+        _renumber(conn, tree, _insert_at(tree.children[kept.parent_id], new_id[top[0]],
+                                         top[3]))
+        taught = {r.sample_id for r in conn.execute(
+            select(supports.c.sample_id).where(supports.c.tree_id == tree.id))}
+        wanted = sorted({s[1] for s in kept.supports} - taught)
+        present = {r.id for i in range(0, len(wanted), _CHUNK) for r in conn.execute(
+            select(samples.c.id).where(samples.c.id.in_(wanted[i:i + _CHUNK])))}
+        back = [{"tree_id": tree.id, "node_id": new_id[nid], "sample_id": sid,
+                 "window_idx": widx, "created_at": created}
+                for nid, sid, widx, created in kept.supports if sid in present]
+        if back:
+            conn.execute(insert(supports), back)
+        return Removed(len(kept.nodes), len(back))
 
 
 # -- the file format ---------------------------------------------------------------------

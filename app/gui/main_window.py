@@ -279,6 +279,12 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
+    def _undo_changed(self) -> None:
+        last = self.session.undoable
+        self.act_undo.setEnabled(last is not None)
+        self.act_undo.setText("&Undo delete" if last is None
+                              else f"&Undo delete of {last[1].replace('&', '&&')}")
+
     def _actions(self) -> None:
         bar = self.menuBar()
         f = bar.addMenu("&File")
@@ -296,6 +302,12 @@ class MainWindow(QMainWindow):
         self._act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         e = bar.addMenu("&Edit")
+        self.act_undo = self._act(e, "&Undo delete", self.session.undo_delete,
+                                  QKeySequence.StandardKey.Undo,
+                                  "Bring back the class deleted last, with its examples")
+        self.session.undoChanged.connect(self._undo_changed)
+        self._undo_changed()
+        e.addSeparator()
         self._act(e, "&Find…", self.focus_search, QKeySequence.StandardKey.Find,
                   "Search names, folders and labels")
         self._act(e, "&Copy selected files", self.library.copy_selected, None,
@@ -635,6 +647,7 @@ SHORTCUTS: list[tuple[str, str]] = [
     ("Insert (tree)", "Add a class"),
     ("F2 (tree)", "Rename the class"),
     ("Delete (tree)", "Delete the class"),
+    ("Ctrl+Z", "Bring back the class deleted last"),
     ("Enter (tree)", "Show the class's files"),
     ("Space / K (duplicates)", "Play the selected copy / keep it (the others move)"),
     ("Esc", "Cancel the running job; or back from similar sounds to every file"),

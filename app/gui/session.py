@@ -113,6 +113,8 @@ class Session(QObject):
     problem = Signal(str)
     #: a long job started (Job)
     jobStarted = Signal(object)
+    #: what "Undo delete" would bring back changed (:attr:`undoable`)
+    undoChanged = Signal()
 
     def __init__(self, library_path: str | Path, settings: Settings,
                  parent: QObject | None = None) -> None:
@@ -136,6 +138,9 @@ class Session(QObject):
         #: with an offer: the tree's classes it would give no built-ins (paths)
         self.builtins_bare: list[str] = []
         self.selected: list[int] = []
+        #: the last class deleted in this window: (tree name, class name, what
+        #: core.trees.restore_node needs to put it back), or None
+        self.undoable: tuple[str, str, trees.DeletedNode] | None = None
         #: folders a scan could not read, kept until one reads them (core.sources)
         self.folder_problems: list[dict[str, Any]] = []
         #: the library's label thresholds (kept in the library, shared with the commands)
@@ -384,23 +389,50 @@ class Session(QObject):
         def done(kept: Path | None) -> None:
             if self.tree_name == name:
                 self.tree_name = None
+            if self.undoable is not None and self.undoable[0] == name:
+                self.undoable = None
+                self.undoChanged.emit()
             self.message.emit(f"Deleted the tree {name}" + _backup_words(kept))
             self.reload()
 
         self.engine.call(work, done=done, failed=self.problem.emit)
 
     def delete_node(self, path: Sequence[str], name: str) -> None:
-        """Delete a node of the current tree and its examples, after a backup."""
+        """Delete a node of the current tree and its examples, after a backup; the last
+        one deleted can be brought back with :meth:`undo_delete`."""
         tree_name = self.tree_name
 
-        def work(state: EngineState) -> Path | None:
+        def work(state: EngineState) -> tuple[Path | None, trees.Removed]:
             trees.load_tree(state.lib, tree_name).require(path)
             kept = backup_before(state.lib, "tree-rm")
-            trees.delete_node(state.lib, tree_name, path)
-            return kept
+            return kept, trees.delete_node(state.lib, tree_name, path)
 
-        def done(kept: Path | None) -> None:
-            self.message.emit(f"Deleted {name}" + _backup_words(kept))
+        def done(got: tuple[Path | None, trees.Removed]) -> None:
+            kept, removed = got
+            if removed.kept is not None and tree_name is not None:
+                self.undoable = (tree_name, name, removed.kept)
+                self.undoChanged.emit()
+            self.message.emit(f"Deleted {name} (Edit › Undo brings it back)"
+                              + _backup_words(kept))
+            self.refresh_labels() if self.tree_name else self.reload()
+
+        self.engine.call(work, done=done, failed=self.problem.emit)
+
+    def undo_delete(self) -> None:
+        """Bring back the class deleted last, with its subclasses and examples."""
+        if self.undoable is None:
+            return
+        tree_name, name, kept = self.undoable
+
+        def work(state: EngineState) -> trees.Removed:
+            return trees.restore_node(state.lib, tree_name, kept)
+
+        def done(back: trees.Removed) -> None:
+            self.undoable = None
+            self.undoChanged.emit()
+            self.message.emit(f"Brought back {name}"
+                              + (f" with {plural(back.supports, 'example')}"
+                                 if back.supports else ""))
             self.refresh_labels() if self.tree_name else self.reload()
 
         self.engine.call(work, done=done, failed=self.problem.emit)

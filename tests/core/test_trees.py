@@ -39,6 +39,7 @@ from core.trees import (
     rename_node,
     rename_tree,
     reorder_node,
+    restore_node,
     split_path,
     tree_file_data,
     validate_tree_json,
@@ -416,6 +417,48 @@ def test_delete_node_takes_its_subtree_and_supports(library: Library, tmp_path: 
     raises('no node "Drums"', delete_node, library, "kit", "Drums")
     with library.reading() as conn:  # nothing orphaned
         assert conn.exec_driver_sql("SELECT count(*) FROM nodes").scalar_one() == 3
+
+
+def test_a_deleted_node_comes_back_where_it_was_with_its_examples(
+        library: Library, tmp_path: Path) -> None:
+    kit(library)
+    before = paths(load_tree(library, "kit"))
+    ids = [add_sample(library, str(tmp_path / f"{i}.wav")) for i in range(5)]
+    add_supports(library, "kit", "Drums/Hats/Open", ids[:2])
+    add_supports(library, "kit", "Drums/Hats", ids[2:3])
+    add_supports(library, "kit", "Drums/Kick", ids[3:4])
+    taught = {(s.sample_id, s.node_path) for s in list_supports(library, "kit")}
+    gone = delete_node(library, "kit", "Drums/Hats")
+    assert gone.kept is not None and gone.kept.path == ("Drums", "Hats")
+    assert restore_node(library, "kit", gone.kept) == Removed(nodes=3, supports=3)
+    tree = load_tree(library, "kit")
+    assert paths(tree) == before and positions_ok(tree)
+    assert {(s.sample_id, s.node_path) for s in list_supports(library, "kit")} == taught
+
+    # A whole branch, put back while its place moved: it goes back at its old position.
+    gone = delete_node(library, "kit", "Drums")
+    add_node(library, "kit", "FX", position=0)
+    assert restore_node(library, "kit", gone.kept) == Removed(nodes=6, supports=4)
+    assert [p for p in paths(load_tree(library, "kit")) if "/" not in p] == [
+        "Drums", "FX", "Bass", "Keys"]
+
+    # Examples of files gone from the library, or taught elsewhere since, stay out.
+    gone = delete_node(library, "kit", "Drums/Hats")
+    with library.transaction() as conn:
+        conn.exec_driver_sql(f"DELETE FROM samples WHERE id = {ids[0]}")
+    add_supports(library, "kit", "Bass", ids[1:2])
+    assert restore_node(library, "kit", gone.kept) == Removed(nodes=3, supports=1)
+    assert {(s.sample_id, s.node_path) for s in list_supports(library, "kit")} == {
+        (ids[1], "Bass"), (ids[2], "Drums/Hats"), (ids[3], "Drums/Kick")}
+
+    # Refused, with nothing changed, when the name was taken or the parent went.
+    gone = delete_node(library, "kit", "Drums/Hats")
+    add_node(library, "kit", "Drums/hats")
+    raises('already has a node named "hats"', restore_node, library, "kit", gone.kept)
+    delete_node(library, "kit", "Drums")
+    raises('cannot bring back "Drums/Hats"|has been deleted since', restore_node, library,
+           "kit", gone.kept)
+    assert paths(load_tree(library, "kit")) == ["FX", "Bass", "Keys"]
 
 
 # -- tree files ------------------------------------------------------------------------------

@@ -76,3 +76,42 @@ def test_the_offered_restore_of_a_sound_library_asks_again(synth_library, monkey
     else:
         assert message is None and db.read_bytes() == before
         assert not list(db.parent.glob(db.name + ".replaced-*"))
+
+
+def test_edit_undo_brings_a_deleted_class_back_with_its_examples(qtbot, session, synth_library,
+                                                                 monkeypatch) -> None:
+    """A class deleted by mistake came back only through `sampletree restore`, which also
+    undid everything done since; Edit › Undo (Ctrl+Z) puts back the class itself."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui.main_window import MainWindow
+
+    ids = synth_library[1]
+    window = MainWindow(session)
+    qtbot.addWidget(window)
+    session.reload()
+    qtbot.waitUntil(lambda: session.tree is not None, timeout=10_000)
+    kick = next(n for n in session.tree.nodes if session.tree.path(n) == ("Drums", "Kick"))
+    session.teach(kick, [ids["kick00.wav"], ids["kick01.wav"]])
+    qtbot.waitUntil(lambda: session.counts.get(kick, (0, 0))[0] == 2, timeout=10_000)
+    before = sorted(session.tree.path(n) for n in session.tree.nodes)
+    assert not window.act_undo.isEnabled()
+
+    panel = window.tree_panel
+    panel.view.setCurrentIndex(panel.model.index_of(kick))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **_k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(session.message, timeout=10_000) as got:
+        panel.delete_selected()
+    assert "Undo" in got.args[0]
+    qtbot.waitUntil(lambda: ("Drums", "Kick") not in
+                    {session.tree.path(n) for n in session.tree.nodes}, timeout=10_000)
+    assert window.act_undo.isEnabled() and "Kick" in window.act_undo.text()
+
+    with qtbot.waitSignal(session.message, timeout=10_000) as got:
+        window.act_undo.trigger()
+    assert got.args[0] == "Brought back Kick with 2 examples"
+    qtbot.waitUntil(lambda: sorted(session.tree.path(n) for n in session.tree.nodes) == before,
+                    timeout=10_000)
+    back = next(n for n in session.tree.nodes if session.tree.path(n) == ("Drums", "Kick"))
+    qtbot.waitUntil(lambda: session.counts.get(back, (0, 0))[0] == 2, timeout=10_000)
+    assert not window.act_undo.isEnabled()
