@@ -49,7 +49,7 @@ from sqlalchemy import Connection, CursorResult, bindparam, delete, func, insert
 from core.errors import TreeError
 from core.library import Library
 from core.paths import display_path as _printable
-from core.schema import nodes, predictions, samples, supports, trees
+from core.schema import nodes, predictions, relabel_batches, samples, supports, trees
 
 FORMAT = "sampletree-tree"
 FORMAT_VERSION = 2  # 2: "builtins" and a node's "builtin"; version 1 files still import
@@ -168,12 +168,12 @@ class Node:
 class Removed:
     """What a deletion took with it: nodes (root excluded) and support examples.
 
-    ``kept`` (from :func:`delete_node`) holds the deleted rows, so that
-    :func:`restore_node` can put them back."""
+    ``kept`` (from :func:`delete_node` and :func:`delete_tree`) holds the deleted rows, so
+    that :func:`restore_node` or :func:`restore_tree` can put them back."""
 
     nodes: int
     supports: int
-    kept: DeletedNode | None = field(default=None, compare=False, repr=False)
+    kept: DeletedNode | DeletedTree | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,21 @@ class DeletedNode:
     tree_id: int
     parent_id: int
     path: tuple[str, ...]
-    nodes: tuple[tuple[int, int, str, int, str | None], ...]
+    nodes: tuple[tuple[int, int | None, str, int, str | None], ...]
+    supports: tuple[tuple[int, int, int | None, float], ...]
+
+
+@dataclass(frozen=True)
+class DeletedTree:
+    """The rows a :func:`delete_tree` removed: the tree's own row, every node (the root
+    first) and example as in :class:`DeletedNode`, and the relabel batches that named it."""
+
+    name: str
+    created_at: float
+    builtins_from: str | None
+    builtins_off: bool
+    batches: tuple[int, ...]
+    nodes: tuple[tuple[int, int | None, str, int, str | None], ...]
     supports: tuple[tuple[int, int, int | None, float], ...]
 
 
@@ -485,15 +499,44 @@ def rename_tree(lib: Library, name: str, new_name: str) -> Tree:
 
 
 def delete_tree(lib: Library, name: str) -> Removed:
-    """Delete a tree with its nodes, examples and predictions; say how much went."""
+    """Delete a tree with its nodes, examples and predictions; say how much went (and keep
+    it for :func:`restore_tree`)."""
     with lib.transaction() as conn:
         tree = read_tree(conn, name)
-        n_supports = conn.execute(select(func.count()).select_from(supports)
-                                  .where(supports.c.tree_id == tree.id)).scalar_one()
+        row = conn.execute(select(trees).where(trees.c.id == tree.id)).one()
+        batches = tuple(r.id for r in conn.execute(
+            select(relabel_batches.c.id).where(relabel_batches.c.tree_id == tree.id)))
+        kept_nodes, kept_supports = _kept_rows(conn, tree,
+                                               [tree.root_id, *tree.descendants(tree.root_id)])
         conn.execute(delete(supports).where(supports.c.tree_id == tree.id))
         conn.execute(delete(nodes).where(nodes.c.tree_id == tree.id))
         conn.execute(delete(trees).where(trees.c.id == tree.id))
-        return Removed(len(tree), int(n_supports))
+        kept = DeletedTree(row.name, row.created_at, row.builtins_from, bool(row.builtins_off),
+                           batches, kept_nodes, kept_supports)
+        return Removed(len(tree), len(kept_supports), kept)
+
+
+def restore_tree(lib: Library, kept: DeletedTree) -> Removed:
+    """Put back a tree :func:`delete_tree` removed (its :attr:`Removed.kept`), with its
+    nodes, built-in setting and the examples whose files are still in the library; the
+    relabel batches made with it name it again. Refused, with nothing changed, when a tree
+    of that name was made since."""
+    with lib.transaction() as conn:
+        taken = _find_tree(conn, kept.name)
+        if taken is not None:
+            raise TreeError(f"cannot bring back the tree {_q(kept.name)}: a tree named "
+                            f"{_q(taken[1])} was made since")
+        tree_id = _inserted_id(conn.execute(insert(trees).values(
+            name=kept.name, created_at=kept.created_at, builtins_from=kept.builtins_from,
+            builtins_off=kept.builtins_off)))
+        new_id: dict[int, int] = {}
+        n_back = _put_back(conn, tree_id, kept.nodes, kept.supports, new_id)
+        if kept.batches:
+            conn.execute(update(relabel_batches)
+                         .where(relabel_batches.c.id.in_(kept.batches),
+                                relabel_batches.c.tree_id.is_(None))
+                         .values(tree_id=tree_id))
+        return Removed(len(kept.nodes) - 1, n_back)
 
 
 def add_node(lib: Library, tree_name: str, path: str | Sequence[str], *, parents: bool = True,
@@ -609,20 +652,10 @@ def delete_node(lib: Library, tree_name: str, path: str | Sequence[str]) -> Remo
         node = tree.require(parts)
         assert node.parent_id is not None
         doomed = [node.id, *tree.descendants(node.id)]
-        rows = {r.id: r for i in range(0, len(doomed), _CHUNK) for r in conn.execute(
-            select(nodes.c.id, nodes.c.builtin).where(nodes.c.id.in_(doomed[i:i + _CHUNK])))}
-        kept_nodes = tuple((nid, cast(int, tree.nodes[nid].parent_id), tree.nodes[nid].name,
-                            tree.nodes[nid].position, rows[nid].builtin) for nid in doomed)
-        kept_supports: list[tuple[int, int, int | None, float]] = []
+        kept_nodes, kept_supports = _kept_rows(conn, tree, doomed)
         n_supports = 0
         for i in range(0, len(doomed), _CHUNK):
             chunk = doomed[i:i + _CHUNK]
-            kept_supports += [(r.node_id, r.sample_id, r.window_idx, r.created_at)
-                              for r in conn.execute(
-                                  select(supports.c.node_id, supports.c.sample_id,
-                                         supports.c.window_idx, supports.c.created_at)
-                                  .where(supports.c.node_id.in_(chunk))
-                                  .order_by(supports.c.id))]
             n_supports += conn.execute(
                 delete(supports).where(supports.c.node_id.in_(chunk))).rowcount
         # From the end of the pre-order list: descendants go before their ancestors, so
@@ -631,7 +664,7 @@ def delete_node(lib: Library, tree_name: str, path: str | Sequence[str]) -> Remo
             conn.execute(delete(nodes).where(nodes.c.id.in_(doomed[max(0, i - _CHUNK):i])))
         _renumber(conn, tree, [s for s in tree.children[node.parent_id] if s != node.id])
         kept = DeletedNode(tree.id, node.parent_id, tuple(tree.path(node.id)), kept_nodes,
-                           tuple(kept_supports))
+                           kept_supports)
         return Removed(len(doomed), n_supports, kept)
 
 
@@ -654,24 +687,55 @@ def restore_node(lib: Library, tree_name: str, kept: DeletedNode) -> Removed:
         if len(tree) + len(kept.nodes) > MAX_NODES:
             raise TreeError(f"tree {_q(tree.name)} would have more than {MAX_NODES:,} nodes")
         new_id: dict[int, int] = {}
-        for nid, parent, name, position, builtin in kept.nodes:
-            new_id[nid] = _inserted_id(conn.execute(insert(nodes).values(
-                tree_id=tree.id, parent_id=new_id.get(parent, parent), name=name,
-                position=position if nid != top[0] else len(tree.children[kept.parent_id]),
-                builtin=builtin)))
+        n_back = _put_back(conn, tree.id, kept.nodes, kept.supports, new_id,
+                           top_position=len(tree.children[kept.parent_id]))
         _renumber(conn, tree, _insert_at(tree.children[kept.parent_id], new_id[top[0]],
                                          top[3]))
-        taught = {r.sample_id for r in conn.execute(
-            select(supports.c.sample_id).where(supports.c.tree_id == tree.id))}
-        wanted = sorted({s[1] for s in kept.supports} - taught)
-        present = {r.id for i in range(0, len(wanted), _CHUNK) for r in conn.execute(
-            select(samples.c.id).where(samples.c.id.in_(wanted[i:i + _CHUNK])))}
-        back = [{"tree_id": tree.id, "node_id": new_id[nid], "sample_id": sid,
-                 "window_idx": widx, "created_at": created}
-                for nid, sid, widx, created in kept.supports if sid in present]
-        if back:
-            conn.execute(insert(supports), back)
-        return Removed(len(kept.nodes), len(back))
+        return Removed(len(kept.nodes), n_back)
+
+
+def _kept_rows(conn: Connection, tree: Tree, ids: Sequence[int]
+               ) -> tuple[tuple[tuple[int, int | None, str, int, str | None], ...],
+                          tuple[tuple[int, int, int | None, float], ...]]:
+    """The node rows ``ids`` (parents first) and their examples, as a deletion keeps them."""
+    builtin = {r.id: r.builtin for i in range(0, len(ids), _CHUNK) for r in conn.execute(
+        select(nodes.c.id, nodes.c.builtin).where(nodes.c.id.in_(ids[i:i + _CHUNK])))}
+    kept_nodes = tuple((nid, tree.nodes[nid].parent_id, tree.nodes[nid].name,
+                        tree.nodes[nid].position, builtin[nid]) for nid in ids)
+    kept_supports = tuple(
+        (r.node_id, r.sample_id, r.window_idx, r.created_at)
+        for i in range(0, len(ids), _CHUNK) for r in conn.execute(
+            select(supports.c.node_id, supports.c.sample_id, supports.c.window_idx,
+                   supports.c.created_at)
+            .where(supports.c.node_id.in_(ids[i:i + _CHUNK])).order_by(supports.c.id)))
+    return kept_nodes, kept_supports
+
+
+def _put_back(conn: Connection, tree_id: int,
+              kept_nodes: Sequence[tuple[int, int | None, str, int, str | None]],
+              kept_supports: Sequence[tuple[int, int, int | None, float]],
+              new_id: dict[int, int], *, top_position: int | None = None) -> int:
+    """Insert kept node rows (new ids, recorded in ``new_id``; a parent not among them is
+    an existing node) and the examples of files still in the library and not taught
+    elsewhere in the tree; ``top_position`` overrides the first node's. Returns how many
+    examples came back."""
+    for nid, parent, name, position, builtin in kept_nodes:
+        new_id[nid] = _inserted_id(conn.execute(insert(nodes).values(
+            tree_id=tree_id, parent_id=None if parent is None else new_id.get(parent, parent),
+            name=name, builtin=builtin,
+            position=top_position if nid == kept_nodes[0][0] and top_position is not None
+            else position)))
+    taught = {r.sample_id for r in conn.execute(
+        select(supports.c.sample_id).where(supports.c.tree_id == tree_id))}
+    wanted = sorted({s[1] for s in kept_supports} - taught)
+    present = {r.id for i in range(0, len(wanted), _CHUNK) for r in conn.execute(
+        select(samples.c.id).where(samples.c.id.in_(wanted[i:i + _CHUNK])))}
+    back = [{"tree_id": tree_id, "node_id": new_id[nid], "sample_id": sid,
+             "window_idx": widx, "created_at": created}
+            for nid, sid, widx, created in kept_supports if sid in present]
+    if back:
+        conn.execute(insert(supports), back)
+    return len(back)
 
 
 # -- the file format ---------------------------------------------------------------------

@@ -283,7 +283,7 @@ class MainWindow(QMainWindow):
         last = self.session.undoable
         self.act_undo.setEnabled(last is not None)
         self.act_undo.setText("&Undo delete" if last is None
-                              else f"&Undo delete of {last[1].replace('&', '&&')}")
+                              else f"&Undo delete of {last[0].replace('&', '&&')}")
 
     def _actions(self) -> None:
         bar = self.menuBar()

@@ -138,9 +138,9 @@ class Session(QObject):
         #: with an offer: the tree's classes it would give no built-ins (paths)
         self.builtins_bare: list[str] = []
         self.selected: list[int] = []
-        #: the last class deleted in this window: (tree name, class name, what
-        #: core.trees.restore_node needs to put it back), or None
-        self.undoable: tuple[str, str, trees.DeletedNode] | None = None
+        #: the last class or tree deleted in this window: (its name as shown, the tree a
+        #: class was in, what core.trees.restore_node / restore_tree need to put it back)
+        self.undoable: tuple[str, str, trees.DeletedNode | trees.DeletedTree] | None = None
         #: folders a scan could not read, kept until one reads them (core.sources)
         self.folder_problems: list[dict[str, Any]] = []
         #: the library's label thresholds (kept in the library, shared with the commands)
@@ -378,21 +378,34 @@ class Session(QObject):
 
         self.engine.call(work, done=done, failed=self.problem.emit)
 
+    def rename_tree(self, name: str, new_name: str) -> None:
+        def done(tree: Tree) -> None:
+            if self.tree_name == name:
+                self.tree_name = tree.name
+            if self.undoable is not None and self.undoable[1] == name:
+                self.undoable = (self.undoable[0], tree.name, self.undoable[2])
+            self.message.emit(f"Renamed the tree {name} to {tree.name}")
+            self.reload()
+
+        self.engine.call(lambda state: trees.rename_tree(state.lib, name, new_name),
+                         done=done, failed=self.problem.emit)
+
     def delete_tree(self, name: str) -> None:
-        """Delete a tree, after a backup of the library (there is no undo)."""
-        def work(state: EngineState) -> Path | None:
+        """Delete a tree, after a backup of the library; :meth:`undo_delete` brings it back."""
+        def work(state: EngineState) -> tuple[Path | None, trees.Removed]:
             trees.load_tree(state.lib, name)
             kept = backup_before(state.lib, "tree-rm")
-            trees.delete_tree(state.lib, name)
-            return kept
+            return kept, trees.delete_tree(state.lib, name)
 
-        def done(kept: Path | None) -> None:
+        def done(got: tuple[Path | None, trees.Removed]) -> None:
+            kept, removed = got
             if self.tree_name == name:
                 self.tree_name = None
-            if self.undoable is not None and self.undoable[0] == name:
-                self.undoable = None
+            if removed.kept is not None:
+                self.undoable = (f"the tree {name}", name, removed.kept)
                 self.undoChanged.emit()
-            self.message.emit(f"Deleted the tree {name}" + _backup_words(kept))
+            self.message.emit(f"Deleted the tree {name} (Edit › Undo brings it back)"
+                              + _backup_words(kept))
             self.reload()
 
         self.engine.call(work, done=done, failed=self.problem.emit)
@@ -410,7 +423,7 @@ class Session(QObject):
         def done(got: tuple[Path | None, trees.Removed]) -> None:
             kept, removed = got
             if removed.kept is not None and tree_name is not None:
-                self.undoable = (tree_name, name, removed.kept)
+                self.undoable = (name, tree_name, removed.kept)
                 self.undoChanged.emit()
             self.message.emit(f"Deleted {name} (Edit › Undo brings it back)"
                               + _backup_words(kept))
@@ -419,12 +432,14 @@ class Session(QObject):
         self.engine.call(work, done=done, failed=self.problem.emit)
 
     def undo_delete(self) -> None:
-        """Bring back the class deleted last, with its subclasses and examples."""
+        """Bring back the class or tree deleted last, with its classes and examples."""
         if self.undoable is None:
             return
-        tree_name, name, kept = self.undoable
+        name, tree_name, kept = self.undoable
 
         def work(state: EngineState) -> trees.Removed:
+            if isinstance(kept, trees.DeletedTree):
+                return trees.restore_tree(state.lib, kept)
             return trees.restore_node(state.lib, tree_name, kept)
 
         def done(back: trees.Removed) -> None:
@@ -433,7 +448,11 @@ class Session(QObject):
             self.message.emit(f"Brought back {name}"
                               + (f" with {plural(back.supports, 'example')}"
                                  if back.supports else ""))
-            self.refresh_labels() if self.tree_name else self.reload()
+            if isinstance(kept, trees.DeletedTree):
+                self.tree_name = kept.name
+                self.reload()
+            else:
+                self.refresh_labels() if self.tree_name else self.reload()
 
         self.engine.call(work, done=done, failed=self.problem.emit)
 

@@ -460,4 +460,31 @@ class TreePanel(QWidget):
         menu.addAction(self.act_top)
         menu.addSeparator()
         menu.addAction(self.act_delete)
+        if self.session.tree_name is not None:
+            menu.addSeparator()
+            shown = self.session.tree_name.replace("&", "&&")
+            menu.addAction(f"Rename the tree “{shown}”…", self.rename_tree)
+            menu.addAction(f"Delete the tree “{shown}”…", self.delete_tree)
         menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    def rename_tree(self) -> None:
+        old = self.session.tree_name
+        if old is None:
+            return
+        new, ok = QInputDialog.getText(self, "Rename class tree", "New name of the tree:",
+                                       text=old)
+        if ok and new.strip() and new.strip() != old:
+            self.session.rename_tree(old, new.strip())
+
+    def delete_tree(self) -> None:
+        tree = self.session.tree
+        if tree is None:
+            return
+        n_sup = sum(n for n, _files in self.session.counts.values())
+        text = (f"Delete the tree {tree.name} with its "
+                f"{plural(len(tree), 'class', 'classes')}"
+                + (f" and {plural(n_sup, 'example')}" if n_sup else "")
+                + "? Your files are not touched; Edit › Undo brings it back, and the library "
+                "is backed up first.")
+        if QMessageBox.question(self, "Delete class tree", text) == QMessageBox.StandardButton.Yes:
+            self.session.delete_tree(tree.name)

@@ -40,6 +40,7 @@ from core.trees import (
     rename_tree,
     reorder_node,
     restore_node,
+    restore_tree,
     split_path,
     tree_file_data,
     validate_tree_json,
@@ -191,6 +192,47 @@ def test_delete_tree_takes_nodes_and_supports(library: Library, tmp_path: Path) 
     with library.reading() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM nodes").scalar_one() == 0
         assert conn.exec_driver_sql("SELECT count(*) FROM supports").scalar_one() == 0
+
+
+def test_a_deleted_tree_comes_back_whole(library: Library, tmp_path: Path) -> None:
+    from core.builtins import set_builtins
+
+    create_tree(library, "mine", from_default="producer")
+    set_builtins(library, "mine", False)
+    before = tree_file_data(library, "mine")
+    ids = [add_sample(library, str(tmp_path / f"{i}.wav")) for i in range(3)]
+    add_supports(library, "mine", "Drums/Kick", ids[:2])
+    add_supports(library, "mine", "Bass", ids[2:])
+    taught = {(s.sample_id, s.node_path) for s in list_supports(library, "mine")}
+    with library.transaction() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO relabel_batches (id, tree_id, mode, options, state, created_at) "
+            "SELECT 7, id, 'copy', '{}', 'applied', 1.0 FROM trees WHERE name = 'mine'")
+    n_nodes = len(load_tree(library, "mine"))
+    gone = delete_tree(library, "mine")
+    assert gone == Removed(n_nodes, 3) and gone.kept is not None
+    with library.reading() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT tree_id FROM relabel_batches WHERE id = 7").scalar_one() is None
+    with library.transaction() as conn:
+        conn.exec_driver_sql(f"DELETE FROM samples WHERE id = {ids[2]}")
+
+    assert restore_tree(library, gone.kept) == Removed(n_nodes, 2)  # the file of one went
+    tree = load_tree(library, "mine")
+    assert tree_file_data(library, "mine") == before and positions_ok(tree)
+    assert {(s.sample_id, s.node_path) for s in list_supports(library, "mine")} == (
+        taught - {(ids[2], "Bass")})
+    with library.reading() as conn:
+        assert conn.exec_driver_sql(
+            "SELECT tree_id FROM relabel_batches WHERE id = 7").scalar_one() == tree.id
+        assert conn.exec_driver_sql(
+            "SELECT builtins_off FROM trees WHERE name = 'mine'").scalar_one() == 1
+
+    gone = delete_tree(library, "mine")
+    create_tree(library, "MINE")
+    raises('cannot bring back the tree "mine"|"MINE" was made since', restore_tree, library,
+           gone.kept)
+    assert list_trees(library) == ["MINE"]
 
 
 @pytest.mark.parametrize("name", ["instruments", "producer"])

@@ -115,3 +115,67 @@ def test_edit_undo_brings_a_deleted_class_back_with_its_examples(qtbot, session,
     back = next(n for n in session.tree.nodes if session.tree.path(n) == ("Drums", "Kick"))
     qtbot.waitUntil(lambda: session.counts.get(back, (0, 0))[0] == 2, timeout=10_000)
     assert not window.act_undo.isEnabled()
+
+
+def test_a_tree_is_renamed_deleted_and_brought_back_from_the_class_tree(
+        qtbot, session, synth_library, monkeypatch) -> None:
+    """The app could create trees but not rename or delete them (only `sampletree tree`
+    could); deleting one now says what goes and Edit › Undo brings it back."""
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    from app.gui.main_window import MainWindow
+
+    ids = synth_library[1]
+    window = MainWindow(session)
+    qtbot.addWidget(window)
+    session.reload()
+    qtbot.waitUntil(lambda: session.tree is not None, timeout=10_000)
+    old = session.tree_name
+    kick = next(n for n in session.tree.nodes if session.tree.path(n) == ("Drums", "Kick"))
+    session.teach(kick, [ids["kick00.wav"]])
+    qtbot.waitUntil(lambda: session.counts.get(kick, (0, 0))[0] == 1, timeout=10_000)
+    classes = sorted(session.tree.path(n) for n in session.tree.nodes)
+
+    panel = window.tree_panel
+    from PySide6.QtCore import QPoint, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    shown: list[str] = []
+
+    def look() -> None:
+        popup = QApplication.activePopupWidget()
+        if popup is not None:
+            shown.extend(a.text() for a in popup.actions())
+            popup.close()
+
+    QTimer.singleShot(100, look)
+    panel._menu(QPoint(5, 5))  # the class tree's right-click menu offers both
+    assert f"Rename the tree “{old}”…" in shown and f"Delete the tree “{old}”…" in shown
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **_k: ("Kit & more", True))
+    with qtbot.waitSignal(session.message, timeout=10_000) as got:
+        panel.rename_tree()
+    assert got.args[0] == f"Renamed the tree {old} to Kit & more"
+    qtbot.waitUntil(lambda: session.tree is not None and session.tree.name == "Kit & more",
+                    timeout=10_000)
+    assert panel.chooser.currentText() == "Kit & more"
+
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **_k: asked.append(a[2]) or QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(session.message, timeout=10_000) as got:
+        panel.delete_tree()
+    assert "1 example" in asked[0] and "Undo" in asked[0] and "backed up" in asked[0]
+    assert got.args[0].startswith("Deleted the tree Kit & more (Edit › Undo brings it back)")
+    qtbot.waitUntil(lambda: "Kit & more" not in session.tree_names, timeout=10_000)
+    assert window.act_undo.isEnabled()
+    assert window.act_undo.text() == "&Undo delete of the tree Kit && more"
+
+    with qtbot.waitSignal(session.message, timeout=10_000) as got:
+        window.act_undo.trigger()
+    assert got.args[0] == "Brought back the tree Kit & more with 1 example"
+    qtbot.waitUntil(lambda: session.tree is not None and session.tree.name == "Kit & more",
+                    timeout=10_000)
+    assert sorted(session.tree.path(n) for n in session.tree.nodes) == classes
+    back = next(n for n in session.tree.nodes if session.tree.path(n) == ("Drums", "Kick"))
+    qtbot.waitUntil(lambda: session.counts.get(back, (0, 0))[0] == 1, timeout=10_000)
+    assert not window.act_undo.isEnabled()
