@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from core.analysis.level import LevelMeter, SplitLevelMeter
 
 #: Bump when an estimate changes: rows of an older version are redone by the next scan.
-ANALYSIS_VERSION = 8
+ANALYSIS_VERSION = 9
 
 __all__ = ["ANALYSIS_VERSION", "Analysis", "analyse", "analyse_file"]
 
@@ -126,6 +126,11 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
             "oneshot" if chunks.oneshot else "loop"), 1.0, "tag"
     elif facts.kind is not None:
         out.kind, out.kind_confidence, out.kind_source = facts.kind, 1.0, "name"
+    elif facts.root_midi is not None and facts.bpm is None and chunks.bpm is None:
+        # a name that gives one note with its octave and no tempo ("Piano.ff.C5",
+        # "A0v10") is a multisampled note: a one-shot however long it rings (a long
+        # piano note's decay read as a loop on the real-sample set)
+        out.kind, out.kind_confidence, out.kind_source = "oneshot", 0.9, "name"
     elif o is not None:
         guess = loop_or_oneshot(o, duration_s)
         out.kind, out.kind_confidence, out.kind_source = guess.kind, guess.confidence, "audio"
@@ -173,14 +178,16 @@ def analyse(y: np.ndarray, sr: int, duration_s: float, *, name: str = "",
             out.bars = float(round(bars))
 
     # key: loops; and one-shots that are chords (a stab, a held chord), under stricter
-    # thresholds: one note has a root note, not a key (docs/eval/analysis.md, third round)
+    # thresholds: one note has a root note, not a key (docs/eval/analysis.md, third round),
+    # so a one-shot whose name gives its note gets no key from the audio
     if facts.key is not None:
         out.key, out.key_confidence, out.key_source = facts.key, 1.0, "name"
     elif o is not None and out.kind == "loop":
         k = estimate_key(y, sr)
         if k.key is not None:
             out.key, out.key_confidence, out.key_source = k.key, k.confidence, "audio"
-    elif o is not None and out.kind == "oneshot" and oneshot_tonal(y, sr) is not None:
+    elif o is not None and out.kind == "oneshot" and facts.root_midi is None \
+            and oneshot_tonal(y, sr) is not None:
         # cheapest test first: tonal enough on half the frames (most drums stop here),
         # then not one note (the root note below needs the pitch anyway), then the key
         # itself, which tests the tonality again on every frame

@@ -1,10 +1,12 @@
 """Tempo, key, root note and loop/one-shot as a file's name (or its folders) states them.
 
 Sample packs write them in the name: ``Kick_Loop_124bpm_Am.wav``, ``120 BPM - F#min.wav``,
-``Bass_C2.wav``, ``Pad One Shot.wav``. Only explicit forms are read, so a stray number or
-letter is not taken for a tempo or a key: a tempo needs "bpm" beside it (or a bare 60–200
-between separators in a name that says "loop"), a key needs a mode (``Am``, ``Cmaj``,
-``F# minor``) or an accidental (``F#``), and a bare letter is read only as ``key X``.
+``Bass_C2.wav``, ``Piano_A0v10.ogg`` (a velocity layer after the note),
+``Strum_Bflat_major.wav``, ``Pad One Shot.wav``. Only explicit forms are read, so a stray
+number or letter is not taken for a tempo or a key: a tempo needs "bpm" beside it (or a bare
+60–200 between separators in a name that says "loop"), a key needs a mode (``Am``, ``Cmaj``,
+``F# minor``) or an accidental (``F#``, ``B flat``), a bare letter is read only as ``key X``,
+and a chord's name (``F#_m7``) is no key.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ _KEY_TOKEN = re.compile(
     r"(minor|major|min|maj|m|M)?" + _END)
 _KEY_WORD = re.compile(_SEP + r"key\s*[-_ ]?\s*([A-Ga-g](?:#|b)?)\s*(minor|major|min|maj|m)?"
                        + _END, re.IGNORECASE)
-_NOTE_TOKEN = re.compile(_SEP + r"([A-G](?:#|b)?-?\d)" + _END)
+#: a note with its octave; a velocity layer may follow at once, as multisample sets write
+#: it ("A0v10", "C4v127")
+_NOTE_TOKEN = re.compile(_SEP + r"([A-G](?:#|b)?-?\d)" + r"(?=$|[\s_\-.,()\[\]{}+]|v\d)")
+#: what follows a note in a chord's name (a mode or chord word with a number)
+_CHORD_AFTER = re.compile(r"[\s\-_]?(?:m|min|maj|dim|aug|sus|add)[a-z]*\d", re.IGNORECASE)
+#: an accidental spelled out: "Bflat", "F sharp", "E_flat_minor"
+_SPELLED = re.compile(_SEP + r"([A-G])\s*[-_ ]?\s*(flat|sharp)(?![a-z])", re.IGNORECASE)
 _LOOP_RE = re.compile(r"(?<![a-z])loops?(?![a-z])", re.IGNORECASE)
 _ONESHOT_RE = re.compile(r"one[\s_\-]?shots?|(?<![a-z])(?:hit|shot|oneshot)s?(?![a-z])",
                          re.IGNORECASE)
@@ -66,6 +74,8 @@ def _key(name: str) -> str | None:
             note = note[:-1] + "#"
         if not mode and len(note) == 1:
             continue  # a bare capital letter ("Kick A") is no key
+        if not mode and _CHORD_AFTER.match(name, m.end()):
+            continue  # a chord's name ("F#_m7", "A#_min7b5") states no key
         parsed = parse_key(note + (mode or ""))
         if parsed:
             found.append(key_name(*parsed))
@@ -82,6 +92,8 @@ def name_facts_differ(old: str, new: str) -> bool:
 def parse_name(name: str) -> NameFacts:
     """What a file name (without its folders; the extension may stay) states."""
     stem = re.sub(r"\.[A-Za-z0-9]{2,5}$", "", name)
+    stem = _SPELLED.sub(lambda m: m.group(1).upper() + ("b" if m.group(2).lower() == "flat"
+                                                        else "#"), stem)
     says_loop = bool(_LOOP_RE.search(stem))
     says_oneshot = bool(_ONESHOT_RE.search(stem))
     kind = "loop" if says_loop and not says_oneshot else (

@@ -141,6 +141,13 @@ def test_chunks_of_other_files_give_nothing(tmp_path: Path) -> None:
     ("Guitar key of E minor.wav", None, "Em", None, None),
     ("Guitar of E.wav", None, None, None, None),
     ("Guitar key E minor.wav", None, "Em", None, None),
+    ("package_audio_A0v10.ogg", None, None, 21, None),  # a velocity layer after the note
+    ("Piano_C4_v127.wav", None, None, 60, None),
+    ("Strum_Bflat_major_01.wav", None, "Bb", None, None),  # accidentals spelled out
+    ("Pad E flat minor.wav", None, "Ebm", None, None),
+    ("Deep_flat_kick.wav", None, None, None, None),
+    ("Strum_Asharp_min7b5_01.wav", None, None, None, None),  # a chord's name, no key
+    ("F#_m7_stab.wav", None, None, None, None),
 ])
 def test_names_state_tempo_key_note_and_type(name: str, bpm: float | None, key: str | None,
                                              root: int | None, kind: str | None) -> None:

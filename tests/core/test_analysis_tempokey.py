@@ -330,3 +330,27 @@ def test_the_local_maximum_is_the_sliding_windows_bit_for_bit() -> None:
     pad = np.pad(m, ((0, 0), (2, 2)), mode="edge")
     old = m >= np.lib.stride_tricks.sliding_window_view(pad, 5, axis=1).max(axis=2)
     assert np.array_equal(tonal._local_max(m), old)
+
+
+def test_a_name_that_gives_a_note_makes_a_one_shot_with_that_root_and_no_key(
+        tmp_path: Path) -> None:
+    """A multisampled note is named by its note ("Piano.ff.C5", "A0v10"): on the real-sample
+    set 6 of 40 such piano notes read as loops from their audio (a long decay) and 2 got a
+    key besides their root. The name's note now makes a one-shot with that root and no key
+    from the audio; the same audio under a neutral name still reads as before."""
+    from tests.analysis_signals import progression
+
+    held = progression([[60, 64, 67]], bpm=140, bass=False)
+    plain = analyse_file(write(tmp_path / "chord.wav", held))
+    assert plain.kind == "loop" and plain.key == "C", plain
+    named = analyse_file(write(tmp_path / "Organ.ff.C4.wav", held))
+    assert (named.kind, named.kind_source, named.key, named.root_midi, named.root_source) == (
+        "oneshot", "name", None, 60, "name"), named
+
+    stab = _chord_shot([60, 63, 67])
+    assert analyse_file(write(tmp_path / "stab.wav", stab)).key == "Cm"
+    named = analyse_file(write(tmp_path / "Stab_C4v10.wav", stab))
+    assert (named.kind, named.key, named.root_midi) == ("oneshot", None, 60), named
+    # a stated tempo or "loop" keeps the audio's say (a loop's name may give its root)
+    looped = analyse_file(write(tmp_path / "Chord_Loop_C4.wav", held))
+    assert looped.kind == "loop" and looped.key == "C", looped
