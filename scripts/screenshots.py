@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import sys
@@ -155,6 +154,23 @@ def optimise(path: Path) -> None:
     full.quantize(palette=palette, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
+
+def shot_player() -> object:
+    """A player that plays nothing yet counts as working: the shots show the app as a user
+    with speakers sees it (a screenshot machine has no audio device, and the app would say
+    "Playback is off" under the Play button)."""
+    from app.gui.player import Player
+
+    class ShotPlayer(Player):
+        @property
+        def available(self) -> bool:
+            return True
+
+        def play(self, path: str | None, start_s: float = 0.0, *, asked: bool = True) -> bool:
+            return path is not None
+
+    return ShotPlayer()
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out", type=Path)
@@ -181,7 +197,6 @@ def main() -> int:
     db = build_library(work, args.realset)
     app = QApplication.instance() or QApplication([])
     app.setApplicationDisplayName("Sampletree")
-    os.environ.setdefault("SAMPLETREE_NO_AUDIO", "1")
     screen_grab = QApplication.platformName() not in ("offscreen", "minimal")
 
     def wait(cond: object = None, seconds: float = 0.5) -> None:
@@ -207,7 +222,7 @@ def main() -> int:
         settings.setValue("view/theme", theme)
         # a copy per shot: each relabel preview is a batch, and each dialog says "Batch 1"
         copy = fresh_copy(db, work / f"library-{tag}.sqlite")
-        window = open_window(copy, settings)
+        window = open_window(copy, settings, shot_player())
         window.resize(w, h)
         window.move(0, 0)
         window.show()

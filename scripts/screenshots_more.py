@@ -10,7 +10,6 @@ and window size. For looking at the app, not for docs/ (nothing is reduced).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -42,7 +41,7 @@ def main() -> int:
     qtfix.pin_none()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from screenshots import build_library, fresh_copy, pump
+    from screenshots import build_library, fresh_copy, pump, shot_player
 
     from app.gui import open_window
     from app.gui.settings import Settings
@@ -51,7 +50,6 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="sampletree-more-"))
     work.mkdir(parents=True, exist_ok=True)
     db = build_library(work, args.realset)
-    os.environ.setdefault("SAMPLETREE_NO_AUDIO", "1")
     app = QApplication.instance() or QApplication([])
     app.setApplicationDisplayName("Sampletree")
 
@@ -83,7 +81,7 @@ def main() -> int:
         settings.clear()
         settings.setValue("audio/autoplay", False)
         settings.setValue("view/theme", theme)
-        window = open_window(path, settings)
+        window = open_window(path, settings, shot_player())
         window.resize(w, h)
         window.move(0, 0)
         window.show()

@@ -343,6 +343,7 @@ class Inspector(QWidget):
         self.audio_note = QLabel(self)
         self.audio_note.setAccessibleName("Audio status")
         self.audio_note.setWordWrap(True)
+        self.audio_note.setVisible(False)  # a line only when playback is off, saying why
         self.problem = QLabel(self)
         self.problem.setObjectName("fileProblem")
         self.problem.setAccessibleName("Why the file cannot be read")
@@ -509,7 +510,7 @@ class Inspector(QWidget):
         self.play_button.setEnabled(readable and on)
         if not on:
             self.play_button.setToolTip(self.player.status_text or "Playback is off")
-            self.audio_note.setText(self.player.status_text)
+            self._say_audio(self.player.status_text)
         else:
             self.play_button.setToolTip("Play or stop the selected file (Space)" if readable
                                         else "This file cannot be played")
@@ -816,7 +817,11 @@ class Inspector(QWidget):
             return
         self.player.toggle(self.session.path_of(self.sample_id))
         if not self.player.available:
-            self.audio_note.setText(self.player.status_text)
+            self._say_audio(self.player.status_text)
+
+    def _say_audio(self, text: str) -> None:
+        self.audio_note.setText(text)
+        self.audio_note.setVisible(bool(text))
 
     def _seek(self, seconds: float) -> None:
         if self.sample_id is not None:

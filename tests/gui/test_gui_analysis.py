@@ -240,3 +240,31 @@ def test_loudness_field_takes_one_value_open_ends_and_words(qtbot, analysed_sess
     bar.lufs.setText("loud")  # not a loudness: red, filters nothing
     qtbot.waitUntil(lambda: view.table.rowCount() == 30, timeout=3000)
     assert "c0392b" in bar.lufs.styleSheet()
+
+
+def test_the_inspector_says_playback_is_off_only_when_it_is(qtbot, analysed_session,
+                                                            monkeypatch) -> None:
+    """Screenshot review: an empty audio-status line kept a blank row under Play for a user
+    whose playback works; it shows only when playback is off, saying why."""
+    from app.gui.inspector import Inspector
+    from app.gui.player import Player
+
+    class Working(Player):
+        @property
+        def available(self) -> bool:
+            return True
+
+    monkeypatch.setenv("SAMPLETREE_NO_AUDIO", "1")
+    s = analysed_session
+    ids, off = _inspector_after(qtbot, s, {})
+    on = Inspector(s, Working())
+    qtbot.addWidget(on)
+    for inspector in (off, on):
+        inspector.autoplay.setChecked(False)
+        inspector.show()
+    s.select([ids["kick00.wav"]], None)
+    assert off.audio_note.isVisible() and "Playback is off" in off.audio_note.text()
+    assert not on.audio_note.isVisible() and on.play_button.isEnabled()
+    assert s.engine.wait_idle()
+    qtbot.waitUntil(lambda: not s.engine.pending(), timeout=10_000)
+    qtbot.wait(20)
