@@ -164,6 +164,12 @@ class Node:
     position: int
 
 
+#: a deleted node's row as kept for a restore: (id, parent id, name, position, built-in path)
+_NodeRow = tuple[int, int | None, str, int, str | None]
+#: a deleted example's row: (node id, sample id, window index, created at)
+_SupportRow = tuple[int, int, int | None, float]
+
+
 @dataclass(frozen=True)
 class Removed:
     """What a deletion took with it: nodes (root excluded) and support examples.
@@ -185,8 +191,8 @@ class DeletedNode:
     tree_id: int
     parent_id: int
     path: tuple[str, ...]
-    nodes: tuple[tuple[int, int | None, str, int, str | None], ...]
-    supports: tuple[tuple[int, int, int | None, float], ...]
+    nodes: tuple[_NodeRow, ...]
+    supports: tuple[_SupportRow, ...]
 
 
 @dataclass(frozen=True)
@@ -199,8 +205,8 @@ class DeletedTree:
     builtins_from: str | None
     builtins_off: bool
     batches: tuple[int, ...]
-    nodes: tuple[tuple[int, int | None, str, int, str | None], ...]
-    supports: tuple[tuple[int, int, int | None, float], ...]
+    nodes: tuple[_NodeRow, ...]
+    supports: tuple[_SupportRow, ...]
 
 
 @dataclass(frozen=True)
@@ -529,8 +535,7 @@ def restore_tree(lib: Library, kept: DeletedTree) -> Removed:
         tree_id = _inserted_id(conn.execute(insert(trees).values(
             name=kept.name, created_at=kept.created_at, builtins_from=kept.builtins_from,
             builtins_off=kept.builtins_off)))
-        new_id: dict[int, int] = {}
-        n_back = _put_back(conn, tree_id, kept.nodes, kept.supports, new_id)
+        _new_ids, n_back = _put_back(conn, tree_id, kept.nodes, kept.supports)
         if kept.batches:
             conn.execute(update(relabel_batches)
                          .where(relabel_batches.c.id.in_(kept.batches),
@@ -653,11 +658,8 @@ def delete_node(lib: Library, tree_name: str, path: str | Sequence[str]) -> Remo
         assert node.parent_id is not None
         doomed = [node.id, *tree.descendants(node.id)]
         kept_nodes, kept_supports = _kept_rows(conn, tree, doomed)
-        n_supports = 0
         for i in range(0, len(doomed), _CHUNK):
-            chunk = doomed[i:i + _CHUNK]
-            n_supports += conn.execute(
-                delete(supports).where(supports.c.node_id.in_(chunk))).rowcount
+            conn.execute(delete(supports).where(supports.c.node_id.in_(doomed[i:i + _CHUNK])))
         # From the end of the pre-order list: descendants go before their ancestors, so
         # the foreign-key cascades stay shallow.
         for i in range(len(doomed), 0, -_CHUNK):
@@ -665,7 +667,7 @@ def delete_node(lib: Library, tree_name: str, path: str | Sequence[str]) -> Remo
         _renumber(conn, tree, [s for s in tree.children[node.parent_id] if s != node.id])
         kept = DeletedNode(tree.id, node.parent_id, tuple(tree.path(node.id)), kept_nodes,
                            kept_supports)
-        return Removed(len(doomed), n_supports, kept)
+        return Removed(len(doomed), len(kept_supports), kept)
 
 
 def restore_node(lib: Library, tree_name: str, kept: DeletedNode) -> Removed:
@@ -686,17 +688,15 @@ def restore_node(lib: Library, tree_name: str, kept: DeletedNode) -> Removed:
         _check_sibling_free(tree, kept.parent_id, top[2])
         if len(tree) + len(kept.nodes) > MAX_NODES:
             raise TreeError(f"tree {_q(tree.name)} would have more than {MAX_NODES:,} nodes")
-        new_id: dict[int, int] = {}
-        n_back = _put_back(conn, tree.id, kept.nodes, kept.supports, new_id,
-                           top_position=len(tree.children[kept.parent_id]))
+        new_id, n_back = _put_back(conn, tree.id, kept.nodes, kept.supports,
+                                   top_position=len(tree.children[kept.parent_id]))
         _renumber(conn, tree, _insert_at(tree.children[kept.parent_id], new_id[top[0]],
                                          top[3]))
         return Removed(len(kept.nodes), n_back)
 
 
 def _kept_rows(conn: Connection, tree: Tree, ids: Sequence[int]
-               ) -> tuple[tuple[tuple[int, int | None, str, int, str | None], ...],
-                          tuple[tuple[int, int, int | None, float], ...]]:
+               ) -> tuple[tuple[_NodeRow, ...], tuple[_SupportRow, ...]]:
     """The node rows ``ids`` (parents first) and their examples, as a deletion keeps them."""
     builtin = {r.id: r.builtin for i in range(0, len(ids), _CHUNK) for r in conn.execute(
         select(nodes.c.id, nodes.c.builtin).where(nodes.c.id.in_(ids[i:i + _CHUNK])))}
@@ -711,14 +711,14 @@ def _kept_rows(conn: Connection, tree: Tree, ids: Sequence[int]
     return kept_nodes, kept_supports
 
 
-def _put_back(conn: Connection, tree_id: int,
-              kept_nodes: Sequence[tuple[int, int | None, str, int, str | None]],
-              kept_supports: Sequence[tuple[int, int, int | None, float]],
-              new_id: dict[int, int], *, top_position: int | None = None) -> int:
-    """Insert kept node rows (new ids, recorded in ``new_id``; a parent not among them is
-    an existing node) and the examples of files still in the library and not taught
-    elsewhere in the tree; ``top_position`` overrides the first node's. Returns how many
-    examples came back."""
+def _put_back(conn: Connection, tree_id: int, kept_nodes: Sequence[_NodeRow],
+              kept_supports: Sequence[_SupportRow], *, top_position: int | None = None
+              ) -> tuple[dict[int, int], int]:
+    """Insert kept node rows under new ids (a parent not among them is an existing node)
+    and the examples of files still in the library and not taught elsewhere in the tree;
+    ``top_position`` overrides the first node's. Returns (old id → new id, how many
+    examples came back)."""
+    new_id: dict[int, int] = {}
     for nid, parent, name, position, builtin in kept_nodes:
         new_id[nid] = _inserted_id(conn.execute(insert(nodes).values(
             tree_id=tree_id, parent_id=None if parent is None else new_id.get(parent, parent),
@@ -735,7 +735,7 @@ def _put_back(conn: Connection, tree_id: int,
             for nid, sid, widx, created in kept_supports if sid in present]
     if back:
         conn.execute(insert(supports), back)
-    return len(back)
+    return new_id, len(back)
 
 
 # -- the file format ---------------------------------------------------------------------

@@ -154,7 +154,6 @@ def optimise(path: Path) -> None:
     full.quantize(palette=palette, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
-
 def shot_player() -> object:
     """A player that plays nothing yet counts as working: the shots show the app as a user
     with speakers sees it (a screenshot machine has no audio device, and the app would say
@@ -170,6 +169,7 @@ def shot_player() -> object:
             return path is not None
 
     return ShotPlayer()
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from core.analysis.keys import key_name, parse_key, parse_note
 
-_SEP = r"(?:^|(?<=[\s_\-.,()\[\]{}+]))"
-_END = r"(?=$|[\s_\-.,()\[\]{}+])"
+_SEP_CHAR = r"[\s_\-.,()\[\]{}+]"
+_SEP = r"(?:^|(?<=" + _SEP_CHAR + r"))"
+_END = r"(?=$|" + _SEP_CHAR + r")"
 
 _BPM_RE = re.compile(r"(?<![\d.])(\d{2,3}(?:[.,]\d{1,2})?)\s*[-_ ]?\s*bpm(?![a-z])|"
                      r"bpm\s*[-_ ]?\s*(\d{2,3}(?:[.,]\d{1,2})?)(?![\d])", re.IGNORECASE)
@@ -30,7 +31,7 @@ _KEY_WORD = re.compile(_SEP + r"key\s*[-_ ]?\s*([A-Ga-g](?:#|b)?)\s*(minor|major
                        + _END, re.IGNORECASE)
 #: a note with its octave; a velocity layer may follow at once, as multisample sets write
 #: it ("A0v10", "C4v127")
-_NOTE_TOKEN = re.compile(_SEP + r"([A-G](?:#|b)?-?\d)" + r"(?=$|[\s_\-.,()\[\]{}+]|v\d)")
+_NOTE_TOKEN = re.compile(_SEP + r"([A-G](?:#|b)?-?\d)(?=$|" + _SEP_CHAR + r"|v\d)")
 #: what follows a note in a chord's name (a mode or chord word with a number)
 _CHORD_AFTER = re.compile(r"[\s\-_]?(?:m|min|maj|dim|aug|sus|add)[a-z]*\d", re.IGNORECASE)
 #: an accidental spelled out: "Bflat", "F sharp", "E_flat_minor"
