@@ -35,7 +35,8 @@ _NOTE_TOKEN = re.compile(_SEP + r"([A-G](?:#|b)?-?\d)(?=$|" + _SEP_CHAR + r"|v\d
 #: what follows a note in a chord's name (a mode or chord word with a number)
 _CHORD_AFTER = re.compile(r"[\s\-_]?(?:m|min|maj|dim|aug|sus|add)[a-z]*\d", re.IGNORECASE)
 #: an accidental spelled out: "Bflat", "F sharp", "E_flat_minor"
-_SPELLED = re.compile(_SEP + r"([A-G])\s*[-_ ]?\s*(flat|sharp)(?![a-z])", re.IGNORECASE)
+#: (a capital letter only, as for keys: "a flat pad" states no key)
+_SPELLED = re.compile(_SEP + r"([A-G])\s*[-_ ]?\s*((?i:flat|sharp))(?![a-zA-Z])")
 _LOOP_RE = re.compile(r"(?<![a-z])loops?(?![a-z])", re.IGNORECASE)
 _ONESHOT_RE = re.compile(r"one[\s_\-]?shots?|(?<![a-z])(?:hit|shot|oneshot)s?(?![a-z])",
                          re.IGNORECASE)
@@ -93,8 +94,8 @@ def name_facts_differ(old: str, new: str) -> bool:
 def parse_name(name: str) -> NameFacts:
     """What a file name (without its folders; the extension may stay) states."""
     stem = re.sub(r"\.[A-Za-z0-9]{2,5}$", "", name)
-    stem = _SPELLED.sub(lambda m: m.group(1).upper() + ("b" if m.group(2).lower() == "flat"
-                                                        else "#"), stem)
+    stem = _SPELLED.sub(lambda m: m.group(1) + ("b" if m.group(2).lower() == "flat" else "#"),
+                        stem)
     says_loop = bool(_LOOP_RE.search(stem))
     says_oneshot = bool(_ONESHOT_RE.search(stem))
     kind = "loop" if says_loop and not says_oneshot else (

@@ -146,6 +146,9 @@ def test_chunks_of_other_files_give_nothing(tmp_path: Path) -> None:
     ("Strum_Bflat_major_01.wav", None, "Bb", None, None),  # accidentals spelled out
     ("Pad E flat minor.wav", None, "Ebm", None, None),
     ("Deep_flat_kick.wav", None, None, None, None),
+    ("a flat pad.wav", None, None, None, None),  # a lowercase letter is no note
+    ("Bass_e_sharp_hit.wav", None, None, None, "oneshot"),
+    ("Pad E FLAT minor.wav", None, "Ebm", None, None),
     ("Strum_Asharp_min7b5_01.wav", None, None, None, None),  # a chord's name, no key
     ("F#_m7_stab.wav", None, None, None, None),
 ])
